@@ -1,0 +1,28 @@
+/* Shared by the subcommands: exit codes (docs/exit-codes.md) and helpers. */
+#ifndef SONDE_CLI_H
+#define SONDE_CLI_H
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,        /* internal or unexpected error */
+    EXIT_USAGE = 2,       /* bad command line */
+    EXIT_NOPROC = 3,      /* no such process */
+    EXIT_PERM = 4,        /* permission denied */
+    EXIT_NOTPYTHON = 5,   /* not a Python process */
+    EXIT_UNSUPPORTED = 6, /* unsupported Python version */
+    EXIT_EXITED = 7,      /* target exited while being read */
+    EXIT_BADFILE = 8,     /* corrupt, truncated or foreign file */
+};
+
+/* Map a library error code to an exit status. */
+int cli_exit_code(int rc);
+
+/* Print "sonde: <msg>" on stderr and return cli_exit_code(rc). */
+int cli_error(int rc, const char *msg);
+
+/* Parse a positive pid; 0 on failure. */
+int cli_parse_pid(const char *s);
+
+int cmd_dump(int argc, char **argv);
+
+#endif

@@ -1,0 +1,173 @@
+/* sonde dump: the Python stack of every thread of a live process, once. */
+#include "cli/cli.h"
+
+#include "common/err.h"
+#include "tracer/cpython/frames.h"
+#include "tracer/cpython/threads.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void dump_usage(FILE *f)
+{
+    fputs("usage: sonde dump -p PID [--json] [--qualname]\n"
+          "  -p, --pid PID    process to read (never paused or written to)\n"
+          "  -j, --json       print JSON: {pid, python_version, threads: [{tid, name, gil,\n"
+          "                   frames: [{function, file, line}]}]}, frames innermost first\n"
+          "  -q, --qualname   print qualified names (Class.method) where Python has them\n",
+          f);
+}
+
+struct dumped {
+    struct py_thread th;
+    char name[PY_NAME_MAX];
+    int nframes, truncated;
+    struct py_rawframe frames[PY_MAX_DEPTH];
+};
+
+static void frame_info(struct py_runtime *rt, const struct py_rawframe *f, int qual,
+                       const char **fn, const char **file, int *line)
+{
+    const struct py_code *co = py_code_get(rt, f->code);
+    if (!co) {
+        *fn = "<unknown>";
+        *file = "<unknown>";
+        *line = 0;
+        return;
+    }
+    *fn = qual ? co->qualname : co->name;
+    *file = co->file;
+    *line = py_code_line(rt, co, f->addr);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pid", required_argument, NULL, 'p' },
+        { "json", no_argument, NULL, 'j' },
+        { "qualname", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int pid = 0, json = 0, qual = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:jqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            pid = cli_parse_pid(optarg);
+            if (!pid) {
+                fprintf(stderr, "sonde: invalid pid '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'j': json = 1; break;
+        case 'q': qual = 1; break;
+        case 'h': dump_usage(stdout); return EXIT_OK;
+        default: dump_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!pid || optind != argc) {
+        dump_usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    char err[512] = "";
+    struct py_runtime rt;
+    int rc = py_runtime_attach(&rt, pid, err, sizeof err);
+    if (rc) {
+        py_runtime_fini(&rt);
+        return cli_error(rc, err);
+    }
+    int cap = 256;
+    struct py_thread *threads = malloc(sizeof *threads * (size_t)cap);
+    struct dumped *d = NULL;
+    char (*names)[PY_NAME_MAX] = NULL;
+    int n = threads ? py_threads_read(&rt, threads, cap) : -12;
+    if (n < 0) {
+        rc = n;
+        snprintf(err, sizeof err, "cannot read the threads of process %d: %s", pid,
+                 rc == SE_EXITED ? "it exited" : se_str(rc));
+        goto out;
+    }
+    d = calloc((size_t)(n ? n : 1), sizeof *d);
+    names = calloc((size_t)(n ? n : 1), sizeof *names);
+    if (!d || !names) {
+        rc = -12;
+        goto out;
+    }
+    /* Stacks first, as close together in time as we can; names after. */
+    for (int i = 0; i < n; i++) {
+        d[i].th = threads[n - 1 - i]; /* oldest (main) thread first */
+        int k = py_stack_read(&rt, d[i].th.tstate, d[i].th.ts, d[i].frames, PY_MAX_DEPTH,
+                              &d[i].truncated);
+        if (k == SE_EXITED || k == SE_PERM) {
+            rc = k;
+            snprintf(err, sizeof err, "process %d exited while being read", pid);
+            goto out;
+        }
+        d[i].nframes = k < 0 ? 0 : k;
+        d[i].truncated |= k < 0;
+    }
+    for (int i = 0; i < n; i++)
+        threads[i] = d[i].th;
+    py_thread_names(&rt, threads, n, names);
+    for (int i = 0; i < n; i++)
+        memcpy(d[i].name, names[i], PY_NAME_MAX);
+
+    if (json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "pid", json_integer(pid));
+        json_object_set_new(root, "python_version", json_string(rt.version));
+        json_t *ths = json_array();
+        for (int i = 0; i < n; i++) {
+            json_t *t = json_object();
+            json_object_set_new(t, "tid", json_integer(d[i].th.tid));
+            json_object_set_new(t, "name", json_string(d[i].name));
+            json_object_set_new(t, "gil", json_boolean(d[i].th.holds_gil));
+            json_t *fr = json_array();
+            for (int k = 0; k < d[i].nframes; k++) {
+                const char *fn, *file;
+                int line;
+                frame_info(&rt, &d[i].frames[k], qual, &fn, &file, &line);
+                json_t *f = json_object();
+                json_object_set_new(f, "function", json_string(fn));
+                json_object_set_new(f, "file", json_string(file));
+                json_object_set_new(f, "line", json_integer(line));
+                json_array_append_new(fr, f);
+            }
+            json_object_set_new(t, "frames", fr);
+            json_array_append_new(ths, t);
+        }
+        json_object_set_new(root, "threads", ths);
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(root);
+    } else {
+        printf("Process %d: Python %s (%s)\n", pid, rt.version, rt.binary);
+        for (int i = 0; i < n; i++) {
+            printf("\nThread %d \"%s\"%s\n", (int)d[i].th.tid, d[i].name[0] ? d[i].name : "?",
+                   d[i].th.holds_gil ? " [holds the GIL]" : "");
+            if (!d[i].nframes)
+                printf("    (no Python frames)\n");
+            for (int k = 0; k < d[i].nframes; k++) {
+                const char *fn, *file;
+                int line;
+                frame_info(&rt, &d[i].frames[k], qual, &fn, &file, &line);
+                printf("    %s (%s:%d)\n", fn, file, line);
+            }
+            if (d[i].truncated)
+                printf("    ... (stack truncated)\n");
+        }
+    }
+    fflush(stdout);
+    rc = 0;
+out:
+    free(names);
+    free(d);
+    free(threads);
+    py_runtime_fini(&rt);
+    return rc ? cli_error(rc, err) : EXIT_OK;
+}

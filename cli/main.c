@@ -1,0 +1,75 @@
+#include "cli/cli.h"
+
+#include "common/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SONDE_VERSION
+#define SONDE_VERSION "0.1.0"
+#endif
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case 0: return EXIT_OK;
+    case SE_USAGE: return EXIT_USAGE;
+    case SE_NOPROC: return EXIT_NOPROC;
+    case SE_PERM: return EXIT_PERM;
+    case SE_NOTPYTHON: return EXIT_NOTPYTHON;
+    case SE_UNSUPPORTED: return EXIT_UNSUPPORTED;
+    case SE_EXITED: return EXIT_EXITED;
+    case SE_BADFILE: return EXIT_BADFILE;
+    default: return EXIT_FAIL;
+    }
+}
+
+int cli_error(int rc, const char *msg)
+{
+    fprintf(stderr, "sonde: %s\n", msg && *msg ? msg : se_str(rc));
+    return cli_exit_code(rc);
+}
+
+int cli_parse_pid(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v <= 0 || v > 0x3fffffff)
+        return 0;
+    return (int)v;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: sonde <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  dump -p PID [--json]     print the Python stack of every thread of a live process\n"
+          "  version                  print sonde's version\n"
+          "\n"
+          "Run 'sonde <command> --help' for a command's options. Exit codes: see sonde(1).\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "dump"))
+        return cmd_dump(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("sonde %s\n", SONDE_VERSION);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    fprintf(stderr, "sonde: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

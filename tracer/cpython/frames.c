@@ -1,0 +1,298 @@
+#include "tracer/cpython/frames.h"
+
+#include "common/err.h"
+#include "tracer/cpython/objects.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- code cache: open addressing by code object address ---- */
+
+struct py_codecache {
+    struct py_code **slots;
+    size_t cap, n;
+};
+
+struct py_codecache *py_codecache_new(void)
+{
+    struct py_codecache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cap = 1024;
+    c->slots = calloc(c->cap, sizeof *c->slots);
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void code_free(struct py_code *co)
+{
+    if (!co)
+        return;
+    free(co->name);
+    if (co->qualname != co->name)
+        free(co->qualname);
+    free(co->file);
+    free(co->lt);
+    free(co);
+}
+
+void py_codecache_free(struct py_codecache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->cap; i++)
+        code_free(c->slots[i]);
+    free(c->slots);
+    free(c);
+}
+
+static size_t slot_of(const struct py_codecache *c, uint64_t addr)
+{
+    uint64_t h = (addr >> 4) * 0x9e3779b97f4a7c15ull;
+    size_t i = (size_t)(h >> 20) & (c->cap - 1);
+    while (c->slots[i] && c->slots[i]->addr != addr)
+        i = (i + 1) & (c->cap - 1);
+    return i;
+}
+
+static int cache_put(struct py_codecache *c, struct py_code *co)
+{
+    if ((c->n + 1) * 2 > c->cap) {
+        size_t oldcap = c->cap;
+        struct py_code **old = c->slots;
+        c->cap *= 2;
+        c->slots = calloc(c->cap, sizeof *c->slots);
+        if (!c->slots) {
+            c->slots = old;
+            c->cap = oldcap;
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i])
+                c->slots[slot_of(c, old[i]->addr)] = old[i];
+        free(old);
+    }
+    c->slots[slot_of(c, co->addr)] = co;
+    c->n++;
+    return 0;
+}
+
+static int is_code_object(struct py_runtime *rt, uint64_t addr)
+{
+    uint64_t type;
+    if (mem_read_ptr(&rt->mem, addr + (uint64_t)rt->L.ob_type, &type))
+        return 0;
+    if (rt->code_type)
+        return type == rt->code_type;
+    char name[32];
+    if (py_type_name(rt, addr, name, sizeof name) || strcmp(name, "code") != 0)
+        return 0;
+    rt->code_type = type;
+    return 1;
+}
+
+static char *read_str_dup(struct py_runtime *rt, uint64_t codeaddr, int64_t off)
+{
+    uint64_t p;
+    char buf[1024];
+    if (off < 0 || mem_read_ptr(&rt->mem, codeaddr + (uint64_t)off, &p) || !p ||
+        py_str_read(rt, p, buf, sizeof buf))
+        return NULL;
+    return strdup(buf);
+}
+
+const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
+{
+    struct py_codecache *c = rt->codes;
+    size_t i = slot_of(c, addr);
+    if (c->slots[i])
+        return c->slots[i];
+    if (!is_code_object(rt, addr))
+        return NULL;
+    const struct py_layout *L = &rt->L;
+    struct py_code *co = calloc(1, sizeof *co);
+    if (!co)
+        return NULL;
+    co->addr = addr;
+    co->ncodebytes = -1;
+    co->name = read_str_dup(rt, addr, L->co_name);
+    co->file = read_str_dup(rt, addr, L->co_filename);
+    co->qualname = L->co_qualname >= 0 ? read_str_dup(rt, addr, L->co_qualname) : co->name;
+    if (!co->qualname)
+        co->qualname = co->name;
+    int32_t first = 0;
+    uint64_t lt = 0;
+    if (!co->name || !co->file ||
+        mem_read(&rt->mem, addr + (uint64_t)L->co_firstlineno, &first, sizeof first) ||
+        mem_read_ptr(&rt->mem, addr + (uint64_t)L->co_linetable, &lt) || !lt ||
+        py_bytes_read(rt, lt, 1 << 22, &co->lt, &co->ltlen)) {
+        code_free(co);
+        return NULL;
+    }
+    co->firstlineno = first;
+    if (L->co_code_adaptive >= 0) {
+        int64_t units; /* PyCodeObject is a var object: ob_size counts code units */
+        if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0)
+            co->ncodebytes = units * 2;
+    }
+    if (cache_put(c, co)) {
+        code_free(co);
+        return NULL;
+    }
+    return co;
+}
+
+int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr)
+{
+    return lt_line(lt_format_for(rt->minor), co->lt, co->ltlen, co->firstlineno, addr);
+}
+
+/* ---- stack walking ---- */
+
+static int seen_recently(const struct py_rawframe *out, const uint64_t *addrs, int n, uint64_t a)
+{
+    (void)out;
+    for (int k = n - 1; k >= 0 && k >= n - 16; k--)
+        if (addrs[k] == a)
+            return 1;
+    return 0;
+}
+
+static int64_t rd64(const uint8_t *p)
+{
+    int64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* 3.8 - 3.10: PyFrameObject chain. */
+static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_rawframe *out,
+                              int max, int *truncated)
+{
+    const struct py_layout *L = &rt->L;
+    uint64_t addrs[PY_MAX_DEPTH];
+    uint8_t buf[256];
+    size_t need = (size_t)L->fo_lasti + 4;
+    int n = 0;
+    if (max > PY_MAX_DEPTH)
+        max = PY_MAX_DEPTH;
+    while (frame) {
+        if (n >= max || seen_recently(out, addrs, n, frame)) {
+            *truncated = 1;
+            break;
+        }
+        int rc = mem_read(&rt->mem, frame, buf, need);
+        if (rc) {
+            if (rc == SE_EXITED || rc == SE_PERM)
+                return rc;
+            *truncated = 1;
+            break;
+        }
+        int32_t lasti;
+        memcpy(&lasti, buf + L->fo_lasti, 4);
+        addrs[n] = frame;
+        out[n].code = (uint64_t)rd64(buf + L->fo_code);
+        out[n].addr = lasti < 0 ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
+        n++;
+        frame = (uint64_t)rd64(buf + L->fo_back);
+    }
+    return n;
+}
+
+/* 3.11+: _PyInterpreterFrame chain. Frames of the running thread live in its
+ * data-stack chunk: that is read once, and frames inside it are decoded from
+ * the local copy. Others (generators, older chunks) are read one by one. */
+#define CHUNK_WINDOW (64 * 1024)
+
+static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8_t *ts,
+                              struct py_rawframe *out, int max, int *truncated)
+{
+    const struct py_layout *L = &rt->L;
+    static __thread uint8_t window[CHUNK_WINDOW];
+    uint64_t wlo = 0, whi = 0;
+    uint64_t addrs[PY_MAX_DEPTH];
+    if (max > PY_MAX_DEPTH)
+        max = PY_MAX_DEPTH;
+
+    if (L->ts_datastack_chunk >= 0 && L->ts_datastack_top >= 0) {
+        uint64_t chunk = (uint64_t)rd64(ts + L->ts_datastack_chunk);
+        uint64_t top = (uint64_t)rd64(ts + L->ts_datastack_top);
+        uint64_t base = chunk + (uint64_t)L->chunk_data;
+        if (chunk && top > base && top - base <= CHUNK_WINDOW &&
+            mem_read(&rt->mem, base, window, top - base) == 0) {
+            wlo = base;
+            whi = top;
+        }
+    }
+    size_t fsize = (size_t)L->if_size;
+    if (fsize > 128)
+        fsize = 128;
+    uint8_t local[128];
+    int n = 0;
+    while (frame) {
+        if (n >= max || seen_recently(out, addrs, n, frame)) {
+            *truncated = 1;
+            break;
+        }
+        const uint8_t *f;
+        if (frame >= wlo && frame + fsize <= whi) {
+            f = window + (frame - wlo);
+        } else {
+            int rc = mem_read(&rt->mem, frame, local, fsize);
+            if (rc) {
+                if (rc == SE_EXITED || rc == SE_PERM)
+                    return rc;
+                *truncated = 1;
+                break;
+            }
+            f = local;
+        }
+        uint64_t prev = (uint64_t)rd64(f + L->if_previous);
+        int owner = f[L->if_owner];
+        if (owner == 3) { /* FRAME_OWNED_BY_CSTACK: the C stack shim (3.12+) */
+            frame = prev;
+            continue;
+        }
+        uint64_t code = (uint64_t)rd64(f + L->if_code);
+        uint64_t instr = (uint64_t)rd64(f + L->if_instr);
+        int64_t off = (int64_t)(instr - (code + (uint64_t)L->co_code_adaptive));
+        addrs[n] = frame;
+        out[n].code = code;
+        out[n].addr = off >= 0 && off < (1 << 30) ? (int32_t)off : -1;
+        n++;
+        frame = prev;
+    }
+    return n;
+}
+
+int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
+                  struct py_rawframe *out, int max, int *truncated)
+{
+    const struct py_layout *L = &rt->L;
+    uint8_t ts[PY_TSBUF];
+    *truncated = 0;
+    if (!tsbuf) {
+        int rc = mem_read(&rt->mem, tstate, ts, sizeof ts);
+        if (rc)
+            return rc;
+        tsbuf = ts;
+    }
+    if (L->fo_back >= 0)
+        return walk_frame_objects(rt, (uint64_t)rd64(tsbuf + L->ts_frame), out, max, truncated);
+    uint64_t frame;
+    if (L->ts_cframe >= 0) {
+        uint64_t cframe = (uint64_t)rd64(tsbuf + L->ts_cframe);
+        if (!cframe)
+            return 0;
+        int rc = mem_read_ptr(&rt->mem, cframe + (uint64_t)L->cframe_current_frame, &frame);
+        if (rc)
+            return rc;
+    } else {
+        frame = (uint64_t)rd64(tsbuf + L->ts_frame);
+    }
+    return walk_interp_frames(rt, frame, tsbuf, out, max, truncated);
+}

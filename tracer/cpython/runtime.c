@@ -1,0 +1,369 @@
+#include "tracer/cpython/runtime.h"
+
+#include "common/err.h"
+#include "tracer/cpython/frames.h"
+#include "tracer/cpython/objects.h"
+#include "tracer/proc/elfsym.h"
+#include "tracer/proc/maps.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* libpython file names tell the minor version when no symbol does. */
+static int libpython_version(const char *path, int *major, int *minor)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    return sscanf(b, "libpython%d.%d", major, minor) == 2;
+}
+
+static int is_candidate(const struct map_entry *e)
+{
+    return e->path[0] == '/' && strchr(e->perms, 'x') && strncmp(e->path, "/dev/", 5) != 0 &&
+           strstr(e->path, "(deleted)") == NULL;
+}
+
+/* Order: libpython*, the executable, then every other mapped file, once each. */
+static size_t candidate_files(const struct maps *m, const char *exe, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < m->n && n < max; i++) {
+            const struct map_entry *e = &m->v[i];
+            if (!is_candidate(e))
+                continue;
+            int ma, mi;
+            int lib = libpython_version(e->path, &ma, &mi);
+            int isexe = strcmp(e->path, exe) == 0;
+            if ((pass == 0 && !lib) || (pass == 1 && !isexe) || (pass == 2 && (lib || isexe)))
+                continue;
+            int dup = 0;
+            for (size_t k = 0; k < n; k++)
+                dup |= strcmp(out[k], e->path) == 0;
+            if (!dup)
+                out[n++] = e->path;
+        }
+    }
+    return n;
+}
+
+/* The address where the file's link-time address 0 lands in the target. */
+static int load_bias(const struct maps *m, const char *path, const struct elf_info *info,
+                     uint64_t *bias)
+{
+    if (!info->is_dyn) {
+        *bias = 0;
+        return 0;
+    }
+    const struct map_entry *best = NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].path, path) == 0 && (!best || m->v[i].offset < best->offset))
+            best = &m->v[i];
+    if (!best)
+        return -ENOENT;
+    *bias = best->start - best->offset - (info->first_load_vaddr - info->first_load_offset);
+    return 0;
+}
+
+static void local_path(pid_t pid, const char *path, char *out, size_t outlen)
+{
+    /* Through the target's root, so that containers and chroots work. */
+    snprintf(out, outlen, "/proc/%d/root%s", (int)pid, path);
+    if (access(out, R_OK) != 0)
+        snprintf(out, outlen, "%s", path);
+}
+
+struct dbg_offsets_313 {
+    char cookie[8];
+    uint64_t version, free_threaded;
+    uint64_t rt_size, rt_finalizing, rt_interpreters_head;
+    uint64_t is_size, is_id, is_next, is_threads_head, is_gc, is_imports_modules, is_sysdict,
+        is_builtins, is_ceval_gil, is_gil_runtime_state, is_gil_enabled, is_gil_locked,
+        is_gil_holder;
+    uint64_t ts_size, ts_prev, ts_next, ts_interp, ts_current_frame, ts_thread_id,
+        ts_native_thread_id, ts_datastack_chunk, ts_status;
+    uint64_t if_size, if_previous, if_executable, if_instr_ptr, if_localsplus, if_owner;
+    uint64_t co_size, co_filename, co_name, co_qualname, co_linetable, co_firstlineno,
+        co_argcount, co_localsplusnames, co_localspluskinds, co_code_adaptive;
+    uint64_t ob_size, ob_type;
+    uint64_t tp_size, tp_name, tp_repr, tp_flags;
+};
+
+/* Refine the compiled-in layout from the target's own _Py_DebugOffsets
+ * (3.13+). The fields it carries are authoritative for this exact build. */
+static int apply_debug_offsets(struct py_runtime *rt, char *err, size_t errlen)
+{
+    struct dbg_offsets_313 d;
+    int rc = mem_read(&rt->mem, rt->runtime_addr, &d, sizeof d);
+    if (rc)
+        return se_fail(err, errlen, rc, "cannot read _Py_DebugOffsets: %s", se_str(rc));
+    if (memcmp(d.cookie, "xdebugpy", 8) != 0)
+        return 0; /* not present: keep the compiled-in table */
+    if (d.free_threaded)
+        return se_fail(err, errlen, SE_UNSUPPORTED,
+                       "unsupported Python version %s (free-threaded build)", rt->version);
+    if ((d.version >> 16) != (uint64_t)((rt->major << 8) | rt->minor))
+        return 0;
+    struct py_layout *L = &rt->L;
+    L->rt_interpreters_head = (int64_t)d.rt_interpreters_head;
+    L->is_next = (int64_t)d.is_next;
+    L->is_threads_head = (int64_t)d.is_threads_head;
+    L->is_modules = (int64_t)d.is_imports_modules;
+    L->is_gil_ptr = (int64_t)d.is_ceval_gil;
+    L->gil_locked = (int64_t)(d.is_gil_locked - d.is_gil_runtime_state);
+    L->gil_last_holder = (int64_t)(d.is_gil_holder - d.is_gil_runtime_state);
+    L->ts_next = (int64_t)d.ts_next;
+    L->ts_interp = (int64_t)d.ts_interp;
+    L->ts_frame = (int64_t)d.ts_current_frame;
+    L->ts_thread_id = (int64_t)d.ts_thread_id;
+    L->ts_native_thread_id = (int64_t)d.ts_native_thread_id;
+    L->ts_datastack_chunk = (int64_t)d.ts_datastack_chunk;
+    L->if_previous = (int64_t)d.if_previous;
+    L->if_code = (int64_t)d.if_executable;
+    L->if_instr = (int64_t)d.if_instr_ptr;
+    L->if_owner = (int64_t)d.if_owner;
+    L->if_size = (int64_t)d.if_size;
+    L->co_filename = (int64_t)d.co_filename;
+    L->co_name = (int64_t)d.co_name;
+    L->co_qualname = (int64_t)d.co_qualname;
+    L->co_linetable = (int64_t)d.co_linetable;
+    L->co_firstlineno = (int64_t)d.co_firstlineno;
+    L->co_code_adaptive = (int64_t)d.co_code_adaptive;
+    L->ob_type = (int64_t)d.ob_type;
+    L->tp_name = (int64_t)d.tp_name;
+    L->tp_flags = (int64_t)d.tp_flags;
+    rt->debug_offsets = 1;
+    return 0;
+}
+
+static void format_version(struct py_runtime *rt, uint32_t hex)
+{
+    rt->major = (int)(hex >> 24) & 0xff;
+    rt->minor = (int)(hex >> 16) & 0xff;
+    rt->micro = (int)(hex >> 8) & 0xff;
+    int level = (int)(hex >> 4) & 0xf, serial = (int)hex & 0xf;
+    const char *lv = level == 0xa ? "a" : level == 0xb ? "b" : level == 0xc ? "rc" : "";
+    if (*lv)
+        snprintf(rt->version, sizeof rt->version, "%d.%d.%d%s%d", rt->major, rt->minor,
+                 rt->micro, lv, serial);
+    else
+        snprintf(rt->version, sizeof rt->version, "%d.%d.%d", rt->major, rt->minor, rt->micro);
+}
+
+static int parse_version_string(struct py_runtime *rt, const char *s)
+{
+    if (sscanf(s, "%d.%d.%d", &rt->major, &rt->minor, &rt->micro) < 2)
+        return -1;
+    snprintf(rt->version, sizeof rt->version, "%s", s);
+    return 0;
+}
+
+static int check_process(pid_t pid, char *err, size_t errlen)
+{
+    if (pid <= 0)
+        return se_fail(err, errlen, SE_NOPROC, "invalid pid %d", (int)pid);
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return se_fail(err, errlen, SE_NOPROC, "no process with pid %d", (int)pid);
+    char path[64], state[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return se_fail(err, errlen, SE_NOPROC, "no process with pid %d", (int)pid);
+    size_t n = fread(state, 1, sizeof state - 1, f);
+    fclose(f);
+    state[n] = 0;
+    char *rp = strrchr(state, ')');
+    if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
+        return se_fail(err, errlen, SE_EXITED, "process %d has exited (zombie)", (int)pid);
+    return 0;
+}
+
+static void version_from_sys(struct py_runtime *rt);
+
+static const char PERM_HINT[] =
+    "run sonde as the same user as the target or as root, grant CAP_SYS_PTRACE, "
+    "or relax /proc/sys/kernel/yama/ptrace_scope";
+
+static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t errlen)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->pid = pid;
+    rt->pthread_tid_off = -1;
+    if (self)
+        mem_init_local(&rt->mem);
+    else
+        mem_init_remote(&rt->mem, pid);
+    rt->codes = py_codecache_new();
+    if (!rt->codes)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+
+    int rc = check_process(pid, err, errlen);
+    if (rc)
+        return rc;
+    struct maps m;
+    rc = maps_read(&m, pid, err, errlen);
+    if (rc == SE_PERM)
+        return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s",
+                       (int)pid, PERM_HINT);
+    if (rc)
+        return rc;
+
+    char exe[PATH_MAX] = "", link[64];
+    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+    ssize_t el = readlink(link, exe, sizeof exe - 1);
+    exe[el > 0 ? el : 0] = 0;
+
+    const char *files[512];
+    size_t nf = candidate_files(&m, exe, files, 512);
+    static const char *const names[] = { "_PyRuntime", "Py_Version", "Py_GetVersion" };
+    char why_unsupported[64] = "";
+    rc = SE_NOTPYTHON;
+    for (size_t i = 0; i < nf; i++) {
+        char lp[PATH_MAX + 32];
+        local_path(pid, files[i], lp, sizeof lp);
+        uint64_t v[3];
+        struct elf_info info;
+        int found = elf_lookup(lp, names, v, 3, &info);
+        if (found <= 0)
+            continue;
+        int ma = 0, mi = -1;
+        int islib = libpython_version(files[i], &ma, &mi);
+        if (!v[0]) {
+            if (v[2] || islib) {
+                /* A Python too old to have _PyRuntime (2.7, 3.6). */
+                char vs[32] = "";
+                if (elf_find_version_string(lp, islib ? mi : -1, vs, sizeof vs) != 0 && islib)
+                    snprintf(vs, sizeof vs, "%d.%d", ma, mi);
+                if (*vs)
+                    snprintf(why_unsupported, sizeof why_unsupported, "%s", vs);
+            }
+            continue;
+        }
+        uint64_t bias;
+        if (load_bias(&m, files[i], &info, &bias) != 0)
+            continue;
+        rt->runtime_addr = v[0] + bias;
+        snprintf(rt->binary, sizeof rt->binary, "%s", files[i]);
+        if (v[1]) {
+            uint32_t hex;
+            rc = mem_read(&rt->mem, v[1] + bias, &hex, sizeof hex);
+            if (rc == SE_PERM)
+                goto perm;
+            if (rc)
+                goto readfail;
+            format_version(rt, hex);
+        } else {
+            char vs[32];
+            if (elf_find_version_string(lp, islib ? mi : -1, vs, sizeof vs) == 0)
+                parse_version_string(rt, vs);
+            else if (islib) {
+                rt->major = ma;
+                rt->minor = mi;
+                snprintf(rt->version, sizeof rt->version, "%d.%d", ma, mi);
+            }
+        }
+        rc = 0;
+        break;
+    }
+    maps_fini(&m);
+    if (rc == SE_NOTPYTHON) {
+        if (*why_unsupported)
+            return se_fail(err, errlen, SE_UNSUPPORTED,
+                           "unsupported Python version %s in process %d (sonde reads 3.8 to 3.13)",
+                           why_unsupported, (int)pid);
+        return se_fail(err, errlen, SE_NOTPYTHON,
+                       "process %d (%s) is not a Python process: no CPython runtime found",
+                       (int)pid, *exe ? exe : "?");
+    }
+    if (!rt->major)
+        return se_fail(err, errlen, SE_UNSUPPORTED,
+                       "cannot tell the Python version of process %d (%s)", (int)pid, rt->binary);
+    const struct py_layout *L = py_layout_for(rt->major, rt->minor);
+    if (!L)
+        return se_fail(err, errlen, SE_UNSUPPORTED,
+                       "unsupported Python version %s in process %d (sonde reads 3.8 to 3.13)",
+                       rt->version, (int)pid);
+    rt->L = *L;
+    if (rt->minor >= 13) {
+        rc = apply_debug_offsets(rt, err, errlen);
+        if (rc == SE_PERM)
+            goto perm;
+        if (rc)
+            return rc;
+    }
+    /* One read proves that we may read the target at all. */
+    uint64_t head;
+    rc = mem_read_ptr(&rt->mem, rt->runtime_addr + (uint64_t)rt->L.rt_interpreters_head, &head);
+    if (rc == SE_PERM)
+        return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s",
+                       (int)pid, PERM_HINT);
+    if (rc == SE_EXITED)
+        return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);
+    if (rc)
+        return se_fail(err, errlen, rc, "cannot read the runtime of process %d", (int)pid);
+    if (head == 0)
+        return se_fail(err, errlen, SE_NOTPYTHON,
+                       "process %d has no Python interpreter running (not started or finalized)",
+                       (int)pid);
+    if (!strchr(strchr(rt->version, '.') + 1, '.'))
+        version_from_sys(rt);
+    return 0;
+
+perm:
+    maps_fini(&m);
+    return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s", (int)pid,
+                   PERM_HINT);
+readfail:
+    maps_fini(&m);
+    if (rc == SE_EXITED)
+        return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);
+    return se_fail(err, errlen, rc, "cannot read process %d: %s", (int)pid, se_str(rc));
+}
+
+/* The full version from sys.version, for builds whose binary does not carry
+ * it as data (3.8 - 3.10 fold the literal into code). Best effort. */
+static void version_from_sys(struct py_runtime *rt)
+{
+    uint64_t interp = py_runtime_main_interp(rt), modules, sys, md, ver;
+    char buf[256];
+    if (!interp || mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules) ||
+        !modules || py_dict_get_str(rt, modules, "sys", &sys) || !sys ||
+        mem_read_ptr(&rt->mem, sys + (uint64_t)rt->L.mod_dict, &md) || !md ||
+        py_dict_get_str(rt, md, "version", &ver) || !ver || py_str_read(rt, ver, buf, sizeof buf))
+        return;
+    buf[strcspn(buf, " ")] = 0;
+    buf[sizeof rt->version - 1] = 0;
+    int ma, mi, mc;
+    if (sscanf(buf, "%d.%d.%d", &ma, &mi, &mc) == 3 && ma == rt->major && mi == rt->minor) {
+        rt->micro = mc;
+        memcpy(rt->version, buf, sizeof rt->version);
+    }
+}
+
+int py_runtime_attach(struct py_runtime *rt, pid_t pid, char *err, size_t errlen)
+{
+    return attach(rt, pid, 0, err, errlen);
+}
+
+int py_runtime_attach_self(struct py_runtime *rt, char *err, size_t errlen)
+{
+    return attach(rt, getpid(), 1, err, errlen);
+}
+
+void py_runtime_fini(struct py_runtime *rt)
+{
+    py_codecache_free(rt->codes);
+    rt->codes = NULL;
+}
+
+uint64_t py_runtime_main_interp(struct py_runtime *rt)
+{
+    uint64_t head = 0;
+    if (mem_read_ptr(&rt->mem, rt->runtime_addr + (uint64_t)rt->L.rt_interpreters_head, &head))
+        return 0;
+    return head;
+}

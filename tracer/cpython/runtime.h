@@ -1,0 +1,43 @@
+/* Attaching to a CPython process: finding _PyRuntime, the version and the
+ * layout, and the caches every later read shares. */
+#ifndef SONDE_PY_RUNTIME_H
+#define SONDE_PY_RUNTIME_H
+
+#include "tracer/cpython/layout.h"
+#include "tracer/proc/mem.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct py_code;      /* frames.h */
+struct py_codecache; /* frames.c */
+
+struct py_runtime {
+    pid_t pid;
+    struct mem_reader mem;
+    int major, minor, micro;
+    char version[32];            /* "3.12.1" */
+    struct py_layout L;          /* compiled-in table, refined by _Py_DebugOffsets */
+    int debug_offsets;           /* 1 if L was refined from the target */
+    uint64_t runtime_addr;       /* &_PyRuntime in the target */
+    char binary[PATH_MAX];       /* file that holds the runtime */
+    int pthread_tid_off;         /* offset of tid in glibc's struct pthread, -1 unknown */
+    uint64_t code_type;          /* address of PyCode_Type once seen, else 0 */
+    struct py_codecache *codes;  /* decoded code objects by address */
+};
+
+/* Find the CPython runtime in process pid. Returns 0, or SE_NOPROC, SE_PERM,
+ * SE_NOTPYTHON, SE_UNSUPPORTED, SE_EXITED with a one-line message in err.
+ * The caller owns rt and must call py_runtime_fini even after a failure. */
+int py_runtime_attach(struct py_runtime *rt, pid_t pid, char *err, size_t errlen);
+
+/* Same, for the calling process itself (in-process agent). */
+int py_runtime_attach_self(struct py_runtime *rt, char *err, size_t errlen);
+
+void py_runtime_fini(struct py_runtime *rt);
+
+/* Address of the first interpreter state, or 0 on failure. */
+uint64_t py_runtime_main_interp(struct py_runtime *rt);
+
+#endif

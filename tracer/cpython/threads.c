@@ -1,0 +1,210 @@
+#include "tracer/cpython/threads.h"
+
+#include "common/err.h"
+#include "tracer/cpython/objects.h"
+#include "tracer/proc/maps.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INTERPS 64
+
+static uint64_t rdp(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* How many bytes of a thread state we need: up to the last field we read. */
+static size_t ts_size(const struct py_layout *L)
+{
+    int64_t offs[] = { L->ts_next, L->ts_interp, L->ts_frame, L->ts_cframe,
+                       L->ts_thread_id, L->ts_native_thread_id, L->ts_datastack_chunk,
+                       L->ts_datastack_top };
+    int64_t m = 0;
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
+        if (offs[i] > m)
+            m = offs[i];
+    return (size_t)m + 8 <= PY_TSBUF ? (size_t)m + 8 : PY_TSBUF;
+}
+
+static uint64_t gil_addr(struct py_runtime *rt, uint64_t interp)
+{
+    if (rt->L.rt_gil >= 0)
+        return rt->runtime_addr + (uint64_t)rt->L.rt_gil;
+    uint64_t g = 0;
+    if (mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_gil_ptr, &g))
+        return 0;
+    return g;
+}
+
+int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder)
+{
+    uint64_t g = gil_addr(rt, interp);
+    *holder = 0;
+    if (!g)
+        return SE_FAULT;
+    uint8_t buf[256];
+    size_t need = (size_t)(rt->L.gil_locked > rt->L.gil_last_holder ? rt->L.gil_locked + 4
+                                                                    : rt->L.gil_last_holder + 8);
+    int rc = mem_read(&rt->mem, g, buf, need);
+    if (rc)
+        return rc;
+    int32_t locked;
+    memcpy(&locked, buf + rt->L.gil_locked, 4);
+    if (locked)
+        *holder = rdp(buf + rt->L.gil_last_holder);
+    return 0;
+}
+
+int py_gil_range(struct py_runtime *rt, uint64_t interp, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t g = gil_addr(rt, interp);
+    if (!g)
+        return SE_FAULT;
+    *lo = g;
+    *hi = g + (uint64_t)rt->L.gil_size;
+    return 0;
+}
+
+/* glibc keeps the kernel tid inside struct pthread, whose address is the
+ * pthread_t. Its offset is found once by matching the known tids of
+ * /proc/PID/task against every thread's descriptor. */
+#define PTHREAD_SCAN 2048
+static void find_pthread_tid_off(struct py_runtime *rt, struct py_thread *th, int n)
+{
+    pid_t tasks[PY_MAX_THREADS];
+    int nt = tasks_list(rt->pid, tasks, PY_MAX_THREADS);
+    if (nt <= 0 || n <= 0)
+        return;
+    int nd = n < 8 ? n : 8;
+    uint8_t (*desc)[PTHREAD_SCAN] = malloc((size_t)nd * PTHREAD_SCAN);
+    if (!desc)
+        return;
+    for (int i = 0; i < nd; i++)
+        if (mem_read(&rt->mem, th[i].ident, desc[i], PTHREAD_SCAN)) {
+            free(desc);
+            return;
+        }
+    /* 720 is the x86_64 glibc offset: prefer it when it fits. */
+    int best = -1;
+    for (int pass = 0; pass < 2 && best < 0; pass++) {
+        for (int off = pass == 0 ? 720 : 0; off + 4 <= PTHREAD_SCAN; off += 4) {
+            int ok = 1;
+            for (int i = 0; i < nd && ok; i++) {
+                int32_t v;
+                memcpy(&v, desc[i] + off, 4);
+                int hit = 0;
+                for (int k = 0; k < nt && !hit; k++)
+                    hit = tasks[k] == v;
+                for (int j = 0; j < i && hit; j++) {
+                    int32_t w;
+                    memcpy(&w, desc[j] + off, 4);
+                    hit = w != v;
+                }
+                ok = hit;
+            }
+            if (ok) {
+                best = off;
+                break;
+            }
+            if (pass == 0)
+                break;
+        }
+    }
+    free(desc);
+    rt->pthread_tid_off = best;
+}
+
+int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max)
+{
+    const struct py_layout *L = &rt->L;
+    size_t tsz = ts_size(L);
+    uint64_t interp = py_runtime_main_interp(rt);
+    int n = 0;
+    for (int ni = 0; interp && ni < MAX_INTERPS; ni++) {
+        uint64_t holder = 0;
+        py_gil_holder(rt, interp, &holder);
+        uint64_t ts;
+        int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)L->is_threads_head, &ts);
+        if (rc)
+            return rc;
+        while (ts && n < max) {
+            struct py_thread *t = &out[n];
+            rc = mem_read(&rt->mem, ts, t->ts, tsz);
+            if (rc)
+                return rc == SE_EXITED || rc == SE_PERM ? rc : n ? n : rc;
+            t->tstate = ts;
+            t->interp = interp;
+            t->ident = rdp(t->ts + L->ts_thread_id);
+            t->tid = 0;
+            if (L->ts_native_thread_id >= 0)
+                t->tid = (pid_t)rdp(t->ts + L->ts_native_thread_id);
+            t->holds_gil = holder == ts;
+            uint64_t next = rdp(t->ts + L->ts_next);
+            n++;
+            if (next == ts)
+                break;
+            ts = next;
+        }
+        if (mem_read_ptr(&rt->mem, interp + (uint64_t)L->is_next, &interp))
+            break;
+    }
+    if (L->ts_native_thread_id < 0 && n > 0) {
+        if (rt->pthread_tid_off < 0)
+            find_pthread_tid_off(rt, out, n);
+        for (int i = 0; i < n && rt->pthread_tid_off >= 0; i++) {
+            int32_t tid;
+            if (!mem_read(&rt->mem, out[i].ident + (uint64_t)rt->pthread_tid_off, &tid, 4))
+                out[i].tid = tid;
+        }
+    }
+    return n;
+}
+
+struct names_ctx {
+    const struct py_thread *threads;
+    int n;
+    char (*names)[PY_NAME_MAX];
+};
+
+static int name_one(struct py_runtime *rt, uint64_t key, uint64_t value, void *arg)
+{
+    struct names_ctx *c = arg;
+    uint64_t ident;
+    if (py_long_read(rt, key, &ident))
+        return 0;
+    for (int i = 0; i < c->n; i++) {
+        if (c->threads[i].ident != ident)
+            continue;
+        uint64_t name;
+        if (py_obj_attr(rt, value, "_name", &name) == 0 && name)
+            py_str_read(rt, name, c->names[i], PY_NAME_MAX);
+    }
+    return 0;
+}
+
+int py_thread_names(struct py_runtime *rt, const struct py_thread *threads, int n,
+                    char (*names)[PY_NAME_MAX])
+{
+    for (int i = 0; i < n; i++)
+        names[i][0] = 0;
+    uint64_t interp = py_runtime_main_interp(rt), modules, threading, mdict, active;
+    if (!interp)
+        return SE_FAULT;
+    int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules);
+    if (rc || !modules)
+        return rc ? rc : SE_FAULT;
+    rc = py_dict_get_str(rt, modules, "threading", &threading);
+    if (rc || !threading)
+        return rc; /* threading never imported: no names */
+    rc = mem_read_ptr(&rt->mem, threading + (uint64_t)rt->L.mod_dict, &mdict);
+    if (rc || !mdict)
+        return rc ? rc : SE_FAULT;
+    rc = py_dict_get_str(rt, mdict, "_active", &active);
+    if (rc || !active)
+        return rc;
+    struct names_ctx c = { threads, n, names };
+    return py_dict_foreach(rt, active, PY_MAX_THREADS, name_one, &c);
+}

@@ -1,0 +1,40 @@
+/* The threads of a CPython process: thread states, OS thread ids, GIL holder
+ * and Python thread names. */
+#ifndef SONDE_PY_THREADS_H
+#define SONDE_PY_THREADS_H
+
+#include "tracer/cpython/frames.h"
+#include "tracer/cpython/runtime.h"
+
+#include <sys/types.h>
+
+#define PY_MAX_THREADS 4096
+#define PY_NAME_MAX 64
+
+struct py_thread {
+    uint64_t tstate;
+    uint64_t interp;
+    uint64_t ident;     /* threading.get_ident(): the pthread_t */
+    pid_t tid;          /* OS thread id, 0 when unknown */
+    int holds_gil;
+    uint8_t ts[PY_TSBUF]; /* the thread state's first bytes, for py_stack_read */
+};
+
+/* Read every thread of every interpreter (at most max), with OS thread ids
+ * and GIL ownership. Returns the count or a negative code. Allocates
+ * nothing once the pthread tid offset is known (first call, < 3.11). */
+int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max);
+
+/* Is the GIL of interp held, and by which thread state (0 if free)? */
+int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder);
+
+/* Address range [*lo, *hi) of interp's GIL structure (futex waits inside it
+ * are GIL waits). */
+int py_gil_range(struct py_runtime *rt, uint64_t interp, uint64_t *lo, uint64_t *hi);
+
+/* Python thread names from threading's registry: names[i] receives the name
+ * of threads[i] ("" when not registered). Slow path: call rarely. */
+int py_thread_names(struct py_runtime *rt, const struct py_thread *threads, int n,
+                    char (*names)[PY_NAME_MAX]);
+
+#endif

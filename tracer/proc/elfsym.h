@@ -1,0 +1,26 @@
+/* ELF symbol lookup with libelf. */
+#ifndef SONDE_ELFSYM_H
+#define SONDE_ELFSYM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_info {
+    int is_dyn;              /* ET_DYN (PIE or shared object): needs a load bias */
+    uint64_t first_load_vaddr; /* p_vaddr of the first PT_LOAD, page aligned */
+    uint64_t first_load_offset; /* its p_offset, page aligned */
+};
+
+/* Look up each of names[i] (n of them) in the .dynsym and .symtab of the ELF
+ * file at path; values[i] receives st_value (link-time address) or 0 if
+ * absent. Fills info when non-NULL. Returns the number of names found, or a
+ * negative error (SE_BADFILE for a file that is not ELF, -errno). */
+int elf_lookup(const char *path, const char *const *names, uint64_t *values, size_t n,
+               struct elf_info *info);
+
+/* Scan the read-only data sections of path for a NUL-terminated string that
+ * looks like a CPython version "3.M.P[suffix]" with the given minor version
+ * (any minor if minor < 0). Writes it to out and returns 0, or -ENOENT. */
+int elf_find_version_string(const char *path, int minor, char *out, size_t outlen);
+
+#endif

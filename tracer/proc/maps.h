@@ -1,0 +1,33 @@
+/* /proc/PID/maps and /proc/PID/task. */
+#ifndef SONDE_MAPS_H
+#define SONDE_MAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct map_entry {
+    uint64_t start, end, offset;
+    char perms[5];
+    char *path;            /* owned; "" for anonymous mappings */
+};
+
+struct maps {
+    struct map_entry *v;
+    size_t n;
+};
+
+/* Read /proc/pid/maps. 0, SE_NOPROC, SE_PERM or -errno. Free with maps_fini. */
+int maps_read(struct maps *m, pid_t pid, char *err, size_t errlen);
+void maps_fini(struct maps *m);
+
+/* The lowest mapping of path (its load base candidate), or NULL. */
+const struct map_entry *maps_first_of(const struct maps *m, const char *path);
+
+/* Is addr inside any mapping with the given permission char ('r','w','x')? */
+int maps_contains(const struct maps *m, uint64_t addr, char perm);
+
+/* List thread ids of pid into out (up to max); returns count or -errno. */
+int tasks_list(pid_t pid, pid_t *out, int max);
+
+#endif
