@@ -1,0 +1,258 @@
+#include "profiler/model.h"
+
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t count_of(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Arrays indexed by id: size = max(id) + 1. */
+static int alloc_by_max(sqlite3 *db, const char *table, size_t elem, void **out, size_t *n)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM %s", table);
+    int64_t mx = count_of(db, sql);
+    if (mx < 0 || mx > (1 << 30))
+        return SE_BADFILE;
+    *n = (size_t)mx + 1;
+    *out = calloc(*n, elem);
+    return *out ? 0 : -ENOMEM;
+}
+
+#define FAIL(code, ...)                                  \
+    do {                                                 \
+        rc = se_fail(err, errlen, code, __VA_ARGS__);    \
+        goto fail;                                       \
+    } while (0)
+
+int model_load(const char *path, struct model **out, char *err, size_t errlen)
+{
+    sqlite3 *db;
+    *out = NULL;
+    int rc = store_open(path, 1, &db, err, errlen);
+    if (rc)
+        return rc;
+    struct model *m = calloc(1, sizeof *m);
+    sqlite3_stmt *st = NULL;
+    if (!m)
+        FAIL(-ENOMEM, "out of memory");
+
+    /* strings */
+    if ((rc = alloc_by_max(db, "string", sizeof(char *), (void **)&m->strings, &m->nstrings)))
+        FAIL(rc, "%s: bad string table", path);
+    sqlite3_prepare_v2(db, "SELECT id, s FROM string", -1, &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const unsigned char *s = sqlite3_column_text(st, 1);
+        if (id >= 0 && (size_t)id < m->nstrings && s && !m->strings[id])
+            m->strings[id] = strdup((const char *)s);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* frames */
+    if ((rc = alloc_by_max(db, "frame", sizeof *m->frames, (void **)&m->frames, &m->nframes)))
+        FAIL(rc, "%s: bad frame table", path);
+    sqlite3_prepare_v2(db, "SELECT id, name, file, line, fn_line, kind FROM frame", -1, &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (id <= 0 || (size_t)id >= m->nframes)
+            continue;
+        struct m_frame *f = &m->frames[id];
+        f->name = (uint32_t)sqlite3_column_int64(st, 1);
+        f->file = (uint32_t)sqlite3_column_int64(st, 2);
+        f->line = sqlite3_column_int(st, 3);
+        f->fn_line = sqlite3_column_int(st, 4);
+        f->kind = (uint8_t)sqlite3_column_int(st, 5);
+        if (f->name >= m->nstrings || f->file >= m->nstrings)
+            FAIL(SE_BADFILE, "%s is corrupt: frame %lld names a missing string", path,
+                 (long long)id);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* stacks: parents always have smaller ids (they are written first) */
+    if ((rc = alloc_by_max(db, "stack", sizeof *m->stacks, (void **)&m->stacks, &m->nstacks)))
+        FAIL(rc, "%s: bad stack table", path);
+    sqlite3_prepare_v2(db, "SELECT id, parent, frame FROM stack ORDER BY id", -1, &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        int64_t parent = sqlite3_column_int64(st, 1);
+        int64_t frame = sqlite3_column_int64(st, 2);
+        if (id <= 0 || (size_t)id >= m->nstacks || parent < 0 || parent >= id || frame <= 0 ||
+            (size_t)frame >= m->nframes)
+            FAIL(SE_BADFILE, "%s is corrupt: bad stack node %lld", path, (long long)id);
+        struct m_stack *s = &m->stacks[id];
+        s->parent = (uint32_t)parent;
+        s->frame = (uint32_t)frame;
+        s->depth = parent ? m->stacks[parent].depth + 1 : 1;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* threads */
+    if ((rc = alloc_by_max(db, "thread", sizeof *m->threads, (void **)&m->threads, &m->nthreads)))
+        FAIL(rc, "%s: bad thread table", path);
+    for (size_t i = 0; i < m->nthreads; i++)
+        m->threads[i].name = NULL;
+    sqlite3_prepare_v2(db, "SELECT id, pid, tid, ident, name FROM thread", -1, &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (id <= 0 || (size_t)id >= m->nthreads)
+            continue;
+        struct m_thread *t = &m->threads[id];
+        t->pid = sqlite3_column_int(st, 1);
+        t->tid = sqlite3_column_int(st, 2);
+        t->ident = (uint64_t)sqlite3_column_int64(st, 3);
+        const unsigned char *nm = sqlite3_column_text(st, 4);
+        t->name = strdup(nm ? (const char *)nm : "");
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    for (size_t i = 0; i < m->nthreads; i++)
+        if (!m->threads[i].name)
+            m->threads[i].name = strdup("");
+
+    /* samples */
+    int64_t ns = count_of(db, "SELECT count(*) FROM sample");
+    if (ns < 0)
+        FAIL(SE_BADFILE, "%s is corrupt: no sample table", path);
+    m->samples = calloc((size_t)ns + 1, sizeof *m->samples);
+    if (!m->samples)
+        FAIL(-ENOMEM, "out of memory for %lld samples", (long long)ns);
+    sqlite3_prepare_v2(db,
+                       "SELECT ts, thread, stack, cpu_ns, wall_ns, state, green, span FROM sample"
+                       " ORDER BY ts",
+                       -1, &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW && m->nsamples < (size_t)ns) {
+        struct m_sample *s = &m->samples[m->nsamples];
+        s->ts = sqlite3_column_int64(st, 0);
+        int64_t th = sqlite3_column_int64(st, 1), sk = sqlite3_column_int64(st, 2);
+        s->cpu_ns = sqlite3_column_int64(st, 3);
+        s->wall_ns = sqlite3_column_int64(st, 4);
+        int state = sqlite3_column_int(st, 5);
+        if (th <= 0 || (size_t)th >= m->nthreads || sk < 0 || (size_t)sk >= m->nstacks ||
+            state < 0 || state >= STATE_COUNT)
+            FAIL(SE_BADFILE, "%s is corrupt: bad sample at ts %lld", path, (long long)s->ts);
+        s->thread = (uint32_t)th;
+        s->stack = (uint32_t)sk;
+        s->state = (uint8_t)state;
+        s->green = (uint32_t)sqlite3_column_int64(st, 6);
+        s->span = (uint32_t)sqlite3_column_int64(st, 7);
+        m->nsamples++;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* GIL ticks */
+    int64_t ng = count_of(db, "SELECT count(*) FROM gil");
+    m->gil = calloc((size_t)(ng > 0 ? ng : 0) + 1, sizeof *m->gil);
+    if (!m->gil)
+        FAIL(-ENOMEM, "out of memory");
+    sqlite3_prepare_v2(db, "SELECT ts, pid, switches, holder, waiters FROM gil ORDER BY ts", -1,
+                       &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW && m->ngil < (size_t)ng) {
+        struct m_gil *g = &m->gil[m->ngil++];
+        g->ts = sqlite3_column_int64(st, 0);
+        g->pid = sqlite3_column_int(st, 1);
+        g->switches = sqlite3_column_int64(st, 2);
+        g->holder = (uint32_t)sqlite3_column_int64(st, 3);
+        g->waiters = (uint32_t)sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    /* meta */
+    int64_t nm = count_of(db, "SELECT count(*) FROM meta");
+    m->meta_keys = calloc((size_t)(nm > 0 ? nm : 0) + 1, sizeof(char *));
+    m->meta_values = calloc((size_t)(nm > 0 ? nm : 0) + 1, sizeof(char *));
+    if (!m->meta_keys || !m->meta_values)
+        FAIL(-ENOMEM, "out of memory");
+    sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW && m->nmeta < (size_t)nm) {
+        const unsigned char *k = sqlite3_column_text(st, 0), *v = sqlite3_column_text(st, 1);
+        m->meta_keys[m->nmeta] = strdup(k ? (const char *)k : "");
+        m->meta_values[m->nmeta] = strdup(v ? (const char *)v : "");
+        m->nmeta++;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_close(db);
+    *out = m;
+    return 0;
+
+fail:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    model_free(m);
+    return rc;
+}
+
+void model_free(struct model *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nstrings; i++)
+        free(m->strings[i]);
+    free(m->strings);
+    free(m->frames);
+    free(m->stacks);
+    for (size_t i = 0; i < m->nthreads; i++)
+        free(m->threads[i].name);
+    free(m->threads);
+    free(m->samples);
+    free(m->gil);
+    for (size_t i = 0; i < m->nmeta; i++) {
+        free(m->meta_keys[i]);
+        free(m->meta_values[i]);
+    }
+    free(m->meta_keys);
+    free(m->meta_values);
+    free(m);
+}
+
+const char *model_meta(const struct model *m, const char *key)
+{
+    for (size_t i = 0; i < m->nmeta; i++)
+        if (strcmp(m->meta_keys[i], key) == 0)
+            return m->meta_values[i];
+    return NULL;
+}
+
+uint32_t model_find_thread(const struct model *m, const char *name_or_tid)
+{
+    for (size_t i = 1; i < m->nthreads; i++)
+        if (m->threads[i].name && strcmp(m->threads[i].name, name_or_tid) == 0)
+            return (uint32_t)i;
+    char *end;
+    long tid = strtol(name_or_tid, &end, 10);
+    if (*name_or_tid && !*end)
+        for (size_t i = 1; i < m->nthreads; i++)
+            if (m->threads[i].tid == tid)
+                return (uint32_t)i;
+    return 0;
+}
+
+void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen)
+{
+    if (thread == 0 || thread >= m->nthreads) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    const struct m_thread *t = &m->threads[thread];
+    if (t->name && *t->name)
+        snprintf(out, outlen, "%s (%d)", t->name, t->tid);
+    else
+        snprintf(out, outlen, "thread %d", t->tid);
+}

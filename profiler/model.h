@@ -1,0 +1,79 @@
+/* The profiler's in-memory model of a recording: what formats/ and ui/
+ * read. Loaded once from a .sonde file; read-only afterwards (safe to share
+ * between threads that only read). Ids are the file's ids: frames, stacks
+ * and threads are indexed directly by id (index 0 is unused / "none"). */
+#ifndef SONDE_MODEL_H
+#define SONDE_MODEL_H
+
+#include "profiler/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct m_frame {
+    uint32_t name, file;   /* string ids */
+    int32_t line;          /* line executing in this frame (the call site for callers) */
+    int32_t fn_line;       /* first line of the function */
+    uint8_t kind;          /* 0 Python, 1 native */
+};
+
+struct m_stack {
+    uint32_t parent;       /* 0: this is an outermost frame */
+    uint32_t frame;
+    uint32_t depth;        /* 1 for an outermost frame */
+};
+
+struct m_thread {
+    int32_t pid, tid;
+    uint64_t ident;
+    char *name;            /* Python thread name, or "" */
+};
+
+struct m_sample {
+    int64_t ts;            /* ns since the recording started */
+    int64_t cpu_ns;        /* CPU time the thread used since its previous sample */
+    int64_t wall_ns;       /* wall time this sample stands for */
+    uint32_t thread;       /* thread id */
+    uint32_t stack;        /* innermost stack node, 0 = no Python frames */
+    uint32_t green, span;
+    uint8_t state;         /* enum sample_state */
+};
+
+struct m_gil {
+    int64_t ts, switches;
+    int32_t pid;
+    uint32_t holder;       /* thread id or 0 */
+    uint32_t waiters;
+};
+
+struct model {
+    char **strings;        size_t nstrings;
+    struct m_frame *frames;   size_t nframes;
+    struct m_stack *stacks;   size_t nstacks;
+    struct m_thread *threads; size_t nthreads;
+    struct m_sample *samples; size_t nsamples;   /* ordered by ts */
+    struct m_gil *gil;        size_t ngil;
+    char **meta_keys, **meta_values; size_t nmeta;
+};
+
+/* Load the recording at path. 0, or SE_BADFILE / SE_UNSUPPORTED / -errno
+ * with a one-line message in err. */
+int model_load(const char *path, struct model **out, char *err, size_t errlen);
+void model_free(struct model *m);
+
+/* A meta value ("pid", "cmd", "python_version", "rate_hz", ...), or NULL. */
+const char *model_meta(const struct model *m, const char *key);
+
+static inline const char *model_str(const struct model *m, uint32_t id)
+{
+    return id < m->nstrings && m->strings[id] ? m->strings[id] : "";
+}
+
+/* Find a thread by name or tid given as text ("MainThread", "4242"):
+ * its id, or 0 if none matches. */
+uint32_t model_find_thread(const struct model *m, const char *name_or_tid);
+
+/* A display label for a thread: "name (tid)". */
+void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,42 @@
+/* The .sonde file: one SQLite database per recording (schema in
+ * docs/file-format.md). This module owns the schema, its version and the
+ * checks that refuse corrupt or foreign files. */
+#ifndef SONDE_STORE_H
+#define SONDE_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_FORMAT "sonde"
+#define STORE_SCHEMA_VERSION 1
+
+/* Thread states, as stored in sample.state. */
+enum sample_state {
+    STATE_IDLE = 0,     /* off CPU, not waiting for the GIL */
+    STATE_GIL = 1,      /* holds the GIL */
+    STATE_GIL_WAIT = 2, /* blocked waiting for the GIL */
+    STATE_NOGIL = 3,    /* on CPU without the GIL (native code that released it) */
+    STATE_COUNT
+};
+
+const char *state_name(int state);
+
+/* Create a new recording at path (an existing file is replaced), with the
+ * schema in place, in WAL mode so that a killed recorder leaves a readable
+ * file. 0 or a negative code with a message. */
+int store_create(const char *path, sqlite3 **db, char *err, size_t errlen);
+
+/* Open an existing .sonde file. Refuses (SE_BADFILE) anything that is not
+ * SQLite or lacks sonde's meta rows, and (SE_UNSUPPORTED) newer schemas. */
+int store_open(const char *path, int readonly, sqlite3 **db, char *err, size_t errlen);
+
+/* Finish a recording: checkpoint the WAL into the main file and switch back
+ * to a single-file journal. Then closes db. */
+int store_close(sqlite3 *db);
+
+/* Set / get a meta value. get returns a malloc'd string or NULL. */
+int store_meta_set(sqlite3 *db, const char *key, const char *value);
+char *store_meta_get(sqlite3 *db, const char *key);
+
+#endif
