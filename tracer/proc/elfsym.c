@@ -133,14 +133,23 @@ int elf_find_version_string(const char *path, int minor, char *out, size_t outle
             continue;
         const char *b = d->d_buf;
         size_t sz = d->d_size;
-        for (size_t i = 0; i + 5 < sz; i++) {
-            if (b[i] != '3' || b[i + 1] != '.' || (i > 0 && b[i - 1] != 0))
-                continue;
-            size_t len = strnlen(b + i, sz - i);
-            if (i + len < sz && looks_like_version(b + i, len, minor)) {
-                snprintf(out, outlen, "%.*s", (int)len, b + i);
-                rc = 0;
-                break;
+        /* A string of its own first; failing that, the tail of a path such
+         * as ".../versions/3.10.13" or ".../Python-3.9.18", which is where
+         * the linker's string tail merging leaves PY_VERSION in builds whose
+         * prefix contains the version (pyenv). */
+        for (int pass = 0; pass < 2 && rc != 0; pass++) {
+            for (size_t i = 0; i + 5 < sz; i++) {
+                if (b[i] != '3' || b[i + 1] != '.')
+                    continue;
+                char before = i > 0 ? b[i - 1] : 0;
+                if (pass == 0 ? before != 0 : (before != '/' && before != '-'))
+                    continue;
+                size_t len = strnlen(b + i, sz - i);
+                if (i + len < sz && looks_like_version(b + i, len, minor)) {
+                    snprintf(out, outlen, "%.*s", (int)len, b + i);
+                    rc = 0;
+                    break;
+                }
             }
         }
     }
