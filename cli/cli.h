@@ -2,6 +2,8 @@
 #ifndef SONDE_CLI_H
 #define SONDE_CLI_H
 
+#include <stdint.h>
+
 enum {
     EXIT_OK = 0,
     EXIT_FAIL = 1,        /* internal or unexpected error */
@@ -20,9 +22,16 @@ int cli_exit_code(int rc);
 /* Print "sonde: <msg>" on stderr and return cli_exit_code(rc). */
 int cli_error(int rc, const char *msg);
 
+/* Parse a duration with a unit (us, ms, s, m, h, d; bare number: seconds)
+ * into microseconds. 0 or -1 on a malformed value. */
+int cli_parse_duration_us(const char *s, int64_t *out);
+
 /* Parse a positive pid; 0 on failure. */
 int cli_parse_pid(const char *s);
 
 int cmd_dump(int argc, char **argv);
+int cmd_collector(int argc, char **argv);
+int cmd_traces(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 
 #endif

@@ -46,6 +46,12 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  dump -p PID [--json]     print the Python stack of every thread of a live process\n"
+          "  collector [--listen HOST:PORT] [--db FILE] [--forward URL] [--token T]\n"
+          "                           receive spans (OTLP/HTTP, Zipkin v2) and assemble traces\n"
+          "  traces --db FILE [--service S] [--since DUR] [--min-duration DUR] [--json]\n"
+          "                           list the collected traces\n"
+          "  trace --db FILE ID [--json | --format otlp|zipkin|chrome]\n"
+          "                           one trace: text waterfall, JSON or an export\n"
           "  version                  print sonde's version\n"
           "\n"
           "Run 'sonde <command> --help' for a command's options. Exit codes: see sonde(1).\n",
@@ -61,6 +67,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "dump"))
         return cmd_dump(argc - 1, argv + 1);
+    if (!strcmp(cmd, "collector"))
+        return cmd_collector(argc - 1, argv + 1);
+    if (!strcmp(cmd, "traces"))
+        return cmd_traces(argc - 1, argv + 1);
+    if (!strcmp(cmd, "trace"))
+        return cmd_trace(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sonde %s\n", SONDE_VERSION);
         return EXIT_OK;

@@ -1,0 +1,244 @@
+/* sonde collector: receive spans over OTLP/HTTP and Zipkin v2, store them. */
+#include "cli/cli.h"
+
+#include "collector/forward.h"
+#include "collector/http.h"
+#include "collector/ingest.h"
+#include "collector/store.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void collector_usage(FILE *f)
+{
+    fputs("usage: sonde collector [--listen HOST:PORT] [--zipkin-listen HOST:PORT] [--db FILE]\n"
+          "                       [--forward URL] [--token T] [--max-skew DUR] [--retention DUR]\n"
+          "  -l, --listen HOST:PORT   OTLP/HTTP (and Zipkin) endpoint, default 127.0.0.1:4318\n"
+          "  -z, --zipkin-listen H:P  a second endpoint, e.g. 127.0.0.1:9411 (Zipkin's port)\n"
+          "  -d, --db FILE            span store (SQLite), default spans.sonde\n"
+          "  -f, --forward URL        re-send every accepted span to this OTLP/HTTP endpoint\n"
+          "      --forward-token T    bearer token for the upstream endpoint\n"
+          "  -t, --token T            require 'Authorization: Bearer T' (mandatory off loopback)\n"
+          "      --max-skew DUR       largest clock correction applied per node, default 10m\n"
+          "      --retention DUR      drop traces whose last span ended longer ago (e.g. 7d)\n"
+          "      --max-body BYTES     request body limit, default 8388608\n"
+          "      --max-spans N        spans per request, default 10000\n"
+          "      --threads N          HTTP worker threads, default: one per CPU\n"
+          "DUR: a number with a unit us, ms, s, m, h or d (e.g. 500ms, 2h).\n",
+          f);
+}
+
+int cli_parse_duration_us(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    double mul;
+    if (!strcmp(end, "us"))
+        mul = 1;
+    else if (!strcmp(end, "ms"))
+        mul = 1e3;
+    else if (!strcmp(end, "s") || !*end)
+        mul = 1e6;
+    else if (!strcmp(end, "m"))
+        mul = 60e6;
+    else if (!strcmp(end, "h"))
+        mul = 3600e6;
+    else if (!strcmp(end, "d"))
+        mul = 86400e6;
+    else
+        return -1;
+    if (v * mul > 9e18)
+        return -1;
+    *out = (int64_t)(v * mul);
+    return 0;
+}
+
+/* "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses). */
+static int parse_hostport(const char *s, char *host, size_t hlen, int *port)
+{
+    const char *colon;
+    if (*s == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -1;
+        snprintf(host, hlen, "%.*s", (int)(rb - s - 1), s + 1);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        snprintf(host, hlen, "%.*s", (int)(colon - s), s);
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int cmd_collector(int argc, char **argv)
+{
+    enum { O_FWD_TOKEN = 256, O_MAX_SKEW, O_RETENTION, O_MAX_BODY, O_MAX_SPANS, O_THREADS };
+    static const struct option opts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "zipkin-listen", required_argument, NULL, 'z' },
+        { "db", required_argument, NULL, 'd' },
+        { "forward", required_argument, NULL, 'f' },
+        { "forward-token", required_argument, NULL, O_FWD_TOKEN },
+        { "token", required_argument, NULL, 't' },
+        { "max-skew", required_argument, NULL, O_MAX_SKEW },
+        { "retention", required_argument, NULL, O_RETENTION },
+        { "max-body", required_argument, NULL, O_MAX_BODY },
+        { "max-spans", required_argument, NULL, O_MAX_SPANS },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *listen = "127.0.0.1:4318", *zlisten = NULL, *db = "spans.sonde", *fwd_url = NULL;
+    const char *token = NULL, *fwd_token = NULL;
+    int64_t max_skew = 600000000, retention = 0;
+    struct http_opts ho = { 0 };
+    int c;
+    long v;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "l:z:d:f:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': listen = optarg; break;
+        case 'z': zlisten = optarg; break;
+        case 'd': db = optarg; break;
+        case 'f': fwd_url = optarg; break;
+        case 't': token = optarg; break;
+        case O_FWD_TOKEN: fwd_token = optarg; break;
+        case O_MAX_SKEW:
+        case O_RETENTION:
+            if (cli_parse_duration_us(optarg, c == O_MAX_SKEW ? &max_skew : &retention)) {
+                fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_MAX_BODY:
+        case O_MAX_SPANS:
+        case O_THREADS:
+            v = strtol(optarg, &end, 10);
+            if (*end || v <= 0 || (c == O_THREADS && v > 256)) {
+                fprintf(stderr, "sonde: invalid number '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            if (c == O_MAX_BODY)
+                ho.max_body = (size_t)v;
+            else if (c == O_MAX_SPANS)
+                ho.max_spans = (size_t)v;
+            else
+                ho.threads = (unsigned)v;
+            break;
+        case 'h': collector_usage(stdout); return EXIT_OK;
+        default: collector_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        collector_usage(stderr);
+        return EXIT_USAGE;
+    }
+    char host[256], zhost[256] = "";
+    int port, zport = 0;
+    if (parse_hostport(listen, host, sizeof host, &port) ||
+        (zlisten && parse_hostport(zlisten, zhost, sizeof zhost, &zport))) {
+        fprintf(stderr, "sonde: --listen / --zipkin-listen want HOST:PORT, got '%s'\n", zlisten && !*zhost ? zlisten : listen);
+        return EXIT_USAGE;
+    }
+    if (!token || !*token) {
+        const char *bad = !*host || !http_host_is_loopback(host) ? listen
+                          : zlisten && (!*zhost || !http_host_is_loopback(zhost)) ? zlisten : NULL;
+        if (bad) {
+            fprintf(stderr, "sonde: refusing to listen on non-loopback address '%s' without --token\n", bad);
+            return EXIT_USAGE;
+        }
+    }
+    ho.token = token;
+
+    /* signals are taken synchronously by this thread; block them before any thread starts */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512] = "";
+    int rc, exit_code = EXIT_OK;
+    struct span_store *st = NULL;
+    struct forwarder *fw = NULL;
+    struct ingest *in = NULL;
+    struct http_server *hs = NULL, *zs = NULL;
+    if ((rc = span_store_open(db, STORE_CREATE, &st, err, sizeof err))) {
+        exit_code = cli_error(rc, err);
+        goto out;
+    }
+    char skew[32];
+    snprintf(skew, sizeof skew, "%lld", (long long)max_skew);
+    if ((rc = span_store_set_meta(st, "max_skew_us", skew, err, sizeof err))) {
+        exit_code = cli_error(rc, err);
+        goto out;
+    }
+    if (fwd_url) {
+        struct forwarder_opts fo = { .url = fwd_url, .token = fwd_token };
+        if ((rc = forwarder_new(&fo, &fw, err, sizeof err))) {
+            exit_code = cli_error(rc, err);
+            goto out;
+        }
+    }
+    struct ingest_opts io = { .retention_us = retention, .fwd = fw };
+    if ((rc = ingest_new(st, &io, &in, err, sizeof err))) {
+        exit_code = cli_error(rc, err);
+        goto out;
+    }
+    int bound = 0, zbound = 0;
+    if ((rc = http_server_new(host, port, &ho, in, &hs, &bound, err, sizeof err)) ||
+        (zlisten && (rc = http_server_new(zhost, zport, &ho, in, &zs, &zbound, err, sizeof err)))) {
+        exit_code = cli_error(rc, err);
+        goto out;
+    }
+    fprintf(stderr, "sonde collector: listening on %s:%d (OTLP/HTTP /v1/traces, Zipkin /api/v2/spans)", host, bound);
+    if (zs)
+        fprintf(stderr, " and %s:%d", zhost, zbound);
+    fprintf(stderr, ", store %s%s%s\n", db, fw ? ", forwarding to " : "", fw ? fwd_url : "");
+    fflush(stderr);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+
+    http_server_free(zs);
+    zs = NULL;
+    http_server_free(hs);
+    hs = NULL;
+    struct ingest_stats is;
+    ingest_flush(in);
+    ingest_get_stats(in, &is);
+    fprintf(stderr, "sonde collector: received %llu spans, stored %llu, %llu duplicates, %llu refused (overload)",
+            (unsigned long long)is.received, (unsigned long long)is.stored, (unsigned long long)is.duplicates,
+            (unsigned long long)is.refused);
+    if (is.store_errors)
+        fprintf(stderr, ", %llu store errors (last: %s)", (unsigned long long)is.store_errors, is.last_error);
+    fputc('\n', stderr);
+out:
+    http_server_free(zs);
+    http_server_free(hs);
+    ingest_free(in);
+    if (fw) {
+        forwarder_free(fw, 5000); /* ingest is gone: nothing more is submitted */
+    }
+    span_store_free(st);
+    return exit_code;
+}

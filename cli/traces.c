@@ -1,0 +1,334 @@
+/* sonde traces / sonde trace: read the collector's span store. */
+#include "cli/cli.h"
+
+#include "collector/assemble.h"
+#include "collector/store.h"
+#include "common/err.h"
+#include "formats/otlp_json.h"
+#include "formats/trace_chrome.h"
+#include "formats/zipkin_json.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void traces_usage(FILE *f)
+{
+    fputs("usage: sonde traces --db FILE [--service S] [--since DUR] [--min-duration DUR] [--limit N] [--json]\n"
+          "  -d, --db FILE            span store written by 'sonde collector'\n"
+          "  -s, --service S          traces with at least one span of service S\n"
+          "      --since DUR          traces that ended within DUR of now (e.g. 15m)\n"
+          "      --min-duration DUR   traces lasting at least DUR (e.g. 100ms)\n"
+          "  -n, --limit N            at most N traces, most recent first (default 100, 0: all)\n"
+          "      --max-skew DUR       override the collector's clock-correction bound\n"
+          "  -j, --json               {\"traces\": [{trace_id, root_name, services, span_count,\n"
+          "                           duration_us, start_us}]}\n",
+          f);
+}
+
+static void trace_usage(FILE *f)
+{
+    fputs("usage: sonde trace --db FILE ID [--json | --format otlp|zipkin|chrome]\n"
+          "  -d, --db FILE            span store written by 'sonde collector'\n"
+          "  -j, --json               {\"trace_id\", \"spans\": [{span_id, parent_id, name, service, node,\n"
+          "                           kind, start_us, end_us, skew_us, status, attributes}]}\n"
+          "  -f, --format F           otlp (OTLP JSON), zipkin (Zipkin v2 JSON), chrome (trace events)\n"
+          "      --max-skew DUR       override the collector's clock-correction bound\n"
+          "Without --json / --format: a text waterfall. Times are corrected for clock skew.\n",
+          f);
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void fmt_time(char *buf, size_t len, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%06lld", (long long)(us % 1000000));
+}
+
+static void fmt_dur(char *buf, size_t len, int64_t us)
+{
+    if (us < 1000)
+        snprintf(buf, len, "%lldus", (long long)us);
+    else if (us < 1000000)
+        snprintf(buf, len, "%.3fms", us / 1e3);
+    else
+        snprintf(buf, len, "%.3fs", us / 1e6);
+}
+
+static int64_t store_max_skew(struct span_store *st, int64_t override)
+{
+    if (override >= 0)
+        return override;
+    char b[32];
+    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0)
+        return strtoll(b, NULL, 10);
+    return 600000000;
+}
+
+static int load_view(struct span_store *st, const char *id, int64_t max_skew, struct trace_view *v, char *err,
+                     size_t errlen)
+{
+    struct span_batch raw;
+    span_batch_init(&raw);
+    int rc = span_store_load(st, id, &raw, err, errlen);
+    if (!rc && (rc = trace_assemble(&raw, max_skew, v)))
+        se_fail(err, errlen, rc, "out of memory");
+    span_batch_fini(&raw);
+    return rc;
+}
+
+int cmd_traces(int argc, char **argv)
+{
+    enum { O_SINCE = 256, O_MIN_DUR, O_MAX_SKEW };
+    static const struct option opts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "service", required_argument, NULL, 's' },
+        { "since", required_argument, NULL, O_SINCE },
+        { "min-duration", required_argument, NULL, O_MIN_DUR },
+        { "max-skew", required_argument, NULL, O_MAX_SKEW },
+        { "limit", required_argument, NULL, 'n' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *db = NULL;
+    struct store_filter f = { .limit = 100 };
+    int64_t since = 0, max_skew = -1;
+    int json = 0, c;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:s:n:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 's': f.service = optarg; break;
+        case 'n': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 0) {
+                fprintf(stderr, "sonde: invalid --limit '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            f.limit = (size_t)v;
+            break;
+        }
+        case O_SINCE:
+        case O_MIN_DUR:
+        case O_MAX_SKEW:
+            if (cli_parse_duration_us(optarg, c == O_SINCE ? &since : c == O_MIN_DUR ? &f.min_duration_us : &max_skew)) {
+                fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'j': json = 1; break;
+        case 'h': traces_usage(stdout); return EXIT_OK;
+        default: traces_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!db || optind != argc) {
+        traces_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (since)
+        f.since_us = now_us() - since;
+    char err[512] = "";
+    struct span_store *st = NULL;
+    char (*ids)[33] = NULL;
+    size_t n = 0;
+    int rc = span_store_open(db, 0, &st, err, sizeof err);
+    if (!rc)
+        rc = span_store_find(st, &f, &ids, &n, err, sizeof err);
+    if (rc) {
+        span_store_free(st);
+        return cli_error(rc, err);
+    }
+    max_skew = store_max_skew(st, max_skew);
+    json_t *arr = json ? json_array() : NULL;
+    if (!json)
+        printf("%-32s  %-26s  %12s  %5s  %-30s  %s\n", "TRACE ID", "START (UTC)", "DURATION", "SPANS", "ROOT",
+               "SERVICES");
+    for (size_t i = 0; i < n; i++) {
+        struct trace_view v;
+        if ((rc = load_view(st, ids[i], max_skew, &v, err, sizeof err))) {
+            if (rc == -ENOENT) /* expired meanwhile */
+                continue;
+            break;
+        }
+        struct trace_summary s;
+        trace_summarize(&v, &s);
+        trace_view_fini(&v);
+        if (s.duration_us < f.min_duration_us)
+            continue; /* the corrected duration is what counts */
+        if (json) {
+            json_t *svcs = json_array();
+            char tmp[sizeof s.services];
+            snprintf(tmp, sizeof tmp, "%s", s.services);
+            for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(svcs, json_string(t));
+            json_array_append_new(arr, json_pack("{sssssosIsIsI}", "trace_id", s.trace_id, "root_name", s.root_name,
+                                                 "services", svcs, "span_count", (json_int_t)s.span_count,
+                                                 "duration_us", (json_int_t)s.duration_us, "start_us",
+                                                 (json_int_t)s.start_us));
+        } else {
+            char t[40], d[32];
+            fmt_time(t, sizeof t, s.start_us);
+            fmt_dur(d, sizeof d, s.duration_us);
+            printf("%-32s  %-26s  %12s  %5zu  %-30.30s  %s\n", s.trace_id, t, d, s.span_count, s.root_name,
+                   s.services);
+        }
+    }
+    free(ids);
+    span_store_free(st);
+    if (rc) {
+        json_decref(arr);
+        return cli_error(rc, err);
+    }
+    if (json) {
+        json_t *root = json_pack("{so}", "traces", arr);
+        json_dumpf(root, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(root);
+    }
+    return EXIT_OK;
+}
+
+static void print_waterfall(const struct trace_view *v)
+{
+    struct trace_summary s;
+    trace_summarize(v, &s);
+    char t[40], d[32];
+    fmt_time(t, sizeof t, s.start_us);
+    fmt_dur(d, sizeof d, s.duration_us);
+    printf("Trace %s  %zu spans  %s  started %s UTC  services: %s\n\n", s.trace_id, s.span_count, d, t, s.services);
+    enum { W = 40 };
+    printf("%10s %10s  %-16s %-40s %s\n", "OFFSET", "DURATION", "SERVICE", "SPAN", "");
+    int64_t total = s.duration_us > 0 ? s.duration_us : 1;
+    for (size_t i = 0; i < v->b.n; i++) {
+        const struct span *sp = &v->b.spans[i];
+        int64_t st = sp->start_us + sp->skew_us - v->start_us, du = sp->end_us - sp->start_us;
+        char o[32], dd[32], name[64], bar[W + 1];
+        fmt_dur(o, sizeof o, st);
+        fmt_dur(dd, sizeof dd, du);
+        int depth = v->depth[i] > 12 ? 12 : v->depth[i];
+        snprintf(name, sizeof name, "%*s%s%s", depth * 2, "", sp->name, sp->status == SPAN_STATUS_ERROR ? " !" : "");
+        int a = (int)(st * W / total), b = (int)((st + du) * W / total);
+        if (b <= a)
+            b = a + 1;
+        if (b > W)
+            b = W;
+        if (a >= W)
+            a = W - 1;
+        for (int k = 0; k < W; k++)
+            bar[k] = k >= a && k < b ? '=' : ' ';
+        bar[W] = 0;
+        printf("%10s %10s  %-16.16s %-40.40s |%s|", o, dd, sp->service, name, bar);
+        if (sp->skew_us)
+            printf(" skew %+lldus", (long long)sp->skew_us);
+        putchar('\n');
+    }
+}
+
+static json_t *trace_json(const struct trace_view *v, const char *id)
+{
+    json_t *spans = json_array();
+    for (size_t i = 0; i < v->b.n; i++) {
+        const struct span *s = &v->b.spans[i];
+        json_t *a = json_loads(s->attrs, 0, NULL);
+        json_array_append_new(spans, json_pack("{sssosssssssssIsIsIssso}", "span_id", s->span_id, "parent_id",
+                                               *s->parent_id ? json_string(s->parent_id) : json_null(), "name",
+                                               s->name, "service", s->service, "node", s->node, "kind",
+                                               span_kind_name(s->kind), "start_us", (json_int_t)(s->start_us + s->skew_us),
+                                               "end_us", (json_int_t)(s->end_us + s->skew_us), "skew_us",
+                                               (json_int_t)s->skew_us, "status", span_status_name(s->status),
+                                               "attributes", a ? a : json_object()));
+    }
+    return json_pack("{ssso}", "trace_id", id, "spans", spans);
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    enum { O_MAX_SKEW = 256 };
+    static const struct option opts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "json", no_argument, NULL, 'j' },
+        { "format", required_argument, NULL, 'f' },
+        { "max-skew", required_argument, NULL, O_MAX_SKEW },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *db = NULL, *format = NULL;
+    int json = 0, c;
+    int64_t max_skew = -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:jf:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'j': json = 1; break;
+        case 'f': format = optarg; break;
+        case O_MAX_SKEW:
+            if (cli_parse_duration_us(optarg, &max_skew)) {
+                fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': trace_usage(stdout); return EXIT_OK;
+        default: trace_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!db || optind != argc - 1 || (format && strcmp(format, "otlp") && strcmp(format, "zipkin") &&
+                                      strcmp(format, "chrome")) || (format && json)) {
+        trace_usage(stderr);
+        return EXIT_USAGE;
+    }
+    char id[33];
+    const char *arg = argv[optind];
+    if (span_parse_hex_id(id, arg, strlen(arg), 32, 1)) {
+        fprintf(stderr, "sonde: invalid trace id '%s' (16 or 32 hex digits)\n", arg);
+        return EXIT_USAGE;
+    }
+    char err[512] = "";
+    struct span_store *st = NULL;
+    struct trace_view v = { 0 };
+    int rc = span_store_open(db, 0, &st, err, sizeof err);
+    if (!rc)
+        rc = load_view(st, id, store_max_skew(st, max_skew), &v, err, sizeof err);
+    span_store_free(st);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "sonde: %s\n", err);
+        return EXIT_FAIL;
+    }
+    if (rc)
+        return cli_error(rc, err);
+    if (format) {
+        char *out = NULL;
+        size_t len = 0;
+        rc = !strcmp(format, "otlp")     ? fmt_otlp_json(v.b.spans, v.b.n, &out, &len)
+             : !strcmp(format, "zipkin") ? fmt_zipkin_json(v.b.spans, v.b.n, &out, &len)
+                                         : fmt_chrome_trace(v.b.spans, v.b.n, &out, &len);
+        if (!rc) {
+            fwrite(out, 1, len, stdout);
+            putchar('\n');
+        }
+        free(out);
+    } else if (json) {
+        json_t *j = trace_json(&v, id);
+        json_dumpf(j, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(j);
+    } else {
+        print_waterfall(&v);
+    }
+    trace_view_fini(&v);
+    return rc ? cli_error(rc, "out of memory") : EXIT_OK;
+}

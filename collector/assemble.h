@@ -1,0 +1,48 @@
+/* Trace assembly: merge the halves of shared spans and spans reported in
+ * parts, build the tree, and correct clock skew between nodes. */
+#ifndef SONDE_COLLECTOR_ASSEMBLE_H
+#define SONDE_COLLECTOR_ASSEMBLE_H
+
+#include "collector/span.h"
+
+/* An assembled trace. spans are in waterfall order: depth first, siblings by
+ * corrected start; depth[i] is the nesting level (roots 0). A span whose
+ * parent never arrived is a root. Corrected times: start_us + skew_us. */
+struct trace_view {
+    struct span_batch b; /* b.spans / b.n: the spans, owning their strings */
+    int *depth;
+    size_t nroots;
+    int64_t start_us, end_us; /* corrected extent */
+};
+
+/* Assemble the spans of one trace. raw is consumed (left empty, its strings
+ * move into out). max_skew_us bounds a per-node correction: a larger one is
+ * not applied (as Jaeger does). Rules:
+ *  - same span id, one CLIENT and one SERVER (Zipkin shared span): one span
+ *    with the client's timing, parent and node, the server's name (if any)
+ *    and service, kind server, attributes of both; the server half's node
+ *    offset is computed from the pair;
+ *  - same span id and same side: merged (earliest start, latest end,
+ *    first non-empty name / parent, attributes of both);
+ *  - a child on another node than its parent that falls outside the parent
+ *    is centred in it: that node's offset (per trace) is
+ *    parent_start' + (parent_dur - child_dur)/2 - child_start, and applies
+ *    to every span of that node in the trace; recorded in skew_us.
+ * Returns 0 or -ENOMEM. Pure function of its input; thread-safe. */
+int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_view *out);
+
+/* Release; a zeroed view is fine. */
+void trace_view_fini(struct trace_view *v);
+
+/* One line of `sonde traces`. services: comma-separated, sorted. */
+struct trace_summary {
+    char trace_id[33];
+    char root_name[128];
+    char services[256];
+    size_t span_count;
+    int64_t start_us, duration_us;
+};
+
+void trace_summarize(const struct trace_view *v, struct trace_summary *s);
+
+#endif

@@ -1,0 +1,417 @@
+#include "collector/http.h"
+
+#include "collector/otlp_json.h"
+#include "collector/otlp_proto.h"
+#include "collector/zipkin.h"
+#include "common/err.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+struct http_server {
+    struct MHD_Daemon *d;
+    int fd;
+    struct http_opts o;
+    char *token;
+    struct ingest *in;
+};
+
+enum route { R_NONE, R_OTLP, R_ZIPKIN };
+
+struct req {
+    enum route route;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int done; /* a response was already queued */
+};
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype, const void *body,
+                               size_t len, int retry_after)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (retry_after)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* An error in the shape each protocol expects (OTLP: a google.rpc.Status). */
+static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, const char *msg, int retry)
+{
+    json_t *j = json_pack("{siss?}", "code", status == 400 ? 3 : status == 401 ? 16 : status == 413 ? 3 : 14,
+                          "message", msg);
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    enum MHD_Result r = respond(c, status, "application/json", t ? t : "{}", t ? strlen(t) : 2, retry);
+    free(t);
+    return r;
+}
+
+static int token_ok(struct http_server *s, struct MHD_Connection *c)
+{
+    if (!s->token)
+        return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7))
+        return 0;
+    h += 7;
+    size_t a = strlen(h), b = strlen(s->token);
+    unsigned diff = a != b;
+    for (size_t i = 0; i < a && i < b; i++)
+        diff |= (unsigned char)h[i] ^ (unsigned char)s->token[i];
+    return !diff;
+}
+
+/* Inflate gzip or zlib/deflate data; 0, -EFBIG over limit, -EINVAL corrupt. */
+static int inflate_body(const char *in, size_t len, size_t limit, char **out, size_t *olen, int raw_ok)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 32) != Z_OK)
+        return -ENOMEM;
+    size_t cap = len * 4 + 1024, n = 0;
+    if (cap > limit + 1)
+        cap = limit + 1;
+    char *buf = malloc(cap);
+    int rc = 0;
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    int zr = Z_OK, retried = 0;
+    for (;;) {
+        if (n == cap) {
+            if (cap > limit) {
+                rc = -EFBIG;
+                goto out;
+            }
+            size_t nc = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        z.next_out = (Bytef *)buf + n;
+        z.avail_out = (uInt)(cap - n);
+        zr = inflate(&z, Z_NO_FLUSH);
+        n = cap - z.avail_out;
+        if (zr == Z_STREAM_END)
+            break;
+        if (zr == Z_DATA_ERROR && raw_ok && !retried && n == 0) {
+            /* "deflate" sent as a raw stream */
+            retried = 1;
+            inflateEnd(&z);
+            memset(&z, 0, sizeof z);
+            if (inflateInit2(&z, -15) != Z_OK) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            z.next_in = (Bytef *)in;
+            z.avail_in = (uInt)len;
+            continue;
+        }
+        if (zr != Z_OK && !(zr == Z_BUF_ERROR && z.avail_out == 0)) {
+            rc = -EINVAL;
+            goto out;
+        }
+        if (z.avail_in == 0 && z.avail_out != 0) {
+            rc = -EINVAL; /* truncated */
+            goto out;
+        }
+    }
+    if (n > limit) {
+        rc = -EFBIG;
+        goto out;
+    }
+    *out = buf;
+    *olen = n;
+    buf = NULL;
+out:
+    inflateEnd(&z);
+    free(buf);
+    return rc;
+}
+
+static int is_proto(struct MHD_Connection *c)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    return ct && (!strncasecmp(ct, "application/x-protobuf", 22) || !strncasecmp(ct, "application/protobuf", 20));
+}
+
+static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, struct req *r)
+{
+    if (r->too_big)
+        return fail(c, 413, "request body too large", 0);
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    char *plain = NULL;
+    size_t plen = 0;
+    const char *body = r->body ? r->body : "";
+    size_t blen = r->len;
+    if (enc && (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "deflate") || !strcasecmp(enc, "x-gzip"))) {
+        int zr = inflate_body(body, blen, s->o.max_body, &plain, &plen, !strcasecmp(enc, "deflate"));
+        if (zr == -EFBIG)
+            return fail(c, 413, "decompressed body too large", 0);
+        if (zr)
+            return fail(c, 400, "corrupt compressed body", 0);
+        body = plain;
+        blen = plen;
+    } else if (enc && strcasecmp(enc, "identity")) {
+        return fail(c, 415, "unsupported Content-Encoding", 0);
+    }
+    struct span_batch b;
+    span_batch_init(&b);
+    char err[256] = "";
+    int proto = r->route == R_OTLP && is_proto(c);
+    int rc;
+    if (r->route == R_ZIPKIN)
+        rc = zipkin_decode(body, blen, &b, s->o.max_spans, err, sizeof err);
+    else if (proto)
+        rc = otlp_proto_decode((const uint8_t *)body, blen, &b, s->o.max_spans, err, sizeof err);
+    else
+        rc = otlp_json_decode(body, blen, &b, s->o.max_spans, err, sizeof err);
+    free(plain);
+    enum MHD_Result ret;
+    if (rc) {
+        span_batch_fini(&b);
+        return fail(c, rc == -EINVAL ? 400 : 500, err, 0);
+    }
+    size_t rejected = b.rejected;
+    char rmsg[128];
+    snprintf(rmsg, sizeof rmsg, "%s", b.reject_msg);
+    if (b.n && (rc = ingest_submit(s->in, &b))) {
+        span_batch_fini(&b);
+        return fail(c, 503, "collector overloaded, retry later", 1);
+    }
+    span_batch_fini(&b);
+    if (r->route == R_ZIPKIN)
+        return respond(c, 202, NULL, "", 0, 0);
+    if (proto) {
+        uint8_t *pb = NULL;
+        long n = otlp_proto_response((int64_t)rejected, rmsg, &pb);
+        if (n < 0)
+            return fail(c, 500, "out of memory", 0);
+        ret = respond(c, 200, "application/x-protobuf", pb, (size_t)n, 0);
+        free(pb);
+        return ret;
+    }
+    if (!rejected)
+        return respond(c, 200, "application/json", "{}", 2, 0);
+    json_t *j = json_pack("{s{sIss}}", "partialSuccess", "rejectedSpans", (json_int_t)rejected, "errorMessage", rmsg);
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    ret = respond(c, 200, "application/json", t ? t : "{}", t ? strlen(t) : 2, 0);
+    free(t);
+    return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *data, size_t *data_size, void **ctx)
+{
+    (void)version;
+    struct http_server *s = cls;
+    struct req *r = *ctx;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *ctx = r;
+        if (!token_ok(s, c)) {
+            r->done = 1;
+            return fail(c, 401, "missing or wrong bearer token", 0);
+        }
+        if (!strcmp(url, "/v1/traces"))
+            r->route = R_OTLP;
+        else if (!strcmp(url, "/api/v2/spans"))
+            r->route = R_ZIPKIN;
+        if (r->route == R_NONE) {
+            r->done = 1;
+            return fail(c, 404, "unknown path: POST /v1/traces (OTLP) or /api/v2/spans (Zipkin v2)", 0);
+        }
+        if (strcmp(method, "POST")) {
+            r->done = 1;
+            return fail(c, 405, "method not allowed: use POST", 0);
+        }
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
+            r->done = 1;
+            return fail(c, 413, "request body too large", 0);
+        }
+        return MHD_YES;
+    }
+    if (*data_size) {
+        if (!r->done && !r->too_big) {
+            if (r->len + *data_size > s->o.max_body) {
+                r->too_big = 1;
+                free(r->body);
+                r->body = NULL;
+                r->len = r->cap = 0;
+            } else {
+                if (r->len + *data_size > r->cap) {
+                    size_t nc = r->cap ? r->cap : 65536;
+                    while (nc < r->len + *data_size)
+                        nc *= 2;
+                    char *nb = realloc(r->body, nc);
+                    if (!nb)
+                        return MHD_NO;
+                    r->body = nb;
+                    r->cap = nc;
+                }
+                memcpy(r->body + r->len, data, *data_size);
+                r->len += *data_size;
+            }
+        }
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (r->done)
+        return MHD_YES;
+    r->done = 1;
+    return finish(s, c, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode tc)
+{
+    (void)cls;
+    (void)c;
+    (void)tc;
+    struct req *r = *ctx;
+    if (r) {
+        free(r->body);
+        free(r);
+        *ctx = NULL;
+    }
+}
+
+int http_host_is_loopback(const char *host)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *a;
+    if (getaddrinfo(host, NULL, &hints, &res))
+        return 0;
+    int ok = 1;
+    for (a = res; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            const struct sockaddr_in *in = (const void *)a->ai_addr;
+            if ((ntohl(in->sin_addr.s_addr) >> 24) != 127)
+                ok = 0;
+        } else if (a->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const void *)a->ai_addr;
+            if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+                ok = 0;
+        } else {
+            ok = 0;
+        }
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    (void)fmt;
+    (void)ap; /* library code does not print */
+}
+
+int http_server_new(const char *host, int port, const struct http_opts *o, struct ingest *in,
+                    struct http_server **out, int *bound_port, char *err, size_t errlen)
+{
+    *out = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res = NULL;
+    int gr = getaddrinfo(*host ? host : NULL, portstr, &hints, &res);
+    if (gr)
+        return se_fail(err, errlen, SE_USAGE, "cannot resolve '%s': %s", host, gai_strerror(gr));
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        freeaddrinfo(res);
+        return se_fail(err, errlen, -e, "socket: %s", strerror(e));
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024)) {
+        int e = errno;
+        freeaddrinfo(res);
+        close(fd);
+        return se_fail(err, errlen, -e, "cannot listen on %s:%d: %s%s", host, port, strerror(e),
+                       e == EADDRINUSE ? " (is another collector running? pick another port with --listen)" : "");
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (bound_port)
+        *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    s->fd = fd;
+    s->o = *o;
+    s->in = in;
+    if (!s->o.max_body)
+        s->o.max_body = 8u << 20;
+    if (!s->o.max_spans)
+        s->o.max_spans = 10000;
+    if (!s->o.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        s->o.threads = n > 0 ? (unsigned)n : 1;
+    }
+    if (!s->o.max_conns)
+        s->o.max_conns = 512;
+    if (o->token && *o->token)
+        s->token = strdup(o->token);
+    json_object_seed(0);
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                            handler, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, s->o.threads,
+                            MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        http_server_free(s); /* closes fd: MHD did not take it */
+        return se_fail(err, errlen, -EIO, "cannot start the HTTP server on %s:%d", host, port);
+    }
+    s->fd = -1; /* MHD_stop_daemon closes the listening socket */
+    *out = s;
+    return 0;
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->token);
+    free(s);
+}

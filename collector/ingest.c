@@ -1,0 +1,161 @@
+#include "collector/ingest.h"
+
+#include "collector/forward.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ingest {
+    struct span_store *st;
+    struct ingest_opts o;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv, done_cv;
+    struct span_batch queue;
+    size_t queued;
+    uint64_t submitted_seq, stored_seq;
+    int stop;
+    struct ingest_stats stats;
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *writer(void *arg)
+{
+    struct ingest *in = arg;
+    struct span_batch work;
+    span_batch_init(&work);
+    int64_t last_expire = 0;
+    char err[256];
+    pthread_mutex_lock(&in->mu);
+    for (;;) {
+        while (!in->queue.n && !in->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&in->cv, &in->mu, &ts);
+            if (!in->queue.n)
+                break;
+        }
+        if (!in->queue.n && in->stop)
+            break;
+        /* take the whole queue */
+        struct span_batch tmp = in->queue;
+        span_batch_init(&in->queue);
+        in->queued = 0;
+        uint64_t seq = in->submitted_seq;
+        pthread_mutex_unlock(&in->mu);
+
+        work = tmp;
+        size_t inserted = 0;
+        int rc = work.n ? span_store_insert(in->st, work.spans, work.n, now_us(), &inserted, err, sizeof err) : 0;
+        int64_t t = now_us();
+        size_t expired = 0;
+        if (in->o.retention_us && t - last_expire > 1000000) {
+            last_expire = t;
+            span_store_expire(in->st, t - in->o.retention_us, &expired, NULL, 0);
+        }
+        if (in->o.fwd && work.n)
+            forwarder_submit(in->o.fwd, &work);
+        span_batch_fini(&work);
+
+        pthread_mutex_lock(&in->mu);
+        if (rc) {
+            in->stats.store_errors++;
+            snprintf(in->stats.last_error, sizeof in->stats.last_error, "%s", err);
+        }
+        in->stats.stored += inserted;
+        in->stats.duplicates += rc ? 0 : tmp.n - inserted;
+        in->stats.expired_traces += expired;
+        in->stored_seq = seq;
+        pthread_cond_broadcast(&in->done_cv);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return NULL;
+}
+
+int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest **out, char *err,
+               size_t errlen)
+{
+    struct ingest *in = calloc(1, sizeof *in);
+    if (!in)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    in->st = st;
+    in->o = *o;
+    if (!in->o.max_queued)
+        in->o.max_queued = 200000;
+    pthread_mutex_init(&in->mu, NULL);
+    pthread_cond_init(&in->cv, NULL);
+    pthread_cond_init(&in->done_cv, NULL);
+    span_batch_init(&in->queue);
+    int rc = pthread_create(&in->thread, NULL, writer, in);
+    if (rc) {
+        span_batch_fini(&in->queue);
+        free(in);
+        return se_fail(err, errlen, -rc, "cannot start the writer thread");
+    }
+    *out = in;
+    return 0;
+}
+
+int ingest_submit(struct ingest *in, struct span_batch *b)
+{
+    pthread_mutex_lock(&in->mu);
+    if (in->queued && in->queued + b->n > in->o.max_queued) {
+        in->stats.refused += b->n;
+        pthread_mutex_unlock(&in->mu);
+        return -EAGAIN;
+    }
+    size_t n = b->n;
+    int rc = span_batch_move(&in->queue, b);
+    if (!rc) {
+        in->queued += n;
+        in->stats.received += n;
+        in->submitted_seq++;
+        pthread_cond_signal(&in->cv);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return rc;
+}
+
+void ingest_flush(struct ingest *in)
+{
+    pthread_mutex_lock(&in->mu);
+    uint64_t want = in->submitted_seq;
+    while (in->stored_seq < want)
+        pthread_cond_wait(&in->done_cv, &in->mu);
+    pthread_mutex_unlock(&in->mu);
+}
+
+void ingest_get_stats(struct ingest *in, struct ingest_stats *s)
+{
+    pthread_mutex_lock(&in->mu);
+    *s = in->stats;
+    pthread_mutex_unlock(&in->mu);
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (!in)
+        return;
+    pthread_mutex_lock(&in->mu);
+    in->stop = 1;
+    pthread_cond_signal(&in->cv);
+    pthread_mutex_unlock(&in->mu);
+    pthread_join(in->thread, NULL);
+    span_batch_fini(&in->queue);
+    pthread_cond_destroy(&in->cv);
+    pthread_cond_destroy(&in->done_cv);
+    pthread_mutex_destroy(&in->mu);
+    free(in);
+}

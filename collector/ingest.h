@@ -1,0 +1,43 @@
+/* The ingest pipeline: a bounded queue of decoded span batches drained by
+ * one writer thread into the store (and handed to the forwarder). */
+#ifndef SONDE_COLLECTOR_INGEST_H
+#define SONDE_COLLECTOR_INGEST_H
+
+#include "collector/span.h"
+#include "collector/store.h"
+
+#include <stdint.h>
+
+struct ingest;
+struct forwarder;
+
+struct ingest_opts {
+    size_t max_queued;    /* spans waiting for the writer before submit refuses */
+    int64_t retention_us; /* 0: keep everything */
+    struct forwarder *fwd; /* may be NULL; not owned */
+};
+
+struct ingest_stats {
+    uint64_t received, stored, duplicates, expired_traces, store_errors, refused;
+    char last_error[256]; /* the latest store error, "" when none */
+};
+
+/* Start the writer thread over st (owned by the caller, used only by the
+ * writer until ingest_free returns). Returns 0 or a negative code. */
+int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest **out, char *err,
+               size_t errlen);
+
+/* Queue b's spans (b is emptied and may be reused). Thread-safe. Returns 0,
+ * or -EAGAIN when the queue is full (b untouched: the caller answers 503). */
+int ingest_submit(struct ingest *in, struct span_batch *b);
+
+/* Block until everything submitted so far is stored. Thread-safe. */
+void ingest_flush(struct ingest *in);
+
+/* Snapshot of the counters. Thread-safe. */
+void ingest_get_stats(struct ingest *in, struct ingest_stats *s);
+
+/* Drain the queue, stop the writer and free; NULL is a no-op. */
+void ingest_free(struct ingest *in);
+
+#endif

@@ -1,0 +1,170 @@
+#include "collector/span.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+void span_batch_init(struct span_batch *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void span_batch_fini(struct span_batch *b)
+{
+    if (!b)
+        return;
+    free(b->spans);
+    struct arena_chunk *c = b->chunks;
+    while (c) {
+        struct arena_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    memset(b, 0, sizeof *b);
+}
+
+const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n)
+{
+    if (!s)
+        s = "";
+    if (n == (size_t)-1)
+        n = strlen(s);
+    struct arena_chunk *c = b->chunks;
+    if (!c || c->cap - c->used < n + 1) {
+        size_t cap = n + 1 > 16384 ? n + 1 : 16384;
+        struct arena_chunk *nc = malloc(sizeof *nc + cap);
+        if (!nc)
+            return NULL;
+        nc->used = 0;
+        nc->cap = cap;
+        /* keep a partly used current chunk in front when the string is big */
+        if (c && n + 1 > 16384) {
+            nc->next = c->next;
+            c->next = nc;
+        } else {
+            nc->next = c;
+            b->chunks = nc;
+        }
+        c = nc;
+    }
+    char *p = c->data + c->used;
+    memcpy(p, s, n);
+    p[n] = 0;
+    c->used += n + 1;
+    return p;
+}
+
+struct span *span_batch_add(struct span_batch *b)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        struct span *ns = realloc(b->spans, cap * sizeof *ns);
+        if (!ns)
+            return NULL;
+        b->spans = ns;
+        b->cap = cap;
+    }
+    struct span *s = &b->spans[b->n++];
+    memset(s, 0, sizeof *s);
+    s->name = s->service = s->node = "";
+    s->attrs = "{}";
+    return s;
+}
+
+int span_batch_move(struct span_batch *dst, struct span_batch *src)
+{
+    if (dst->n + src->n > dst->cap) {
+        size_t cap = dst->cap ? dst->cap : 16;
+        while (cap < dst->n + src->n)
+            cap *= 2;
+        struct span *ns = realloc(dst->spans, cap * sizeof *ns);
+        if (!ns)
+            return -ENOMEM;
+        dst->spans = ns;
+        dst->cap = cap;
+    }
+    if (src->n)
+        memcpy(dst->spans + dst->n, src->spans, src->n * sizeof *src->spans);
+    dst->n += src->n;
+    src->n = 0;
+    if (src->chunks) {
+        struct arena_chunk *last = src->chunks;
+        while (last->next)
+            last = last->next;
+        last->next = dst->chunks;
+        dst->chunks = src->chunks;
+        src->chunks = NULL;
+    }
+    return 0;
+}
+
+void span_hex(char *out, const uint8_t *in, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[in[i] >> 4];
+        out[2 * i + 1] = hx[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+int span_parse_hex_id(char *out, const char *s, size_t len, size_t digits, int pad)
+{
+    if (len == 0 || len > digits || (len != digits && !pad))
+        return -EINVAL;
+    size_t off = digits - len;
+    memset(out, '0', off);
+    int nonzero = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+        if (!isxdigit(c))
+            return -EINVAL;
+        c = tolower(c);
+        if (c != '0')
+            nonzero = 1;
+        out[off + i] = (char)c;
+    }
+    out[digits] = 0;
+    return nonzero ? 0 : -EINVAL;
+}
+
+const char *span_kind_name(int kind)
+{
+    switch (kind) {
+    case SPAN_KIND_INTERNAL: return "internal";
+    case SPAN_KIND_SERVER: return "server";
+    case SPAN_KIND_CLIENT: return "client";
+    case SPAN_KIND_PRODUCER: return "producer";
+    case SPAN_KIND_CONSUMER: return "consumer";
+    default: return "unspecified";
+    }
+}
+
+int span_kind_from_name(const char *s)
+{
+    if (!s)
+        return SPAN_KIND_UNSPECIFIED;
+    static const char *names[] = { "unspecified", "internal", "server", "client", "producer", "consumer" };
+    for (int i = 0; i < 6; i++)
+        if (!strcasecmp(s, names[i]))
+            return i;
+    return SPAN_KIND_UNSPECIFIED;
+}
+
+const char *span_status_name(int status)
+{
+    switch (status) {
+    case SPAN_STATUS_OK: return "ok";
+    case SPAN_STATUS_ERROR: return "error";
+    default: return "unset";
+    }
+}

@@ -1,0 +1,359 @@
+#include "collector/store.h"
+
+#include "common/err.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SPANS_SCHEMA_VERSION "1"
+
+struct span_store {
+    sqlite3 *db;
+    sqlite3_stmt *ins_span, *ins_trace, *begin, *commit, *rollback;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS span("
+    " id INTEGER PRIMARY KEY,"
+    " trace_id TEXT NOT NULL,"
+    " span_id TEXT NOT NULL,"
+    " parent_id TEXT NOT NULL DEFAULT '',"
+    " name TEXT NOT NULL,"
+    " service TEXT NOT NULL,"
+    " node TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " shared INTEGER NOT NULL,"
+    " status INTEGER NOT NULL,"
+    " start_us INTEGER NOT NULL,"
+    " end_us INTEGER NOT NULL,"
+    " duration_us INTEGER NOT NULL,"
+    " skew_us INTEGER NOT NULL DEFAULT 0,"
+    " attributes TEXT NOT NULL DEFAULT '{}',"
+    " received_us INTEGER NOT NULL,"
+    " content_hash INTEGER NOT NULL UNIQUE ON CONFLICT IGNORE);"
+    "CREATE INDEX IF NOT EXISTS span_trace ON span(trace_id);"
+    "CREATE INDEX IF NOT EXISTS span_service ON span(service);"
+    "CREATE INDEX IF NOT EXISTS span_start ON span(start_us);"
+    "CREATE INDEX IF NOT EXISTS span_duration ON span(duration_us);"
+    "CREATE TABLE IF NOT EXISTS trace("
+    " trace_id TEXT PRIMARY KEY,"
+    " start_us INTEGER NOT NULL,"
+    " end_us INTEGER NOT NULL,"
+    " span_count INTEGER NOT NULL,"
+    " received_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS trace_start ON trace(start_us);"
+    "CREATE INDEX IF NOT EXISTS trace_end ON trace(end_us);"
+    "INSERT OR REPLACE INTO meta(key, value) VALUES('spans_schema_version', '" SPANS_SCHEMA_VERSION "');";
+
+static int db_fail(struct span_store *st, char *err, size_t errlen, const char *what)
+{
+    int ec = sqlite3_errcode(st->db);
+    int code = (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT) ? SE_BADFILE : -EIO;
+    return se_fail(err, errlen, code, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+void span_store_free(struct span_store *st)
+{
+    if (!st)
+        return;
+    sqlite3_finalize(st->ins_span);
+    sqlite3_finalize(st->ins_trace);
+    sqlite3_finalize(st->begin);
+    sqlite3_finalize(st->commit);
+    sqlite3_finalize(st->rollback);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+static int prep(struct span_store *st, const char *sql, sqlite3_stmt **s)
+{
+    return sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL);
+}
+
+int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct stat sb;
+    if (!(flags & STORE_CREATE) && stat(path, &sb))
+        return se_fail(err, errlen, SE_BADFILE, "%s: %s", path, strerror(errno));
+    struct span_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    int rc;
+    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+        rc = se_fail(err, errlen, SE_BADFILE, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    char what[300];
+    snprintf(what, sizeof what, "%s", path);
+    if (flags & STORE_CREATE) {
+        if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) ||
+            sqlite3_exec(st->db, schema, NULL, NULL, NULL)) {
+            rc = db_fail(st, err, errlen, what);
+            goto fail;
+        }
+    } else {
+        sqlite3_stmt *q = NULL;
+        if (prep(st, "SELECT value FROM meta WHERE key='spans_schema_version'", &q) != SQLITE_OK ||
+            sqlite3_step(q) != SQLITE_ROW) {
+            int ec = sqlite3_errcode(st->db);
+            sqlite3_finalize(q);
+            if (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT || ec == SQLITE_ERROR || ec == SQLITE_DONE ||
+                ec == SQLITE_OK) {
+                rc = se_fail(err, errlen, SE_BADFILE, "%s: not a sonde span store (%s)", path,
+                             ec == SQLITE_OK || ec == SQLITE_DONE ? "no spans_schema_version" : sqlite3_errmsg(st->db));
+            } else {
+                rc = db_fail(st, err, errlen, what);
+            }
+            goto fail;
+        }
+        int v = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+        if (v != atoi(SPANS_SCHEMA_VERSION)) {
+            rc = se_fail(err, errlen, SE_BADFILE, "%s: unsupported spans_schema_version %d", path, v);
+            goto fail;
+        }
+    }
+    if (prep(st, "INSERT INTO span(trace_id, span_id, parent_id, name, service, node, kind, shared, status,"
+                 " start_us, end_us, duration_us, attributes, received_us, content_hash)"
+                 " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st->ins_span) ||
+        prep(st, "INSERT INTO trace(trace_id, start_us, end_us, span_count, received_us) VALUES(?,?,?,1,?)"
+                 " ON CONFLICT(trace_id) DO UPDATE SET start_us=min(start_us, excluded.start_us),"
+                 " end_us=max(end_us, excluded.end_us), span_count=span_count+1,"
+                 " received_us=excluded.received_us", &st->ins_trace) ||
+        prep(st, "BEGIN IMMEDIATE", &st->begin) || prep(st, "COMMIT", &st->commit) ||
+        prep(st, "ROLLBACK", &st->rollback)) {
+        rc = (flags & STORE_CREATE) ? db_fail(st, err, errlen, what)
+                                    : se_fail(err, errlen, SE_BADFILE, "%s: not a sonde span store (%s)",
+                                              path, sqlite3_errmsg(st->db));
+        goto fail;
+    }
+    *out = st;
+    return 0;
+fail:
+    span_store_free(st);
+    return rc;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t content_hash(const struct span *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, s->trace_id, 32);
+    h = fnv(h, s->span_id, 16);
+    h = fnv(h, s->parent_id, strlen(s->parent_id) + 1);
+    h = fnv(h, s->name, strlen(s->name) + 1);
+    h = fnv(h, s->service, strlen(s->service) + 1);
+    h = fnv(h, s->node, strlen(s->node) + 1);
+    h = fnv(h, s->attrs, strlen(s->attrs) + 1);
+    int ints[3] = { s->kind, s->shared, s->status };
+    h = fnv(h, ints, sizeof ints);
+    int64_t t[2] = { s->start_us, s->end_us };
+    return fnv(h, t, sizeof t);
+}
+
+int span_store_insert(struct span_store *st, const struct span *spans, size_t n, int64_t now_us,
+                      size_t *inserted, char *err, size_t errlen)
+{
+    size_t added = 0;
+    if (sqlite3_step(st->begin) != SQLITE_DONE) {
+        sqlite3_reset(st->begin);
+        return db_fail(st, err, errlen, "begin");
+    }
+    sqlite3_reset(st->begin);
+    for (size_t i = 0; i < n; i++) {
+        const struct span *s = &spans[i];
+        sqlite3_stmt *q = st->ins_span;
+        sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, s->span_id, 16, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, s->parent_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, s->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 5, s->service, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 6, s->node, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 7, s->kind);
+        sqlite3_bind_int(q, 8, s->shared);
+        sqlite3_bind_int(q, 9, s->status);
+        sqlite3_bind_int64(q, 10, s->start_us);
+        sqlite3_bind_int64(q, 11, s->end_us);
+        sqlite3_bind_int64(q, 12, s->end_us - s->start_us);
+        sqlite3_bind_text(q, 13, s->attrs, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 14, now_us);
+        sqlite3_bind_int64(q, 15, (int64_t)content_hash(s));
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            goto fail;
+        if (sqlite3_changes(st->db) == 0)
+            continue; /* exact duplicate */
+        added++;
+        q = st->ins_trace;
+        sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, s->start_us);
+        sqlite3_bind_int64(q, 3, s->end_us);
+        sqlite3_bind_int64(q, 4, now_us);
+        rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
+    if (sqlite3_step(st->commit) != SQLITE_DONE) {
+        sqlite3_reset(st->commit);
+        goto fail;
+    }
+    sqlite3_reset(st->commit);
+    if (inserted)
+        *inserted = added;
+    return 0;
+fail:;
+    int rc = db_fail(st, err, errlen, "insert spans");
+    sqlite3_step(st->rollback);
+    sqlite3_reset(st->rollback);
+    return rc;
+}
+
+int span_store_expire(struct span_store *st, int64_t before_us, size_t *deleted, char *err, size_t errlen)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BEGIN IMMEDIATE;"
+             "CREATE TEMP TABLE IF NOT EXISTS expired(trace_id TEXT PRIMARY KEY);"
+             "DELETE FROM expired;"
+             "INSERT INTO expired SELECT trace_id FROM trace WHERE end_us < %lld;"
+             "DELETE FROM span WHERE trace_id IN (SELECT trace_id FROM expired);"
+             "DELETE FROM trace WHERE trace_id IN (SELECT trace_id FROM expired);"
+             "COMMIT;",
+             (long long)before_us);
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = db_fail(st, err, errlen, "expire traces");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    if (deleted)
+        *deleted = (size_t)sqlite3_changes(st->db);
+    return 0;
+}
+
+int span_store_load(struct span_store *st, const char *trace_id, struct span_batch *out, char *err,
+                    size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    if (prep(st, "SELECT trace_id, span_id, parent_id, name, service, node, kind, shared, status,"
+                 " start_us, end_us, attributes FROM span WHERE trace_id=? ORDER BY start_us, id", &q))
+        return db_fail(st, err, errlen, "load trace");
+    sqlite3_bind_text(q, 1, trace_id, -1, SQLITE_STATIC);
+    int rc = 0, step;
+    size_t before = out->n;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        struct span *s = span_batch_add(out);
+        if (!s) {
+            rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+            goto out;
+        }
+        snprintf(s->trace_id, sizeof s->trace_id, "%s", (const char *)sqlite3_column_text(q, 0));
+        snprintf(s->span_id, sizeof s->span_id, "%s", (const char *)sqlite3_column_text(q, 1));
+        snprintf(s->parent_id, sizeof s->parent_id, "%s", (const char *)sqlite3_column_text(q, 2));
+        s->name = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 3), (size_t)-1);
+        s->service = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 4), (size_t)-1);
+        s->node = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 5), (size_t)-1);
+        s->kind = sqlite3_column_int(q, 6);
+        s->shared = sqlite3_column_int(q, 7);
+        s->status = sqlite3_column_int(q, 8);
+        s->start_us = sqlite3_column_int64(q, 9);
+        s->end_us = sqlite3_column_int64(q, 10);
+        s->attrs = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 11), (size_t)-1);
+        if (!s->name || !s->service || !s->node || !s->attrs) {
+            rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(st, err, errlen, "load trace");
+    else if (out->n == before)
+        rc = se_fail(err, errlen, -ENOENT, "no trace %s in the store", trace_id);
+out:
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int span_store_find(struct span_store *st, const struct store_filter *f, char (**ids)[33], size_t *n,
+                    char *err, size_t errlen)
+{
+    *ids = NULL;
+    *n = 0;
+    sqlite3_stmt *q = NULL;
+    if (prep(st, "SELECT trace_id FROM trace WHERE end_us >= ?1 AND end_us - start_us >= ?2"
+                 " AND (?3 IS NULL OR trace_id IN (SELECT trace_id FROM span WHERE service = ?3))"
+                 " ORDER BY start_us DESC LIMIT ?4", &q))
+        return db_fail(st, err, errlen, "find traces");
+    sqlite3_bind_int64(q, 1, f->since_us);
+    sqlite3_bind_int64(q, 2, f->min_duration_us);
+    if (f->service)
+        sqlite3_bind_text(q, 3, f->service, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, f->limit ? (int64_t)f->limit : -1);
+    size_t cap = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char (*ni)[33] = realloc(*ids, cap * sizeof *ni);
+            if (!ni) {
+                rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+                break;
+            }
+            *ids = ni;
+        }
+        snprintf((*ids)[(*n)++], 33, "%s", (const char *)sqlite3_column_text(q, 0));
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_fail(st, err, errlen, "find traces");
+    sqlite3_finalize(q);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int span_store_set_meta(struct span_store *st, const char *key, const char *value, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    if (prep(st, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", &q))
+        return db_fail(st, err, errlen, "write meta");
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_fail(st, err, errlen, "write meta");
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int span_store_get_meta(struct span_store *st, const char *key, char *buf, size_t len)
+{
+    sqlite3_stmt *q = NULL;
+    if (prep(st, "SELECT value FROM meta WHERE key = ?", &q))
+        return -EIO;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int rc = -ENOENT;
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0)) {
+        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(q, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}

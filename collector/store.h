@@ -1,0 +1,57 @@
+/* The span store: SQLite (WAL) tables span and trace, documented in
+ * docs/store-spans.md. One writer (the collector), any number of readers. */
+#ifndef SONDE_COLLECTOR_STORE_H
+#define SONDE_COLLECTOR_STORE_H
+
+#include "collector/span.h"
+
+#include <stdint.h>
+
+struct span_store;
+
+enum { STORE_CREATE = 1 };
+
+/* Open (flags & STORE_CREATE: create if missing, create tables) the store
+ * at path. Returns 0 and *out, SE_BADFILE for a missing (without create),
+ * non-SQLite or foreign/corrupt file, or another negative code; err filled.
+ * A store is used by one thread at a time. */
+int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen);
+
+/* Close; NULL is a no-op. */
+void span_store_free(struct span_store *st);
+
+/* Insert n spans in one transaction; exact duplicates (same content) are
+ * ignored. *inserted (may be NULL) gets the number of new rows. Returns 0 or
+ * a negative code with err filled. */
+int span_store_insert(struct span_store *st, const struct span *spans, size_t n, int64_t now_us,
+                      size_t *inserted, char *err, size_t errlen);
+
+/* Drop every trace whose last span ended before before_us. *deleted (may be
+ * NULL) gets the number of traces dropped. Returns 0 or a negative code. */
+int span_store_expire(struct span_store *st, int64_t before_us, size_t *deleted, char *err,
+                      size_t errlen);
+
+/* Load every stored span of a trace (raw times, skew_us 0) into out.
+ * Returns 0, -ENOENT when the trace has no span, or a negative code. */
+int span_store_load(struct span_store *st, const char *trace_id, struct span_batch *out, char *err,
+                    size_t errlen);
+
+/* Read / write one row of the meta table. get: 0 and value copied into
+ * buf, -ENOENT when absent, or a negative code. */
+int span_store_set_meta(struct span_store *st, const char *key, const char *value, char *err, size_t errlen);
+int span_store_get_meta(struct span_store *st, const char *key, char *buf, size_t len);
+
+struct store_filter {
+    const char *service;     /* NULL: any */
+    int64_t since_us;        /* traces ending at or after this; 0: any */
+    int64_t min_duration_us; /* raw trace duration at least this; 0: any */
+    size_t limit;            /* 0: no limit */
+};
+
+/* Trace ids matching f, most recent first, as a malloc'd array of 33-byte
+ * strings in *ids (caller frees) and their count in *n. Returns 0 or a
+ * negative code. */
+int span_store_find(struct span_store *st, const struct store_filter *f, char (**ids)[33],
+                    size_t *n, char *err, size_t errlen);
+
+#endif
