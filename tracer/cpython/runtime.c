@@ -184,6 +184,25 @@ static int check_process(pid_t pid, char *err, size_t errlen)
 
 static void version_from_sys(struct py_runtime *rt);
 
+/* Has pid gone, or lost its executable or memory mappings (as a process
+ * does early in exit, before it becomes a zombie)? */
+static int dying(pid_t pid)
+{
+    char path[64], buf[64];
+    if (check_process(pid, NULL, 0) != 0)
+        return 1;
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    if (readlink(path, buf, sizeof buf) <= 0)
+        return 1;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 1;
+    int empty = fgetc(f) == EOF;
+    fclose(f);
+    return empty;
+}
+
 static const char PERM_HINT[] =
     "run sonde as the same user as the target or as root, grant CAP_SYS_PTRACE, "
     "or relax /proc/sys/kernel/yama/ptrace_scope";
@@ -270,6 +289,16 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
         break;
     }
     maps_fini(&m);
+    if (rc == SE_NOTPYTHON && !self && dying(pid)) {
+        /* Its memory is going away: a kernel thread, or a process that is
+         * exiting. Tell them apart by waiting a bit. */
+        for (int tries = 0; tries < 20; tries++) {
+            if (check_process(pid, NULL, 0) != 0)
+                return se_fail(err, errlen, SE_EXITED, "process %d exited while being read",
+                               (int)pid);
+            usleep(10000);
+        }
+    }
     if (rc == SE_NOTPYTHON) {
         if (*why_unsupported)
             return se_fail(err, errlen, SE_UNSUPPORTED,
@@ -305,6 +334,16 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
         return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);
     if (rc)
         return se_fail(err, errlen, rc, "cannot read the runtime of process %d", (int)pid);
+    /* No interpreter: still starting, or finalized and about to exit. Both
+     * are transient: give it a moment to start or to go away. */
+    for (int tries = 0; head == 0 && tries < 20; tries++) {
+        usleep(10000);
+        if (!self && (rc = check_process(pid, NULL, 0)) != 0)
+            return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);
+        rc = mem_read_ptr(&rt->mem, rt->runtime_addr + (uint64_t)rt->L.rt_interpreters_head, &head);
+        if (rc)
+            return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);
+    }
     if (head == 0)
         return se_fail(err, errlen, SE_NOTPYTHON,
                        "process %d has no Python interpreter running (not started or finalized)",
