@@ -30,6 +30,11 @@ int cli_parse_duration_us(const char *s, int64_t *out);
 int cli_parse_pid(const char *s);
 
 int cmd_dump(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* Parse wall|cpu|gil into an enum q_metric value. 0 or -1. */
+int cli_parse_mode(const char *s, int *mode);
 int cmd_collector(int argc, char **argv);
 int cmd_traces(int argc, char **argv);
 int cmd_trace(int argc, char **argv);

@@ -46,6 +46,10 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  dump -p PID [--json]     print the Python stack of every thread of a live process\n"
+          "  record [-r HZ] [-d S] [-o FILE] (-p PID | -- CMD...)\n"
+          "                           sample wall time, CPU time and GIL state per thread\n"
+          "  report [--mode wall|cpu|gil] [--thread T] [--json] FILE\n"
+          "                           summarize a recording: threads, GIL, top functions\n"
           "  collector [--listen HOST:PORT] [--db FILE] [--forward URL] [--token T]\n"
           "                           receive spans (OTLP/HTTP, Zipkin v2) and assemble traces\n"
           "  traces --db FILE [--service S] [--since DUR] [--min-duration DUR] [--json]\n"
@@ -67,6 +71,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "dump"))
         return cmd_dump(argc - 1, argv + 1);
+    if (!strcmp(cmd, "record"))
+        return cmd_record(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "collector"))
         return cmd_collector(argc - 1, argv + 1);
     if (!strcmp(cmd, "traces"))

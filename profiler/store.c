@@ -23,12 +23,6 @@ static const char SCHEMA[] =
     "CREATE TABLE gil(ts INTEGER NOT NULL, pid INTEGER NOT NULL, switches INTEGER NOT NULL,"
     " holder INTEGER NOT NULL, waiters INTEGER NOT NULL);";
 
-const char *state_name(int state)
-{
-    static const char *const names[] = { "idle", "gil", "gil_wait", "nogil" };
-    return state >= 0 && state < STATE_COUNT ? names[state] : "?";
-}
-
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;

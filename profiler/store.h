@@ -4,6 +4,8 @@
 #ifndef SONDE_STORE_H
 #define SONDE_STORE_H
 
+#include "common/state.h"
+
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,16 +13,7 @@
 #define STORE_FORMAT "sonde"
 #define STORE_SCHEMA_VERSION 1
 
-/* Thread states, as stored in sample.state. */
-enum sample_state {
-    STATE_IDLE = 0,     /* off CPU, not waiting for the GIL */
-    STATE_GIL = 1,      /* holds the GIL */
-    STATE_GIL_WAIT = 2, /* blocked waiting for the GIL */
-    STATE_NOGIL = 3,    /* on CPU without the GIL (native code that released it) */
-    STATE_COUNT
-};
-
-const char *state_name(int state);
+/* sample.state holds an enum sample_state (common/state.h). */
 
 /* Create a new recording at path (an existing file is replaced), with the
  * schema in place, in WAL mode so that a killed recorder leaves a readable

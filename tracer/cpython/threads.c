@@ -58,6 +58,15 @@ int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder)
     return 0;
 }
 
+int py_gil_switches(struct py_runtime *rt, uint64_t interp, uint64_t *switches)
+{
+    uint64_t g = gil_addr(rt, interp);
+    *switches = 0;
+    if (!g || rt->L.gil_switch_number < 0)
+        return SE_FAULT;
+    return mem_read(&rt->mem, g + (uint64_t)rt->L.gil_switch_number, switches, sizeof *switches);
+}
+
 int py_gil_range(struct py_runtime *rt, uint64_t interp, uint64_t *lo, uint64_t *hi)
 {
     uint64_t g = gil_addr(rt, interp);

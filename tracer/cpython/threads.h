@@ -28,6 +28,9 @@ int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max);
 /* Is the GIL of interp held, and by which thread state (0 if free)? */
 int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder);
 
+/* The interpreter's own count of GIL switches (gil->switch_number). */
+int py_gil_switches(struct py_runtime *rt, uint64_t interp, uint64_t *switches);
+
 /* Address range [*lo, *hi) of interp's GIL structure (futex waits inside it
  * are GIL waits). */
 int py_gil_range(struct py_runtime *rt, uint64_t interp, uint64_t *lo, uint64_t *hi);

@@ -1,0 +1,219 @@
+/* sonde record: sample a running process or a command sonde launches, and
+ * write a .sonde recording. */
+#include "cli/cli.h"
+
+#include "common/err.h"
+#include "profiler/recorder.h"
+#include "profiler/store.h"
+#include "tracer/sampler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void record_usage(FILE *f)
+{
+    fputs("usage: sonde record [-r HZ] [-d SECONDS] [-o FILE] [--subprocesses] (-p PID | -- CMD ARGS...)\n"
+          "  -p, --pid PID        sample a running process (never paused or written to)\n"
+          "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
+          "  -d, --duration S     stop after S seconds (default: when the target exits or on Ctrl-C)\n"
+          "  -o, --output FILE    the .sonde file to write (default sonde-PID.sonde)\n"
+          "  -s, --subprocesses   also record the target's child processes\n"
+          "  -q, --quiet          no progress line or summary\n",
+          f);
+}
+
+/* Start argv as a child; returns its pid, or a negative code. The pipe
+ * tells apart "exec failed" from "exec succeeded" (closed on exec). */
+static pid_t launch(char **argv, char *err, size_t errlen)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return se_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        return se_fail(err, errlen, -errno, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], argv);
+        int e = errno;
+        if (write(p[1], &e, sizeof e) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    close(p[1]);
+    int e = 0;
+    ssize_t n = read(p[0], &e, sizeof e);
+    close(p[0]);
+    if (n == (ssize_t)sizeof e) {
+        waitpid(pid, NULL, 0);
+        return se_fail(err, errlen, -e, "cannot run %s: %s", argv[0], strerror(e));
+    }
+    return pid;
+}
+
+/* Wait until the launched child runs an initialized Python interpreter. */
+static int wait_for_python(pid_t pid, char *err, size_t errlen)
+{
+    struct timespec delay = { 0, 2 * 1000 * 1000 };
+    for (int i = 0; i < 5000 && !stop_flag; i++) { /* about 10 s */
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return se_fail(err, errlen, SE_EXITED, "the command exited before Python started");
+        struct py_runtime rt;
+        int rc = py_runtime_attach(&rt, pid, err, errlen);
+        py_runtime_fini(&rt);
+        if (rc == 0)
+            return 0;
+        if (rc == SE_PERM || rc == SE_UNSUPPORTED)
+            return rc;
+        nanosleep(&delay, NULL);
+    }
+    return se_fail(err, errlen, SE_NOTPYTHON, "process %d did not start a Python interpreter", pid);
+}
+
+int cmd_record(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pid", required_argument, NULL, 'p' },
+        { "rate", required_argument, NULL, 'r' },
+        { "duration", required_argument, NULL, 'd' },
+        { "output", required_argument, NULL, 'o' },
+        { "subprocesses", no_argument, NULL, 's' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int pid = 0, rate = 100, subproc = 0, quiet = 0, c;
+    double duration = 0;
+    const char *out = NULL;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+p:r:d:o:sqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!(pid = cli_parse_pid(optarg))) {
+                fprintf(stderr, "sonde: invalid pid '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'r':
+            rate = (int)strtol(optarg, &end, 10);
+            if (*end || rate < 1 || rate > 10000) {
+                fprintf(stderr, "sonde: the rate must be 1 to 10000 Hz, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'd':
+            duration = strtod(optarg, &end);
+            if (*end || !(duration > 0)) {
+                fprintf(stderr, "sonde: invalid duration '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'o': out = optarg; break;
+        case 's': subproc = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': record_usage(stdout); return EXIT_OK;
+        default: record_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    char **cmd = argv + optind;
+    int ncmd = argc - optind;
+    if ((pid && ncmd) || (!pid && !ncmd)) {
+        fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
+        record_usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512] = "";
+    int rc;
+    pid_t launched = 0;
+    if (ncmd) {
+        launched = launch(cmd, err, sizeof err);
+        if (launched < 0)
+            return cli_error(launched, err);
+        pid = launched;
+        if ((rc = wait_for_python(pid, err, sizeof err)))
+            return cli_error(rc, err);
+    }
+
+    char defname[64];
+    if (!out) {
+        snprintf(defname, sizeof defname, "sonde-%d.sonde", pid);
+        out = defname;
+    }
+    struct sample_queue *q = squeue_new(32, 1 << 20);
+    if (!q)
+        return cli_error(-ENOMEM, "out of memory");
+    struct sampler_opts so = {
+        .rate_hz = rate,
+        .duration_s = duration,
+        .subprocesses = subproc,
+        .launched = launched,
+        .stop = &stop_flag,
+        .progress_fd = !quiet && isatty(2) ? 2 : -1,
+    };
+    struct sampler *s = NULL;
+    rc = sampler_new(&s, pid, &so, q, err, sizeof err);
+    if (rc) {
+        squeue_free(q);
+        return cli_error(rc, err);
+    }
+    sqlite3 *db;
+    rc = store_create(out, &db, err, sizeof err);
+    struct recorder *r = NULL;
+    if (!rc)
+        rc = recorder_start(&r, db, q, err, sizeof err);
+    if (rc) {
+        sampler_free(s);
+        squeue_free(q);
+        return cli_error(rc, err);
+    }
+    sampler_run(s);
+    struct sampler_stats st;
+    sampler_get_stats(s, &st);
+    uint64_t switches = sampler_gil_switches(s);
+    sampler_free(s);
+    rc = recorder_finish(r, &st, switches, rate, err, sizeof err);
+    squeue_free(q);
+    if (rc)
+        return cli_error(rc, err);
+    if (!quiet) {
+        double secs = (double)st.duration_ns / 1e9;
+        fprintf(stderr,
+                "sonde: wrote %s: %llu samples in %.2f s (%.0f of %d Hz), %llu errors, %llu dropped\n",
+                out, (unsigned long long)st.samples, secs, secs > 0 ? (double)st.ticks / secs : 0.0,
+                rate, (unsigned long long)st.errors, (unsigned long long)st.dropped);
+    }
+    if (launched) {
+        int status;
+        if (waitpid(launched, &status, WNOHANG) == launched && WIFEXITED(status) &&
+            WEXITSTATUS(status) != 0 && !quiet)
+            fprintf(stderr, "sonde: note: the command exited with status %d\n", WEXITSTATUS(status));
+    }
+    return EXIT_OK;
+}

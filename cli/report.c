@@ -1,0 +1,86 @@
+/* sonde report: summarize a recording. */
+#include "cli/cli.h"
+
+#include "common/err.h"
+#include "profiler/model.h"
+#include "ui/report.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void report_usage(FILE *f)
+{
+    fputs("usage: sonde report [--mode wall|cpu|gil] [--thread NAME|TID] [--limit N] [--json] FILE.sonde\n"
+          "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
+          "  -t, --thread T     only this thread (Python name or OS thread id)\n"
+          "  -n, --limit N      show the top N functions (default 25, 0 = all)\n"
+          "  -j, --json         print {\"threads\": [...], \"functions\": [...]} (every function)\n",
+          f);
+}
+
+int cli_parse_mode(const char *s, int *mode)
+{
+    if (!strcmp(s, "wall"))
+        *mode = Q_WALL;
+    else if (!strcmp(s, "cpu"))
+        *mode = Q_CPU;
+    else if (!strcmp(s, "gil"))
+        *mode = Q_GIL;
+    else
+        return -1;
+    return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "mode", required_argument, NULL, 'm' },
+        { "thread", required_argument, NULL, 't' },
+        { "limit", required_argument, NULL, 'n' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    struct report_opts o = { .mode = Q_WALL, .limit = 25 };
+    const char *thread = NULL;
+    int c, mode;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:n:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (cli_parse_mode(optarg, &mode)) {
+                fprintf(stderr, "sonde: unknown mode '%s' (wall, cpu or gil)\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.mode = (enum q_metric)mode;
+            break;
+        case 't': thread = optarg; break;
+        case 'n': o.limit = atoi(optarg); break;
+        case 'j': o.json = 1; break;
+        case 'h': report_usage(stdout); return EXIT_OK;
+        default: report_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        report_usage(stderr);
+        return EXIT_USAGE;
+    }
+    char err[512];
+    struct model *m;
+    int rc = model_load(argv[optind], &m, err, sizeof err);
+    if (rc)
+        return cli_error(rc == -2 ? SE_BADFILE : rc, err);
+    if (thread) {
+        o.thread = model_find_thread(m, thread);
+        if (!o.thread) {
+            fprintf(stderr, "sonde: no thread named or numbered '%s' in %s\n", thread, argv[optind]);
+            model_free(m);
+            return EXIT_USAGE;
+        }
+    }
+    rc = report_write(stdout, m, &o);
+    model_free(m);
+    return rc ? cli_error(rc, "cannot write the report") : EXIT_OK;
+}

@@ -1,0 +1,20 @@
+/* Thread states, shared by the sampler (which observes them) and the store
+ * (which records them as sample.state). */
+#ifndef SONDE_STATE_H
+#define SONDE_STATE_H
+
+enum sample_state {
+    STATE_IDLE = 0,     /* off CPU, not waiting for the GIL */
+    STATE_GIL = 1,      /* holds the GIL */
+    STATE_GIL_WAIT = 2, /* blocked waiting for the GIL */
+    STATE_NOGIL = 3,    /* on CPU without the GIL (native code that released it) */
+    STATE_COUNT
+};
+
+static inline const char *state_name(int state)
+{
+    static const char *const names[] = { "idle", "gil", "gil_wait", "nogil" };
+    return state >= 0 && state < STATE_COUNT ? names[state] : "?";
+}
+
+#endif

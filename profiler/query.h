@@ -1,0 +1,57 @@
+/* Queries over the in-memory model: per-thread accounting, function
+ * profiles (self and total), GIL summary. Pure functions of the model. */
+#ifndef SONDE_QUERY_H
+#define SONDE_QUERY_H
+
+#include "profiler/model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum q_metric { Q_WALL = 0, Q_CPU = 1, Q_GIL = 2, Q_METRICS };
+
+struct q_thread {
+    uint32_t thread;              /* model thread id */
+    uint64_t samples;
+    double wall_s, cpu_s;
+    double state_s[STATE_COUNT];  /* wall seconds spent in each state */
+};
+
+/* One row per thread that has samples, in thread id order. Caller frees. */
+int query_threads(const struct model *m, struct q_thread **out, size_t *n);
+
+struct q_func {
+    uint32_t name, file;          /* string ids */
+    int32_t fn_line;
+    double self[Q_METRICS], total[Q_METRICS]; /* seconds */
+};
+
+/* Every function seen (a function is name + file + first line), with self
+ * and total wall, CPU and GIL-held seconds; only samples of thread (0: all).
+ * A function counts once per sample in totals, however deep it recurses.
+ * Sorted by total of sort_metric, descending. Caller frees. */
+int query_functions(const struct model *m, uint32_t thread, enum q_metric sort_metric,
+                    int sort_self, struct q_func **out, size_t *n);
+
+struct q_gil {
+    uint64_t switches;            /* counted by the interpreter(s) */
+    double duration_s;
+    double held_pct;              /* % of ticks with the GIL held */
+    double contended_pct;         /* % of ticks with at least one waiter */
+    double wait_s;                /* summed gil_wait time over threads */
+    double mean_waiters;          /* average waiters per tick */
+};
+
+void query_gil(const struct model *m, struct q_gil *out);
+
+/* The metric of one sample. */
+static inline double q_sample_value(const struct m_sample *s, enum q_metric k)
+{
+    switch (k) {
+    case Q_CPU: return (double)s->cpu_ns / 1e9;
+    case Q_GIL: return s->state == STATE_GIL ? (double)s->wall_ns / 1e9 : 0;
+    default: return (double)s->wall_ns / 1e9;
+    }
+}
+
+#endif

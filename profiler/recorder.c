@@ -1,0 +1,287 @@
+#include "profiler/recorder.h"
+
+#include "common/err.h"
+#include "common/hmap.h"
+#include "profiler/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct recorder {
+    sqlite3 *db;
+    struct sample_queue *q;
+    pthread_t thread;
+    int failed;
+    char err[256];
+    struct hmap strings;  /* (hash, len) -> id */
+    struct hmap strptr;   /* (char *) -> id */
+    struct hmap frames;   /* (code *, line) -> id */
+    struct hmap stacks;   /* (parent, frame) -> id */
+    struct hmap threads;  /* (pid, tid) -> id */
+    uint64_t nstrings, nframes, nstacks, nthreads;
+    sqlite3_stmt *ins_string, *ins_frame, *ins_stack, *ins_thread, *upd_thread, *ins_sample,
+        *ins_gil, *ins_process;
+    uint64_t samples, ticks;
+    char first_cmd[448], first_version[32];
+    int first_pid;
+};
+
+static int step(struct recorder *r, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if (!r->failed)
+            snprintf(r->err, sizeof r->err, "writing the recording failed: %s",
+                     sqlite3_errmsg(r->db));
+        r->failed = 1;
+        return -EIO;
+    }
+    return 0;
+}
+
+static uint64_t intern_string(struct recorder *r, const char *s)
+{
+    uint64_t *v = hmap_get(&r->strptr, (uint64_t)(uintptr_t)s, 0);
+    if (v)
+        return *v;
+    uint64_t h = hmap_hash_str(s), len = strlen(s);
+    v = hmap_get(&r->strings, h, len);
+    uint64_t id;
+    if (v) {
+        id = *v;
+    } else {
+        id = ++r->nstrings;
+        sqlite3_bind_int64(r->ins_string, 1, (int64_t)id);
+        sqlite3_bind_text(r->ins_string, 2, s, -1, SQLITE_STATIC);
+        step(r, r->ins_string);
+        hmap_put(&r->strings, h, len, id);
+    }
+    hmap_put(&r->strptr, (uint64_t)(uintptr_t)s, 0, id);
+    return id;
+}
+
+static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
+{
+    uint64_t *v = hmap_get(&r->frames, (uint64_t)(uintptr_t)f->code, (uint64_t)(uint32_t)f->line);
+    if (v)
+        return *v;
+    uint64_t id = ++r->nframes;
+    sqlite3_bind_int64(r->ins_frame, 1, (int64_t)id);
+    sqlite3_bind_int64(r->ins_frame, 2, (int64_t)intern_string(r, f->code->name));
+    sqlite3_bind_int64(r->ins_frame, 3, (int64_t)intern_string(r, f->code->file));
+    sqlite3_bind_int(r->ins_frame, 4, f->line);
+    sqlite3_bind_int(r->ins_frame, 5, f->code->firstlineno);
+    sqlite3_bind_int(r->ins_frame, 6, 0);
+    step(r, r->ins_frame);
+    hmap_put(&r->frames, (uint64_t)(uintptr_t)f->code, (uint64_t)(uint32_t)f->line, id);
+    return id;
+}
+
+/* Frames come innermost first; the trie is built from the outermost. */
+static uint64_t intern_stack(struct recorder *r, const struct rec_sample *s)
+{
+    uint64_t parent = 0;
+    for (int i = (int)s->nframes - 1; i >= 0; i--) {
+        uint64_t frame = intern_frame(r, &s->frames[i]);
+        uint64_t *v = hmap_get(&r->stacks, parent, frame);
+        if (v) {
+            parent = *v;
+            continue;
+        }
+        uint64_t id = ++r->nstacks;
+        sqlite3_bind_int64(r->ins_stack, 1, (int64_t)id);
+        sqlite3_bind_int64(r->ins_stack, 2, (int64_t)parent);
+        sqlite3_bind_int64(r->ins_stack, 3, (int64_t)frame);
+        step(r, r->ins_stack);
+        hmap_put(&r->stacks, parent, frame, id);
+        parent = id;
+    }
+    return parent;
+}
+
+static uint64_t thread_id(struct recorder *r, int pid, int tid, uint64_t ident)
+{
+    uint64_t *v = hmap_get(&r->threads, (uint64_t)pid, (uint64_t)tid);
+    if (v)
+        return *v;
+    uint64_t id = ++r->nthreads;
+    sqlite3_bind_int64(r->ins_thread, 1, (int64_t)id);
+    sqlite3_bind_int(r->ins_thread, 2, pid);
+    sqlite3_bind_int(r->ins_thread, 3, tid);
+    sqlite3_bind_int64(r->ins_thread, 4, (int64_t)ident);
+    step(r, r->ins_thread);
+    hmap_put(&r->threads, (uint64_t)pid, (uint64_t)tid, id);
+    return id;
+}
+
+static void write_batch(struct recorder *r, const struct batch *b)
+{
+    sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+    size_t off = 0;
+    while (off + sizeof(struct rec_hdr) <= b->len) {
+        const struct rec_hdr *h = (const void *)(b->buf + off);
+        if (h->size == 0 || off + h->size > b->len)
+            break;
+        switch (h->kind) {
+        case REC_SAMPLE: {
+            const struct rec_sample *s = (const void *)h;
+            uint64_t th = thread_id(r, s->pid, s->tid, 0);
+            uint64_t stack = intern_stack(r, s);
+            sqlite3_bind_int64(r->ins_sample, 1, s->ts);
+            sqlite3_bind_int64(r->ins_sample, 2, (int64_t)th);
+            sqlite3_bind_int64(r->ins_sample, 3, (int64_t)stack);
+            sqlite3_bind_int64(r->ins_sample, 4, s->cpu_ns);
+            sqlite3_bind_int64(r->ins_sample, 5, s->wall_ns);
+            sqlite3_bind_int(r->ins_sample, 6, s->state);
+            step(r, r->ins_sample);
+            r->samples++;
+            break;
+        }
+        case REC_THREAD: {
+            const struct rec_thread *t = (const void *)h;
+            uint64_t th = thread_id(r, t->pid, t->tid, t->ident);
+            sqlite3_bind_text(r->upd_thread, 1, t->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(r->upd_thread, 2, (int64_t)t->ident);
+            sqlite3_bind_int64(r->upd_thread, 3, (int64_t)th);
+            step(r, r->upd_thread);
+            break;
+        }
+        case REC_GIL: {
+            const struct rec_gil *g = (const void *)h;
+            uint64_t holder = g->holder_tid ? thread_id(r, g->pid, g->holder_tid, 0) : 0;
+            sqlite3_bind_int64(r->ins_gil, 1, g->ts);
+            sqlite3_bind_int(r->ins_gil, 2, g->pid);
+            sqlite3_bind_int64(r->ins_gil, 3, (int64_t)g->switches);
+            sqlite3_bind_int64(r->ins_gil, 4, (int64_t)holder);
+            sqlite3_bind_int(r->ins_gil, 5, (int)g->waiters);
+            step(r, r->ins_gil);
+            r->ticks++;
+            break;
+        }
+        case REC_PROCESS: {
+            const struct rec_process *p = (const void *)h;
+            sqlite3_bind_int(r->ins_process, 1, p->pid);
+            sqlite3_bind_int(r->ins_process, 2, p->ppid);
+            sqlite3_bind_text(r->ins_process, 3, p->cmd, -1, SQLITE_STATIC);
+            sqlite3_bind_text(r->ins_process, 4, p->version, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(r->ins_process, 5, p->ts);
+            step(r, r->ins_process);
+            if (!r->first_pid) {
+                r->first_pid = p->pid;
+                memcpy(r->first_cmd, p->cmd, sizeof r->first_cmd);
+                memcpy(r->first_version, p->version, sizeof r->first_version);
+                char pid[32];
+                snprintf(pid, sizeof pid, "%d", p->pid);
+                store_meta_set(r->db, "pid", pid);
+                store_meta_set(r->db, "cmd", p->cmd);
+                store_meta_set(r->db, "python_version", p->version);
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        off += h->size;
+    }
+    if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK && !r->failed) {
+        snprintf(r->err, sizeof r->err, "writing the recording failed: %s", sqlite3_errmsg(r->db));
+        r->failed = 1;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct recorder *r = arg;
+    struct batch *b;
+    while ((b = squeue_pop(r->q))) {
+        write_batch(r, b);
+        squeue_release(r->q, b);
+    }
+    return NULL;
+}
+
+static void recorder_free(struct recorder *r)
+{
+    sqlite3_stmt *sts[] = { r->ins_string, r->ins_frame, r->ins_stack, r->ins_thread,
+                            r->upd_thread, r->ins_sample, r->ins_gil, r->ins_process };
+    for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
+        sqlite3_finalize(sts[i]);
+    hmap_fini(&r->strings);
+    hmap_fini(&r->strptr);
+    hmap_fini(&r->frames);
+    hmap_fini(&r->stacks);
+    hmap_fini(&r->threads);
+    free(r);
+}
+
+int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q, char *err,
+                   size_t errlen)
+{
+    struct recorder *r = calloc(1, sizeof *r);
+    if (!r)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    r->db = db;
+    r->q = q;
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } prep[] = {
+        { &r->ins_string, "INSERT INTO string(id, s) VALUES(?, ?)" },
+        { &r->ins_frame, "INSERT INTO frame(id, name, file, line, fn_line, kind) VALUES(?,?,?,?,?,?)" },
+        { &r->ins_stack, "INSERT INTO stack(id, parent, frame) VALUES(?,?,?)" },
+        { &r->ins_thread, "INSERT INTO thread(id, pid, tid, ident, name) VALUES(?,?,?,?,'')" },
+        { &r->upd_thread, "UPDATE thread SET name = ?, ident = ? WHERE id = ?" },
+        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state) VALUES(?,?,?,?,?,?)" },
+        { &r->ins_gil, "INSERT INTO gil(ts, pid, switches, holder, waiters) VALUES(?,?,?,?,?)" },
+        { &r->ins_process, "INSERT OR REPLACE INTO process(pid, ppid, cmd, python_version, start_ns) VALUES(?,?,?,?,?)" },
+    };
+    for (size_t i = 0; i < sizeof prep / sizeof prep[0]; i++) {
+        if (sqlite3_prepare_v2(db, prep[i].sql, -1, prep[i].st, NULL) != SQLITE_OK) {
+            int rc = se_fail(err, errlen, SE_BADFILE, "sqlite: %s", sqlite3_errmsg(db));
+            recorder_free(r);
+            return rc;
+        }
+    }
+    if (hmap_init(&r->strings, 1024) || hmap_init(&r->strptr, 1024) ||
+        hmap_init(&r->frames, 4096) || hmap_init(&r->stacks, 4096) ||
+        hmap_init(&r->threads, 64) || pthread_create(&r->thread, NULL, writer_main, r)) {
+        recorder_free(r);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    *out = r;
+    return 0;
+}
+
+int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t gil_switches,
+                    int rate_hz, char *err, size_t errlen)
+{
+    pthread_join(r->thread, NULL);
+    char v[64];
+#define META(k, fmt, val)                        \
+    do {                                         \
+        snprintf(v, sizeof v, fmt, val);         \
+        store_meta_set(r->db, k, v);             \
+    } while (0)
+    META("rate_hz", "%d", rate_hz);
+    META("start_unix_ns", "%" PRId64, st->start_unix_ns);
+    META("duration_ns", "%" PRId64, st->duration_ns);
+    META("samples", "%" PRIu64, r->samples);
+    META("ticks", "%" PRIu64, st->ticks);
+    META("errors", "%" PRIu64, st->errors);
+    META("dropped", "%" PRIu64, st->dropped);
+    META("late_ticks", "%" PRIu64, st->late_ticks);
+    META("gil_switches", "%" PRIu64, gil_switches);
+    META("sampler_cpu_s", "%.6f", st->cpu_s);
+#undef META
+    int rc = 0;
+    if (r->failed)
+        rc = se_fail(err, errlen, -EIO, "%s", r->err);
+    sqlite3 *db = r->db;
+    recorder_free(r);
+    store_close(db);
+    return rc;
+}

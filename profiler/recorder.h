@@ -1,0 +1,24 @@
+/* The recorder: consumes the sampler's batches on its own thread, interns
+ * strings, frames and stacks, and writes them to a .sonde file in one
+ * transaction per batch (so a killed recording loses at most one batch). */
+#ifndef SONDE_RECORDER_H
+#define SONDE_RECORDER_H
+
+#include "tracer/sampler.h"
+
+#include <sqlite3.h>
+
+struct recorder;
+
+/* Start the writer thread over db (owned by the recorder from now on) and
+ * queue q. 0 or a negative code. */
+int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q, char *err,
+                   size_t errlen);
+
+/* Wait until the queue is closed and drained, write the final meta rows
+ * (stats, gil switches), finish and close the file. Frees r. Returns 0 or a
+ * negative code (a write failed: the message is in err). */
+int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t gil_switches,
+                    int rate_hz, char *err, size_t errlen);
+
+#endif

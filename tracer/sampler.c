@@ -1,0 +1,770 @@
+#include "tracer/sampler.h"
+
+#include "common/err.h"
+#include "common/state.h"
+#include "tracer/cpython/threads.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ================= queue ================= */
+
+struct sample_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch *free_list, *full_head, *full_tail;
+    struct batch *all;
+    size_t nbatches;
+    int closed;
+};
+
+struct sample_queue *squeue_new(size_t nbatches, size_t batch_bytes)
+{
+    struct sample_queue *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->all = calloc(nbatches, sizeof *q->all);
+    if (!q->all) {
+        free(q);
+        return NULL;
+    }
+    q->nbatches = nbatches;
+    for (size_t i = 0; i < nbatches; i++) {
+        struct batch *b = &q->all[i];
+        b->buf = malloc(batch_bytes);
+        if (!b->buf) {
+            squeue_free(q);
+            return NULL;
+        }
+        b->cap = batch_bytes;
+        b->next = q->free_list;
+        q->free_list = b;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    return q;
+}
+
+void squeue_free(struct sample_queue *q)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < q->nbatches; i++)
+        free(q->all[i].buf);
+    free(q->all);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}
+
+/* Producer: a free batch, or NULL when the consumer is behind (never waits). */
+static struct batch *squeue_get_free(struct sample_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    struct batch *b = q->free_list;
+    if (b) {
+        q->free_list = b->next;
+        b->next = NULL;
+        b->len = 0;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return b;
+}
+
+static void squeue_push(struct sample_queue *q, struct batch *b)
+{
+    pthread_mutex_lock(&q->mu);
+    b->next = NULL;
+    if (q->full_tail)
+        q->full_tail->next = b;
+    else
+        q->full_head = b;
+    q->full_tail = b;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void squeue_close(struct sample_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+struct batch *squeue_pop(struct sample_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    while (!q->full_head && !q->closed)
+        pthread_cond_wait(&q->cv, &q->mu);
+    struct batch *b = q->full_head;
+    if (b) {
+        q->full_head = b->next;
+        if (!q->full_head)
+            q->full_tail = NULL;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return b;
+}
+
+void squeue_release(struct sample_queue *q, struct batch *b)
+{
+    pthread_mutex_lock(&q->mu);
+    b->next = q->free_list;
+    q->free_list = b;
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* ================= sampler ================= */
+
+#define MAX_TARGETS 64
+#define SLOT_BITS 13 /* 8192 slots for up to PY_MAX_THREADS threads */
+
+struct tslot {
+    pid_t tid;         /* 0: free */
+    int fd_sched, fd_sys;
+    int64_t last_cpu, last_delay, last_ts;
+    double credit;     /* error diffusion for on-CPU vs runqueue (see thread_state) */
+    uint64_t seen_tick;
+    uint64_t ident;
+    int named;
+};
+
+struct target {
+    struct py_runtime rt;
+    pid_t pid;
+    int alive;
+    struct tslot *slots;   /* hash by tid, 1 << SLOT_BITS */
+    uint64_t gil_lo, gil_hi, gil_interp;
+    uint64_t switches0, switches_last;
+    int64_t last_names_ts;
+    int need_names;
+};
+
+struct rejected {
+    pid_t pid;
+    char exe[128];
+};
+
+struct sampler {
+    struct sampler_opts o;
+    struct sample_queue *q;
+    struct target *targets[MAX_TARGETS];
+    int ntargets;
+    pid_t roots[MAX_TARGETS];
+    int nroots;
+    struct rejected rejected[256];
+    int nrejected;
+    struct batch *cur;
+    int64_t cur_since;
+    int64_t t0;           /* monotonic ns at start */
+    struct sampler_stats st;
+    struct py_thread threads[PY_MAX_THREADS];
+    struct py_rawframe raw[PY_MAX_DEPTH];
+    char names[PY_MAX_THREADS][PY_NAME_MAX];
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- batch output ---- */
+
+static void flush_batch(struct sampler *s)
+{
+    if (s->cur && s->cur->len) {
+        squeue_push(s->q, s->cur);
+        s->cur = NULL;
+    }
+}
+
+/* Room for a record of size bytes, or NULL (sample dropped: consumer behind). */
+static void *reserve(struct sampler *s, size_t size, int64_t now)
+{
+    size = (size + 7) & ~(size_t)7;
+    if (s->cur && (s->cur->len + size > s->cur->cap || now - s->cur_since > 200000000))
+        flush_batch(s);
+    if (!s->cur) {
+        s->cur = squeue_get_free(s->q);
+        if (!s->cur)
+            return NULL;
+        s->cur_since = now;
+    }
+    if (size > s->cur->cap)
+        return NULL;
+    void *p = s->cur->buf + s->cur->len;
+    s->cur->len += size;
+    struct rec_hdr *h = p;
+    h->size = (uint16_t)size;
+    return p;
+}
+
+/* ---- per-thread /proc files ---- */
+
+static struct tslot *slot_find(struct target *t, pid_t tid, int create)
+{
+    size_t mask = ((size_t)1 << SLOT_BITS) - 1;
+    size_t i = ((size_t)tid * 2654435761u) & mask;
+    for (size_t k = 0; k <= mask; k++, i = (i + 1) & mask) {
+        if (t->slots[i].tid == tid)
+            return &t->slots[i];
+        if (t->slots[i].tid == 0) {
+            if (!create)
+                return NULL;
+            struct tslot *sl = &t->slots[i];
+            memset(sl, 0, sizeof *sl);
+            sl->tid = tid;
+            sl->last_cpu = -1;
+            sl->last_delay = -1;
+            char path[96];
+            snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
+            sl->fd_sched = open(path, O_RDONLY | O_CLOEXEC);
+            snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)t->pid, (int)tid);
+            sl->fd_sys = open(path, O_RDONLY | O_CLOEXEC);
+            return sl;
+        }
+    }
+    return NULL;
+}
+
+static void slot_close(struct tslot *sl)
+{
+    if (sl->fd_sched >= 0)
+        close(sl->fd_sched);
+    if (sl->fd_sys >= 0)
+        close(sl->fd_sys);
+    sl->fd_sched = sl->fd_sys = -1;
+}
+
+/* Remove slots not seen at this tick (threads that ended), keeping the
+ * open-addressing table consistent by rebuilding it. Rare. */
+static void slots_sweep(struct target *t, uint64_t tick)
+{
+    size_t n = (size_t)1 << SLOT_BITS;
+    int stale = 0;
+    for (size_t i = 0; i < n; i++)
+        if (t->slots[i].tid && t->slots[i].seen_tick != tick)
+            stale = 1;
+    if (!stale)
+        return;
+    struct tslot *old = t->slots;
+    struct tslot *fresh = calloc(n, sizeof *fresh);
+    if (!fresh)
+        return;
+    t->slots = fresh;
+    for (size_t i = 0; i < n; i++) {
+        if (!old[i].tid)
+            continue;
+        if (old[i].seen_tick != tick) {
+            slot_close(&old[i]);
+            continue;
+        }
+        struct tslot *sl = NULL;
+        size_t mask = n - 1, j = ((size_t)old[i].tid * 2654435761u) & mask;
+        while (fresh[j].tid)
+            j = (j + 1) & mask;
+        sl = &fresh[j];
+        *sl = old[i];
+    }
+    free(old);
+}
+
+/* schedstat: nanoseconds on CPU, nanoseconds runnable but waiting for a CPU. */
+static int64_t read_cpu_ns(struct tslot *sl, int64_t *delay)
+{
+    char buf[96];
+    *delay = -1;
+    if (sl->fd_sched < 0)
+        return -1;
+    ssize_t n = pread(sl->fd_sched, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *end;
+    int64_t cpu = strtoll(buf, &end, 10);
+    *delay = strtoll(end, NULL, 10);
+    return cpu;
+}
+
+/* The state of a thread that does not hold the GIL, from its current
+ * system call: "running" (runnable: on a CPU or queued for one), "-1 ..."
+ * (in user space), "202 0xADDR ..." (futex: a GIL wait if ADDR lies inside
+ * the GIL). "running" covers both a thread on a CPU and one waiting in the
+ * run queue; the kernel's split of the last interval (dcpu on CPU, ddelay
+ * queued) tells how likely each is, and error diffusion turns that into
+ * states whose totals are unbiased: nogil when on CPU, idle when queued. */
+static int running_state(struct tslot *sl, int64_t dcpu, int64_t ddelay)
+{
+    double p = dcpu + ddelay > 0 ? (double)dcpu / (double)(dcpu + ddelay) : 1.0;
+    sl->credit += p;
+    if (sl->credit >= 0.5) {
+        sl->credit -= 1.0;
+        return STATE_NOGIL;
+    }
+    return STATE_IDLE;
+}
+
+static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay)
+{
+    char buf[128];
+    if (sl->fd_sys < 0)
+        return STATE_IDLE;
+    ssize_t n = pread(sl->fd_sys, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return STATE_IDLE;
+    buf[n] = 0;
+    if (buf[0] == 'r' || buf[0] == '-')
+        return running_state(sl, dcpu, ddelay);
+    char *end;
+    long nr = strtol(buf, &end, 10);
+    if (nr == 202 /* futex */ && *end == ' ') {
+        uint64_t addr = strtoull(end + 1, NULL, 16);
+        if (addr >= t->gil_lo && addr < t->gil_hi)
+            return STATE_GIL_WAIT;
+    }
+    return STATE_IDLE;
+}
+
+/* ---- targets ---- */
+
+static void read_cmdline(pid_t pid, char *out, size_t outlen)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, outlen - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    for (ssize_t i = 0; i < n - 1; i++)
+        if (!out[i])
+            out[i] = ' ';
+    out[n] = 0;
+}
+
+static pid_t read_ppid(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    if (!rp)
+        return -1;
+    char st;
+    int ppid;
+    if (sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+/* Gone: no such process, or a zombie waiting to be reaped. */
+static int process_gone(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
+{
+    if (s->ntargets >= MAX_TARGETS)
+        return se_fail(err, errlen, -ENOSPC, "too many processes");
+    struct target *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->slots = calloc((size_t)1 << SLOT_BITS, sizeof *t->slots);
+    int rc = t->slots ? py_runtime_attach(&t->rt, pid, err, errlen) : -ENOMEM;
+    if (rc) {
+        py_runtime_fini(&t->rt);
+        free(t->slots);
+        free(t);
+        return rc;
+    }
+    t->pid = pid;
+    t->alive = 1;
+    t->need_names = 1;
+    t->gil_interp = py_runtime_main_interp(&t->rt);
+    py_gil_range(&t->rt, t->gil_interp, &t->gil_lo, &t->gil_hi);
+    py_gil_switches(&t->rt, t->gil_interp, &t->switches0);
+    t->switches_last = t->switches0;
+    s->targets[s->ntargets++] = t;
+    s->st.processes++;
+
+    int64_t now = mono_ns();
+    struct rec_process *p = reserve(s, sizeof *p, now);
+    if (p) {
+        p->h.kind = REC_PROCESS;
+        p->pid = pid;
+        p->ppid = read_ppid(pid);
+        p->ts = now - s->t0;
+        snprintf(p->version, sizeof p->version, "%s", t->rt.version);
+        read_cmdline(pid, p->cmd, sizeof p->cmd);
+    }
+    return 0;
+}
+
+static void target_free(struct target *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < ((size_t)1 << SLOT_BITS); i++)
+        if (t->slots[i].tid)
+            slot_close(&t->slots[i]);
+    free(t->slots);
+    py_runtime_fini(&t->rt);
+    free(t);
+}
+
+int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
+                struct sample_queue *q, char *err, size_t errlen)
+{
+    struct sampler *s = calloc(1, sizeof *s);
+    if (!s)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    s->o = *o;
+    if (s->o.rate_hz < 1)
+        s->o.rate_hz = 1;
+    if (s->o.rate_hz > 10000)
+        s->o.rate_hz = 10000;
+    s->q = q;
+    s->t0 = mono_ns();
+    s->st.start_unix_ns = real_ns();
+    s->roots[s->nroots++] = pid;
+    int rc = add_target(s, pid, err, errlen);
+    if (rc) {
+        sampler_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void sampler_free(struct sampler *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->ntargets; i++)
+        target_free(s->targets[i]);
+    free(s);
+}
+
+void sampler_get_stats(const struct sampler *s, struct sampler_stats *st)
+{
+    *st = s->st;
+}
+
+/* ---- one tick over one target ---- */
+
+static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
+{
+    if (py_thread_names(&t->rt, s->threads, n, s->names) != 0)
+        s->st.errors++;
+    for (int i = 0; i < n; i++) {
+        struct tslot *sl = slot_find(t, s->threads[i].tid, 0);
+        if (!sl)
+            continue;
+        struct rec_thread *r = reserve(s, sizeof *r, now);
+        if (!r)
+            return;
+        r->h.kind = REC_THREAD;
+        r->pid = t->pid;
+        r->tid = s->threads[i].tid;
+        r->ident = s->threads[i].ident;
+        memcpy(r->name, s->names[i], sizeof r->name);
+        r->name[sizeof r->name - 1] = 0;
+        sl->named = s->names[i][0] != 0;
+    }
+    t->need_names = 0;
+    t->last_names_ts = now;
+}
+
+static void sample_target(struct sampler *s, struct target *t, int64_t now)
+{
+    int n = py_threads_read(&t->rt, s->threads, PY_MAX_THREADS);
+    if (n <= 0) {
+        /* No thread at all: the interpreter is finalizing or the process left. */
+        if (n == SE_EXITED || n == SE_PERM || process_gone(t->pid))
+            t->alive = 0;
+        else if (n < 0)
+            s->st.errors++;
+        return;
+    }
+    int64_t period = 1000000000 / s->o.rate_hz;
+    int holder_tid = 0;
+    uint32_t waiters = 0;
+    for (int i = 0; i < n; i++) {
+        struct py_thread *th = &s->threads[i];
+        if (th->tid <= 0) {
+            s->st.errors++;
+            continue;
+        }
+        struct tslot *sl = slot_find(t, th->tid, 1);
+        if (!sl) {
+            s->st.errors++;
+            continue;
+        }
+        if (!sl->seen_tick || sl->ident != th->ident)
+            t->need_names = 1;
+        sl->seen_tick = s->st.ticks + 1;
+        sl->ident = th->ident;
+
+        int64_t delay;
+        int64_t cpu = read_cpu_ns(sl, &delay);
+        int64_t dcpu = cpu >= 0 && sl->last_cpu >= 0 && cpu >= sl->last_cpu ? cpu - sl->last_cpu : 0;
+        int64_t ddelay = delay >= 0 && sl->last_delay >= 0 && delay >= sl->last_delay
+                             ? delay - sl->last_delay : 0;
+        if (cpu >= 0)
+            sl->last_cpu = cpu;
+        sl->last_delay = delay;
+        int64_t wall = sl->last_ts ? now - sl->last_ts : period;
+        sl->last_ts = now;
+
+        int state = th->holds_gil ? STATE_GIL : thread_state(t, sl, dcpu, ddelay);
+        if (th->holds_gil)
+            holder_tid = th->tid;
+        if (state == STATE_GIL_WAIT)
+            waiters++;
+
+        int truncated = 0;
+        int nf = py_stack_read(&t->rt, th->tstate, th->ts, s->raw, PY_MAX_DEPTH, &truncated);
+        if (nf < 0) {
+            s->st.errors++;
+            nf = 0;
+            truncated = 1;
+        }
+        struct rec_sample *r =
+            reserve(s, sizeof *r + (size_t)nf * sizeof(struct rec_frame), now);
+        if (!r) {
+            s->st.dropped++;
+            continue;
+        }
+        r->h.kind = REC_SAMPLE;
+        r->state = (uint8_t)state;
+        r->truncated = (uint8_t)truncated;
+        r->pid = t->pid;
+        r->tid = th->tid;
+        r->ts = now - s->t0;
+        r->cpu_ns = dcpu;
+        r->wall_ns = wall;
+        int k = 0;
+        for (int f = 0; f < nf; f++) {
+            const struct py_code *co = py_code_get(&t->rt, s->raw[f].code);
+            if (!co) {
+                s->st.errors++;
+                r->truncated = 1;
+                continue; /* drop a frame we cannot trust */
+            }
+            r->frames[k].code = co;
+            r->frames[k].line = py_code_line(&t->rt, co, s->raw[f].addr);
+            r->frames[k].pad = 0;
+            k++;
+        }
+        r->nframes = (uint16_t)k;
+        if (truncated)
+            s->st.errors++;
+        s->st.samples++;
+    }
+    uint64_t sw = 0;
+    if (py_gil_switches(&t->rt, t->gil_interp, &sw) == 0)
+        t->switches_last = sw;
+    struct rec_gil *g = reserve(s, sizeof *g, now);
+    if (g) {
+        g->h.kind = REC_GIL;
+        g->pid = t->pid;
+        g->holder_tid = holder_tid;
+        g->ts = now - s->t0;
+        g->switches = sw;
+        g->waiters = waiters;
+    }
+    slots_sweep(t, s->st.ticks + 1);
+    /* Names: when threads appear, at most 10 times a second; else every 2 s. */
+    if ((t->need_names && now - t->last_names_ts > 100000000) ||
+        now - t->last_names_ts > 2000000000)
+        emit_names(s, t, n, now);
+}
+
+/* ---- following children ---- */
+
+static int is_descendant(const struct sampler *s, pid_t pid)
+{
+    for (int depth = 0; depth < 32 && pid > 1; depth++) {
+        pid = read_ppid(pid);
+        for (int i = 0; i < s->nroots; i++)
+            if (pid == s->roots[i])
+                return 1;
+        for (int i = 0; i < s->ntargets; i++)
+            if (pid == s->targets[i]->pid)
+                return 1;
+    }
+    return 0;
+}
+
+static void scan_children(struct sampler *s)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        pid_t pid = (pid_t)atoi(de->d_name);
+        int known = 0;
+        for (int i = 0; i < s->ntargets && !known; i++)
+            known = s->targets[i]->pid == pid;
+        if (known || !is_descendant(s, pid))
+            continue;
+        char link[64], exe[128] = "";
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+        ssize_t el = readlink(link, exe, sizeof exe - 1);
+        exe[el > 0 ? el : 0] = 0;
+        int rej = -1;
+        for (int i = 0; i < s->nrejected; i++)
+            if (s->rejected[i].pid == pid)
+                rej = i;
+        if (rej >= 0 && strcmp(s->rejected[rej].exe, exe) == 0)
+            continue;
+        char err[256];
+        int rc = add_target(s, pid, err, sizeof err);
+        if (rc == SE_NOTPYTHON && strstr(err, "no Python interpreter running"))
+            continue; /* starting up: try again at the next scan */
+        if (rc) {
+            if (rej < 0 && s->nrejected < 256)
+                rej = s->nrejected++;
+            if (rej >= 0) {
+                s->rejected[rej].pid = pid;
+                snprintf(s->rejected[rej].exe, sizeof s->rejected[rej].exe, "%s", exe);
+            }
+        }
+    }
+    closedir(d);
+}
+
+/* ---- the loop ---- */
+
+static void progress(struct sampler *s, int64_t now, int final)
+{
+    if (s->o.progress_fd < 0)
+        return;
+    double el = (double)(now - s->t0) / 1e9;
+    char line[256];
+    int n = snprintf(line, sizeof line,
+                     "\r\033[Krecording %d process%s: %.1f s, %" PRIu64 " samples, %.0f Hz of %d, %" PRIu64
+                     " errors%s",
+                     s->ntargets, s->ntargets == 1 ? "" : "es", el, s->st.samples,
+                     el > 0 ? (double)s->st.ticks / el : 0.0, s->o.rate_hz, s->st.errors,
+                     final ? "\n" : "");
+    if (write(s->o.progress_fd, line, (size_t)n) < 0)
+        s->o.progress_fd = -1;
+}
+
+int sampler_run(struct sampler *s)
+{
+    int64_t period = 1000000000 / s->o.rate_hz;
+    int64_t end = s->o.duration_s > 0 ? s->t0 + (int64_t)(s->o.duration_s * 1e9) : INT64_MAX;
+    int64_t next = mono_ns();
+    int64_t last_scan = 0, last_progress = 0;
+    double cpu0 = thread_cpu_s();
+    for (;;) {
+        int64_t now = mono_ns();
+        if (now >= end || (s->o.stop && *s->o.stop))
+            break;
+        int alive = 0;
+        for (int i = 0; i < s->ntargets; i++) {
+            struct target *t = s->targets[i];
+            if (!t->alive)
+                continue;
+            sample_target(s, t, now);
+            alive += t->alive;
+        }
+        s->st.ticks++;
+        if (s->o.subprocesses && now - last_scan > 200000000) {
+            scan_children(s);
+            last_scan = now;
+            alive = 0;
+            for (int i = 0; i < s->ntargets; i++)
+                alive += s->targets[i]->alive;
+        }
+        if (!alive)
+            break;
+        if (now - last_progress > 250000000) {
+            progress(s, now, 0);
+            last_progress = now;
+        }
+        next += period;
+        now = mono_ns();
+        if (next < now) {
+            /* Behind: skip the ticks we missed rather than bursting. */
+            int64_t missed = (now - next) / period + 1;
+            s->st.late_ticks += (uint64_t)missed;
+            next += missed * period;
+        }
+        struct timespec ts = { (time_t)(next / 1000000000), (long)(next % 1000000000) };
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            if (s->o.stop && *s->o.stop)
+                break;
+    }
+    int64_t now = mono_ns();
+    s->st.duration_ns = now - s->t0;
+    s->st.cpu_s = thread_cpu_s() - cpu0;
+    progress(s, now, 1);
+    flush_batch(s);
+    squeue_close(s->q);
+    return 0;
+}
+
+uint64_t sampler_gil_switches(const struct sampler *s)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < s->ntargets; i++) {
+        struct target *t = s->targets[i];
+        if (t->switches_last >= t->switches0)
+            total += t->switches_last - t->switches0;
+    }
+    return total;
+}

@@ -1,0 +1,120 @@
+/* The sampling loop: reads every thread of one or more CPython processes at a
+ * fixed rate, without pausing them, and hands records to a consumer in
+ * batches through a bounded queue. The loop allocates nothing in steady
+ * state: batches come from a preallocated pool, and code objects are
+ * resolved through the runtime's cache (a miss reads the target once). */
+#ifndef SONDE_SAMPLER_H
+#define SONDE_SAMPLER_H
+
+#include "tracer/cpython/frames.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- records ---- */
+
+enum rec_kind { REC_SAMPLE = 1, REC_THREAD, REC_GIL, REC_PROCESS };
+
+struct rec_hdr {
+    uint16_t kind;
+    uint16_t size;     /* whole record, bytes, 8-aligned */
+};
+
+/* A frame as resolved on the sampling path: the cached code object (never
+ * freed while the sampler lives; NULL if unreadable) and the line. */
+struct rec_frame {
+    const struct py_code *code;
+    int32_t line;
+    int32_t pad;
+};
+
+struct rec_sample {
+    struct rec_hdr h;
+    uint8_t state;     /* enum sample_state (profiler/store.h) */
+    uint8_t truncated;
+    uint16_t nframes;  /* innermost first */
+    int32_t pid, tid;
+    int64_t ts, cpu_ns, wall_ns;
+    struct rec_frame frames[];
+};
+
+struct rec_thread {
+    struct rec_hdr h;
+    int32_t pid, tid;
+    uint64_t ident;
+    char name[64];
+};
+
+struct rec_gil {
+    struct rec_hdr h;
+    int32_t pid, holder_tid;
+    int64_t ts;
+    uint64_t switches;
+    uint32_t waiters;
+    uint32_t pad;
+};
+
+struct rec_process {
+    struct rec_hdr h;
+    int32_t pid, ppid;
+    int64_t ts;
+    char version[32];
+    char cmd[448];
+};
+
+/* ---- batches and the queue between sampler and consumer ---- */
+
+struct batch {
+    uint8_t *buf;
+    size_t len, cap;
+    struct batch *next;
+};
+
+struct sample_queue;
+
+struct sample_queue *squeue_new(size_t nbatches, size_t batch_bytes);
+void squeue_free(struct sample_queue *q);
+
+/* Consumer side: wait for the next full batch (NULL once the producer has
+ * closed the queue and it is drained), then give it back. */
+struct batch *squeue_pop(struct sample_queue *q);
+void squeue_release(struct sample_queue *q, struct batch *b);
+
+/* ---- the sampler ---- */
+
+struct sampler_opts {
+    int rate_hz;             /* 1 .. 10000 */
+    double duration_s;       /* 0: until the targets exit or stop is set */
+    int subprocesses;        /* follow children of the targets */
+    pid_t launched;          /* pid sonde launched (reaped by the caller), or 0 */
+    volatile sig_atomic_t *stop; /* set by a signal handler to stop */
+    int progress_fd;         /* >= 0: write a live progress line there */
+};
+
+struct sampler_stats {
+    uint64_t ticks, samples, errors, dropped, late_ticks, processes;
+    int64_t start_unix_ns, duration_ns;
+    double cpu_s;            /* sonde's own CPU time in the loop */
+};
+
+struct sampler;
+
+/* Create a sampler over pid (already a live Python process). */
+int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
+                struct sample_queue *q, char *err, size_t errlen);
+void sampler_free(struct sampler *s);
+
+/* Run the loop until the duration ends, every target exits or *stop is set.
+ * Closes the queue when done. Returns 0 or a negative code. */
+int sampler_run(struct sampler *s);
+
+void sampler_get_stats(const struct sampler *s, struct sampler_stats *st);
+
+/* GIL switches counted by the targets' interpreters since they were attached
+ * (reads the live targets; call before sampler_free). */
+uint64_t sampler_gil_switches(const struct sampler *s);
+
+#endif

@@ -1,0 +1,131 @@
+#include "ui/report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double pct(double part, double whole)
+{
+    return whole > 0 ? 100.0 * part / whole : 0.0;
+}
+
+static int write_json(FILE *f, const struct model *m, const struct report_opts *o,
+                      const struct q_thread *th, size_t nth, const struct q_func *fn, size_t nfn)
+{
+    json_t *root = json_object(), *threads = json_array(), *funcs = json_array();
+    for (size_t i = 0; i < nth; i++) {
+        const struct q_thread *t = &th[i];
+        if (o->thread && t->thread != o->thread)
+            continue;
+        const struct m_thread *mt = &m->threads[t->thread];
+        json_t *j = json_object();
+        json_object_set_new(j, "tid", json_integer(mt->tid));
+        json_object_set_new(j, "name", json_string(mt->name ? mt->name : ""));
+        json_object_set_new(j, "samples", json_integer((json_int_t)t->samples));
+        json_object_set_new(j, "wall_s", json_real(t->wall_s));
+        json_object_set_new(j, "cpu_s", json_real(t->cpu_s));
+        json_object_set_new(j, "gil_pct", json_real(pct(t->state_s[STATE_GIL], t->wall_s)));
+        json_object_set_new(j, "gil_wait_pct", json_real(pct(t->state_s[STATE_GIL_WAIT], t->wall_s)));
+        json_object_set_new(j, "nogil_pct", json_real(pct(t->state_s[STATE_NOGIL], t->wall_s)));
+        json_object_set_new(j, "idle_pct", json_real(pct(t->state_s[STATE_IDLE], t->wall_s)));
+        json_array_append_new(threads, j);
+    }
+    for (size_t i = 0; i < nfn; i++) {
+        const struct q_func *q = &fn[i];
+        json_t *j = json_object();
+        json_object_set_new(j, "function", json_string(model_str(m, q->name)));
+        json_object_set_new(j, "file", json_string(model_str(m, q->file)));
+        json_object_set_new(j, "line", json_integer(q->fn_line));
+        json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
+        json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
+        json_object_set_new(j, "self_wall_s", json_real(q->self[Q_WALL]));
+        json_object_set_new(j, "total_wall_s", json_real(q->total[Q_WALL]));
+        json_array_append_new(funcs, j);
+    }
+    json_object_set_new(root, "threads", threads);
+    json_object_set_new(root, "functions", funcs);
+    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    fputc('\n', f);
+    json_decref(root);
+    return rc ? -EIO : 0;
+}
+
+static const char *metric_name(enum q_metric k)
+{
+    return k == Q_CPU ? "CPU" : k == Q_GIL ? "GIL-held" : "wall";
+}
+
+static void write_text(FILE *f, const struct model *m, const struct report_opts *o,
+                       const struct q_thread *th, size_t nth, const struct q_func *fn, size_t nfn)
+{
+    const char *cmd = model_meta(m, "cmd"), *ver = model_meta(m, "python_version");
+    const char *pid = model_meta(m, "pid"), *rate = model_meta(m, "rate_hz");
+    const char *errs = model_meta(m, "errors");
+    struct q_gil g;
+    query_gil(m, &g);
+    fprintf(f, "Process %s: %s\nPython %s, %.2f s at %s Hz, %zu samples, %s errors\n\n",
+            pid ? pid : "?", cmd ? cmd : "?", ver ? ver : "?", g.duration_s, rate ? rate : "?",
+            m->nsamples, errs ? errs : "0");
+
+    fprintf(f, "%-24s %8s %8s %9s %9s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "WALL s",
+            "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
+    for (size_t i = 0; i < nth; i++) {
+        const struct q_thread *t = &th[i];
+        if (o->thread && t->thread != o->thread)
+            continue;
+        const struct m_thread *mt = &m->threads[t->thread];
+        fprintf(f, "%-24.24s %8d %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n",
+                mt->name && *mt->name ? mt->name : "?", mt->tid, (unsigned long long)t->samples,
+                t->wall_s, t->cpu_s, pct(t->state_s[STATE_GIL], t->wall_s),
+                pct(t->state_s[STATE_GIL_WAIT], t->wall_s), pct(t->state_s[STATE_NOGIL], t->wall_s),
+                pct(t->state_s[STATE_IDLE], t->wall_s));
+    }
+
+    fprintf(f, "\nGIL: held %.1f%% of the time, contended %.1f%% (%.2f waiting threads on average),\n"
+               "     %llu switches (%.0f/s), %.3f s spent waiting for it in all threads\n",
+            g.held_pct, g.contended_pct, g.mean_waiters, (unsigned long long)g.switches,
+            g.duration_s > 0 ? (double)g.switches / g.duration_s : 0.0, g.wait_s);
+
+    double total = 0;
+    for (size_t i = 0; i < nth; i++)
+        if (!o->thread || th[i].thread == o->thread)
+            total += o->mode == Q_CPU ? th[i].cpu_s
+                   : o->mode == Q_GIL ? th[i].state_s[STATE_GIL] : th[i].wall_s;
+    char label[96] = "all threads";
+    if (o->thread)
+        model_thread_label(m, o->thread, label, sizeof label);
+    fprintf(f, "\nTop functions by %s time (%s, %.3f s):\n", metric_name(o->mode), label, total);
+    fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s", "FUNCTION (FILE:LINE)");
+    size_t shown = 0;
+    for (size_t i = 0; i < nfn && (!o->limit || shown < (size_t)o->limit); i++) {
+        const struct q_func *q = &fn[i];
+        if (q->total[o->mode] <= 0)
+            continue;
+        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  %s (%s:%d)\n", pct(q->self[o->mode], total),
+                q->self[o->mode], pct(q->total[o->mode], total), q->total[o->mode],
+                model_str(m, q->name), model_str(m, q->file), q->fn_line);
+        shown++;
+    }
+    if (!shown)
+        fprintf(f, "  (no samples with %s time)\n", metric_name(o->mode));
+}
+
+int report_write(FILE *f, const struct model *m, const struct report_opts *o)
+{
+    struct q_thread *th = NULL;
+    struct q_func *fn = NULL;
+    size_t nth = 0, nfn = 0;
+    int rc = query_threads(m, &th, &nth);
+    if (!rc)
+        rc = query_functions(m, o->thread, o->mode, 0, &fn, &nfn);
+    if (!rc) {
+        if (o->json)
+            rc = write_json(f, m, o, th, nth, fn, nfn);
+        else
+            write_text(f, m, o, th, nth, fn, nfn);
+    }
+    free(th);
+    free(fn);
+    return rc;
+}

@@ -1,0 +1,19 @@
+/* Plain-text and JSON reports of a recording (sonde report). */
+#ifndef SONDE_UI_REPORT_H
+#define SONDE_UI_REPORT_H
+
+#include "profiler/query.h"
+
+#include <stdio.h>
+
+struct report_opts {
+    enum q_metric mode;   /* sort / show by wall, cpu or gil */
+    uint32_t thread;      /* model thread id, 0 = all */
+    int limit;            /* functions shown in text, 0 = all */
+    int json;
+};
+
+/* Write the report of m to f. 0 or -ENOMEM. */
+int report_write(FILE *f, const struct model *m, const struct report_opts *o);
+
+#endif
