@@ -127,12 +127,14 @@ void squeue_release(struct sample_queue *q, struct batch *b)
 /* ================= sampler ================= */
 
 #define MAX_TARGETS 64
+#define WIN_ARENA (4 << 20)
 #define SLOT_BITS 13 /* 8192 slots for up to PY_MAX_THREADS threads */
 
 struct tslot {
     pid_t tid;         /* 0: free */
     int fd_sched, fd_sys;
-    int64_t last_cpu, last_delay, last_ts;
+    int64_t last_cpu, last_delay, last_ts, last_pcount;
+    int last_state;
     double credit;     /* error diffusion for on-CPU vs runqueue (see thread_state) */
     uint64_t seen_tick;
     uint64_t ident;
@@ -144,10 +146,12 @@ struct target {
     pid_t pid;
     int alive;
     struct tslot *slots;   /* hash by tid, 1 << SLOT_BITS */
+    int nslots, nseen;     /* slots in use; of those, seen at this tick */
     uint64_t gil_lo, gil_hi, gil_interp;
     uint64_t switches0, switches_last;
     int64_t last_names_ts;
     int need_names;
+    struct py_snapcache snap;
 };
 
 struct rejected {
@@ -170,6 +174,11 @@ struct sampler {
     struct sampler_stats st;
     struct py_thread threads[PY_MAX_THREADS];
     struct py_rawframe raw[PY_MAX_DEPTH];
+    /* one scattered read per tick for every thread's top frame and window */
+    struct py_stack_src src[PY_MAX_THREADS];
+    int64_t winoff[PY_MAX_THREADS];
+    struct mem_iov iov[2 * PY_MAX_THREADS];
+    uint8_t winbuf[WIN_ARENA];
     char names[PY_MAX_THREADS][PY_NAME_MAX];
 };
 
@@ -240,8 +249,11 @@ static struct tslot *slot_find(struct target *t, pid_t tid, int create)
             struct tslot *sl = &t->slots[i];
             memset(sl, 0, sizeof *sl);
             sl->tid = tid;
+            t->nslots++;
             sl->last_cpu = -1;
             sl->last_delay = -1;
+            sl->last_pcount = -1;
+            sl->last_state = -1;
             char path[96];
             snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
             sl->fd_sched = open(path, O_RDONLY | O_CLOEXEC);
@@ -267,12 +279,8 @@ static void slot_close(struct tslot *sl)
 static void slots_sweep(struct target *t, uint64_t tick)
 {
     size_t n = (size_t)1 << SLOT_BITS;
-    int stale = 0;
-    for (size_t i = 0; i < n; i++)
-        if (t->slots[i].tid && t->slots[i].seen_tick != tick)
-            stale = 1;
-    if (!stale)
-        return;
+    if (t->nseen == t->nslots)
+        return; /* every known thread was seen: nothing ended */
     struct tslot *old = t->slots;
     struct tslot *fresh = calloc(n, sizeof *fresh);
     if (!fresh)
@@ -283,6 +291,7 @@ static void slots_sweep(struct target *t, uint64_t tick)
             continue;
         if (old[i].seen_tick != tick) {
             slot_close(&old[i]);
+            t->nslots--;
             continue;
         }
         struct tslot *sl = NULL;
@@ -295,11 +304,13 @@ static void slots_sweep(struct target *t, uint64_t tick)
     free(old);
 }
 
-/* schedstat: nanoseconds on CPU, nanoseconds runnable but waiting for a CPU. */
-static int64_t read_cpu_ns(struct tslot *sl, int64_t *delay)
+/* schedstat: nanoseconds on CPU, nanoseconds runnable but waiting for a CPU,
+ * and how many times the thread was put on a CPU. */
+static int64_t read_cpu_ns(struct tslot *sl, int64_t *delay, int64_t *pcount)
 {
     char buf[96];
     *delay = -1;
+    *pcount = -1;
     if (sl->fd_sched < 0)
         return -1;
     ssize_t n = pread(sl->fd_sched, buf, sizeof buf - 1, 0);
@@ -308,7 +319,8 @@ static int64_t read_cpu_ns(struct tslot *sl, int64_t *delay)
     buf[n] = 0;
     char *end;
     int64_t cpu = strtoll(buf, &end, 10);
-    *delay = strtoll(end, NULL, 10);
+    *delay = strtoll(end, &end, 10);
+    *pcount = strtoll(end, NULL, 10);
     return cpu;
 }
 
@@ -525,7 +537,8 @@ static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
 
 static void sample_target(struct sampler *s, struct target *t, int64_t now)
 {
-    int n = py_threads_read(&t->rt, s->threads, PY_MAX_THREADS);
+    uint64_t sw = 0;
+    int n = py_threads_snapshot(&t->rt, &t->snap, s->threads, PY_MAX_THREADS, &sw);
     if (n <= 0) {
         /* No thread at all: the interpreter is finalizing or the process left. */
         if (n == SE_EXITED || n == SE_PERM || process_gone(t->pid))
@@ -536,6 +549,24 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     }
     int64_t period = 1000000000 / s->o.rate_hz;
     int holder_tid = 0;
+    t->nseen = 0;
+
+    /* Every thread's top frame pointer and data-stack window, in one read. */
+    size_t niov = 0, arena = 0;
+    for (int i = 0; i < n; i++) {
+        struct py_stack_src *src = &s->src[i];
+        py_stack_source(&t->rt, s->threads[i].ts, src);
+        if (src->frame_ptr)
+            s->iov[niov++] = (struct mem_iov){ src->frame_ptr, &src->frame, 8 };
+        size_t wsz = (size_t)(src->win_hi - src->win_lo);
+        s->winoff[i] = -1;
+        if (src->win_hi && arena + wsz <= WIN_ARENA) {
+            s->winoff[i] = (int64_t)arena;
+            s->iov[niov++] = (struct mem_iov){ src->win_lo, s->winbuf + arena, wsz };
+            arena += wsz;
+        }
+    }
+    int batched = niov == 0 || mem_readv(&t->rt.mem, s->iov, niov) == 0;
     uint32_t waiters = 0;
     for (int i = 0; i < n; i++) {
         struct py_thread *th = &s->threads[i];
@@ -550,11 +581,19 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         }
         if (!sl->seen_tick || sl->ident != th->ident)
             t->need_names = 1;
+        if (sl->seen_tick != s->st.ticks + 1)
+            t->nseen++;
         sl->seen_tick = s->st.ticks + 1;
         sl->ident = th->ident;
 
-        int64_t delay;
-        int64_t cpu = read_cpu_ns(sl, &delay);
+        int64_t delay, pcount;
+        int64_t cpu = read_cpu_ns(sl, &delay, &pcount);
+        /* A thread that was not put on a CPU since the previous sample and
+         * used no CPU is still blocked where it was: same state, no need to
+         * ask the kernel for its system call again. */
+        int unchanged = cpu >= 0 && cpu == sl->last_cpu && pcount == sl->last_pcount &&
+                        (sl->last_state == STATE_IDLE || sl->last_state == STATE_GIL_WAIT);
+        sl->last_pcount = pcount;
         int64_t dcpu = cpu >= 0 && sl->last_cpu >= 0 && cpu >= sl->last_cpu ? cpu - sl->last_cpu : 0;
         int64_t ddelay = delay >= 0 && sl->last_delay >= 0 && delay >= sl->last_delay
                              ? delay - sl->last_delay : 0;
@@ -564,14 +603,26 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         int64_t wall = sl->last_ts ? now - sl->last_ts : period;
         sl->last_ts = now;
 
-        int state = th->holds_gil ? STATE_GIL : thread_state(t, sl, dcpu, ddelay);
+        int state = th->holds_gil ? STATE_GIL
+                    : unchanged   ? sl->last_state
+                                  : thread_state(t, sl, dcpu, ddelay);
+        sl->last_state = state;
         if (th->holds_gil)
             holder_tid = th->tid;
         if (state == STATE_GIL_WAIT)
             waiters++;
 
         int truncated = 0;
-        int nf = py_stack_read(&t->rt, th->tstate, th->ts, s->raw, PY_MAX_DEPTH, &truncated);
+        int nf;
+        if (batched) {
+            const struct py_stack_src *src = &s->src[i];
+            const uint8_t *w = s->winoff[i] >= 0 ? s->winbuf + s->winoff[i] : NULL;
+            nf = src->frame ? py_stack_walk(&t->rt, src->frame, w, src->win_lo, src->win_hi,
+                                            s->raw, PY_MAX_DEPTH, &truncated)
+                            : 0;
+        } else {
+            nf = py_stack_read(&t->rt, th->tstate, th->ts, s->raw, PY_MAX_DEPTH, &truncated);
+        }
         if (nf < 0) {
             s->st.errors++;
             nf = 0;
@@ -609,8 +660,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
             s->st.errors++;
         s->st.samples++;
     }
-    uint64_t sw = 0;
-    if (py_gil_switches(&t->rt, t->gil_interp, &sw) == 0)
+    if (sw)
         t->switches_last = sw;
     struct rec_gil *g = reserve(s, sizeof *g, now);
     if (g) {

@@ -148,7 +148,14 @@ const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
 
 int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr)
 {
-    return lt_line(lt_format_for(rt->minor), co->lt, co->ltlen, co->firstlineno, addr);
+    struct py_code *mut = (struct py_code *)co;
+    unsigned k = ((unsigned)addr >> 1) & 15;
+    if (co->memo_addr[k] == addr + 1)
+        return co->memo_line[k];
+    int line = lt_line(lt_format_for(rt->minor), co->lt, co->ltlen, co->firstlineno, addr);
+    mut->memo_addr[k] = addr + 1; /* 0 means empty */
+    mut->memo_line[k] = line;
+    return line;
 }
 
 /* ---- stack walking ---- */
@@ -204,30 +211,19 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_r
 }
 
 /* 3.11+: _PyInterpreterFrame chain. Frames of the running thread live in its
- * data-stack chunk: that is read once, and frames inside it are decoded from
- * the local copy. Others (generators, older chunks) are read one by one. */
-#define CHUNK_WINDOW (64 * 1024)
-
-static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8_t *ts,
-                              struct py_rawframe *out, int max, int *truncated)
+ * data-stack chunk: the caller reads that window once, and frames inside it
+ * are decoded from the local copy. Others (generators, older chunks, the C
+ * stack) are read one by one. */
+static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8_t *window,
+                              uint64_t wlo, uint64_t whi, struct py_rawframe *out, int max,
+                              int *truncated)
 {
     const struct py_layout *L = &rt->L;
-    static __thread uint8_t window[CHUNK_WINDOW];
-    uint64_t wlo = 0, whi = 0;
     uint64_t addrs[PY_MAX_DEPTH];
     if (max > PY_MAX_DEPTH)
         max = PY_MAX_DEPTH;
-
-    if (L->ts_datastack_chunk >= 0 && L->ts_datastack_top >= 0) {
-        uint64_t chunk = (uint64_t)rd64(ts + L->ts_datastack_chunk);
-        uint64_t top = (uint64_t)rd64(ts + L->ts_datastack_top);
-        uint64_t base = chunk + (uint64_t)L->chunk_data;
-        if (chunk && top > base && top - base <= CHUNK_WINDOW &&
-            mem_read(&rt->mem, base, window, top - base) == 0) {
-            wlo = base;
-            whi = top;
-        }
-    }
+    if (!window)
+        wlo = whi = 0;
     size_t fsize = (size_t)L->if_size;
     if (fsize > 128)
         fsize = 128;
@@ -269,10 +265,46 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
     return n;
 }
 
+void py_stack_source(const struct py_runtime *rt, const uint8_t *ts, struct py_stack_src *src)
+{
+    const struct py_layout *L = &rt->L;
+    memset(src, 0, sizeof *src);
+    if (L->fo_back >= 0) {
+        src->frame = (uint64_t)rd64(ts + L->ts_frame);
+        return;
+    }
+    if (L->ts_cframe >= 0) {
+        uint64_t cframe = (uint64_t)rd64(ts + L->ts_cframe);
+        if (!cframe)
+            return; /* no Python frames */
+        src->frame_ptr = cframe + (uint64_t)L->cframe_current_frame;
+    } else {
+        src->frame = (uint64_t)rd64(ts + L->ts_frame);
+    }
+    if (L->ts_datastack_chunk >= 0 && L->ts_datastack_top >= 0) {
+        uint64_t chunk = (uint64_t)rd64(ts + L->ts_datastack_chunk);
+        uint64_t top = (uint64_t)rd64(ts + L->ts_datastack_top);
+        uint64_t base = chunk + (uint64_t)L->chunk_data;
+        if (chunk && top > base && top - base <= PY_STACK_WINDOW) {
+            src->win_lo = base;
+            src->win_hi = top;
+        }
+    }
+}
+
+int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, uint64_t wlo,
+                  uint64_t whi, struct py_rawframe *out, int max, int *truncated)
+{
+    *truncated = 0;
+    if (rt->L.fo_back >= 0)
+        return walk_frame_objects(rt, frame, out, max, truncated);
+    return walk_interp_frames(rt, frame, window, wlo, whi, out, max, truncated);
+}
+
 int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
                   struct py_rawframe *out, int max, int *truncated)
 {
-    const struct py_layout *L = &rt->L;
+    static __thread uint8_t window[PY_STACK_WINDOW];
     uint8_t ts[PY_TSBUF];
     *truncated = 0;
     if (!tsbuf) {
@@ -281,18 +313,17 @@ int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
             return rc;
         tsbuf = ts;
     }
-    if (L->fo_back >= 0)
-        return walk_frame_objects(rt, (uint64_t)rd64(tsbuf + L->ts_frame), out, max, truncated);
-    uint64_t frame;
-    if (L->ts_cframe >= 0) {
-        uint64_t cframe = (uint64_t)rd64(tsbuf + L->ts_cframe);
-        if (!cframe)
-            return 0;
-        int rc = mem_read_ptr(&rt->mem, cframe + (uint64_t)L->cframe_current_frame, &frame);
+    struct py_stack_src src;
+    py_stack_source(rt, tsbuf, &src);
+    if (src.frame_ptr) {
+        int rc = mem_read_ptr(&rt->mem, src.frame_ptr, &src.frame);
         if (rc)
             return rc;
-    } else {
-        frame = (uint64_t)rd64(tsbuf + L->ts_frame);
     }
-    return walk_interp_frames(rt, frame, tsbuf, out, max, truncated);
+    if (!src.frame)
+        return 0;
+    const uint8_t *w = NULL;
+    if (src.win_hi && mem_read(&rt->mem, src.win_lo, window, src.win_hi - src.win_lo) == 0)
+        w = window;
+    return py_stack_walk(rt, src.frame, w, src.win_lo, src.win_hi, out, max, truncated);
 }

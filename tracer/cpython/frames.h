@@ -27,6 +27,10 @@ struct py_code {
     uint8_t *lt;       /* line table bytes */
     size_t ltlen;
     int64_t ncodebytes; /* bytes of bytecode (3.11+), -1 unknown */
+    /* Memo of recent (offset -> line) lookups: decoding a line table is
+     * linear, and a hot loop samples the same few offsets. Touched only by
+     * the thread that calls py_code_line. */
+    int32_t memo_addr[16], memo_line[16];
 };
 
 struct py_codecache *py_codecache_new(void);
@@ -36,7 +40,7 @@ void py_codecache_free(struct py_codecache *c);
  * NULL if it cannot be read or is not a code object. */
 const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr);
 
-/* Line number for a frame of code at byte offset addr. */
+/* Line number for a frame of code at byte offset addr (memoized in co). */
 int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr);
 
 /* Read the stack of the thread whose PyThreadState is at tstate, innermost
@@ -48,5 +52,22 @@ int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr
 #define PY_TSBUF 512
 int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
                   struct py_rawframe *out, int max, int *truncated);
+
+/* The pieces of a stack walk, for callers that batch their reads (the
+ * sampler reads every thread's top-frame pointer and data-stack window in
+ * one system call). py_stack_source says what to read from the thread
+ * state's bytes: the top frame itself, or the address holding it
+ * (frame_ptr, 3.11/3.12), and the window [win_lo, win_hi) of the data stack
+ * worth reading whole (0, 0 if none). Neither allocates. */
+#define PY_STACK_WINDOW (64 * 1024)
+struct py_stack_src {
+    uint64_t frame, frame_ptr, win_lo, win_hi;
+};
+void py_stack_source(const struct py_runtime *rt, const uint8_t *ts, struct py_stack_src *src);
+
+/* Walk from frame, using window (a copy of [wlo, whi), or NULL) where it
+ * covers a frame. Same results as py_stack_read. */
+int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, uint64_t wlo,
+                  uint64_t whi, struct py_rawframe *out, int max, int *truncated);
 
 #endif

@@ -172,6 +172,72 @@ int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max)
     return n;
 }
 
+static int snapshot_slow(struct py_runtime *rt, struct py_snapcache *c, struct py_thread *out,
+                         int max, uint64_t *switches)
+{
+    c->valid = 0;
+    int n = py_threads_read(rt, out, max);
+    if (n <= 0)
+        return n;
+    uint64_t interp = out[0].interp;
+    py_gil_switches(rt, interp, switches);
+    int single = 1;
+    for (int i = 0; i < n; i++) {
+        single &= out[i].interp == interp;
+        c->tstate[i] = out[i].tstate;
+        c->ident[i] = out[i].ident;
+        c->tid[i] = out[i].tid;
+    }
+    c->n = n;
+    c->interp = interp;
+    c->gil = gil_addr(rt, interp);
+    c->valid = single && c->gil && n < max;
+    return n;
+}
+
+int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py_thread *out,
+                        int max, uint64_t *switches)
+{
+    const struct py_layout *L = &rt->L;
+    if (!c->valid || c->n > max || c->n + 4 > PY_MAX_THREADS)
+        return snapshot_slow(rt, c, out, max, switches);
+    static __thread struct mem_iov iov[PY_MAX_THREADS + 4];
+    uint64_t head = 0, next_interp = 0, first = 0;
+    uint8_t gil[256];
+    size_t gsz = (size_t)L->gil_size < sizeof gil ? (size_t)L->gil_size : sizeof gil;
+    size_t tsz = ts_size(L);
+    iov[0] = (struct mem_iov){ rt->runtime_addr + (uint64_t)L->rt_interpreters_head, &head, 8 };
+    iov[1] = (struct mem_iov){ c->interp + (uint64_t)L->is_next, &next_interp, 8 };
+    iov[2] = (struct mem_iov){ c->interp + (uint64_t)L->is_threads_head, &first, 8 };
+    iov[3] = (struct mem_iov){ c->gil, gil, gsz };
+    for (int i = 0; i < c->n; i++)
+        iov[4 + i] = (struct mem_iov){ c->tstate[i], out[i].ts, tsz };
+    int rc = mem_readv(&rt->mem, iov, (size_t)c->n + 4);
+    if (rc == SE_EXITED || rc == SE_PERM)
+        return rc;
+    if (rc || head != c->interp || next_interp || first != c->tstate[0])
+        return snapshot_slow(rt, c, out, max, switches);
+    for (int i = 0; i < c->n; i++) {
+        uint64_t next = rdp(out[i].ts + L->ts_next);
+        uint64_t ident = rdp(out[i].ts + L->ts_thread_id);
+        if (next != (i + 1 < c->n ? c->tstate[i + 1] : 0) || ident != c->ident[i])
+            return snapshot_slow(rt, c, out, max, switches);
+    }
+    int32_t locked;
+    memcpy(&locked, gil + L->gil_locked, 4);
+    uint64_t holder = locked ? rdp(gil + L->gil_last_holder) : 0;
+    *switches = L->gil_switch_number >= 0 ? rdp(gil + L->gil_switch_number) : 0;
+    for (int i = 0; i < c->n; i++) {
+        out[i].tstate = c->tstate[i];
+        out[i].interp = c->interp;
+        out[i].ident = c->ident[i];
+        out[i].tid = L->ts_native_thread_id >= 0 ? (pid_t)rdp(out[i].ts + L->ts_native_thread_id)
+                                                 : c->tid[i];
+        out[i].holds_gil = holder == c->tstate[i];
+    }
+    return c->n;
+}
+
 struct names_ctx {
     const struct py_thread *threads;
     int n;

@@ -25,6 +25,23 @@ struct py_thread {
  * nothing once the pthread tid offset is known (first call, < 3.11). */
 int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max);
 
+/* What the sampler remembers between ticks so that a tick reads every
+ * thread state, the GIL and the interpreter links in one system call. */
+struct py_snapcache {
+    int valid, n;
+    uint64_t interp, gil;
+    uint64_t tstate[PY_MAX_THREADS];
+    uint64_t ident[PY_MAX_THREADS];
+    pid_t tid[PY_MAX_THREADS];
+};
+
+/* Like py_threads_read, and also the GIL switch counter; reads everything
+ * in one scattered read while the thread list is unchanged since the last
+ * call (checked link by link), and falls back to walking it otherwise.
+ * c must be zeroed before the first call. */
+int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py_thread *out,
+                        int max, uint64_t *switches);
+
 /* Is the GIL of interp held, and by which thread state (0 if free)? */
 int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder);
 

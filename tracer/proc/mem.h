@@ -10,7 +10,17 @@
 
 struct mem_reader;
 
+/* One piece of a scattered read. */
+struct mem_iov {
+    uint64_t addr;
+    void *buf;
+    size_t len;
+};
+
 struct mem_ops {
+    /* Read every piece completely, in as few system calls as possible.
+     * 0, SE_FAULT (some piece unreadable), SE_EXITED or SE_PERM. */
+    int (*readv)(struct mem_reader *m, const struct mem_iov *iov, size_t n);
     /* Read exactly len bytes at addr. 0, SE_FAULT (unmapped or partial),
      * SE_EXITED (target gone) or SE_PERM. */
     int (*read)(struct mem_reader *m, uint64_t addr, void *buf, size_t len);
@@ -34,6 +44,14 @@ static inline int mem_read(struct mem_reader *m, uint64_t addr, void *buf, size_
     m->reads++;
     m->bytes += len;
     return m->ops->read(m, addr, buf, len);
+}
+
+static inline int mem_readv(struct mem_reader *m, const struct mem_iov *iov, size_t n)
+{
+    m->reads++;
+    for (size_t i = 0; i < n; i++)
+        m->bytes += iov[i].len;
+    return m->ops->readv(m, iov, n);
 }
 
 /* Read a pointer-sized (8 byte) value. */
