@@ -228,6 +228,10 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     if (rc == SE_PERM)
         return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s",
                        (int)pid, PERM_HINT);
+    if (rc == SE_EXITED && check_process(pid, NULL, 0) == 0)
+        return se_fail(err, errlen, SE_NOTPYTHON,
+                       "process %d is not a Python process (a kernel thread: no memory mappings)",
+                       (int)pid);
     if (rc)
         return rc;
 
