@@ -30,6 +30,21 @@ static int alloc_by_max(sqlite3 *db, const char *table, size_t elem, void **out,
     return *out ? 0 : -ENOMEM;
 }
 
+/* Step a query: 1 for a row, 0 when done, -1 on error (corrupt file). */
+static int next_row(sqlite3_stmt *st, int *err)
+{
+    if (!st) {
+        *err = 1;
+        return 0;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc != SQLITE_DONE)
+        *err = 1;
+    return 0;
+}
+
 #define FAIL(code, ...)                                  \
     do {                                                 \
         rc = se_fail(err, errlen, code, __VA_ARGS__);    \
@@ -45,6 +60,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         return rc;
     struct model *m = calloc(1, sizeof *m);
     sqlite3_stmt *st = NULL;
+    int bad = 0;
     if (!m)
         FAIL(-ENOMEM, "out of memory");
 
@@ -52,12 +68,14 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     if ((rc = alloc_by_max(db, "string", sizeof(char *), (void **)&m->strings, &m->nstrings)))
         FAIL(rc, "%s: bad string table", path);
     sqlite3_prepare_v2(db, "SELECT id, s FROM string", -1, &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         const unsigned char *s = sqlite3_column_text(st, 1);
         if (id >= 0 && (size_t)id < m->nstrings && s && !m->strings[id])
             m->strings[id] = strdup((const char *)s);
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
@@ -65,7 +83,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     if ((rc = alloc_by_max(db, "frame", sizeof *m->frames, (void **)&m->frames, &m->nframes)))
         FAIL(rc, "%s: bad frame table", path);
     sqlite3_prepare_v2(db, "SELECT id, name, file, line, fn_line, kind FROM frame", -1, &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (id <= 0 || (size_t)id >= m->nframes)
             continue;
@@ -79,6 +97,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
             FAIL(SE_BADFILE, "%s is corrupt: frame %lld names a missing string", path,
                  (long long)id);
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
@@ -86,7 +106,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     if ((rc = alloc_by_max(db, "stack", sizeof *m->stacks, (void **)&m->stacks, &m->nstacks)))
         FAIL(rc, "%s: bad stack table", path);
     sqlite3_prepare_v2(db, "SELECT id, parent, frame FROM stack ORDER BY id", -1, &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         int64_t parent = sqlite3_column_int64(st, 1);
         int64_t frame = sqlite3_column_int64(st, 2);
@@ -98,6 +118,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         s->frame = (uint32_t)frame;
         s->depth = parent ? m->stacks[parent].depth + 1 : 1;
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
@@ -107,7 +129,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     for (size_t i = 0; i < m->nthreads; i++)
         m->threads[i].name = NULL;
     sqlite3_prepare_v2(db, "SELECT id, pid, tid, ident, name FROM thread", -1, &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (id <= 0 || (size_t)id >= m->nthreads)
             continue;
@@ -118,6 +140,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         const unsigned char *nm = sqlite3_column_text(st, 4);
         t->name = strdup(nm ? (const char *)nm : "");
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
     for (size_t i = 0; i < m->nthreads; i++)
@@ -135,7 +159,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
                        "SELECT ts, thread, stack, cpu_ns, wall_ns, state, green, span FROM sample"
                        " ORDER BY ts",
                        -1, &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW && m->nsamples < (size_t)ns) {
+    while (next_row(st, &bad) && m->nsamples < (size_t)ns) {
         struct m_sample *s = &m->samples[m->nsamples];
         s->ts = sqlite3_column_int64(st, 0);
         int64_t th = sqlite3_column_int64(st, 1), sk = sqlite3_column_int64(st, 2);
@@ -152,6 +176,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         s->span = (uint32_t)sqlite3_column_int64(st, 7);
         m->nsamples++;
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
@@ -162,7 +188,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         FAIL(-ENOMEM, "out of memory");
     sqlite3_prepare_v2(db, "SELECT ts, pid, switches, holder, waiters FROM gil ORDER BY ts", -1,
                        &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW && m->ngil < (size_t)ng) {
+    while (next_row(st, &bad) && m->ngil < (size_t)ng) {
         struct m_gil *g = &m->gil[m->ngil++];
         g->ts = sqlite3_column_int64(st, 0);
         g->pid = sqlite3_column_int(st, 1);
@@ -170,6 +196,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         g->holder = (uint32_t)sqlite3_column_int64(st, 3);
         g->waiters = (uint32_t)sqlite3_column_int64(st, 4);
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
@@ -180,12 +208,14 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     if (!m->meta_keys || !m->meta_values)
         FAIL(-ENOMEM, "out of memory");
     sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW && m->nmeta < (size_t)nm) {
+    while (next_row(st, &bad) && m->nmeta < (size_t)nm) {
         const unsigned char *k = sqlite3_column_text(st, 0), *v = sqlite3_column_text(st, 1);
         m->meta_keys[m->nmeta] = strdup(k ? (const char *)k : "");
         m->meta_values[m->nmeta] = strdup(v ? (const char *)v : "");
         m->nmeta++;
     }
+    if (bad)
+        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
     sqlite3_close(db);
