@@ -7,7 +7,7 @@ PYTEST ?= /usr/bin/python3 -m pytest
 all: build
 
 deps:
-	@scripts/install-deps
+	@bash scripts/install-deps
 
 build: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) >/dev/null
@@ -22,10 +22,10 @@ e2e: build
 check: unit e2e
 
 demo: build
-	@scripts/demo $(BUILD)/sonde
+	@bash scripts/demo $(BUILD)/sonde
 
 bench: build
-	@scripts/bench all
+	@bash scripts/bench all
 
 clean:
 	rm -rf $(BUILD)
