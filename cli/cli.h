@@ -30,6 +30,7 @@ int cli_parse_duration_us(const char *s, int64_t *out);
 int cli_parse_pid(const char *s);
 
 int cmd_dump(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 

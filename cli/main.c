@@ -56,6 +56,8 @@ static void usage(FILE *f)
           "                           list the collected traces\n"
           "  trace --db FILE ID [--json | --format otlp|zipkin|chrome]\n"
           "                           one trace: text waterfall, JSON or an export\n"
+          "  export -f FORMAT [-o OUT] [--mode wall|cpu] [--thread T] FILE\n"
+          "                           write a recording for another tool (callgrind, pprof, ...)\n"
           "  version                  print sonde's version\n"
           "\n"
           "Run 'sonde <command> --help' for a command's options. Exit codes: see sonde(1).\n",
@@ -71,6 +73,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "dump"))
         return cmd_dump(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "record"))
         return cmd_record(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))

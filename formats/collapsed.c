@@ -1,0 +1,73 @@
+/* Collapsed stacks ("folded"), the input of flamegraph.pl and inferno: one
+ * line per distinct call path, outermost frame first, frames joined by ';',
+ * then a space and the path's self weight in microseconds: wall time by
+ * default, CPU time with --mode cpu. Frames are "name (file:first line)". */
+#include "formats/export.h"
+#include "formats/ftree.h"
+
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static void put_frame(FILE *out, const struct model *m, const struct ftree *t, uint32_t func)
+{
+    const char *s = ftree_func_name(m, t, func);
+    for (; *s; s++)
+        putc(*s == ';' ? ':' : (*s == '\n' ? ' ' : *s), out);
+    if (func) {
+        fputs(" (", out);
+        for (s = ftree_func_file(m, t, func); *s; s++)
+            putc(*s == ';' ? ':' : (*s == '\n' ? ' ' : *s), out);
+        fprintf(out, ":%d)", t->funcs[func].line);
+    }
+}
+
+static int collapsed_write(const struct model *m, const struct export_opts *o, FILE *out,
+                           char *err, size_t errlen)
+{
+    struct ftree *t;
+    int rc = ftree_new(m, o, 1, &t);
+    if (rc)
+        return se_fail(err, errlen, rc, "out of memory");
+    uint32_t *path = malloc(((size_t)t->maxdepth + 2) * sizeof *path);
+    if (!path) {
+        ftree_free(t);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    /* depth-first: visit each node with a non-zero self weight */
+    uint32_t n = t->nodes[0].child;
+    while (n) {
+        const struct ft_node *nd = &t->nodes[n];
+        int64_t us = (ftree_weight(o, &nd->self) + 500) / 1000;
+        if (us > 0) {
+            uint32_t d = 0;
+            for (uint32_t k = n; k; k = t->nodes[k].parent)
+                path[d++] = k;
+            while (d--) {
+                put_frame(out, m, t, t->nodes[path[d]].func);
+                if (d)
+                    putc(';', out);
+            }
+            fprintf(out, " %lld\n", (long long)us);
+        }
+        if (nd->child && ftree_weight(o, &nd->total) > 0) {
+            n = nd->child;
+            continue;
+        }
+        while (n && !t->nodes[n].sibling)
+            n = t->nodes[n].parent;
+        if (n)
+            n = t->nodes[n].sibling;
+    }
+    free(path);
+    ftree_free(t);
+    return export_finish(out, err, errlen);
+}
+
+const struct exporter export_collapsed = {
+    .name = "collapsed",
+    .ext = ".collapsed",
+    .desc = "folded stacks for flamegraph.pl / inferno (weights: microseconds)",
+    .write = collapsed_write,
+};

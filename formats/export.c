@@ -1,0 +1,66 @@
+#include "formats/export.h"
+
+#include "common/err.h"
+
+#include <errno.h>
+#include <string.h>
+
+const struct exporter *const export_formats[] = {
+    &export_callgrind, &export_chrome,    &export_html,  &export_speedscope,
+    &export_flamegraph, &export_collapsed, &export_pprof, NULL,
+};
+
+const struct exporter *export_find(const char *name)
+{
+    for (size_t i = 0; export_formats[i]; i++)
+        if (strcmp(export_formats[i]->name, name) == 0)
+            return export_formats[i];
+    return NULL;
+}
+
+void export_json_str(FILE *f, const char *s)
+{
+    putc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned c = *p;
+        switch (c) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '<': case '>': case '&': fprintf(f, "\\u%04x", c); break;
+        default:
+            if (c < 0x20)
+                fprintf(f, "\\u%04x", c);
+            else
+                putc((int)c, f);
+        }
+    }
+    putc('"', f);
+}
+
+void export_xml_str(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            if (*p < 0x20 && *p != '\t' && *p != '\n')
+                putc('?', f);
+            else
+                putc(*p, f);
+        }
+    }
+}
+
+int export_finish(FILE *out, char *err, size_t errlen)
+{
+    if (fflush(out) != 0 || ferror(out))
+        return se_fail(err, errlen, -EIO, "write error: %s", strerror(errno ? errno : EIO));
+    return 0;
+}

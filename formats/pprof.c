@@ -1,0 +1,302 @@
+/* pprof's profile.proto, gzipped (what `go tool pprof` reads). The message
+ * structs come from formats/profile.proto through protoc-c at build time;
+ * zlib does the gzip. Sample types: samples (count), wall (nanoseconds),
+ * cpu (nanoseconds); the default is the --mode one. One location per frame
+ * (function + executing line), one function per (name, file, first line);
+ * samples are aggregated per (thread, stack) and labelled thread=<name>. */
+#include "formats/export.h"
+#include "formats/ftree.h"
+
+#include "common/err.h"
+
+#include "profile.pb-c.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+typedef Perftools__Profiles__Profile PProfile;
+typedef Perftools__Profiles__ValueType PValueType;
+typedef Perftools__Profiles__Sample PSample;
+typedef Perftools__Profiles__Label PLabel;
+typedef Perftools__Profiles__Location PLocation;
+typedef Perftools__Profiles__Line PLine;
+typedef Perftools__Profiles__Function PFunction;
+
+struct strtab {
+    char **s; size_t n, cap;
+    int64_t *of_model; /* by model string id: index, 0 = not yet */
+};
+
+static int64_t str_add(struct strtab *st, const char *s)
+{
+    if (st->n == st->cap)
+        return 0; /* capacity is computed up front: never happens */
+    st->s[st->n] = (char *)s;
+    return (int64_t)st->n++;
+}
+
+static int64_t str_model(struct strtab *st, const struct model *m, uint32_t id)
+{
+    if (id == 0 || id >= m->nstrings)
+        return 0;
+    if (!st->of_model[id])
+        st->of_model[id] = str_add(st, model_str(m, id));
+    return st->of_model[id];
+}
+
+struct agg {
+    uint64_t key; /* thread << 32 | stack, +1 so that 0 is empty */
+    int64_t samples, wall, cpu;
+};
+
+static int gzip_to(FILE *out, const uint8_t *buf, size_t len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    uint8_t chunk[1 << 16];
+    z.next_in = (Bytef *)buf;
+    z.avail_in = (uInt)len;
+    int zr, rc = 0;
+    do {
+        z.next_out = chunk;
+        z.avail_out = sizeof chunk;
+        zr = deflate(&z, Z_FINISH);
+        size_t have = sizeof chunk - z.avail_out;
+        if (have && fwrite(chunk, 1, have, out) != have) {
+            rc = -EIO;
+            break;
+        }
+    } while (zr == Z_OK || zr == Z_BUF_ERROR);
+    if (!rc && zr != Z_STREAM_END)
+        rc = -EIO;
+    deflateEnd(&z);
+    return rc;
+}
+
+static int pprof_write(const struct model *m, const struct export_opts *o, FILE *out, char *err,
+                       size_t errlen)
+{
+    struct ftree *t = NULL;
+    struct strtab st = { 0 };
+    struct agg *agg = NULL;
+    PValueType vt[4], *vtp[3];
+    PSample *samples = NULL, **samplep = NULL;
+    PLabel *labels = NULL, **labelp = NULL;
+    PLocation *locs = NULL, **locp = NULL;
+    PLine *lines = NULL, **linep = NULL;
+    PFunction *funcs = NULL, **funcp = NULL;
+    uint64_t *locids = NULL;
+    int64_t *values = NULL, *thread_str = NULL;
+    uint32_t *frames = NULL;
+    uint8_t *buf = NULL;
+    char **labels_txt = NULL;
+    int rc = ftree_new(m, o, 0, &t);
+    if (rc)
+        goto oom;
+    rc = -ENOMEM;
+    uint32_t cap = ftree_max_depth(m);
+    size_t nslots = 16;
+    while (nslots < m->nsamples * 2 + 2)
+        nslots <<= 1;
+    st.cap = m->nstrings + m->nthreads + 32;
+    st.s = calloc(st.cap, sizeof *st.s);
+    st.of_model = calloc(m->nstrings + 1, sizeof *st.of_model);
+    agg = calloc(nslots, sizeof *agg);
+    frames = malloc(((size_t)cap + 1) * sizeof *frames);
+    thread_str = calloc(m->nthreads + 1, sizeof *thread_str);
+    if (!st.s || !st.of_model || !agg || !frames || !thread_str)
+        goto oom;
+
+    /* aggregate per (thread, stack) */
+    size_t nagg = 0, nlocids = 0;
+    for (size_t i = 0; i < m->nsamples; i++) {
+        const struct m_sample *s = &m->samples[i];
+        if (!export_selected(o, s))
+            continue;
+        uint64_t key = ((uint64_t)s->thread << 32 | s->stack) + 1;
+        uint64_t h = key * 0x9e3779b97f4a7c15ULL;
+        size_t j = (h >> 20) & (nslots - 1);
+        while (agg[j].key && agg[j].key != key)
+            j = (j + 1) & (nslots - 1);
+        if (!agg[j].key) {
+            agg[j].key = key;
+            nagg++;
+            nlocids += s->stack ? m->stacks[s->stack].depth : 1;
+        }
+        agg[j].samples++;
+        agg[j].wall += s->wall_ns > 0 ? s->wall_ns : 0;
+        agg[j].cpu += s->cpu_ns > 0 ? s->cpu_ns : 0;
+    }
+
+    str_add(&st, "");
+    int64_t s_samples = str_add(&st, "samples"), s_count = str_add(&st, "count");
+    int64_t s_wall = str_add(&st, "wall"), s_ns = str_add(&st, "nanoseconds");
+    int64_t s_cpu = str_add(&st, "cpu"), s_thread = str_add(&st, "thread");
+    int64_t s_noframes = str_add(&st, ftree_func_name(m, t, 0));
+    int64_t s_sonde = str_add(&st, ftree_func_file(m, t, 0));
+    labels_txt = calloc(m->nthreads + 1, sizeof *labels_txt);
+    if (!labels_txt)
+        goto oom;
+    for (uint32_t th = 1; th < m->nthreads; th++) {
+        char label[256];
+        model_thread_label(m, th, label, sizeof label);
+        labels_txt[th] = strdup(label);
+        thread_str[th] = labels_txt[th] ? str_add(&st, labels_txt[th]) : 0;
+    }
+
+    PProfile p = PERFTOOLS__PROFILES__PROFILE__INIT;
+    const int64_t types[3][2] = { { s_samples, s_count }, { s_wall, s_ns }, { s_cpu, s_ns } };
+    for (int i = 0; i < 3; i++) {
+        perftools__profiles__value_type__init(&vt[i]);
+        vt[i].type = types[i][0];
+        vt[i].unit = types[i][1];
+        vtp[i] = &vt[i];
+    }
+    perftools__profiles__value_type__init(&vt[3]);
+    vt[3].type = s_wall;
+    vt[3].unit = s_ns;
+    p.n_sample_type = 3;
+    p.sample_type = vtp;
+    p.period_type = &vt[3];
+    const char *rate = model_meta(m, "rate_hz");
+    long hz = rate ? strtol(rate, NULL, 10) : 0;
+    p.period = hz > 0 ? 1000000000L / hz : 0;
+    p.default_sample_type = o->mode == EXPORT_CPU ? s_cpu : s_wall;
+    const char *v = model_meta(m, "start_unix_ns");
+    p.time_nanos = v ? strtoll(v, NULL, 10) : 0;
+    v = model_meta(m, "duration_ns");
+    p.duration_nanos = v ? strtoll(v, NULL, 10) : 0;
+
+    /* functions: func f >= 1 has id f; func 0 ([no Python frames]) id nfuncs */
+    size_t nf = t->nfuncs;
+    funcs = calloc(nf, sizeof *funcs);
+    funcp = calloc(nf, sizeof *funcp);
+    /* locations: frame i >= 1 has id i; id nframes is [no Python frames] */
+    size_t nl = m->nframes ? m->nframes : 1;
+    locs = calloc(nl, sizeof *locs);
+    locp = calloc(nl, sizeof *locp);
+    lines = calloc(nl, sizeof *lines);
+    linep = calloc(nl, sizeof *linep);
+    samples = calloc(nagg + 1, sizeof *samples);
+    samplep = calloc(nagg + 1, sizeof *samplep);
+    labels = calloc(nagg + 1, sizeof *labels);
+    labelp = calloc(nagg + 1, sizeof *labelp);
+    locids = calloc(nlocids + 1, sizeof *locids);
+    values = calloc(3 * nagg + 1, sizeof *values);
+    if (!funcs || !funcp || !locs || !locp || !lines || !linep || !samples || !samplep ||
+        !labels || !labelp || !locids || !values)
+        goto oom;
+    for (size_t f = 0; f < nf; f++) {
+        PFunction *fn = &funcs[f];
+        perftools__profiles__function__init(fn);
+        fn->id = f ? f : nf;
+        if (f) {
+            fn->name = fn->system_name = str_model(&st, m, t->funcs[f].name);
+            fn->filename = str_model(&st, m, t->funcs[f].file);
+            fn->start_line = t->funcs[f].line;
+        } else {
+            fn->name = fn->system_name = s_noframes;
+            fn->filename = s_sonde;
+        }
+        funcp[f] = fn;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        PLocation *l = &locs[i];
+        perftools__profiles__location__init(l);
+        perftools__profiles__line__init(&lines[i]);
+        l->id = i ? i : nl;
+        lines[i].function_id = i ? (t->frame_func[i] ? t->frame_func[i] : nf) : nf;
+        lines[i].line = i ? m->frames[i].line : 0;
+        linep[i] = &lines[i];
+        l->n_line = 1;
+        l->line = &linep[i];
+        locp[i] = l;
+    }
+    size_t k = 0, li = 0;
+    for (size_t j = 0; j < nslots; j++) {
+        if (!agg[j].key)
+            continue;
+        uint32_t th = (uint32_t)((agg[j].key - 1) >> 32), stk = (uint32_t)(agg[j].key - 1);
+        PSample *s = &samples[k];
+        perftools__profiles__sample__init(s);
+        s->location_id = &locids[li];
+        if (stk == 0) {
+            locids[li++] = nl;
+            s->n_location_id = 1;
+        } else {
+            uint32_t d = ftree_stack_frames(m, stk, frames, cap);
+            for (uint32_t x = d; x-- > 0;)
+                locids[li++] = frames[x];
+            s->n_location_id = d;
+        }
+        s->value = &values[3 * k];
+        s->n_value = 3;
+        values[3 * k] = agg[j].samples;
+        values[3 * k + 1] = agg[j].wall;
+        values[3 * k + 2] = agg[j].cpu;
+        perftools__profiles__label__init(&labels[k]);
+        labels[k].key = s_thread;
+        labels[k].str = thread_str[th < m->nthreads ? th : 0];
+        labelp[k] = &labels[k];
+        s->n_label = 1;
+        s->label = &labelp[k];
+        samplep[k] = s;
+        k++;
+    }
+    p.n_sample = k;
+    p.sample = samplep;
+    p.n_function = nf;
+    p.function = funcp;
+    p.n_location = nl;
+    p.location = locp;
+    p.n_string_table = st.n;
+    p.string_table = st.s;
+
+    size_t len = perftools__profiles__profile__get_packed_size(&p);
+    buf = malloc(len ? len : 1);
+    if (!buf)
+        goto oom;
+    perftools__profiles__profile__pack(&p, buf);
+    rc = gzip_to(out, buf, len);
+    if (rc == -ENOMEM)
+        goto oom;
+    rc = rc ? se_fail(err, errlen, rc, "write error") : export_finish(out, err, errlen);
+    goto done;
+oom:
+    rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+done:
+    for (uint32_t th = 1; labels_txt && th < m->nthreads; th++)
+        free(labels_txt[th]);
+    free(labels_txt);
+    free(buf);
+    free(values);
+    free(locids);
+    free(labelp);
+    free(labels);
+    free(samplep);
+    free(samples);
+    free(linep);
+    free(lines);
+    free(locp);
+    free(locs);
+    free(funcp);
+    free(funcs);
+    free(thread_str);
+    free(frames);
+    free(agg);
+    free(st.s);
+    free(st.of_model);
+    ftree_free(t);
+    return rc;
+}
+
+const struct exporter export_pprof = {
+    .name = "pprof",
+    .ext = ".pb.gz",
+    .desc = "gzipped profile.proto for go tool pprof (sample types: samples, wall, cpu)",
+    .write = pprof_write,
+};

@@ -1,0 +1,125 @@
+/* speedscope's file format (https://www.speedscope.app/file-format-schema.json):
+ * shared frames = functions, one "sampled" profile per thread, weights in
+ * nanoseconds of wall time (or CPU time with --mode cpu). Consecutive
+ * samples with the same stack are merged into one weighted sample. */
+#include "formats/export.h"
+#include "formats/ftree.h"
+
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static void put_stack(FILE *out, const struct model *m, const struct ftree *t, uint32_t s,
+                      uint32_t *frames, uint32_t cap)
+{
+    putc('[', out);
+    if (s == 0 || s >= m->nstacks) {
+        putc('0', out);
+    } else {
+        uint32_t d = ftree_stack_frames(m, s, frames, cap);
+        for (uint32_t i = 0; i < d; i++)
+            fprintf(out, i ? ",%u" : "%u", t->frame_func[frames[i]]);
+    }
+    putc(']', out);
+}
+
+static int speedscope_write(const struct model *m, const struct export_opts *o, FILE *out,
+                            char *err, size_t errlen)
+{
+    struct ftree *t;
+    int rc = ftree_new(m, o, 0, &t);
+    if (rc)
+        return se_fail(err, errlen, rc, "out of memory");
+    uint32_t cap = ftree_max_depth(m);
+    uint32_t *frames = malloc(((size_t)cap + 1) * sizeof *frames);
+    int64_t *wbuf = NULL;
+    if (!frames) {
+        ftree_free(t);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"exporter\":"
+          "\"sonde " SONDE_VERSION "\",\"name\":",
+          out);
+    export_json_str(out, o->input ? o->input : "sonde");
+    fputs(",\"activeProfileIndex\":0,\"shared\":{\"frames\":[", out);
+    for (uint32_t f = 0; f < t->nfuncs; f++) {
+        fputs(f ? ",{\"name\":" : "{\"name\":", out);
+        export_json_str(out, ftree_func_name(m, t, f));
+        fputs(",\"file\":", out);
+        export_json_str(out, ftree_func_file(m, t, f));
+        fprintf(out, ",\"line\":%d}", f ? t->funcs[f].line : 0);
+    }
+    fputs("]},\"profiles\":[", out);
+    int nprof = 0;
+    for (uint32_t th = 1; th < m->nthreads; th++) {
+        if (o->thread && th != o->thread)
+            continue;
+        int64_t start = -1, total = 0;
+        size_t n = 0;
+        uint32_t prev = UINT32_MAX;
+        /* first pass: merged sample count and bounds */
+        for (size_t i = 0; i < m->nsamples; i++) {
+            const struct m_sample *s = &m->samples[i];
+            if (s->thread != th)
+                continue;
+            int64_t w = export_weight(o, s);
+            if (start < 0)
+                start = s->ts - s->wall_ns > 0 ? s->ts - s->wall_ns : 0;
+            if (!w)
+                continue;
+            total += w;
+            if (s->stack != prev)
+                n++;
+            prev = s->stack;
+        }
+        if (start < 0)
+            continue;
+        char label[256];
+        model_thread_label(m, th, label, sizeof label);
+        fputs(nprof++ ? ",{\"type\":\"sampled\",\"name\":" : "{\"type\":\"sampled\",\"name\":", out);
+        export_json_str(out, label);
+        fprintf(out, ",\"unit\":\"nanoseconds\",\"startValue\":%lld,\"endValue\":%lld,\"samples\":[",
+                (long long)start, (long long)(start + total));
+        free(wbuf);
+        wbuf = malloc((n + 1) * sizeof *wbuf);
+        if (!wbuf) {
+            free(frames);
+            ftree_free(t);
+            return se_fail(err, errlen, -ENOMEM, "out of memory");
+        }
+        size_t k = 0;
+        prev = UINT32_MAX;
+        for (size_t i = 0; i < m->nsamples; i++) {
+            const struct m_sample *s = &m->samples[i];
+            int64_t w;
+            if (s->thread != th || !(w = export_weight(o, s)))
+                continue;
+            if (s->stack == prev) {
+                wbuf[k - 1] += w;
+                continue;
+            }
+            if (k)
+                putc(',', out);
+            put_stack(out, m, t, s->stack, frames, cap);
+            wbuf[k++] = w;
+            prev = s->stack;
+        }
+        fputs("],\"weights\":[", out);
+        for (size_t i = 0; i < k; i++)
+            fprintf(out, i ? ",%lld" : "%lld", (long long)wbuf[i]);
+        fputs("]}", out);
+    }
+    fputs("]}\n", out);
+    free(wbuf);
+    free(frames);
+    ftree_free(t);
+    return export_finish(out, err, errlen);
+}
+
+const struct exporter export_speedscope = {
+    .name = "speedscope",
+    .ext = ".speedscope.json",
+    .desc = "speedscope.app (one sampled profile per thread)",
+    .write = speedscope_write,
+};

@@ -1,0 +1,424 @@
+"""sonde export: every format checked by its real consumer or by a
+structural check written from the format's specification.
+
+Synthetic recordings come from build/tests/unit/mkrec (deterministic); real
+ones from `sonde record` on tests/e2e/targets/export_work.py under two
+CPythons. Totals are compared with the recording itself (read with sqlite3).
+"""
+import gzip
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SONDE = os.environ.get("SONDE", str(ROOT / "build" / "sonde"))
+MKREC = str(Path(SONDE).resolve().parent / "tests" / "unit" / "mkrec")
+FORMATS = ["callgrind", "chrome", "html", "speedscope", "flamegraph", "collapsed", "pprof"]
+EXT = {"callgrind": ".callgrind", "chrome": ".json", "html": ".html",
+       "speedscope": ".speedscope.json", "flamegraph": ".svg", "collapsed": ".collapsed",
+       "pprof": ".pb.gz"}
+
+
+def sonde(*args, timeout=60):
+    return subprocess.run([SONDE, *map(str, args)], capture_output=True, timeout=timeout)
+
+
+def export(rec, fmt, *extra):
+    out = Path(str(rec).replace(".sonde", "") + "." + fmt + ".out")
+    r = sonde("export", "-f", fmt, "-o", out, *extra, rec)
+    assert r.returncode == 0, r.stderr.decode()
+    return out
+
+
+def totals(rec, thread=None):
+    """(wall µs, cpu µs, samples) as callgrind counts them: floored per sample."""
+    db = sqlite3.connect(str(rec))
+    q = "SELECT sum(wall_ns / 1000), sum(cpu_ns / 1000), count(*), sum(wall_ns), sum(cpu_ns) FROM sample"
+    row = db.execute(q + (" WHERE thread = ?" if thread else ""), (thread,) if thread else ()).fetchone()
+    db.close()
+    return tuple(x or 0 for x in row)
+
+
+@pytest.fixture(scope="module")
+def recs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("export")
+    out = {}
+    for kind in ("recursive", "threads", "big"):
+        p = d / (kind + ".sonde")
+        subprocess.run([MKREC, kind, p, "30000"], check=True, timeout=60)
+        out[kind] = p
+    return out
+
+
+# --- checks, one per format --------------------------------------------------
+
+def check_callgrind(path, rec, thread=None):
+    assert shutil.which("callgrind_annotate"), "valgrind's callgrind_annotate is required"
+    wall, cpu, n = totals(rec, thread)[:3]
+    for inclusive in ("no", "yes"):
+        r = subprocess.run(["callgrind_annotate", "--inclusive=" + inclusive, str(path)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "WARNING" not in r.stderr, r.stderr
+        c = r"([\d,]+)(?: \([\d.]+%\))?\s+"
+        m = re.search(r"^\s*" + c * 3 + "PROGRAM TOTALS",
+                      r.stdout, re.M)
+        assert m, r.stdout[:2000]
+        got = tuple(int(x.replace(",", "")) for x in m.groups())
+        assert got == (wall, cpu, n)
+        # per function: inclusive never exceeds the total (recursion is not inflated)
+        for line in r.stdout.split("PROGRAM TOTALS", 1)[1].splitlines():
+            fm = re.match(r"^\s*([\d,]+) \(", line)
+            if fm:
+                assert int(fm.group(1).replace(",", "")) <= wall, line
+    return r.stdout
+
+
+def check_pprof(path, rec):
+    with gzip.open(path) as f:
+        assert len(f.read()) > 0
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("go is not installed (golang-go)")
+    wall_us, cpu_us, n, wall_ns, cpu_ns = totals(rec)
+    r = subprocess.run([go, "tool", "pprof", "-raw", str(path)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"samples/count wall/nanoseconds(\[dflt\])? cpu/nanoseconds", r.stdout)
+    sums = [0, 0, 0]
+    for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+(\d+): [\d ]+", r.stdout, re.M):
+        for i in range(3):
+            sums[i] += int(m.group(i + 1))
+    assert sums == [n, wall_ns, cpu_ns]
+    for index, want in (("wall", wall_ns), ("cpu", cpu_ns)):
+        r = subprocess.run([go, "tool", "pprof", "-top", "-unit=ns", "-sample_index=" + index,
+                            str(path)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        m = re.search(r"of ([\d.e+]+)ns total", r.stdout)
+        assert m, r.stdout[:1000]
+        assert abs(float(m.group(1)) - want) <= max(1, want * 1e-4)
+    return r.stdout
+
+
+def check_speedscope(path):
+    doc = json.loads(path.read_text())
+    assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+    frames = doc["shared"]["frames"]
+    assert frames and all(isinstance(f["name"], str) for f in frames)
+    for f in frames:
+        assert set(f) <= {"name", "file", "line", "col"}
+        assert isinstance(f.get("file", ""), str) and isinstance(f.get("line", 0), int)
+    assert doc["profiles"]
+    assert 0 <= doc.get("activeProfileIndex", 0) < len(doc["profiles"])
+    for p in doc["profiles"]:
+        assert p["type"] == "sampled" and isinstance(p["name"], str)
+        assert p["unit"] in ("none", "nanoseconds", "microseconds", "milliseconds", "seconds", "bytes")
+        assert len(p["samples"]) == len(p["weights"])
+        assert p["endValue"] - p["startValue"] == sum(p["weights"])
+        assert all(w > 0 for w in p["weights"])
+        for s in p["samples"]:
+            assert s and all(isinstance(i, int) and 0 <= i < len(frames) for i in s)
+    return doc
+
+
+def check_chrome(path, nthreads=None):
+    doc = json.loads(path.read_text())
+    events = doc["traceEvents"]
+    assert isinstance(events, list) and events
+    names = {}
+    open_be = {}
+    for e in events:
+        assert e["ph"] in ("X", "M", "B", "E"), e
+        assert isinstance(e["pid"], int) and isinstance(e["tid"], int)
+        if e["ph"] == "M":
+            assert e["name"] in ("process_name", "thread_name", "thread_sort_index")
+            if e["name"] == "thread_name":
+                names[(e["pid"], e["tid"])] = e["args"]["name"]
+            continue
+        assert isinstance(e["name"], str) and isinstance(e["ts"], (int, float)) and e["ts"] >= 0
+        if e["ph"] == "X":
+            assert e["dur"] > 0, e
+        else:
+            open_be[(e["pid"], e["tid"])] = open_be.get((e["pid"], e["tid"]), 0) + (1 if e["ph"] == "B" else -1)
+    assert all(v == 0 for v in open_be.values())
+    # slices of one track nest properly: sorted by start, each one ends within its parent
+    tracks = {}
+    for e in events:
+        if e["ph"] == "X":
+            tracks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], -e["dur"], e))
+    for key, evs in tracks.items():
+        assert key in names, "track without a name: %r" % (key,)
+        stack = []
+        for ts, negdur, e in sorted(evs, key=lambda x: (x[0], x[1])):
+            end = ts - negdur
+            while stack and stack[-1] <= ts + 1e-6:
+                stack.pop()
+            if stack:
+                assert end <= stack[-1] + 1e-3, (key, e)
+            stack.append(end)
+    gil_tracks = [n for n in names.values() if n.startswith("GIL: ")]
+    if nthreads is not None:
+        assert len(gil_tracks) == nthreads
+    states = {e["name"] for e in events if e["ph"] == "X" and e.get("cat") == "gil"}
+    assert states and states <= {"idle", "gil", "gil_wait", "nogil"}
+    return doc
+
+
+def check_svg(path):
+    root = ET.parse(path).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg"
+    assert root.find(ns + "script") is not None
+    groups = [g for g in root.iter(ns + "g") if g.get("class") == "f"]
+    assert groups
+    for g in groups:
+        assert g.find(ns + "title") is not None and g.find(ns + "rect") is not None
+        assert float(g.find(ns + "rect").get("width")) > 0
+    text = path.read_text()
+    assert not re.search(r"(src|href)=\"https?://", text)
+    return groups
+
+
+def check_html(path):
+    text = path.read_text()
+    assert not re.search(r"https?://", text), "the page must not reference the network"
+    m = re.search(r'<script type="application/json" id="sonde-data">(.*?)</script>', text, re.S)
+    assert m
+    data = json.loads(m.group(1))
+    for key in ("funcs", "stacks", "threads", "states", "t0", "t1"):
+        assert key in data
+    for t in data["threads"]:
+        runs = t["runs"]
+        assert len(runs) % 5 == 0
+        for i in range(0, len(runs), 5):
+            a, b, state, stack = runs[i:i + 4]
+            assert a <= b and 0 <= state < 4 and 0 <= stack < len(data["stacks"])
+    for parent, func in data["stacks"][1:]:
+        assert 0 <= parent < len(data["stacks"]) and 0 <= func < len(data["funcs"])
+    return data
+
+
+def check_collapsed(path, rec, mode="wall"):
+    total = 0
+    for line in path.read_text().splitlines():
+        m = re.match(r"^(\S.*) (\d+)$", line)
+        assert m, line
+        assert all(f for f in m.group(1).split(";"))
+        total += int(m.group(2))
+    lines = len(path.read_text().splitlines())
+    want = totals(rec)[3 if mode == "wall" else 4] / 1000
+    assert abs(total - want) <= lines
+    return total
+
+
+# --- synthetic recordings ------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["recursive", "threads", "big"])
+def test_callgrind_annotate_totals(recs, kind):
+    out = check_callgrind(export(recs[kind], "callgrind"), recs[kind])
+    if kind == "recursive":
+        assert "rec.py:f" in out
+
+
+def test_callgrind_recursion_not_inflated(recs):
+    r = subprocess.run(["callgrind_annotate", "--inclusive=yes",
+                        str(export(recs["recursive"], "callgrind"))],
+                       capture_output=True, text=True, check=True)
+    wall = totals(recs["recursive"])[0]
+    f = re.search(r"^\s*([\d,]+) .*:f$", r.stdout, re.M)
+    # f is on the stack of 7 of every 8 samples
+    assert f and int(f.group(1).replace(",", "")) <= wall
+    assert int(f.group(1).replace(",", "")) > wall * 0.8
+
+
+def test_callgrind_per_thread(recs, tmp_path):
+    out = tmp_path / "callgrind.out.4242"
+    r = sonde("export", "-f", "callgrind", "--per-thread", "-o", out, recs["threads"])
+    assert r.returncode == 0, r.stderr
+    parts = sorted(tmp_path.glob("callgrind.out.4242-*"))
+    assert [p.name[-3:] for p in parts] == ["-01", "-02", "-03"]
+    for i, p in enumerate(parts, 1):
+        text = p.read_text()
+        assert ("part: %d\n" % i) in text and "thread: " in text
+        check_callgrind(p, recs["threads"], thread=i)
+
+
+def test_callgrind_cpu_mode_puts_cpu_first(recs):
+    text = export(recs["threads"], "callgrind", "--mode", "cpu").read_text()
+    assert "events: cpu_us wall_us samples" in text
+
+
+@pytest.mark.parametrize("kind", ["recursive", "threads", "big"])
+def test_pprof_go_tool(recs, kind):
+    check_pprof(export(recs[kind], "pprof"), recs[kind])
+
+
+def test_pprof_thread_labels(recs):
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("go is not installed (golang-go)")
+    path = export(recs["threads"], "pprof")
+    r = subprocess.run([go, "tool", "pprof", "-top", "-unit=ns", "-tagfocus=thread=worker-1",
+                        str(path)], capture_output=True, text=True, check=True)
+    m = re.search(r"accounting for ([\d.e+]+)ns", r.stdout)
+    assert m and float(m.group(1)) == totals(recs["threads"], 2)[3]
+
+
+@pytest.mark.parametrize("kind", ["recursive", "threads", "big"])
+def test_speedscope_schema(recs, kind):
+    doc = check_speedscope(export(recs[kind], "speedscope"))
+    assert len(doc["profiles"]) == {"recursive": 1, "threads": 3, "big": 4}[kind]
+    assert sum(sum(p["weights"]) for p in doc["profiles"]) == totals(recs[kind])[3]
+
+
+def test_speedscope_cpu_mode(recs):
+    doc = check_speedscope(export(recs["threads"], "speedscope", "--mode", "cpu"))
+    assert sum(sum(p["weights"]) for p in doc["profiles"]) == totals(recs["threads"])[4]
+
+
+@pytest.mark.parametrize("kind", ["recursive", "threads", "big"])
+def test_chrome_trace(recs, kind):
+    check_chrome(export(recs[kind], "chrome"), {"recursive": 1, "threads": 3, "big": 4}[kind])
+
+
+def test_chrome_spans_track(recs):
+    doc = check_chrome(export(recs["threads"], "chrome"))
+    assert any(e["ph"] == "X" and e.get("cat") == "span" for e in doc["traceEvents"])
+
+
+@pytest.mark.parametrize("kind", ["recursive", "threads", "big"])
+def test_flamegraph_svg(recs, kind):
+    groups = check_svg(export(recs[kind], "flamegraph"))
+    if kind == "recursive":
+        assert any(g.find("{http://www.w3.org/2000/svg}title").text.startswith("f (/app/rec.py:3)")
+                   for g in groups)
+
+
+@pytest.mark.parametrize("kind", ["recursive", "threads", "big"])
+def test_html_offline(recs, kind):
+    data = check_html(export(recs[kind], "html"))
+    assert len(data["threads"]) == {"recursive": 1, "threads": 3, "big": 4}[kind]
+
+
+@pytest.mark.parametrize("mode", ["wall", "cpu"])
+def test_collapsed(recs, mode):
+    for kind in ("recursive", "threads", "big"):
+        check_collapsed(export(recs[kind], "collapsed", "--mode", mode), recs[kind], mode)
+
+
+def test_collapsed_recursive_paths(recs):
+    text = export(recs["recursive"], "collapsed").read_text()
+    assert ("<module> (/app/rec.py:1);main (/app/rec.py:22);f (/app/rec.py:3);"
+            "f (/app/rec.py:3);f (/app/rec.py:3) ") in text
+
+
+# --- command line ------------------------------------------------------------------
+
+def test_default_output_names(recs, tmp_path):
+    rec = tmp_path / "run.sonde"
+    shutil.copy(recs["recursive"], rec)
+    for fmt in FORMATS:
+        r = sonde("export", "-f", fmt, rec)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / ("run" + EXT[fmt])).stat().st_size > 0
+
+
+def test_stdout(recs):
+    r = sonde("export", "-f", "collapsed", "-o", "-", recs["recursive"])
+    assert r.returncode == 0 and r.stdout.count(b"\n") > 3
+    r = sonde("export", "-f", "pprof", "-o", "-", recs["recursive"])
+    assert r.returncode == 0 and gzip.decompress(r.stdout)
+
+
+def test_thread_filter(recs):
+    r = sonde("export", "-f", "speedscope", "-o", "-", "--thread", "worker-2", recs["threads"])
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [p["name"] for p in doc["profiles"]] == ["worker-2 (4251)"]
+    r = sonde("export", "-f", "speedscope", "-o", "-", "--thread", "4250", recs["threads"])
+    assert [p["name"] for p in json.loads(r.stdout)["profiles"]] == ["worker-1 (4250)"]
+
+
+def test_errors(recs, tmp_path):
+    assert sonde("export", "-f", "nope", recs["recursive"]).returncode == 2
+    assert sonde("export", recs["recursive"]).returncode == 2
+    assert sonde("export", "-f", "chrome", "--mode", "gil", recs["recursive"]).returncode == 2
+    assert sonde("export", "-f", "chrome", "--thread", "nobody", "-o", "-", recs["threads"]).returncode == 2
+    bad = tmp_path / "bad.sonde"
+    bad.write_bytes(b"not a database at all" * 100)
+    r = sonde("export", "-f", "chrome", bad)
+    assert r.returncode == 8 and r.stderr.startswith(b"sonde: ")
+    r = sonde("export", "-f", "chrome", tmp_path / "missing.sonde")
+    assert r.returncode != 0 and r.stderr.startswith(b"sonde: ")
+    assert not (tmp_path / "missing.json").exists()
+
+
+# --- real recordings ------------------------------------------------------------------
+
+def _pythons():
+    out = subprocess.run([str(ROOT / "scripts" / "find-pythons")], capture_output=True, text=True).stdout.split()
+    chosen, seen = [], set()
+    for py in out:
+        r = subprocess.run([py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True)
+        v = r.stdout.strip()
+        if v in ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13") and v not in seen:
+            seen.add(v)
+            chosen.append(py)
+    return chosen
+
+
+def _has_record():
+    try:
+        return sonde("record", "--help", timeout=10).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def real_recs(tmp_path_factory):
+    if not _has_record():
+        pytest.skip("sonde record is not available yet")
+    pys = _pythons()
+    assert len(pys) >= 2, "need at least two CPythons (scripts/find-pythons)"
+    d = tmp_path_factory.mktemp("real")
+    recs = []
+    for py in [pys[0], pys[-1]]:   # newest and oldest supported
+        out = d / ("work-%s.sonde" % Path(py).name)
+        for attempt in range(2):
+            r = sonde("record", "-q", "-r", "200", "-o", out, "--", py,
+                      ROOT / "tests" / "e2e" / "targets" / "export_work.py", "1.0", timeout=90)
+            if r.returncode >= 0:
+                break
+            # `sonde record` died on a signal (seen once: SIGSEGV under 3.8); that is
+            # record's bug, not the exporters': say so and try once more
+            warnings.warn("sonde record %s died on signal %d; retrying" % (py, -r.returncode))
+        assert r.returncode == 0, r.stderr.decode()
+        recs.append(out)
+    return recs
+
+
+def test_real_recordings_every_format(real_recs):
+    for rec in real_recs:
+        wall, cpu, n = totals(rec)[:3]
+        assert n > 50
+        out = check_callgrind(export(rec, "callgrind"), rec)
+        assert "export_work.py:fib" in out
+        check_pprof(export(rec, "pprof"), rec)
+        doc = check_speedscope(export(rec, "speedscope"))
+        names = {p["name"].split(" (")[0] for p in doc["profiles"]}
+        assert {"MainThread", "spinner-0", "spinner-1", "sleeper"} <= names
+        check_chrome(export(rec, "chrome"))
+        groups = check_svg(export(rec, "flamegraph"))
+        assert any("fib (" in g.get("data-n") for g in groups)
+        check_html(export(rec, "html"))
+        check_collapsed(export(rec, "collapsed"), rec)
+        check_collapsed(export(rec, "collapsed", "--mode", "cpu"), rec, "cpu")
