@@ -237,7 +237,12 @@ out:
     http_server_free(hs);
     ingest_free(in);
     if (fw) {
-        forwarder_free(fw, 5000); /* ingest is gone: nothing more is submitted */
+        struct forwarder_stats fs;
+        forwarder_free(fw, 5000, &fs); /* ingest is gone: nothing more is submitted */
+        if (exit_code == EXIT_OK)
+            fprintf(stderr, "sonde collector: forwarded %llu spans in %llu requests, %llu retries, %llu dropped\n",
+                    (unsigned long long)fs.sent, (unsigned long long)fs.requests, (unsigned long long)fs.retries,
+                    (unsigned long long)fs.dropped);
     }
     span_store_free(st);
     return exit_code;

@@ -183,6 +183,7 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
     struct span_batch *b = &out->b;
     if (span_batch_move(b, raw))
         return -ENOMEM;
+    span_batch_fini(raw); /* consumed: only its empty span array is left */
     qsort(b->spans, b->n, sizeof *b->spans, by_id);
 
     size_t n = b->n;

@@ -232,7 +232,7 @@ void forwarder_get_stats(struct forwarder *f, struct forwarder_stats *s)
     pthread_mutex_unlock(&f->mu);
 }
 
-void forwarder_free(struct forwarder *f, int grace_ms)
+void forwarder_free(struct forwarder *f, int grace_ms, struct forwarder_stats *final)
 {
     if (!f)
         return;
@@ -242,6 +242,9 @@ void forwarder_free(struct forwarder *f, int grace_ms)
     pthread_cond_signal(&f->cv);
     pthread_mutex_unlock(&f->mu);
     pthread_join(f->thread, NULL);
+    f->stats.dropped += f->queue.n;
+    if (final)
+        *final = f->stats;
     span_batch_fini(&f->queue);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);

@@ -31,8 +31,8 @@ void forwarder_submit(struct forwarder *f, struct span_batch *b);
 
 void forwarder_get_stats(struct forwarder *f, struct forwarder_stats *s);
 
-/* Try to send what is queued for up to grace_ms, then stop and free. NULL is
- * a no-op. */
-void forwarder_free(struct forwarder *f, int grace_ms);
+/* Try to send what is queued for up to grace_ms, then stop and free; the
+ * final counters go to *final (may be NULL). NULL f is a no-op. */
+void forwarder_free(struct forwarder *f, int grace_ms, struct forwarder_stats *final);
 
 #endif

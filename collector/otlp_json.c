@@ -1,81 +1,222 @@
 #include "collector/otlp_json.h"
 
 #include "collector/attrs.h"
+#include "collector/json_tok.h"
 #include "common/err.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A u64 that OTLP JSON may write as a decimal string or a number. */
-static int64_t ns_to_us(json_t *v)
+/* Decoding walks the token array of collector/json_tok.c: no tree, no
+ * allocation per value. Attributes are re-emitted as compact JSON text
+ * straight from the (validated) input bytes. */
+
+#define ATTR_MAX_DEPTH 16
+#define DOC_MAX_DEPTH 64
+
+struct buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
 {
-    unsigned long long ns = 0;
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        errno = 0;
-        ns = strtoull(s, &end, 10);
-        if (errno || end == s)
-            return 0;
-    } else if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        ns = i < 0 ? 0 : (unsigned long long)i;
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        ns = d > 0 && d < 1.8e19 ? (unsigned long long)d : 0;
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
     }
-    return (int64_t)(ns / 1000);
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
 }
 
-static int kind_of(json_t *v)
+static void put_raw(struct buf *b, const struct jt_doc *d, long i)
 {
-    if (json_is_integer(v)) {
-        json_int_t k = json_integer_value(v);
-        return k >= 0 && k <= 5 ? (int)k : 0;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (!strncmp(s, "SPAN_KIND_", 10))
-            return span_kind_from_name(s + 10);
-    }
-    return 0;
+    put(b, d->src + d->t[i].start, d->t[i].len);
 }
 
-static int status_of(json_t *st)
+static void put_str(struct buf *b, const struct jt_doc *d, long i)
 {
-    json_t *c = json_object_get(st, "code");
-    if (json_is_integer(c)) {
-        json_int_t k = json_integer_value(c);
-        return k == 1 || k == 2 ? (int)k : 0;
-    }
-    if (json_is_string(c)) {
-        const char *s = json_string_value(c);
-        if (!strcmp(s, "STATUS_CODE_OK"))
-            return 1;
-        if (!strcmp(s, "STATUS_CODE_ERROR"))
-            return 2;
-    }
-    return 0;
+    put(b, "\"", 1);
+    put_raw(b, d, i);
+    put(b, "\"", 1);
 }
 
-static int decode_span(json_t *js, const struct attrs_res *res, struct span_batch *out,
-                       size_t max_spans)
+static int is_int_text(const char *s, size_t n)
 {
-    if (!json_is_object(js)) {
-        out->rejected++;
+    size_t k = s[0] == '-' ? 1 : 0;
+    if (k >= n || n - k > 19)
         return 0;
+    if (s[k] == '0' && n - k > 1)
+        return 0;
+    for (; k < n; k++)
+        if (s[k] < '0' || s[k] > '9')
+            return 0;
+    return 1;
+}
+
+static void put_kvlist(struct buf *b, const struct jt_doc *d, long arr, int depth);
+
+static void put_any(struct buf *b, const struct jt_doc *d, long v, int depth)
+{
+    long x;
+    if (v < 0 || d->t[v].type != JT_OBJ || depth > ATTR_MAX_DEPTH) {
+        put(b, "null", 4);
+        return;
     }
-    json_t *tid = json_object_get(js, "traceId"), *sid = json_object_get(js, "spanId");
-    json_t *pid = json_object_get(js, "parentSpanId");
+    if ((x = jt_get(d, (size_t)v, "stringValue")) >= 0 && d->t[x].type == JT_STR)
+        put_str(b, d, x);
+    else if ((x = jt_get(d, (size_t)v, "boolValue")) >= 0 && (d->t[x].type == JT_TRUE || d->t[x].type == JT_FALSE))
+        put_raw(b, d, x);
+    else if ((x = jt_get(d, (size_t)v, "intValue")) >= 0 && (d->t[x].type == JT_STR || d->t[x].type == JT_NUM) &&
+             !d->t[x].esc && is_int_text(d->src + d->t[x].start, d->t[x].len))
+        put_raw(b, d, x);
+    else if ((x = jt_get(d, (size_t)v, "doubleValue")) >= 0 && d->t[x].type == JT_NUM)
+        put_raw(b, d, x);
+    else if ((x = jt_get(d, (size_t)v, "bytesValue")) >= 0 && d->t[x].type == JT_STR)
+        put_str(b, d, x);
+    else if ((x = jt_get(d, (size_t)v, "arrayValue")) >= 0) {
+        long vals = jt_get(d, (size_t)x, "values");
+        put(b, "[", 1);
+        if (vals >= 0 && d->t[vals].type == JT_ARR) {
+            size_t j = (size_t)vals + 1;
+            for (uint32_t k = 0; k < d->t[vals].size; k++) {
+                if (k)
+                    put(b, ",", 1);
+                put_any(b, d, (long)j, depth + 1);
+                j = d->t[j].next;
+            }
+        }
+        put(b, "]", 1);
+    } else if ((x = jt_get(d, (size_t)v, "kvlistValue")) >= 0) {
+        put_kvlist(b, d, jt_get(d, (size_t)x, "values"), depth + 1);
+    } else
+        put(b, "null", 4);
+}
+
+static void put_kvlist(struct buf *b, const struct jt_doc *d, long arr, int depth)
+{
+    put(b, "{", 1);
+    if (arr >= 0 && d->t[arr].type == JT_ARR && depth <= ATTR_MAX_DEPTH) {
+        size_t j = (size_t)arr + 1;
+        int first = 1;
+        for (uint32_t k = 0; k < d->t[arr].size; k++, j = d->t[j].next) {
+            long key = jt_get(d, j, "key");
+            if (key < 0 || d->t[key].type != JT_STR)
+                continue;
+            if (!first)
+                put(b, ",", 1);
+            first = 0;
+            put_str(b, d, key);
+            put(b, ":", 1);
+            put_any(b, d, jt_get(d, j, "value"), depth);
+        }
+    }
+    put(b, "}", 1);
+}
+
+/* A u64 written as a decimal string or a JSON number (integer part). */
+static int64_t ns_to_us(const struct jt_doc *d, long i)
+{
+    if (i < 0 || (d->t[i].type != JT_STR && d->t[i].type != JT_NUM))
+        return 0;
+    const char *s = d->src + d->t[i].start;
+    uint64_t v = 0;
+    for (uint32_t k = 0; k < d->t[i].len && s[k] >= '0' && s[k] <= '9'; k++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(s[k] - '0');
+    }
+    v /= 1000;
+    return v > INT64_MAX ? 0 : (int64_t)v;
+}
+
+static int small_int(const struct jt_doc *d, long i, int max)
+{
+    const struct jtok *t = &d->t[i];
+    if (t->type != JT_NUM || t->len != 1)
+        return -1;
+    int v = d->src[t->start] - '0';
+    return v >= 0 && v <= max ? v : -1;
+}
+
+static int kind_of(const struct jt_doc *d, long i)
+{
+    if (i < 0)
+        return 0;
+    int k = small_int(d, i, 5);
+    if (k >= 0)
+        return k;
+    if (d->t[i].type == JT_STR && !d->t[i].esc && d->t[i].len > 10 && d->t[i].len < 40 &&
+        !memcmp(d->src + d->t[i].start, "SPAN_KIND_", 10)) {
+        char name[40];
+        memcpy(name, d->src + d->t[i].start + 10, d->t[i].len - 10);
+        name[d->t[i].len - 10] = 0;
+        return span_kind_from_name(name);
+    }
+    return 0;
+}
+
+static int status_of(const struct jt_doc *d, long st)
+{
+    if (st < 0)
+        return 0;
+    long c = jt_get(d, (size_t)st, "code");
+    if (c < 0)
+        return 0;
+    int k = small_int(d, c, 2);
+    if (k >= 0)
+        return k;
+    if (jt_eq(d, (size_t)c, "STATUS_CODE_OK"))
+        return 1;
+    if (jt_eq(d, (size_t)c, "STATUS_CODE_ERROR"))
+        return 2;
+    return 0;
+}
+
+static const char *arena_str(struct span_batch *out, const struct jt_doc *d, long i)
+{
+    if (i < 0 || d->t[i].type != JT_STR)
+        return "";
+    if (!d->t[i].esc)
+        return span_batch_strdup(out, d->src + d->t[i].start, d->t[i].len);
+    char *tmp = malloc(d->t[i].len + 1);
+    if (!tmp)
+        return NULL;
+    size_t n = jt_unescape(d, (size_t)i, tmp);
+    const char *r = span_batch_strdup(out, tmp, n);
+    free(tmp);
+    return r;
+}
+
+static int parse_id(const struct jt_doc *d, long i, char *out, size_t digits)
+{
+    if (i < 0 || d->t[i].type != JT_STR || d->t[i].esc)
+        return -EINVAL;
+    return span_parse_hex_id(out, d->src + d->t[i].start, d->t[i].len, digits, 0);
+}
+
+static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res *res, struct span_batch *out,
+                       size_t max_spans, struct buf *ab)
+{
     char t[33], s[17], p[17] = "";
-    if (!json_is_string(tid) || !json_is_string(sid) ||
-        span_parse_hex_id(t, json_string_value(tid), json_string_length(tid), 32, 0) ||
-        span_parse_hex_id(s, json_string_value(sid), json_string_length(sid), 16, 0) ||
-        (json_is_string(pid) && json_string_length(pid) &&
-         span_parse_hex_id(p, json_string_value(pid), json_string_length(pid), 16, 0))) {
+    long pid = jt_get(d, js, "parentSpanId");
+    if (d->t[js].type != JT_OBJ || parse_id(d, jt_get(d, js, "traceId"), t, 32) ||
+        parse_id(d, jt_get(d, js, "spanId"), s, 16) ||
+        (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16))) {
         out->rejected++;
         snprintf(out->reject_msg, sizeof out->reject_msg, "invalid trace or span id");
         return 0;
@@ -91,67 +232,102 @@ static int decode_span(json_t *js, const struct attrs_res *res, struct span_batc
     memcpy(sp->trace_id, t, sizeof t);
     memcpy(sp->span_id, s, sizeof s);
     memcpy(sp->parent_id, p, sizeof p);
-    json_t *name = json_object_get(js, "name");
-    if (json_is_string(name) &&
-        !(sp->name = span_batch_strdup(out, json_string_value(name), json_string_length(name))))
+    if (!(sp->name = arena_str(out, d, jt_get(d, js, "name"))))
         return -ENOMEM;
     sp->service = res->service;
     sp->node = res->node;
-    sp->kind = kind_of(json_object_get(js, "kind"));
-    sp->status = status_of(json_object_get(js, "status"));
-    sp->start_us = ns_to_us(json_object_get(js, "startTimeUnixNano"));
-    sp->end_us = ns_to_us(json_object_get(js, "endTimeUnixNano"));
+    sp->kind = kind_of(d, jt_get(d, js, "kind"));
+    sp->status = status_of(d, jt_get(d, js, "status"));
+    sp->start_us = ns_to_us(d, jt_get(d, js, "startTimeUnixNano"));
+    sp->end_us = ns_to_us(d, jt_get(d, js, "endTimeUnixNano"));
     if (sp->end_us < sp->start_us)
         sp->end_us = sp->start_us;
-    json_t *attrs = attrs_otlp_to_object(json_object_get(js, "attributes"));
-    if (!attrs)
+    ab->n = 0;
+    put_kvlist(ab, d, jt_get(d, js, "attributes"), 0);
+    if (ab->oom)
         return -ENOMEM;
-    char *txt = json_dumps(attrs, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(attrs);
-    if (!txt)
-        return -ENOMEM;
-    sp->attrs = span_batch_strdup(out, txt, (size_t)-1);
-    free(txt);
+    sp->attrs = span_batch_strdup(out, ab->p, ab->n);
     return sp->attrs ? 0 : -ENOMEM;
+}
+
+static int resource(const struct jt_doc *d, long attrs, struct span_batch *out, struct attrs_res *res)
+{
+    const char *svc = NULL, *host_name = NULL, *host = NULL, *inst = NULL;
+    if (attrs >= 0 && d->t[attrs].type == JT_ARR) {
+        size_t j = (size_t)attrs + 1;
+        for (uint32_t k = 0; k < d->t[attrs].size; k++, j = d->t[j].next) {
+            long key = jt_get(d, j, "key"), v = jt_get(d, j, "value");
+            long sv = v >= 0 ? jt_get(d, (size_t)v, "stringValue") : -1;
+            if (key < 0 || sv < 0 || d->t[sv].type != JT_STR)
+                continue;
+            const char **slot = jt_eq(d, (size_t)key, "service.name")          ? &svc
+                                : jt_eq(d, (size_t)key, "host.name")           ? &host_name
+                                : jt_eq(d, (size_t)key, "host")                ? &host
+                                : jt_eq(d, (size_t)key, "service.instance.id") ? &inst
+                                                                               : NULL;
+            if (slot && !(*slot = arena_str(out, d, sv)))
+                return -ENOMEM;
+        }
+    }
+    res->service = svc ? svc : "";
+    res->node = attrs_pick_node(host_name, host, inst, svc);
+    return 0;
 }
 
 int otlp_json_decode(const char *buf, size_t len, struct span_batch *out, size_t max_spans,
                      char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *root = json_loadb(buf, len, 0, &je);
-    if (!root)
-        return se_fail(err, errlen, -EINVAL, "malformed OTLP JSON: %s (line %d)", je.text, je.line);
-    int rc = 0;
-    json_t *rss = json_object_get(root, "resourceSpans");
-    if (!json_is_object(root) || (rss && !json_is_array(rss))) {
+    struct jt_doc d = { 0 };
+    struct buf ab = { 0 };
+    size_t pos = 0;
+    int rc = jt_parse(&d, buf, len, DOC_MAX_DEPTH, &pos);
+    if (rc == -EINVAL) {
+        rc = se_fail(err, errlen, -EINVAL, "malformed OTLP JSON near byte %zu", pos);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    long rss = d.t[0].type == JT_OBJ ? jt_get(&d, 0, "resourceSpans") : -1;
+    if (d.t[0].type != JT_OBJ || (rss >= 0 && d.t[rss].type != JT_ARR && d.t[rss].type != JT_NULL)) {
         rc = se_fail(err, errlen, -EINVAL, "malformed OTLP JSON: no resourceSpans array");
         goto out;
     }
-    size_t i, j, k;
-    json_t *rs, *ss, *sp;
-    json_array_foreach(rss, i, rs) {
-        if (!json_is_object(rs)) {
-            rc = se_fail(err, errlen, -EINVAL, "malformed OTLP JSON: resourceSpans[%zu]", i);
+    if (rss < 0 || d.t[rss].type == JT_NULL)
+        goto out;
+    size_t i = (size_t)rss + 1;
+    for (uint32_t a = 0; a < d.t[rss].size; a++, i = d.t[i].next) {
+        if (d.t[i].type != JT_OBJ) {
+            rc = se_fail(err, errlen, -EINVAL, "malformed OTLP JSON: resourceSpans[%u] is not an object", a);
             goto out;
         }
         struct attrs_res res;
-        if ((rc = attrs_otlp_resource(json_object_get(json_object_get(rs, "resource"), "attributes"),
-                                      out, &res)))
+        long r = jt_get(&d, i, "resource");
+        if ((rc = resource(&d, r >= 0 ? jt_get(&d, (size_t)r, "attributes") : -1, out, &res)))
             goto out;
-        json_t *sss = json_object_get(rs, "scopeSpans");
-        if (!sss)
-            sss = json_object_get(rs, "instrumentationLibrarySpans");
-        json_array_foreach(sss, j, ss) {
-            json_t *spans = json_object_get(ss, "spans");
-            json_array_foreach(spans, k, sp) {
-                if ((rc = decode_span(sp, &res, out, max_spans)))
+        long sss = jt_get(&d, i, "scopeSpans");
+        if (sss < 0)
+            sss = jt_get(&d, i, "instrumentationLibrarySpans");
+        if (sss < 0 || d.t[sss].type != JT_ARR)
+            continue;
+        size_t j = (size_t)sss + 1;
+        for (uint32_t b = 0; b < d.t[sss].size; b++, j = d.t[j].next) {
+            long spans = jt_get(&d, j, "spans");
+            if (spans < 0 || d.t[spans].type != JT_ARR)
+                continue;
+            size_t k = (size_t)spans + 1;
+            for (uint32_t c = 0; c < d.t[spans].size; c++, k = d.t[k].next) {
+                if (d.t[k].type != JT_OBJ) {
+                    out->rejected++;
+                    continue;
+                }
+                if ((rc = decode_span(&d, k, &res, out, max_spans, &ab)))
                     goto out;
             }
         }
     }
 out:
-    json_decref(root);
+    jt_free(&d);
+    free(ab.p);
     if (rc == -ENOMEM)
         se_fail(err, errlen, rc, "out of memory");
     return rc;

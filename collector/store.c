@@ -35,8 +35,9 @@ static const char schema[] =
     " skew_us INTEGER NOT NULL DEFAULT 0,"
     " attributes TEXT NOT NULL DEFAULT '{}',"
     " received_us INTEGER NOT NULL,"
-    " content_hash INTEGER NOT NULL UNIQUE ON CONFLICT IGNORE);"
-    "CREATE INDEX IF NOT EXISTS span_trace ON span(trace_id);"
+    " content_hash INTEGER NOT NULL);"
+    /* one index serves both lookups by trace id and the exact-duplicate check */
+    "CREATE UNIQUE INDEX IF NOT EXISTS span_trace ON span(trace_id, span_id, content_hash);"
     "CREATE INDEX IF NOT EXISTS span_service ON span(service);"
     "CREATE INDEX IF NOT EXISTS span_start ON span(start_us);"
     "CREATE INDEX IF NOT EXISTS span_duration ON span(duration_us);"
@@ -94,7 +95,8 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
     char what[300];
     snprintf(what, sizeof what, "%s", path);
     if (flags & STORE_CREATE) {
-        if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) ||
+        if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                  " PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=8192;", NULL, NULL, NULL) ||
             sqlite3_exec(st->db, schema, NULL, NULL, NULL)) {
             rc = db_fail(st, err, errlen, what);
             goto fail;
@@ -121,12 +123,12 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
             goto fail;
         }
     }
-    if (prep(st, "INSERT INTO span(trace_id, span_id, parent_id, name, service, node, kind, shared, status,"
+    if (prep(st, "INSERT OR IGNORE INTO span(trace_id, span_id, parent_id, name, service, node, kind, shared, status,"
                  " start_us, end_us, duration_us, attributes, received_us, content_hash)"
                  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st->ins_span) ||
-        prep(st, "INSERT INTO trace(trace_id, start_us, end_us, span_count, received_us) VALUES(?,?,?,1,?)"
+        prep(st, "INSERT INTO trace(trace_id, start_us, end_us, received_us, span_count) VALUES(?,?,?,?,?)"
                  " ON CONFLICT(trace_id) DO UPDATE SET start_us=min(start_us, excluded.start_us),"
-                 " end_us=max(end_us, excluded.end_us), span_count=span_count+1,"
+                 " end_us=max(end_us, excluded.end_us), span_count=span_count+excluded.span_count,"
                  " received_us=excluded.received_us", &st->ins_trace) ||
         prep(st, "BEGIN IMMEDIATE", &st->begin) || prep(st, "COMMIT", &st->commit) ||
         prep(st, "ROLLBACK", &st->rollback)) {
@@ -168,6 +170,12 @@ static uint64_t content_hash(const struct span *s)
     return fnv(h, t, sizeof t);
 }
 
+static int by_trace(const void *a, const void *b, void *ctx)
+{
+    const struct span *s = ctx;
+    return memcmp(s[*(const size_t *)a].trace_id, s[*(const size_t *)b].trace_id, 32);
+}
+
 int span_store_insert(struct span_store *st, const struct span *spans, size_t n, int64_t now_us,
                       size_t *inserted, char *err, size_t errlen)
 {
@@ -177,7 +185,21 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         return db_fail(st, err, errlen, "begin");
     }
     sqlite3_reset(st->begin);
-    for (size_t i = 0; i < n; i++) {
+    /* one trace upsert per trace of the batch: visit spans grouped by trace id */
+    size_t *order = malloc((n + 1) * sizeof *order);
+    char *fresh = calloc(n + 1, 1);
+    if (!order || !fresh) {
+        free(order);
+        free(fresh);
+        sqlite3_step(st->rollback);
+        sqlite3_reset(st->rollback);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, n, sizeof *order, by_trace, (void *)spans);
+    for (size_t oi = 0; oi < n; oi++) {
+        size_t i = order[oi]; /* in trace id order: locality in the trace index */
         const struct span *s = &spans[i];
         sqlite3_stmt *q = st->ins_span;
         sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
@@ -202,16 +224,37 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         if (sqlite3_changes(st->db) == 0)
             continue; /* exact duplicate */
         added++;
-        q = st->ins_trace;
-        sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, s->start_us);
-        sqlite3_bind_int64(q, 3, s->end_us);
-        sqlite3_bind_int64(q, 4, now_us);
-        rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        if (rc != SQLITE_DONE)
-            goto fail;
+        fresh[i] = 1;
     }
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        int64_t lo = INT64_MAX, hi = INT64_MIN, cnt = 0;
+        for (; b < n && !memcmp(spans[order[b]].trace_id, spans[order[a]].trace_id, 32); b++) {
+            const struct span *s = &spans[order[b]];
+            if (!fresh[order[b]])
+                continue;
+            lo = s->start_us < lo ? s->start_us : lo;
+            hi = s->end_us > hi ? s->end_us : hi;
+            cnt++;
+        }
+        if (cnt) {
+            sqlite3_stmt *q = st->ins_trace;
+            sqlite3_bind_text(q, 1, spans[order[a]].trace_id, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 2, lo);
+            sqlite3_bind_int64(q, 3, hi);
+            sqlite3_bind_int64(q, 4, now_us);
+            sqlite3_bind_int64(q, 5, cnt);
+            int rc = sqlite3_step(q);
+            sqlite3_reset(q);
+            if (rc != SQLITE_DONE)
+                goto fail;
+        }
+        a = b;
+    }
+    free(order);
+    free(fresh);
+    order = NULL;
+    fresh = NULL;
     if (sqlite3_step(st->commit) != SQLITE_DONE) {
         sqlite3_reset(st->commit);
         goto fail;
@@ -221,6 +264,8 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         *inserted = added;
     return 0;
 fail:;
+    free(order);
+    free(fresh);
     int rc = db_fail(st, err, errlen, "insert spans");
     sqlite3_step(st->rollback);
     sqlite3_reset(st->rollback);

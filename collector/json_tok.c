@@ -1,0 +1,368 @@
+#include "collector/json_tok.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parser {
+    struct jt_doc *d;
+    const unsigned char *s;
+    size_t pos, len;
+    int max_depth;
+};
+
+static void ws(struct parser *p)
+{
+    while (p->pos < p->len) {
+        unsigned char c = p->s[p->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p->pos++;
+    }
+}
+
+static long push(struct parser *p, int type, size_t start)
+{
+    struct jt_doc *d = p->d;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        if (cap > UINT32_MAX)
+            return -1;
+        struct jtok *nt = realloc(d->t, cap * sizeof *nt);
+        if (!nt)
+            return -1;
+        d->t = nt;
+        d->cap = cap;
+    }
+    struct jtok *t = &d->t[d->n];
+    memset(t, 0, sizeof *t);
+    t->type = (uint8_t)type;
+    t->start = (uint32_t)start;
+    return (long)d->n++;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int string(struct parser *p)
+{
+    /* at the opening quote */
+    size_t start = ++p->pos;
+    int esc = 0;
+    while (p->pos < p->len) {
+        unsigned char c = p->s[p->pos];
+        if (c == '"') {
+            long i = push(p, JT_STR, start);
+            if (i < 0)
+                return -ENOMEM;
+            p->d->t[i].len = (uint32_t)(p->pos - start);
+            p->d->t[i].esc = (uint8_t)esc;
+            p->d->t[i].next = (uint32_t)i + 1;
+            p->pos++;
+            return 0;
+        }
+        if (c < 0x20)
+            return -EINVAL;
+        if (c == '\\') {
+            esc = 1;
+            if (++p->pos >= p->len)
+                return -EINVAL;
+            c = p->s[p->pos];
+            if (c == 'u') {
+                if (p->pos + 4 >= p->len)
+                    return -EINVAL;
+                for (int k = 1; k <= 4; k++)
+                    if (hexval(p->s[p->pos + k]) < 0)
+                        return -EINVAL;
+                p->pos += 5;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", c) || !c)
+                return -EINVAL;
+            p->pos++;
+            continue;
+        }
+        if (c < 0x80) {
+            p->pos++;
+            continue;
+        }
+        /* UTF-8: lead byte, continuation bytes, no overlongs / surrogates / > U+10FFFF */
+        int n;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0)
+                lo = 0xa0;
+            if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0)
+                lo = 0x90;
+            if (c == 0xf4)
+                hi = 0x8f;
+        } else
+            return -EINVAL;
+        if (p->pos + (size_t)n >= p->len)
+            return -EINVAL;
+        unsigned c1 = p->s[p->pos + 1];
+        if (c1 < lo || c1 > hi)
+            return -EINVAL;
+        for (int k = 2; k <= n; k++)
+            if ((p->s[p->pos + (size_t)k] & 0xc0) != 0x80)
+                return -EINVAL;
+        p->pos += (size_t)n + 1;
+    }
+    return -EINVAL;
+}
+
+static int number(struct parser *p)
+{
+    size_t start = p->pos;
+    const unsigned char *s = p->s;
+    if (p->pos < p->len && s[p->pos] == '-')
+        p->pos++;
+    if (p->pos >= p->len)
+        return -EINVAL;
+    if (s[p->pos] == '0')
+        p->pos++;
+    else if (s[p->pos] >= '1' && s[p->pos] <= '9')
+        while (p->pos < p->len && s[p->pos] >= '0' && s[p->pos] <= '9')
+            p->pos++;
+    else
+        return -EINVAL;
+    if (p->pos < p->len && s[p->pos] == '.') {
+        p->pos++;
+        size_t d = p->pos;
+        while (p->pos < p->len && s[p->pos] >= '0' && s[p->pos] <= '9')
+            p->pos++;
+        if (d == p->pos)
+            return -EINVAL;
+    }
+    if (p->pos < p->len && (s[p->pos] == 'e' || s[p->pos] == 'E')) {
+        p->pos++;
+        if (p->pos < p->len && (s[p->pos] == '+' || s[p->pos] == '-'))
+            p->pos++;
+        size_t d = p->pos;
+        while (p->pos < p->len && s[p->pos] >= '0' && s[p->pos] <= '9')
+            p->pos++;
+        if (d == p->pos)
+            return -EINVAL;
+    }
+    long i = push(p, JT_NUM, start);
+    if (i < 0)
+        return -ENOMEM;
+    p->d->t[i].len = (uint32_t)(p->pos - start);
+    p->d->t[i].next = (uint32_t)i + 1;
+    return 0;
+}
+
+static int value(struct parser *p, int depth);
+
+static int container(struct parser *p, int depth, int obj)
+{
+    if (depth >= p->max_depth)
+        return -EINVAL;
+    long i = push(p, obj ? JT_OBJ : JT_ARR, p->pos);
+    if (i < 0)
+        return -ENOMEM;
+    p->pos++;
+    ws(p);
+    uint32_t size = 0;
+    int rc;
+    char close = obj ? '}' : ']';
+    if (p->pos < p->len && p->s[p->pos] == close) {
+        p->pos++;
+        goto done;
+    }
+    for (;;) {
+        ws(p);
+        if (obj) {
+            if (p->pos >= p->len || p->s[p->pos] != '"')
+                return -EINVAL;
+            if ((rc = string(p)))
+                return rc;
+            ws(p);
+            if (p->pos >= p->len || p->s[p->pos] != ':')
+                return -EINVAL;
+            p->pos++;
+            ws(p);
+        }
+        if ((rc = value(p, depth + 1)))
+            return rc;
+        size++;
+        ws(p);
+        if (p->pos >= p->len)
+            return -EINVAL;
+        if (p->s[p->pos] == ',') {
+            p->pos++;
+            continue;
+        }
+        if (p->s[p->pos] == close) {
+            p->pos++;
+            break;
+        }
+        return -EINVAL;
+    }
+done:
+    p->d->t[i].size = size;
+    p->d->t[i].next = (uint32_t)p->d->n;
+    p->d->t[i].len = (uint32_t)(p->pos - p->d->t[i].start);
+    return 0;
+}
+
+static int literal(struct parser *p, const char *word, int type)
+{
+    size_t n = strlen(word);
+    if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n))
+        return -EINVAL;
+    long i = push(p, type, p->pos);
+    if (i < 0)
+        return -ENOMEM;
+    p->d->t[i].len = (uint32_t)n;
+    p->d->t[i].next = (uint32_t)i + 1;
+    p->pos += n;
+    return 0;
+}
+
+static int value(struct parser *p, int depth)
+{
+    if (p->pos >= p->len)
+        return -EINVAL;
+    switch (p->s[p->pos]) {
+    case '{': return container(p, depth, 1);
+    case '[': return container(p, depth, 0);
+    case '"': return string(p);
+    case 't': return literal(p, "true", JT_TRUE);
+    case 'f': return literal(p, "false", JT_FALSE);
+    case 'n': return literal(p, "null", JT_NULL);
+    default: return number(p);
+    }
+}
+
+int jt_parse(struct jt_doc *d, const char *src, size_t len, int max_depth, size_t *errpos)
+{
+    d->src = src;
+    d->n = 0;
+    if (len >= UINT32_MAX)
+        return -EINVAL;
+    struct parser p = { .d = d, .s = (const unsigned char *)src, .len = len, .max_depth = max_depth };
+    ws(&p);
+    int rc = value(&p, 0);
+    if (!rc) {
+        ws(&p);
+        if (p.pos != len)
+            rc = -EINVAL;
+    }
+    if (rc && errpos)
+        *errpos = p.pos;
+    return rc;
+}
+
+void jt_free(struct jt_doc *d)
+{
+    free(d->t);
+    memset(d, 0, sizeof *d);
+}
+
+int jt_eq(const struct jt_doc *d, size_t i, const char *s)
+{
+    const struct jtok *t = &d->t[i];
+    size_t n = strlen(s);
+    return t->type == JT_STR && !t->esc && t->len == n && !memcmp(d->src + t->start, s, n);
+}
+
+long jt_get(const struct jt_doc *d, size_t i, const char *key)
+{
+    const struct jtok *o = &d->t[i];
+    if (o->type != JT_OBJ)
+        return -1;
+    size_t j = i + 1;
+    for (uint32_t k = 0; k < o->size; k++) {
+        if (jt_eq(d, j, key))
+            return (long)j + 1;
+        j = d->t[j + 1].next;
+    }
+    return -1;
+}
+
+static size_t put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+size_t jt_unescape(const struct jt_doc *d, size_t i, char *out)
+{
+    const struct jtok *t = &d->t[i];
+    const char *s = d->src + t->start;
+    size_t n = 0;
+    if (!t->esc) {
+        memcpy(out, s, t->len);
+        out[t->len] = 0;
+        return t->len;
+    }
+    for (size_t k = 0; k < t->len;) {
+        if (s[k] != '\\') {
+            out[n++] = s[k++];
+            continue;
+        }
+        char c = s[k + 1];
+        k += 2;
+        switch (c) {
+        case 'b': out[n++] = '\b'; break;
+        case 'f': out[n++] = '\f'; break;
+        case 'n': out[n++] = '\n'; break;
+        case 'r': out[n++] = '\r'; break;
+        case 't': out[n++] = '\t'; break;
+        case 'u': {
+            unsigned cp = 0;
+            for (int h = 0; h < 4; h++)
+                cp = cp << 4 | (unsigned)hexval((unsigned char)s[k + (size_t)h]);
+            k += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && k + 6 <= t->len && s[k] == '\\' && s[k + 1] == 'u') {
+                unsigned lo = 0;
+                for (int h = 0; h < 4; h++)
+                    lo = lo << 4 | (unsigned)hexval((unsigned char)s[k + 2 + (size_t)h]);
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    k += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp <= 0xdfff)
+                cp = 0xfffd;
+            /* every escape is >= 6 input bytes: the output never outgrows the input */
+            n += put_utf8(out + n, cp);
+            break;
+        }
+        default: out[n++] = c; break; /* " \ / */
+        }
+    }
+    out[n] = 0;
+    return n;
+}

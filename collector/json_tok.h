@@ -1,0 +1,47 @@
+/* A small validating JSON tokenizer (jsmn-like): one pass, one token array,
+ * no allocation per value. Used on the collector's hot path (OTLP JSON)
+ * where building a jansson tree per request was the bottleneck. */
+#ifndef SONDE_COLLECTOR_JSON_TOK_H
+#define SONDE_COLLECTOR_JSON_TOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum jt_type { JT_OBJ, JT_ARR, JT_STR, JT_NUM, JT_TRUE, JT_FALSE, JT_NULL };
+
+struct jtok {
+    uint8_t type;    /* enum jt_type */
+    uint8_t esc;     /* JT_STR: contains a backslash escape */
+    uint32_t start;  /* JT_STR: first byte after the quote; others: first byte */
+    uint32_t len;    /* JT_STR: bytes between the quotes */
+    uint32_t next;   /* index of the first token after this value's subtree */
+    uint32_t size;   /* JT_OBJ: members (each = key token + value subtree); JT_ARR: elements */
+};
+
+struct jt_doc {
+    const char *src;
+    struct jtok *t;
+    size_t n, cap;
+};
+
+/* Tokenize len bytes of JSON text (strict RFC 8259: UTF-8 validated,
+ * nesting at most max_depth, one value plus whitespace). Returns 0,
+ * -EINVAL (malformed; *errpos gets the byte offset) or -ENOMEM. The doc
+ * borrows src. Thread-safe on distinct docs. */
+int jt_parse(struct jt_doc *d, const char *src, size_t len, int max_depth, size_t *errpos);
+
+/* Release the token array; a zeroed doc is fine. */
+void jt_free(struct jt_doc *d);
+
+/* Value token of member `key` of object token i, or -1. Escaped keys never
+ * match. */
+long jt_get(const struct jt_doc *d, size_t i, const char *key);
+
+/* Whether string token i equals s exactly (escaped strings never do). */
+int jt_eq(const struct jt_doc *d, size_t i, const char *s);
+
+/* Decode string token i into out (at least t->len + 1 bytes), NUL-terminated;
+ * returns the decoded length. */
+size_t jt_unescape(const struct jt_doc *d, size_t i, char *out);
+
+#endif
