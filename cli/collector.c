@@ -31,6 +31,7 @@ static void collector_usage(FILE *f)
           "      --max-body BYTES     request body limit, default 8388608\n"
           "      --max-spans N        spans per request, default 10000\n"
           "      --threads N          HTTP worker threads, default: one per CPU\n"
+          "      --max-queue N        spans waiting for the store before requests get 503, default 200000\n"
           "DUR: a number with a unit us, ms, s, m, h or d (e.g. 500ms, 2h).\n",
           f);
 }
@@ -89,7 +90,7 @@ static int parse_hostport(const char *s, char *host, size_t hlen, int *port)
 
 int cmd_collector(int argc, char **argv)
 {
-    enum { O_FWD_TOKEN = 256, O_MAX_SKEW, O_RETENTION, O_MAX_BODY, O_MAX_SPANS, O_THREADS };
+    enum { O_FWD_TOKEN = 256, O_MAX_SKEW, O_RETENTION, O_MAX_BODY, O_MAX_SPANS, O_THREADS, O_MAX_QUEUE };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "zipkin-listen", required_argument, NULL, 'z' },
@@ -102,6 +103,7 @@ int cmd_collector(int argc, char **argv)
         { "max-body", required_argument, NULL, O_MAX_BODY },
         { "max-spans", required_argument, NULL, O_MAX_SPANS },
         { "threads", required_argument, NULL, O_THREADS },
+        { "max-queue", required_argument, NULL, O_MAX_QUEUE },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -109,11 +111,13 @@ int cmd_collector(int argc, char **argv)
     const char *token = NULL, *fwd_token = NULL;
     int64_t max_skew = 600000000, retention = 0;
     struct http_opts ho = { 0 };
+    size_t max_queue = 0;
     int c;
     long v;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:z:d:f:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":l:z:d:f:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen = optarg; break;
         case 'z': zlisten = optarg; break;
@@ -131,6 +135,7 @@ int cmd_collector(int argc, char **argv)
         case O_MAX_BODY:
         case O_MAX_SPANS:
         case O_THREADS:
+        case O_MAX_QUEUE:
             v = strtol(optarg, &end, 10);
             if (*end || v <= 0 || (c == O_THREADS && v > 256)) {
                 fprintf(stderr, "sonde: invalid number '%s'\n", optarg);
@@ -140,15 +145,22 @@ int cmd_collector(int argc, char **argv)
                 ho.max_body = (size_t)v;
             else if (c == O_MAX_SPANS)
                 ho.max_spans = (size_t)v;
+            else if (c == O_MAX_QUEUE)
+                max_queue = (size_t)v;
             else
                 ho.threads = (unsigned)v;
             break;
         case 'h': collector_usage(stdout); return EXIT_OK;
-        default: collector_usage(stderr); return EXIT_USAGE;
+        case ':':
+            fprintf(stderr, "sonde: collector: option '%s' needs a value (see 'sonde collector --help')\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "sonde: collector: unknown option '%s' (see 'sonde collector --help')\n", argv[optind - 1]);
+            return EXIT_USAGE;
         }
     }
     if (optind != argc) {
-        collector_usage(stderr);
+        fprintf(stderr, "sonde: collector: unexpected argument '%s' (see 'sonde collector --help')\n", argv[optind]);
         return EXIT_USAGE;
     }
     char host[256], zhost[256] = "";
@@ -199,7 +211,7 @@ int cmd_collector(int argc, char **argv)
             goto out;
         }
     }
-    struct ingest_opts io = { .retention_us = retention, .fwd = fw };
+    struct ingest_opts io = { .retention_us = retention, .fwd = fw, .max_queued = max_queue };
     if ((rc = ingest_new(st, &io, &in, err, sizeof err))) {
         exit_code = cli_error(rc, err);
         goto out;

@@ -110,7 +110,8 @@ int cmd_traces(int argc, char **argv)
     int json = 0, c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:s:n:jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":d:s:n:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 's': f.service = optarg; break;
@@ -133,11 +134,20 @@ int cmd_traces(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'h': traces_usage(stdout); return EXIT_OK;
-        default: traces_usage(stderr); return EXIT_USAGE;
+        case ':':
+            fprintf(stderr, "sonde: traces: option '%s' needs a value (see 'sonde traces --help')\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "sonde: traces: unknown option '%s' (see 'sonde traces --help')\n", argv[optind - 1]);
+            return EXIT_USAGE;
         }
     }
-    if (!db || optind != argc) {
-        traces_usage(stderr);
+    if (optind != argc) {
+        fprintf(stderr, "sonde: traces: unexpected argument '%s' (see 'sonde traces --help')\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!db) {
+        fputs("sonde: traces: which store? --db FILE is required (see 'sonde traces --help')\n", stderr);
         return EXIT_USAGE;
     }
     if (since)
@@ -271,7 +281,8 @@ int cmd_trace(int argc, char **argv)
     int json = 0, c;
     int64_t max_skew = -1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:jf:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":d:jf:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'j': json = 1; break;
@@ -283,12 +294,28 @@ int cmd_trace(int argc, char **argv)
             }
             break;
         case 'h': trace_usage(stdout); return EXIT_OK;
-        default: trace_usage(stderr); return EXIT_USAGE;
+        case ':':
+            fprintf(stderr, "sonde: trace: option '%s' needs a value (see 'sonde trace --help')\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "sonde: trace: unknown option '%s' (see 'sonde trace --help')\n", argv[optind - 1]);
+            return EXIT_USAGE;
         }
     }
-    if (!db || optind != argc - 1 || (format && strcmp(format, "otlp") && strcmp(format, "zipkin") &&
-                                      strcmp(format, "chrome")) || (format && json)) {
-        trace_usage(stderr);
+    if (!db) {
+        fputs("sonde: trace: which store? --db FILE is required (see 'sonde trace --help')\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (optind != argc - 1) {
+        fputs("sonde: trace: give exactly one trace ID (see 'sonde trace --help')\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (format && strcmp(format, "otlp") && strcmp(format, "zipkin") && strcmp(format, "chrome")) {
+        fprintf(stderr, "sonde: trace: unknown format '%s' (otlp, zipkin or chrome)\n", format);
+        return EXIT_USAGE;
+    }
+    if (format && json) {
+        fputs("sonde: trace: --json and --format exclude each other\n", stderr);
         return EXIT_USAGE;
     }
     char id[33];

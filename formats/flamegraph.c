@@ -161,9 +161,24 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
                 (long long)n->total.samples);
         fprintf(out,
                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" "
-                "rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\"></text></g>\n",
+                "rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
                 FG_PAD + (double)x[i] * scale, y, px, FG_FRAME - 1, r, g, b,
                 FG_PAD + (double)x[i] * scale + 3, y + FG_FRAME - 4.5);
+        /* the label as it fits, for viewers without scripts (the script redoes it) */
+        size_t fit = px > 6 ? (size_t)((px - 6) / (FG_FONT * 0.59)) : 0, len = strlen(label);
+        if (fit >= 3) {
+            if (len > fit) {
+                size_t cut = fit - 2; /* not inside a UTF-8 sequence */
+                while (cut > 0 && ((unsigned char)label[cut] & 0xC0) == 0x80)
+                    cut--;
+                label[cut] = 0;
+                export_xml_str(out, label);
+                fputs("..", out);
+            } else {
+                export_xml_str(out, label);
+            }
+        }
+        fputs("</text></g>\n", out);
     }
     fputs("</svg>\n", out);
     free(x);

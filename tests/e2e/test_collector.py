@@ -411,3 +411,19 @@ def test_queries_and_exports(sonde_bin, collector):
     assert c2.post("/v1/traces", json.dumps(otlp))[0] == 200
     assert c2.post("/api/v2/spans", json.dumps(zk))[0] == 202
     c2.wait_spans(4)
+
+
+def test_overload_gets_503_and_loses_no_accepted_span(sonde_bin, collector):
+    loadgen = Path(sonde_bin).resolve().parent / "tests" / "bench" / "loadgen"
+    if not os.access(loadgen, os.X_OK):
+        pytest.skip("load generator not built: %s" % loadgen)
+    c = collector("--max-queue", "400")
+    r = subprocess.run([str(loadgen), "127.0.0.1", str(c.port), "6", "2", "200"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    figures = dict(kv.split("=") for kv in r.stdout.split())
+    ok, refused, errors = int(figures["ok"]), int(figures["refused"]), int(figures["errors"])
+    assert ok > 0 and refused > 0 and errors == 0, r.stdout
+    log = c.stop()
+    m = re.search(r"received (\d+) spans, stored (\d+)", log)
+    assert m and int(m.group(1)) == ok * 200 and int(m.group(2)) == ok * 200, log

@@ -422,3 +422,63 @@ def test_real_recordings_every_format(real_recs):
         check_html(export(rec, "html"))
         check_collapsed(export(rec, "collapsed"), rec)
         check_collapsed(export(rec, "collapsed", "--mode", "cpu"), rec, "cpu")
+
+
+# --- the pages' scripts run (node, with a minimal stand-in for the DOM) ----------------
+
+_DOM_STUB = r"""
+var handlers = {}, els = {};
+function el(id) {
+  return {id: id, textContent: '', style: {}, clientWidth: 1000, width: 0, height: 0,
+    firstChild: {style: {}}, appendChild: function () {},
+    addEventListener: function (t, f) { handlers[id + ':' + t] = f; },
+    getContext: function () {
+      return new Proxy({measureText: function (s) { return {width: s.length * 6}; }},
+        {get: function (o, k) { return k in o ? o[k] : function () {}; },
+         set: function () { return true; }});
+    }};
+}
+var document = {
+  getElementById: function (i) {
+    if (i === 'sonde-data') return {textContent: DATA};
+    return els[i] || (els[i] = el(i));
+  },
+  createElement: function () { return el('x'); },
+  createTextNode: function () { return {}; }};
+var window = {devicePixelRatio: 1, addEventListener: function (t, f) { handlers['win:' + t] = f; }};
+"""
+
+_DOM_DRIVE = r"""
+;handlers['tl:wheel']({preventDefault: function () {}, offsetX: 500, deltaY: -1});
+handlers['tl:mousemove']({offsetX: 600, offsetY: 30});
+handlers['tl:dblclick']({});
+handlers['fg:mousemove']({offsetX: 100, offsetY: 5});
+handlers['fg:click']({offsetX: 100, offsetY: 5});
+if (!boxes.length || !els['details'].textContent) throw new Error('nothing drawn');
+console.log('ok ' + boxes.length);
+"""
+
+
+@pytest.mark.parametrize("kind", ["recursive", "threads"])
+def test_html_script_runs(recs, kind, tmp_path):
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        pytest.skip("node is not installed")
+    text = export(recs[kind], "html").read_text()
+    data = re.search(r'<script type="application/json" id="sonde-data">(.*?)</script>', text, re.S).group(1)
+    script = re.findall(r"<script>(.*?)</script>", text, re.S)[-1]
+    js = tmp_path / "page.js"
+    js.write_text("var DATA = %s;\n%s\n%s\n%s" % (json.dumps(data), _DOM_STUB, script, _DOM_DRIVE))
+    r = subprocess.run([node, str(js)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr
+
+
+def test_svg_script_parses(recs, tmp_path):
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        pytest.skip("node is not installed")
+    text = export(recs["recursive"], "flamegraph").read_text()
+    js = tmp_path / "svg.js"
+    js.write_text(re.search(r"<!\[CDATA\[(.*?)\]\]>", text, re.S).group(1))
+    r = subprocess.run([node, "--check", str(js)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
