@@ -184,6 +184,28 @@ static int check_process(pid_t pid, char *err, size_t errlen)
 
 static void version_from_sys(struct py_runtime *rt);
 
+/* PF_KTHREAD in /proc/PID/stat's flags: a kernel thread has no user memory
+ * at all (unlike a process that is exiting, whose mappings are gone too). */
+static int is_kernel_thread(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    char st;
+    int ppid, pgrp, session, tty, tpgid;
+    unsigned flags;
+    if (!rp || sscanf(rp + 1, " %c %d %d %d %d %d %u", &st, &ppid, &pgrp, &session, &tty, &tpgid,
+                      &flags) != 7)
+        return 0;
+    return (flags & 0x00200000u) != 0;
+}
+
 /* Has pid gone, or lost its executable or memory mappings (as a process
  * does early in exit, before it becomes a zombie)? */
 static int dying(pid_t pid)
@@ -228,7 +250,7 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     if (rc == SE_PERM)
         return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s",
                        (int)pid, PERM_HINT);
-    if (rc == SE_EXITED && check_process(pid, NULL, 0) == 0)
+    if (rc == SE_EXITED && is_kernel_thread(pid))
         return se_fail(err, errlen, SE_NOTPYTHON,
                        "process %d is not a Python process (a kernel thread: no memory mappings)",
                        (int)pid);
