@@ -211,7 +211,7 @@ int cmd_collector(int argc, char **argv)
             goto out;
         }
     }
-    struct ingest_opts io = { .retention_us = retention, .fwd = fw, .max_queued = max_queue };
+    struct ingest_opts io = { .retention_us = retention, .fwd = fw, .max_queued = max_queue, .max_skew_us = max_skew };
     if ((rc = ingest_new(st, &io, &in, err, sizeof err))) {
         exit_code = cli_error(rc, err);
         goto out;

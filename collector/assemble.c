@@ -328,6 +328,14 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
     free(roots);
     free(parent);
     out->nroots = nr;
+    out->nodes = malloc((c.nnodes + 1) * sizeof *out->nodes);
+    if (!out->nodes)
+        goto out;
+    for (size_t i = 0; i < c.nnodes; i++) {
+        out->nodes[i].node = c.nodes[i].node;
+        out->nodes[i].skew_us = c.nodes[i].off;
+    }
+    out->nnodes = c.nnodes;
 
     /* reorder */
     struct span *ord = malloc((n + 1) * sizeof *ord);
@@ -370,6 +378,7 @@ void trace_view_fini(struct trace_view *v)
         return;
     span_batch_fini(&v->b);
     free(v->depth);
+    free(v->nodes);
     memset(v, 0, sizeof *v);
 }
 

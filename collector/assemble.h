@@ -13,6 +13,11 @@ struct trace_view {
     int *depth;
     size_t nroots;
     int64_t start_us, end_us; /* corrected extent */
+    struct trace_node_skew {
+        const char *node; /* in b's arena */
+        int64_t skew_us;
+    } *nodes;              /* every node of the trace (incl. shared server halves) */
+    size_t nnodes;
 };
 
 /* Assemble the spans of one trace. raw is consumed (left empty, its strings

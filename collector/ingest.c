@@ -1,5 +1,6 @@
 #include "collector/ingest.h"
 
+#include "collector/assemble.h"
 #include "collector/forward.h"
 #include "common/err.h"
 
@@ -30,12 +31,48 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Record skew_us on the stored spans of traces that changed since the last
+ * pass: assemble each (as readers do) and write every node's offset. Runs
+ * only when the queue is empty, at most once a second, 500 traces a pass:
+ * under sustained load the column lags and readers still compute it. */
+static void record_skew(struct ingest *in, int64_t *since)
+{
+    char (*ids)[33] = NULL;
+    size_t n = 0;
+    int64_t started = now_us(), last = 0;
+    if (span_store_changed(in->st, *since, 500, &ids, &n, &last, NULL, 0) || !n) {
+        free(ids);
+        if (!n)
+            *since = started;
+        return;
+    }
+    if (span_store_begin(in->st, NULL, 0)) {
+        free(ids);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct span_batch raw;
+        struct trace_view v;
+        span_batch_init(&raw);
+        if (!span_store_load(in->st, ids[i], &raw, NULL, 0) && !trace_assemble(&raw, in->o.max_skew_us, &v)) {
+            for (size_t k = 0; k < v.nnodes; k++)
+                span_store_set_skew(in->st, ids[i], v.nodes[k].node, v.nodes[k].skew_us, NULL, 0);
+            trace_view_fini(&v);
+        }
+        span_batch_fini(&raw);
+    }
+    span_store_commit(in->st, NULL, 0);
+    /* a full pass may have left traces behind: continue from there next time */
+    *since = n < 500 ? started : last;
+    free(ids);
+}
+
 static void *writer(void *arg)
 {
     struct ingest *in = arg;
     struct span_batch work;
     span_batch_init(&work);
-    int64_t last_expire = 0;
+    int64_t last_expire = 0, last_skew = 0, skew_since = 0;
     char err[256];
     pthread_mutex_lock(&in->mu);
     for (;;) {
@@ -64,6 +101,10 @@ static void *writer(void *arg)
         if (in->o.retention_us && t - last_expire > 1000000) {
             last_expire = t;
             span_store_expire(in->st, t - in->o.retention_us, &expired, NULL, 0);
+        }
+        if (work.n < 1000 && t - last_skew > 1000000) { /* only when not busy */
+            last_skew = t;
+            record_skew(in, &skew_since);
         }
         if (in->o.fwd && work.n)
             forwarder_submit(in->o.fwd, &work);

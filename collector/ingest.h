@@ -15,6 +15,7 @@ struct ingest_opts {
     size_t max_queued;    /* spans waiting for the writer before submit refuses */
     int64_t retention_us; /* 0: keep everything */
     struct forwarder *fwd; /* may be NULL; not owned */
+    int64_t max_skew_us;   /* bound for the skew_us recorded on stored spans */
 };
 
 struct ingest_stats {

@@ -13,7 +13,7 @@
 
 struct span_store {
     sqlite3 *db;
-    sqlite3_stmt *ins_span, *ins_trace, *begin, *commit, *rollback;
+    sqlite3_stmt *ins_span, *ins_trace, *begin, *commit, *rollback, *set_skew;
 };
 
 static const char schema[] =
@@ -49,6 +49,7 @@ static const char schema[] =
     " received_us INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS trace_start ON trace(start_us);"
     "CREATE INDEX IF NOT EXISTS trace_end ON trace(end_us);"
+    "CREATE INDEX IF NOT EXISTS trace_received ON trace(received_us);"
     "INSERT OR REPLACE INTO meta(key, value) VALUES('spans_schema_version', '" SPANS_SCHEMA_VERSION "');";
 
 static int db_fail(struct span_store *st, char *err, size_t errlen, const char *what)
@@ -67,6 +68,7 @@ void span_store_free(struct span_store *st)
     sqlite3_finalize(st->begin);
     sqlite3_finalize(st->commit);
     sqlite3_finalize(st->rollback);
+    sqlite3_finalize(st->set_skew);
     sqlite3_close(st->db);
     free(st);
 }
@@ -400,5 +402,71 @@ int span_store_get_meta(struct span_store *st, const char *key, char *buf, size_
         rc = 0;
     }
     sqlite3_finalize(q);
+    return rc;
+}
+
+int span_store_changed(struct span_store *st, int64_t since_us, size_t limit, char (**ids)[33], size_t *n,
+                       int64_t *last_us, char *err, size_t errlen)
+{
+    *ids = NULL;
+    *n = 0;
+    sqlite3_stmt *q = NULL;
+    if (prep(st, "SELECT trace_id, received_us FROM trace WHERE received_us >= ? ORDER BY received_us LIMIT ?", &q))
+        return db_fail(st, err, errlen, "changed traces");
+    sqlite3_bind_int64(q, 1, since_us);
+    sqlite3_bind_int64(q, 2, limit ? (int64_t)limit : -1);
+    char (*v)[33] = calloc(limit ? limit : 1, sizeof *v);
+    int rc = 0, step;
+    if (!v) {
+        sqlite3_finalize(q);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    while ((step = sqlite3_step(q)) == SQLITE_ROW && *n < limit) {
+        snprintf(v[(*n)++], 33, "%s", (const char *)sqlite3_column_text(q, 0));
+        *last_us = sqlite3_column_int64(q, 1);
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = db_fail(st, err, errlen, "changed traces");
+    sqlite3_finalize(q);
+    if (rc) {
+        free(v);
+        *n = 0;
+        return rc;
+    }
+    *ids = v;
+    return 0;
+}
+
+int span_store_set_skew(struct span_store *st, const char *trace_id, const char *node, int64_t skew_us,
+                        char *err, size_t errlen)
+{
+    if (!st->set_skew &&
+        prep(st, "UPDATE span SET skew_us = ?3 WHERE trace_id = ?1 AND node = ?2 AND skew_us != ?3", &st->set_skew))
+        return db_fail(st, err, errlen, "record skew");
+    sqlite3_stmt *q = st->set_skew;
+    sqlite3_bind_text(q, 1, trace_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, node, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, skew_us);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, errlen, "record skew");
+}
+
+int span_store_begin(struct span_store *st, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st->begin);
+    sqlite3_reset(st->begin);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, errlen, "begin");
+}
+
+int span_store_commit(struct span_store *st, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st->commit);
+    sqlite3_reset(st->commit);
+    if (rc == SQLITE_DONE)
+        return 0;
+    rc = db_fail(st, err, errlen, "commit");
+    sqlite3_step(st->rollback);
+    sqlite3_reset(st->rollback);
     return rc;
 }

@@ -41,6 +41,20 @@ int span_store_load(struct span_store *st, const char *trace_id, struct span_bat
 int span_store_set_meta(struct span_store *st, const char *key, const char *value, char *err, size_t errlen);
 int span_store_get_meta(struct span_store *st, const char *key, char *buf, size_t len);
 
+/* Trace ids that received spans at or after since_us (at most limit, oldest
+ * first), as in span_store_find; *last_us gets the receive time of the last
+ * one. Returns 0 or a negative code. */
+int span_store_changed(struct span_store *st, int64_t since_us, size_t limit, char (**ids)[33], size_t *n,
+                       int64_t *last_us, char *err, size_t errlen);
+
+/* Record the clock correction of every span of node `node` in a trace (the
+ * skew_us column). Call between span_store_begin / span_store_commit.
+ * Returns 0 or a negative code. */
+int span_store_set_skew(struct span_store *st, const char *trace_id, const char *node, int64_t skew_us,
+                        char *err, size_t errlen);
+int span_store_begin(struct span_store *st, char *err, size_t errlen);
+int span_store_commit(struct span_store *st, char *err, size_t errlen);
+
 struct store_filter {
     const char *service;     /* NULL: any */
     int64_t since_us;        /* traces ending at or after this; 0: any */

@@ -37,6 +37,12 @@ def node_clients():
     npm, node = shutil.which("npm"), shutil.which("node")
     if not npm or not node:
         pytest.skip("npm / node not installed: the real OpenTelemetry and Zipkin clients need them")
+    # npm keeps node_modules/.package-lock.json in step with what it installed:
+    # when it is newer than the committed lock file the install is current
+    # (this also keeps concurrent test runs from wiping each other's modules)
+    hidden, lock = CLIENTS / "node_modules" / ".package-lock.json", CLIENTS / "package-lock.json"
+    if hidden.exists() and hidden.stat().st_mtime >= lock.stat().st_mtime:
+        return node
     r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"], cwd=CLIENTS,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, "npm ci failed:\n" + r.stdout + r.stderr
@@ -163,10 +169,18 @@ def check_two_node_trace(sonde_bin, db, sent, offset_us):
     assert root["start_us"] == t0 and root["end_us"] == t0 + 100000
     assert server["start_us"] == t0 + 20000 and server["end_us"] == t0 + 80000
     assert client["start_us"] <= server["start_us"] and server["end_us"] <= client["end_us"]
-    # raw times are kept in the store
+    # raw times are kept in the store, the correction recorded next to them (within a second or two)
     with sqlite3.connect(db) as c:
         raw = c.execute("SELECT start_us FROM span WHERE span_id = ?", (server["span_id"],)).fetchone()[0]
     assert raw == t0 + 20000 + offset_us
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with sqlite3.connect(db) as c:
+            skews = dict(c.execute("SELECT name, skew_us FROM span WHERE trace_id = ?", (sent["trace_id"],)))
+        if skews["handle /cart"]:
+            break
+        time.sleep(0.1)
+    assert skews == {"GET /checkout": 0, "POST /cart": 0, "handle /cart": -offset_us, "SELECT cart": -offset_us}
     # the waterfall shows the corrected order
     r = sonde(sonde_bin, "trace", "--db", db, sent["trace_id"])
     assert r.returncode == 0, r.stderr
