@@ -150,6 +150,7 @@ struct target {
     uint64_t gil_lo, gil_hi, gil_interp;
     uint64_t switches0, switches_last;
     int64_t last_names_ts;
+    int64_t names_backoff; /* next name refresh while some thread is unnamed */
     int need_names;
     struct py_snapcache snap;
 };
@@ -440,6 +441,7 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
     t->pid = pid;
     t->alive = 1;
     t->need_names = 1;
+    t->names_backoff = 5000000;
     t->gil_interp = py_runtime_main_interp(&t->rt);
     py_gil_range(&t->rt, t->gil_interp, &t->gil_lo, &t->gil_hi);
     py_gil_switches(&t->rt, t->gil_interp, &t->switches0);
@@ -514,6 +516,7 @@ void sampler_get_stats(const struct sampler *s, struct sampler_stats *st)
 
 static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
 {
+    int unnamed = 0;
     if (py_thread_names(&t->rt, s->threads, n, s->names) != 0)
         s->st.errors++;
     for (int i = 0; i < n; i++) {
@@ -530,8 +533,13 @@ static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
         memcpy(r->name, s->names[i], sizeof r->name);
         r->name[sizeof r->name - 1] = 0;
         sl->named = s->names[i][0] != 0;
+        unnamed |= !sl->named;
     }
-    t->need_names = 0;
+    /* A thread registers itself in threading._active a little after its
+     * thread state appears: look again soon, backing off to the periodic
+     * refresh for threads that never get a name (native threads). */
+    t->need_names = unnamed && t->names_backoff < 1000000000;
+    t->names_backoff = unnamed ? t->names_backoff * 4 : 5000000;
     t->last_names_ts = now;
 }
 
@@ -579,8 +587,10 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
             s->st.errors++;
             continue;
         }
-        if (!sl->seen_tick || sl->ident != th->ident)
+        if (!sl->seen_tick || sl->ident != th->ident) {
             t->need_names = 1;
+            t->names_backoff = 5000000;
+        }
         if (sl->seen_tick != s->st.ticks + 1)
             t->nseen++;
         sl->seen_tick = s->st.ticks + 1;
@@ -672,9 +682,11 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         g->waiters = waiters;
     }
     slots_sweep(t, s->st.ticks + 1);
-    /* Names: when threads appear, at most 10 times a second; else every 2 s. */
-    if ((t->need_names && now - t->last_names_ts > 100000000) ||
-        now - t->last_names_ts > 2000000000)
+    /* Names: as soon as a thread appears (at most every 5 ms; reading them
+     * is one small dict walk once threading._active is known), and every
+     * second in case one was renamed. */
+    if ((t->need_names && now - t->last_names_ts >= t->names_backoff) ||
+        now - t->last_names_ts > 1000000000)
         emit_names(s, t, n, now);
 }
 

@@ -24,6 +24,7 @@ struct py_runtime {
     char binary[PATH_MAX];       /* file that holds the runtime */
     int pthread_tid_off;         /* offset of tid in glibc's struct pthread, -1 unknown */
     uint64_t code_type;          /* address of PyCode_Type once seen, else 0 */
+    uint64_t threading_active;   /* threading._active dict once found, else 0 */
     struct py_codecache *codes;  /* decoded code objects by address */
 };
 

@@ -260,26 +260,30 @@ static int name_one(struct py_runtime *rt, uint64_t key, uint64_t value, void *a
     return 0;
 }
 
+/* threading._active: looked up through sys.modules once (hundreds of reads),
+ * then remembered; the dict object lives as long as the module. */
+static uint64_t find_active(struct py_runtime *rt)
+{
+    uint64_t interp = py_runtime_main_interp(rt), modules, threading, mdict, active;
+    if (!interp || mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules) ||
+        !modules || py_dict_get_str(rt, modules, "threading", &threading) || !threading ||
+        mem_read_ptr(&rt->mem, threading + (uint64_t)rt->L.mod_dict, &mdict) || !mdict ||
+        py_dict_get_str(rt, mdict, "_active", &active))
+        return 0;
+    return active;
+}
+
 int py_thread_names(struct py_runtime *rt, const struct py_thread *threads, int n,
                     char (*names)[PY_NAME_MAX])
 {
     for (int i = 0; i < n; i++)
         names[i][0] = 0;
-    uint64_t interp = py_runtime_main_interp(rt), modules, threading, mdict, active;
-    if (!interp)
-        return SE_FAULT;
-    int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules);
-    if (rc || !modules)
-        return rc ? rc : SE_FAULT;
-    rc = py_dict_get_str(rt, modules, "threading", &threading);
-    if (rc || !threading)
-        return rc; /* threading never imported: no names */
-    rc = mem_read_ptr(&rt->mem, threading + (uint64_t)rt->L.mod_dict, &mdict);
-    if (rc || !mdict)
-        return rc ? rc : SE_FAULT;
-    rc = py_dict_get_str(rt, mdict, "_active", &active);
-    if (rc || !active)
-        return rc;
     struct names_ctx c = { threads, n, names };
-    return py_dict_foreach(rt, active, PY_MAX_THREADS, name_one, &c);
+    if (rt->threading_active &&
+        py_dict_foreach(rt, rt->threading_active, PY_MAX_THREADS, name_one, &c) == 0)
+        return 0;
+    rt->threading_active = find_active(rt);
+    if (!rt->threading_active)
+        return 0; /* threading not imported (yet): no names */
+    return py_dict_foreach(rt, rt->threading_active, PY_MAX_THREADS, name_one, &c);
 }
