@@ -33,6 +33,8 @@ int cmd_dump(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_view(int argc, char **argv);
 
 /* Parse wall|cpu|gil into an enum q_metric value. 0 or -1. */
 int cli_parse_mode(const char *s, int *mode);

@@ -58,6 +58,9 @@ static void usage(FILE *f)
           "                           one trace: text waterfall, JSON or an export\n"
           "  export -f FORMAT [-o OUT] [--mode wall|cpu] [--thread T] FILE\n"
           "                           write a recording for another tool (callgrind, pprof, ...)\n"
+          "  top [-r HZ] [--interval S] (-p PID | -- CMD...)\n"
+          "                           live view: hottest functions, threads, GIL (curses)\n"
+          "  view FILE.sonde          browse a recording: call tree, callers, threads, timeline\n"
           "  version                  print sonde's version\n"
           "\n"
           "Run 'sonde <command> --help' for a command's options. Exit codes: see sonde(1).\n",
@@ -75,6 +78,10 @@ int main(int argc, char **argv)
         return cmd_dump(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
         return cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top"))
+        return cmd_top(argc - 1, argv + 1);
+    if (!strcmp(cmd, "view"))
+        return cmd_view(argc - 1, argv + 1);
     if (!strcmp(cmd, "record"))
         return cmd_record(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))

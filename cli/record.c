@@ -1,6 +1,7 @@
 /* sonde record: sample a running process or a command sonde launches, and
  * write a .sonde recording. */
 #include "cli/cli.h"
+#include "cli/launch.h"
 
 #include "common/err.h"
 #include "profiler/recorder.h"
@@ -36,56 +37,6 @@ static void record_usage(FILE *f)
           "  -s, --subprocesses   also record the target's child processes\n"
           "  -q, --quiet          no progress line or summary\n",
           f);
-}
-
-/* Start argv as a child; returns its pid, or a negative code. The pipe
- * tells apart "exec failed" from "exec succeeded" (closed on exec). */
-static pid_t launch(char **argv, char *err, size_t errlen)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return se_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        return se_fail(err, errlen, -errno, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        close(p[0]);
-        signal(SIGPIPE, SIG_DFL);
-        execvp(argv[0], argv);
-        int e = errno;
-        if (write(p[1], &e, sizeof e) < 0)
-            _exit(127);
-        _exit(127);
-    }
-    close(p[1]);
-    int e = 0;
-    ssize_t n = read(p[0], &e, sizeof e);
-    close(p[0]);
-    if (n == (ssize_t)sizeof e) {
-        waitpid(pid, NULL, 0);
-        return se_fail(err, errlen, -e, "cannot run %s: %s", argv[0], strerror(e));
-    }
-    return pid;
-}
-
-/* Wait until the launched child runs an initialized Python interpreter. */
-static int wait_for_python(pid_t pid, char *err, size_t errlen)
-{
-    struct timespec delay = { 0, 2 * 1000 * 1000 };
-    for (int i = 0; i < 5000 && !stop_flag; i++) { /* about 10 s */
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return se_fail(err, errlen, SE_EXITED, "the command exited before Python started");
-        struct py_runtime rt;
-        int rc = py_runtime_attach(&rt, pid, err, errlen);
-        py_runtime_fini(&rt);
-        if (rc == 0)
-            return 0;
-        if (rc == SE_PERM || rc == SE_UNSUPPORTED)
-            return rc;
-        nanosleep(&delay, NULL);
-    }
-    return se_fail(err, errlen, SE_NOTPYTHON, "process %d did not start a Python interpreter", pid);
 }
 
 int cmd_record(int argc, char **argv)
@@ -153,11 +104,11 @@ int cmd_record(int argc, char **argv)
     int rc;
     pid_t launched = 0;
     if (ncmd) {
-        launched = launch(cmd, err, sizeof err);
+        launched = cli_launch(cmd, 0, err, sizeof err);
         if (launched < 0)
             return cli_error(launched, err);
         pid = launched;
-        if ((rc = wait_for_python(pid, err, sizeof err)))
+        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err)))
             return cli_error(rc, err);
     }
 
@@ -197,8 +148,9 @@ int cmd_record(int argc, char **argv)
     struct sampler_stats st;
     sampler_get_stats(s, &st);
     uint64_t switches = sampler_gil_switches(s);
-    sampler_free(s);
+    /* the writer still reads the sampler's code objects: free the sampler after it */
     rc = recorder_finish(r, &st, switches, rate, err, sizeof err);
+    sampler_free(s);
     squeue_free(q);
     if (rc)
         return cli_error(rc, err);

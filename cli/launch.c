@@ -1,0 +1,73 @@
+#include "cli/launch.h"
+
+#include "common/err.h"
+#include "tracer/cpython/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Start argv as a child; returns its pid, or a negative code. The pipe
+ * tells apart "exec failed" from "exec succeeded" (closed on exec). */
+pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return se_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        return se_fail(err, errlen, -errno, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        signal(SIGPIPE, SIG_DFL);
+        if (quiet) {
+            int fd = open("/dev/null", O_RDWR);
+            if (fd >= 0) {
+                dup2(fd, 0);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                if (fd > 2)
+                    close(fd);
+            }
+        }
+        execvp(argv[0], argv);
+        int e = errno;
+        if (write(p[1], &e, sizeof e) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    close(p[1]);
+    int e = 0;
+    ssize_t n = read(p[0], &e, sizeof e);
+    close(p[0]);
+    if (n == (ssize_t)sizeof e) {
+        waitpid(pid, NULL, 0);
+        return se_fail(err, errlen, -e, "cannot run %s: %s", argv[0], strerror(e));
+    }
+    return pid;
+}
+
+/* Wait until the launched child runs an initialized Python interpreter. */
+int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    struct timespec delay = { 0, 2 * 1000 * 1000 };
+    for (int i = 0; i < 5000 && !(stop && *stop); i++) { /* about 10 s */
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return se_fail(err, errlen, SE_EXITED, "the command exited before Python started");
+        struct py_runtime rt;
+        int rc = py_runtime_attach(&rt, pid, err, errlen);
+        py_runtime_fini(&rt);
+        if (rc == 0)
+            return 0;
+        if (rc == SE_PERM || rc == SE_UNSUPPORTED)
+            return rc;
+        nanosleep(&delay, NULL);
+    }
+    return se_fail(err, errlen, SE_NOTPYTHON, "process %d did not start a Python interpreter", pid);
+}
+

@@ -1,0 +1,19 @@
+/* Starting a command for record / top and waiting for its interpreter. */
+#ifndef SONDE_CLI_LAUNCH_H
+#define SONDE_CLI_LAUNCH_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Start argv as a child; its pid (the caller reaps it), or a negative code
+ * with a message ("cannot run X: ...") when it cannot be executed. quiet:
+ * the child's stdin, stdout and stderr go to /dev/null (a full-screen UI
+ * owns the terminal). */
+pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen);
+
+/* Wait (up to about 10 s, or until *stop is set) until the launched child
+ * runs an initialized Python interpreter. 0 or a negative code. */
+int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,199 @@
+/* sonde top: a live view of a running process or of a command sonde
+ * launches (curses on a terminal, plain-text snapshots otherwise). */
+#include "cli/cli.h"
+#include "cli/launch.h"
+
+#include "common/err.h"
+#include "profiler/live.h"
+#include "tracer/sampler.h"
+#include "ui/top.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;     /* quit (signal or user) */
+static volatile sig_atomic_t sampler_stop;  /* stop the sampling loop */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+    sampler_stop = 1;
+}
+
+static void top_usage(FILE *f)
+{
+    fputs("usage: sonde top [-r HZ] [--interval S] [--duration S] [--mode M] (-p PID | -- CMD ARGS...)\n"
+          "  -p, --pid PID        watch a running process (never paused or written to)\n"
+          "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
+          "  -i, --interval S     refresh every S seconds (default 1)\n"
+          "  -d, --duration S     stop after S seconds (default: when the target exits, or q)\n"
+          "  -m, --mode M         start in mode wall, cpu or gil (default wall)\n"
+          "On a terminal: an interactive view (press ? for its keys). Otherwise: a plain-text\n"
+          "snapshot every interval, until the target exits or the duration ends.\n",
+          f);
+}
+
+static void *sampler_main(void *arg)
+{
+    sampler_run(arg);
+    return NULL;
+}
+
+static uint64_t errors_of(void *ctx)
+{
+    struct sampler_stats st;
+    sampler_get_stats(ctx, &st);
+    return st.errors;
+}
+
+int cmd_top(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pid", required_argument, NULL, 'p' },
+        { "rate", required_argument, NULL, 'r' },
+        { "interval", required_argument, NULL, 'i' },
+        { "duration", required_argument, NULL, 'd' },
+        { "mode", required_argument, NULL, 'm' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int pid = 0, rate = 100, c, mode = Q_WALL;
+    double interval = 1, duration = 0;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+p:r:i:d:m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!(pid = cli_parse_pid(optarg))) {
+                fprintf(stderr, "sonde: invalid pid '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'r':
+            rate = (int)strtol(optarg, &end, 10);
+            if (*end || rate < 1 || rate > 10000) {
+                fprintf(stderr, "sonde: the rate must be 1 to 10000 Hz, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'i':
+            interval = strtod(optarg, &end);
+            if (*end || !(interval >= 0.05) || interval > 3600) {
+                fprintf(stderr, "sonde: invalid interval '%s' (0.05 to 3600 seconds)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'd':
+            duration = strtod(optarg, &end);
+            if (*end || !(duration > 0)) {
+                fprintf(stderr, "sonde: invalid duration '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'm':
+            if (cli_parse_mode(optarg, &mode)) {
+                fprintf(stderr, "sonde: unknown mode '%s' (wall, cpu or gil)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': top_usage(stdout); return EXIT_OK;
+        default: top_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    char **cmd = argv + optind;
+    int ncmd = argc - optind;
+    if ((pid && ncmd) || (!pid && !ncmd)) {
+        fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
+        top_usage(stderr);
+        return EXIT_USAGE;
+    }
+    int plain = !isatty(1);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512] = "";
+    int rc;
+    pid_t launched = 0;
+    if (ncmd) {
+        launched = cli_launch(cmd, !plain, err, sizeof err);
+        if (launched < 0)
+            return cli_error(launched, err);
+        pid = launched;
+        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err))) {
+            kill(launched, SIGTERM);
+            waitpid(launched, NULL, 0);
+            return cli_error(rc, err);
+        }
+    }
+
+    struct sample_queue *q = squeue_new(32, 1 << 20);
+    if (!q)
+        return cli_error(-ENOMEM, "out of memory");
+    struct sampler_opts so = {
+        .rate_hz = rate,
+        .duration_s = plain ? duration : 0,
+        .launched = launched,
+        .stop = &sampler_stop,
+        .progress_fd = -1,
+    };
+    struct sampler *s = NULL;
+    struct live *l = NULL;
+    pthread_t th;
+    rc = sampler_new(&s, pid, &so, q, err, sizeof err);
+    if (!rc)
+        rc = live_new(&l, q, err, sizeof err);
+    if (!rc && pthread_create(&th, NULL, sampler_main, s))
+        rc = se_fail(err, sizeof err, -EAGAIN, "cannot start the sampling thread");
+    if (rc) {
+        if (l) {  /* the consumer waits on the queue: close it by running nothing */
+            sampler_stop = 1;
+            sampler_run(s);
+        }
+        live_free(l);
+        sampler_free(s);
+        squeue_free(q);
+        if (launched) {
+            kill(launched, SIGTERM);
+            waitpid(launched, NULL, 0);
+        }
+        return cli_error(rc, err);
+    }
+
+    struct top_opts to = {
+        .interval_s = interval,
+        .duration_s = duration,
+        .rate_hz = rate,
+        .mode = (enum q_metric)mode,
+        .plain = plain,
+        .stop = &stop_flag,
+        .errors = errors_of,
+        .ctx = s,
+    };
+    rc = top_run(l, &to, stdout, err, sizeof err);
+    sampler_stop = 1;
+    pthread_join(th, NULL);
+    live_free(l);
+    sampler_free(s);
+    squeue_free(q);
+    if (launched) {
+        /* the user quit before the command ended: stop it, as py-spy top does */
+        if (waitpid(launched, NULL, WNOHANG) == 0) {
+            kill(launched, SIGTERM);
+            waitpid(launched, NULL, 0);
+        }
+    }
+    return rc ? cli_error(rc, err) : EXIT_OK;
+}

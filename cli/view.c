@@ -1,0 +1,140 @@
+/* sonde view: browse a recording in the terminal (the text report when
+ * stdout is not a terminal). */
+#include "cli/cli.h"
+
+#include "common/err.h"
+#include "formats/export.h"
+#include "profiler/model.h"
+#include "ui/report.h"
+#include "ui/view.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void view_usage(FILE *f)
+{
+    fputs("usage: sonde view [--mode wall|cpu|gil] [--thread NAME|TID] FILE.sonde\n"
+          "  -m, --mode M       start in mode wall, cpu or gil\n"
+          "  -t, --thread T     start filtered on this thread (Python name or OS thread id)\n"
+          "On a terminal: call tree, flat profile, callers/callees, threads and timeline\n"
+          "(press ? for the keys). Otherwise: the text report (sonde report).\n",
+          f);
+}
+
+struct export_ctx {
+    const struct model *m;
+    const char *path;
+};
+
+/* FILE.sonde -> FILE.ext (or FILE.thread-N.ext for a thread), next to it. */
+static int view_export(void *ctx, const char *format, enum q_metric mode, uint32_t thread,
+                       char *msg, size_t msglen)
+{
+    struct export_ctx *c = ctx;
+    const struct exporter *e = export_find(format);
+    if (!e)
+        return se_fail(msg, msglen, -ENOENT, "exporter not available: %s", format);
+    char base[4096], out[4200];
+    snprintf(base, sizeof base, "%s", c->path);
+    size_t n = strlen(base);
+    if (n > 6 && !strcmp(base + n - 6, ".sonde"))
+        base[n - 6] = 0;
+    if (thread)
+        snprintf(out, sizeof out, "%s.thread-%u%s", base, thread, e->ext);
+    else
+        snprintf(out, sizeof out, "%s%s", base, e->ext);
+    FILE *f = fopen(out, "w");
+    if (!f)
+        return se_fail(msg, msglen, -errno, "%s: %s", out, strerror(errno));
+    struct export_opts o = {
+        .mode = mode == Q_CPU ? EXPORT_CPU : EXPORT_WALL,
+        .thread = thread,
+        .input = c->path,
+    };
+    char err[256] = "";
+    int rc = e->write(c->m, &o, f, err, sizeof err);
+    if (fclose(f) && !rc)
+        rc = -EIO;
+    if (rc) {
+        remove(out);
+        return se_fail(msg, msglen, rc, "%s: %s", out, err[0] ? err : "write error");
+    }
+    snprintf(msg, msglen, "%s%s", out, mode == Q_GIL ? " (gil mode exported as wall time)" : "");
+    return 0;
+}
+
+int cmd_view(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "mode", required_argument, NULL, 'm' },
+        { "thread", required_argument, NULL, 't' },
+        { "bench-keys", required_argument, NULL, 'B' }, /* hidden: scripts/bench view */
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int c, mode = Q_WALL, bench = 0;
+    const char *thread = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (cli_parse_mode(optarg, &mode)) {
+                fprintf(stderr, "sonde: unknown mode '%s' (wall, cpu or gil)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 't': thread = optarg; break;
+        case 'B': bench = atoi(optarg); break;
+        case 'h': view_usage(stdout); return EXIT_OK;
+        default: view_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        view_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    char err[512] = "";
+    struct model *m;
+    struct timespec t0, t1, c0, c1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    int rc = model_load(path, &m, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    if (rc)
+        return cli_error(rc == -2 ? SE_BADFILE : rc, err);
+    uint32_t th = 0;
+    if (thread && !(th = model_find_thread(m, thread))) {
+        fprintf(stderr, "sonde: no thread named or numbered '%s' in %s\n", thread, path);
+        model_free(m);
+        return EXIT_USAGE;
+    }
+    if (!bench && !isatty(1)) {
+        struct report_opts ro = { .mode = (enum q_metric)mode, .thread = th, .limit = 25 };
+        rc = report_write(stdout, m, &ro);
+        model_free(m);
+        return rc ? cli_error(rc, "cannot write the report") : EXIT_OK;
+    }
+    if (bench)
+        printf("view: load %.1f ms (%.1f ms CPU)\n",
+               ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9) * 1e3,
+               ((double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9) * 1e3);
+    struct export_ctx ec = { m, path };
+    struct view_opts vo = {
+        .path = path,
+        .mode = (enum q_metric)mode,
+        .thread = th,
+        .export_fn = view_export,
+        .export_ctx = &ec,
+        .bench_keys = bench,
+    };
+    rc = view_run(m, &vo, err, sizeof err);
+    model_free(m);
+    return rc ? cli_error(rc, err) : EXIT_OK;
+}

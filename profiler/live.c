@@ -1,0 +1,357 @@
+#include "profiler/live.h"
+
+#include "common/err.h"
+#include "common/hmap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lfunc {
+    char *name, *file;
+    int line;
+};
+
+struct lcount {
+    uint32_t thread, func;
+    uint64_t stamp;          /* last sample that counted this in totals */
+    int64_t self[Q_METRICS], total[Q_METRICS];
+};
+
+struct live {
+    struct sample_queue *q;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    struct live_header h;
+    struct live_thread *threads; size_t nthreads, capthreads; /* index = id - 1 */
+    struct lfunc *funcs;         size_t nfuncs, capfuncs;
+    struct lcount *counts;       size_t ncounts, capcounts;
+    struct hmap by_code;   /* code pointer -> func index + 1 */
+    struct hmap by_key;    /* (hash(name) ^ line, hash(file)) -> func index + 1 */
+    struct hmap by_tid;    /* (pid, tid) -> thread id */
+    struct hmap by_pair;   /* (thread id, func index) -> count index + 1 */
+    uint64_t seq;
+    int oom;
+};
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*arr, n * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = n;
+    return 0;
+}
+
+static uint32_t thread_of(struct live *l, int pid, int tid)
+{
+    uint64_t *v = hmap_get(&l->by_tid, (uint64_t)pid, (uint64_t)tid);
+    if (v)
+        return (uint32_t)*v;
+    if (grow((void **)&l->threads, &l->capthreads, l->nthreads + 1, sizeof *l->threads))
+        return 0;
+    struct live_thread *t = &l->threads[l->nthreads++];
+    memset(t, 0, sizeof *t);
+    t->id = (uint32_t)l->nthreads;
+    t->pid = pid;
+    t->tid = tid;
+    if (hmap_put(&l->by_tid, (uint64_t)pid, (uint64_t)tid, t->id)) {
+        l->nthreads--;
+        return 0;
+    }
+    return t->id;
+}
+
+/* Function index + 1 of a code object, or 0 (unreadable code, no memory). */
+static uint32_t func_of(struct live *l, const struct py_code *co)
+{
+    if (!co)
+        return 0;
+    uint64_t *v = hmap_get(&l->by_code, (uint64_t)(uintptr_t)co, 0);
+    if (v)
+        return (uint32_t)*v;
+    const char *name = co->qualname && *co->qualname ? co->qualname : co->name ? co->name : "?";
+    const char *file = co->file ? co->file : "?";
+    uint64_t k1 = hmap_hash_str(name) ^ ((uint64_t)(uint32_t)co->firstlineno * 0x9e3779b97f4a7c15ull);
+    uint64_t k2 = hmap_hash_str(file);
+    uint32_t id;
+    v = hmap_get(&l->by_key, k1, k2);
+    if (v) {
+        id = (uint32_t)*v;
+    } else {
+        if (grow((void **)&l->funcs, &l->capfuncs, l->nfuncs + 1, sizeof *l->funcs))
+            return 0;
+        struct lfunc *f = &l->funcs[l->nfuncs];
+        f->name = strdup(name);
+        f->file = strdup(file);
+        f->line = co->firstlineno;
+        if (!f->name || !f->file || hmap_put(&l->by_key, k1, k2, l->nfuncs + 1)) {
+            free(f->name);
+            free(f->file);
+            return 0;
+        }
+        id = (uint32_t)++l->nfuncs;
+    }
+    hmap_put(&l->by_code, (uint64_t)(uintptr_t)co, 0, id);
+    return id;
+}
+
+static struct lcount *count_of(struct live *l, uint32_t thread, uint32_t func)
+{
+    uint64_t *v = hmap_get(&l->by_pair, thread, func);
+    if (v)
+        return &l->counts[*v - 1];
+    if (grow((void **)&l->counts, &l->capcounts, l->ncounts + 1, sizeof *l->counts))
+        return NULL;
+    struct lcount *c = &l->counts[l->ncounts];
+    memset(c, 0, sizeof *c);
+    c->thread = thread;
+    c->func = func;
+    if (hmap_put(&l->by_pair, thread, func, l->ncounts + 1))
+        return NULL;
+    l->ncounts++;
+    return c;
+}
+
+static void add_sample(struct live *l, const struct rec_sample *s)
+{
+    uint32_t th = thread_of(l, s->pid, s->tid);
+    if (!th) {
+        l->oom = 1;
+        return;
+    }
+    struct live_thread *t = &l->threads[th - 1];
+    int64_t w[Q_METRICS] = { s->wall_ns, s->cpu_ns, s->state == STATE_GIL ? s->wall_ns : 0 };
+    for (int k = 0; k < Q_METRICS; k++)
+        if (w[k] < 0)
+            w[k] = 0;
+    t->samples++;
+    t->wall_ns += w[Q_WALL];
+    t->cpu_ns += w[Q_CPU];
+    if (s->state < STATE_COUNT)
+        t->state_ns[s->state] += w[Q_WALL];
+    l->h.samples++;
+    l->h.cpu_ns += w[Q_CPU];
+    if (!l->h.first_ts || s->ts < l->h.first_ts)
+        l->h.first_ts = s->ts;
+    if (s->ts > l->h.last_ts)
+        l->h.last_ts = s->ts;
+    uint64_t seq = ++l->seq;
+    for (int i = 0; i < s->nframes; i++) {
+        uint32_t f = func_of(l, s->frames[i].code);
+        if (!f)
+            continue;
+        struct lcount *c = count_of(l, th, f);
+        if (!c) {
+            l->oom = 1;
+            return;
+        }
+        if (i == 0)
+            for (int k = 0; k < Q_METRICS; k++)
+                c->self[k] += w[k];
+        if (c->stamp != seq) {
+            c->stamp = seq;
+            for (int k = 0; k < Q_METRICS; k++)
+                c->total[k] += w[k];
+        }
+    }
+}
+
+static void add_batch(struct live *l, const struct batch *b)
+{
+    size_t off = 0;
+    while (off + sizeof(struct rec_hdr) <= b->len) {
+        const struct rec_hdr *hd = (const void *)(b->buf + off);
+        if (hd->size == 0 || off + hd->size > b->len)
+            break;
+        switch (hd->kind) {
+        case REC_SAMPLE:
+            add_sample(l, (const void *)hd);
+            break;
+        case REC_THREAD: {
+            const struct rec_thread *t = (const void *)hd;
+            uint32_t th = thread_of(l, t->pid, t->tid);
+            if (th) {
+                memcpy(l->threads[th - 1].name, t->name, sizeof l->threads[th - 1].name);
+                l->threads[th - 1].name[sizeof l->threads[th - 1].name - 1] = 0;
+            }
+            break;
+        }
+        case REC_GIL: {
+            const struct rec_gil *g = (const void *)hd;
+            l->h.ticks++;
+            if (g->holder_tid)
+                l->h.gil_held_ticks++;
+            if (g->waiters)
+                l->h.gil_contended_ticks++;
+            break;
+        }
+        case REC_PROCESS: {
+            const struct rec_process *p = (const void *)hd;
+            if (!l->h.pid) {
+                l->h.pid = p->pid;
+                memcpy(l->h.cmd, p->cmd, sizeof l->h.cmd);
+                l->h.cmd[sizeof l->h.cmd - 1] = 0;
+                memcpy(l->h.version, p->version, sizeof l->h.version);
+                l->h.version[sizeof l->h.version - 1] = 0;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        off += hd->size;
+    }
+}
+
+static void *consumer_main(void *arg)
+{
+    struct live *l = arg;
+    struct batch *b;
+    while ((b = squeue_pop(l->q))) {
+        pthread_mutex_lock(&l->mu);
+        add_batch(l, b);
+        pthread_mutex_unlock(&l->mu);
+        squeue_release(l->q, b);
+    }
+    pthread_mutex_lock(&l->mu);
+    l->h.done = 1;
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+static void live_destroy(struct live *l)
+{
+    for (size_t i = 0; i < l->nfuncs; i++) {
+        free(l->funcs[i].name);
+        free(l->funcs[i].file);
+    }
+    free(l->funcs);
+    free(l->threads);
+    free(l->counts);
+    hmap_fini(&l->by_code);
+    hmap_fini(&l->by_key);
+    hmap_fini(&l->by_tid);
+    hmap_fini(&l->by_pair);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen)
+{
+    struct live *l = calloc(1, sizeof *l);
+    if (!l)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    l->q = q;
+    pthread_mutex_init(&l->mu, NULL);
+    if (hmap_init(&l->by_code, 1024) || hmap_init(&l->by_key, 1024) ||
+        hmap_init(&l->by_tid, 64) || hmap_init(&l->by_pair, 4096)) {
+        live_destroy(l);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    if (pthread_create(&l->thread, NULL, consumer_main, l)) {
+        live_destroy(l);
+        return se_fail(err, errlen, -EAGAIN, "cannot start the aggregation thread");
+    }
+    *out = l;
+    return 0;
+}
+
+void live_free(struct live *l)
+{
+    if (!l)
+        return;
+    pthread_join(l->thread, NULL);
+    live_destroy(l);
+}
+
+void live_reset(struct live *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int pid = l->h.pid, done = l->h.done;
+    char cmd[sizeof l->h.cmd], ver[sizeof l->h.version];
+    memcpy(cmd, l->h.cmd, sizeof cmd);
+    memcpy(ver, l->h.version, sizeof ver);
+    memset(&l->h, 0, sizeof l->h);
+    l->h.pid = pid;
+    l->h.done = done;
+    memcpy(l->h.cmd, cmd, sizeof cmd);
+    memcpy(l->h.version, ver, sizeof ver);
+    for (size_t i = 0; i < l->nthreads; i++) {
+        struct live_thread *t = &l->threads[i];
+        t->samples = 0;
+        t->wall_ns = t->cpu_ns = 0;
+        memset(t->state_ns, 0, sizeof t->state_ns);
+    }
+    for (size_t i = 0; i < l->ncounts; i++) {
+        memset(l->counts[i].self, 0, sizeof l->counts[i].self);
+        memset(l->counts[i].total, 0, sizeof l->counts[i].total);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    s->h = l->h;
+    s->nthreads = s->nfuncs = 0;
+    memset(s->metric_total, 0, sizeof s->metric_total);
+    if (grow((void **)&s->threads, &s->capthreads, l->nthreads, sizeof *s->threads) ||
+        grow((void **)&s->funcs, &s->capfuncs, l->nfuncs, sizeof *s->funcs)) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(s->threads, l->threads, l->nthreads * sizeof *l->threads);
+    s->nthreads = l->nthreads;
+    for (size_t i = 0; i < l->nthreads; i++) {
+        const struct live_thread *t = &l->threads[i];
+        if (thread && t->id != thread)
+            continue;
+        s->metric_total[Q_WALL] += t->wall_ns;
+        s->metric_total[Q_CPU] += t->cpu_ns;
+        s->metric_total[Q_GIL] += t->state_ns[STATE_GIL];
+    }
+    for (size_t i = 0; i < l->nfuncs; i++) {
+        struct live_func *f = &s->funcs[i];
+        memset(f, 0, sizeof *f);
+        f->name = l->funcs[i].name;
+        f->file = l->funcs[i].file;
+        f->line = l->funcs[i].line;
+    }
+    for (size_t i = 0; i < l->ncounts; i++) {
+        const struct lcount *c = &l->counts[i];
+        if (thread && c->thread != thread)
+            continue;
+        struct live_func *f = &s->funcs[c->func - 1];
+        for (int k = 0; k < Q_METRICS; k++) {
+            f->self[k] += c->self[k];
+            f->total[k] += c->total[k];
+        }
+    }
+    /* keep only functions seen in the selection */
+    size_t n = 0;
+    for (size_t i = 0; i < l->nfuncs; i++) {
+        const struct live_func *f = &s->funcs[i];
+        if (f->total[Q_WALL] || f->total[Q_CPU])
+            s->funcs[n++] = *f;
+    }
+    s->nfuncs = n;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+void live_snap_fini(struct live_snap *s)
+{
+    free(s->threads);
+    free(s->funcs);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,72 @@
+/* Live aggregation for `sonde top`: a consumer of the sampler's queue
+ * (tracer/sampler.h) that keeps cumulative counters in memory (no SQLite):
+ * per thread (samples, wall, CPU, time per GIL state) and per thread and
+ * function (self and total wall, CPU and GIL-held time). A function is a
+ * code object's name + file + first line; totals count a function once per
+ * sample however deep it recurses. Counters are cumulative since the start
+ * (or the last live_reset). */
+#ifndef SONDE_LIVE_H
+#define SONDE_LIVE_H
+
+#include "profiler/query.h"
+#include "tracer/sampler.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct live;
+
+struct live_header {
+    int pid;                 /* first process seen, 0 until then */
+    char cmd[448];
+    char version[32];
+    uint64_t samples;        /* since start or reset */
+    uint64_t ticks, gil_held_ticks, gil_contended_ticks;
+    int64_t first_ts, last_ts; /* sampler ns timestamps of the counted span */
+    int64_t cpu_ns;          /* CPU time summed over every thread */
+    int done;                /* the queue was closed: sampling has ended */
+};
+
+struct live_thread {
+    uint32_t id;             /* live's id, stable for the session (1-based) */
+    int pid, tid;
+    char name[64];
+    uint64_t samples;
+    int64_t wall_ns, cpu_ns;
+    int64_t state_ns[STATE_COUNT];
+};
+
+struct live_func {
+    const char *name, *file; /* owned by the live aggregator (valid until live_free) */
+    int line;                /* first line of the function */
+    int64_t self[Q_METRICS], total[Q_METRICS]; /* ns */
+};
+
+/* A copy of the counters, taken under the aggregator's lock. Arrays are
+ * reused from call to call; free them with live_snap_fini. */
+struct live_snap {
+    struct live_header h;
+    struct live_thread *threads; size_t nthreads, capthreads;
+    struct live_func *funcs;     size_t nfuncs, capfuncs;
+    int64_t metric_total[Q_METRICS]; /* over the selected thread(s) */
+};
+
+/* Start consuming q on a new thread. q must outlive the aggregator; the
+ * producer closes it (sampler_run does) to end consumption.
+ * 0 or a negative code with a message in err. */
+int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen);
+
+/* Wait for the consumer thread to drain the (closed) queue, then free
+ * everything. live_free(NULL) is a no-op. */
+void live_free(struct live *l);
+
+/* Snapshot the counters; thread = a live thread id, or 0 for every thread
+ * (then functions sum over threads). Thread-safe against the consumer.
+ * 0 or -ENOMEM. */
+int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s);
+void live_snap_fini(struct live_snap *s);
+
+/* Zero every counter (threads and functions stay known). Thread-safe. */
+void live_reset(struct live *l);
+
+#endif

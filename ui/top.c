@@ -1,0 +1,498 @@
+#include "ui/top.h"
+
+#include "common/err.h"
+#include "ui/tui.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { SORT_OWN, SORT_TOTAL, SORT_NAME, SORT_FILE, SORT_COUNT };
+enum { PANE_FUNCS, PANE_THREADS };
+
+struct top {
+    struct live *l;
+    const struct top_opts *o;
+    struct live_snap s;
+    enum q_metric mode;
+    int sort, pane, paused;
+    uint32_t thread;          /* live thread id, 0 = all */
+    int sel, scroll;          /* function table */
+    int tsel;                 /* threads pane */
+    char msg[128];
+};
+
+static const char *const help_lines[] = {
+    "sonde top: what the target is doing, refreshed every interval.",
+    "",
+    "Counters are CUMULATIVE since sonde attached (no decay); R resets them.",
+    "OWN: time with the function innermost (running itself).",
+    "TOTAL: time with the function anywhere on the stack (once per sample).",
+    "",
+    "  ?  h        this help",
+    "  q           quit (the terminal is restored)",
+    "  p  space    pause / resume the display (sampling goes on; the numbers freeze)",
+    "  R           reset every counter to zero",
+    "  m           next mode: wall -> cpu -> gil (time holding the GIL)",
+    "  w  c  g     mode wall / cpu / gil",
+    "  1  2  3  4  sort by own time, total time, function name, file",
+    "  t           threads pane (state per thread); Enter there filters on a thread",
+    "  [  ]        previous / next thread filter",
+    "  a           all threads (clear the filter)",
+    "  Up Down PgUp PgDn Home End   move in the table",
+    "",
+    "Modes: wall = every sample's wall time; cpu = CPU time the thread used;",
+    "gil = wall time while the thread held the GIL.",
+    "Thread states: # gil (holds the GIL)  w gil_wait (blocked on the GIL)",
+    "               = nogil (on CPU without the GIL)  . idle",
+    "Header: CPU % = CPU time of every thread / elapsed (can exceed 100);",
+    "GIL held % = ticks with a holder; GIL wait % = ticks with a waiter.",
+    NULL,
+};
+
+static const char *mode_name(enum q_metric m)
+{
+    return m == Q_CPU ? "cpu" : m == Q_GIL ? "gil" : "wall";
+}
+
+static const char *sort_name(int s)
+{
+    static const char *const n[] = { "own", "total", "function", "file" };
+    return n[s];
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static enum q_metric g_mode;
+static int g_sort;
+
+static int cmp_func(const void *a, const void *b)
+{
+    const struct live_func *x = a, *y = b;
+    int c = 0;
+    switch (g_sort) {
+    case SORT_OWN:
+        c = (y->self[g_mode] > x->self[g_mode]) - (y->self[g_mode] < x->self[g_mode]);
+        if (!c)
+            c = (y->total[g_mode] > x->total[g_mode]) - (y->total[g_mode] < x->total[g_mode]);
+        break;
+    case SORT_TOTAL:
+        c = (y->total[g_mode] > x->total[g_mode]) - (y->total[g_mode] < x->total[g_mode]);
+        if (!c)
+            c = (y->self[g_mode] > x->self[g_mode]) - (y->self[g_mode] < x->self[g_mode]);
+        break;
+    case SORT_NAME:
+        c = strcmp(x->name, y->name);
+        break;
+    case SORT_FILE:
+        c = strcmp(x->file, y->file);
+        if (!c)
+            c = x->line - y->line;
+        break;
+    }
+    if (!c)
+        c = strcmp(x->name, y->name);
+    return c;
+}
+
+static int take(struct top *t)
+{
+    int rc = live_snapshot(t->l, t->thread, &t->s);
+    if (rc)
+        return rc;
+    g_mode = t->mode;
+    g_sort = t->sort;
+    qsort(t->s.funcs, t->s.nfuncs, sizeof *t->s.funcs, cmp_func);
+    return 0;
+}
+
+static void resort(struct top *t)
+{
+    g_mode = t->mode;
+    g_sort = t->sort;
+    qsort(t->s.funcs, t->s.nfuncs, sizeof *t->s.funcs, cmp_func);
+}
+
+static double pct(double a, double b)
+{
+    return b > 0 ? 100.0 * a / b : 0;
+}
+
+static const struct live_thread *thread_by_id(const struct top *t, uint32_t id)
+{
+    for (size_t i = 0; i < t->s.nthreads; i++)
+        if (t->s.threads[i].id == id)
+            return &t->s.threads[i];
+    return NULL;
+}
+
+static void thread_label(const struct top *t, uint32_t id, char *out, size_t n)
+{
+    const struct live_thread *th = thread_by_id(t, id);
+    if (!id || !th)
+        snprintf(out, n, "all");
+    else
+        snprintf(out, n, "%s (%d)", th->name[0] ? th->name : "?", th->tid);
+}
+
+/* "path/to/file.py:12" cut from the left to fit w. */
+static void file_line(char *out, size_t n, const char *file, int line, int w)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s:%d", file, line);
+    size_t len = strlen(buf);
+    const char *p = buf;
+    if (w > 3 && len > (size_t)w) {
+        p = buf + len - (size_t)(w - 3);
+        if (n > 3) {
+            memcpy(out, "...", 3);
+            out += 3;
+            n -= 3;
+        }
+    }
+    size_t k = strlen(p) < n ? strlen(p) : n - 1;
+    memcpy(out, p, k);
+    out[k] = 0;
+}
+
+static void header_line(const struct top *t, char *out, size_t n)
+{
+    const struct live_header *h = &t->s.h;
+    double el = (double)(h->last_ts - h->first_ts) / 1e9;
+    uint64_t errs = t->o->errors ? t->o->errors(t->o->ctx) : 0;
+    snprintf(out, n,
+             "%d Hz  Samples %llu  Errors %llu  CPU %.1f%%  GIL held %.1f%%  GIL wait %.1f%%  %.0fs",
+             t->o->rate_hz, (unsigned long long)h->samples, (unsigned long long)errs,
+             pct((double)h->cpu_ns, el * 1e9), pct((double)h->gil_held_ticks, (double)h->ticks),
+             pct((double)h->gil_contended_ticks, (double)h->ticks), el);
+}
+
+/* ---- plain-text snapshots ---- */
+
+static void print_snapshot(struct top *t, FILE *f, int limit)
+{
+    const struct live_header *h = &t->s.h;
+    char hl[256], lab[96], a[32], b[32];
+    header_line(t, hl, sizeof hl);
+    thread_label(t, t->thread, lab, sizeof lab);
+    fprintf(f, "sonde top: pid %d  %s  Python %s%s\n%s\nmode %s, thread %s\n", h->pid, h->cmd,
+            h->version[0] ? h->version : "?", h->done ? "  (sampling ended)" : "", hl,
+            mode_name(t->mode), lab);
+    fprintf(f, "%-24s %8s %8s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "%GIL", "%WAIT",
+            "%NOGIL", "%IDLE");
+    for (size_t i = 0; i < t->s.nthreads; i++) {
+        const struct live_thread *th = &t->s.threads[i];
+        double w = (double)th->wall_ns;
+        fprintf(f, "%-24.24s %8d %8llu %7.1f %7.1f %7.1f %7.1f\n", th->name[0] ? th->name : "?",
+                th->tid, (unsigned long long)th->samples, pct((double)th->state_ns[STATE_GIL], w),
+                pct((double)th->state_ns[STATE_GIL_WAIT], w),
+                pct((double)th->state_ns[STATE_NOGIL], w), pct((double)th->state_ns[STATE_IDLE], w));
+    }
+    fprintf(f, "%7s %7s %9s %9s  %s\n", "OWN%", "TOTAL%", "OWN", "TOTAL", "FUNCTION (FILE:LINE)");
+    double tot = (double)t->s.metric_total[t->mode];
+    int shown = 0;
+    for (size_t i = 0; i < t->s.nfuncs && shown < limit; i++) {
+        const struct live_func *fn = &t->s.funcs[i];
+        if (!fn->total[t->mode])
+            continue;
+        tui_fmt_secs(a, sizeof a, (double)fn->self[t->mode] / 1e9);
+        tui_fmt_secs(b, sizeof b, (double)fn->total[t->mode] / 1e9);
+        fprintf(f, "%7.1f %7.1f %9s %9s  %s (%s:%d)\n", pct((double)fn->self[t->mode], tot),
+                pct((double)fn->total[t->mode], tot), a, b, fn->name, fn->file, fn->line);
+        shown++;
+    }
+    if (!shown)
+        fprintf(f, "  (no samples yet)\n");
+    fputc('\n', f);
+    fflush(f);
+}
+
+static int run_plain(struct top *t, FILE *out, char *err, size_t errlen)
+{
+    double start = now_s(), next = start + t->o->interval_s;
+    struct timespec d = { 0, 50 * 1000 * 1000 };
+    for (;;) {
+        nanosleep(&d, NULL);
+        int stop = t->o->stop && *t->o->stop;
+        double now = now_s();
+        int timeup = t->o->duration_s > 0 && now - start >= t->o->duration_s;
+        if (now >= next || stop || timeup) {
+            if (take(t))
+                return se_fail(err, errlen, -ENOMEM, "out of memory");
+            if (t->s.h.done || stop || timeup) {
+                print_snapshot(t, out, 25);
+                return 0;
+            }
+            print_snapshot(t, out, 25);
+            next = now + t->o->interval_s;
+        }
+    }
+}
+
+/* ---- curses ---- */
+
+static void draw_title(struct top *t, int cols)
+{
+    const struct live_header *h = &t->s.h;
+    char hl[256], lab[96];
+    attron(A_REVERSE | A_BOLD);
+    tui_putf(0, 0, cols, 1, " sonde top  pid %d  %s", h->pid, h->cmd);
+    char ver[64];
+    snprintf(ver, sizeof ver, " Python %s ", h->version[0] ? h->version : "?");
+    if ((int)strlen(ver) < cols / 2)
+        tui_put(0, cols - (int)strlen(ver), (int)strlen(ver), ver, 0);
+    attroff(A_REVERSE | A_BOLD);
+    header_line(t, hl, sizeof hl);
+    tui_put(1, 0, cols, hl, 1);
+    thread_label(t, t->thread, lab, sizeof lab);
+    tui_putf(2, 0, cols, 1, "Mode %s  Thread %s  Sort %s%s%s", mode_name(t->mode), lab,
+             sort_name(t->sort), t->paused ? "  [PAUSED]" : "",
+             h->done ? "  [sampling ended]" : "");
+}
+
+static void draw_funcs(struct top *t, int rows, int cols)
+{
+    int fnw = cols - 38, top = 4, n = rows - top - 1;
+    if (fnw < 10)
+        fnw = 10;
+    int namew = fnw * 5 / 10, filew = fnw - namew - 1;
+    attron(A_REVERSE);
+    char hd[256];
+    snprintf(hd, sizeof hd, "%s%6s %s%6s %s%8s %s%8s  %-*s %s", t->sort == SORT_OWN ? "*" : " ",
+             "OWN%", t->sort == SORT_TOTAL ? "*" : " ", "TOTAL%", " ", "OWN", " ", "TOTAL", namew,
+             t->sort == SORT_NAME ? "FUNCTION*" : "FUNCTION", t->sort == SORT_FILE ? "FILE:LINE*" : "FILE:LINE");
+    tui_put(3, 0, cols, hd, 1);
+    attroff(A_REVERSE);
+    int nf = (int)t->s.nfuncs;
+    if (t->sel >= nf)
+        t->sel = nf ? nf - 1 : 0;
+    if (t->sel < 0)
+        t->sel = 0;
+    if (n < 1)
+        n = 1;
+    if (t->sel < t->scroll)
+        t->scroll = t->sel;
+    if (t->sel >= t->scroll + n)
+        t->scroll = t->sel - n + 1;
+    double tot = (double)t->s.metric_total[t->mode];
+    for (int i = 0; i < n; i++) {
+        int r = t->scroll + i;
+        move(top + i, 0);
+        clrtoeol();
+        if (r >= nf)
+            continue;
+        const struct live_func *fn = &t->s.funcs[r];
+        char a[32], b[32], fl[512], line[1024];
+        tui_fmt_secs(a, sizeof a, (double)fn->self[t->mode] / 1e9);
+        tui_fmt_secs(b, sizeof b, (double)fn->total[t->mode] / 1e9);
+        file_line(fl, sizeof fl, fn->file, fn->line, filew);
+        snprintf(line, sizeof line, " %6.1f  %6.1f  %8s  %8s  %-*.*s %s",
+                 pct((double)fn->self[t->mode], tot), pct((double)fn->total[t->mode], tot), a, b,
+                 namew, namew, fn->name, fl);
+        if (r == t->sel)
+            attron(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
+        tui_put(top + i, 0, cols, line, 1);
+        if (r == t->sel)
+            attroff(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
+    }
+    if (!nf)
+        tui_put(top, 1, cols - 1, "(no samples yet)", 0);
+}
+
+static void draw_threads(struct top *t, int rows, int cols)
+{
+    int top = 4, n = rows - top - 1;
+    attron(A_REVERSE);
+    tui_putf(3, 0, cols, 1, " %-18s %7s %7s %6s %6s %6s %6s  %s", "THREAD", "TID", "CPU%", "%GIL",
+             "%WAIT", "%NOGIL", "%IDLE", "# gil w wait = nogil . idle");
+    attroff(A_REVERSE);
+    int nt = (int)t->s.nthreads;
+    if (t->tsel >= nt + 1)
+        t->tsel = nt;
+    double el = (double)(t->s.h.last_ts - t->s.h.first_ts);
+    for (int i = 0; i < n; i++) {
+        move(top + i, 0);
+        clrtoeol();
+        int r = i; /* row 0: all threads */
+        if (r > nt)
+            continue;
+        int sel = r == t->tsel;
+        if (sel)
+            attron(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
+        if (r == 0) {
+            tui_putf(top + i, 0, cols, 1, " %-18s %s", "(all threads)",
+                     t->thread == 0 ? "  <- filter" : "");
+        } else {
+            const struct live_thread *th = &t->s.threads[r - 1];
+            double w = (double)th->wall_ns;
+            tui_putf(top + i, 0, cols, 1, "%c%-18.18s %7d %7.1f %6.1f %6.1f %6.1f %6.1f  ",
+                     t->thread == th->id ? '>' : ' ', th->name[0] ? th->name : "?", th->tid,
+                     pct((double)th->cpu_ns, el), pct((double)th->state_ns[STATE_GIL], w),
+                     pct((double)th->state_ns[STATE_GIL_WAIT], w),
+                     pct((double)th->state_ns[STATE_NOGIL], w),
+                     pct((double)th->state_ns[STATE_IDLE], w));
+        }
+        if (sel)
+            attroff(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
+        if (r > 0 && cols > 67) {
+            const struct live_thread *th = &t->s.threads[r - 1];
+            double w = (double)th->wall_ns, fr[4];
+            for (int k = 0; k < 4; k++)
+                fr[k] = w > 0 ? (double)th->state_ns[k] / w : 0;
+            tui_state_bar(top + i, 65, cols - 65, fr);
+        }
+    }
+}
+
+static void draw(struct top *t)
+{
+    int rows, cols;
+    getmaxyx(stdscr, rows, cols);
+    erase();
+    if (rows < 6 || cols < 30) {
+        tui_put(0, 0, cols, "sonde top: terminal too small", 0);
+        refresh();
+        return;
+    }
+    draw_title(t, cols);
+    if (t->pane == PANE_FUNCS)
+        draw_funcs(t, rows, cols);
+    else
+        draw_threads(t, rows, cols);
+    attron(A_REVERSE);
+    if (t->msg[0])
+        tui_put(rows - 1, 0, cols, t->msg, 1);
+    else if (t->pane == PANE_FUNCS)
+        tui_put(rows - 1, 0, cols,
+                " q quit  ? help  p pause  m mode  1-4 sort  t threads  [ ] thread  R reset", 1);
+    else
+        tui_put(rows - 1, 0, cols, " Enter filter on thread  a all  t/Esc back  q quit  ? help", 1);
+    attroff(A_REVERSE);
+    refresh();
+}
+
+static void cycle_thread(struct top *t, int dir)
+{
+    int n = (int)t->s.nthreads, cur = 0;
+    for (int i = 0; i < n; i++)
+        if (t->s.threads[i].id == t->thread)
+            cur = i + 1;
+    cur = ((cur + dir) % (n + 1) + n + 1) % (n + 1);
+    t->thread = cur ? t->s.threads[cur - 1].id : 0;
+}
+
+static int run_curses(struct top *t, char *err, size_t errlen)
+{
+    if (tui_begin(err, errlen))
+        return -ENOTTY;
+    timeout(100);
+    double next = 0;
+    int dirty = 1, rc = 0;
+    while (!(t->o->stop && *t->o->stop)) {
+        double now = now_s();
+        int refresh_now = 0;
+        if (!t->paused && now >= next) {
+            refresh_now = 1;
+            next = now + t->o->interval_s;
+        }
+        if (refresh_now) {
+            if ((rc = take(t)))
+                break;
+            dirty = 1;
+        }
+        if (dirty)
+            draw(t);
+        dirty = 0;
+        int ch = getch();
+        if (ch == ERR)
+            continue;
+        dirty = 1;
+        t->msg[0] = 0;
+        int resnap = 0;
+        int page = LINES - 6 > 1 ? LINES - 6 : 1;
+        switch (ch) {
+        case 'q': case 'Q':
+            goto done;
+        case KEY_RESIZE:
+            break;
+        case '?': case 'h': case KEY_F(1):
+            tui_help("sonde top: help", help_lines);
+            break;
+        case 'p': case ' ':
+            t->paused = !t->paused;
+            if (!t->paused)
+                next = 0;
+            break;
+        case 'R':
+            live_reset(t->l);
+            resnap = 1;
+            snprintf(t->msg, sizeof t->msg, " counters reset");
+            break;
+        case 'm':
+            t->mode = (enum q_metric)((t->mode + 1) % Q_METRICS);
+            resort(t);
+            break;
+        case 'w': t->mode = Q_WALL; resort(t); break;
+        case 'c': t->mode = Q_CPU; resort(t); break;
+        case 'g': t->mode = Q_GIL; resort(t); break;
+        case '1': case '2': case '3': case '4':
+            t->sort = ch - '1';
+            resort(t);
+            t->sel = t->scroll = 0;
+            break;
+        case 't': case '\t':
+            t->pane = t->pane == PANE_FUNCS ? PANE_THREADS : PANE_FUNCS;
+            break;
+        case 27:
+            t->pane = PANE_FUNCS;
+            break;
+        case '[': cycle_thread(t, -1); resnap = 1; break;
+        case ']': cycle_thread(t, 1); resnap = 1; break;
+        case 'a': t->thread = 0; resnap = 1; break;
+        case '\n': case '\r': case KEY_ENTER:
+            if (t->pane == PANE_THREADS) {
+                t->thread = t->tsel > 0 && t->tsel <= (int)t->s.nthreads
+                                ? t->s.threads[t->tsel - 1].id : 0;
+                t->pane = PANE_FUNCS;
+                t->sel = t->scroll = 0;
+                resnap = 1;
+            }
+            break;
+        case KEY_UP: case 'k':
+            if (t->pane == PANE_FUNCS) t->sel--; else if (t->tsel > 0) t->tsel--;
+            break;
+        case KEY_DOWN: case 'j':
+            if (t->pane == PANE_FUNCS) t->sel++; else t->tsel++;
+            break;
+        case KEY_PPAGE: t->sel -= page; break;
+        case KEY_NPAGE: t->sel += page; break;
+        case KEY_HOME: t->sel = 0; break;
+        case KEY_END: t->sel = (int)t->s.nfuncs - 1; break;
+        default:
+            snprintf(t->msg, sizeof t->msg, " unknown key: press ? for help");
+            break;
+        }
+        if (resnap && (rc = take(t)))
+            break;
+    }
+done:
+    tui_end();
+    if (rc)
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    return 0;
+}
+
+int top_run(struct live *l, const struct top_opts *o, FILE *out, char *err, size_t errlen)
+{
+    struct top t = { .l = l, .o = o, .mode = o->mode, .sort = SORT_OWN };
+    int rc = o->plain ? run_plain(&t, out, err, errlen) : run_curses(&t, err, errlen);
+    live_snap_fini(&t.s);
+    return rc;
+}
