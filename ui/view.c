@@ -409,33 +409,37 @@ static size_t collect_cc(struct view *v, struct ccrow *out)
     return n;
 }
 
+/* Is there a call from -> to at x or above it (x's function is to and its
+ * caller's is from)? Recursion would otherwise count an edge twice. */
+static int edge_above(const struct view *v, uint32_t x, uint32_t from, uint32_t to)
+{
+    for (; x; x = v->nodes[x].parent)
+        if (v->nodes[x].func == to && v->nodes[v->nodes[x].parent].func == from)
+            return 1;
+    return 0;
+}
+
+/* Callers and callees of the focused function, each call edge weighted by
+ * the inclusive time below it, once per path however deep the recursion. */
 static void rebuild_cc(struct view *v)
 {
     uint32_t F = v->focus;
-    for (uint32_t pass = 0; pass < 2; pass++) {
-        for (uint32_t n = 1; n < v->nnodes; n++) {
-            if (v->nodes[n].func != F || incl_of(v, n) <= 0)
-                continue;
-            int outer = 1;
-            for (uint32_t p = v->nodes[n].parent; p; p = v->nodes[p].parent)
-                if (v->nodes[p].func == F) {
-                    outer = 0;
-                    break;
-                }
-            if (!outer)
-                continue;
-            if (pass == 0) {
-                v->acc[v->nodes[v->nodes[n].parent].func] += incl_of(v, n);
-            } else {
-                for (uint32_t c = v->nodes[n].child; c; c = v->nodes[c].sibling)
-                    v->acc[v->nodes[c].func] += incl_of(v, c);
-            }
-        }
-        if (pass == 0)
-            v->ncallers = collect_cc(v, v->callers);
-        else
-            v->ncallees = collect_cc(v, v->callees);
+    for (uint32_t n = 1; n < v->nnodes; n++) {
+        if (v->nodes[n].func != F || incl_of(v, n) <= 0)
+            continue;
+        uint32_t p = v->nodes[n].parent, h = v->nodes[p].func;
+        if (!edge_above(v, p, h, F))
+            v->acc[h] += incl_of(v, n);
     }
+    v->ncallers = collect_cc(v, v->callers);
+    for (uint32_t n = 1; n < v->nnodes; n++) {
+        if (v->nodes[n].func != F || incl_of(v, n) <= 0)
+            continue;
+        for (uint32_t c = v->nodes[n].child; c; c = v->nodes[c].sibling)
+            if (incl_of(v, c) > 0 && !edge_above(v, n, F, v->nodes[c].func))
+                v->acc[v->nodes[c].func] += incl_of(v, c);
+    }
+    v->ncallees = collect_cc(v, v->callees);
     v->csel = v->cscroll = 0;
 }
 

@@ -410,3 +410,38 @@ def test_view_bad_file(sonde_bin, tmp_path):
     r = subprocess.run([sonde_bin, "view", str(bad)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 8, (r.returncode, r.stderr)
     assert r.stderr.startswith("sonde: ")
+
+
+def test_view_callers_callees_with_recursion(sonde_bin, tmp_path, tmux):
+    """Synthetic recording (tests/unit/mkrec recursive): main -> f -> f -> ...,
+    f -> g -> f, main -> leaf. A recursive call edge counts once per path."""
+    mkrec = os.path.join(os.path.dirname(sonde_bin), "tests", "unit", "mkrec")
+    if not os.access(mkrec, os.X_OK):
+        pytest.skip("mkrec not built")
+    rec = tmp_path / "rec.sonde"
+    subprocess.run([mkrec, "recursive", str(rec)], check=True, timeout=30)
+    tmux.type("%s view %s" % (sonde_bin, rec))
+    tmux.keys("Enter")
+    tmux.wait_for("[1] call tree")
+    tmux.keys("2")
+    tmux.wait_for("[2] flat")
+    tmux.keys("/")
+    tmux.type("f")
+    tmux.keys("Enter")
+    tmux.wait_for("match 1/")
+    tmux.keys("Enter")
+    s = tmux.wait_for(lambda s: "CALLEES of f " in s and "-> g" in s)
+
+    def row(arrow, name):
+        m = re.search(r"^\s*(\d+\.\d)\s.*%s %s\s" % (arrow, name), s, re.M)
+        assert m, (arrow, name, s)
+        return float(m.group(1))
+
+    assert row("<-", "main") == 87.5
+    assert row("<-", "f") == 75.0
+    assert row("<-", "g") == 12.5
+    assert row("->", "f") == 75.0
+    assert row("->", "g") == 12.5
+    assert "-> leaf" not in s
+    tmux.keys("q")
+    tmux.assert_restored()
