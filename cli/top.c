@@ -144,7 +144,7 @@ int cmd_top(int argc, char **argv)
         return cli_error(-ENOMEM, "out of memory");
     struct sampler_opts so = {
         .rate_hz = rate,
-        .duration_s = plain ? duration : 0,
+        .duration_s = duration,
         .launched = launched,
         .stop = &sampler_stop,
         .progress_fd = -1,

@@ -393,10 +393,12 @@ static int run_curses(struct top *t, char *err, size_t errlen)
     if (tui_begin(err, errlen))
         return -ENOTTY;
     timeout(100);
-    double next = 0;
+    double next = 0, start = now_s();
     int dirty = 1, rc = 0;
     while (!(t->o->stop && *t->o->stop)) {
         double now = now_s();
+        if (t->o->duration_s > 0 && now - start >= t->o->duration_s)
+            break;
         int refresh_now = 0;
         if (!t->paused && now >= next) {
             refresh_now = 1;

@@ -12,7 +12,7 @@
 
 struct top_opts {
     double interval_s;              /* refresh period (> 0) */
-    double duration_s;              /* plain mode: stop after this long, 0 = until the end */
+    double duration_s;              /* quit after this long, 0 = until the end (plain) or q */
     int rate_hz;                    /* shown in the header */
     enum q_metric mode;             /* initial mode */
     int plain;                      /* print snapshots to out instead of the curses UI */
@@ -22,8 +22,8 @@ struct top_opts {
     void *ctx;
 };
 
-/* Run the view until the user quits (q), *stop is set or, in plain mode,
- * sampling ends or the duration passes. The terminal is restored before
+/* Run the view until the user quits (q), *stop is set, the duration passes
+ * or, in plain mode, sampling ends. The terminal is restored before
  * returning. 0, or a negative code with a message in err. */
 int top_run(struct live *l, const struct top_opts *o, FILE *out, char *err, size_t errlen);
 

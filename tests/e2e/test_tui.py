@@ -445,3 +445,13 @@ def test_view_callers_callees_with_recursion(sonde_bin, tmp_path, tmux):
     assert "-> leaf" not in s
     tmux.keys("q")
     tmux.assert_restored()
+
+
+def test_top_duration_on_a_terminal(sonde_bin, newest_py, start_target, tmux):
+    t = start_target([newest_py.path, TARGET])
+    tmux.type("%s top -p %d -i 0.3 -d 2; echo EXIT-$?" % (sonde_bin, t.pid))
+    tmux.keys("Enter")
+    tmux.wait_for("crunch_alpha_leaf", timeout=15)
+    tmux.wait_for("EXIT-0", timeout=15)
+    assert tmux.display("#{alternate_on}") == "0"
+    assert t.proc.poll() is None
