@@ -54,8 +54,16 @@ pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen)
 /* Wait until the launched child runs an initialized Python interpreter. */
 int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-    struct timespec delay = { 0, 2 * 1000 * 1000 };
-    for (int i = 0; i < 5000 && !(stop && *stop); i++) { /* about 10 s */
+    /* Bounded by the clock, not a count of attempts: under load one
+     * attempt (symbol tables of every mapped file) can take long. */
+    struct timespec delay = { 0, 2 * 1000 * 1000 }, t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (stop && *stop)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= 10)
+            break;
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return se_fail(err, errlen, SE_EXITED, "the command exited before Python started");

@@ -108,8 +108,12 @@ int cmd_record(int argc, char **argv)
         if (launched < 0)
             return cli_error(launched, err);
         pid = launched;
-        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err)))
+        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err))) {
+            /* We started it and cannot profile it: do not leave it behind. */
+            kill(launched, SIGTERM);
+            waitpid(launched, NULL, 0);
             return cli_error(rc, err);
+        }
     }
 
     char defname[64];
