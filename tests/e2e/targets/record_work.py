@@ -1,0 +1,82 @@
+"""Workload for `sonde record` accuracy tests (tests/e2e/test_record.py).
+
+Threads, named for the report:
+  spin-a, spin-b  pure Python, contend for the GIL (on CPU only while holding it)
+  sleeper         naps in long intervals (idle)
+  hasher          hashes large buffers with hashlib, which releases the GIL
+                  while hashing; off CPU it waits to take the GIL back
+
+Every thread measures its own CPU time (time.thread_time) and lifetime
+(time.monotonic); at the end the main thread prints one JSON line:
+{"pid": ..., "threads": {name: {"tid", "cpu_s", "wall_s", "loops"}}}.
+
+usage: record_work.py SECONDS [DELAY]   DELAY: pause before the threads start
+"""
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+
+SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 4.0
+DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.5
+results = {}
+
+
+def measured(fn):
+    def run(stop_at):
+        t0, c0 = time.monotonic(), time.thread_time()
+        loops = fn(stop_at)
+        c1, t1 = time.thread_time(), time.monotonic()
+        results[threading.current_thread().name] = {
+            "tid": threading.get_native_id(), "cpu_s": c1 - c0, "wall_s": t1 - t0,
+            "loops": loops}
+    return run
+
+
+def spin_work(stop_at):  # @spin_work
+    n = 0
+    while time.monotonic() < stop_at:
+        for i in range(2000):
+            n += i * i
+    return n
+
+
+def nap(stop_at):  # @nap
+    n = 0
+    while time.monotonic() < stop_at - 0.5:
+        time.sleep(0.5)
+        n += 1
+    return n
+
+
+def hash_buffers(stop_at):  # @hash_buffers
+    buf = os.urandom(1 << 16) * 32  # 2 MiB: hashing it takes ~10 ms without the GIL
+    n = 0
+    while time.monotonic() < stop_at:
+        h = hashlib.sha1()
+        h.update(buf)
+        h.digest()
+        n += 1
+    return n
+
+
+def main():  # @main
+    time.sleep(DELAY)
+    stop_at = time.monotonic() + SECONDS
+    threads = [threading.Thread(target=measured(spin_work), args=(stop_at,), name="spin-a"),
+               threading.Thread(target=measured(spin_work), args=(stop_at,), name="spin-b"),
+               threading.Thread(target=measured(nap), args=(stop_at,), name="sleeper"),
+               threading.Thread(target=measured(hash_buffers), args=(stop_at,), name="hasher")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"pid": os.getpid(), "main_tid": threading.get_native_id(),
+                      "threads": results}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
