@@ -167,6 +167,8 @@ static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, s
 {
     if (r->too_big)
         return fail(c, 413, "request body too large", 0);
+    if (ingest_full(s->in)) /* refuse before spending time on decoding */
+        return fail(c, 503, "collector overloaded, retry later", 1);
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     char *plain = NULL;
     size_t plen = 0;

@@ -33,8 +33,9 @@ static int64_t now_us(void)
 
 /* Record skew_us on the stored spans of traces that changed since the last
  * pass: assemble each (as readers do) and write every node's offset. Runs
- * only when the queue is empty, at most once a second, 500 traces a pass:
- * under sustained load the column lags and readers still compute it. */
+ * only when the writer has been idle for 250 ms, at most once a second, 500
+ * traces a pass, and stops as soon as spans are waiting: under sustained
+ * load the column lags and readers still compute it. */
 static void record_skew(struct ingest *in, int64_t *since)
 {
     char (*ids)[33] = NULL;
@@ -50,7 +51,10 @@ static void record_skew(struct ingest *in, int64_t *since)
         free(ids);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (__atomic_load_n(&in->queued, __ATOMIC_RELAXED))
+            break; /* spans are waiting: they come first */
         struct span_batch raw;
         struct trace_view v;
         span_batch_init(&raw);
@@ -62,8 +66,10 @@ static void record_skew(struct ingest *in, int64_t *since)
         span_batch_fini(&raw);
     }
     span_store_commit(in->st, NULL, 0);
-    /* a full pass may have left traces behind: continue from there next time */
-    *since = n < 500 ? started : last;
+    /* a full pass may have left traces behind: continue from there next time
+     * (an interrupted one starts over: recording a skew again changes nothing) */
+    if (i == n)
+        *since = n < 500 ? started : last;
     free(ids);
 }
 
@@ -79,17 +85,34 @@ static void *writer(void *arg)
         while (!in->queue.n && !in->stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&in->cv, &in->mu, &ts);
-            if (!in->queue.n)
-                break;
+            ts.tv_nsec += 250000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            if (pthread_cond_timedwait(&in->cv, &in->mu, &ts) == ETIMEDOUT && !in->queue.n && !in->stop) {
+                /* idle for a while: housekeeping that must not compete with ingest */
+                int64_t t = now_us();
+                pthread_mutex_unlock(&in->mu);
+                size_t expired = 0;
+                if (in->o.retention_us && t - last_expire > 1000000) {
+                    last_expire = t;
+                    span_store_expire(in->st, t - in->o.retention_us, &expired, NULL, 0);
+                }
+                if (t - last_skew > 1000000) {
+                    last_skew = t;
+                    record_skew(in, &skew_since);
+                }
+                pthread_mutex_lock(&in->mu);
+                in->stats.expired_traces += expired;
+            }
         }
         if (!in->queue.n && in->stop)
             break;
         /* take the whole queue */
         struct span_batch tmp = in->queue;
         span_batch_init(&in->queue);
-        in->queued = 0;
+        __atomic_store_n(&in->queued, 0, __ATOMIC_RELAXED);
         uint64_t seq = in->submitted_seq;
         pthread_mutex_unlock(&in->mu);
 
@@ -101,10 +124,6 @@ static void *writer(void *arg)
         if (in->o.retention_us && t - last_expire > 1000000) {
             last_expire = t;
             span_store_expire(in->st, t - in->o.retention_us, &expired, NULL, 0);
-        }
-        if (work.n < 1000 && t - last_skew > 1000000) { /* only when not busy */
-            last_skew = t;
-            record_skew(in, &skew_since);
         }
         if (in->o.fwd && work.n)
             forwarder_submit(in->o.fwd, &work);
@@ -160,13 +179,18 @@ int ingest_submit(struct ingest *in, struct span_batch *b)
     size_t n = b->n;
     int rc = span_batch_move(&in->queue, b);
     if (!rc) {
-        in->queued += n;
+        __atomic_store_n(&in->queued, in->queued + n, __ATOMIC_RELAXED);
         in->stats.received += n;
         in->submitted_seq++;
         pthread_cond_signal(&in->cv);
     }
     pthread_mutex_unlock(&in->mu);
     return rc;
+}
+
+int ingest_full(struct ingest *in)
+{
+    return __atomic_load_n(&in->queued, __ATOMIC_RELAXED) >= in->o.max_queued;
 }
 
 void ingest_flush(struct ingest *in)

@@ -32,6 +32,10 @@ int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest
  * or -EAGAIN when the queue is full (b untouched: the caller answers 503). */
 int ingest_submit(struct ingest *in, struct span_batch *b);
 
+/* Whether the queue is full already (a request would get -EAGAIN whatever
+ * its size): lets the HTTP side refuse before decoding. Thread-safe. */
+int ingest_full(struct ingest *in);
+
 /* Block until everything submitted so far is stored. Thread-safe. */
 void ingest_flush(struct ingest *in);
 

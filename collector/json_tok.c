@@ -55,6 +55,20 @@ static int string(struct parser *p)
     size_t start = ++p->pos;
     int esc = 0;
     while (p->pos < p->len) {
+        /* plain ASCII 8 bytes at a time: no quote, backslash, control or
+         * non-ASCII byte in the word (exact tests, no false negatives) */
+        while (p->pos + 8 <= p->len) {
+            uint64_t v;
+            memcpy(&v, p->s + p->pos, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+            uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v;
+            if (special & high)
+                break;
+            p->pos += 8;
+        }
+        if (p->pos >= p->len)
+            break;
         unsigned char c = p->s[p->pos];
         if (c == '"') {
             long i = push(p, JT_STR, start);
@@ -272,11 +286,15 @@ void jt_free(struct jt_doc *d)
     memset(d, 0, sizeof *d);
 }
 
-int jt_eq(const struct jt_doc *d, size_t i, const char *s)
+static inline int eq_n(const struct jt_doc *d, size_t i, const char *s, size_t n)
 {
     const struct jtok *t = &d->t[i];
-    size_t n = strlen(s);
-    return t->type == JT_STR && !t->esc && t->len == n && !memcmp(d->src + t->start, s, n);
+    return t->len == n && t->type == JT_STR && !t->esc && !memcmp(d->src + t->start, s, n);
+}
+
+int jt_eq(const struct jt_doc *d, size_t i, const char *s)
+{
+    return eq_n(d, i, s, strlen(s));
 }
 
 long jt_get(const struct jt_doc *d, size_t i, const char *key)
@@ -284,9 +302,9 @@ long jt_get(const struct jt_doc *d, size_t i, const char *key)
     const struct jtok *o = &d->t[i];
     if (o->type != JT_OBJ)
         return -1;
-    size_t j = i + 1;
+    size_t j = i + 1, n = strlen(key);
     for (uint32_t k = 0; k < o->size; k++) {
-        if (jt_eq(d, j, key))
+        if (eq_n(d, j, key, n))
             return (long)j + 1;
         j = d->t[j + 1].next;
     }

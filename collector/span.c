@@ -126,11 +126,11 @@ int span_parse_hex_id(char *out, const char *s, size_t len, size_t digits, int p
     int nonzero = 0;
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)s[i];
-        if (!isxdigit(c))
+        if (c >= 'A' && c <= 'F')
+            c |= 0x20;
+        else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
             return -EINVAL;
-        c = tolower(c);
-        if (c != '0')
-            nonzero = 1;
+        nonzero |= c != '0';
         out[off + i] = (char)c;
     }
     out[digits] = 0;

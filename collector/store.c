@@ -3,6 +3,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +12,118 @@
 
 #define SPANS_SCHEMA_VERSION "1"
 
+/* Spans are inserted CHUNK rows per statement (one multi-row INSERT per
+ * chunk size, prepared once and cached): fewer statement steps, cursor
+ * opens and VDBE setups per row than one INSERT per span. */
+#define CHUNK_SIZES 4
+static const size_t chunk_sizes[CHUNK_SIZES] = { 64, 16, 4, 1 };
+#define SPAN_COLS 14 /* bound per row; received_us is ?1, shared by the rows */
+
+/* WAL checkpoints: a thread with its own connection copies the WAL into the
+ * database (PASSIVE: never blocks the writer) once the WAL holds
+ * CKPT_FRAMES pages, so that the writer neither copies nor fsyncs. The
+ * writer checkpoints itself only past CKPT_FRAMES_MAX (the WAL restarts from
+ * its beginning only after a checkpoint between two write transactions): by
+ * then most pages are copied already. */
+#define CKPT_FRAMES 4096
+#define CKPT_FRAMES_MAX 32768
+
+struct checkpointer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sqlite3 *db;
+    int wanted, stop;
+};
+
 struct span_store {
     sqlite3 *db;
-    sqlite3_stmt *ins_span, *ins_trace, *begin, *commit, *rollback, *set_skew;
+    sqlite3_stmt *ins_span[CHUNK_SIZES], *find_span, *max_id, *ins_trace, *begin, *commit, *rollback, *set_skew;
+    struct checkpointer *ckpt;
 };
+
+static void *checkpoint_thread(void *arg)
+{
+    struct checkpointer *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        if (!c->wanted) {
+            pthread_cond_wait(&c->cv, &c->mu);
+            continue;
+        }
+        c->wanted = 0;
+        pthread_mutex_unlock(&c->mu);
+        sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* after each commit on the writer's connection, with the WAL's size in pages */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct checkpointer *c = arg;
+    if (frames >= CKPT_FRAMES_MAX) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (frames >= CKPT_FRAMES) {
+        pthread_mutex_lock(&c->mu);
+        c->wanted = 1;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void checkpointer_stop(struct span_store *st)
+{
+    struct checkpointer *c = st->ckpt;
+    if (!c)
+        return;
+    sqlite3_wal_hook(st->db, NULL, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    sqlite3_close(c->db);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    st->ckpt = NULL;
+}
+
+/* Start the checkpoint thread; without it (any failure) SQLite's own
+ * automatic checkpoints stay on. */
+static void checkpointer_start(struct span_store *st, const char *path)
+{
+    struct checkpointer *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    /* a fresh connection sees the WAL only once it has read the database */
+    if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->thread, NULL, checkpoint_thread, c)) {
+        sqlite3_close(c->db);
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return;
+    }
+    st->ckpt = c;
+    sqlite3_wal_hook(st->db, wal_hook, c); /* replaces the automatic checkpoints */
+}
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -63,7 +172,11 @@ void span_store_free(struct span_store *st)
 {
     if (!st)
         return;
-    sqlite3_finalize(st->ins_span);
+    checkpointer_stop(st);
+    for (int i = 0; i < CHUNK_SIZES; i++)
+        sqlite3_finalize(st->ins_span[i]);
+    sqlite3_finalize(st->find_span);
+    sqlite3_finalize(st->max_id);
     sqlite3_finalize(st->ins_trace);
     sqlite3_finalize(st->begin);
     sqlite3_finalize(st->commit);
@@ -78,9 +191,45 @@ static int prep(struct span_store *st, const char *sql, sqlite3_stmt **s)
     return sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL);
 }
 
+/* INSERT OR IGNORE of n rows: VALUES(?2..?15, ?1), (?16..?29, ?1), ... */
+static int prep_inserts(struct span_store *st)
+{
+    for (int c = 0; c < CHUNK_SIZES; c++) {
+        size_t n = chunk_sizes[c], cap = 256 + n * 128, len = 0;
+        char *sql = malloc(cap);
+        if (!sql)
+            return SQLITE_NOMEM;
+        len += (size_t)snprintf(sql + len, cap - len,
+                                "INSERT OR IGNORE INTO span(trace_id, span_id, parent_id, name, service, node, kind,"
+                                " shared, status, start_us, end_us, duration_us, attributes, content_hash,"
+                                " received_us) VALUES");
+        for (size_t r = 0; r < n; r++) {
+            int b = 2 + (int)r * SPAN_COLS;
+            len += (size_t)snprintf(sql + len, cap - len, "%s(?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?%d,?1)",
+                                    r ? "," : "", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9,
+                                    b + 10, b + 11, b + 12, b + 13);
+        }
+        int rc = prep(st, sql, &st->ins_span[c]);
+        free(sql);
+        if (rc)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void config_sqlite(void)
+{
+    /* no global allocation counters (a mutex per malloc); fails harmlessly
+     * when SQLite was initialised already */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen)
 {
     *out = NULL;
+    pthread_once(&config_once, config_sqlite);
     struct stat sb;
     if (!(flags & STORE_CREATE) && stat(path, &sb))
         return se_fail(err, errlen, SE_BADFILE, "%s: %s", path, strerror(errno));
@@ -98,7 +247,7 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
     snprintf(what, sizeof what, "%s", path);
     if (flags & STORE_CREATE) {
         if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                  " PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=8192;", NULL, NULL, NULL) ||
+                                  " PRAGMA cache_size=-131072; PRAGMA journal_size_limit=268435456;", NULL, NULL, NULL) ||
             sqlite3_exec(st->db, schema, NULL, NULL, NULL)) {
             rc = db_fail(st, err, errlen, what);
             goto fail;
@@ -125,9 +274,9 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
             goto fail;
         }
     }
-    if (prep(st, "INSERT OR IGNORE INTO span(trace_id, span_id, parent_id, name, service, node, kind, shared, status,"
-                 " start_us, end_us, duration_us, attributes, received_us, content_hash)"
-                 " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st->ins_span) ||
+    if (prep_inserts(st) ||
+        prep(st, "SELECT id FROM span WHERE trace_id=? AND span_id=? AND content_hash=?", &st->find_span) ||
+        prep(st, "SELECT coalesce(max(id), 0) FROM span", &st->max_id) ||
         prep(st, "INSERT INTO trace(trace_id, start_us, end_us, received_us, span_count) VALUES(?,?,?,?,?)"
                  " ON CONFLICT(trace_id) DO UPDATE SET start_us=min(start_us, excluded.start_us),"
                  " end_us=max(end_us, excluded.end_us), span_count=span_count+excluded.span_count,"
@@ -139,6 +288,8 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
                                               path, sqlite3_errmsg(st->db));
         goto fail;
     }
+    if (flags & STORE_CREATE)
+        checkpointer_start(st, path);
     *out = st;
     return 0;
 fail:
@@ -172,10 +323,51 @@ static uint64_t content_hash(const struct span *s)
     return fnv(h, t, sizeof t);
 }
 
-static int by_trace(const void *a, const void *b, void *ctx)
+struct row {
+    const struct span *s;
+    uint64_t hash;
+};
+
+static int by_key(const void *a, const void *b)
 {
-    const struct span *s = ctx;
-    return memcmp(s[*(const size_t *)a].trace_id, s[*(const size_t *)b].trace_id, 32);
+    const struct row *x = a, *y = b;
+    int c = memcmp(x->s->trace_id, y->s->trace_id, 32);
+    if (!c)
+        c = memcmp(x->s->span_id, y->s->span_id, 16);
+    if (!c)
+        c = x->hash < y->hash ? -1 : x->hash > y->hash;
+    return c;
+}
+
+static void bind_row(sqlite3_stmt *q, int b, const struct row *r)
+{
+    const struct span *s = r->s;
+    sqlite3_bind_text(q, b, s->trace_id, 32, SQLITE_STATIC);
+    sqlite3_bind_text(q, b + 1, s->span_id, 16, SQLITE_STATIC);
+    sqlite3_bind_text(q, b + 2, s->parent_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, b + 3, s->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, b + 4, s->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, b + 5, s->node, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, b + 6, s->kind);
+    sqlite3_bind_int(q, b + 7, s->shared);
+    sqlite3_bind_int(q, b + 8, s->status);
+    sqlite3_bind_int64(q, b + 9, s->start_us);
+    sqlite3_bind_int64(q, b + 10, s->end_us);
+    sqlite3_bind_int64(q, b + 11, s->end_us - s->start_us);
+    sqlite3_bind_text(q, b + 12, s->attrs, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, b + 13, (int64_t)r->hash);
+}
+
+/* id of the stored row equal to r (0 when none) */
+static int64_t stored_id(struct span_store *st, const struct row *r)
+{
+    sqlite3_stmt *q = st->find_span;
+    sqlite3_bind_text(q, 1, r->s->trace_id, 32, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, r->s->span_id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, (int64_t)r->hash);
+    int64_t id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return id;
 }
 
 int span_store_insert(struct span_store *st, const struct span *spans, size_t n, int64_t now_us,
@@ -187,53 +379,62 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         return db_fail(st, err, errlen, "begin");
     }
     sqlite3_reset(st->begin);
-    /* one trace upsert per trace of the batch: visit spans grouped by trace id */
-    size_t *order = malloc((n + 1) * sizeof *order);
+    struct row *rows = malloc((n + 1) * sizeof *rows);
     char *fresh = calloc(n + 1, 1);
-    if (!order || !fresh) {
-        free(order);
+    if (!rows || !fresh) {
+        free(rows);
         free(fresh);
         sqlite3_step(st->rollback);
         sqlite3_reset(st->rollback);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    qsort_r(order, n, sizeof *order, by_trace, (void *)spans);
-    for (size_t oi = 0; oi < n; oi++) {
-        size_t i = order[oi]; /* in trace id order: locality in the trace index */
-        const struct span *s = &spans[i];
-        sqlite3_stmt *q = st->ins_span;
-        sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, s->span_id, 16, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, s->parent_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, s->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 5, s->service, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 6, s->node, -1, SQLITE_STATIC);
-        sqlite3_bind_int(q, 7, s->kind);
-        sqlite3_bind_int(q, 8, s->shared);
-        sqlite3_bind_int(q, 9, s->status);
-        sqlite3_bind_int64(q, 10, s->start_us);
-        sqlite3_bind_int64(q, 11, s->end_us);
-        sqlite3_bind_int64(q, 12, s->end_us - s->start_us);
-        sqlite3_bind_text(q, 13, s->attrs, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 14, now_us);
-        sqlite3_bind_int64(q, 15, (int64_t)content_hash(s));
+        rows[i] = (struct row){ &spans[i], content_hash(&spans[i]) };
+    /* in (trace id, span id, hash) order: locality in the trace index, one
+     * trace upsert per trace, and exact duplicates within the batch adjacent */
+    qsort(rows, n, sizeof *rows, by_key);
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++)
+        if (!m || by_key(&rows[m - 1], &rows[k]))
+            rows[m++] = rows[k];
+    /* new rows get ids above the current maximum: a row found after an
+     * insert that skipped some is new iff its id is above the one before */
+    int64_t prev_max = 0;
+    if (sqlite3_step(st->max_id) == SQLITE_ROW)
+        prev_max = sqlite3_column_int64(st->max_id, 0);
+    sqlite3_reset(st->max_id);
+    for (size_t k = 0; k < m;) {
+        int c = 0;
+        while (chunk_sizes[c] > m - k)
+            c++;
+        size_t cs = chunk_sizes[c];
+        sqlite3_stmt *q = st->ins_span[c];
+        sqlite3_bind_int64(q, 1, now_us);
+        for (size_t r = 0; r < cs; r++)
+            bind_row(q, 2 + (int)r * SPAN_COLS, &rows[k + r]);
         int rc = sqlite3_step(q);
         sqlite3_reset(q);
         if (rc != SQLITE_DONE)
             goto fail;
-        if (sqlite3_changes(st->db) == 0)
-            continue; /* exact duplicate */
-        added++;
-        fresh[i] = 1;
+        size_t ch = (size_t)sqlite3_changes(st->db);
+        if (ch == cs) {
+            memset(fresh + k, 1, cs);
+        } else if (ch) { /* some were stored already: which ones are new */
+            for (size_t r = 0; r < cs; r++)
+                fresh[k + r] = stored_id(st, &rows[k + r]) > prev_max;
+        }
+        if (ch)
+            prev_max = sqlite3_last_insert_rowid(st->db);
+        added += ch;
+        k += cs;
     }
-    for (size_t a = 0; a < n;) {
+    /* the trace rows: one upsert per trace of the batch */
+    for (size_t a = 0; a < m;) {
         size_t b = a;
         int64_t lo = INT64_MAX, hi = INT64_MIN, cnt = 0;
-        for (; b < n && !memcmp(spans[order[b]].trace_id, spans[order[a]].trace_id, 32); b++) {
-            const struct span *s = &spans[order[b]];
-            if (!fresh[order[b]])
+        for (; b < m && !memcmp(rows[b].s->trace_id, rows[a].s->trace_id, 32); b++) {
+            const struct span *s = rows[b].s;
+            if (!fresh[b])
                 continue;
             lo = s->start_us < lo ? s->start_us : lo;
             hi = s->end_us > hi ? s->end_us : hi;
@@ -241,7 +442,7 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         }
         if (cnt) {
             sqlite3_stmt *q = st->ins_trace;
-            sqlite3_bind_text(q, 1, spans[order[a]].trace_id, 32, SQLITE_STATIC);
+            sqlite3_bind_text(q, 1, rows[a].s->trace_id, 32, SQLITE_STATIC);
             sqlite3_bind_int64(q, 2, lo);
             sqlite3_bind_int64(q, 3, hi);
             sqlite3_bind_int64(q, 4, now_us);
@@ -253,9 +454,9 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         }
         a = b;
     }
-    free(order);
+    free(rows);
     free(fresh);
-    order = NULL;
+    rows = NULL;
     fresh = NULL;
     if (sqlite3_step(st->commit) != SQLITE_DONE) {
         sqlite3_reset(st->commit);
@@ -266,7 +467,7 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         *inserted = added;
     return 0;
 fail:;
-    free(order);
+    free(rows);
     free(fresh);
     int rc = db_fail(st, err, errlen, "insert spans");
     sqlite3_step(st->rollback);

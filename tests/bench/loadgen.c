@@ -1,6 +1,7 @@
 /* Load generator for `scripts/bench collector`: C threads, one keep-alive
  * HTTP/1.1 connection each, POSTing OTLP JSON batches with unique ids to
- * /v1/traces for a fixed time. Prints one line of figures:
+ * /v1/traces for a fixed time; a refused request (503 / 429) is followed by
+ * a pause of Retry-After seconds on that connection, as exporters do. Prints one line of figures:
  *   requests=N ok=N refused=N errors=N spans=N seconds=S spans_per_s=R p50_ms=X p99_ms=Y
  * usage: loadgen HOST PORT CONNECTIONS SECONDS SPANS_PER_REQUEST */
 #include <arpa/inet.h>
@@ -145,8 +146,15 @@ static void *run(void *arg)
         w->requests++;
         if (status == 200)
             w->ok++;
-        else if (status == 503 || status == 429)
+        else if (status == 503 || status == 429) {
             w->refused++;
+            /* as OTLP exporters do: wait as told (Retry-After seconds) before sending again */
+            char *ra = strcasestr(resp, "retry-after:");
+            long secs = ra ? strtol(ra + 12, NULL, 10) : 0;
+            double until = now() + (secs > 0 ? (double)secs : 0.1);
+            while (now() < until && now() < t_end)
+                usleep(10000);
+        }
         else
             w->errors++;
         if (w->nlat == w->cap) {
