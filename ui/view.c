@@ -585,13 +585,21 @@ static void draw_func_row(struct view *v, int y, int cols, int selected, double 
     tui_fmt_secs(sa, sizeof sa, a);
     tui_fmt_secs(sb, sizeof sb, b);
     fileline(fl, sizeof fl, &v->funcs[f]);
-    int namew = cols - 34;
+    int namew = cols - 35;
     if (namew < 8)
         namew = 8;
     if (indent > namew / 2)
         indent = namew / 2;
+    /* a path that does not fit keeps its end: "...pkg/module.py:12" */
+    int room = namew - indent - (int)strlen(lead) - (int)strlen(v->funcs[f].name) - 2;
+    int fll = (int)strlen(fl);
+    const char *fls = fl, *dots = "";
+    if (fll > room && room > 12) {
+        fls = fl + fll - (room - 3);
+        dots = "...";
+    }
     char name[1200];
-    snprintf(name, sizeof name, "%*s%s%s  %s", indent, "", lead, v->funcs[f].name, fl);
+    snprintf(name, sizeof name, "%*s%s%s  %s%s", indent, "", lead, v->funcs[f].name, dots, fls);
     if (selected)
         sel_on(1);
     tui_putf(y, 0, cols, 1, "%6.1f %6.1f %9s %9s  %s", pct(a, tot), pct(b, tot), sa, sb, name);
@@ -680,9 +688,9 @@ static void draw_callers(struct view *v, int top, int h, int cols)
 static void draw_threads(struct view *v, int top, int h, int cols)
 {
     attron(A_REVERSE);
-    tui_putf(top - 1, 0, cols, 1, " %-20s %8s %8s %8s %8s %5s %5s %5s %5s  %s", "THREAD", "TID",
+    tui_putf(top - 1, 0, cols, 1, " %-16s %7s %7s %7s %7s %5s %5s %5s %5s %s", "THREAD", "TID",
              "SAMPLES", "WALL s", "CPU s", "%GIL", "%WAIT", "%NOGL", "%IDLE",
-             "STATE (# gil w wait = nogil . idle)");
+             "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
     int count = (int)v->nqth + 1;
     int dummy = 0;
@@ -692,11 +700,11 @@ static void draw_threads(struct view *v, int top, int h, int cols)
         if (sel)
             sel_on(1);
         if (i == 0) {
-            tui_putf(top, 0, cols, 1, "%c%-20s", v->thread == 0 ? '>' : ' ', "(all threads)");
+            tui_putf(top, 0, cols, 1, "%c%-16s", v->thread == 0 ? '>' : ' ', "(all threads)");
         } else {
             const struct q_thread *t = &v->qth[i - 1];
             const struct m_thread *mt = &v->m->threads[t->thread];
-            tui_putf(top + i, 0, cols, 1, "%c%-20.20s %8d %8llu %8.2f %8.2f %5.1f %5.1f %5.1f %5.1f",
+            tui_putf(top + i, 0, cols, 1, "%c%-16.16s %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
                      v->thread == t->thread ? '>' : ' ', mt->name && *mt->name ? mt->name : "?",
                      mt->tid, (unsigned long long)t->samples, t->wall_s, t->cpu_s,
                      pct(t->state_s[STATE_GIL], t->wall_s), pct(t->state_s[STATE_GIL_WAIT], t->wall_s),
@@ -704,12 +712,12 @@ static void draw_threads(struct view *v, int top, int h, int cols)
         }
         if (sel)
             sel_on(0);
-        if (i > 0 && cols > 86) {
+        if (i > 0 && cols > 76) {
             const struct q_thread *t = &v->qth[i - 1];
             double fr[4];
             for (int k = 0; k < 4; k++)
                 fr[k] = t->wall_s > 0 ? t->state_s[k] / t->wall_s : 0;
-            tui_state_bar(top + i, 86, cols - 86, fr);
+            tui_state_bar(top + i, 74, cols - 74, fr);
         }
     }
 }
