@@ -250,6 +250,15 @@ def test_top_plain_snapshots(sonde_bin, newest_py):
         assert f in last
     assert re.search(r"OWN%\s+TOTAL%\s+OWN\s+TOTAL\s+FUNCTION", last)
     assert "beta-sleeper" in last and "gamma-spinner" in last
+    # own = innermost, total = anywhere on the stack
+    pct = {}
+    for line in last.splitlines():
+        m = re.match(r"^\s*(\d+\.\d)\s+(\d+\.\d)\s+\S+\s+\S+\s+(\S+) \(", line)
+        if m:
+            pct.setdefault(m.group(3), (float(m.group(1)), float(m.group(2))))
+    leaf, caller = pct["crunch_alpha_leaf"], pct["crunch_alpha_numbers"]
+    assert leaf[0] > 15 and abs(leaf[0] - leaf[1]) < 0.2, pct
+    assert caller[0] < 5 and caller[1] >= leaf[1], pct
 
 
 def test_top_plain_duration_attached(sonde_bin, newest_py, start_target):
