@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -27,6 +29,9 @@ struct http_server {
     char *token;
     struct ingest *in;
 };
+
+/* niceness of the HTTP worker threads (see handler) */
+#define WORKER_NICE 5
 
 enum route { R_NONE, R_OTLP, R_ZIPKIN };
 
@@ -237,6 +242,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)version;
     struct http_server *s = cls;
     struct req *r = *ctx;
+    static __thread int reniced;
+    if (!reniced) {
+        /* the store's writer drains, these threads fill: when they compete
+         * for the CPUs the writer goes first (this thread only) */
+        reniced = 1;
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
+    }
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)

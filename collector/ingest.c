@@ -11,13 +11,24 @@
 #include <string.h>
 #include <time.h>
 
+/* At most this many spans per write transaction (more when one request has
+ * more): commits stay frequent, readers see new spans soon. */
+#define TXN_SPANS 16384
+
+/* one submitted request */
+struct qnode {
+    struct qnode *next;
+    struct span_batch b;
+    uint64_t seq;
+};
+
 struct ingest {
     struct span_store *st;
     struct ingest_opts o;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv, done_cv;
-    struct span_batch queue;
+    struct qnode *head, **tail; /* FIFO of submitted requests */
     size_t queued;
     uint64_t submitted_seq, stored_seq;
     int stop;
@@ -82,7 +93,7 @@ static void *writer(void *arg)
     char err[256];
     pthread_mutex_lock(&in->mu);
     for (;;) {
-        while (!in->queue.n && !in->stop) {
+        while (!in->head && !in->stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 250000000;
@@ -90,7 +101,7 @@ static void *writer(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000;
             }
-            if (pthread_cond_timedwait(&in->cv, &in->mu, &ts) == ETIMEDOUT && !in->queue.n && !in->stop) {
+            if (pthread_cond_timedwait(&in->cv, &in->mu, &ts) == ETIMEDOUT && !in->head && !in->stop) {
                 /* idle for a while: housekeeping that must not compete with ingest */
                 int64_t t = now_us();
                 pthread_mutex_unlock(&in->mu);
@@ -107,18 +118,34 @@ static void *writer(void *arg)
                 in->stats.expired_traces += expired;
             }
         }
-        if (!in->queue.n && in->stop)
+        if (!in->head && in->stop)
             break;
-        /* take the whole queue */
-        struct span_batch tmp = in->queue;
-        span_batch_init(&in->queue);
-        __atomic_store_n(&in->queued, 0, __ATOMIC_RELAXED);
-        uint64_t seq = in->submitted_seq;
+        /* take whole requests, up to TXN_SPANS spans */
+        struct qnode *taken = in->head, *last = NULL;
+        size_t n = 0;
+        while (in->head && (!n || n + in->head->b.n <= TXN_SPANS)) {
+            last = in->head;
+            n += last->b.n;
+            in->head = last->next;
+        }
+        if (!in->head)
+            in->tail = &in->head;
+        last->next = NULL;
+        __atomic_store_n(&in->queued, in->queued - n, __ATOMIC_RELAXED);
+        uint64_t seq = last->seq;
         pthread_mutex_unlock(&in->mu);
 
-        work = tmp;
+        int mrc = 0;
+        for (struct qnode *q = taken, *next; q; q = next) {
+            next = q->next;
+            if (!mrc)
+                mrc = span_batch_move(&work, &q->b);
+            span_batch_fini(&q->b);
+            free(q);
+        }
         size_t inserted = 0;
-        int rc = work.n ? span_store_insert(in->st, work.spans, work.n, now_us(), &inserted, err, sizeof err) : 0;
+        int rc = mrc ? se_fail(err, sizeof err, mrc, "out of memory")
+             : work.n ? span_store_insert(in->st, work.spans, work.n, now_us(), &inserted, err, sizeof err) : 0;
         int64_t t = now_us();
         size_t expired = 0;
         if (in->o.retention_us && t - last_expire > 1000000) {
@@ -135,7 +162,7 @@ static void *writer(void *arg)
             snprintf(in->stats.last_error, sizeof in->stats.last_error, "%s", err);
         }
         in->stats.stored += inserted;
-        in->stats.duplicates += rc ? 0 : tmp.n - inserted;
+        in->stats.duplicates += rc ? 0 : n - inserted;
         in->stats.expired_traces += expired;
         in->stored_seq = seq;
         pthread_cond_broadcast(&in->done_cv);
@@ -157,10 +184,9 @@ int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->cv, NULL);
     pthread_cond_init(&in->done_cv, NULL);
-    span_batch_init(&in->queue);
+    in->tail = &in->head;
     int rc = pthread_create(&in->thread, NULL, writer, in);
     if (rc) {
-        span_batch_fini(&in->queue);
         free(in);
         return se_fail(err, errlen, -rc, "cannot start the writer thread");
     }
@@ -170,22 +196,31 @@ int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest
 
 int ingest_submit(struct ingest *in, struct span_batch *b)
 {
+    /* row preparation on the caller's thread: the writer only binds */
+    for (size_t i = 0; i < b->n; i++)
+        b->spans[i].hash = span_content_hash(&b->spans[i]);
+    struct qnode *q = malloc(sizeof *q);
+    if (!q)
+        return -ENOMEM;
     pthread_mutex_lock(&in->mu);
     if (in->queued && in->queued + b->n > in->o.max_queued) {
         in->stats.refused += b->n;
         pthread_mutex_unlock(&in->mu);
+        free(q);
         return -EAGAIN;
     }
     size_t n = b->n;
-    int rc = span_batch_move(&in->queue, b);
-    if (!rc) {
-        __atomic_store_n(&in->queued, in->queued + n, __ATOMIC_RELAXED);
-        in->stats.received += n;
-        in->submitted_seq++;
-        pthread_cond_signal(&in->cv);
-    }
+    q->b = *b;
+    span_batch_init(b);
+    q->next = NULL;
+    q->seq = ++in->submitted_seq;
+    *in->tail = q;
+    in->tail = &q->next;
+    __atomic_store_n(&in->queued, in->queued + n, __ATOMIC_RELAXED);
+    in->stats.received += n;
+    pthread_cond_signal(&in->cv);
     pthread_mutex_unlock(&in->mu);
-    return rc;
+    return 0;
 }
 
 int ingest_full(struct ingest *in)
@@ -218,7 +253,6 @@ void ingest_free(struct ingest *in)
     pthread_cond_signal(&in->cv);
     pthread_mutex_unlock(&in->mu);
     pthread_join(in->thread, NULL);
-    span_batch_fini(&in->queue);
     pthread_cond_destroy(&in->cv);
     pthread_cond_destroy(&in->done_cv);
     pthread_mutex_destroy(&in->mu);

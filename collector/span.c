@@ -107,6 +107,32 @@ int span_batch_move(struct span_batch *dst, struct span_batch *src)
     return 0;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+uint64_t span_content_hash(const struct span *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, s->trace_id, 32);
+    h = fnv(h, s->span_id, 16);
+    h = fnv(h, s->parent_id, strlen(s->parent_id) + 1);
+    h = fnv(h, s->name, strlen(s->name) + 1);
+    h = fnv(h, s->service, strlen(s->service) + 1);
+    h = fnv(h, s->node, strlen(s->node) + 1);
+    h = fnv(h, s->attrs, strlen(s->attrs) + 1);
+    int ints[3] = { s->kind, s->shared, s->status };
+    h = fnv(h, ints, sizeof ints);
+    int64_t t[2] = { s->start_us, s->end_us };
+    return fnv(h, t, sizeof t);
+}
+
 void span_hex(char *out, const uint8_t *in, size_t n)
 {
     static const char hx[] = "0123456789abcdef";

@@ -32,6 +32,7 @@ struct span {
     int status;           /* enum span_status */
     int64_t start_us, end_us; /* raw, as reported, µs since the epoch */
     int64_t skew_us;      /* correction added by assembly (0 when none) */
+    uint64_t hash;        /* span_content_hash, when computed already; 0: not yet */
 };
 
 /* A growable array of spans plus the arena that owns their strings. */
@@ -57,6 +58,10 @@ const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n);
 /* Move every span of src to the end of dst (src's arena is handed over);
  * src is left empty. Returns 0 or -ENOMEM. */
 int span_batch_move(struct span_batch *dst, struct span_batch *src);
+
+/* 64-bit FNV-1a of every stored field (ids, name, service, node, attributes,
+ * kind, shared, status, raw times): the store's exact-duplicate key. */
+uint64_t span_content_hash(const struct span *s);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void span_hex(char *out, const uint8_t *in, size_t n);

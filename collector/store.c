@@ -297,32 +297,6 @@ fail:
     return rc;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-static uint64_t content_hash(const struct span *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv(h, s->trace_id, 32);
-    h = fnv(h, s->span_id, 16);
-    h = fnv(h, s->parent_id, strlen(s->parent_id) + 1);
-    h = fnv(h, s->name, strlen(s->name) + 1);
-    h = fnv(h, s->service, strlen(s->service) + 1);
-    h = fnv(h, s->node, strlen(s->node) + 1);
-    h = fnv(h, s->attrs, strlen(s->attrs) + 1);
-    int ints[3] = { s->kind, s->shared, s->status };
-    h = fnv(h, ints, sizeof ints);
-    int64_t t[2] = { s->start_us, s->end_us };
-    return fnv(h, t, sizeof t);
-}
-
 struct row {
     const struct span *s;
     uint64_t hash;
@@ -389,7 +363,7 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
-        rows[i] = (struct row){ &spans[i], content_hash(&spans[i]) };
+        rows[i] = (struct row){ &spans[i], spans[i].hash ? spans[i].hash : span_content_hash(&spans[i]) };
     /* in (trace id, span id, hash) order: locality in the trace index, one
      * trace upsert per trace, and exact duplicates within the batch adjacent */
     qsort(rows, n, sizeof *rows, by_key);
