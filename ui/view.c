@@ -71,6 +71,7 @@ struct view {
     uint8_t *tl;               /* [qth row * width + col]: state, 255 = none */
     char search[128];
     uint32_t *matches; size_t nmatches, match_i;
+    int match_tree;            /* matches are tree nodes (else functions) */
     char msg[256];
 };
 
@@ -887,6 +888,7 @@ static void do_search(struct view *v)
     v->nmatches = v->match_i = 0;
     if (v->pane == P_THREADS || v->pane == P_TIMELINE)
         v->pane = P_TREE;
+    v->match_tree = v->pane == P_TREE;
     if (v->pane == P_TREE) {
         v->matches = malloc(v->nnodes * sizeof *v->matches);
         if (!v->matches)
@@ -1021,6 +1023,10 @@ static int handle_key(struct view *v, int ch)
         break;
     }
     case 'n': case 'N':
+        if (v->search[0] && (v->match_tree != (v->pane == P_TREE) || !v->matches)) {
+            do_search(v); /* another pane: search it afresh */
+            break;
+        }
         if (v->nmatches) {
             v->match_i = ch == 'n' ? (v->match_i + 1) % v->nmatches
                                    : (v->match_i + v->nmatches - 1) % v->nmatches;
