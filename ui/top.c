@@ -33,7 +33,7 @@ static const char *const help_lines[] = {
     "",
     "  ?  h        this help",
     "  q           quit (the terminal is restored)",
-    "  p  space    pause / resume the display (sampling goes on; the numbers freeze)",
+    "  p  space    pause / resume the display (sampling goes on, numbers freeze)",
     "  R           reset every counter to zero",
     "  m           next mode: wall -> cpu -> gil (time holding the GIL)",
     "  w  c  g     mode wall / cpu / gil",
