@@ -139,7 +139,7 @@ static void add_sample(struct live *l, const struct rec_sample *s)
         t->state_ns[s->state] += w[Q_WALL];
     l->h.samples++;
     l->h.cpu_ns += w[Q_CPU];
-    if (!l->h.first_ts || s->ts < l->h.first_ts)
+    if (l->h.samples == 1 || s->ts < l->h.first_ts)
         l->h.first_ts = s->ts;
     if (s->ts > l->h.last_ts)
         l->h.last_ts = s->ts;
