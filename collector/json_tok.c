@@ -62,9 +62,13 @@ static int string(struct parser *p)
             memcpy(&v, p->s + p->pos, 8);
             const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
             uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
-            uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v;
-            if (special & high)
+            uint64_t special = (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) & high;
+            if (special) {
+                /* the lowest flagged byte is the first special one (the
+                 * tests may also flag bytes after it, never before) */
+                p->pos += (size_t)__builtin_ctzll(special) / 8;
                 break;
+            }
             p->pos += 8;
         }
         if (p->pos >= p->len)

@@ -213,9 +213,37 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
                        size_t max_spans, struct buf *ab)
 {
     char t[33], s[17], p[17] = "";
-    long pid = jt_get(d, js, "parentSpanId");
-    if (d->t[js].type != JT_OBJ || parse_id(d, jt_get(d, js, "traceId"), t, 32) ||
-        parse_id(d, jt_get(d, js, "spanId"), s, 16) ||
+    if (d->t[js].type != JT_OBJ) {
+        out->rejected++;
+        return 0;
+    }
+    /* one pass over the members (the first of repeated keys wins, as jt_get) */
+    long tid = -1, sid = -1, pid = -1, name = -1, kind = -1, status = -1, start = -1, end = -1, attrs = -1;
+    size_t j = js + 1;
+    for (uint32_t k = 0; k < d->t[js].size; k++, j = d->t[j + 1].next) {
+        const struct jtok *key = &d->t[j];
+        if (key->type != JT_STR || key->esc)
+            continue;
+        const char *ks = d->src + key->start;
+        long v = (long)j + 1;
+#define KEY(lit, slot) \
+        if (key->len == sizeof lit - 1 && !memcmp(ks, lit, sizeof lit - 1)) { \
+            if (slot < 0) \
+                slot = v; \
+            continue; \
+        }
+        KEY("traceId", tid)
+        KEY("spanId", sid)
+        KEY("parentSpanId", pid)
+        KEY("name", name)
+        KEY("kind", kind)
+        KEY("status", status)
+        KEY("startTimeUnixNano", start)
+        KEY("endTimeUnixNano", end)
+        KEY("attributes", attrs)
+#undef KEY
+    }
+    if (parse_id(d, tid, t, 32) || parse_id(d, sid, s, 16) ||
         (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16))) {
         out->rejected++;
         snprintf(out->reject_msg, sizeof out->reject_msg, "invalid trace or span id");
@@ -232,18 +260,18 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
     memcpy(sp->trace_id, t, sizeof t);
     memcpy(sp->span_id, s, sizeof s);
     memcpy(sp->parent_id, p, sizeof p);
-    if (!(sp->name = arena_str(out, d, jt_get(d, js, "name"))))
+    if (!(sp->name = arena_str(out, d, name)))
         return -ENOMEM;
     sp->service = res->service;
     sp->node = res->node;
-    sp->kind = kind_of(d, jt_get(d, js, "kind"));
-    sp->status = status_of(d, jt_get(d, js, "status"));
-    sp->start_us = ns_to_us(d, jt_get(d, js, "startTimeUnixNano"));
-    sp->end_us = ns_to_us(d, jt_get(d, js, "endTimeUnixNano"));
+    sp->kind = kind_of(d, kind);
+    sp->status = status_of(d, status);
+    sp->start_us = ns_to_us(d, start);
+    sp->end_us = ns_to_us(d, end);
     if (sp->end_us < sp->start_us)
         sp->end_us = sp->start_us;
     ab->n = 0;
-    put_kvlist(ab, d, jt_get(d, js, "attributes"), 0);
+    put_kvlist(ab, d, attrs, 0);
     if (ab->oom)
         return -ENOMEM;
     sp->attrs = span_batch_strdup(out, ab->p, ab->n);
