@@ -30,7 +30,7 @@ struct http_server {
     struct ingest *in;
 };
 
-/* niceness of the HTTP worker threads (see handler) */
+/* niceness added to the HTTP worker threads (see handler) */
 #define WORKER_NICE 5
 
 enum route { R_NONE, R_OTLP, R_ZIPKIN };
@@ -247,7 +247,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         /* the store's writer drains, these threads fill: when they compete
          * for the CPUs the writer goes first (this thread only) */
         reniced = 1;
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE);
+        id_t tid = (id_t)syscall(SYS_gettid);
+        errno = 0;
+        int prio = getpriority(PRIO_PROCESS, tid);
+        if (!errno)
+            setpriority(PRIO_PROCESS, tid, prio + WORKER_NICE > 19 ? 19 : prio + WORKER_NICE);
     }
     if (!r) {
         r = calloc(1, sizeof *r);
