@@ -1,9 +1,24 @@
 #include "ui/report.h"
 
+#include "common/utf8.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A JSON string for text read from a file: ill-formed UTF-8 is replaced
+ * rather than dropped (json_string() refuses it). */
+static json_t *jstr(const char *s)
+{
+    if (!s)
+        s = "";
+    if (utf8_valid(s))
+        return json_string(s);
+    char buf[4096];
+    utf8_sanitize(s, buf, sizeof buf);
+    return json_string(buf);
+}
 
 static double pct(double part, double whole)
 {
@@ -21,7 +36,7 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         const struct m_thread *mt = &m->threads[t->thread];
         json_t *j = json_object();
         json_object_set_new(j, "tid", json_integer(mt->tid));
-        json_object_set_new(j, "name", json_string(mt->name ? mt->name : ""));
+        json_object_set_new(j, "name", jstr(mt->name));
         json_object_set_new(j, "samples", json_integer((json_int_t)t->samples));
         json_object_set_new(j, "wall_s", json_real(t->wall_s));
         json_object_set_new(j, "cpu_s", json_real(t->cpu_s));
@@ -34,8 +49,8 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     for (size_t i = 0; i < nfn; i++) {
         const struct q_func *q = &fn[i];
         json_t *j = json_object();
-        json_object_set_new(j, "function", json_string(model_str(m, q->name)));
-        json_object_set_new(j, "file", json_string(model_str(m, q->file)));
+        json_object_set_new(j, "function", jstr(model_str(m, q->name)));
+        json_object_set_new(j, "file", jstr(model_str(m, q->file)));
         json_object_set_new(j, "line", json_integer(q->fn_line));
         json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
         json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
