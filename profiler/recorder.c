@@ -5,6 +5,9 @@
 #include "profiler/store.h"
 
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +199,9 @@ static void write_batch(struct recorder *r, const struct batch *b)
 static void *writer_main(void *arg)
 {
     struct recorder *r = arg;
+    /* The sampling thread must run on time; the writer only has to keep up
+     * on average (batches queue up in between). */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
     struct batch *b;
     while ((b = squeue_pop(r->q))) {
         write_batch(r, b);

@@ -404,9 +404,6 @@ def test_launch_not_python(sonde_bin, tmp_path):
     assert r.stderr.startswith("sonde: ") and "Traceback" not in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="tracer/cpython/frames.c py_code_get: the code cache "
-                   "is keyed by address only, never revalidated: a new code object at a freed "
-                   "one's address is reported under the old one's name, file and lines")
 def test_code_object_at_reused_address(sonde_bin, interp, tmp_path):
     out = tmp_path / "c.sonde"
     r = run_sonde(sonde_bin, "record", "-o", out, "--", interp.path, TARGETS / "code_reuse.py",
@@ -598,8 +595,6 @@ def test_bad_file(sonde_bin, small_recording, tmp_path, kind, args):
     one_line_error(r, EXIT_BADFILE)
 
 
-@pytest.mark.xfail(strict=True, reason="ui/report.c: json_string() returns NULL for a name "
-                   "that is not valid UTF-8 and json_object_set_new() then drops the key")
 def test_report_json_non_utf8_name(sonde_bin, small_recording, tmp_path):
     """A function name that is not UTF-8 (a torn read, a latin-1 file name)
     must not make the JSON lose its "function" key."""

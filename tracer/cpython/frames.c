@@ -12,6 +12,7 @@
 struct py_codecache {
     struct py_code **slots;
     size_t cap, n;
+    struct py_code *dead;
 };
 
 struct py_codecache *py_codecache_new(void)
@@ -46,6 +47,11 @@ void py_codecache_free(struct py_codecache *c)
         return;
     for (size_t i = 0; i < c->cap; i++)
         code_free(c->slots[i]);
+    while (c->dead) {
+        struct py_code *d = c->dead;
+        c->dead = d->next_dead;
+        code_free(d);
+    }
     free(c->slots);
     free(c);
 }
@@ -105,12 +111,58 @@ static char *read_str_dup(struct py_runtime *rt, uint64_t codeaddr, int64_t off)
     return strdup(buf);
 }
 
+/* Read the three pointers that identify a code object. */
+static int fingerprint(struct py_runtime *rt, uint64_t addr, uint64_t fp[3])
+{
+    const struct py_layout *L = &rt->L;
+    int64_t offs[3] = { L->co_name, L->co_filename, L->co_linetable };
+    int64_t lo = offs[0], hi = offs[0];
+    for (int k = 1; k < 3; k++) {
+        lo = offs[k] < lo ? offs[k] : lo;
+        hi = offs[k] > hi ? offs[k] : hi;
+    }
+    uint8_t buf[256];
+    if (hi + 8 - lo > (int64_t)sizeof buf || mem_read(&rt->mem, addr + (uint64_t)lo, buf, (size_t)(hi + 8 - lo)))
+        return -1;
+    for (int k = 0; k < 3; k++)
+        memcpy(&fp[k], buf + (offs[k] - lo), 8);
+    return 0;
+}
+
+static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr);
+
 const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
 {
     struct py_codecache *c = rt->codes;
     size_t i = slot_of(c, addr);
-    if (c->slots[i])
-        return c->slots[i];
+    struct py_code *co = c->slots[i];
+    if (co) {
+        if (!rt->now_ns || rt->now_ns - co->checked_ns < PY_CODE_RECHECK_NS)
+            return co;
+        uint64_t fp[3];
+        if (fingerprint(rt, addr, fp) == 0 && fp[0] == co->fp_name && fp[1] == co->fp_file &&
+            fp[2] == co->fp_lt) {
+            co->checked_ns = rt->now_ns;
+            return co;
+        }
+        /* Another object lives here now: retire the entry, decode afresh. */
+        c->slots[i] = NULL;
+        c->n--;
+        /* keep the probe chain intact: re-insert the rest of the cluster */
+        for (size_t j = (i + 1) & (c->cap - 1); c->slots[j]; j = (j + 1) & (c->cap - 1)) {
+            struct py_code *m = c->slots[j];
+            c->slots[j] = NULL;
+            c->slots[slot_of(c, m->addr)] = m;
+        }
+        co->next_dead = c->dead;
+        c->dead = co;
+    }
+    return code_decode(rt, addr);
+}
+
+static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
+{
+    struct py_codecache *c = rt->codes;
     if (!is_code_object(rt, addr))
         return NULL;
     const struct py_layout *L = &rt->L;
@@ -134,6 +186,13 @@ const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
         return NULL;
     }
     co->firstlineno = first;
+    co->checked_ns = rt->now_ns;
+    uint64_t fp[3];
+    if (fingerprint(rt, addr, fp) == 0) {
+        co->fp_name = fp[0];
+        co->fp_file = fp[1];
+        co->fp_lt = fp[2];
+    }
     if (L->co_code_adaptive >= 0) {
         int64_t units; /* PyCodeObject is a var object: ob_size counts code units */
         if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0)

@@ -31,13 +31,24 @@ struct py_code {
      * linear, and a hot loop samples the same few offsets. Touched only by
      * the thread that calls py_code_line. */
     int32_t memo_addr[16], memo_line[16];
+    /* What the object held when decoded, to notice that the address now
+     * holds another code object (the old one was freed, e.g. a module's
+     * <module> after import); checked again every PY_CODE_RECHECK_NS. */
+    uint64_t fp_name, fp_file, fp_lt;
+    int64_t checked_ns;
+    struct py_code *next_dead; /* replaced entries, freed with the cache */
 };
+
+#define PY_CODE_RECHECK_NS 20000000
 
 struct py_codecache *py_codecache_new(void);
 void py_codecache_free(struct py_codecache *c);
 
 /* The decoded code object at addr, reading and caching it on first use.
- * NULL if it cannot be read or is not a code object. */
+ * NULL if it cannot be read or is not a code object. A cached entry is
+ * re-validated against the target at most every PY_CODE_RECHECK_NS of
+ * rt->now_ns; a replaced entry stays allocated (callers may hold it) until
+ * the cache is freed. */
 const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr);
 
 /* Line number for a frame of code at byte offset addr (memoized in co). */
