@@ -1,9 +1,16 @@
 /* sonde export: write a recording in a format another tool reads. */
 #include "cli/cli.h"
 
+#include "collector/assemble.h"
+#include "collector/store.h"
 #include "common/err.h"
 #include "formats/export.h"
+#include "formats/otlp_json.h"
+#include "formats/trace_chrome.h"
+#include "formats/trace_html.h"
+#include "formats/zipkin_json.h"
 #include "profiler/model.h"
+#include "ui/waterfall.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +35,126 @@ static void export_usage(FILE *f)
     for (size_t i = 0; export_formats[i]; i++)
         fprintf(f, "  %-11s %-17s %s\n", export_formats[i]->name, export_formats[i]->ext,
                 export_formats[i]->desc);
+    fputs("\n       sonde export -f chrome|html|otlp|zipkin [--trace ID] [-o OUT] STORE\n"
+          "  a span store written by 'sonde collector --db': the trace ID, or every trace\n"
+          "  (html: one page with a trace list and an interactive waterfall; times corrected\n"
+          "  for clock skew)\n",
+          f);
+}
+
+/* sonde export on a span store: one trace (trace_arg) or all of them. */
+static int export_store(const char *format, const char *trace_arg, const char *output, const char *input)
+{
+    static const struct {
+        const char *name, *ext;
+    } fmts[] = { { "chrome", ".chrome.json" }, { "html", ".html" }, { "otlp", ".otlp.json" },
+                 { "zipkin", ".zipkin.json" } };
+    size_t fi = 0;
+    while (fi < sizeof fmts / sizeof *fmts && strcmp(fmts[fi].name, format))
+        fi++;
+    if (fi == sizeof fmts / sizeof *fmts) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s is a span store: -f chrome, html, otlp or zipkin (not '%s')", input, format);
+        return cli_error(SE_USAGE, msg);
+    }
+    char err[512] = "", id[33];
+    if (trace_arg && span_parse_hex_id(id, trace_arg, strlen(trace_arg), 32, 1)) {
+        snprintf(err, sizeof err, "invalid trace id '%s' (16 or 32 hex digits)", trace_arg);
+        return cli_error(SE_USAGE, err);
+    }
+    struct span_store *st = NULL;
+    int rc = span_store_open(input, 0, &st, err, sizeof err);
+    if (rc)
+        return cli_error(rc, err);
+    char b[32];
+    int64_t max_skew = span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0 ? strtoll(b, NULL, 10) : 600000000;
+    char (*ids)[33] = NULL;
+    size_t nids = 0, nv = 0, nspans = 0;
+    if (trace_arg) {
+        if ((ids = malloc(sizeof *ids)))
+            memcpy(ids[nids++], id, sizeof id);
+        else
+            rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
+    } else {
+        struct store_filter f = { .limit = 0 };
+        rc = span_store_find(st, &f, &ids, &nids, err, sizeof err);
+    }
+    struct trace_view *v = rc ? NULL : calloc(nids + 1, sizeof *v);
+    if (!rc && !v)
+        rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < nids; i++) {
+        struct span_batch raw;
+        span_batch_init(&raw);
+        int r = span_store_load(st, ids[i], &raw, err, sizeof err);
+        if (!r && (r = trace_assemble(&raw, max_skew, &v[nv])))
+            se_fail(err, sizeof err, r, "out of memory");
+        span_batch_fini(&raw);
+        if (!r)
+            nspans += v[nv++].b.n;
+        else if (r != -ENOENT || trace_arg) /* expired meanwhile: skip, unless asked for */
+            rc = r;
+    }
+    span_store_free(st);
+    free(ids);
+    char *out = NULL;
+    size_t len = 0;
+    if (!rc && !nv)
+        rc = se_fail(err, sizeof err, -ENOENT, "%s holds no trace", input);
+    if (!rc && !strcmp(format, "html")) {
+        if (fmt_trace_html(v, nv, &out, &len))
+            rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
+    } else if (!rc) {
+        /* the span encoders take one array: every trace's spans, in order */
+        struct span *all = malloc((nspans + 1) * sizeof *all);
+        size_t k = 0;
+        for (size_t i = 0; all && i < nv; i++)
+            for (size_t j = 0; j < v[i].b.n; j++)
+                all[k++] = v[i].b.spans[j];
+        int r = !all                         ? -ENOMEM
+                : !strcmp(format, "otlp")   ? fmt_otlp_json(all, k, &out, &len)
+                : !strcmp(format, "zipkin") ? fmt_zipkin_json(all, k, &out, &len)
+                                            : fmt_chrome_trace(all, k, &out, &len);
+        if (r)
+            rc = se_fail(err, sizeof err, r, "out of memory");
+        free(all);
+    }
+    for (size_t i = 0; v && i < nv; i++)
+        trace_view_fini(&v[i]);
+    free(v);
+    if (rc) {
+        free(out);
+        if (rc == -ENOENT) {
+            fprintf(stderr, "sonde: %s\n", err);
+            return EXIT_FAIL;
+        }
+        return cli_error(rc, err);
+    }
+    char defpath[4200];
+    if (!output) {
+        size_t n = strlen(input);
+        if (n > 6 && !strcmp(input + n - 6, ".sonde"))
+            n -= 6;
+        snprintf(defpath, sizeof defpath, "%.*s%s", (int)n, input, fmts[fi].ext);
+        output = defpath;
+    }
+    int to_stdout = !strcmp(output, "-");
+    FILE *f = to_stdout ? stdout : fopen(output, "wb");
+    if (!f) {
+        int e = errno;
+        free(out);
+        snprintf(err, sizeof err, "cannot write %.400s: %s", output, strerror(e));
+        return cli_error(-e, err);
+    }
+    int bad = fwrite(out, 1, len, f) != len || (strcmp(format, "html") && fputc('\n', f) == EOF);
+    bad |= to_stdout ? fflush(f) != 0 : fclose(f) != 0;
+    free(out);
+    if (bad) {
+        if (!to_stdout)
+            unlink(output);
+        snprintf(err, sizeof err, "%.400s: write error", to_stdout ? "stdout" : output);
+        return cli_error(-EIO, err);
+    }
+    return EXIT_OK;
 }
 
 /* Write one output file (or stdout); 0 or an exit status. */
@@ -62,10 +189,12 @@ int cmd_export(int argc, char **argv)
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
         { "per-thread", no_argument, NULL, 'P' },
+        { "trace", required_argument, NULL, 'T' + 256 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *format = NULL, *output = NULL, *thread = NULL;
+    const char *format = NULL, *output = NULL, *thread = NULL, *trace_arg = NULL;
+    int mode_given = 0;
     struct export_opts o = { .mode = EXPORT_WALL };
     int per_thread = 0, c;
     optind = 1;
@@ -73,7 +202,9 @@ int cmd_export(int argc, char **argv)
         switch (c) {
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
+        case 'T' + 256: trace_arg = optarg; break;
         case 'm':
+            mode_given = 1;
             if (!strcmp(optarg, "wall"))
                 o.mode = EXPORT_WALL;
             else if (!strcmp(optarg, "cpu"))
@@ -91,6 +222,13 @@ int cmd_export(int argc, char **argv)
         export_usage(stderr);
         return EXIT_USAGE;
     }
+    if (waterfall_is_store(argv[optind])) {
+        if (mode_given || thread || per_thread)
+            return cli_error(SE_USAGE, "--mode, --thread and --per-thread are for recordings, not span stores");
+        return export_store(format, trace_arg, output, argv[optind]);
+    }
+    if (trace_arg)
+        return cli_error(SE_USAGE, "--trace is for span stores (sonde collector --db FILE)");
     const struct exporter *ex = export_find(format);
     if (!ex) {
         char msg[128];

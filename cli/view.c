@@ -7,6 +7,7 @@
 #include "profiler/model.h"
 #include "ui/report.h"
 #include "ui/view.h"
+#include "ui/waterfall.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +23,9 @@ static void view_usage(FILE *f)
           "  -m, --mode M       start in mode wall, cpu or gil\n"
           "  -t, --thread T     start filtered on this thread (Python name or OS thread id)\n"
           "On a terminal: call tree, flat profile, callers/callees, threads and timeline\n"
-          "(press ? for the keys). Otherwise: the text report (sonde report).\n",
+          "(press ? for the keys). Otherwise: the text report (sonde report).\n"
+          "On a span store (sonde collector --db FILE): a trace list and per-trace waterfall\n"
+          "(the trace list of sonde traces when stdout is not a terminal).\n",
           f);
 }
 
@@ -100,6 +103,16 @@ int cmd_view(int argc, char **argv)
     }
     const char *path = argv[optind];
     char err[512] = "";
+    if (waterfall_is_store(path)) {
+        if (thread)
+            return cli_error(SE_USAGE, "--thread is for recordings, not span stores");
+        if (!isatty(1)) {
+            char *av[] = { "traces", "--db", (char *)path, NULL };
+            return cmd_traces(3, av);
+        }
+        int rc = waterfall_run(path, -1, err, sizeof err);
+        return rc ? cli_error(rc, err) : EXIT_OK;
+    }
     struct model *m;
     struct timespec t0, t1, c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

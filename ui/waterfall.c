@@ -1,0 +1,560 @@
+/* sonde view on a span store: trace list, then a waterfall per trace. */
+#include "ui/waterfall.h"
+
+#include "collector/assemble.h"
+#include "collector/store.h"
+#include "common/err.h"
+#include "formats/trace_html.h"
+#include "ui/tui.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { WF_LIST_MAX = 1000, WF_PAIR0 = 16, WF_NCOLOURS = 6 };
+
+int waterfall_is_store(const char *path)
+{
+    sqlite3 *db = NULL;
+    int yes = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM meta WHERE key = 'spans_schema_version'", -1, &q, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(q) == SQLITE_ROW)
+            yes = 1;
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    return yes;
+}
+
+static void fmt_dur(char *buf, size_t len, int64_t us)
+{
+    if (us < 1000)
+        snprintf(buf, len, "%lldus", (long long)us);
+    else if (us < 1000000)
+        snprintf(buf, len, "%.3fms", us / 1e3);
+    else
+        snprintf(buf, len, "%.3fs", us / 1e6);
+}
+
+static void fmt_time(char *buf, size_t len, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* ---- one trace ---- */
+
+struct wf {
+    struct trace_view v;
+    long *parent;
+    unsigned char *crit, *collapsed, *kids;
+    int *pair;        /* colour pair per span */
+    size_t *rows, nrows;
+    size_t sel, top;  /* sel: index into rows */
+    int details;
+    char msg[160];
+};
+
+static void wf_free(struct wf *w)
+{
+    trace_view_fini(&w->v);
+    free(w->parent);
+    free(w->crit);
+    free(w->collapsed);
+    free(w->kids);
+    free(w->pair);
+    free(w->rows);
+    memset(w, 0, sizeof *w);
+}
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static int load_view(struct span_store *st, const char *id, int64_t max_skew, struct trace_view *v, char *err,
+                     size_t errlen)
+{
+    struct span_batch raw;
+    span_batch_init(&raw);
+    int rc = span_store_load(st, id, &raw, err, errlen);
+    if (!rc && (rc = trace_assemble(&raw, max_skew, v)))
+        se_fail(err, errlen, rc, "out of memory");
+    span_batch_fini(&raw);
+    return rc;
+}
+
+static void wf_rebuild(struct wf *w)
+{
+    size_t n = w->v.b.n, keep = w->nrows ? w->rows[w->sel] : 0;
+    w->nrows = 0;
+    for (size_t i = 0; i < n;) {
+        w->rows[w->nrows++] = i;
+        size_t j = i + 1;
+        if (w->collapsed[i])
+            while (j < n && w->v.depth[j] > w->v.depth[i])
+                j++;
+        i = j;
+    }
+    w->sel = 0;
+    for (size_t r = 0; r < w->nrows; r++)
+        if (w->rows[r] == keep)
+            w->sel = r;
+}
+
+static int wf_open(struct wf *w, struct span_store *st, const char *id, int64_t max_skew, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    int rc = load_view(st, id, max_skew, &w->v, err, errlen);
+    if (rc)
+        return rc;
+    size_t n = w->v.b.n;
+    w->parent = calloc(n + 1, sizeof *w->parent);
+    w->crit = calloc(n + 1, 1);
+    w->collapsed = calloc(n + 1, 1);
+    w->kids = calloc(n + 1, 1);
+    w->pair = calloc(n + 1, sizeof *w->pair);
+    w->rows = calloc(n + 1, sizeof *w->rows);
+    const char **svc = calloc(n + 1, sizeof *svc);
+    if (!w->parent || !w->crit || !w->collapsed || !w->kids || !w->pair || !w->rows || !svc) {
+        free(svc);
+        wf_free(w);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    trace_parents(&w->v, w->parent);
+    trace_critical_path(&w->v, w->parent, w->crit);
+    for (size_t i = 0; i < n; i++) {
+        if (w->parent[i] >= 0)
+            w->kids[w->parent[i]] = 1;
+        svc[i] = w->v.b.spans[i].service;
+    }
+    /* one colour pair per service (distinct services, sorted) */
+    qsort(svc, n, sizeof *svc, cmpstr);
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!ns || strcmp(svc[i], svc[ns - 1]))
+            svc[ns++] = svc[i];
+    static const short colours[WF_NCOLOURS] = { COLOR_GREEN, COLOR_CYAN, COLOR_MAGENTA,
+                                                COLOR_YELLOW, COLOR_BLUE, COLOR_RED };
+    int colour = has_colors();
+    for (size_t k = 0; k < ns && colour; k++)
+        if (WF_PAIR0 + (int)k < COLOR_PAIRS)
+            init_pair((short)(WF_PAIR0 + (int)k), colours[k % WF_NCOLOURS], -1);
+    for (size_t i = 0; i < n; i++) {
+        const char **f = bsearch(&w->v.b.spans[i].service, svc, ns, sizeof *svc, cmpstr);
+        size_t k = f ? (size_t)(f - svc) : 0;
+        w->pair[i] = colour ? (WF_PAIR0 + (int)k < COLOR_PAIRS ? WF_PAIR0 + (int)k
+                                                                : WF_PAIR0 + (int)(k % WF_NCOLOURS))
+                            : 0;
+    }
+    free(svc);
+    wf_rebuild(w);
+    return 0;
+}
+
+static int details_height(int rows) { return rows >= 20 ? (rows - 3) / 2 : 0; }
+
+static void draw_details(const struct wf *w, int y0, int h, int cols)
+{
+    const struct span *s = &w->v.b.spans[w->rows[w->sel]];
+    size_t i = w->rows[w->sel];
+    attron(A_REVERSE);
+    tui_putf(y0, 0, cols, 1, " Span details (d closes)  %s", s->name);
+    attroff(A_REVERSE);
+    int y = y0 + 1, end = y0 + h;
+    char b1[32], b2[32];
+    int64_t st = s->start_us + s->skew_us, en = s->end_us + s->skew_us;
+    fmt_dur(b1, sizeof b1, st - w->v.start_us);
+    fmt_dur(b2, sizeof b2, en - st);
+    const struct span *p = w->parent[i] >= 0 ? &w->v.b.spans[w->parent[i]] : NULL;
+    if (y < end)
+        tui_putf(y++, 1, cols - 1, 1, "span_id %s  parent %s%s%s", s->span_id, *s->parent_id ? s->parent_id : "(root)",
+                 p ? " " : "", p ? p->name : "");
+    if (y < end)
+        tui_putf(y++, 1, cols - 1, 1, "service %s  node %s  kind %s  status %s%s", s->service, s->node,
+                 span_kind_name(s->kind), span_status_name(s->status), w->crit[i] ? "  critical path" : "");
+    if (y < end)
+        tui_putf(y++, 1, cols - 1, 1, "start_us %lld (+%s)  end_us %lld  duration %s", (long long)st, b1,
+                 (long long)en, b2);
+    if (y < end)
+        tui_putf(y++, 1, cols - 1, 1, "skew_us %lld  (raw start %lld)", (long long)s->skew_us,
+                 (long long)s->start_us);
+    json_t *a = json_loads(s->attrs, 0, NULL);
+    if (json_is_object(a) && json_object_size(a)) {
+        if (y < end)
+            tui_put(y++, 1, cols - 1, "attributes:", 1);
+        const char *k;
+        json_t *val;
+        json_object_foreach(a, k, val) {
+            if (y >= end)
+                break;
+            char *txt = json_is_string(val) ? NULL : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+            tui_putf(y++, 3, cols - 3, 1, "%s = %s", k, txt ? txt : json_string_value(val));
+            free(txt);
+        }
+    } else if (y < end) {
+        tui_put(y++, 1, cols - 1, "attributes: none", 1);
+    }
+    json_decref(a);
+    for (; y < end; y++)
+        tui_put(y, 0, cols, "", 1);
+}
+
+static void wf_draw(struct wf *w)
+{
+    int rows, cols;
+    getmaxyx(stdscr, rows, cols);
+    erase();
+    struct trace_summary sm;
+    trace_summarize(&w->v, &sm);
+    char d[32];
+    fmt_dur(d, sizeof d, sm.duration_us);
+    attron(A_REVERSE);
+    tui_putf(0, 0, cols, 1, " Trace %s  %zu spans  %s  services: %s", sm.trace_id, sm.span_count, d, sm.services);
+    attroff(A_REVERSE);
+    int dh = w->details ? details_height(rows) : 0;
+    int body0 = 2, body1 = rows - 1 - dh; /* body rows [body0, body1) */
+    int nameW = cols * 36 / 100 - 2, svcW = cols >= 100 ? 14 : 10, durW = 9;
+    if (nameW < 12)
+        nameW = 12;
+    int barX = 2 + nameW + 1 + svcW + 1 + durW + 1, barW = cols - barX - 2;
+    attron(A_BOLD);
+    tui_putf(1, 0, cols, 1, "  %-*s %-*s %*s", nameW, "SPAN", svcW, "SERVICE", durW, "DURATION");
+    if (barW >= 6) {
+        tui_put(1, barX, 2, "|0", 0);
+        tui_putf(1, barX + 2, barW - 1, 0, "%*s|", barW - 1, d);
+    }
+    attroff(A_BOLD);
+    int page = body1 - body0;
+    if (page < 1)
+        page = 1;
+    if (w->sel < w->top)
+        w->top = w->sel;
+    if (w->sel >= w->top + (size_t)page)
+        w->top = w->sel - (size_t)page + 1;
+    int64_t total = sm.duration_us > 0 ? sm.duration_us : 1;
+    for (int y = body0; y < body1; y++) {
+        size_t r = w->top + (size_t)(y - body0);
+        if (r >= w->nrows)
+            break;
+        size_t i = w->rows[r];
+        const struct span *s = &w->v.b.spans[i];
+        int depth = w->v.depth[i] > 10 ? 10 : w->v.depth[i];
+        char name[512], du[32];
+        snprintf(name, sizeof name, "%*s%c %s%s", depth * 2, "", w->kids[i] ? (w->collapsed[i] ? '+' : '-') : ' ',
+                 s->name, s->status == SPAN_STATUS_ERROR ? " !" : "");
+        fmt_dur(du, sizeof du, s->end_us - s->start_us);
+        int selattr = r == w->sel ? (has_colors() ? A_BOLD | COLOR_PAIR(TUI_C_SEL) : A_REVERSE) : 0;
+        int cattr = w->crit[i] ? A_BOLD : 0;
+        attron(selattr | cattr);
+        tui_putf(y, 0, barX, 1, "%c %-*.*s", w->crit[i] ? '*' : ' ', nameW, nameW, name);
+        if (!selattr && w->pair[i])
+            attron(COLOR_PAIR(w->pair[i]));
+        tui_putf(y, 2 + nameW + 1, svcW, 1, "%s", s->service);
+        if (!selattr && w->pair[i])
+            attroff(COLOR_PAIR(w->pair[i]));
+        tui_putf(y, 2 + nameW + 1 + svcW + 1, durW, 1, "%*s", durW, du);
+        attroff(selattr | cattr);
+        if (barW >= 6) {
+            int64_t st = s->start_us + s->skew_us - w->v.start_us, dd = s->end_us - s->start_us;
+            int a = (int)(st * barW / total), b = (int)((st + dd) * barW / total);
+            if (a < 0)
+                a = 0;
+            if (a >= barW)
+                a = barW - 1;
+            if (b <= a)
+                b = a + 1;
+            if (b > barW)
+                b = barW;
+            mvaddch(y, barX, '|');
+            move(y, barX + 1);
+            for (int k = 0; k < barW; k++) {
+                int on = k >= a && k < b;
+                if (on && w->pair[i])
+                    attron(COLOR_PAIR(w->pair[i]) | cattr);
+                addch(on ? (w->crit[i] ? '#' : '=') : ' ');
+                if (on && w->pair[i])
+                    attroff(COLOR_PAIR(w->pair[i]) | cattr);
+            }
+            addch('|');
+        }
+    }
+    if (dh && w->nrows)
+        draw_details(w, body1, dh, cols);
+    attron(A_REVERSE);
+    if (w->msg[0])
+        tui_putf(rows - 1, 0, cols, 1, " %s", w->msg);
+    else
+        tui_put(rows - 1, 0, cols, " q back  ? help  arrows move  Enter/Left/Right fold  d details  * critical path", 1);
+    attroff(A_REVERSE);
+    refresh();
+}
+
+static const char *const wf_help[] = {
+    "Trace list",
+    "  Up / Down, PgUp / PgDn, Home / End   select a trace",
+    "  Enter                                open its waterfall",
+    "  r                                    reload the list from the store",
+    "  q                                    quit",
+    "",
+    "Waterfall (one row per span, in tree order; bars on the trace's time axis,",
+    "corrected for clock skew; one colour per service)",
+    "  Up / Down, PgUp / PgDn, Home / End   select a span",
+    "  Left                                 collapse (or go to the parent)",
+    "  Right                                expand (or go to the first child)",
+    "  Enter                                collapse / expand; on a leaf: details",
+    "  d                                    span details pane (ids, node, skew, attributes)",
+    "  c                                    next span on the critical path",
+    "  q                                    back to the trace list",
+    "",
+    "* and bold rows: the critical path (from the root, the child that ends last).",
+    "+ a collapsed span, - an expanded one, ! an error status.",
+    NULL,
+};
+
+static size_t row_of(const struct wf *w, size_t span)
+{
+    for (size_t r = 0; r < w->nrows; r++)
+        if (w->rows[r] == span)
+            return r;
+    return w->sel;
+}
+
+/* 1 to go back to the list */
+static int wf_key(struct wf *w, int ch)
+{
+    int rows = getmaxy(stdscr);
+    int page = rows - 3 - (w->details ? details_height(rows) : 0);
+    if (page < 1)
+        page = 1;
+    w->msg[0] = 0;
+    if (!w->nrows)
+        return ch == 'q' || ch == 'Q';
+    size_t i = w->rows[w->sel];
+    switch (ch) {
+    case 'q': case 'Q': return 1;
+    case KEY_UP: case 'k': if (w->sel) w->sel--; break;
+    case KEY_DOWN: case 'j': if (w->sel + 1 < w->nrows) w->sel++; break;
+    case KEY_PPAGE: w->sel = w->sel > (size_t)page ? w->sel - (size_t)page : 0; break;
+    case KEY_NPAGE: w->sel = w->sel + (size_t)page < w->nrows ? w->sel + (size_t)page : w->nrows - 1; break;
+    case KEY_HOME: case 'g': w->sel = 0; break;
+    case KEY_END: case 'G': w->sel = w->nrows - 1; break;
+    case KEY_LEFT: case 'h':
+        if (w->kids[i] && !w->collapsed[i]) {
+            w->collapsed[i] = 1;
+            wf_rebuild(w);
+        } else if (w->parent[i] >= 0) {
+            w->sel = row_of(w, (size_t)w->parent[i]);
+        }
+        break;
+    case KEY_RIGHT: case 'l':
+        if (w->collapsed[i]) {
+            w->collapsed[i] = 0;
+            wf_rebuild(w);
+        } else if (w->kids[i] && w->sel + 1 < w->nrows) {
+            w->sel++;
+        }
+        break;
+    case '\n': case '\r': case KEY_ENTER:
+        if (w->kids[i]) {
+            w->collapsed[i] = !w->collapsed[i];
+            wf_rebuild(w);
+        } else {
+            w->details = !w->details;
+        }
+        break;
+    case 'd': case 'D': w->details = !w->details; break;
+    case 'c': {
+        size_t r = w->sel + 1;
+        while (r < w->nrows && !w->crit[w->rows[r]])
+            r++;
+        if (r < w->nrows)
+            w->sel = r;
+        else
+            snprintf(w->msg, sizeof w->msg, "end of the critical path");
+        break;
+    }
+    case '?': case KEY_F(1): tui_help("sonde view: trace waterfall", wf_help); break;
+    default: break;
+    }
+    return 0;
+}
+
+/* ---- the trace list ---- */
+
+struct wl {
+    struct trace_summary *t;
+    size_t n, sel, top;
+    char msg[256];
+};
+
+static int wl_load(struct wl *l, struct span_store *st, int64_t max_skew, char *err, size_t errlen)
+{
+    struct store_filter f = { .limit = WF_LIST_MAX };
+    char (*ids)[33] = NULL;
+    size_t n = 0;
+    int rc = span_store_find(st, &f, &ids, &n, err, errlen);
+    if (rc)
+        return rc;
+    struct trace_summary *t = calloc(n + 1, sizeof *t);
+    if (!t) {
+        free(ids);
+        return se_fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct trace_view v;
+        int r = load_view(st, ids[i], max_skew, &v, err, errlen);
+        if (r == -ENOENT)
+            continue; /* expired meanwhile */
+        if (r) {
+            free(ids);
+            free(t);
+            return r;
+        }
+        trace_summarize(&v, &t[k++]);
+        trace_view_fini(&v);
+    }
+    free(ids);
+    free(l->t);
+    l->t = t;
+    l->n = k;
+    if (l->sel >= k)
+        l->sel = k ? k - 1 : 0;
+    return 0;
+}
+
+static void wl_draw(struct wl *l, const char *path)
+{
+    int rows, cols;
+    getmaxyx(stdscr, rows, cols);
+    erase();
+    attron(A_REVERSE);
+    tui_putf(0, 0, cols, 1, " sonde view  %s  %zu trace%s%s", path, l->n, l->n == 1 ? "" : "s",
+             l->n >= WF_LIST_MAX ? " (the most recent)" : "");
+    attroff(A_REVERSE);
+    int idW = cols >= 120 ? 32 : 16, fixed = idW + 1 + 19 + 1 + 10 + 1 + 5 + 1;
+    int rootW = (cols - fixed) / 2;
+    if (rootW < 8)
+        rootW = 8;
+    attron(A_BOLD);
+    tui_putf(1, 0, cols, 1, "%-*s %-19s %10s %5s %-*s %s", idW, "TRACE ID", "START (UTC)", "DURATION", "SPANS", rootW,
+             "ROOT", "SERVICES");
+    attroff(A_BOLD);
+    int page = rows - 3;
+    if (page < 1)
+        page = 1;
+    if (l->sel < l->top)
+        l->top = l->sel;
+    if (l->sel >= l->top + (size_t)page)
+        l->top = l->sel - (size_t)page + 1;
+    if (!l->n)
+        tui_put(3, 2, cols - 2, "no traces in this store (r reloads)", 0);
+    for (int y = 2; y < rows - 1; y++) {
+        size_t r = l->top + (size_t)(y - 2);
+        if (r >= l->n)
+            break;
+        const struct trace_summary *s = &l->t[r];
+        char t[40], d[32];
+        fmt_time(t, sizeof t, s->start_us);
+        fmt_dur(d, sizeof d, s->duration_us);
+        int a = r == l->sel ? (has_colors() ? A_BOLD | COLOR_PAIR(TUI_C_SEL) : A_REVERSE) : 0;
+        attron(a);
+        tui_putf(y, 0, cols, 1, "%-*.*s %-19s %10s %5zu %-*.*s %s", idW, idW, s->trace_id, t, d, s->span_count,
+                 rootW, rootW, s->root_name, s->services);
+        attroff(a);
+    }
+    attron(A_REVERSE);
+    if (l->msg[0])
+        tui_putf(rows - 1, 0, cols, 1, " %s", l->msg);
+    else
+        tui_put(rows - 1, 0, cols, " q quit  ? help  Up/Down select  Enter waterfall  r reload", 1);
+    attroff(A_REVERSE);
+    refresh();
+}
+
+int waterfall_run(const char *path, int64_t max_skew, char *err, size_t errlen)
+{
+    struct span_store *st = NULL;
+    int rc = span_store_open(path, 0, &st, err, errlen);
+    if (rc)
+        return rc;
+    if (max_skew < 0) {
+        char b[32];
+        max_skew = span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0 ? strtoll(b, NULL, 10) : 600000000;
+    }
+    struct wl l = { 0 };
+    if ((rc = wl_load(&l, st, max_skew, err, errlen))) {
+        span_store_free(st);
+        return rc;
+    }
+    if (tui_begin(err, errlen)) {
+        free(l.t);
+        span_store_free(st);
+        return SE_USAGE;
+    }
+    struct wf w = { 0 };
+    int in_wf = 0;
+    for (;;) {
+        if (in_wf)
+            wf_draw(&w);
+        else
+            wl_draw(&l, path);
+        int ch = getch();
+        if (ch == ERR || ch == KEY_RESIZE)
+            continue;
+        if (in_wf) {
+            if (wf_key(&w, ch)) {
+                wf_free(&w);
+                in_wf = 0;
+            }
+            continue;
+        }
+        int page = getmaxy(stdscr) - 3;
+        if (page < 1)
+            page = 1;
+        l.msg[0] = 0;
+        if (ch == 'q' || ch == 'Q')
+            break;
+        switch (ch) {
+        case KEY_UP: case 'k': if (l.sel) l.sel--; break;
+        case KEY_DOWN: case 'j': if (l.sel + 1 < l.n) l.sel++; break;
+        case KEY_PPAGE: l.sel = l.sel > (size_t)page ? l.sel - (size_t)page : 0; break;
+        case KEY_NPAGE: l.sel = l.n && l.sel + (size_t)page < l.n ? l.sel + (size_t)page : (l.n ? l.n - 1 : 0); break;
+        case KEY_HOME: case 'g': l.sel = 0; break;
+        case KEY_END: case 'G': l.sel = l.n ? l.n - 1 : 0; break;
+        case 'r': case 'R': {
+            char e[256] = "";
+            if (wl_load(&l, st, max_skew, e, sizeof e))
+                snprintf(l.msg, sizeof l.msg, "reload failed: %s", e);
+            break;
+        }
+        case '?': case KEY_F(1): tui_help("sonde view: traces", wf_help); break;
+        case '\n': case '\r': case KEY_ENTER:
+        case KEY_RIGHT: {
+            if (!l.n)
+                break;
+            char e[256] = "";
+            int r = wf_open(&w, st, l.t[l.sel].trace_id, max_skew, e, sizeof e);
+            if (r)
+                snprintf(l.msg, sizeof l.msg, "%s", r == -ENOENT ? "that trace expired meanwhile" : e);
+            else
+                in_wf = 1;
+            break;
+        }
+        default: break;
+        }
+    }
+    tui_end();
+    wf_free(&w);
+    free(l.t);
+    span_store_free(st);
+    return 0;
+}
