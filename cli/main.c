@@ -31,6 +31,39 @@ int cli_error(int rc, const char *msg)
     return cli_exit_code(rc);
 }
 
+int cli_opt_pid(const char *s, int *pid)
+{
+    if (!(*pid = cli_parse_pid(s))) {
+        fprintf(stderr, "sonde: invalid pid '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_opt_rate(const char *s, int *rate)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || v > 10000) {
+        fprintf(stderr, "sonde: the rate must be 1 to 10000 Hz, not '%s'\n", s);
+        return -1;
+    }
+    *rate = (int)v;
+    return 0;
+}
+
+int cli_opt_seconds(const char *what, const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= min) || !(v <= max) || (min == 0 && !(v > 0))) {
+        fprintf(stderr, "sonde: invalid %s '%s'\n", what, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cli_parse_pid(const char *s)
 {
     char *end;

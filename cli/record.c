@@ -54,29 +54,20 @@ int cmd_record(int argc, char **argv)
     int pid = 0, rate = 100, subproc = 0, quiet = 0, c;
     double duration = 0;
     const char *out = NULL;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+p:r:d:o:sqh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (!(pid = cli_parse_pid(optarg))) {
-                fprintf(stderr, "sonde: invalid pid '%s'\n", optarg);
+            if (cli_opt_pid(optarg, &pid))
                 return EXIT_USAGE;
-            }
             break;
         case 'r':
-            rate = (int)strtol(optarg, &end, 10);
-            if (*end || rate < 1 || rate > 10000) {
-                fprintf(stderr, "sonde: the rate must be 1 to 10000 Hz, not '%s'\n", optarg);
+            if (cli_opt_rate(optarg, &rate))
                 return EXIT_USAGE;
-            }
             break;
         case 'd':
-            duration = strtod(optarg, &end);
-            if (*end || !(duration > 0)) {
-                fprintf(stderr, "sonde: invalid duration '%s'\n", optarg);
+            if (cli_opt_seconds("duration", optarg, 0, 1e9, &duration))
                 return EXIT_USAGE;
-            }
             break;
         case 'o': out = optarg; break;
         case 's': subproc = 1; break;

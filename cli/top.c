@@ -67,36 +67,24 @@ int cmd_top(int argc, char **argv)
     };
     int pid = 0, rate = 100, c, mode = Q_WALL;
     double interval = 1, duration = 0;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+p:r:i:d:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (!(pid = cli_parse_pid(optarg))) {
-                fprintf(stderr, "sonde: invalid pid '%s'\n", optarg);
+            if (cli_opt_pid(optarg, &pid))
                 return EXIT_USAGE;
-            }
             break;
         case 'r':
-            rate = (int)strtol(optarg, &end, 10);
-            if (*end || rate < 1 || rate > 10000) {
-                fprintf(stderr, "sonde: the rate must be 1 to 10000 Hz, not '%s'\n", optarg);
+            if (cli_opt_rate(optarg, &rate))
                 return EXIT_USAGE;
-            }
             break;
         case 'i':
-            interval = strtod(optarg, &end);
-            if (*end || !(interval >= 0.05) || interval > 3600) {
-                fprintf(stderr, "sonde: invalid interval '%s' (0.05 to 3600 seconds)\n", optarg);
+            if (cli_opt_seconds("interval (0.05 to 3600 seconds)", optarg, 0.05, 3600, &interval))
                 return EXIT_USAGE;
-            }
             break;
         case 'd':
-            duration = strtod(optarg, &end);
-            if (*end || !(duration > 0)) {
-                fprintf(stderr, "sonde: invalid duration '%s'\n", optarg);
+            if (cli_opt_seconds("duration", optarg, 0, 1e9, &duration))
                 return EXIT_USAGE;
-            }
             break;
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
