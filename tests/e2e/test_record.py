@@ -192,10 +192,17 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory):
         w, t = work[name], rec.thread(name)
         assert w["cpu_s"] > 0.2, ctx
         on_cpu = 100.0 * w["cpu_s"] / w["wall_s"]
-        assert abs(t["gil_pct"] - on_cpu) <= PCT_ABS, \
-            "%s: gil %.1f%%, on CPU %.1f%% of its life%s" % (name, t["gil_pct"], on_cpu, ctx)
-        assert abs(t["gil_wait_pct"] - (100 - on_cpu)) <= PCT_ABS, \
-            "%s: gil_wait %.1f%%, off CPU %.1f%%%s" % (name, t["gil_wait_pct"], 100 - on_cpu, ctx)
+        # A spinner that holds the GIL may still be queued for a CPU (two
+        # cores, three busy threads during handoffs): the thread measures its
+        # own run-queue time, and holding the GIL while queued is still "gil".
+        queued = 100.0 * w.get("queued_s", 0.0) / w["wall_s"]
+        assert on_cpu - PCT_ABS <= t["gil_pct"] <= on_cpu + queued + PCT_ABS, \
+            "%s: gil %.1f%%, on CPU %.1f%% (+ %.1f%% queued) of its life%s" % (
+                name, t["gil_pct"], on_cpu, queued, ctx)
+        off = 100 - on_cpu
+        assert off - queued - PCT_ABS <= t["gil_wait_pct"] <= off + PCT_ABS, \
+            "%s: gil_wait %.1f%%, off CPU %.1f%% (%.1f%% of it queued)%s" % (
+                name, t["gil_wait_pct"], off, queued, ctx)
         assert t["idle_pct"] <= 10, "%s never idles%s" % (name, ctx)
 
     # sleeper: idle, next to no CPU
@@ -213,8 +220,16 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory):
     assert abs(t["nogil_pct"] - on_cpu) <= PCT_ABS, \
         "hasher: nogil %.1f%%, on CPU %.1f%%%s" % (t["nogil_pct"], on_cpu, ctx)
     assert t["gil_pct"] <= 5, ctx
-    assert t["idle_pct"] <= 10, "hasher's off-CPU time is a GIL wait, not idle%s" % ctx
-    assert t["gil_wait_pct"] >= (100 - on_cpu) - PCT_ABS, ctx
+    # Off CPU it waits for the GIL -- or, while it is runnable, for a CPU (the
+    # spinners' GIL handoffs and sonde itself compete for the two cores): the
+    # thread measures that run-queue time itself (schedstat), and sonde counts
+    # it as idle (off CPU, not waiting for the GIL). Everything else off CPU
+    # must be a GIL wait.
+    queued = 100.0 * w.get("queued_s", 0.0) / w["wall_s"]
+    assert t["idle_pct"] <= queued + 8, \
+        "hasher: idle %.1f%%, but only %.1f%% of its life queued for a CPU: its off-CPU " \
+        "time is a GIL wait%s" % (t["idle_pct"], queued, ctx)
+    assert t["gil_wait_pct"] >= (100 - on_cpu - queued) - PCT_ABS, ctx
 
 
 # ---------------------------------------------------------------- report

@@ -24,14 +24,24 @@ DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.5
 results = {}
 
 
+def run_delay_s():
+    """Seconds this thread spent runnable but waiting for a CPU (the kernel's
+    own accounting: field 2 of /proc/thread-self/schedstat)."""
+    try:
+        with open("/proc/self/task/%d/schedstat" % threading.get_native_id()) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def measured(fn):
     def run(stop_at):
-        t0, c0 = time.monotonic(), time.thread_time()
+        t0, c0, q0 = time.monotonic(), time.thread_time(), run_delay_s()
         loops = fn(stop_at)
-        c1, t1 = time.thread_time(), time.monotonic()
+        c1, t1, q1 = time.thread_time(), time.monotonic(), run_delay_s()
         results[threading.current_thread().name] = {
             "tid": threading.get_native_id(), "cpu_s": c1 - c0, "wall_s": t1 - t0,
-            "loops": loops}
+            "queued_s": q1 - q0, "loops": loops}
     return run
 
 
