@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +138,8 @@ struct tslot {
     int64_t last_cpu, last_delay, last_ts, last_pcount;
     int last_state;
     uint64_t last_switches; /* GIL switch counter at the previous sample */
+    struct rec_frame *frames; /* last resolved stack (remember_stack) */
+    int fcap, nframes, ftruncated, have_frames;
     double credit;     /* error diffusion for on-CPU vs runqueue (see thread_state) */
     uint64_t seen_tick;
     uint64_t ident;
@@ -155,6 +158,13 @@ struct target {
     int64_t names_backoff; /* next name refresh while some thread is unnamed */
     int need_names;
     struct py_snapcache snap;
+};
+
+/* What pass 1 of a tick learns about one thread, for passes 2 and 3. */
+struct thread_tick {
+    struct tslot *sl;
+    int64_t dcpu, wall;
+    int state, reuse;
 };
 
 struct rejected {
@@ -179,6 +189,7 @@ struct sampler {
     struct py_rawframe raw[PY_MAX_DEPTH];
     /* one scattered read per tick for every thread's top frame and window */
     struct py_stack_src src[PY_MAX_THREADS];
+    struct thread_tick tick[PY_MAX_THREADS];
     int64_t winoff[PY_MAX_THREADS];
     struct mem_iov iov[2 * PY_MAX_THREADS];
     uint8_t winbuf[WIN_ARENA];
@@ -278,6 +289,9 @@ static void slot_close(struct tslot *sl)
     if (sl->fd_stack >= 0)
         close(sl->fd_stack);
     sl->fd_sched = sl->fd_sys = sl->fd_stack = -1;
+    free(sl->frames);
+    sl->frames = NULL;
+    sl->fcap = sl->nframes = sl->have_frames = 0;
 }
 
 /* Is the runnable thread still in the kernel on its way back from a wait:
@@ -588,6 +602,28 @@ static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
     t->last_names_ts = now;
 }
 
+/* Keep a thread's last resolved stack, to repeat it while the thread does
+ * not run. Grows rarely (a deeper stack than ever before). */
+static void remember_stack(struct tslot *sl, const struct rec_frame *f, int n, int truncated)
+{
+    if (n > sl->fcap) {
+        int cap = n < 64 ? 64 : n;
+        struct rec_frame *nf = realloc(sl->frames, (size_t)cap * sizeof *nf);
+        if (!nf) {
+            sl->have_frames = 0;
+            return;
+        }
+        sl->frames = nf;
+        sl->fcap = cap;
+    }
+    if (n)
+        memcpy(sl->frames, f, (size_t)n * sizeof *f);
+    sl->nframes = n;
+    sl->ftruncated = truncated;
+    /* a stack read short (torn, unreadable frame) is read again next time */
+    sl->have_frames = !truncated;
+}
+
 static void sample_target(struct sampler *s, struct target *t, int64_t now)
 {
     t->rt.now_ns = now;
@@ -603,39 +639,25 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     }
     int64_t period = 1000000000 / s->o.rate_hz;
     int holder_tid = 0;
+    uint32_t waiters = 0;
     t->nseen = 0;
 
-    /* Every thread's top frame pointer and data-stack window, in one read. */
-    size_t niov = 0, arena = 0;
-    for (int i = 0; i < n; i++) {
-        struct py_stack_src *src = &s->src[i];
-        py_stack_source(&t->rt, s->threads[i].ts, src);
-        if (src->frame_ptr)
-            s->iov[niov++] = (struct mem_iov){ src->frame_ptr, &src->frame, 8 };
-        size_t wsz = (size_t)(src->win_hi - src->win_lo);
-        s->winoff[i] = -1;
-        if (src->win_hi && arena + wsz <= WIN_ARENA) {
-            s->winoff[i] = (int64_t)arena;
-            s->iov[niov++] = (struct mem_iov){ src->win_lo, s->winbuf + arena, wsz };
-            arena += wsz;
-        }
-    }
-    int batched = niov == 0 || mem_readv(&t->rt.mem, s->iov, niov) == 0;
-    uint32_t waiters = 0;
+    /* Pass 1: CPU time and state of every thread. A thread that was not put
+     * on a CPU since its previous sample and used no CPU did not run: its
+     * stack is the one read then, and if it was blocked it still is. */
     for (int i = 0; i < n; i++) {
         struct py_thread *th = &s->threads[i];
-        if (th->tid <= 0) {
+        struct thread_tick *tk = &s->tick[i];
+        tk->sl = NULL;
+        if (th->tid <= 0 || !(tk->sl = slot_find(t, th->tid, 1))) {
             s->st.errors++;
             continue;
         }
-        struct tslot *sl = slot_find(t, th->tid, 1);
-        if (!sl) {
-            s->st.errors++;
-            continue;
-        }
+        struct tslot *sl = tk->sl;
         if (!sl->seen_tick || sl->ident != th->ident) {
             t->need_names = 1;
             t->names_backoff = 5000000;
+            sl->have_frames = 0;
         }
         if (sl->seen_tick != s->st.ticks + 1)
             t->nseen++;
@@ -644,46 +666,78 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
 
         int64_t delay, pcount;
         int64_t cpu = read_cpu_ns(sl, &delay, &pcount);
-        /* A thread that was not put on a CPU since the previous sample and
-         * used no CPU is still blocked where it was: same state, no need to
-         * ask the kernel for its system call again. */
-        int unchanged = cpu >= 0 && cpu == sl->last_cpu && pcount == sl->last_pcount &&
+        int did_not_run = cpu >= 0 && cpu == sl->last_cpu && pcount == sl->last_pcount;
+        int unchanged = did_not_run &&
                         (sl->last_state == STATE_IDLE || sl->last_state == STATE_GIL_WAIT);
+        tk->reuse = did_not_run && sl->have_frames;
         sl->last_pcount = pcount;
-        int64_t dcpu = cpu >= 0 && sl->last_cpu >= 0 && cpu >= sl->last_cpu ? cpu - sl->last_cpu : 0;
+        tk->dcpu = cpu >= 0 && sl->last_cpu >= 0 && cpu >= sl->last_cpu ? cpu - sl->last_cpu : 0;
         int64_t ddelay = delay >= 0 && sl->last_delay >= 0 && delay >= sl->last_delay
                              ? delay - sl->last_delay : 0;
         if (cpu >= 0)
             sl->last_cpu = cpu;
         sl->last_delay = delay;
-        int64_t wall = sl->last_ts ? now - sl->last_ts : period;
+        tk->wall = sl->last_ts ? now - sl->last_ts : period;
         sl->last_ts = now;
 
         int state = th->holds_gil ? STATE_GIL
                     : unchanged   ? sl->last_state
-                                  : thread_state(t, sl, dcpu, ddelay);
+                                  : thread_state(t, sl, tk->dcpu, ddelay);
         sl->last_switches = sw;
         sl->last_state = state;
+        tk->state = state;
         if (th->holds_gil)
             holder_tid = th->tid;
         if (state == STATE_GIL_WAIT)
             waiters++;
+    }
 
-        int truncated = 0;
-        int nf;
-        if (batched) {
-            const struct py_stack_src *src = &s->src[i];
-            const uint8_t *w = s->winoff[i] >= 0 ? s->winbuf + s->winoff[i] : NULL;
-            nf = src->frame ? py_stack_walk(&t->rt, src->frame, w, src->win_lo, src->win_hi,
-                                            s->raw, PY_MAX_DEPTH, &truncated)
-                            : 0;
-        } else {
-            nf = py_stack_read(&t->rt, th->tstate, th->ts, s->raw, PY_MAX_DEPTH, &truncated);
+    /* Pass 2: the top frame pointer and data-stack window of every thread
+     * that ran, in one scattered read. */
+    size_t niov = 0, arena = 0;
+    for (int i = 0; i < n; i++) {
+        struct py_stack_src *src = &s->src[i];
+        s->winoff[i] = -1;
+        if (!s->tick[i].sl || s->tick[i].reuse)
+            continue;
+        py_stack_source(&t->rt, s->threads[i].ts, src);
+        if (src->frame_ptr)
+            s->iov[niov++] = (struct mem_iov){ src->frame_ptr, &src->frame, 8 };
+        size_t wsz = (size_t)(src->win_hi - src->win_lo);
+        if (src->win_hi && arena + wsz <= WIN_ARENA) {
+            s->winoff[i] = (int64_t)arena;
+            s->iov[niov++] = (struct mem_iov){ src->win_lo, s->winbuf + arena, wsz };
+            arena += wsz;
         }
-        if (nf < 0) {
-            s->st.errors++;
-            nf = 0;
-            truncated = 1;
+    }
+    int batched = niov == 0 || mem_readv(&t->rt.mem, s->iov, niov) == 0;
+
+    /* Pass 3: one sample record per thread. */
+    for (int i = 0; i < n; i++) {
+        struct py_thread *th = &s->threads[i];
+        struct thread_tick *tk = &s->tick[i];
+        struct tslot *sl = tk->sl;
+        if (!sl)
+            continue;
+        int truncated = 0, nf = 0;
+        if (tk->reuse) {
+            nf = sl->nframes;
+            truncated = sl->ftruncated;
+        } else {
+            if (batched) {
+                const struct py_stack_src *src = &s->src[i];
+                const uint8_t *w = s->winoff[i] >= 0 ? s->winbuf + s->winoff[i] : NULL;
+                nf = src->frame ? py_stack_walk(&t->rt, src->frame, w, src->win_lo, src->win_hi,
+                                                s->raw, PY_MAX_DEPTH, &truncated)
+                                : 0;
+            } else {
+                nf = py_stack_read(&t->rt, th->tstate, th->ts, s->raw, PY_MAX_DEPTH, &truncated);
+            }
+            if (nf < 0) {
+                s->st.errors++;
+                nf = 0;
+                truncated = 1;
+            }
         }
         struct rec_sample *r =
             reserve(s, sizeof *r + (size_t)nf * sizeof(struct rec_frame), now);
@@ -692,28 +746,35 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
             continue;
         }
         r->h.kind = REC_SAMPLE;
-        r->state = (uint8_t)state;
+        r->state = (uint8_t)tk->state;
         r->truncated = (uint8_t)truncated;
         r->pid = t->pid;
         r->tid = th->tid;
         r->ts = now - s->t0;
-        r->cpu_ns = dcpu;
-        r->wall_ns = wall;
+        r->cpu_ns = tk->dcpu;
+        r->wall_ns = tk->wall;
         int k = 0;
-        for (int f = 0; f < nf; f++) {
-            const struct py_code *co = py_code_get(&t->rt, s->raw[f].code);
-            if (!co) {
-                s->st.errors++;
-                r->truncated = 1;
-                continue; /* drop a frame we cannot trust */
+        if (tk->reuse) {
+            if (nf)
+                memcpy(r->frames, sl->frames, (size_t)nf * sizeof *r->frames);
+            k = nf;
+        } else {
+            for (int f = 0; f < nf; f++) {
+                const struct py_code *co = py_code_get(&t->rt, s->raw[f].code);
+                if (!co) {
+                    s->st.errors++;
+                    r->truncated = 1;
+                    continue; /* drop a frame we cannot trust */
+                }
+                r->frames[k].code = co;
+                r->frames[k].line = py_code_line(&t->rt, co, s->raw[f].addr);
+                r->frames[k].pad = 0;
+                k++;
             }
-            r->frames[k].code = co;
-            r->frames[k].line = py_code_line(&t->rt, co, s->raw[f].addr);
-            r->frames[k].pad = 0;
-            k++;
+            remember_stack(sl, r->frames, k, r->truncated);
         }
         r->nframes = (uint16_t)k;
-        if (truncated)
+        if (r->truncated)
             s->st.errors++;
         s->st.samples++;
     }
@@ -817,6 +878,11 @@ int sampler_run(struct sampler *s)
     /* Wake up on time: the default 50 us timer slack alone would cap a
      * 10 kHz loop (100 us period) near 6 kHz. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    /* Where allowed (root, CAP_SYS_NICE), run the sampling thread ahead of
+     * ordinary threads so that busy targets do not delay its ticks; the
+     * writer runs behind (recorder.c). Failure is harmless. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -5) != 0)
+        errno = 0;
     int64_t period = 1000000000 / s->o.rate_hz;
     int64_t end = s->o.duration_s > 0 ? s->t0 + (int64_t)(s->o.duration_s * 1e9) : INT64_MAX;
     int64_t next = mono_ns();
@@ -850,16 +916,22 @@ int sampler_run(struct sampler *s)
         }
         next += period;
         now = mono_ns();
-        if (next < now) {
-            /* Behind: skip the ticks we missed rather than bursting. */
-            int64_t missed = (now - next) / period + 1;
+        if (next + 2 * period < now) {
+            /* Far behind (the machine was busy): skip the ticks we missed
+             * rather than bursting. */
+            int64_t missed = (now - next) / period;
             s->st.late_ticks += (uint64_t)missed;
             next += missed * period;
         }
-        struct timespec ts = { (time_t)(next / 1000000000), (long)(next % 1000000000) };
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-            if (s->o.stop && *s->o.stop)
-                break;
+        /* A little late (a wake-up takes tens of microseconds on a virtual
+         * machine): take the next sample at once and stay on the schedule;
+         * every sample's wall time is the time that really passed. */
+        if (next > now) {
+            struct timespec ts = { (time_t)(next / 1000000000), (long)(next % 1000000000) };
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                if (s->o.stop && *s->o.stop)
+                    break;
+        }
     }
     int64_t now = mono_ns();
     s->st.duration_ns = now - s->t0;
