@@ -93,6 +93,8 @@ static const char *func_prefix(struct ch *c, uint32_t func)
 static void slice(struct ch *c, const char *name, const char *cat, int pid, int64_t tid,
                   int64_t a, int64_t b, uint32_t func)
 {
+    if (a < 0) /* a first sample stands for time before the recording began */
+        a = 0;
     if (b <= a)
         return;
     char buf[160], *p = buf;
