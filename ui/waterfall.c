@@ -24,6 +24,9 @@ int waterfall_is_store(const char *path)
     int yes = 0;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
         sqlite3_stmt *q = NULL;
+        /* a collector may still be checkpointing the file: wait, do not
+         * take a busy database for a recording */
+        sqlite3_busy_timeout(db, 3000);
         if (sqlite3_prepare_v2(db, "SELECT 1 FROM meta WHERE key = 'spans_schema_version'", -1, &q, NULL) ==
                 SQLITE_OK &&
             sqlite3_step(q) == SQLITE_ROW)
