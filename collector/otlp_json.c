@@ -245,18 +245,12 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
     }
     if (parse_id(d, tid, t, 32) || parse_id(d, sid, s, 16) ||
         (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16))) {
-        out->rejected++;
-        snprintf(out->reject_msg, sizeof out->reject_msg, "invalid trace or span id");
-        return 0;
+        return span_batch_reject(out, "invalid trace or span id");
     }
-    if (out->n >= max_spans) {
-        out->rejected++;
-        snprintf(out->reject_msg, sizeof out->reject_msg, "too many spans in one request");
-        return 0;
-    }
-    struct span *sp = span_batch_add(out);
+    int rc;
+    struct span *sp = span_batch_take(out, max_spans, &rc);
     if (!sp)
-        return -ENOMEM;
+        return rc;
     memcpy(sp->trace_id, t, sizeof t);
     memcpy(sp->span_id, s, sizeof s);
     memcpy(sp->parent_id, p, sizeof p);

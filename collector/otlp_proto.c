@@ -101,18 +101,12 @@ static int decode_span(const Sonde__Otlp__Span *ps, const struct attrs_res *res,
     if (ps->trace_id.len != 16 || ps->span_id.len != 8 || !memcmp(ps->trace_id.data, zero, 16) ||
         !memcmp(ps->span_id.data, zero, 8) ||
         (ps->parent_span_id.len != 0 && ps->parent_span_id.len != 8)) {
-        out->rejected++;
-        snprintf(out->reject_msg, sizeof out->reject_msg, "invalid trace or span id");
-        return 0;
+        return span_batch_reject(out, "invalid trace or span id");
     }
-    if (out->n >= max_spans) {
-        out->rejected++;
-        snprintf(out->reject_msg, sizeof out->reject_msg, "too many spans in one request");
-        return 0;
-    }
-    struct span *sp = span_batch_add(out);
+    int rc;
+    struct span *sp = span_batch_take(out, max_spans, &rc);
     if (!sp)
-        return -ENOMEM;
+        return rc;
     span_hex(sp->trace_id, ps->trace_id.data, 16);
     span_hex(sp->span_id, ps->span_id.data, 8);
     if (ps->parent_span_id.len == 8 && memcmp(ps->parent_span_id.data, zero, 8))

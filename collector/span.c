@@ -63,6 +63,26 @@ const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n)
     return p;
 }
 
+int span_batch_reject(struct span_batch *b, const char *why)
+{
+    b->rejected++;
+    snprintf(b->reject_msg, sizeof b->reject_msg, "%s", why);
+    return 0;
+}
+
+struct span *span_batch_take(struct span_batch *b, size_t max_spans, int *rc)
+{
+    *rc = 0;
+    if (b->n >= max_spans) {
+        span_batch_reject(b, "too many spans in one request");
+        return NULL;
+    }
+    struct span *sp = span_batch_add(b);
+    if (!sp)
+        *rc = -ENOMEM;
+    return sp;
+}
+
 struct span *span_batch_add(struct span_batch *b)
 {
     if (b->n == b->cap) {

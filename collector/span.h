@@ -51,6 +51,16 @@ void span_batch_fini(struct span_batch *b);
 /* Append a zeroed span with empty strings; NULL on allocation failure. */
 struct span *span_batch_add(struct span_batch *b);
 
+/* Count one span of the request as rejected, with the reason reported in
+ * the protocol's partial-success answer. Returns 0, so that a decoder can
+ * `return span_batch_reject(...)` and go on with the next span. */
+int span_batch_reject(struct span_batch *b, const char *why);
+
+/* A slot for the next accepted span: NULL with *rc = 0 when the request
+ * already holds max_spans (the span is rejected), NULL with *rc = -ENOMEM
+ * when out of memory. */
+struct span *span_batch_take(struct span_batch *b, size_t max_spans, int *rc);
+
 /* Copy n bytes of s (or strlen(s) if n == (size_t)-1) into the batch arena,
  * NUL-terminated. Returns NULL on allocation failure. */
 const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n);

@@ -40,18 +40,12 @@ static int decode_span(json_t *js, struct span_batch *out, size_t max_spans)
         span_parse_hex_id(s, json_string_value(sid), json_string_length(sid), 16, 1) ||
         (json_is_string(pid) && json_string_length(pid) &&
          span_parse_hex_id(p, json_string_value(pid), json_string_length(pid), 16, 1))) {
-        out->rejected++;
-        snprintf(out->reject_msg, sizeof out->reject_msg, "invalid trace or span id");
-        return 0;
+        return span_batch_reject(out, "invalid trace or span id");
     }
-    if (out->n >= max_spans) {
-        out->rejected++;
-        snprintf(out->reject_msg, sizeof out->reject_msg, "too many spans in one request");
-        return 0;
-    }
-    struct span *sp = span_batch_add(out);
+    int rc;
+    struct span *sp = span_batch_take(out, max_spans, &rc);
     if (!sp)
-        return -ENOMEM;
+        return rc;
     memcpy(sp->trace_id, t, sizeof t);
     memcpy(sp->span_id, s, sizeof s);
     memcpy(sp->parent_id, p, sizeof p);
