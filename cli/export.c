@@ -66,8 +66,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     int rc = span_store_open(input, 0, &st, err, sizeof err);
     if (rc)
         return cli_error(rc, err);
-    char b[32];
-    int64_t max_skew = span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0 ? strtoll(b, NULL, 10) : 600000000;
+    int64_t max_skew = trace_store_max_skew(st, -1);
     char (*ids)[33] = NULL;
     size_t nids = 0, nv = 0, nspans = 0;
     if (trace_arg) {
@@ -83,12 +82,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     if (!rc && !v)
         rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < nids; i++) {
-        struct span_batch raw;
-        span_batch_init(&raw);
-        int r = span_store_load(st, ids[i], &raw, err, sizeof err);
-        if (!r && (r = trace_assemble(&raw, max_skew, &v[nv])))
-            se_fail(err, sizeof err, r, "out of memory");
-        span_batch_fini(&raw);
+        int r = trace_load(st, ids[i], max_skew, &v[nv], err, sizeof err);
         if (!r)
             nspans += v[nv++].b.n;
         else if (r != -ENOENT || trace_arg) /* expired meanwhile: skip, unless asked for */

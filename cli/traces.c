@@ -68,27 +68,7 @@ static void fmt_dur(char *buf, size_t len, int64_t us)
         snprintf(buf, len, "%.3fs", us / 1e6);
 }
 
-static int64_t store_max_skew(struct span_store *st, int64_t override)
-{
-    if (override >= 0)
-        return override;
-    char b[32];
-    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0)
-        return strtoll(b, NULL, 10);
-    return 600000000;
-}
 
-static int load_view(struct span_store *st, const char *id, int64_t max_skew, struct trace_view *v, char *err,
-                     size_t errlen)
-{
-    struct span_batch raw;
-    span_batch_init(&raw);
-    int rc = span_store_load(st, id, &raw, err, errlen);
-    if (!rc && (rc = trace_assemble(&raw, max_skew, v)))
-        se_fail(err, errlen, rc, "out of memory");
-    span_batch_fini(&raw);
-    return rc;
-}
 
 int cmd_traces(int argc, char **argv)
 {
@@ -163,14 +143,14 @@ int cmd_traces(int argc, char **argv)
         span_store_free(st);
         return cli_error(rc, err);
     }
-    max_skew = store_max_skew(st, max_skew);
+    max_skew = trace_store_max_skew(st, max_skew);
     json_t *arr = json ? json_array() : NULL;
     if (!json)
         printf("%-32s  %-26s  %12s  %5s  %-30s  %s\n", "TRACE ID", "START (UTC)", "DURATION", "SPANS", "ROOT",
                "SERVICES");
     for (size_t i = 0; i < n; i++) {
         struct trace_view v;
-        if ((rc = load_view(st, ids[i], max_skew, &v, err, sizeof err))) {
+        if ((rc = trace_load(st, ids[i], max_skew, &v, err, sizeof err))) {
             if (rc == -ENOENT) /* expired meanwhile */
                 continue;
             break;
@@ -329,7 +309,7 @@ int cmd_trace(int argc, char **argv)
     struct trace_view v = { 0 };
     int rc = span_store_open(db, 0, &st, err, sizeof err);
     if (!rc)
-        rc = load_view(st, id, store_max_skew(st, max_skew), &v, err, sizeof err);
+        rc = trace_load(st, id, trace_store_max_skew(st, max_skew), &v, err, sizeof err);
     span_store_free(st);
     if (rc == -ENOENT) {
         fprintf(stderr, "sonde: %s\n", err);

@@ -1,5 +1,8 @@
 #include "collector/assemble.h"
 
+#include "collector/store.h"
+#include "common/err.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -413,4 +416,26 @@ void trace_summarize(const struct trace_view *v, struct trace_summary *s)
         len += (size_t)w;
     }
     free(svc);
+}
+
+int64_t trace_store_max_skew(struct span_store *st, int64_t override)
+{
+    if (override >= 0)
+        return override;
+    char b[32];
+    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0)
+        return strtoll(b, NULL, 10);
+    return 600000000;
+}
+
+int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,
+               char *err, size_t errlen)
+{
+    struct span_batch raw;
+    span_batch_init(&raw);
+    int rc = span_store_load(st, id, &raw, err, errlen);
+    if (!rc && (rc = trace_assemble(&raw, max_skew_us, v)))
+        se_fail(err, errlen, rc, "out of memory");
+    span_batch_fini(&raw);
+    return rc;
 }

@@ -39,6 +39,17 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
 /* Release; a zeroed view is fine. */
 void trace_view_fini(struct trace_view *v);
 
+struct span_store;
+
+/* The clock-skew bound for assembling traces of st: override when >= 0,
+ * else the one its collector ran with (meta max_skew_us), else 10 min. */
+int64_t trace_store_max_skew(struct span_store *st, int64_t override);
+
+/* Load trace id from st and assemble it into v. 0, -ENOENT (no such
+ * trace), -ENOMEM or a store error, with a message in err. */
+int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,
+               char *err, size_t errlen);
+
 /* One line of `sonde traces`. services: comma-separated, sorted. */
 struct trace_summary {
     char trace_id[33];

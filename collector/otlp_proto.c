@@ -123,16 +123,7 @@ static int decode_span(const Sonde__Otlp__Span *ps, const struct attrs_res *res,
         sp->start_us = 0;
     if (sp->end_us < sp->start_us)
         sp->end_us = sp->start_us;
-    json_t *attrs = kv_object(ps->n_attributes, ps->attributes, 0);
-    if (!attrs)
-        return -ENOMEM;
-    char *txt = json_dumps(attrs, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(attrs);
-    if (!txt)
-        return -ENOMEM;
-    sp->attrs = span_batch_strdup(out, txt, (size_t)-1);
-    free(txt);
-    return sp->attrs ? 0 : -ENOMEM;
+    return span_set_attrs_json(out, sp, kv_object(ps->n_attributes, ps->attributes, 0));
 }
 
 int otlp_proto_decode(const uint8_t *buf, size_t len, struct span_batch *out, size_t max_spans,

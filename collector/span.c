@@ -1,5 +1,7 @@
 #include "collector/span.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -213,4 +215,17 @@ const char *span_status_name(int status)
     case SPAN_STATUS_ERROR: return "error";
     default: return "unset";
     }
+}
+
+int span_set_attrs_json(struct span_batch *b, struct span *sp, json_t *attrs)
+{
+    if (!attrs)
+        return -ENOMEM;
+    char *txt = json_dumps(attrs, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(attrs);
+    if (!txt)
+        return -ENOMEM;
+    sp->attrs = span_batch_strdup(b, txt, (size_t)-1);
+    free(txt);
+    return sp->attrs ? 0 : -ENOMEM;
 }

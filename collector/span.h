@@ -51,6 +51,12 @@ void span_batch_fini(struct span_batch *b);
 /* Append a zeroed span with empty strings; NULL on allocation failure. */
 struct span *span_batch_add(struct span_batch *b);
 
+struct json_t;
+
+/* Set sp->attrs to the compact JSON text of attrs (copied into the batch
+ * arena) and release attrs. 0 or -ENOMEM (also when attrs is NULL). */
+int span_set_attrs_json(struct span_batch *b, struct span *sp, struct json_t *attrs);
+
 /* Count one span of the request as rejected, with the reason reported in
  * the protocol's partial-success answer. Returns 0, so that a decoder can
  * `return span_batch_reject(...)` and go on with the next span. */

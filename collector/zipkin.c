@@ -81,13 +81,7 @@ static int decode_span(json_t *js, struct span_batch *out, size_t max_spans)
     json_t *re = json_object_get(js, "remoteEndpoint");
     if (json_is_object(re) && jstr(re, "serviceName"))
         json_object_set(attrs, "peer.service", json_object_get(re, "serviceName"));
-    char *txt = json_dumps(attrs, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(attrs);
-    if (!txt)
-        return -ENOMEM;
-    sp->attrs = span_batch_strdup(out, txt, (size_t)-1);
-    free(txt);
-    return sp->attrs ? 0 : -ENOMEM;
+    return span_set_attrs_json(out, sp, attrs);
 }
 
 int zipkin_decode(const char *buf, size_t len, struct span_batch *out, size_t max_spans,

@@ -3,6 +3,7 @@
 #include "common/err.h"
 #include "common/state.h"
 #include "tracer/cpython/threads.h"
+#include "tracer/proc/maps.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -445,41 +446,15 @@ static void read_cmdline(pid_t pid, char *out, size_t outlen)
 
 static pid_t read_ppid(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')');
-    if (!rp)
-        return -1;
-    char st;
-    int ppid;
-    if (sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
-        return -1;
-    return ppid;
+    struct proc_stat ps;
+    return proc_stat_read(pid, &ps) == 0 ? ps.ppid : -1;
 }
 
 /* Gone: no such process, or a zombie waiting to be reaped. */
 static int process_gone(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 1;
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')');
-    return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
+    struct proc_stat ps;
+    return proc_stat_read(pid, &ps) != 0 || ps.state == 'Z' || ps.state == 'X';
 }
 
 static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)

@@ -82,17 +82,6 @@ static void wf_free(struct wf *w)
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-static int load_view(struct span_store *st, const char *id, int64_t max_skew, struct trace_view *v, char *err,
-                     size_t errlen)
-{
-    struct span_batch raw;
-    span_batch_init(&raw);
-    int rc = span_store_load(st, id, &raw, err, errlen);
-    if (!rc && (rc = trace_assemble(&raw, max_skew, v)))
-        se_fail(err, errlen, rc, "out of memory");
-    span_batch_fini(&raw);
-    return rc;
-}
 
 static void wf_rebuild(struct wf *w)
 {
@@ -115,7 +104,7 @@ static void wf_rebuild(struct wf *w)
 static int wf_open(struct wf *w, struct span_store *st, const char *id, int64_t max_skew, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    int rc = load_view(st, id, max_skew, &w->v, err, errlen);
+    int rc = trace_load(st, id, max_skew, &w->v, err, errlen);
     if (rc)
         return rc;
     size_t n = w->v.b.n;
@@ -414,7 +403,7 @@ static int wl_load(struct wl *l, struct span_store *st, int64_t max_skew, char *
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         struct trace_view v;
-        int r = load_view(st, ids[i], max_skew, &v, err, errlen);
+        int r = trace_load(st, ids[i], max_skew, &v, err, errlen);
         if (r == -ENOENT)
             continue; /* expired meanwhile */
         if (r) {
@@ -489,10 +478,7 @@ int waterfall_run(const char *path, int64_t max_skew, char *err, size_t errlen)
     int rc = span_store_open(path, 0, &st, err, errlen);
     if (rc)
         return rc;
-    if (max_skew < 0) {
-        char b[32];
-        max_skew = span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0 ? strtoll(b, NULL, 10) : 600000000;
-    }
+    max_skew = trace_store_max_skew(st, max_skew);
     struct wl l = { 0 };
     if ((rc = wl_load(&l, st, max_skew, err, errlen))) {
         span_store_free(st);

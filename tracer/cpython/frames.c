@@ -219,9 +219,8 @@ int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr
 
 /* ---- stack walking ---- */
 
-static int seen_recently(const struct py_rawframe *out, const uint64_t *addrs, int n, uint64_t a)
+static int seen_recently(const uint64_t *addrs, int n, uint64_t a)
 {
-    (void)out;
     for (int k = n - 1; k >= 0 && k >= n - 16; k--)
         if (addrs[k] == a)
             return 1;
@@ -247,7 +246,7 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_r
     if (max > PY_MAX_DEPTH)
         max = PY_MAX_DEPTH;
     while (frame) {
-        if (n >= max || seen_recently(out, addrs, n, frame)) {
+        if (n >= max || seen_recently(addrs, n, frame)) {
             *truncated = 1;
             break;
         }
@@ -289,7 +288,7 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
     uint8_t local[128];
     int n = 0;
     while (frame) {
-        if (n >= max || seen_recently(out, addrs, n, frame)) {
+        if (n >= max || seen_recently(addrs, n, frame)) {
             *truncated = 1;
             break;
         }

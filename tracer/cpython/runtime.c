@@ -168,16 +168,10 @@ static int check_process(pid_t pid, char *err, size_t errlen)
         return se_fail(err, errlen, SE_NOPROC, "invalid pid %d", (int)pid);
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return se_fail(err, errlen, SE_NOPROC, "no process with pid %d", (int)pid);
-    char path[64], state[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    struct proc_stat ps;
+    if (proc_stat_read(pid, &ps))
         return se_fail(err, errlen, SE_NOPROC, "no process with pid %d", (int)pid);
-    size_t n = fread(state, 1, sizeof state - 1, f);
-    fclose(f);
-    state[n] = 0;
-    char *rp = strrchr(state, ')');
-    if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
+    if (ps.state == 'Z' || ps.state == 'X')
         return se_fail(err, errlen, SE_EXITED, "process %d has exited (zombie)", (int)pid);
     return 0;
 }
@@ -188,22 +182,8 @@ static void version_from_sys(struct py_runtime *rt);
  * at all (unlike a process that is exiting, whose mappings are gone too). */
 static int is_kernel_thread(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')');
-    char st;
-    int ppid, pgrp, session, tty, tpgid;
-    unsigned flags;
-    if (!rp || sscanf(rp + 1, " %c %d %d %d %d %d %u", &st, &ppid, &pgrp, &session, &tty, &tpgid,
-                      &flags) != 7)
-        return 0;
-    return (flags & 0x00200000u) != 0;
+    struct proc_stat ps;
+    return proc_stat_read(pid, &ps) == 0 && (ps.flags & 0x00200000u) != 0;
 }
 
 /* Has pid gone, or lost its executable or memory mappings (as a process

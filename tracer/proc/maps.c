@@ -4,10 +4,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int maps_read(struct maps *m, pid_t pid, char *err, size_t errlen)
 {
@@ -115,4 +117,26 @@ int tasks_list(pid_t pid, pid_t *out, int max)
     }
     closedir(d);
     return n;
+}
+
+int proc_stat_read(pid_t pid, struct proc_stat *st)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -ENOENT;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -ENOENT;
+    buf[n] = 0;
+    /* the command name may hold spaces and parentheses: parse after the last ')' */
+    char *rp = strrchr(buf, ')');
+    int ppid, pgrp, session, tty, tpgid;
+    if (!rp || sscanf(rp + 1, " %c %d %d %d %d %d %u", &st->state, &ppid, &pgrp, &session, &tty,
+                      &tpgid, &st->flags) != 7)
+        return -ENOENT;
+    st->ppid = ppid;
+    return 0;
 }

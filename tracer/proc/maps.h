@@ -27,6 +27,16 @@ const struct map_entry *maps_first_of(const struct maps *m, const char *path);
 /* Is addr inside any mapping with the given permission char ('r','w','x')? */
 int maps_contains(const struct maps *m, uint64_t addr, char perm);
 
+/* The fields of /proc/PID/stat that sonde uses. */
+struct proc_stat {
+    char state;     /* R, S, D, Z, X, ... */
+    pid_t ppid;
+    unsigned flags; /* PF_* (PF_KTHREAD = 0x00200000) */
+};
+
+/* Read /proc/PID/stat. 0, or -ENOENT when the process is gone. */
+int proc_stat_read(pid_t pid, struct proc_stat *st);
+
 /* List thread ids of pid into out (up to max); returns count or -errno. */
 int tasks_list(pid_t pid, pid_t *out, int max);
 
