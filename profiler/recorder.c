@@ -282,6 +282,7 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("late_ticks", "%" PRIu64, st->late_ticks);
     META("gil_switches", "%" PRIu64, gil_switches);
     META("sampler_cpu_s", "%.6f", st->cpu_s);
+    META("sampler_sched", "%s", st->sched);
 #undef META
     int rc = 0;
     if (r->failed)

@@ -98,6 +98,7 @@ struct sampler_stats {
     uint64_t ticks, samples, errors, dropped, late_ticks, processes;
     int64_t start_unix_ns, duration_ns;
     double cpu_s;            /* sonde's own CPU time in the loop */
+    char sched[48];          /* how the sampling thread is scheduled */
 };
 
 struct sampler;

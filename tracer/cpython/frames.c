@@ -111,18 +111,31 @@ static char *read_str_dup(struct py_runtime *rt, uint64_t codeaddr, int64_t off)
     return strdup(buf);
 }
 
+/* The three pointers that identify a code object lie within
+ * [addr + lo, addr + lo + len) of it. */
+#define FP_SPAN_MAX 256
+static int fingerprint_span(const struct py_layout *L, int64_t offs[3], int64_t *lo, size_t *len)
+{
+    offs[0] = L->co_name;
+    offs[1] = L->co_filename;
+    offs[2] = L->co_linetable;
+    int64_t hi = offs[0];
+    *lo = offs[0];
+    for (int k = 1; k < 3; k++) {
+        *lo = offs[k] < *lo ? offs[k] : *lo;
+        hi = offs[k] > hi ? offs[k] : hi;
+    }
+    *len = (size_t)(hi + 8 - *lo);
+    return *len <= FP_SPAN_MAX ? 0 : -1;
+}
+
 /* Read the three pointers that identify a code object. */
 static int fingerprint(struct py_runtime *rt, uint64_t addr, uint64_t fp[3])
 {
-    const struct py_layout *L = &rt->L;
-    int64_t offs[3] = { L->co_name, L->co_filename, L->co_linetable };
-    int64_t lo = offs[0], hi = offs[0];
-    for (int k = 1; k < 3; k++) {
-        lo = offs[k] < lo ? offs[k] : lo;
-        hi = offs[k] > hi ? offs[k] : hi;
-    }
-    uint8_t buf[256];
-    if (hi + 8 - lo > (int64_t)sizeof buf || mem_read(&rt->mem, addr + (uint64_t)lo, buf, (size_t)(hi + 8 - lo)))
+    int64_t offs[3], lo;
+    size_t len;
+    uint8_t buf[FP_SPAN_MAX];
+    if (fingerprint_span(&rt->L, offs, &lo, &len) || mem_read(&rt->mem, addr + (uint64_t)lo, buf, len))
         return -1;
     for (int k = 0; k < 3; k++)
         memcpy(&fp[k], buf + (offs[k] - lo), 8);
@@ -130,6 +143,22 @@ static int fingerprint(struct py_runtime *rt, uint64_t addr, uint64_t fp[3])
 }
 
 static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr);
+
+/* Take the entry in slot i out of the table (kept on the dead list: callers
+ * may still hold it), keeping the probe chain intact. */
+static void code_retire(struct py_codecache *c, size_t i)
+{
+    struct py_code *co = c->slots[i];
+    c->slots[i] = NULL;
+    c->n--;
+    for (size_t j = (i + 1) & (c->cap - 1); c->slots[j]; j = (j + 1) & (c->cap - 1)) {
+        struct py_code *m = c->slots[j];
+        c->slots[j] = NULL;
+        c->slots[slot_of(c, m->addr)] = m;
+    }
+    co->next_dead = c->dead;
+    c->dead = co;
+}
 
 const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
 {
@@ -146,18 +175,49 @@ const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
             return co;
         }
         /* Another object lives here now: retire the entry, decode afresh. */
-        c->slots[i] = NULL;
-        c->n--;
-        /* keep the probe chain intact: re-insert the rest of the cluster */
-        for (size_t j = (i + 1) & (c->cap - 1); c->slots[j]; j = (j + 1) & (c->cap - 1)) {
-            struct py_code *m = c->slots[j];
-            c->slots[j] = NULL;
-            c->slots[slot_of(c, m->addr)] = m;
-        }
-        co->next_dead = c->dead;
-        c->dead = co;
+        code_retire(c, i);
     }
     return code_decode(rt, addr);
+}
+
+/* Re-check in one scattered read the cached entries among raw that are due
+ * (py_code_get would read them one by one): a sampler's tick costs one
+ * system call for them instead of one per code object. Entries that no
+ * longer match are retired; an entry whose read failed is left for
+ * py_code_get to check. */
+#define RECHECK_BATCH 512
+void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n)
+{
+    struct py_codecache *c = rt->codes;
+    int64_t offs[3], lo;
+    size_t len;
+    if (!rt->now_ns || fingerprint_span(&rt->L, offs, &lo, &len))
+        return;
+    static __thread struct py_code *due[RECHECK_BATCH];
+    static __thread struct mem_iov iov[RECHECK_BATCH];
+    static __thread uint8_t buf[RECHECK_BATCH][FP_SPAN_MAX];
+    int nd = 0;
+    for (int f = 0; f < n && nd < RECHECK_BATCH; f++) {
+        struct py_code *co = c->slots[slot_of(c, raw[f].code)];
+        if (!co || rt->now_ns - co->checked_ns < PY_CODE_RECHECK_NS || co->recheck_ns == rt->now_ns)
+            continue;
+        co->recheck_ns = rt->now_ns; /* once per call */
+        due[nd] = co;
+        iov[nd] = (struct mem_iov){ co->addr + (uint64_t)lo, buf[nd], len };
+        nd++;
+    }
+    if (!nd || mem_readv(&rt->mem, iov, (size_t)nd) != 0)
+        return;
+    for (int k = 0; k < nd; k++) {
+        struct py_code *co = due[k];
+        uint64_t fp[3];
+        for (int j = 0; j < 3; j++)
+            memcpy(&fp[j], buf[k] + (offs[j] - lo), 8);
+        if (fp[0] == co->fp_name && fp[1] == co->fp_file && fp[2] == co->fp_lt)
+            co->checked_ns = rt->now_ns;
+        else
+            code_retire(c, slot_of(c, co->addr));
+    }
 }
 
 static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
@@ -234,14 +294,49 @@ static int64_t rd64(const uint8_t *p)
     return v;
 }
 
+size_t py_side_size(const struct py_runtime *rt)
+{
+    const struct py_layout *L = &rt->L;
+    if (L->fo_back >= 0)
+        return (size_t)L->fo_lasti + 4;
+    return L->if_size > 128 ? 128 : (size_t)L->if_size;
+}
+
+/* A frame the walk needs outside the window: the caller's copy from the
+ * same batched read when it has one (tried in walk order first), else a
+ * read of its own. Either way it is noted in side->used for the next
+ * tick. Returns 0 or an error code. */
+static int side_frame(struct py_runtime *rt, struct py_side *side, uint64_t frame, uint8_t *local,
+                      size_t len, const uint8_t **f)
+{
+    if (side) {
+        int k = side->nused;
+        int hit = -1;
+        if (k < side->n && side->addr[k] == frame && side->buf[k])
+            hit = k;
+        for (int i = 0; hit < 0 && i < side->n; i++)
+            if (side->addr[i] == frame && side->buf[i])
+                hit = i;
+        if (side->nused < PY_SIDE_MAX)
+            side->used[side->nused++] = frame;
+        if (hit >= 0) {
+            *f = side->buf[hit];
+            return 0;
+        }
+    }
+    int rc = mem_read(&rt->mem, frame, local, len);
+    *f = local;
+    return rc;
+}
+
 /* 3.8 - 3.10: PyFrameObject chain. */
-static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_rawframe *out,
-                              int max, int *truncated)
+static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_side *side,
+                              struct py_rawframe *out, int max, int *truncated)
 {
     const struct py_layout *L = &rt->L;
     uint64_t addrs[PY_MAX_DEPTH];
     uint8_t buf[256];
-    size_t need = (size_t)L->fo_lasti + 4;
+    size_t need = py_side_size(rt);
     int n = 0;
     if (max > PY_MAX_DEPTH)
         max = PY_MAX_DEPTH;
@@ -250,7 +345,8 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_r
             *truncated = 1;
             break;
         }
-        int rc = mem_read(&rt->mem, frame, buf, need);
+        const uint8_t *f;
+        int rc = side_frame(rt, side, frame, buf, need, &f);
         if (rc) {
             if (rc == SE_EXITED || rc == SE_PERM)
                 return rc;
@@ -258,12 +354,12 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_r
             break;
         }
         int32_t lasti;
-        memcpy(&lasti, buf + L->fo_lasti, 4);
+        memcpy(&lasti, f + L->fo_lasti, 4);
         addrs[n] = frame;
-        out[n].code = (uint64_t)rd64(buf + L->fo_code);
+        out[n].code = (uint64_t)rd64(f + L->fo_code);
         out[n].addr = lasti < 0 ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
         n++;
-        frame = (uint64_t)rd64(buf + L->fo_back);
+        frame = (uint64_t)rd64(f + L->fo_back);
     }
     return n;
 }
@@ -271,10 +367,10 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_r
 /* 3.11+: _PyInterpreterFrame chain. Frames of the running thread live in its
  * data-stack chunk: the caller reads that window once, and frames inside it
  * are decoded from the local copy. Others (generators, older chunks, the C
- * stack) are read one by one. */
+ * stack) come from side or are read one by one. */
 static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8_t *window,
-                              uint64_t wlo, uint64_t whi, struct py_rawframe *out, int max,
-                              int *truncated)
+                              uint64_t wlo, uint64_t whi, struct py_side *side,
+                              struct py_rawframe *out, int max, int *truncated)
 {
     const struct py_layout *L = &rt->L;
     uint64_t addrs[PY_MAX_DEPTH];
@@ -282,9 +378,7 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         max = PY_MAX_DEPTH;
     if (!window)
         wlo = whi = 0;
-    size_t fsize = (size_t)L->if_size;
-    if (fsize > 128)
-        fsize = 128;
+    size_t fsize = py_side_size(rt);
     uint8_t local[128];
     int n = 0;
     while (frame) {
@@ -296,14 +390,13 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         if (frame >= wlo && frame + fsize <= whi) {
             f = window + (frame - wlo);
         } else {
-            int rc = mem_read(&rt->mem, frame, local, fsize);
+            int rc = side_frame(rt, side, frame, local, fsize, &f);
             if (rc) {
                 if (rc == SE_EXITED || rc == SE_PERM)
                     return rc;
                 *truncated = 1;
                 break;
             }
-            f = local;
         }
         uint64_t prev = (uint64_t)rd64(f + L->if_previous);
         int owner = f[L->if_owner];
@@ -351,12 +444,15 @@ void py_stack_source(const struct py_runtime *rt, const uint8_t *ts, struct py_s
 }
 
 int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, uint64_t wlo,
-                  uint64_t whi, struct py_rawframe *out, int max, int *truncated)
+                  uint64_t whi, struct py_side *side, struct py_rawframe *out, int max,
+                  int *truncated)
 {
     *truncated = 0;
+    if (side)
+        side->nused = 0;
     if (rt->L.fo_back >= 0)
-        return walk_frame_objects(rt, frame, out, max, truncated);
-    return walk_interp_frames(rt, frame, window, wlo, whi, out, max, truncated);
+        return walk_frame_objects(rt, frame, side, out, max, truncated);
+    return walk_interp_frames(rt, frame, window, wlo, whi, side, out, max, truncated);
 }
 
 int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
@@ -383,5 +479,5 @@ int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
     const uint8_t *w = NULL;
     if (src.win_hi && mem_read(&rt->mem, src.win_lo, window, src.win_hi - src.win_lo) == 0)
         w = window;
-    return py_stack_walk(rt, src.frame, w, src.win_lo, src.win_hi, out, max, truncated);
+    return py_stack_walk(rt, src.frame, w, src.win_lo, src.win_hi, NULL, out, max, truncated);
 }

@@ -36,6 +36,7 @@ struct py_code {
      * <module> after import); checked again every PY_CODE_RECHECK_NS. */
     uint64_t fp_name, fp_file, fp_lt;
     int64_t checked_ns;
+    int64_t recheck_ns; /* py_code_recheck's stamp */
     struct py_code *next_dead; /* replaced entries, freed with the cache */
 };
 
@@ -50,6 +51,12 @@ void py_codecache_free(struct py_codecache *c);
  * rt->now_ns; a replaced entry stays allocated (callers may hold it) until
  * the cache is freed. */
 const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr);
+
+/* Re-validate at once, in one scattered read, the cached code objects of
+ * the n frames in raw that are due for it (see py_code_recheck in
+ * frames.c); py_code_get then finds them fresh. */
+struct py_rawframe;
+void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n);
 
 /* Line number for a frame of code at byte offset addr (memoized in co). */
 int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr);
@@ -76,9 +83,28 @@ struct py_stack_src {
 };
 void py_stack_source(const struct py_runtime *rt, const uint8_t *ts, struct py_stack_src *src);
 
+/* Frames a walk finds outside the data-stack window: the C-stack shim of
+ * every entry into the interpreter (3.12+), generator and coroutine frames,
+ * older chunks, and on 3.8-3.10 every frame object. They rarely move while
+ * the stack below the top stays put, so a caller that samples again and
+ * again can read the ones its previous walk used (side->used) in its own
+ * batched read and hand the copies in (addr/buf, py_side_size bytes each);
+ * the walk reads any other frame itself. */
+#define PY_SIDE_MAX 64
+struct py_side {
+    int n;                           /* in: copies available */
+    uint64_t addr[PY_SIDE_MAX];
+    const uint8_t *buf[PY_SIDE_MAX]; /* NULL: not read */
+    int nused;                       /* out: frames used outside the window, */
+    uint64_t used[PY_SIDE_MAX];      /* in walk order (at most PY_SIDE_MAX) */
+};
+size_t py_side_size(const struct py_runtime *rt);
+
 /* Walk from frame, using window (a copy of [wlo, whi), or NULL) where it
- * covers a frame. Same results as py_stack_read. */
+ * covers a frame, and side (or NULL) for the frames outside it. Same
+ * results as py_stack_read. */
 int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, uint64_t wlo,
-                  uint64_t whi, struct py_rawframe *out, int max, int *truncated);
+                  uint64_t whi, struct py_side *side, struct py_rawframe *out, int max,
+                  int *truncated);
 
 #endif
