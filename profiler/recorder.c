@@ -13,6 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A thread's previous stack, outermost frame first, with the trie node of
+ * each depth: consecutive samples of a thread share most of their frames,
+ * so interning starts below the common part. */
+struct stack_memo {
+    int n, cap;
+    struct rec_frame *f;
+    uint64_t *node;
+};
+
 struct recorder {
     sqlite3 *db;
     struct sample_queue *q;
@@ -25,6 +34,8 @@ struct recorder {
     struct hmap stacks;   /* (parent, frame) -> id */
     struct hmap threads;  /* (pid, tid) -> id */
     uint64_t nstrings, nframes, nstacks, nthreads;
+    struct stack_memo *memo; /* by thread id (1..nthreads) */
+    size_t nmemo;
     sqlite3_stmt *ins_string, *ins_frame, *ins_stack, *ins_thread, *upd_thread, *ins_sample,
         *ins_gil, *ins_process;
     uint64_t samples, ticks;
@@ -84,25 +95,70 @@ static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
     return id;
 }
 
-/* Frames come innermost first; the trie is built from the outermost. */
-static uint64_t intern_stack(struct recorder *r, const struct rec_sample *s)
+static struct stack_memo *stack_memo(struct recorder *r, uint64_t th)
 {
-    uint64_t parent = 0;
-    for (int i = (int)s->nframes - 1; i >= 0; i--) {
-        uint64_t frame = intern_frame(r, &s->frames[i]);
+    if (th >= r->nmemo) {
+        size_t n = r->nmemo ? r->nmemo : 16;
+        while (n <= th)
+            n *= 2;
+        struct stack_memo *m = realloc(r->memo, n * sizeof *m);
+        if (!m)
+            return NULL;
+        memset(m + r->nmemo, 0, (n - r->nmemo) * sizeof *m);
+        r->memo = m;
+        r->nmemo = n;
+    }
+    struct stack_memo *m = &r->memo[th];
+    return m;
+}
+
+/* Frames come innermost first; the trie is built from the outermost. The
+ * frames this sample shares, from the outermost, with the thread's previous
+ * one are not looked up again. */
+static uint64_t intern_stack(struct recorder *r, uint64_t th, const struct rec_sample *s)
+{
+    int n = s->nframes, same = 0;
+    struct stack_memo *m = stack_memo(r, th);
+    if (m && m->cap < n) {
+        int cap = n < 64 ? 64 : n;
+        struct rec_frame *f = realloc(m->f, (size_t)cap * sizeof *f);
+        uint64_t *node = f ? realloc(m->node, (size_t)cap * sizeof *node) : NULL;
+        if (f)
+            m->f = f;
+        if (node)
+            m->node = node;
+        if (f && node)
+            m->cap = cap;
+        else
+            m = NULL;
+    }
+    if (m)
+        while (same < n && same < m->n && m->f[same].code == s->frames[n - 1 - same].code &&
+               m->f[same].line == s->frames[n - 1 - same].line)
+            same++;
+    uint64_t parent = same ? m->node[same - 1] : 0;
+    for (int d = same; d < n; d++) {
+        const struct rec_frame *fr = &s->frames[n - 1 - d];
+        uint64_t frame = intern_frame(r, fr);
         uint64_t *v = hmap_get(&r->stacks, parent, frame);
         if (v) {
             parent = *v;
-            continue;
+        } else {
+            uint64_t id = ++r->nstacks;
+            sqlite3_bind_int64(r->ins_stack, 1, (int64_t)id);
+            sqlite3_bind_int64(r->ins_stack, 2, (int64_t)parent);
+            sqlite3_bind_int64(r->ins_stack, 3, (int64_t)frame);
+            step(r, r->ins_stack);
+            hmap_put(&r->stacks, parent, frame, id);
+            parent = id;
         }
-        uint64_t id = ++r->nstacks;
-        sqlite3_bind_int64(r->ins_stack, 1, (int64_t)id);
-        sqlite3_bind_int64(r->ins_stack, 2, (int64_t)parent);
-        sqlite3_bind_int64(r->ins_stack, 3, (int64_t)frame);
-        step(r, r->ins_stack);
-        hmap_put(&r->stacks, parent, frame, id);
-        parent = id;
+        if (m) {
+            m->f[d] = *fr;
+            m->node[d] = parent;
+        }
     }
+    if (m)
+        m->n = n;
     return parent;
 }
 
@@ -133,7 +189,7 @@ static void write_batch(struct recorder *r, const struct batch *b)
         case REC_SAMPLE: {
             const struct rec_sample *s = (const void *)h;
             uint64_t th = thread_id(r, s->pid, s->tid, 0);
-            uint64_t stack = intern_stack(r, s);
+            uint64_t stack = intern_stack(r, th, s);
             sqlite3_bind_int64(r->ins_sample, 1, s->ts);
             sqlite3_bind_int64(r->ins_sample, 2, (int64_t)th);
             sqlite3_bind_int64(r->ins_sample, 3, (int64_t)stack);
@@ -221,6 +277,11 @@ static void recorder_free(struct recorder *r)
     hmap_fini(&r->frames);
     hmap_fini(&r->stacks);
     hmap_fini(&r->threads);
+    for (size_t i = 0; i < r->nmemo; i++) {
+        free(r->memo[i].f);
+        free(r->memo[i].node);
+    }
+    free(r->memo);
     free(r);
 }
 
@@ -283,6 +344,7 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("gil_switches", "%" PRIu64, gil_switches);
     META("sampler_cpu_s", "%.6f", st->cpu_s);
     META("sampler_sched", "%s", st->sched);
+    META("process_cpu_s", "%.6f", st->process_cpu_s);
 #undef META
     int rc = 0;
     if (r->failed)

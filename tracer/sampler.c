@@ -225,6 +225,13 @@ static int64_t real_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double thread_cpu_s(void)
 {
     struct timespec ts;
@@ -1031,7 +1038,7 @@ int sampler_run(struct sampler *s)
     int64_t end = s->o.duration_s > 0 ? s->t0 + (int64_t)(s->o.duration_s * 1e9) : INT64_MAX;
     int64_t next = mono_ns();
     int64_t last_scan = 0, last_progress = 0;
-    double cpu0 = thread_cpu_s();
+    double cpu0 = thread_cpu_s(), pcpu0 = process_cpu_s();
     for (;;) {
         int64_t now = mono_ns();
         if (now >= end || (s->o.stop && *s->o.stop))
@@ -1080,6 +1087,7 @@ int sampler_run(struct sampler *s)
     int64_t now = mono_ns();
     s->st.duration_ns = now - s->t0;
     s->st.cpu_s = thread_cpu_s() - cpu0;
+    s->st.process_cpu_s = process_cpu_s() - pcpu0;
     progress(s, now, 1);
     flush_batch(s);
     squeue_close(s->q);

@@ -97,7 +97,8 @@ struct sampler_opts {
 struct sampler_stats {
     uint64_t ticks, samples, errors, dropped, late_ticks, processes;
     int64_t start_unix_ns, duration_ns;
-    double cpu_s;            /* sonde's own CPU time in the loop */
+    double cpu_s;            /* the sampling thread's CPU time in the loop */
+    double process_cpu_s;    /* all of sonde's meanwhile (the writer too) */
     char sched[48];          /* how the sampling thread is scheduled */
 };
 
