@@ -200,6 +200,24 @@ def test_view_waterfall_in_tmux(sonde_bin, store, tmp_path):
         t.kill()
 
 
+def test_view_waterfall_ctrl_c_restores_the_terminal(sonde_bin, store, tmp_path):
+    t = Tmux(tmp_path)
+    try:
+        t.type("%s view %s" % (sonde_bin, store))
+        t.keys("Enter")
+        t.wait_for("GET /health")
+        t.keys("Enter")
+        t.wait_for("Trace " + TID)
+        t.keys("C-c")
+        t.assert_restored()
+        t.type("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo END")
+        t.keys("Enter")
+        s = t.wait_for(re.compile(r"^-?icanon -?echo END$", re.M))
+        assert re.search(r"^icanon echo END$", s, re.M), "terminal left in raw mode:\n" + s
+    finally:
+        t.kill()
+
+
 def test_view_not_a_tty_prints_the_list(sonde_bin, store):
     r = run(sonde_bin, "view", store)
     assert r.returncode == 0, r.stderr
