@@ -49,10 +49,13 @@ int cmd_record(int argc, char **argv)
         { "subprocesses", no_argument, NULL, 's' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
+        /* hidden, for scripts/bench: sample only in every other MS-long
+         * window of CLOCK_MONOTONIC */
+        { "duty", required_argument, NULL, 'D' },
         { 0, 0, 0, 0 },
     };
     int pid = 0, rate = 100, subproc = 0, quiet = 0, c;
-    double duration = 0;
+    double duration = 0, duty_ms = 0;
     const char *out = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+p:r:d:o:sqh", opts, NULL)) != -1) {
@@ -72,6 +75,10 @@ int cmd_record(int argc, char **argv)
         case 'o': out = optarg; break;
         case 's': subproc = 1; break;
         case 'q': quiet = 1; break;
+        case 'D':
+            if (cli_opt_seconds("duty", optarg, 1, 60000, &duty_ms))
+                return EXIT_USAGE;
+            break;
         case 'h': record_usage(stdout); return EXIT_OK;
         default: record_usage(stderr); return EXIT_USAGE;
         }
@@ -122,6 +129,7 @@ int cmd_record(int argc, char **argv)
         .launched = launched,
         .stop = &stop_flag,
         .progress_fd = !quiet && isatty(2) ? 2 : -1,
+        .duty_ns = (int64_t)(duty_ms * 1e6),
     };
     struct sampler *s = NULL;
     rc = sampler_new(&s, pid, &so, q, err, sizeof err);

@@ -335,6 +335,7 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     } while (0)
     META("rate_hz", "%d", rate_hz);
     META("start_unix_ns", "%" PRId64, st->start_unix_ns);
+    META("start_mono_ns", "%" PRId64, st->start_mono_ns);
     META("duration_ns", "%" PRId64, st->duration_ns);
     META("samples", "%" PRIu64, r->samples);
     META("ticks", "%" PRIu64, st->ticks);

@@ -571,6 +571,7 @@ int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
     s->q = q;
     s->t0 = mono_ns();
     s->st.start_unix_ns = real_ns();
+    s->st.start_mono_ns = s->t0;
     s->roots[s->nroots++] = pid;
     int rc = add_target(s, pid, err, errlen);
     if (rc) {
@@ -1074,6 +1075,9 @@ int sampler_run(struct sampler *s)
             s->st.late_ticks += (uint64_t)missed;
             next += missed * period;
         }
+        /* Duty cycle (benchmarks only): skip the odd windows. */
+        if (s->o.duty_ns > 0 && (next / s->o.duty_ns) % 2)
+            next = (next / s->o.duty_ns + 1) * s->o.duty_ns;
         /* A little late (a wake-up takes tens of microseconds on a virtual
          * machine): take the next sample at once and stay on the schedule;
          * every sample's wall time is the time that really passed. */

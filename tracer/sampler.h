@@ -92,11 +92,15 @@ struct sampler_opts {
     pid_t launched;          /* pid sonde launched (reaped by the caller), or 0 */
     volatile sig_atomic_t *stop; /* set by a signal handler to stop */
     int progress_fd;         /* >= 0: write a live progress line there */
+    int64_t duty_ns;         /* > 0: sample only in the even duty_ns-long windows of
+                                CLOCK_MONOTONIC (scripts/bench measures the
+                                target's speed in the odd ones against them) */
 };
 
 struct sampler_stats {
     uint64_t ticks, samples, errors, dropped, late_ticks, processes;
     int64_t start_unix_ns, duration_ns;
+    int64_t start_mono_ns;   /* CLOCK_MONOTONIC at the start */
     double cpu_s;            /* the sampling thread's CPU time in the loop */
     double process_cpu_s;    /* all of sonde's meanwhile (the writer too) */
     char sched[48];          /* how the sampling thread is scheduled */

@@ -475,6 +475,25 @@ def test_stop_on_duration(sonde_bin, interp, spin_target, tmp_path):
     assert t.proc.poll() is None
 
 
+def test_duty_cycle_samples_only_even_windows(sonde_bin, interp, spin_target, tmp_path):
+    """The hidden --duty MS of scripts/bench: ticks fall only in the even
+    MS-long windows of CLOCK_MONOTONIC, which start_mono_ns lines up."""
+    t = spin_target(interp)
+    out = tmp_path / "duty.sonde"
+    before = time.monotonic_ns()
+    r = run_sonde(sonde_bin, "record", "-p", t.pid, "-r", "1000", "--duty", "20", "-d", "1.2",
+                  "-o", out)
+    assert r.returncode == EXIT_OK, r.stderr
+    m = meta(out)
+    start = int(m["start_mono_ns"])
+    assert before <= start <= time.monotonic_ns(), (before, start)
+    ts = [row[0] for row in query(str(out), "SELECT ts FROM gil ORDER BY ts")]
+    win = [(start + x) // 20000000 for x in ts[1:]]  # the first tick is taken at once
+    assert len(win) > 300, len(win)
+    assert all(w % 2 == 0 for w in win), sorted({w % 2 for w in win})
+    assert len(set(win)) >= 25, "ticks in %d windows" % len(set(win))
+
+
 def test_stop_when_target_exits(sonde_bin, interp, tmp_path):
     out = tmp_path / "e.sonde"
     script = tmp_path / "spin.py"
