@@ -997,20 +997,26 @@ static int set_fair_attr(int nice, uint64_t slice_ns)
 #endif
 }
 
-/* Make the sampling thread wake up on time. Three things delay a tick on a
- * machine whose CPUs the target keeps busy:
+/* Make the sampling thread wake up on time, without disturbing the target
+ * more than the rate needs. Three things delay a tick on a machine whose
+ * CPUs the target keeps busy:
  *  - timer slack: the default 50 us alone caps a 10 kHz loop near 6 kHz;
  *  - the fair scheduler lets the running thread finish its time slice
- *    before a woken one runs: a thread may ask for a short slice
- *    (sched_setattr, Linux 6.12+), which lets it preempt on wake-up;
- *  - its weight: where allowed (root, CAP_SYS_NICE) it runs at nice -10,
- *    and the writer at +5 (recorder.c).
- * Measured on a 2-CPU VM with 4 busy target threads at 10 kHz: 85% of the
- * ticks on time with nice -5 alone, 96% with the short slice, 97-98% with
- * the short slice and nice -10. Each step falls back quietly; a real-time
- * policy is not used, as an overrun would starve the target's CPU.
- * Describes what it got in out (for the recording's meta data). */
-static void sched_setup(char *out, size_t outlen)
+ *    (milliseconds) before a woken one runs: a thread may ask for a short
+ *    slice (sched_setattr, Linux 6.12+), which lets it preempt on wake-up;
+ *  - its weight: where allowed (root, CAP_SYS_NICE) nice -10.
+ * Preempting is not free: the thread it preempts is often the GIL holder,
+ * and every other thread then waits too. Measured on a 2-CPU VM with 4
+ * busy target threads (scripts/bench record, paired windows):
+ *  - 100 Hz and 1 kHz need no help (100% and 98% of the ticks on time),
+ *    and preempting would cost the target 1-1.5% instead of nothing
+ *    measurable;
+ *  - at 10 kHz the plain scheduler keeps 82-85% of the ticks, the short
+ *    slice with nice -10 96-99%, for a slowdown of about 8% instead of 3%.
+ * So the short slice and nice -10 are asked for above 1 kHz only, each
+ * step falling back quietly; a real-time policy is not used, as an overrun
+ * would starve the target's CPU. Describes what it got in out (meta). */
+static void sched_setup(int rate_hz, char *out, size_t outlen)
 {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     pid_t tid = (pid_t)syscall(SYS_gettid);
@@ -1019,22 +1025,23 @@ static void sched_setup(char *out, size_t outlen)
     if (errno)
         nice = 0;
     const uint64_t slice = 100000; /* the shortest the kernel accepts */
-    int want = -10;
-    if (set_fair_attr(want, slice) == 0) {
+    const int want = -10;
+    if (rate_hz <= 1000)
+        snprintf(out, outlen, "nice %d, default slice", nice);
+    else if (set_fair_attr(want, slice) == 0)
         snprintf(out, outlen, "nice %d, slice %d us", want, (int)(slice / 1000));
-    } else if (set_fair_attr(nice, slice) == 0) {
+    else if (set_fair_attr(nice, slice) == 0)
         snprintf(out, outlen, "nice %d, slice %d us", nice, (int)(slice / 1000));
-    } else if (setpriority(PRIO_PROCESS, (id_t)tid, want) == 0) {
-        snprintf(out, outlen, "nice %d", want);
-    } else {
-        snprintf(out, outlen, "nice %d", nice);
-    }
+    else if (setpriority(PRIO_PROCESS, (id_t)tid, want) == 0)
+        snprintf(out, outlen, "nice %d, default slice", want);
+    else
+        snprintf(out, outlen, "nice %d, default slice", nice);
     errno = 0;
 }
 
 int sampler_run(struct sampler *s)
 {
-    sched_setup(s->st.sched, sizeof s->st.sched);
+    sched_setup(s->o.rate_hz, s->st.sched, sizeof s->st.sched);
     int64_t period = 1000000000 / s->o.rate_hz;
     int64_t end = s->o.duration_s > 0 ? s->t0 + (int64_t)(s->o.duration_s * 1e9) : INT64_MAX;
     int64_t next = mono_ns();
