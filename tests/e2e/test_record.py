@@ -368,6 +368,9 @@ def test_attach_and_rate(sonde_bin, interp, spin_target, tmp_path):
         achieved = int(m["ticks"]) / dur
         assert 0.5 * rate <= achieved <= 1.05 * rate, "achieved %.0f of %d Hz" % (achieved, rate)
         assert m["pid"] == str(t.pid) and m["python_version"] == interp.version
+        # 1 kHz and below: the sampling thread keeps the default time slice
+        assert re.fullmatch(r"nice -?\d+, default slice", m["sampler_sched"]), m
+        assert 0 < float(m["sampler_cpu_s"]) <= float(m["process_cpu_s"]), m
         doc = report_json(sonde_bin, out)
         assert [th["tid"] for th in doc["threads"]] == [t.pid]
         assert doc["threads"][0]["name"] == "MainThread"
