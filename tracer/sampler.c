@@ -605,8 +605,14 @@ static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
     if (py_thread_names(&t->rt, s->threads, n, s->names) != 0)
         s->st.errors++;
     for (int i = 0; i < n; i++) {
-        struct tslot *sl = slot_find(t, s->threads[i].tid, 0);
+        /* tid 0: a thread still starting (no native id yet); slot_find
+         * would take it for a free slot */
+        struct tslot *sl = s->threads[i].tid > 0 ? slot_find(t, s->threads[i].tid, 0) : NULL;
         if (!sl)
+            continue;
+        /* A read that missed a thread (threading._active changing under
+         * it, or failing outright) must not erase the name it had. */
+        if (!s->names[i][0] && sl->named)
             continue;
         struct rec_thread *r = reserve(s, sizeof *r, now);
         if (!r)

@@ -12,7 +12,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -393,14 +392,8 @@ def real_recs(tmp_path_factory):
     recs = []
     for py in [pys[0], pys[-1]]:   # newest and oldest supported
         out = d / ("work-%s.sonde" % Path(py).name)
-        for attempt in range(2):
-            r = sonde("record", "-q", "-r", "200", "-o", out, "--", py,
-                      ROOT / "tests" / "e2e" / "targets" / "export_work.py", "1.0", timeout=90)
-            if r.returncode >= 0:
-                break
-            # `sonde record` died on a signal (seen once: SIGSEGV under 3.8); that is
-            # record's bug, not the exporters': say so and try once more
-            warnings.warn("sonde record %s died on signal %d; retrying" % (py, -r.returncode))
+        r = sonde("record", "-q", "-r", "200", "-o", out, "--", py,
+                  ROOT / "tests" / "e2e" / "targets" / "export_work.py", "1.0", timeout=90)
         assert r.returncode == 0, r.stderr.decode()
         recs.append(out)
     return recs

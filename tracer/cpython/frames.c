@@ -387,7 +387,8 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
             break;
         }
         const uint8_t *f;
-        if (frame >= wlo && frame + fsize <= whi) {
+        /* (a torn pointer near 2^64 must not wrap around into the window) */
+        if (frame >= wlo && frame < whi && whi - frame >= fsize) {
             f = window + (frame - wlo);
         } else {
             int rc = side_frame(rt, side, frame, local, fsize, &f);
