@@ -985,6 +985,20 @@ struct sched_attr_v1 {
     uint32_t util_min, util_max;
 };
 
+/* The time slice the kernel reports for this thread: the one asked for
+ * only where custom slices exist (Linux 6.12+; before, sched_setattr
+ * accepts one and ignores it). */
+static uint64_t granted_slice(void)
+{
+#ifdef SYS_sched_getattr
+    struct sched_attr_v1 a;
+    memset(&a, 0, sizeof a);
+    if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0) == 0)
+        return a.runtime;
+#endif
+    return 0;
+}
+
 static int set_fair_attr(int nice, uint64_t slice_ns)
 {
 #ifdef SYS_sched_setattr
@@ -1032,14 +1046,17 @@ static void sched_setup(int rate_hz, char *out, size_t outlen)
         nice = 0;
     const uint64_t slice = 100000; /* the shortest the kernel accepts */
     const int want = -10;
-    if (rate_hz <= 1000)
-        snprintf(out, outlen, "nice %d, default slice", nice);
-    else if (set_fair_attr(want, slice) == 0)
-        snprintf(out, outlen, "nice %d, slice %d us", want, (int)(slice / 1000));
-    else if (set_fair_attr(nice, slice) == 0)
+    int asked = 0;
+    if (rate_hz > 1000 &&
+        (set_fair_attr(want, slice) == 0 || set_fair_attr(nice, slice) == 0 ||
+         setpriority(PRIO_PROCESS, (id_t)tid, want) == 0)) {
+        asked = 1;
+        errno = 0;
+        int now = getpriority(PRIO_PROCESS, (id_t)tid);
+        nice = errno ? nice : now;
+    }
+    if (asked && granted_slice() == slice)
         snprintf(out, outlen, "nice %d, slice %d us", nice, (int)(slice / 1000));
-    else if (setpriority(PRIO_PROCESS, (id_t)tid, want) == 0)
-        snprintf(out, outlen, "nice %d, default slice", want);
     else
         snprintf(out, outlen, "nice %d, default slice", nice);
     errno = 0;
