@@ -319,23 +319,29 @@ static void slot_close(struct tslot *sl)
     sl->fcap = sl->nframes = sl->have_frames = 0;
 }
 
-/* Is the runnable thread still in the kernel on its way back from a wait:
- * woken inside the futex wait, or preempted while returning from the
- * system call, but not yet back in user space? /proc/.../syscall says
- * "running" for it; its kernel stack tells. (A thread preempted in user
- * space shows an interrupt return instead; one on a CPU shows nothing.)
- * Needs the right to read /proc/PID/task/TID/stack (root); -1 unknown. */
-static int returning_from_wait(const struct target *t, struct tslot *sl)
+/* Where a runnable thread is, from its kernel stack (/proc/.../stack, which
+ * needs root; KSTACK_UNKNOWN without):
+ *  - KSTACK_ON_CPU: empty. The kernel does not unwind a thread that runs on
+ *    another CPU, so it is on a CPU right now;
+ *  - KSTACK_WAIT_RETURN: still in the kernel on its way back from a wait,
+ *    woken inside the futex wait or preempted while returning from the
+ *    system call, not yet back in user space;
+ *  - KSTACK_OTHER: anything else, e.g. preempted in user space (an
+ *    interrupt return): queued for a CPU, or preempted by the sampler
+ *    itself. */
+enum { KSTACK_UNKNOWN = -1, KSTACK_ON_CPU, KSTACK_WAIT_RETURN, KSTACK_OTHER };
+
+static int kernel_stack_class(const struct target *t, struct tslot *sl)
 {
     if (sl->fd_stack == -2)
-        return -1;
+        return KSTACK_UNKNOWN;
     if (sl->fd_stack < 0) {
         char path[96];
         snprintf(path, sizeof path, "/proc/%d/task/%d/stack", (int)t->pid, (int)sl->tid);
         sl->fd_stack = open(path, O_RDONLY | O_CLOEXEC);
         if (sl->fd_stack < 0) {
             sl->fd_stack = -2;
-            return -1;
+            return KSTACK_UNKNOWN;
         }
     }
     char buf[512];
@@ -343,11 +349,15 @@ static int returning_from_wait(const struct target *t, struct tslot *sl)
     if (n < 0) {
         close(sl->fd_stack);
         sl->fd_stack = -2;
-        return -1;
+        return KSTACK_UNKNOWN;
     }
     buf[n] = 0;
-    return strstr(buf, "futex") != NULL ||
-           (strstr(buf, "do_syscall_64") != NULL && strstr(buf, "irqentry") == NULL);
+    if (n == 0)
+        return KSTACK_ON_CPU;
+    if (strstr(buf, "futex") != NULL ||
+        (strstr(buf, "do_syscall_64") != NULL && strstr(buf, "irqentry") == NULL))
+        return KSTACK_WAIT_RETURN;
+    return KSTACK_OTHER;
 }
 
 /* Remove slots not seen at this tick (threads that ended), keeping the
@@ -458,9 +468,16 @@ static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, 
          * virtual machine that window can last a millisecond. A thread that
          * held or awaited the GIL at the previous sample and is still on
          * its way back from a wait is taking part in the GIL handoff. */
-        if ((sl->last_state == STATE_GIL_WAIT || sl->last_state == STATE_GIL) &&
-            returning_from_wait(t, sl) == 1)
+        int k = kernel_stack_class(t, sl);
+        if (k == KSTACK_WAIT_RETURN &&
+            (sl->last_state == STATE_GIL_WAIT || sl->last_state == STATE_GIL))
             return STATE_GIL_WAIT;
+        /* Seen running on another CPU: no need to guess. (Splitting by the
+         * interval's on-CPU/run-queue ratio put a GIL-releasing thread's
+         * hashing time partly in idle: its run-queue time comes mostly
+         * from GIL handoffs, which count as gil_wait above.) */
+        if (k == KSTACK_ON_CPU)
+            return STATE_NOGIL;
         return running_state(sl, dcpu, ddelay);
     }
     int64_t nr, addr;
