@@ -823,11 +823,9 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
             const uint8_t *w = s->winoff[i] >= 0 ? s->winbuf + s->winoff[i] : NULL;
             struct py_side *side = &s->side;
             side->n = side_ok ? s->side_count[i] : 0;
-            for (int k = 0; k < side->n; k++) {
-                side->addr[k] = s->side_addr[s->side_first[i] + k];
-                side->buf[k] = s->sidebuf[s->side_first[i] + k];
-            }
-            side->nused = 0;
+            side->addr = s->side_addr + s->side_first[i];
+            side->buf = &s->sidebuf[0][0] + (size_t)s->side_first[i] * SIDE_BYTES;
+            side->stride = SIDE_BYTES;
             nf = src->frame ? py_stack_walk(&t->rt, src->frame, w, src->win_lo, src->win_hi, side,
                                             raw, PY_MAX_DEPTH, &truncated)
                             : 0;

@@ -602,20 +602,18 @@ def bad_files(src, d):
         p = d / (k + ".sonde")
         p.write_bytes(v)
         paths[k] = p
-    foreign = d / "foreign.sonde"
-    db = sqlite3.connect(str(foreign))
-    db.execute("CREATE TABLE t(x)")
-    db.execute("INSERT INTO t VALUES (1)")
-    db.commit()
-    db.close()
-    paths["foreign-sqlite"] = foreign
-    other = d / "other-meta.sonde"
-    db = sqlite3.connect(str(other))
-    db.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
-    db.execute("INSERT INTO meta VALUES ('format', 'not-sonde')")
-    db.commit()
-    db.close()
-    paths["foreign-meta"] = other
+    def sqlite_file(name, *sql):
+        db = sqlite3.connect(str(d / name))
+        for q in sql:
+            db.execute(q)
+        db.commit()
+        db.close()
+        return d / name
+    paths["foreign-sqlite"] = sqlite_file("foreign.sonde", "CREATE TABLE t(x)",
+                                          "INSERT INTO t VALUES (1)")
+    paths["foreign-meta"] = sqlite_file("other-meta.sonde",
+                                        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)",
+                                        "INSERT INTO meta VALUES ('format', 'not-sonde')")
     return paths
 
 

@@ -95,8 +95,9 @@ int main(void)
     struct py_side side;
     memset(&side, 0, sizeof side);
     side.n = 1;
-    side.addr[0] = fake;
-    side.buf[0] = copy;
+    side.addr = &fake;
+    side.buf = copy;
+    side.stride = FSIZE;
     n = py_stack_walk(&rt, wlo, win, wlo, whi, &side, out, 16, &truncated);
     CHECK(n == 3 && truncated == 0, "side: n %d truncated %d", n, truncated);
     CHECK(out[1].code == 0x2000 && out[2].code == 0x3000, "side frames: %#" PRIx64 " %#" PRIx64,

@@ -311,16 +311,14 @@ static int side_frame(struct py_runtime *rt, struct py_side *side, uint64_t fram
 {
     if (side) {
         int k = side->nused;
-        int hit = -1;
-        if (k < side->n && side->addr[k] == frame && side->buf[k])
-            hit = k;
+        int hit = k < side->n && side->addr[k] == frame ? k : -1;
         for (int i = 0; hit < 0 && i < side->n; i++)
-            if (side->addr[i] == frame && side->buf[i])
+            if (side->addr[i] == frame)
                 hit = i;
         if (side->nused < PY_SIDE_MAX)
             side->used[side->nused++] = frame;
         if (hit >= 0) {
-            *f = side->buf[hit];
+            *f = side->buf + (size_t)hit * side->stride;
             return 0;
         }
     }

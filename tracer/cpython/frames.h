@@ -92,11 +92,12 @@ void py_stack_source(const struct py_runtime *rt, const uint8_t *ts, struct py_s
  * the walk reads any other frame itself. */
 #define PY_SIDE_MAX 64
 struct py_side {
-    int n;                           /* in: copies available */
-    uint64_t addr[PY_SIDE_MAX];
-    const uint8_t *buf[PY_SIDE_MAX]; /* NULL: not read */
-    int nused;                       /* out: frames used outside the window, */
-    uint64_t used[PY_SIDE_MAX];      /* in walk order (at most PY_SIDE_MAX) */
+    int n;                      /* in: copies available: frame addr[i] is */
+    const uint64_t *addr;       /* at buf + i * stride */
+    const uint8_t *buf;
+    size_t stride;
+    int nused;                  /* out: frames used outside the window, */
+    uint64_t used[PY_SIDE_MAX]; /* in walk order (at most PY_SIDE_MAX) */
 };
 size_t py_side_size(const struct py_runtime *rt);
 
