@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -139,6 +140,13 @@ int cmd_dump(int argc, char **argv)
     struct dumped *d = NULL;
     char (*names)[PY_NAME_MAX] = NULL;
     int n = threads ? py_threads_read(&rt, threads, cap) : -12;
+    /* A thread list read while threads end or the interpreter finalizes can
+     * point at freed memory: read again a few times, and by then a process
+     * that was exiting is gone (SE_EXITED). */
+    for (int tries = 0; n == SE_FAULT && tries < 5; tries++) {
+        usleep(2000);
+        n = py_threads_read(&rt, threads, cap);
+    }
     if (n < 0) {
         rc = n;
         snprintf(err, sizeof err, "cannot read the threads of process %d: %s", pid,
