@@ -699,6 +699,13 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
             s->st.errors++;
         return;
     }
+    /* GIL waits are futex waits inside the GIL the snapshot reads: its
+     * address is found again whenever the thread list changes, whereas a
+     * process sonde launched may not have set it up yet at attach. */
+    if (t->snap.gil && t->snap.gil != t->gil_lo) {
+        t->gil_lo = t->snap.gil;
+        t->gil_hi = t->snap.gil + (uint64_t)t->rt.L.gil_size;
+    }
     int64_t period = 1000000000 / s->o.rate_hz;
     int holder_tid = 0;
     uint32_t waiters = 0;
