@@ -8,7 +8,18 @@ Threads, named for the report:
 
 Every thread measures its own CPU time (time.thread_time) and lifetime
 (time.monotonic); at the end the main thread prints one JSON line:
-{"pid": ..., "threads": {name: {"tid", "cpu_s", "wall_s", "loops"}}}.
+{"pid": ..., "threads": {name: {"tid", "cpu_s", "wall_s", "queued_s",
+"start_slop_s", "fn_wall_s", "loops"}}}.
+
+wall_s runs from the thread's first Python statement to its last one. The
+thread exists a little longer: it is created, then takes the GIL for the
+first time, before it runs any Python (with three threads contending, that
+first GIL wait can take tens of milliseconds), and it exits after wall_s
+ends. start_slop_s is the time from Thread.start() in the main thread to the
+thread's first statement, the most its unmeasured start can add. Everything
+that may release the GIL (the schedstat read) happens inside wall_s, so the
+unmeasured end is only a dict store and the thread's teardown. fn_wall_s
+is the time spent in the thread's work function alone.
 
 usage: record_work.py SECONDS [DELAY]   DELAY: pause before the threads start
 """
@@ -35,13 +46,19 @@ def run_delay_s():
 
 
 def measured(fn):
-    def run(stop_at):
-        t0, c0, q0 = time.monotonic(), time.thread_time(), run_delay_s()
+    def run(stop_at, launched):
+        t0 = time.monotonic()
+        c0, q0 = time.thread_time(), run_delay_s()
+        f0 = time.monotonic()
         loops = fn(stop_at)
-        c1, t1, q1 = time.thread_time(), time.monotonic(), run_delay_s()
-        results[threading.current_thread().name] = {
+        f1 = time.monotonic()
+        q1 = run_delay_s()
+        c1 = time.thread_time()
+        t1 = time.monotonic()
+        name = threading.current_thread().name
+        results[name] = {
             "tid": threading.get_native_id(), "cpu_s": c1 - c0, "wall_s": t1 - t0,
-            "queued_s": q1 - q0, "loops": loops}
+            "queued_s": q1 - q0, "start_slop_s": t0 - launched[name], "fn_wall_s": f1 - f0, "loops": loops}
     return run
 
 
@@ -75,11 +92,12 @@ def hash_buffers(stop_at):  # @hash_buffers
 def main():  # @main
     time.sleep(DELAY)
     stop_at = time.monotonic() + SECONDS
-    threads = [threading.Thread(target=measured(spin_work), args=(stop_at,), name="spin-a"),
-               threading.Thread(target=measured(spin_work), args=(stop_at,), name="spin-b"),
-               threading.Thread(target=measured(nap), args=(stop_at,), name="sleeper"),
-               threading.Thread(target=measured(hash_buffers), args=(stop_at,), name="hasher")]
+    launched = {}
+    threads = [threading.Thread(target=measured(fn), args=(stop_at, launched), name=name)
+               for fn, name in ((spin_work, "spin-a"), (spin_work, "spin-b"),
+                                (nap, "sleeper"), (hash_buffers, "hasher"))]
     for t in threads:
+        launched[t.name] = time.monotonic()
         t.start()
     for t in threads:
         t.join()
