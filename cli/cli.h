@@ -28,10 +28,10 @@ int cli_parse_duration_us(const char *s, int64_t *out);
 
 /* Option parsers shared by the subcommands: on a bad value they print a
  * one-line "sonde: ..." error and return -1 (the caller exits with
- * EXIT_USAGE). cli_opt_seconds accepts min <= v <= max (v > 0 when min is 0). */
+ * EXIT_USAGE). cli_opt_number accepts min <= v <= max (v > 0 when min is 0). */
 int cli_opt_pid(const char *s, int *pid);
 int cli_opt_rate(const char *s, int *rate);
-int cli_opt_seconds(const char *what, const char *s, double min, double max, double *out);
+int cli_opt_number(const char *what, const char *s, double min, double max, double *out);
 
 /* Parse a positive pid; 0 on failure. */
 int cli_parse_pid(const char *s);

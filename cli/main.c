@@ -52,7 +52,7 @@ int cli_opt_rate(const char *s, int *rate)
     return 0;
 }
 
-int cli_opt_seconds(const char *what, const char *s, double min, double max, double *out)
+int cli_opt_number(const char *what, const char *s, double min, double max, double *out)
 {
     char *end;
     double v = strtod(s, &end);

@@ -69,14 +69,14 @@ int cmd_record(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'd':
-            if (cli_opt_seconds("duration", optarg, 0, 1e9, &duration))
+            if (cli_opt_number("duration", optarg, 0, 1e9, &duration))
                 return EXIT_USAGE;
             break;
         case 'o': out = optarg; break;
         case 's': subproc = 1; break;
         case 'q': quiet = 1; break;
         case 'D':
-            if (cli_opt_seconds("duty", optarg, 1, 60000, &duty_ms))
+            if (cli_opt_number("duty", optarg, 1, 60000, &duty_ms))
                 return EXIT_USAGE;
             break;
         case 'h': record_usage(stdout); return EXIT_OK;

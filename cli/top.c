@@ -79,11 +79,11 @@ int cmd_top(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'i':
-            if (cli_opt_seconds("interval (0.05 to 3600 seconds)", optarg, 0.05, 3600, &interval))
+            if (cli_opt_number("interval (0.05 to 3600 seconds)", optarg, 0.05, 3600, &interval))
                 return EXIT_USAGE;
             break;
         case 'd':
-            if (cli_opt_seconds("duration", optarg, 0, 1e9, &duration))
+            if (cli_opt_number("duration", optarg, 0, 1e9, &duration))
                 return EXIT_USAGE;
             break;
         case 'm':

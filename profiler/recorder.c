@@ -18,8 +18,10 @@
  * so interning starts below the common part. */
 struct stack_memo {
     int n, cap;
-    struct rec_frame *f;
-    uint64_t *node;
+    struct memo_frame {
+        struct rec_frame f;
+        uint64_t node;
+    } *e;
 };
 
 /* Sample rows go in INSERTs of SAMPLE_ROWS rows each: one statement per
@@ -103,7 +105,9 @@ static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
     return id;
 }
 
-static struct stack_memo *stack_memo(struct recorder *r, uint64_t th)
+/* Thread th's memo, with room for nframes; NULL without memory (the
+ * sample is then interned from the root, and the memo left as it was). */
+static struct stack_memo *stack_memo(struct recorder *r, uint64_t th, int nframes)
 {
     if (th >= r->nmemo) {
         size_t n = r->nmemo ? r->nmemo : 16;
@@ -117,6 +121,14 @@ static struct stack_memo *stack_memo(struct recorder *r, uint64_t th)
         r->nmemo = n;
     }
     struct stack_memo *m = &r->memo[th];
+    if (m->cap < nframes) {
+        int cap = nframes < 64 ? 64 : nframes;
+        struct memo_frame *e = realloc(m->e, (size_t)cap * sizeof *e);
+        if (!e)
+            return NULL;
+        m->e = e;
+        m->cap = cap;
+    }
     return m;
 }
 
@@ -126,25 +138,12 @@ static struct stack_memo *stack_memo(struct recorder *r, uint64_t th)
 static uint64_t intern_stack(struct recorder *r, uint64_t th, const struct rec_sample *s)
 {
     int n = s->nframes, same = 0;
-    struct stack_memo *m = stack_memo(r, th);
-    if (m && m->cap < n) {
-        int cap = n < 64 ? 64 : n;
-        struct rec_frame *f = realloc(m->f, (size_t)cap * sizeof *f);
-        uint64_t *node = f ? realloc(m->node, (size_t)cap * sizeof *node) : NULL;
-        if (f)
-            m->f = f;
-        if (node)
-            m->node = node;
-        if (f && node)
-            m->cap = cap;
-        else
-            m = NULL;
-    }
+    struct stack_memo *m = stack_memo(r, th, n);
     if (m)
-        while (same < n && same < m->n && m->f[same].code == s->frames[n - 1 - same].code &&
-               m->f[same].line == s->frames[n - 1 - same].line)
+        while (same < n && same < m->n && m->e[same].f.code == s->frames[n - 1 - same].code &&
+               m->e[same].f.line == s->frames[n - 1 - same].line)
             same++;
-    uint64_t parent = same ? m->node[same - 1] : 0;
+    uint64_t parent = same ? m->e[same - 1].node : 0;
     for (int d = same; d < n; d++) {
         const struct rec_frame *fr = &s->frames[n - 1 - d];
         uint64_t frame = intern_frame(r, fr);
@@ -160,10 +159,8 @@ static uint64_t intern_stack(struct recorder *r, uint64_t th, const struct rec_s
             hmap_put(&r->stacks, parent, frame, id);
             parent = id;
         }
-        if (m) {
-            m->f[d] = *fr;
-            m->node[d] = parent;
-        }
+        if (m)
+            m->e[d] = (struct memo_frame){ *fr, parent };
     }
     if (m)
         m->n = n;
@@ -306,10 +303,8 @@ static void recorder_free(struct recorder *r)
     hmap_fini(&r->frames);
     hmap_fini(&r->stacks);
     hmap_fini(&r->threads);
-    for (size_t i = 0; i < r->nmemo; i++) {
-        free(r->memo[i].f);
-        free(r->memo[i].node);
-    }
+    for (size_t i = 0; i < r->nmemo; i++)
+        free(r->memo[i].e);
     free(r->memo);
     free(r);
 }

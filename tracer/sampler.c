@@ -141,7 +141,6 @@ struct tslot {
     int fd_sched, fd_sys, fd_stack; /* fd_stack: opened on first use, -2 unusable */
     int64_t last_cpu, last_delay, last_ts, last_pcount;
     int last_state;
-    uint64_t last_switches; /* GIL switch counter at the previous sample */
     struct rec_frame *frames; /* last resolved stack (remember_stack) */
     int fcap, nframes, ftruncated, have_frames;
     uint64_t *side;    /* frames outside the window at the last walk (PY_SIDE_MAX) */
@@ -752,7 +751,6 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         int state = th->holds_gil ? STATE_GIL
                     : unchanged   ? sl->last_state
                                   : thread_state(t, sl, tk->dcpu, ddelay);
-        sl->last_switches = sw;
         sl->last_state = state;
         tk->state = state;
         if (th->holds_gil)
@@ -1083,7 +1081,24 @@ static void sched_setup(int rate_hz, char *out, size_t outlen)
         snprintf(out, outlen, "nice %d, slice %d us", nice, (int)(slice / 1000));
     else
         snprintf(out, outlen, "nice %d, default slice", nice);
-    errno = 0;
+}
+
+/* Duty cycle (--duty, benchmarks only): ticks fall in the even
+ * duty_ns-long windows of CLOCK_MONOTONIC. The time t, or the start of the
+ * next even window when t falls in an odd one. */
+static int64_t duty_start(const struct sampler *s, int64_t t)
+{
+    int64_t d = s->o.duty_ns;
+    return d > 0 && (t / d) % 2 ? (t / d + 1) * d : t;
+}
+
+/* Sleep until CLOCK_MONOTONIC reaches t, or a stop is asked for. */
+static void sleep_until(const struct sampler *s, int64_t t)
+{
+    struct timespec ts = { (time_t)(t / 1000000000), (long)(t % 1000000000) };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        if (s->o.stop && *s->o.stop)
+            break;
 }
 
 int sampler_run(struct sampler *s)
@@ -1098,12 +1113,10 @@ int sampler_run(struct sampler *s)
         int64_t now = mono_ns();
         if (now >= end || (s->o.stop && *s->o.stop))
             break;
-        if (s->o.duty_ns > 0 && (now / s->o.duty_ns) % 2) {
-            /* Duty cycle (benchmarks only): woken too late for the even
-             * window; no tick in the odd one. */
-            next = (now / s->o.duty_ns + 1) * s->o.duty_ns;
-            struct timespec ts = { (time_t)(next / 1000000000), (long)(next % 1000000000) };
-            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        if (duty_start(s, now) != now) {
+            /* woken too late for an even window: no tick in the odd one */
+            next = duty_start(s, now);
+            sleep_until(s, next);
             continue;
         }
         int alive = 0;
@@ -1137,18 +1150,12 @@ int sampler_run(struct sampler *s)
             s->st.late_ticks += (uint64_t)missed;
             next += missed * period;
         }
-        /* Duty cycle (benchmarks only): skip the odd windows. */
-        if (s->o.duty_ns > 0 && (next / s->o.duty_ns) % 2)
-            next = (next / s->o.duty_ns + 1) * s->o.duty_ns;
+        next = duty_start(s, next);
         /* A little late (a wake-up takes tens of microseconds on a virtual
          * machine): take the next sample at once and stay on the schedule;
          * every sample's wall time is the time that really passed. */
-        if (next > now) {
-            struct timespec ts = { (time_t)(next / 1000000000), (long)(next % 1000000000) };
-            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-                if (s->o.stop && *s->o.stop)
-                    break;
-        }
+        if (next > now)
+            sleep_until(s, next);
     }
     int64_t now = mono_ns();
     s->st.duration_ns = now - s->t0;

@@ -9,10 +9,17 @@
 
 /* ---- code cache: open addressing by code object address ---- */
 
+#define FP_SPAN_MAX 256  /* see fingerprint_span */
+#define RECHECK_BATCH 512 /* see py_code_recheck */
+
 struct py_codecache {
     struct py_code **slots;
     size_t cap, n;
     struct py_code *dead;
+    /* py_code_recheck's scattered read */
+    struct py_code *due[RECHECK_BATCH];
+    struct mem_iov iov[RECHECK_BATCH];
+    uint8_t buf[RECHECK_BATCH][FP_SPAN_MAX];
 };
 
 struct py_codecache *py_codecache_new(void)
@@ -113,7 +120,6 @@ static char *read_str_dup(struct py_runtime *rt, uint64_t codeaddr, int64_t off)
 
 /* The three pointers that identify a code object lie within
  * [addr + lo, addr + lo + len) of it. */
-#define FP_SPAN_MAX 256
 static int fingerprint_span(const struct py_layout *L, int64_t offs[3], int64_t *lo, size_t *len)
 {
     offs[0] = L->co_name;
@@ -129,6 +135,13 @@ static int fingerprint_span(const struct py_layout *L, int64_t offs[3], int64_t 
     return *len <= FP_SPAN_MAX ? 0 : -1;
 }
 
+/* The three pointers, from a copy of the span. */
+static void fingerprint_of(const int64_t offs[3], int64_t lo, const uint8_t *span, uint64_t fp[3])
+{
+    for (int k = 0; k < 3; k++)
+        memcpy(&fp[k], span + (offs[k] - lo), 8);
+}
+
 /* Read the three pointers that identify a code object. */
 static int fingerprint(struct py_runtime *rt, uint64_t addr, uint64_t fp[3])
 {
@@ -137,8 +150,7 @@ static int fingerprint(struct py_runtime *rt, uint64_t addr, uint64_t fp[3])
     uint8_t buf[FP_SPAN_MAX];
     if (fingerprint_span(&rt->L, offs, &lo, &len) || mem_read(&rt->mem, addr + (uint64_t)lo, buf, len))
         return -1;
-    for (int k = 0; k < 3; k++)
-        memcpy(&fp[k], buf + (offs[k] - lo), 8);
+    fingerprint_of(offs, lo, buf, fp);
     return 0;
 }
 
@@ -169,8 +181,7 @@ const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
         if (!rt->now_ns || rt->now_ns - co->checked_ns < PY_CODE_RECHECK_NS)
             return co;
         uint64_t fp[3];
-        if (fingerprint(rt, addr, fp) == 0 && fp[0] == co->fp_name && fp[1] == co->fp_file &&
-            fp[2] == co->fp_lt) {
+        if (fingerprint(rt, addr, fp) == 0 && memcmp(fp, co->fp, sizeof fp) == 0) {
             co->checked_ns = rt->now_ns;
             return co;
         }
@@ -185,7 +196,6 @@ const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
  * system call for them instead of one per code object. Entries that no
  * longer match are retired; an entry whose read failed is left for
  * py_code_get to check. */
-#define RECHECK_BATCH 512
 void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n)
 {
     struct py_codecache *c = rt->codes;
@@ -193,9 +203,7 @@ void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n
     size_t len;
     if (!rt->now_ns || fingerprint_span(&rt->L, offs, &lo, &len))
         return;
-    static __thread struct py_code *due[RECHECK_BATCH];
-    static __thread struct mem_iov iov[RECHECK_BATCH];
-    static __thread uint8_t buf[RECHECK_BATCH][FP_SPAN_MAX];
+    struct py_code **due = c->due;
     int nd = 0;
     for (int f = 0; f < n && nd < RECHECK_BATCH; f++) {
         struct py_code *co = c->slots[slot_of(c, raw[f].code)];
@@ -203,17 +211,16 @@ void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n
             continue;
         co->recheck_ns = rt->now_ns; /* once per call */
         due[nd] = co;
-        iov[nd] = (struct mem_iov){ co->addr + (uint64_t)lo, buf[nd], len };
+        c->iov[nd] = (struct mem_iov){ co->addr + (uint64_t)lo, c->buf[nd], len };
         nd++;
     }
-    if (!nd || mem_readv(&rt->mem, iov, (size_t)nd) != 0)
+    if (!nd || mem_readv(&rt->mem, c->iov, (size_t)nd) != 0)
         return;
     for (int k = 0; k < nd; k++) {
         struct py_code *co = due[k];
         uint64_t fp[3];
-        for (int j = 0; j < 3; j++)
-            memcpy(&fp[j], buf[k] + (offs[j] - lo), 8);
-        if (fp[0] == co->fp_name && fp[1] == co->fp_file && fp[2] == co->fp_lt)
+        fingerprint_of(offs, lo, c->buf[k], fp);
+        if (memcmp(fp, co->fp, sizeof fp) == 0)
             co->checked_ns = rt->now_ns;
         else
             code_retire(c, slot_of(c, co->addr));
@@ -247,12 +254,7 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
     }
     co->firstlineno = first;
     co->checked_ns = rt->now_ns;
-    uint64_t fp[3];
-    if (fingerprint(rt, addr, fp) == 0) {
-        co->fp_name = fp[0];
-        co->fp_file = fp[1];
-        co->fp_lt = fp[2];
-    }
+    fingerprint(rt, addr, co->fp); /* left zero if unreadable: replaced at the next check */
     if (L->co_code_adaptive >= 0) {
         int64_t units; /* PyCodeObject is a var object: ob_size counts code units */
         if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0)

@@ -34,7 +34,7 @@ struct py_code {
     /* What the object held when decoded, to notice that the address now
      * holds another code object (the old one was freed, e.g. a module's
      * <module> after import); checked again every PY_CODE_RECHECK_NS. */
-    uint64_t fp_name, fp_file, fp_lt;
+    uint64_t fp[3]; /* co_name, co_filename, co_linetable pointers */
     int64_t checked_ns;
     int64_t recheck_ns; /* py_code_recheck's stamp */
     struct py_code *next_dead; /* replaced entries, freed with the cache */

@@ -191,9 +191,6 @@ static int snapshot_slow(struct py_runtime *rt, struct py_snapcache *c, struct p
     c->n = n;
     c->interp = interp;
     c->gil = gil_addr(rt, interp);
-    c->last_holder = 0;
-    if (c->gil)
-        mem_read_ptr(&rt->mem, c->gil + (uint64_t)rt->L.gil_last_holder, &c->last_holder);
     c->valid = single && c->gil && n < max;
     return n;
 }
@@ -228,8 +225,7 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
     }
     int32_t locked;
     memcpy(&locked, gil + L->gil_locked, 4);
-    c->last_holder = rdp(gil + L->gil_last_holder);
-    uint64_t holder = locked ? c->last_holder : 0;
+    uint64_t holder = locked ? rdp(gil + L->gil_last_holder) : 0;
     *switches = L->gil_switch_number >= 0 ? rdp(gil + L->gil_switch_number) : 0;
     for (int i = 0; i < c->n; i++) {
         out[i].tstate = c->tstate[i];

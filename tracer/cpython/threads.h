@@ -30,7 +30,6 @@ int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max);
 struct py_snapcache {
     int valid, n;
     uint64_t interp, gil;
-    uint64_t last_holder;   /* out: the thread state that took the GIL last */
     uint64_t tstate[PY_MAX_THREADS];
     uint64_t ident[PY_MAX_THREADS];
     pid_t tid[PY_MAX_THREADS];
