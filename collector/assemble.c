@@ -2,6 +2,7 @@
 
 #include "collector/store.h"
 #include "common/err.h"
+#include "common/utf8.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -396,7 +397,7 @@ void trace_summarize(const struct trace_view *v, struct trace_summary *s)
     if (!v->b.n)
         return;
     snprintf(s->trace_id, sizeof s->trace_id, "%s", v->b.spans[0].trace_id);
-    snprintf(s->root_name, sizeof s->root_name, "%s", v->b.spans[0].name);
+    utf8_sanitize(v->b.spans[0].name, s->root_name, sizeof s->root_name); /* never splits a character */
     s->span_count = v->b.n;
     s->start_us = v->start_us;
     s->duration_us = v->end_us - v->start_us;
@@ -411,8 +412,10 @@ void trace_summarize(const struct trace_view *v, struct trace_summary *s)
         if (!*svc[i] || (i && !strcmp(svc[i], svc[i - 1])))
             continue;
         int w = snprintf(s->services + len, sizeof s->services - len, "%s%s", len ? "," : "", svc[i]);
-        if (w < 0 || (size_t)w >= sizeof s->services - len)
+        if (w < 0 || (size_t)w >= sizeof s->services - len) {
+            s->services[len] = 0; /* whole names only */
             break;
+        }
         len += (size_t)w;
     }
     free(svc);

@@ -1,5 +1,7 @@
 #include "collector/span.h"
 
+#include "common/utf8.h"
+
 #include <jansson.h>
 
 #include <ctype.h>
@@ -34,22 +36,19 @@ void span_batch_fini(struct span_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n)
+/* Room for size bytes in the arena (not yet counted as used). */
+static char *arena_room(struct span_batch *b, size_t size, struct arena_chunk **chunk)
 {
-    if (!s)
-        s = "";
-    if (n == (size_t)-1)
-        n = strlen(s);
     struct arena_chunk *c = b->chunks;
-    if (!c || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > 16384 ? n + 1 : 16384;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = size > 16384 ? size : 16384;
         struct arena_chunk *nc = malloc(sizeof *nc + cap);
         if (!nc)
             return NULL;
         nc->used = 0;
         nc->cap = cap;
         /* keep a partly used current chunk in front when the string is big */
-        if (c && n + 1 > 16384) {
+        if (c && size > 16384) {
             nc->next = c->next;
             c->next = nc;
         } else {
@@ -58,9 +57,32 @@ const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n)
         }
         c = nc;
     }
-    char *p = c->data + c->used;
-    memcpy(p, s, n);
-    p[n] = 0;
+    *chunk = c;
+    return c->data + c->used;
+}
+
+/* Every string of a span passes here, from the decoders and from the
+ * store: text that is not well-formed UTF-8 (protobuf does not check it,
+ * a store may be foreign) is repaired once, so that every exporter and
+ * view can print it. */
+const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n)
+{
+    if (!s)
+        s = "";
+    if (n == (size_t)-1)
+        n = strlen(s);
+    int valid = utf8_valid_n(s, n);
+    size_t size = valid ? n + 1 : 3 * n + 1;
+    struct arena_chunk *c;
+    char *p = arena_room(b, size, &c);
+    if (!p)
+        return NULL;
+    if (valid) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    } else {
+        n = utf8_sanitize_n(s, n, p, size);
+    }
     c->used += n + 1;
     return p;
 }

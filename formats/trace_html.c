@@ -139,14 +139,19 @@ static json_t *trace_obj(const struct trace_view *v)
     for (size_t i = 0; i < n; i++) {
         const struct span *s = &v->b.spans[i];
         json_t *a = json_loads(s->attrs, 0, NULL);
-        json_array_append_new(
-            spans, json_pack("{sssssssssssssssIsIsIsisIsbso}", "span_id", s->span_id, "parent_id", s->parent_id,
-                             "name", s->name, "service", s->service, "node", s->node, "kind",
-                             span_kind_name(s->kind), "status", span_status_name(s->status), "start_us",
-                             (json_int_t)(s->start_us + s->skew_us), "end_us",
-                             (json_int_t)(s->end_us + s->skew_us), "skew_us", (json_int_t)s->skew_us, "depth",
-                             v->depth[i], "parent", (json_int_t)parent[i], "critical", crit[i], "attributes",
-                             json_is_object(a) ? a : (json_decref(a), json_object())));
+        json_t *o = json_pack("{sssssssssssssssIsIsIsisIsbso}", "span_id", s->span_id, "parent_id", s->parent_id,
+                              "name", s->name, "service", s->service, "node", s->node, "kind",
+                              span_kind_name(s->kind), "status", span_status_name(s->status), "start_us",
+                              (json_int_t)(s->start_us + s->skew_us), "end_us",
+                              (json_int_t)(s->end_us + s->skew_us), "skew_us", (json_int_t)s->skew_us, "depth",
+                              v->depth[i], "parent", (json_int_t)parent[i], "critical", crit[i], "attributes",
+                              json_is_object(a) ? a : (json_decref(a), json_object()));
+        if (!o || json_array_append_new(spans, o)) { /* out of memory */
+            free(parent);
+            free(crit);
+            json_decref(spans);
+            return NULL;
+        }
     }
     free(parent);
     free(crit);

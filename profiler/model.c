@@ -1,6 +1,7 @@
 #include "profiler/model.h"
 
 #include "common/err.h"
+#include "common/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         int64_t id = sqlite3_column_int64(st, 0);
         const unsigned char *s = sqlite3_column_text(st, 1);
         if (id >= 0 && (size_t)id < m->nstrings && s && !m->strings[id])
-            m->strings[id] = strdup((const char *)s);
+            m->strings[id] = utf8_dup((const char *)s); /* a torn read, a latin-1 file name */
     }
     if (bad)
         FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
@@ -155,7 +156,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         t->tid = sqlite3_column_int(st, 2);
         t->ident = (uint64_t)sqlite3_column_int64(st, 3);
         const unsigned char *nm = sqlite3_column_text(st, 4);
-        t->name = strdup(nm ? (const char *)nm : "");
+        t->name = utf8_dup((const char *)nm);
     }
     if (bad)
         FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
@@ -236,8 +237,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL);
     while (next_row(st, &bad) && m->nmeta < (size_t)nm) {
         const unsigned char *k = sqlite3_column_text(st, 0), *v = sqlite3_column_text(st, 1);
-        m->meta_keys[m->nmeta] = strdup(k ? (const char *)k : "");
-        m->meta_values[m->nmeta] = strdup(v ? (const char *)v : "");
+        m->meta_keys[m->nmeta] = utf8_dup((const char *)k);
+        m->meta_values[m->nmeta] = utf8_dup((const char *)v);
         m->nmeta++;
     }
     if (bad)

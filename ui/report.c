@@ -1,23 +1,15 @@
 #include "ui/report.h"
 
-#include "common/utf8.h"
-
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A JSON string for text read from a file: ill-formed UTF-8 is replaced
- * rather than dropped (json_string() refuses it). */
+/* A JSON string (the model's strings are well-formed UTF-8: model_load
+ * repairs them). */
 static json_t *jstr(const char *s)
 {
-    if (!s)
-        s = "";
-    if (utf8_valid(s))
-        return json_string(s);
-    char buf[4096];
-    utf8_sanitize(s, buf, sizeof buf);
-    return json_string(buf);
+    return json_string(s ? s : "");
 }
 
 static double pct(double part, double whole)

@@ -282,3 +282,46 @@ def test_export_store(sonde_bin, store, tmp_path):
     assert '"trace_id":"%s"' % TID in page and TID2 not in page
     assert run(sonde_bin, "export", "-f", "callgrind", store).returncode == 2
     assert run(sonde_bin, "export", "-f", "zipkin", "--trace", "ff" * 16, "-o", "-", store).returncode == 1
+
+
+def test_export_repairs_text_that_is_not_utf8(sonde_bin, tmp_path):
+    """A root name whose last character straddles the summary's 128-byte
+    limit, and a span name holding raw bytes that are not UTF-8 (protobuf
+    does not check strings; here written into the store directly): every
+    export and the trace list keep every span, the bad bytes shown as
+    U+FFFD and the long name cut at a character boundary."""
+    tid = "5a1f0c0ffee0000000000000000000c3"
+    long_name = "x" * 126 + "\u00e9"  # the 2-byte character sits on bytes 126-127
+    db = tmp_path / "text.sonde"
+    c = Collector(sonde_bin, db)
+    try:
+        t0 = time.time_ns() - 10_000_000_000
+        c.post("/v1/traces", json.dumps({"resourceSpans": [resource("frontend", "node-a", [
+            otlp_span(tid, "d000000000000001", "", long_name, 2, t0, t0 + 5_000_000, {}),
+            otlp_span(tid, "d000000000000002", "d000000000000001", "child", 1, t0 + 1_000_000,
+                      t0 + 2_000_000, {})])]}).encode())
+        c.wait_spans(2)
+    finally:
+        c.stop()
+    with sqlite3.connect(str(db)) as s:
+        s.execute("UPDATE span SET name = CAST(X'626164ff2062797465' AS TEXT) WHERE name = 'child'")
+    bad = "bad\ufffd byte"
+
+    r = run(sonde_bin, "traces", "--json", "--db", db)
+    assert r.returncode == 0, r.stderr
+    (t,) = json.loads(r.stdout)["traces"]
+    assert t["span_count"] == 2 and long_name.startswith(t["root_name"]), t
+    assert len(t["root_name"].encode()) <= 127, t
+    for f in ("html", "chrome", "otlp", "zipkin"):
+        o = tmp_path / ("text." + f)
+        r = run(sonde_bin, "export", "-f", f, "-o", o, db)
+        assert r.returncode == 0, (f, r.stderr)
+        text = o.read_text(encoding="utf-8")  # strict: fails on any bad byte
+        if f == "html":
+            m = re.search(r'<script type="application/json" id="sonde-traces">(.*?)</script>', text, re.S)
+            (tr,) = json.loads(m.group(1))["traces"]
+            assert [s["name"] for s in tr["spans"]] == [long_name, bad], tr["spans"]
+            assert long_name.startswith(tr["root_name"]), tr["root_name"]
+        else:
+            assert json.dumps(bad)[1:-1] in text or bad in text, (f, text[:400])
+            assert long_name in text, f
