@@ -4,6 +4,7 @@
 #include "collector/otlp_proto.h"
 #include "collector/zipkin.h"
 #include "common/err.h"
+#include "common/thread.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,9 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -247,11 +246,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         /* the store's writer drains, these threads fill: when they compete
          * for the CPUs the writer goes first (this thread only) */
         reniced = 1;
-        id_t tid = (id_t)syscall(SYS_gettid);
-        errno = 0;
-        int prio = getpriority(PRIO_PROCESS, tid);
-        if (!errno)
-            setpriority(PRIO_PROCESS, tid, prio + WORKER_NICE > 19 ? 19 : prio + WORKER_NICE);
+        thread_renice(WORKER_NICE);
     }
     if (!r) {
         r = calloc(1, sizeof *r);

@@ -2,12 +2,10 @@
 
 #include "common/err.h"
 #include "common/hmap.h"
+#include "common/thread.h"
 #include "profiler/store.h"
 
 #include <errno.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,7 +280,7 @@ static void *writer_main(void *arg)
     struct recorder *r = arg;
     /* The sampling thread must run on time; the writer only has to keep up
      * on average (batches queue up in between). */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    thread_renice(5);
     struct batch *b;
     while ((b = squeue_pop(r->q))) {
         write_batch(r, b);

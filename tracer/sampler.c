@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 #include "common/state.h"
+#include "common/thread.h"
 #include "tracer/cpython/threads.h"
 #include "tracer/proc/maps.h"
 
@@ -1060,23 +1061,15 @@ static int set_fair_attr(int nice, uint64_t slice_ns)
 static void sched_setup(int rate_hz, char *out, size_t outlen)
 {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, (id_t)tid);
-    if (errno)
-        nice = 0;
     const uint64_t slice = 100000; /* the shortest the kernel accepts */
-    const int want = -10, want_low = -5;
-    int asked = 0;
-    if (rate_hz > 1000 &&
-        (set_fair_attr(want, slice) == 0 || set_fair_attr(nice, slice) == 0 ||
-         setpriority(PRIO_PROCESS, (id_t)tid, want) == 0))
-        asked = 1;
-    else if (rate_hz <= 1000)
-        (void)setpriority(PRIO_PROCESS, (id_t)tid, want_low);
-    errno = 0;
-    int now = getpriority(PRIO_PROCESS, (id_t)tid);
-    nice = errno ? nice : now;
+    int nice = thread_nice();
+    int want = rate_hz > 1000 ? -10 : -5;
+    if (want > nice)
+        want = nice; /* never less urgent than it was started */
+    int asked = rate_hz > 1000 && (set_fair_attr(want, slice) == 0 || set_fair_attr(nice, slice) == 0);
+    if (!asked)
+        (void)thread_set_nice(want);
+    nice = thread_nice();
     if (asked && granted_slice() == slice)
         snprintf(out, outlen, "nice %d, slice %d us", nice, (int)(slice / 1000));
     else
