@@ -23,8 +23,8 @@ int cli_exit_code(int rc);
 int cli_error(int rc, const char *msg);
 
 /* Parse a duration with a unit (us, ms, s, m, h, d; bare number: seconds)
- * into microseconds. 0 or -1 on a malformed value. */
-int cli_parse_duration_us(const char *s, int64_t *out);
+ * into microseconds. 0, or -1 after a one-line error on a malformed one. */
+int cli_opt_duration_us(const char *s, int64_t *out);
 
 /* Option parsers shared by the subcommands: on a bad value they print a
  * one-line "sonde: ..." error and return -1 (the caller exits with
@@ -32,9 +32,6 @@ int cli_parse_duration_us(const char *s, int64_t *out);
 int cli_opt_pid(const char *s, int *pid);
 int cli_opt_rate(const char *s, int *rate);
 int cli_opt_number(const char *what, const char *s, double min, double max, double *out);
-
-/* Parse a positive pid; 0 on failure. */
-int cli_parse_pid(const char *s);
 
 int cmd_dump(int argc, char **argv);
 int cmd_export(int argc, char **argv);

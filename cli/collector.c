@@ -1,6 +1,7 @@
 /* sonde collector: receive spans over OTLP/HTTP and Zipkin v2, store them. */
 #include "cli/cli.h"
 
+#include "collector/assemble.h"
 #include "collector/forward.h"
 #include "collector/http.h"
 #include "collector/ingest.h"
@@ -34,34 +35,6 @@ static void collector_usage(FILE *f)
           "      --max-queue N        spans waiting for the store before requests get 503, default 200000\n"
           "DUR: a number with a unit us, ms, s, m, h or d (e.g. 500ms, 2h).\n",
           f);
-}
-
-int cli_parse_duration_us(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    double mul;
-    if (!strcmp(end, "us"))
-        mul = 1;
-    else if (!strcmp(end, "ms"))
-        mul = 1e3;
-    else if (!strcmp(end, "s") || !*end)
-        mul = 1e6;
-    else if (!strcmp(end, "m"))
-        mul = 60e6;
-    else if (!strcmp(end, "h"))
-        mul = 3600e6;
-    else if (!strcmp(end, "d"))
-        mul = 86400e6;
-    else
-        return -1;
-    if (v * mul > 9e18)
-        return -1;
-    *out = (int64_t)(v * mul);
-    return 0;
 }
 
 /* "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses). */
@@ -109,7 +82,7 @@ int cmd_collector(int argc, char **argv)
     };
     const char *listen = "127.0.0.1:4318", *zlisten = NULL, *db = "spans.sonde", *fwd_url = NULL;
     const char *token = NULL, *fwd_token = NULL;
-    int64_t max_skew = 600000000, retention = 0;
+    int64_t max_skew = TRACE_MAX_SKEW_DEFAULT_US, retention = 0;
     struct http_opts ho = { 0 };
     size_t max_queue = 0;
     int c;
@@ -127,10 +100,8 @@ int cmd_collector(int argc, char **argv)
         case O_FWD_TOKEN: fwd_token = optarg; break;
         case O_MAX_SKEW:
         case O_RETENTION:
-            if (cli_parse_duration_us(optarg, c == O_MAX_SKEW ? &max_skew : &retention)) {
-                fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", optarg);
+            if (cli_opt_duration_us(optarg, c == O_MAX_SKEW ? &max_skew : &retention))
                 return EXIT_USAGE;
-            }
             break;
         case O_MAX_BODY:
         case O_MAX_SPANS:

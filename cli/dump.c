@@ -98,11 +98,8 @@ int cmd_dump(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":p:jqh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            pid = cli_parse_pid(optarg);
-            if (!pid) {
-                fprintf(stderr, "sonde: invalid pid '%s'\n", optarg);
+            if (cli_opt_pid(optarg, &pid))
                 return EXIT_USAGE;
-            }
             break;
         case 'j': json = 1; break;
         case 'q': qual = 1; break;

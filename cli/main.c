@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +34,13 @@ int cli_error(int rc, const char *msg)
 
 int cli_opt_pid(const char *s, int *pid)
 {
-    if (!(*pid = cli_parse_pid(s))) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v <= 0 || v > 0x3fffffff) {
         fprintf(stderr, "sonde: invalid pid '%s'\n", s);
         return -1;
     }
+    *pid = (int)v;
     return 0;
 }
 
@@ -52,6 +56,37 @@ int cli_opt_rate(const char *s, int *rate)
     return 0;
 }
 
+int cli_opt_duration_us(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        goto bad;
+    double mul;
+    if (!strcmp(end, "us"))
+        mul = 1;
+    else if (!strcmp(end, "ms"))
+        mul = 1e3;
+    else if (!strcmp(end, "s") || !*end)
+        mul = 1e6;
+    else if (!strcmp(end, "m"))
+        mul = 60e6;
+    else if (!strcmp(end, "h"))
+        mul = 3600e6;
+    else if (!strcmp(end, "d"))
+        mul = 86400e6;
+    else
+        goto bad;
+    if (v * mul > 9e18)
+        goto bad;
+    *out = (int64_t)(v * mul);
+    return 0;
+bad:
+    fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", s);
+    return -1;
+}
+
 int cli_opt_number(const char *what, const char *s, double min, double max, double *out)
 {
     char *end;
@@ -62,15 +97,6 @@ int cli_opt_number(const char *what, const char *s, double min, double max, doub
     }
     *out = v;
     return 0;
-}
-
-int cli_parse_pid(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v <= 0 || v > 0x3fffffff)
-        return 0;
-    return (int)v;
 }
 
 static void usage(FILE *f)

@@ -107,10 +107,8 @@ int cmd_traces(int argc, char **argv)
         case O_SINCE:
         case O_MIN_DUR:
         case O_MAX_SKEW:
-            if (cli_parse_duration_us(optarg, c == O_SINCE ? &since : c == O_MIN_DUR ? &f.min_duration_us : &max_skew)) {
-                fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", optarg);
+            if (cli_opt_duration_us(optarg, c == O_SINCE ? &since : c == O_MIN_DUR ? &f.min_duration_us : &max_skew))
                 return EXIT_USAGE;
-            }
             break;
         case 'j': json = 1; break;
         case 'h': traces_usage(stdout); return EXIT_OK;
@@ -268,10 +266,8 @@ int cmd_trace(int argc, char **argv)
         case 'j': json = 1; break;
         case 'f': format = optarg; break;
         case O_MAX_SKEW:
-            if (cli_parse_duration_us(optarg, &max_skew)) {
-                fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", optarg);
+            if (cli_opt_duration_us(optarg, &max_skew))
                 return EXIT_USAGE;
-            }
             break;
         case 'h': trace_usage(stdout); return EXIT_OK;
         case ':':

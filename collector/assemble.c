@@ -428,7 +428,7 @@ int64_t trace_store_max_skew(struct span_store *st, int64_t override)
     char b[32];
     if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0)
         return strtoll(b, NULL, 10);
-    return 600000000;
+    return TRACE_MAX_SKEW_DEFAULT_US;
 }
 
 int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,

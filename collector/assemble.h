@@ -41,8 +41,11 @@ void trace_view_fini(struct trace_view *v);
 
 struct span_store;
 
+/* The collector's default bound on clock-skew corrections (10 min). */
+#define TRACE_MAX_SKEW_DEFAULT_US 600000000
+
 /* The clock-skew bound for assembling traces of st: override when >= 0,
- * else the one its collector ran with (meta max_skew_us), else 10 min. */
+ * else the one its collector ran with (meta max_skew_us), else the default. */
 int64_t trace_store_max_skew(struct span_store *st, int64_t override);
 
 /* Load trace id from st and assemble it into v. 0, -ENOENT (no such

@@ -66,15 +66,12 @@ static void record_skew(struct ingest *in, int64_t *since)
     for (i = 0; i < n; i++) {
         if (__atomic_load_n(&in->queued, __ATOMIC_RELAXED))
             break; /* spans are waiting: they come first */
-        struct span_batch raw;
         struct trace_view v;
-        span_batch_init(&raw);
-        if (!span_store_load(in->st, ids[i], &raw, NULL, 0) && !trace_assemble(&raw, in->o.max_skew_us, &v)) {
+        if (!trace_load(in->st, ids[i], in->o.max_skew_us, &v, NULL, 0)) {
             for (size_t k = 0; k < v.nnodes; k++)
                 span_store_set_skew(in->st, ids[i], v.nodes[k].node, v.nodes[k].skew_us, NULL, 0);
             trace_view_fini(&v);
         }
-        span_batch_fini(&raw);
     }
     span_store_commit(in->st, NULL, 0);
     /* a full pass may have left traces behind: continue from there next time

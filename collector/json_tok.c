@@ -65,7 +65,10 @@ static int string(struct parser *p)
             uint64_t special = (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) & high;
             if (special) {
                 /* the lowest flagged byte is the first special one (the
-                 * tests may also flag bytes after it, never before) */
+                 * tests may also flag bytes after it, never before); the
+                 * lowest byte is the first in memory on little-endian */
+                _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                               "the word scan assumes a little-endian CPU");
                 p->pos += (size_t)__builtin_ctzll(special) / 8;
                 break;
             }

@@ -213,10 +213,8 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
                        size_t max_spans, struct buf *ab)
 {
     char t[33], s[17], p[17] = "";
-    if (d->t[js].type != JT_OBJ) {
-        out->rejected++;
-        return 0;
-    }
+    if (d->t[js].type != JT_OBJ)
+        return span_batch_reject(out, "span is not an object");
     /* one pass over the members (the first of repeated keys wins, as jt_get) */
     long tid = -1, sid = -1, pid = -1, name = -1, kind = -1, status = -1, start = -1, end = -1, attrs = -1;
     size_t j = js + 1;
@@ -337,14 +335,9 @@ int otlp_json_decode(const char *buf, size_t len, struct span_batch *out, size_t
             if (spans < 0 || d.t[spans].type != JT_ARR)
                 continue;
             size_t k = (size_t)spans + 1;
-            for (uint32_t c = 0; c < d.t[spans].size; c++, k = d.t[k].next) {
-                if (d.t[k].type != JT_OBJ) {
-                    out->rejected++;
-                    continue;
-                }
+            for (uint32_t c = 0; c < d.t[spans].size; c++, k = d.t[k].next)
                 if ((rc = decode_span(&d, k, &res, out, max_spans, &ab)))
                     goto out;
-            }
         }
     }
 out:

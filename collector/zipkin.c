@@ -28,10 +28,8 @@ static const char *jstr(json_t *o, const char *k)
 
 static int decode_span(json_t *js, struct span_batch *out, size_t max_spans)
 {
-    if (!json_is_object(js)) {
-        out->rejected++;
-        return 0;
-    }
+    if (!json_is_object(js))
+        return span_batch_reject(out, "span is not an object");
     json_t *tid = json_object_get(js, "traceId"), *sid = json_object_get(js, "id");
     json_t *pid = json_object_get(js, "parentId");
     char t[33], s[17], p[17] = "";
