@@ -10,7 +10,6 @@
 #include "formats/trace_html.h"
 #include "formats/zipkin_json.h"
 #include "profiler/model.h"
-#include "ui/waterfall.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -216,7 +215,7 @@ int cmd_export(int argc, char **argv)
         export_usage(stderr);
         return EXIT_USAGE;
     }
-    if (waterfall_is_store(argv[optind])) {
+    if (span_store_probe(argv[optind])) {
         if (mode_given || thread || per_thread)
             return cli_error(SE_USAGE, "--mode, --thread and --per-thread are for recordings, not span stores");
         return export_store(format, trace_arg, output, argv[optind]);

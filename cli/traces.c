@@ -49,27 +49,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void fmt_time(char *buf, size_t len, int64_t us)
-{
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%06lld", (long long)(us % 1000000));
-}
-
-static void fmt_dur(char *buf, size_t len, int64_t us)
-{
-    if (us < 1000)
-        snprintf(buf, len, "%lldus", (long long)us);
-    else if (us < 1000000)
-        snprintf(buf, len, "%.3fms", us / 1e3);
-    else
-        snprintf(buf, len, "%.3fs", us / 1e6);
-}
-
-
-
 int cmd_traces(int argc, char **argv)
 {
     enum { O_SINCE = 256, O_MIN_DUR, O_MAX_SKEW };
@@ -170,8 +149,8 @@ int cmd_traces(int argc, char **argv)
                                                  (json_int_t)s.start_us));
         } else {
             char t[40], d[32];
-            fmt_time(t, sizeof t, s.start_us);
-            fmt_dur(d, sizeof d, s.duration_us);
+            trace_fmt_time(t, sizeof t, s.start_us);
+            trace_fmt_dur(d, sizeof d, s.duration_us);
             printf("%-32s  %-26s  %12s  %5zu  %-30.30s  %s\n", s.trace_id, t, d, s.span_count, s.root_name,
                    s.services);
         }
@@ -196,8 +175,8 @@ static void print_waterfall(const struct trace_view *v)
     struct trace_summary s;
     trace_summarize(v, &s);
     char t[40], d[32];
-    fmt_time(t, sizeof t, s.start_us);
-    fmt_dur(d, sizeof d, s.duration_us);
+    trace_fmt_time(t, sizeof t, s.start_us);
+    trace_fmt_dur(d, sizeof d, s.duration_us);
     printf("Trace %s  %zu spans  %s  started %s UTC  services: %s\n\n", s.trace_id, s.span_count, d, t, s.services);
     enum { W = 40 };
     printf("%10s %10s  %-16s %-40s %s\n", "OFFSET", "DURATION", "SERVICE", "SPAN", "");
@@ -206,8 +185,8 @@ static void print_waterfall(const struct trace_view *v)
         const struct span *sp = &v->b.spans[i];
         int64_t st = sp->start_us + sp->skew_us - v->start_us, du = sp->end_us - sp->start_us;
         char o[32], dd[32], name[64], bar[W + 1];
-        fmt_dur(o, sizeof o, st);
-        fmt_dur(dd, sizeof dd, du);
+        trace_fmt_dur(o, sizeof o, st);
+        trace_fmt_dur(dd, sizeof dd, du);
         int depth = v->depth[i] > 12 ? 12 : v->depth[i];
         snprintf(name, sizeof name, "%*s%s%s", depth * 2, "", sp->name, sp->status == SPAN_STATUS_ERROR ? " !" : "");
         int a = (int)(st * W / total), b = (int)((st + du) * W / total);

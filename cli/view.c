@@ -2,6 +2,7 @@
  * stdout is not a terminal). */
 #include "cli/cli.h"
 
+#include "collector/store.h"
 #include "common/err.h"
 #include "formats/export.h"
 #include "profiler/model.h"
@@ -80,7 +81,7 @@ int cmd_view(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
-    int c, mode = Q_WALL, bench = 0;
+    int c, mode = Q_WALL, bench = 0, mode_set = 0;
     const char *thread = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
@@ -90,6 +91,7 @@ int cmd_view(int argc, char **argv)
                 fprintf(stderr, "sonde: unknown mode '%s' (wall, cpu or gil)\n", optarg);
                 return EXIT_USAGE;
             }
+            mode_set = 1;
             break;
         case 't': thread = optarg; break;
         case 'B': bench = atoi(optarg); break;
@@ -103,9 +105,9 @@ int cmd_view(int argc, char **argv)
     }
     const char *path = argv[optind];
     char err[512] = "";
-    if (waterfall_is_store(path)) {
-        if (thread)
-            return cli_error(SE_USAGE, "--thread is for recordings, not span stores");
+    if (span_store_probe(path)) {
+        if (thread || mode_set)
+            return cli_error(SE_USAGE, "--thread and --mode are for recordings, not span stores");
         if (!isatty(1)) {
             char *av[] = { "traces", "--db", (char *)path, NULL };
             return cmd_traces(3, av);

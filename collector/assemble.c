@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int by_id(const void *a, const void *b)
 {
@@ -353,6 +355,16 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
     b->cap = n + 1;
     out->depth = c.depth;
     c.depth = NULL;
+    /* each span's parent: the last span before it one level up (c.order,
+     * no longer needed, keeps the last span seen at each depth) */
+    out->parent = malloc((n + 1) * sizeof *out->parent);
+    if (!out->parent)
+        goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        int d = out->depth[i];
+        out->parent[i] = d > 0 ? (long)c.order[d - 1] : -1;
+        c.order[d] = i;
+    }
     for (size_t i = 0; i < b->n; i++) {
         int64_t s = b->spans[i].start_us + b->spans[i].skew_us, e = b->spans[i].end_us + b->spans[i].skew_us;
         if (i == 0 || s < out->start_us)
@@ -382,6 +394,7 @@ void trace_view_fini(struct trace_view *v)
         return;
     span_batch_fini(&v->b);
     free(v->depth);
+    free(v->parent);
     free(v->nodes);
     memset(v, 0, sizeof *v);
 }
@@ -389,6 +402,63 @@ void trace_view_fini(struct trace_view *v)
 static int cmpstr(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t trace_services(const struct trace_view *v, const char **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->b.n; i++)
+        if (*v->b.spans[i].service)
+            out[n++] = v->b.spans[i].service;
+    qsort(out, n, sizeof *out, cmpstr);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!k || strcmp(out[i], out[k - 1]))
+            out[k++] = out[i];
+    return k;
+}
+
+static int64_t cend(const struct span *s)
+{
+    return s->end_us + s->skew_us;
+}
+
+void trace_critical_path(const struct trace_view *v, unsigned char *crit)
+{
+    size_t n = v->b.n;
+    memset(crit, 0, n);
+    long cur = -1;
+    for (size_t i = 0; i < n; i++)
+        if (v->parent[i] < 0 && (cur < 0 || cend(&v->b.spans[i]) > cend(&v->b.spans[cur])))
+            cur = (long)i;
+    while (cur >= 0) {
+        crit[cur] = 1;
+        long best = -1;
+        /* children follow their parent in waterfall order, before the next span at its depth */
+        for (size_t j = (size_t)cur + 1; j < n && v->depth[j] > v->depth[cur]; j++)
+            if (v->parent[j] == cur && (best < 0 || cend(&v->b.spans[j]) > cend(&v->b.spans[best])))
+                best = (long)j;
+        cur = best;
+    }
+}
+
+void trace_fmt_dur(char *buf, size_t len, int64_t us)
+{
+    if (us < 1000)
+        snprintf(buf, len, "%lldus", (long long)us);
+    else if (us < 1000000)
+        snprintf(buf, len, "%.3fms", us / 1e3);
+    else
+        snprintf(buf, len, "%.3fs", us / 1e6);
+}
+
+void trace_fmt_time(char *buf, size_t len, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%06lld", (long long)(us % 1000000));
 }
 
 void trace_summarize(const struct trace_view *v, struct trace_summary *s)
@@ -404,13 +474,8 @@ void trace_summarize(const struct trace_view *v, struct trace_summary *s)
     const char **svc = malloc(v->b.n * sizeof *svc);
     if (!svc)
         return;
-    for (size_t i = 0; i < v->b.n; i++)
-        svc[i] = v->b.spans[i].service;
-    qsort(svc, v->b.n, sizeof *svc, cmpstr);
-    size_t len = 0;
-    for (size_t i = 0; i < v->b.n; i++) {
-        if (!*svc[i] || (i && !strcmp(svc[i], svc[i - 1])))
-            continue;
+    size_t ns = trace_services(v, svc), len = 0;
+    for (size_t i = 0; i < ns; i++) {
         int w = snprintf(s->services + len, sizeof s->services - len, "%s%s", len ? "," : "", svc[i]);
         if (w < 0 || (size_t)w >= sizeof s->services - len) {
             s->services[len] = 0; /* whole names only */

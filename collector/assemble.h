@@ -11,6 +11,7 @@
 struct trace_view {
     struct span_batch b; /* b.spans / b.n: the spans, owning their strings */
     int *depth;
+    long *parent;        /* parent[i]: index of span i's parent, -1 for a root */
     size_t nroots;
     int64_t start_us, end_us; /* corrected extent */
     struct trace_node_skew {
@@ -63,5 +64,20 @@ struct trace_summary {
 };
 
 void trace_summarize(const struct trace_view *v, struct trace_summary *s);
+
+/* The distinct non-empty services of v, sorted, into out (room for v->b.n
+ * entries; the strings are v's). Returns how many. */
+size_t trace_services(const struct trace_view *v, const char **out);
+
+/* Critical path: from the root that ends last, follow at each span the
+ * child that ends last (corrected times). crit[i] = 1 on that chain, 0
+ * elsewhere (room for v->b.n). */
+void trace_critical_path(const struct trace_view *v, unsigned char *crit);
+
+/* "850us", "12.345ms", "3.200s". */
+void trace_fmt_dur(char *buf, size_t len, int64_t us);
+
+/* "2026-11-22 04:16:16.123456" (UTC) of microseconds since the epoch. */
+void trace_fmt_time(char *buf, size_t len, int64_t us);
 
 #endif

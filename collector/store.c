@@ -226,6 +226,25 @@ static void config_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+#define SCHEMA_VERSION_SQL "SELECT value FROM meta WHERE key='spans_schema_version'"
+
+int span_store_probe(const char *path)
+{
+    sqlite3 *db = NULL;
+    int yes = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *q = NULL;
+        /* a collector may be checkpointing the file: wait rather than take
+         * a busy store for something else */
+        sqlite3_busy_timeout(db, 3000);
+        yes = sqlite3_prepare_v2(db, SCHEMA_VERSION_SQL, -1, &q, NULL) == SQLITE_OK &&
+              sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    return yes;
+}
+
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -254,7 +273,7 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
         }
     } else {
         sqlite3_stmt *q = NULL;
-        if (prep(st, "SELECT value FROM meta WHERE key='spans_schema_version'", &q) != SQLITE_OK ||
+        if (prep(st, SCHEMA_VERSION_SQL, &q) != SQLITE_OK ||
             sqlite3_step(q) != SQLITE_ROW) {
             int ec = sqlite3_errcode(st->db);
             sqlite3_finalize(q);

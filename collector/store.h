@@ -17,6 +17,12 @@ enum { STORE_CREATE = 1 };
  * A store is used by one thread at a time. */
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen);
 
+/* 1 if path is a span store (its meta table has spans_schema_version),
+ * 0 otherwise (a recording, a foreign or missing file: the caller's usual
+ * loader reports those). Opens the file read-only, waiting up to 3 s for a
+ * collector that is writing it. */
+int span_store_probe(const char *path);
+
 /* Close; NULL is a no-op. */
 void span_store_free(struct span_store *st);
 

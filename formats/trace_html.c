@@ -8,40 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void trace_parents(const struct trace_view *v, long *parent)
-{
-    /* stack[d]: the last span seen at depth d */
-    long *stack = malloc((v->b.n + 1) * sizeof *stack);
-    for (size_t i = 0; i < v->b.n; i++) {
-        int d = v->depth[i];
-        parent[i] = d > 0 && stack && (size_t)d <= v->b.n ? stack[d - 1] : -1;
-        if (stack && d >= 0 && (size_t)d < v->b.n)
-            stack[d] = (long)i;
-    }
-    free(stack);
-}
-
-static int64_t cend(const struct span *s) { return s->end_us + s->skew_us; }
-
-void trace_critical_path(const struct trace_view *v, const long *parent, unsigned char *crit)
-{
-    size_t n = v->b.n;
-    memset(crit, 0, n);
-    long cur = -1;
-    for (size_t i = 0; i < n; i++)
-        if (parent[i] < 0 && (cur < 0 || cend(&v->b.spans[i]) > cend(&v->b.spans[cur])))
-            cur = (long)i;
-    while (cur >= 0) {
-        crit[cur] = 1;
-        long best = -1;
-        /* children follow their parent in waterfall order, before the next span at its depth */
-        for (size_t j = (size_t)cur + 1; j < n && v->depth[j] > v->depth[cur]; j++)
-            if (parent[j] == cur && (best < 0 || cend(&v->b.spans[j]) > cend(&v->b.spans[best])))
-                best = (long)j;
-        cur = best;
-    }
-}
-
 static const char page_head[] =
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     "<title>sonde traces</title>\n<style>\n"
@@ -125,17 +91,12 @@ static const char page_tail[] =
 static json_t *trace_obj(const struct trace_view *v)
 {
     size_t n = v->b.n;
-    long *parent = malloc((n + 1) * sizeof *parent);
     unsigned char *crit = malloc(n + 1);
-    json_t *spans = json_array();
-    if (!parent || !crit || !spans) {
-        free(parent);
-        free(crit);
-        json_decref(spans);
-        return NULL;
-    }
-    trace_parents(v, parent);
-    trace_critical_path(v, parent, crit);
+    const char **svc = malloc((n + 1) * sizeof *svc);
+    json_t *spans = json_array(), *svcs = json_array();
+    if (!crit || !svc || !spans || !svcs)
+        goto oom;
+    trace_critical_path(v, crit);
     for (size_t i = 0; i < n; i++) {
         const struct span *s = &v->b.spans[i];
         json_t *a = json_loads(s->attrs, 0, NULL);
@@ -144,27 +105,28 @@ static json_t *trace_obj(const struct trace_view *v)
                               span_kind_name(s->kind), "status", span_status_name(s->status), "start_us",
                               (json_int_t)(s->start_us + s->skew_us), "end_us",
                               (json_int_t)(s->end_us + s->skew_us), "skew_us", (json_int_t)s->skew_us, "depth",
-                              v->depth[i], "parent", (json_int_t)parent[i], "critical", crit[i], "attributes",
+                              v->depth[i], "parent", (json_int_t)v->parent[i], "critical", crit[i], "attributes",
                               json_is_object(a) ? a : (json_decref(a), json_object()));
-        if (!o || json_array_append_new(spans, o)) { /* out of memory */
-            free(parent);
-            free(crit);
-            json_decref(spans);
-            return NULL;
-        }
+        if (!o || json_array_append_new(spans, o))
+            goto oom;
     }
-    free(parent);
+    size_t ns = trace_services(v, svc);
+    for (size_t i = 0; i < ns; i++)
+        if (json_array_append_new(svcs, json_string(svc[i])))
+            goto oom;
     free(crit);
+    free(svc);
     struct trace_summary sm;
     trace_summarize(v, &sm);
-    json_t *svcs = json_array();
-    char tmp[sizeof sm.services];
-    snprintf(tmp, sizeof tmp, "%s", sm.services);
-    for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        json_array_append_new(svcs, json_string(t));
     return json_pack("{sssssosIsIsIso}", "trace_id", sm.trace_id, "root_name", sm.root_name, "services", svcs,
                      "span_count", (json_int_t)sm.span_count, "start_us", (json_int_t)sm.start_us, "duration_us",
                      (json_int_t)sm.duration_us, "spans", spans);
+oom:
+    free(crit);
+    free(svc);
+    json_decref(spans);
+    json_decref(svcs);
+    return NULL;
 }
 
 int fmt_trace_html(const struct trace_view *v, size_t n, char **out, size_t *len)

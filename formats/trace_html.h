@@ -1,19 +1,9 @@
 /* A self-contained HTML waterfall of assembled traces (sonde export -f html
- * on a collector's span store), plus the tree helpers it shares with the
- * terminal waterfall (ui/waterfall.c). */
+ * on a collector's span store). */
 #ifndef SONDE_FORMATS_TRACE_HTML_H
 #define SONDE_FORMATS_TRACE_HTML_H
 
 #include "collector/assemble.h"
-
-/* parent[i]: index of span i's parent in v (waterfall order), -1 for a
- * root. Derived from v->depth (the nearest earlier span one level up). */
-void trace_parents(const struct trace_view *v, long *parent);
-
-/* Critical path: from the root that ends last, follow at each span the
- * child that ends last (corrected times). crit[i] = 1 on that chain, 0
- * elsewhere. parent as from trace_parents. */
-void trace_critical_path(const struct trace_view *v, const long *parent, unsigned char *crit);
 
 /* One HTML page: a trace list (when n > 1) and an interactive waterfall
  * (collapsible tree, one colour per service, critical path, span details on

@@ -366,15 +366,9 @@ static void draw(struct top *t)
         draw_funcs(t, rows, cols);
     else
         draw_threads(t, rows, cols);
-    attron(A_REVERSE);
-    if (t->msg[0])
-        tui_put(rows - 1, 0, cols, t->msg, 1);
-    else if (t->pane == PANE_FUNCS)
-        tui_put(rows - 1, 0, cols,
-                " q quit  ? help  p pause  m mode  1-4 sort  t threads  [ ] thread  R reset", 1);
-    else
-        tui_put(rows - 1, 0, cols, " Enter filter on thread  a all  t/Esc back  q quit  ? help", 1);
-    attroff(A_REVERSE);
+    tui_status(t->msg, t->pane == PANE_FUNCS
+                           ? " q quit  ? help  p pause  m mode  1-4 sort  t threads  [ ] thread  R reset"
+                           : " Enter filter on thread  a all  t/Esc back  q quit  ? help");
     refresh();
 }
 

@@ -69,6 +69,15 @@ void tui_put(int y, int x, int w, const char *s, int pad)
             addch(' ');
 }
 
+void tui_status(const char *msg, const char *keys)
+{
+    int rows, cols;
+    getmaxyx(stdscr, rows, cols);
+    attron(A_REVERSE);
+    tui_put(rows - 1, 0, cols, msg && *msg ? msg : keys, 1);
+    attroff(A_REVERSE);
+}
+
 void tui_putf(int y, int x, int w, int pad, const char *fmt, ...)
 {
     char buf[1024];

@@ -22,6 +22,10 @@ void tui_end(void);
 /* Write s at (y, x), at most w columns, padded with spaces to w when pad. */
 void tui_put(int y, int x, int w, const char *s, int pad);
 
+/* The status line (the last row, reversed): msg when it is set, else the
+ * key hints. */
+void tui_status(const char *msg, const char *keys);
+
 /* Like tui_put with printf formatting. */
 void tui_putf(int y, int x, int w, int pad, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -785,13 +785,7 @@ static void draw(struct view *v)
     case P_THREADS: draw_threads(v, top, h, cols); break;
     case P_TIMELINE: draw_timeline(v, top, h, cols); break;
     }
-    attron(A_REVERSE);
-    if (v->msg[0])
-        tui_put(rows - 1, 0, cols, v->msg, 1);
-    else
-        tui_put(rows - 1, 0, cols,
-                " q quit ? help 1-5/Tab views m mode t thread / search e export Enter select", 1);
-    attroff(A_REVERSE);
+    tui_status(v->msg, " q quit ? help 1-5/Tab views m mode t thread / search e export Enter select");
     wnoutrefresh(stdscr);
     doupdate();
 }

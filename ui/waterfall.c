@@ -4,64 +4,24 @@
 #include "collector/assemble.h"
 #include "collector/store.h"
 #include "common/err.h"
-#include "formats/trace_html.h"
 #include "ui/tui.h"
 
 #include <curses.h>
 #include <errno.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { WF_LIST_MAX = 1000, WF_PAIR0 = 16, WF_NCOLOURS = 6 };
-
-int waterfall_is_store(const char *path)
-{
-    sqlite3 *db = NULL;
-    int yes = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *q = NULL;
-        /* a collector may still be checkpointing the file: wait, do not
-         * take a busy database for a recording */
-        sqlite3_busy_timeout(db, 3000);
-        if (sqlite3_prepare_v2(db, "SELECT 1 FROM meta WHERE key = 'spans_schema_version'", -1, &q, NULL) ==
-                SQLITE_OK &&
-            sqlite3_step(q) == SQLITE_ROW)
-            yes = 1;
-        sqlite3_finalize(q);
-    }
-    sqlite3_close(db);
-    return yes;
-}
-
-static void fmt_dur(char *buf, size_t len, int64_t us)
-{
-    if (us < 1000)
-        snprintf(buf, len, "%lldus", (long long)us);
-    else if (us < 1000000)
-        snprintf(buf, len, "%.3fms", us / 1e3);
-    else
-        snprintf(buf, len, "%.3fs", us / 1e6);
-}
-
-static void fmt_time(char *buf, size_t len, int64_t us)
-{
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
 
 /* ---- one trace ---- */
 
 struct wf {
     struct trace_view v;
-    long *parent;
-    unsigned char *crit, *collapsed, *kids;
-    int *pair;        /* colour pair per span */
+    struct trace_summary sm;
+    unsigned char *crit, *collapsed;
+    int *pair;        /* colour pair per span, 0: none */
     size_t *rows, nrows;
     size_t sel, top;  /* sel: index into rows */
     int details;
@@ -71,16 +31,45 @@ struct wf {
 static void wf_free(struct wf *w)
 {
     trace_view_fini(&w->v);
-    free(w->parent);
     free(w->crit);
     free(w->collapsed);
-    free(w->kids);
     free(w->pair);
     free(w->rows);
     memset(w, 0, sizeof *w);
 }
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+/* Does span i have children (they follow it, one level deeper)? */
+static int has_kids(const struct wf *w, size_t i)
+{
+    return i + 1 < w->v.b.n && w->v.depth[i + 1] > w->v.depth[i];
+}
+
+/* Page Up / Down, Home / End and the arrows on a list of n rows; 0 when ch
+ * is none of them. */
+static int nav_key(size_t *sel, size_t n, int page, int ch)
+{
+    switch (ch) {
+    case KEY_UP: case 'k': if (*sel) (*sel)--; break;
+    case KEY_DOWN: case 'j': if (*sel + 1 < n) (*sel)++; break;
+    case KEY_PPAGE: *sel = *sel > (size_t)page ? *sel - (size_t)page : 0; break;
+    case KEY_NPAGE: *sel = *sel + (size_t)page < n ? *sel + (size_t)page : (n ? n - 1 : 0); break;
+    case KEY_HOME: case 'g': *sel = 0; break;
+    case KEY_END: case 'G': *sel = n ? n - 1 : 0; break;
+    default: return 0;
+    }
+    return 1;
+}
+
+/* Scroll so that row sel shows in a window of page rows from *top. */
+static void scroll_to(size_t sel, size_t *top, int page)
+{
+    if (page < 1)
+        page = 1;
+    if (sel < *top)
+        *top = sel;
+    if (sel >= *top + (size_t)page)
+        *top = sel - (size_t)page + 1;
+}
 
 
 static void wf_rebuild(struct wf *w)
@@ -108,44 +97,29 @@ static int wf_open(struct wf *w, struct span_store *st, const char *id, int64_t 
     if (rc)
         return rc;
     size_t n = w->v.b.n;
-    w->parent = calloc(n + 1, sizeof *w->parent);
     w->crit = calloc(n + 1, 1);
     w->collapsed = calloc(n + 1, 1);
-    w->kids = calloc(n + 1, 1);
     w->pair = calloc(n + 1, sizeof *w->pair);
     w->rows = calloc(n + 1, sizeof *w->rows);
     const char **svc = calloc(n + 1, sizeof *svc);
-    if (!w->parent || !w->crit || !w->collapsed || !w->kids || !w->pair || !w->rows || !svc) {
+    if (!w->crit || !w->collapsed || !w->pair || !w->rows || !svc) {
         free(svc);
         wf_free(w);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
-    trace_parents(&w->v, w->parent);
-    trace_critical_path(&w->v, w->parent, w->crit);
-    for (size_t i = 0; i < n; i++) {
-        if (w->parent[i] >= 0)
-            w->kids[w->parent[i]] = 1;
-        svc[i] = w->v.b.spans[i].service;
-    }
-    /* one colour pair per service (distinct services, sorted) */
-    qsort(svc, n, sizeof *svc, cmpstr);
-    size_t ns = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!ns || strcmp(svc[i], svc[ns - 1]))
-            svc[ns++] = svc[i];
+    trace_summarize(&w->v, &w->sm);
+    trace_critical_path(&w->v, w->crit);
+    /* a colour per service (distinct services, sorted), WF_NCOLOURS in turn */
     static const short colours[WF_NCOLOURS] = { COLOR_GREEN, COLOR_CYAN, COLOR_MAGENTA,
                                                 COLOR_YELLOW, COLOR_BLUE, COLOR_RED };
-    int colour = has_colors();
-    for (size_t k = 0; k < ns && colour; k++)
-        if (WF_PAIR0 + (int)k < COLOR_PAIRS)
-            init_pair((short)(WF_PAIR0 + (int)k), colours[k % WF_NCOLOURS], -1);
-    for (size_t i = 0; i < n; i++) {
-        const char **f = bsearch(&w->v.b.spans[i].service, svc, ns, sizeof *svc, cmpstr);
-        size_t k = f ? (size_t)(f - svc) : 0;
-        w->pair[i] = colour ? (WF_PAIR0 + (int)k < COLOR_PAIRS ? WF_PAIR0 + (int)k
-                                                                : WF_PAIR0 + (int)(k % WF_NCOLOURS))
-                            : 0;
-    }
+    int colour = has_colors() && COLOR_PAIRS > WF_PAIR0 + WF_NCOLOURS;
+    for (int k = 0; k < WF_NCOLOURS && colour; k++)
+        init_pair((short)(WF_PAIR0 + k), colours[k], -1);
+    size_t ns = trace_services(&w->v, svc);
+    for (size_t i = 0; i < n && colour; i++)
+        for (size_t k = 0; k < ns; k++)
+            if (!strcmp(svc[k], w->v.b.spans[i].service))
+                w->pair[i] = WF_PAIR0 + (int)(k % WF_NCOLOURS);
     free(svc);
     wf_rebuild(w);
     return 0;
@@ -163,9 +137,9 @@ static void draw_details(const struct wf *w, int y0, int h, int cols)
     int y = y0 + 1, end = y0 + h;
     char b1[32], b2[32];
     int64_t st = s->start_us + s->skew_us, en = s->end_us + s->skew_us;
-    fmt_dur(b1, sizeof b1, st - w->v.start_us);
-    fmt_dur(b2, sizeof b2, en - st);
-    const struct span *p = w->parent[i] >= 0 ? &w->v.b.spans[w->parent[i]] : NULL;
+    trace_fmt_dur(b1, sizeof b1, st - w->v.start_us);
+    trace_fmt_dur(b2, sizeof b2, en - st);
+    const struct span *p = w->v.parent[i] >= 0 ? &w->v.b.spans[w->v.parent[i]] : NULL;
     if (y < end)
         tui_putf(y++, 1, cols - 1, 1, "span_id %s  parent %s%s%s", s->span_id, *s->parent_id ? s->parent_id : "(root)",
                  p ? " " : "", p ? p->name : "");
@@ -204,12 +178,11 @@ static void wf_draw(struct wf *w)
     int rows, cols;
     getmaxyx(stdscr, rows, cols);
     erase();
-    struct trace_summary sm;
-    trace_summarize(&w->v, &sm);
+    const struct trace_summary *sm = &w->sm;
     char d[32];
-    fmt_dur(d, sizeof d, sm.duration_us);
+    trace_fmt_dur(d, sizeof d, sm->duration_us);
     attron(A_REVERSE);
-    tui_putf(0, 0, cols, 1, " Trace %s  %zu spans  %s  services: %s", sm.trace_id, sm.span_count, d, sm.services);
+    tui_putf(0, 0, cols, 1, " Trace %s  %zu spans  %s  services: %s", sm->trace_id, sm->span_count, d, sm->services);
     attroff(A_REVERSE);
     int dh = w->details ? details_height(rows) : 0;
     int body0 = 2, body1 = rows - 1 - dh; /* body rows [body0, body1) */
@@ -221,17 +194,11 @@ static void wf_draw(struct wf *w)
     tui_putf(1, 0, cols, 1, "  %-*s %-*s %*s", nameW, "SPAN", svcW, "SERVICE", durW, "DURATION");
     if (barW >= 6) {
         tui_put(1, barX, 2, "|0", 0);
-        tui_putf(1, barX + 2, barW - 1, 0, "%*s|", barW - 1, d);
+        tui_putf(1, barX + 2, barW, 0, "%*s|", barW - 1, d); /* the bar's closing '|' */
     }
     attroff(A_BOLD);
-    int page = body1 - body0;
-    if (page < 1)
-        page = 1;
-    if (w->sel < w->top)
-        w->top = w->sel;
-    if (w->sel >= w->top + (size_t)page)
-        w->top = w->sel - (size_t)page + 1;
-    int64_t total = sm.duration_us > 0 ? sm.duration_us : 1;
+    scroll_to(w->sel, &w->top, body1 - body0);
+    int64_t total = sm->duration_us > 0 ? sm->duration_us : 1;
     for (int y = body0; y < body1; y++) {
         size_t r = w->top + (size_t)(y - body0);
         if (r >= w->nrows)
@@ -240,9 +207,9 @@ static void wf_draw(struct wf *w)
         const struct span *s = &w->v.b.spans[i];
         int depth = w->v.depth[i] > 10 ? 10 : w->v.depth[i];
         char name[512], du[32];
-        snprintf(name, sizeof name, "%*s%c %s%s", depth * 2, "", w->kids[i] ? (w->collapsed[i] ? '+' : '-') : ' ',
+        snprintf(name, sizeof name, "%*s%c %s%s", depth * 2, "", has_kids(w, i) ? (w->collapsed[i] ? '+' : '-') : ' ',
                  s->name, s->status == SPAN_STATUS_ERROR ? " !" : "");
-        fmt_dur(du, sizeof du, s->end_us - s->start_us);
+        trace_fmt_dur(du, sizeof du, s->end_us - s->start_us);
         int selattr = r == w->sel ? (has_colors() ? A_BOLD | COLOR_PAIR(TUI_C_SEL) : A_REVERSE) : 0;
         int cattr = w->crit[i] ? A_BOLD : 0;
         attron(selattr | cattr);
@@ -280,12 +247,7 @@ static void wf_draw(struct wf *w)
     }
     if (dh && w->nrows)
         draw_details(w, body1, dh, cols);
-    attron(A_REVERSE);
-    if (w->msg[0])
-        tui_putf(rows - 1, 0, cols, 1, " %s", w->msg);
-    else
-        tui_put(rows - 1, 0, cols, " q back  ? help  arrows move  Enter/Left/Right fold  d details  * critical path", 1);
-    attroff(A_REVERSE);
+    tui_status(w->msg, " q back  ? help  arrows move  Enter/Left/Right fold  d details  * critical path");
     refresh();
 }
 
@@ -332,30 +294,24 @@ static int wf_key(struct wf *w, int ch)
     size_t i = w->rows[w->sel];
     switch (ch) {
     case 'q': case 'Q': return 1;
-    case KEY_UP: case 'k': if (w->sel) w->sel--; break;
-    case KEY_DOWN: case 'j': if (w->sel + 1 < w->nrows) w->sel++; break;
-    case KEY_PPAGE: w->sel = w->sel > (size_t)page ? w->sel - (size_t)page : 0; break;
-    case KEY_NPAGE: w->sel = w->sel + (size_t)page < w->nrows ? w->sel + (size_t)page : w->nrows - 1; break;
-    case KEY_HOME: case 'g': w->sel = 0; break;
-    case KEY_END: case 'G': w->sel = w->nrows - 1; break;
     case KEY_LEFT: case 'h':
-        if (w->kids[i] && !w->collapsed[i]) {
+        if (has_kids(w, i) && !w->collapsed[i]) {
             w->collapsed[i] = 1;
             wf_rebuild(w);
-        } else if (w->parent[i] >= 0) {
-            w->sel = row_of(w, (size_t)w->parent[i]);
+        } else if (w->v.parent[i] >= 0) {
+            w->sel = row_of(w, (size_t)w->v.parent[i]);
         }
         break;
     case KEY_RIGHT: case 'l':
         if (w->collapsed[i]) {
             w->collapsed[i] = 0;
             wf_rebuild(w);
-        } else if (w->kids[i] && w->sel + 1 < w->nrows) {
+        } else if (has_kids(w, i) && w->sel + 1 < w->nrows) {
             w->sel++;
         }
         break;
     case '\n': case '\r': case KEY_ENTER:
-        if (w->kids[i]) {
+        if (has_kids(w, i)) {
             w->collapsed[i] = !w->collapsed[i];
             wf_rebuild(w);
         } else {
@@ -370,11 +326,11 @@ static int wf_key(struct wf *w, int ch)
         if (r < w->nrows)
             w->sel = r;
         else
-            snprintf(w->msg, sizeof w->msg, "end of the critical path");
+            snprintf(w->msg, sizeof w->msg, " end of the critical path");
         break;
     }
     case '?': case KEY_F(1): tui_help("sonde view: trace waterfall", wf_help); break;
-    default: break;
+    default: nav_key(&w->sel, w->nrows, page, ch); break;
     }
     return 0;
 }
@@ -440,13 +396,7 @@ static void wl_draw(struct wl *l, const char *path)
     tui_putf(1, 0, cols, 1, "%-*s %-19s %10s %5s %-*s %s", idW, "TRACE ID", "START (UTC)", "DURATION", "SPANS", rootW,
              "ROOT", "SERVICES");
     attroff(A_BOLD);
-    int page = rows - 3;
-    if (page < 1)
-        page = 1;
-    if (l->sel < l->top)
-        l->top = l->sel;
-    if (l->sel >= l->top + (size_t)page)
-        l->top = l->sel - (size_t)page + 1;
+    scroll_to(l->sel, &l->top, rows - 3);
     if (!l->n)
         tui_put(3, 2, cols - 2, "no traces in this store (r reloads)", 0);
     for (int y = 2; y < rows - 1; y++) {
@@ -455,20 +405,15 @@ static void wl_draw(struct wl *l, const char *path)
             break;
         const struct trace_summary *s = &l->t[r];
         char t[40], d[32];
-        fmt_time(t, sizeof t, s->start_us);
-        fmt_dur(d, sizeof d, s->duration_us);
+        trace_fmt_time(t, sizeof t, s->start_us);
+        trace_fmt_dur(d, sizeof d, s->duration_us);
         int a = r == l->sel ? (has_colors() ? A_BOLD | COLOR_PAIR(TUI_C_SEL) : A_REVERSE) : 0;
         attron(a);
-        tui_putf(y, 0, cols, 1, "%-*.*s %-19s %10s %5zu %-*.*s %s", idW, idW, s->trace_id, t, d, s->span_count,
+        tui_putf(y, 0, cols, 1, "%-*.*s %-19.19s %10s %5zu %-*.*s %s", idW, idW, s->trace_id, t, d, s->span_count,
                  rootW, rootW, s->root_name, s->services);
         attroff(a);
     }
-    attron(A_REVERSE);
-    if (l->msg[0])
-        tui_putf(rows - 1, 0, cols, 1, " %s", l->msg);
-    else
-        tui_put(rows - 1, 0, cols, " q quit  ? help  Up/Down select  Enter waterfall  r reload", 1);
-    attroff(A_REVERSE);
+    tui_status(l->msg, " q quit  ? help  Up/Down select  Enter waterfall  r reload");
     refresh();
 }
 
@@ -487,7 +432,7 @@ int waterfall_run(const char *path, int64_t max_skew, char *err, size_t errlen)
     if (tui_begin(err, errlen)) {
         free(l.t);
         span_store_free(st);
-        return SE_USAGE;
+        return -ENOTTY;
     }
     struct wf w = { 0 };
     int in_wf = 0;
@@ -513,16 +458,10 @@ int waterfall_run(const char *path, int64_t max_skew, char *err, size_t errlen)
         if (ch == 'q' || ch == 'Q')
             break;
         switch (ch) {
-        case KEY_UP: case 'k': if (l.sel) l.sel--; break;
-        case KEY_DOWN: case 'j': if (l.sel + 1 < l.n) l.sel++; break;
-        case KEY_PPAGE: l.sel = l.sel > (size_t)page ? l.sel - (size_t)page : 0; break;
-        case KEY_NPAGE: l.sel = l.n && l.sel + (size_t)page < l.n ? l.sel + (size_t)page : (l.n ? l.n - 1 : 0); break;
-        case KEY_HOME: case 'g': l.sel = 0; break;
-        case KEY_END: case 'G': l.sel = l.n ? l.n - 1 : 0; break;
         case 'r': case 'R': {
             char e[256] = "";
             if (wl_load(&l, st, max_skew, e, sizeof e))
-                snprintf(l.msg, sizeof l.msg, "reload failed: %s", e);
+                snprintf(l.msg, sizeof l.msg, " reload failed: %s", e);
             break;
         }
         case '?': case KEY_F(1): tui_help("sonde view: traces", wf_help); break;
@@ -533,12 +472,12 @@ int waterfall_run(const char *path, int64_t max_skew, char *err, size_t errlen)
             char e[256] = "";
             int r = wf_open(&w, st, l.t[l.sel].trace_id, max_skew, e, sizeof e);
             if (r)
-                snprintf(l.msg, sizeof l.msg, "%s", r == -ENOENT ? "that trace expired meanwhile" : e);
+                snprintf(l.msg, sizeof l.msg, " %s", r == -ENOENT ? "that trace expired meanwhile" : e);
             else
                 in_wf = 1;
             break;
         }
-        default: break;
+        default: nav_key(&l.sel, l.n, page, ch); break;
         }
     }
     tui_end();

@@ -7,11 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1 if path is a span store written by 'sonde collector' (its meta table has
- * spans_schema_version), 0 otherwise (a recording, a foreign or missing
- * file: the caller's usual loader reports those). Opens the file read-only. */
-int waterfall_is_store(const char *path);
-
 /* Browse the store on the terminal until q. max_skew_us < 0: the store's
  * own bound. The terminal is restored before returning. 0, or a negative
  * code with a message in err. */

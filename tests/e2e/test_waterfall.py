@@ -178,17 +178,19 @@ def test_view_waterfall_in_tmux(sonde_bin, store, tmp_path):
         assert "skew_us %d" % -OFFSET_US in s, s
         assert "node node-b" in s and "http.route = /cart" in s and "span_id b000000000000004" in s, s
         assert "parent a000000000000003" in s, s
-        # 80x24 with the details pane open, then help, then back
+        # 80x24 with the details pane open: laid out again for 24 rows (the
+        # pane takes the 10 rows above the status line), then help, then back
         t.resize(80, 24)
-        time.sleep(0.3)
-        s = t.wait_for("Span details")
+        s = t.wait_for(lambda s: len(s.splitlines()) >= 24 and s.splitlines()[13].startswith(" Span details")
+                       and s.splitlines()[23].startswith(" q back"))
         assert "GET /checkout" in s and "skew_us" in s, s
         t.keys("d")
         s = t.wait_for("Span details", absent=True)
         assert "render cart" in s
         t.keys("?")
-        t.wait_for("critical path")
+        t.wait_for("sonde view: trace waterfall")
         t.keys("x")
+        t.wait_for("sonde view: trace waterfall", absent=True)
         t.wait_for("Trace " + TID[:8])
         t.keys("q")
         s = t.wait_for("TRACE ID")
@@ -281,6 +283,7 @@ def test_export_store(sonde_bin, store, tmp_path):
     page = Path(store[:-len(".sonde")] + ".html").read_text()
     assert '"trace_id":"%s"' % TID in page and TID2 not in page
     assert run(sonde_bin, "export", "-f", "callgrind", store).returncode == 2
+    assert run(sonde_bin, "view", "--mode", "cpu", store).returncode == 2
     assert run(sonde_bin, "export", "-f", "zipkin", "--trace", "ff" * 16, "-o", "-", store).returncode == 1
 
 
