@@ -2,6 +2,7 @@
 #ifndef SONDE_CLI_H
 #define SONDE_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -32,6 +33,19 @@ int cli_opt_duration_us(const char *s, int64_t *out);
 int cli_opt_pid(const char *s, int *pid);
 int cli_opt_rate(const char *s, int *rate);
 int cli_opt_number(const char *what, const char *s, double min, double max, double *out);
+
+/* FILE.sonde -> FILE<suffix> (the input minus ".sonde", plus suffix). */
+void cli_default_output(char *buf, size_t len, const char *input, const char *suffix);
+
+/* The span formats of `sonde trace --format` and `sonde export` on a
+ * span store: every span in one array, encoded into a malloc'd buffer. */
+struct span;
+struct span_format {
+    const char *name, *ext;
+    int (*encode)(const struct span *spans, size_t n, char **out, size_t *len);
+};
+/* NULL when name is none of them. */
+const struct span_format *cli_span_format(const char *name);
 
 int cmd_dump(int argc, char **argv);
 int cmd_export(int argc, char **argv);

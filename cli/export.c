@@ -5,10 +5,7 @@
 #include "collector/store.h"
 #include "common/err.h"
 #include "formats/export.h"
-#include "formats/otlp_json.h"
-#include "formats/trace_chrome.h"
 #include "formats/trace_html.h"
-#include "formats/zipkin_json.h"
 #include "profiler/model.h"
 
 #include <errno.h>
@@ -16,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void export_usage(FILE *f)
@@ -41,17 +39,53 @@ static void export_usage(FILE *f)
           f);
 }
 
+/* Open path for writing ('-': stdout); NULL after a one-line error, with
+ * the exit status in *status. */
+static FILE *out_open(const char *path, int *status)
+{
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        int e = errno;
+        char msg[700];
+        snprintf(msg, sizeof msg, "cannot write %.400s: %s", path, strerror(e));
+        *status = cli_error(-e, msg);
+    }
+    return f;
+}
+
+/* Finish writing path opened by out_open: flush or close it, and when that
+ * or the writer (rc, err) failed, remove the partial file (a regular file
+ * only: never a device, a pipe or a socket given as -o) and say so.
+ * Returns the exit status. */
+static int out_finish(FILE *f, const char *path, int rc, const char *err)
+{
+    int to_stdout = f == stdout;
+    struct stat sb;
+    int regular = !to_stdout && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+    /* a write that failed earlier (a full disk) leaves only the error flag */
+    int bad = fflush(f) != 0 || ferror(f);
+    bad |= !to_stdout && fclose(f) != 0;
+    if (bad && !rc) {
+        rc = -EIO;
+        err = "write error";
+    }
+    if (!rc)
+        return EXIT_OK;
+    if (regular)
+        unlink(path);
+    char msg[700];
+    snprintf(msg, sizeof msg, "%.400s: %s", to_stdout ? "stdout" : path, err && *err ? err : se_str(rc));
+    return cli_error(rc, msg);
+}
+
 /* sonde export on a span store: one trace (trace_arg) or all of them. */
 static int export_store(const char *format, const char *trace_arg, const char *output, const char *input)
 {
-    static const struct {
-        const char *name, *ext;
-    } fmts[] = { { "chrome", ".chrome.json" }, { "html", ".html" }, { "otlp", ".otlp.json" },
-                 { "zipkin", ".zipkin.json" } };
-    size_t fi = 0;
-    while (fi < sizeof fmts / sizeof *fmts && strcmp(fmts[fi].name, format))
-        fi++;
-    if (fi == sizeof fmts / sizeof *fmts) {
+    int html = !strcmp(format, "html");
+    const struct span_format *sf = html ? NULL : cli_span_format(format);
+    if (!html && !sf) {
         char msg[160];
         snprintf(msg, sizeof msg, "%s is a span store: -f chrome, html, otlp or zipkin (not '%s')", input, format);
         return cli_error(SE_USAGE, msg);
@@ -93,7 +127,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     size_t len = 0;
     if (!rc && !nv)
         rc = se_fail(err, sizeof err, -ENOENT, "%s holds no trace", input);
-    if (!rc && !strcmp(format, "html")) {
+    if (!rc && html) {
         if (fmt_trace_html(v, nv, &out, &len))
             rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
     } else if (!rc) {
@@ -103,10 +137,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
         for (size_t i = 0; all && i < nv; i++)
             for (size_t j = 0; j < v[i].b.n; j++)
                 all[k++] = v[i].b.spans[j];
-        int r = !all                         ? -ENOMEM
-                : !strcmp(format, "otlp")   ? fmt_otlp_json(all, k, &out, &len)
-                : !strcmp(format, "zipkin") ? fmt_zipkin_json(all, k, &out, &len)
-                                            : fmt_chrome_trace(all, k, &out, &len);
+        int r = all ? sf->encode(all, k, &out, &len) : -ENOMEM;
         if (r)
             rc = se_fail(err, sizeof err, r, "out of memory");
         free(all);
@@ -124,30 +155,18 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     }
     char defpath[4200];
     if (!output) {
-        size_t n = strlen(input);
-        if (n > 6 && !strcmp(input + n - 6, ".sonde"))
-            n -= 6;
-        snprintf(defpath, sizeof defpath, "%.*s%s", (int)n, input, fmts[fi].ext);
+        cli_default_output(defpath, sizeof defpath, input, html ? ".html" : sf->ext);
         output = defpath;
     }
-    int to_stdout = !strcmp(output, "-");
-    FILE *f = to_stdout ? stdout : fopen(output, "wb");
+    int status;
+    FILE *f = out_open(output, &status);
     if (!f) {
-        int e = errno;
         free(out);
-        snprintf(err, sizeof err, "cannot write %.400s: %s", output, strerror(e));
-        return cli_error(-e, err);
+        return status;
     }
-    int bad = fwrite(out, 1, len, f) != len || (strcmp(format, "html") && fputc('\n', f) == EOF);
-    bad |= to_stdout ? fflush(f) != 0 : fclose(f) != 0;
+    int bad = fwrite(out, 1, len, f) != len || (!html && fputc('\n', f) == EOF);
     free(out);
-    if (bad) {
-        if (!to_stdout)
-            unlink(output);
-        snprintf(err, sizeof err, "%.400s: write error", to_stdout ? "stdout" : output);
-        return cli_error(-EIO, err);
-    }
-    return EXIT_OK;
+    return out_finish(f, output, bad ? -EIO : 0, "write error");
 }
 
 /* Write one output file (or stdout); 0 or an exit status. */
@@ -155,23 +174,12 @@ static int export_one(const struct exporter *ex, const struct model *m,
                       const struct export_opts *o, const char *path)
 {
     char err[512] = "";
-    int to_stdout = strcmp(path, "-") == 0;
-    FILE *out = to_stdout ? stdout : fopen(path, "wb");
-    if (!out) {
-        snprintf(err, sizeof err, "cannot write %s: %s", path, strerror(errno));
-        return cli_error(-errno, err);
-    }
+    int status;
+    FILE *out = out_open(path, &status);
+    if (!out)
+        return status;
     int rc = ex->write(m, o, out, err, sizeof err);
-    if (!to_stdout && fclose(out) != 0 && !rc)
-        rc = se_fail(err, sizeof err, -EIO, "write error: %s", strerror(errno));
-    if (rc) {
-        if (!to_stdout)
-            unlink(path);
-        char msg[700];
-        snprintf(msg, sizeof msg, "%s: %s", to_stdout ? "stdout" : path, err);
-        return cli_error(rc, msg);
-    }
-    return EXIT_OK;
+    return out_finish(out, path, rc, err);
 }
 
 int cmd_export(int argc, char **argv)
@@ -248,18 +256,9 @@ int cmd_export(int argc, char **argv)
         return cli_error(SE_USAGE, err);
     }
 
-    char *defpath = NULL;
+    char defpath[4200];
     if (!output) {
-        size_t n = strlen(input);
-        if (n > 6 && !strcmp(input + n - 6, ".sonde"))
-            n -= 6;
-        defpath = malloc(n + strlen(ex->ext) + 1);
-        if (!defpath) {
-            model_free(m);
-            return cli_error(-ENOMEM, "out of memory");
-        }
-        memcpy(defpath, input, n);
-        strcpy(defpath + n, ex->ext);
+        cli_default_output(defpath, sizeof defpath, input, ex->ext);
         output = defpath;
     }
 
@@ -274,14 +273,13 @@ int cmd_export(int argc, char **argv)
                 ;
             if (k == m->nsamples)
                 continue; /* a thread without samples */
-            char path[4096];
+            char path[4300];
             o.thread = th;
             o.part = ++part;
             snprintf(path, sizeof path, "%s-%02d", output, part);
             status = export_one(ex, m, &o, path);
         }
     }
-    free(defpath);
     model_free(m);
     return status;
 }

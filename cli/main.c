@@ -44,6 +44,14 @@ int cli_opt_pid(const char *s, int *pid)
     return 0;
 }
 
+void cli_default_output(char *buf, size_t len, const char *input, const char *suffix)
+{
+    size_t n = strlen(input);
+    if (n > 6 && !strcmp(input + n - 6, ".sonde"))
+        n -= 6;
+    snprintf(buf, len, "%.*s%s", (int)n, input, suffix);
+}
+
 int cli_opt_rate(const char *s, int *rate)
 {
     char *end;

@@ -39,6 +39,17 @@ static void record_usage(FILE *f)
           f);
 }
 
+/* Fail before recording: a process sonde started for it is not left
+ * behind. Returns the exit status. */
+static int give_up(pid_t launched, int rc, const char *err)
+{
+    if (launched > 0) {
+        kill(launched, SIGTERM);
+        waitpid(launched, NULL, 0);
+    }
+    return cli_error(rc, err);
+}
+
 int cmd_record(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -106,12 +117,8 @@ int cmd_record(int argc, char **argv)
         if (launched < 0)
             return cli_error(launched, err);
         pid = launched;
-        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err))) {
-            /* We started it and cannot profile it: do not leave it behind. */
-            kill(launched, SIGTERM);
-            waitpid(launched, NULL, 0);
-            return cli_error(rc, err);
-        }
+        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err)))
+            return give_up(launched, rc, err);
     }
 
     char defname[64];
@@ -121,7 +128,7 @@ int cmd_record(int argc, char **argv)
     }
     struct sample_queue *q = squeue_new(32, 1 << 20);
     if (!q)
-        return cli_error(-ENOMEM, "out of memory");
+        return give_up(launched, -ENOMEM, "out of memory");
     struct sampler_opts so = {
         .rate_hz = rate,
         .duration_s = duration,
@@ -135,7 +142,7 @@ int cmd_record(int argc, char **argv)
     rc = sampler_new(&s, pid, &so, q, err, sizeof err);
     if (rc) {
         squeue_free(q);
-        return cli_error(rc, err);
+        return give_up(launched, rc, err);
     }
     sqlite3 *db;
     rc = store_create(out, &db, err, sizeof err);
@@ -145,7 +152,7 @@ int cmd_record(int argc, char **argv)
     if (rc) {
         sampler_free(s);
         squeue_free(q);
-        return cli_error(rc, err);
+        return give_up(launched, rc, err);
     }
     sampler_run(s);
     struct sampler_stats st;

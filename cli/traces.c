@@ -49,6 +49,19 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+const struct span_format *cli_span_format(const char *name)
+{
+    static const struct span_format formats[] = {
+        { "chrome", ".chrome.json", fmt_chrome_trace },
+        { "otlp", ".otlp.json", fmt_otlp_json },
+        { "zipkin", ".zipkin.json", fmt_zipkin_json },
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (!strcmp(formats[i].name, name))
+            return &formats[i];
+    return NULL;
+}
+
 int cmd_traces(int argc, char **argv)
 {
     enum { O_SINCE = 256, O_MIN_DUR, O_MAX_SKEW };
@@ -265,7 +278,8 @@ int cmd_trace(int argc, char **argv)
         fputs("sonde: trace: give exactly one trace ID (see 'sonde trace --help')\n", stderr);
         return EXIT_USAGE;
     }
-    if (format && strcmp(format, "otlp") && strcmp(format, "zipkin") && strcmp(format, "chrome")) {
+    const struct span_format *sf = format ? cli_span_format(format) : NULL;
+    if (format && !sf) {
         fprintf(stderr, "sonde: trace: unknown format '%s' (otlp, zipkin or chrome)\n", format);
         return EXIT_USAGE;
     }
@@ -292,12 +306,10 @@ int cmd_trace(int argc, char **argv)
     }
     if (rc)
         return cli_error(rc, err);
-    if (format) {
+    if (sf) {
         char *out = NULL;
         size_t len = 0;
-        rc = !strcmp(format, "otlp")     ? fmt_otlp_json(v.b.spans, v.b.n, &out, &len)
-             : !strcmp(format, "zipkin") ? fmt_zipkin_json(v.b.spans, v.b.n, &out, &len)
-                                         : fmt_chrome_trace(v.b.spans, v.b.n, &out, &len);
+        rc = sf->encode(v.b.spans, v.b.n, &out, &len);
         if (!rc) {
             fwrite(out, 1, len, stdout);
             putchar('\n');

@@ -43,15 +43,12 @@ static int view_export(void *ctx, const char *format, enum q_metric mode, uint32
     const struct exporter *e = export_find(format);
     if (!e)
         return se_fail(msg, msglen, -ENOENT, "exporter not available: %s", format);
-    char base[4096], out[4200];
-    snprintf(base, sizeof base, "%s", c->path);
-    size_t n = strlen(base);
-    if (n > 6 && !strcmp(base + n - 6, ".sonde"))
-        base[n - 6] = 0;
+    char suffix[64], out[4200];
     if (thread)
-        snprintf(out, sizeof out, "%s.thread-%u%s", base, thread, e->ext);
+        snprintf(suffix, sizeof suffix, ".thread-%u%s", thread, e->ext);
     else
-        snprintf(out, sizeof out, "%s%s", base, e->ext);
+        snprintf(suffix, sizeof suffix, "%s", e->ext);
+    cli_default_output(out, sizeof out, c->path, suffix);
     FILE *f = fopen(out, "w");
     if (!f)
         return se_fail(msg, msglen, -errno, "%s: %s", out, strerror(errno));

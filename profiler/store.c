@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char SCHEMA[] =
@@ -34,15 +35,32 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
+/* Remove an earlier file at path, which must be a regular file (or a
+ * link) if it exists: never a device or a directory named by -o. */
+static int remove_old(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return 0;
+    if (!S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode))
+        return se_fail(err, errlen, SE_USAGE, "%s exists and is not a regular file", path);
+    unlink(path);
+    return 0;
+}
+
 int store_create(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
     *db = NULL;
-    unlink(path);
-    char side[4096];
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
+    char wal[4096], shm[4096];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    int rc = remove_old(path, err, errlen);
+    if (!rc)
+        rc = remove_old(wal, err, errlen);
+    if (!rc)
+        rc = remove_old(shm, err, errlen);
+    if (rc)
+        return rc;
     if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         int rc = se_fail(err, errlen, -5, "cannot create %s: %s", path,
@@ -55,7 +73,7 @@ int store_create(const char *path, sqlite3 **db, char *err, size_t errlen)
     snprintf(sql, sizeof sql,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
              "BEGIN; %s", "");
-    int rc = exec(*db, sql, err, errlen);
+    rc = exec(*db, sql, err, errlen);
     if (!rc)
         rc = exec(*db, SCHEMA, err, errlen);
     if (!rc) {

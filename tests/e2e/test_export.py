@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sqlite3
 import subprocess
 import xml.etree.ElementTree as ET
@@ -358,6 +359,23 @@ def test_errors(recs, tmp_path):
     r = sonde("export", "-f", "chrome", tmp_path / "missing.sonde")
     assert r.returncode != 0 and r.stderr.startswith(b"sonde: ")
     assert not (tmp_path / "missing.json").exists()
+
+
+def test_full_disk(recs, tmp_path):
+    """A write that fails (a full device, to a file or to stdout) gives a
+    one-line error and exit 1; the output is removed only when it is a
+    regular file, never when it is a device."""
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([SONDE, "export", "-f", "collapsed", "-o", "-", recs["big"]],
+                           stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith(b"sonde: stdout: write error"), r.stderr
+    if os.geteuid() != 0:
+        pytest.skip("a device node of our own (mknod) needs root")
+    dev = tmp_path / "full"
+    os.mknod(str(dev), 0o600 | stat.S_IFCHR, os.makedev(1, 7))  # like /dev/full
+    r = sonde("export", "-f", "speedscope", "-o", dev, recs["big"])
+    assert r.returncode == 1 and b"write error" in r.stderr, r.stderr
+    assert stat.S_ISCHR(os.stat(str(dev)).st_mode), "the device was removed"
 
 
 # --- real recordings ------------------------------------------------------------------

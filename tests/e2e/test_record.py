@@ -426,6 +426,21 @@ def test_launch_not_python(sonde_bin, tmp_path):
     assert r.stderr.startswith("sonde: ") and "Traceback" not in r.stderr
 
 
+def test_output_not_a_regular_file(sonde_bin, tmp_path):
+    """-o naming a fifo (or a device) is refused, not removed, and the
+    command sonde launched for the recording is not left running."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(str(fifo))
+    marker = "sonde-test-%d" % os.getpid()
+    r = run_sonde(sonde_bin, "record", "-o", fifo, "--", sys.executable, "-c",
+                  "import time; time.sleep(30)  # " + marker, timeout=30)
+    assert r.returncode == EXIT_USAGE, r.stderr
+    assert r.stderr.startswith("sonde: ") and "not a regular file" in r.stderr, r.stderr
+    assert fifo.is_fifo()
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    assert not left, "the launched command was left running: %s" % left
+
+
 def test_code_object_at_reused_address(sonde_bin, interp, tmp_path):
     out = tmp_path / "c.sonde"
     r = run_sonde(sonde_bin, "record", "-o", out, "--", interp.path, TARGETS / "code_reuse.py",
