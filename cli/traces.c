@@ -141,25 +141,23 @@ int cmd_traces(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         struct trace_view v;
         if ((rc = trace_load(st, ids[i], max_skew, &v, err, sizeof err))) {
-            if (rc == -ENOENT) /* expired meanwhile */
+            if (rc == -ENOENT) { /* expired meanwhile */
+                rc = 0;
                 continue;
+            }
             break;
         }
         struct trace_summary s;
         trace_summarize(&v, &s);
+        json_t *j = json && s.duration_us >= f.min_duration_us ? trace_summary_json(&v) : NULL;
         trace_view_fini(&v);
         if (s.duration_us < f.min_duration_us)
             continue; /* the corrected duration is what counts */
         if (json) {
-            json_t *svcs = json_array();
-            char tmp[sizeof s.services];
-            snprintf(tmp, sizeof tmp, "%s", s.services);
-            for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                json_array_append_new(svcs, json_string(t));
-            json_array_append_new(arr, json_pack("{sssssosIsIsI}", "trace_id", s.trace_id, "root_name", s.root_name,
-                                                 "services", svcs, "span_count", (json_int_t)s.span_count,
-                                                 "duration_us", (json_int_t)s.duration_us, "start_us",
-                                                 (json_int_t)s.start_us));
+            if (!j || json_array_append_new(arr, j)) {
+                rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
+                break;
+            }
         } else {
             char t[40], d[32];
             trace_fmt_time(t, sizeof t, s.start_us);
@@ -222,18 +220,10 @@ static void print_waterfall(const struct trace_view *v)
 static json_t *trace_json(const struct trace_view *v, const char *id)
 {
     json_t *spans = json_array();
-    for (size_t i = 0; i < v->b.n; i++) {
-        const struct span *s = &v->b.spans[i];
-        json_t *a = json_loads(s->attrs, 0, NULL);
-        json_array_append_new(spans, json_pack("{sssosssssssssIsIsIssso}", "span_id", s->span_id, "parent_id",
-                                               *s->parent_id ? json_string(s->parent_id) : json_null(), "name",
-                                               s->name, "service", s->service, "node", s->node, "kind",
-                                               span_kind_name(s->kind), "start_us", (json_int_t)(s->start_us + s->skew_us),
-                                               "end_us", (json_int_t)(s->end_us + s->skew_us), "skew_us",
-                                               (json_int_t)s->skew_us, "status", span_status_name(s->status),
-                                               "attributes", a ? a : json_object()));
-    }
-    return json_pack("{ssso}", "trace_id", id, "spans", spans);
+    for (size_t i = 0; spans && i < v->b.n; i++)
+        if (json_array_append_new(spans, trace_span_json(&v->b.spans[i])))
+            spans = (json_decref(spans), NULL);
+    return spans ? json_pack("{ssso}", "trace_id", id, "spans", spans) : NULL;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -317,9 +307,13 @@ int cmd_trace(int argc, char **argv)
         free(out);
     } else if (json) {
         json_t *j = trace_json(&v, id);
-        json_dumpf(j, stdout, JSON_COMPACT);
-        putchar('\n');
-        json_decref(j);
+        if (j) {
+            json_dumpf(j, stdout, JSON_COMPACT);
+            putchar('\n');
+            json_decref(j);
+        } else {
+            rc = -ENOMEM;
+        }
     } else {
         print_waterfall(&v);
     }

@@ -74,6 +74,18 @@ size_t trace_services(const struct trace_view *v, const char **out);
  * elsewhere (room for v->b.n). */
 void trace_critical_path(const struct trace_view *v, unsigned char *crit);
 
+struct json_t;
+
+/* {trace_id, root_name, services: [...], span_count, start_us, duration_us}
+ * of v, as `sonde traces --json` and the HTML export print it; NULL when
+ * out of memory. */
+struct json_t *trace_summary_json(const struct trace_view *v);
+
+/* {span_id, parent_id (null for a root), name, service, node, kind,
+ * start_us, end_us (corrected), skew_us, status, attributes} of s; NULL
+ * when out of memory. */
+struct json_t *trace_span_json(const struct span *s);
+
 /* "850us", "12.345ms", "3.200s". */
 void trace_fmt_dur(char *buf, size_t len, int64_t us);
 

@@ -88,44 +88,33 @@ static const char page_tail[] =
     "draw();\n"
     "</script>\n</body></html>\n";
 
+/* The trace's summary and its spans, each with its depth, parent index
+ * and critical-path flag for the page's script. */
 static json_t *trace_obj(const struct trace_view *v)
 {
     size_t n = v->b.n;
     unsigned char *crit = malloc(n + 1);
-    const char **svc = malloc((n + 1) * sizeof *svc);
-    json_t *spans = json_array(), *svcs = json_array();
-    if (!crit || !svc || !spans || !svcs)
+    json_t *spans = json_array(), *t = trace_summary_json(v);
+    if (!crit || !spans || !t)
         goto oom;
     trace_critical_path(v, crit);
     for (size_t i = 0; i < n; i++) {
-        const struct span *s = &v->b.spans[i];
-        json_t *a = json_loads(s->attrs, 0, NULL);
-        json_t *o = json_pack("{sssssssssssssssIsIsIsisIsbso}", "span_id", s->span_id, "parent_id", s->parent_id,
-                              "name", s->name, "service", s->service, "node", s->node, "kind",
-                              span_kind_name(s->kind), "status", span_status_name(s->status), "start_us",
-                              (json_int_t)(s->start_us + s->skew_us), "end_us",
-                              (json_int_t)(s->end_us + s->skew_us), "skew_us", (json_int_t)s->skew_us, "depth",
-                              v->depth[i], "parent", (json_int_t)v->parent[i], "critical", crit[i], "attributes",
-                              json_is_object(a) ? a : (json_decref(a), json_object()));
-        if (!o || json_array_append_new(spans, o))
+        json_t *o = trace_span_json(&v->b.spans[i]);
+        if (!o || json_array_append_new(spans, o) || json_object_set_new(o, "depth", json_integer(v->depth[i])) ||
+            json_object_set_new(o, "parent", json_integer(v->parent[i])) ||
+            json_object_set_new(o, "critical", json_boolean(crit[i])))
             goto oom;
     }
-    size_t ns = trace_services(v, svc);
-    for (size_t i = 0; i < ns; i++)
-        if (json_array_append_new(svcs, json_string(svc[i])))
-            goto oom;
     free(crit);
-    free(svc);
-    struct trace_summary sm;
-    trace_summarize(v, &sm);
-    return json_pack("{sssssosIsIsIso}", "trace_id", sm.trace_id, "root_name", sm.root_name, "services", svcs,
-                     "span_count", (json_int_t)sm.span_count, "start_us", (json_int_t)sm.start_us, "duration_us",
-                     (json_int_t)sm.duration_us, "spans", spans);
+    if (json_object_set_new(t, "spans", spans)) {
+        json_decref(t);
+        return NULL;
+    }
+    return t;
 oom:
     free(crit);
-    free(svc);
     json_decref(spans);
-    json_decref(svcs);
+    json_decref(t);
     return NULL;
 }
 
