@@ -210,7 +210,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
             if (s->thread != th)
                 continue;
             any_span |= s->span != 0;
-            int64_t a = s->ts - (s->wall_ns > 0 ? s->wall_ns : 0), b = s->ts;
+            int64_t a = export_sample_start(s), b = s->ts;
             if (a < end)
                 a = end;
             if (end >= 0 && a > end) { /* a gap: close everything */
@@ -265,7 +265,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
                 const struct m_sample *s = i < m->nsamples ? &m->samples[i] : NULL;
                 if (s && s->thread != th)
                     continue;
-                int64_t a = s ? s->ts - (s->wall_ns > 0 ? s->wall_ns : 0) : end;
+                int64_t a = s ? export_sample_start(s) : end;
                 if (a < end)
                     a = end;
                 uint32_t sp = s ? s->span : 0;

@@ -42,6 +42,15 @@ extern const struct exporter *const export_formats[];
 const struct exporter *export_find(const char *name);
 
 /* Does sample s pass the options' thread filter? */
+/* When the time a sample stands for began (ns since the recording
+ * started): ts minus its wall time, and never before the recording began
+ * (the first sample of a thread stands for one period before it). */
+static inline int64_t export_sample_start(const struct m_sample *s)
+{
+    int64_t a = s->ts - (s->wall_ns > 0 ? s->wall_ns : 0);
+    return a > 0 ? a : 0;
+}
+
 static inline int export_selected(const struct export_opts *o, const struct m_sample *s)
 {
     return o->thread == 0 || s->thread == o->thread;

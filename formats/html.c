@@ -126,7 +126,7 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
         const struct m_sample *s = &m->samples[i];
         if (!export_selected(o, s))
             continue;
-        int64_t a = s->ts - (s->wall_ns > 0 ? s->wall_ns : 0);
+        int64_t a = export_sample_start(s);
         if (t0 < 0 || a < t0)
             t0 = a;
         if (s->ts > t1)
@@ -171,7 +171,7 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
             const struct m_sample *s = &m->samples[i];
             if (s->thread != th)
                 continue;
-            int64_t sa = s->ts - (s->wall_ns > 0 ? s->wall_ns : 0);
+            int64_t sa = export_sample_start(s);
             if (sa < b)
                 sa = b;
             if (state == s->state && stack == s->stack && sa == b) {

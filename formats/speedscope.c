@@ -65,7 +65,7 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
                 continue;
             int64_t w = export_weight(o, s);
             if (start < 0)
-                start = s->ts - s->wall_ns > 0 ? s->ts - s->wall_ns : 0;
+                start = export_sample_start(s);
             if (!w)
                 continue;
             total += w;
