@@ -136,14 +136,16 @@ int cmd_dump(int argc, char **argv)
     struct py_thread *threads = malloc(sizeof *threads * (size_t)cap);
     struct dumped *d = NULL;
     char (*names)[PY_NAME_MAX] = NULL;
-    int n = threads ? py_threads_read(&rt, threads, cap) : -12;
+    int n = threads ? py_threads_read_whole(&rt, threads, cap) : -12;
     /* A thread list read while threads end or the interpreter finalizes can
-     * point at freed memory: read again a few times, and by then a process
-     * that was exiting is gone (SE_EXITED). */
+     * point at freed memory, at its head or partway: read again a few
+     * times; a process that is exiting meanwhile is reported as such. */
     for (int tries = 0; n == SE_FAULT && tries < 5; tries++) {
         usleep(2000);
-        n = py_threads_read(&rt, threads, cap);
+        n = py_threads_read_whole(&rt, threads, cap);
     }
+    if (n == SE_FAULT && py_process_dying(pid))
+        n = SE_EXITED;
     if (n < 0) {
         rc = n;
         snprintf(err, sizeof err, "cannot read the threads of process %d: %s", pid,

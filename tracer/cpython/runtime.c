@@ -186,9 +186,7 @@ static int is_kernel_thread(pid_t pid)
     return proc_stat_read(pid, &ps) == 0 && (ps.flags & 0x00200000u) != 0;
 }
 
-/* Has pid gone, or lost its executable or memory mappings (as a process
- * does early in exit, before it becomes a zombie)? */
-static int dying(pid_t pid)
+int py_process_dying(pid_t pid)
 {
     char path[64], buf[64];
     if (check_process(pid, NULL, 0) != 0)
@@ -295,7 +293,7 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
         break;
     }
     maps_fini(&m);
-    if (rc == SE_NOTPYTHON && !self && dying(pid)) {
+    if (rc == SE_NOTPYTHON && !self && py_process_dying(pid)) {
         /* Its memory is going away: a kernel thread, or a process that is
          * exiting. Tell them apart by waiting a bit. */
         for (int tries = 0; tries < 20; tries++) {

@@ -40,6 +40,10 @@ int py_runtime_attach_self(struct py_runtime *rt, char *err, size_t errlen);
 
 void py_runtime_fini(struct py_runtime *rt);
 
+/* Has pid gone, or lost its executable or memory mappings (as a process
+ * does early in exit, before it becomes a zombie)? */
+int py_process_dying(pid_t pid);
+
 /* Address of the first interpreter state, or 0 on failure. */
 uint64_t py_runtime_main_interp(struct py_runtime *rt);
 

@@ -126,7 +126,7 @@ static void find_pthread_tid_off(struct py_runtime *rt, struct py_thread *th, in
     rt->pthread_tid_off = best;
 }
 
-int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max)
+static int threads_read(struct py_runtime *rt, struct py_thread *out, int max, int whole)
 {
     const struct py_layout *L = &rt->L;
     size_t tsz = ts_size(L);
@@ -143,7 +143,7 @@ int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max)
             struct py_thread *t = &out[n];
             rc = mem_read(&rt->mem, ts, t->ts, tsz);
             if (rc)
-                return rc == SE_EXITED || rc == SE_PERM ? rc : n ? n : rc;
+                return rc == SE_EXITED || rc == SE_PERM || whole || !n ? rc : n;
             t->tstate = ts;
             t->interp = interp;
             t->ident = rdp(t->ts + L->ts_thread_id);
@@ -170,6 +170,16 @@ int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max)
         }
     }
     return n;
+}
+
+int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max)
+{
+    return threads_read(rt, out, max, 0);
+}
+
+int py_threads_read_whole(struct py_runtime *rt, struct py_thread *out, int max)
+{
+    return threads_read(rt, out, max, 1);
 }
 
 static int snapshot_slow(struct py_runtime *rt, struct py_snapcache *c, struct py_thread *out,

@@ -25,6 +25,12 @@ struct py_thread {
  * nothing once the pthread tid offset is known (first call, < 3.11). */
 int py_threads_read(struct py_runtime *rt, struct py_thread *out, int max);
 
+/* Like py_threads_read, but a list that breaks partway (a thread state
+ * freed while it was read: the threads after it would be missing) is an
+ * error rather than the threads before the break: for a one-shot reader
+ * that can read again. */
+int py_threads_read_whole(struct py_runtime *rt, struct py_thread *out, int max);
+
 /* What the sampler remembers between ticks so that a tick reads every
  * thread state, the GIL and the interpreter links in one system call. */
 struct py_snapcache {
