@@ -304,6 +304,25 @@ int jt_eq(const struct jt_doc *d, size_t i, const char *s)
     return eq_n(d, i, s, strlen(s));
 }
 
+void jt_get_keys(const struct jt_doc *d, size_t i, const char *const *keys, size_t n, long *out)
+{
+    size_t len[16];
+    for (size_t k = 0; k < n; k++) {
+        out[k] = -1;
+        len[k] = k < 16 ? strlen(keys[k]) : 0;
+    }
+    const struct jtok *o = &d->t[i];
+    if (o->type != JT_OBJ || n > 16)
+        return;
+    size_t j = i + 1;
+    for (uint32_t m = 0; m < o->size; m++, j = d->t[j + 1].next)
+        for (size_t k = 0; k < n; k++)
+            if (out[k] < 0 && eq_n(d, j, keys[k], len[k])) {
+                out[k] = (long)j + 1;
+                break;
+            }
+}
+
 long jt_get(const struct jt_doc *d, size_t i, const char *key)
 {
     const struct jtok *o = &d->t[i];

@@ -37,6 +37,10 @@ void jt_free(struct jt_doc *d);
  * match. */
 long jt_get(const struct jt_doc *d, size_t i, const char *key);
 
+/* jt_get for n keys at once, in one pass over object i's members: out[k]
+ * is the value of keys[k] (its first occurrence), or -1. */
+void jt_get_keys(const struct jt_doc *d, size_t i, const char *const *keys, size_t n, long *out);
+
 /* Whether string token i equals s exactly (escaped strings never do). */
 int jt_eq(const struct jt_doc *d, size_t i, const char *s);
 

@@ -215,32 +215,12 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
     char t[33], s[17], p[17] = "";
     if (d->t[js].type != JT_OBJ)
         return span_batch_reject(out, "span is not an object");
-    /* one pass over the members (the first of repeated keys wins, as jt_get) */
-    long tid = -1, sid = -1, pid = -1, name = -1, kind = -1, status = -1, start = -1, end = -1, attrs = -1;
-    size_t j = js + 1;
-    for (uint32_t k = 0; k < d->t[js].size; k++, j = d->t[j + 1].next) {
-        const struct jtok *key = &d->t[j];
-        if (key->type != JT_STR || key->esc)
-            continue;
-        const char *ks = d->src + key->start;
-        long v = (long)j + 1;
-#define KEY(lit, slot) \
-        if (key->len == sizeof lit - 1 && !memcmp(ks, lit, sizeof lit - 1)) { \
-            if (slot < 0) \
-                slot = v; \
-            continue; \
-        }
-        KEY("traceId", tid)
-        KEY("spanId", sid)
-        KEY("parentSpanId", pid)
-        KEY("name", name)
-        KEY("kind", kind)
-        KEY("status", status)
-        KEY("startTimeUnixNano", start)
-        KEY("endTimeUnixNano", end)
-        KEY("attributes", attrs)
-#undef KEY
-    }
+    static const char *const keys[] = { "traceId", "spanId", "parentSpanId", "name", "kind", "status",
+                                        "startTimeUnixNano", "endTimeUnixNano", "attributes" };
+    long v[sizeof keys / sizeof keys[0]];
+    jt_get_keys(d, js, keys, sizeof keys / sizeof keys[0], v);
+    long tid = v[0], sid = v[1], pid = v[2], name = v[3], kind = v[4], status = v[5], start = v[6], end = v[7],
+         attrs = v[8];
     if (parse_id(d, tid, t, 32) || parse_id(d, sid, s, 16) ||
         (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16))) {
         return span_batch_reject(out, "invalid trace or span id");
