@@ -147,8 +147,12 @@ int cmd_record(int argc, char **argv)
     sqlite3 *db;
     rc = store_create(out, &db, err, sizeof err);
     struct recorder *r = NULL;
-    if (!rc)
-        rc = recorder_start(&r, db, q, err, sizeof err);
+    {
+        struct sampler_stats st0;
+        sampler_get_stats(s, &st0);
+        if (!rc)
+            rc = recorder_start(&r, db, q, &st0, rate, &stop_flag, err, sizeof err);
+    }
     if (rc) {
         sampler_free(s);
         squeue_free(q);

@@ -11,6 +11,15 @@ enum sample_state {
     STATE_COUNT
 };
 
+/* sample.flags: what else a sample says about its thread. */
+enum sample_flag {
+    SAMPLE_TRUNCATED = 1,  /* the stack was cut short (depth cap or torn read):
+                              the innermost frames are kept */
+    SAMPLE_GIL_OFFCPU = 2, /* STATE_GIL, but the holder was not on a CPU
+                              (queued for one, or blocked in a system call):
+                              every other thread that needs the GIL stalls */
+};
+
 static inline const char *state_name(int state)
 {
     static const char *const names[] = { "idle", "gil", "gil_wait", "nogil" };

@@ -61,6 +61,37 @@ static int next_row(sqlite3_stmt *st, int *err)
     return 0;
 }
 
+/* The length of a recording whose recorder was killed before it wrote
+ * duration_ns: up to its newest sample or GIL tick. */
+static int derive_duration(struct model *m)
+{
+    int64_t end = 0;
+    for (size_t i = 0; i < m->nsamples; i++)
+        if (m->samples[i].ts > end)
+            end = m->samples[i].ts;
+    if (m->ngil && m->gil[m->ngil - 1].ts > end)
+        end = m->gil[m->ngil - 1].ts;
+    char **k = realloc(m->meta_keys, (m->nmeta + 1) * sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    m->meta_keys = k;
+    char **v = realloc(m->meta_values, (m->nmeta + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    m->meta_values = v;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)end);
+    k[m->nmeta] = strdup("duration_ns");
+    v[m->nmeta] = strdup(buf);
+    if (!k[m->nmeta] || !v[m->nmeta]) {
+        free(k[m->nmeta]);
+        free(v[m->nmeta]);
+        return -ENOMEM;
+    }
+    m->nmeta++;
+    return 0;
+}
+
 #define FAIL(code, ...)                                  \
     do {                                                 \
         rc = se_fail(err, errlen, code, __VA_ARGS__);    \
@@ -173,8 +204,14 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     m->samples = calloc((size_t)ns + 1, sizeof *m->samples);
     if (!m->samples)
         FAIL(-ENOMEM, "out of memory for %lld samples", (long long)ns);
+    char *ver = store_meta_get(db, "schema_version");
+    int has_flags = ver && atoi(ver) >= 2; /* version 1 had no flags */
+    free(ver);
     sqlite3_prepare_v2(db,
-                       "SELECT ts, thread, stack, cpu_ns, wall_ns, state, green, span FROM sample",
+                       has_flags ? "SELECT ts, thread, stack, cpu_ns, wall_ns, state, green, span,"
+                                   " flags FROM sample"
+                                 : "SELECT ts, thread, stack, cpu_ns, wall_ns, state, green, span,"
+                                   " 0 FROM sample",
                        -1, &st, NULL);
     while (next_row(st, &bad) && m->nsamples < (size_t)ns) {
         struct m_sample *s = &m->samples[m->nsamples];
@@ -191,6 +228,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         s->state = (uint8_t)state;
         s->green = (uint32_t)sqlite3_column_int64(st, 6);
         s->span = (uint32_t)sqlite3_column_int64(st, 7);
+        s->flags = (uint8_t)sqlite3_column_int(st, 8);
         m->nsamples++;
     }
     if (bad)
@@ -245,6 +283,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
+    if (!model_meta(m, "duration_ns") && (rc = derive_duration(m)))
+        FAIL(rc, "out of memory");
     sqlite3_close(db);
     *out = m;
     return 0;

@@ -37,6 +37,7 @@ struct m_sample {
     uint32_t stack;        /* innermost stack node, 0 = no Python frames */
     uint32_t green, span;
     uint8_t state;         /* enum sample_state */
+    uint8_t flags;         /* enum sample_flag */
 };
 
 struct m_gil {
@@ -61,7 +62,9 @@ struct model {
 int model_load(const char *path, struct model **out, char *err, size_t errlen);
 void model_free(struct model *m);
 
-/* A meta value ("pid", "cmd", "python_version", "rate_hz", ...), or NULL. */
+/* A meta value ("pid", "cmd", "python_version", "rate_hz", ...), or NULL.
+ * A recording cut short (its recorder killed) has no "duration_ns": the
+ * model derives it from its newest sample or GIL tick. */
 const char *model_meta(const struct model *m, const char *key);
 
 static inline const char *model_str(const struct model *m, uint32_t id)

@@ -18,6 +18,8 @@ int query_threads(const struct model *m, struct q_thread **out, size_t *n)
         t->wall_s += (double)s->wall_ns / 1e9;
         t->cpu_s += (double)s->cpu_ns / 1e9;
         t->state_s[s->state] += (double)s->wall_ns / 1e9;
+        if (s->state == STATE_GIL && (s->flags & SAMPLE_GIL_OFFCPU))
+            t->gil_offcpu_s += (double)s->wall_ns / 1e9;
     }
     size_t k = 0;
     for (size_t i = 1; i < m->nthreads; i++) {
@@ -144,7 +146,15 @@ void query_gil(const struct model *m, struct q_gil *out)
         out->contended_pct = 100.0 * (double)contended / (double)m->ngil;
         out->mean_waiters = (double)waiters / (double)m->ngil;
     }
-    for (size_t i = 0; i < m->nsamples; i++)
-        if (m->samples[i].state == STATE_GIL_WAIT)
-            out->wait_s += (double)m->samples[i].wall_ns / 1e9;
+    for (size_t i = 0; i < m->nsamples; i++) {
+        const struct m_sample *s = &m->samples[i];
+        double w = (double)s->wall_ns / 1e9;
+        if (s->state == STATE_GIL_WAIT)
+            out->wait_s += w;
+        if (s->state == STATE_GIL) {
+            out->held_s += w;
+            if (s->flags & SAMPLE_GIL_OFFCPU)
+                out->held_offcpu_s += w;
+        }
+    }
 }

@@ -15,6 +15,7 @@ struct q_thread {
     uint64_t samples;
     double wall_s, cpu_s;
     double state_s[STATE_COUNT];  /* wall seconds spent in each state */
+    double gil_offcpu_s;          /* of state_s[STATE_GIL]: held while off CPU */
 };
 
 /* One row per thread that has samples, in thread id order. Caller frees. */
@@ -40,6 +41,8 @@ struct q_gil {
     double contended_pct;         /* % of ticks with at least one waiter */
     double wait_s;                /* summed gil_wait time over threads */
     double mean_waiters;          /* average waiters per tick */
+    double held_s, held_offcpu_s; /* GIL-held wall seconds over threads; of
+                                     those, with the holder off CPU */
 };
 
 void query_gil(const struct model *m, struct q_gil *out);

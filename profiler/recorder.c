@@ -25,7 +25,7 @@ struct stack_memo {
 /* Sample rows go in INSERTs of SAMPLE_ROWS rows each: one statement per
  * row spent a third of the writer's time starting and ending statements. */
 #define SAMPLE_ROWS 64
-#define SAMPLE_COLS 6
+#define SAMPLE_COLS 7
 
 struct recorder {
     sqlite3 *db;
@@ -44,6 +44,8 @@ struct recorder {
     sqlite3_stmt *ins_string, *ins_frame, *ins_stack, *ins_thread, *upd_thread, *ins_sample,
         *ins_gil, *ins_process;
     uint64_t samples, ticks;
+    int64_t last_ts, committed_ts;  /* newest sample written; of those committed */
+    volatile sig_atomic_t *stop;    /* set when a write fails */
     sqlite3_stmt *ins_samples;  /* SAMPLE_ROWS rows */
     int64_t pending[SAMPLE_ROWS][SAMPLE_COLS];
     int npending;
@@ -217,6 +219,9 @@ static void write_batch(struct recorder *r, const struct batch *b)
             row[3] = s->cpu_ns;
             row[4] = s->wall_ns;
             row[5] = s->state;
+            row[6] = s->flags;
+            if (s->ts > r->last_ts)
+                r->last_ts = s->ts;
             if (r->npending == SAMPLE_ROWS)
                 flush_samples(r);
             r->samples++;
@@ -273,6 +278,15 @@ static void write_batch(struct recorder *r, const struct batch *b)
         snprintf(r->err, sizeof r->err, "writing the recording failed: %s", sqlite3_errmsg(r->db));
         r->failed = 1;
     }
+    if (r->failed) {
+        /* nothing more can be stored (a full disk): stop sampling rather
+         * than sample for nothing */
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        if (r->stop)
+            *r->stop = 1;
+    } else {
+        r->committed_ts = r->last_ts;
+    }
 }
 
 static void *writer_main(void *arg)
@@ -307,14 +321,33 @@ static void recorder_free(struct recorder *r)
     free(r);
 }
 
-int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q, char *err,
-                   size_t errlen)
+/* What is known before the first sample: a recording cut short (SIGKILL)
+ * still says when it started and at what rate. */
+static int write_start_meta(sqlite3 *db, const struct sampler_stats *st0, int rate_hz)
 {
+    char v[64];
+    int rc = 0;
+    snprintf(v, sizeof v, "%d", rate_hz);
+    rc |= store_meta_set(db, "rate_hz", v);
+    snprintf(v, sizeof v, "%" PRId64, st0->start_unix_ns);
+    rc |= store_meta_set(db, "start_unix_ns", v);
+    snprintf(v, sizeof v, "%" PRId64, st0->start_mono_ns);
+    rc |= store_meta_set(db, "start_mono_ns", v);
+    return rc;
+}
+
+int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
+                   const struct sampler_stats *st0, int rate_hz, volatile sig_atomic_t *stop,
+                   char *err, size_t errlen)
+{
+    if (write_start_meta(db, st0, rate_hz))
+        return se_fail(err, errlen, -EIO, "writing the recording failed: %s", sqlite3_errmsg(db));
     struct recorder *r = calloc(1, sizeof *r);
     if (!r)
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     r->db = db;
     r->q = q;
+    r->stop = stop;
     struct {
         sqlite3_stmt **st;
         const char *sql;
@@ -324,7 +357,7 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q, c
         { &r->ins_stack, "INSERT INTO stack(id, parent, frame) VALUES(?,?,?)" },
         { &r->ins_thread, "INSERT INTO thread(id, pid, tid, ident, name) VALUES(?,?,?,?,'')" },
         { &r->upd_thread, "UPDATE thread SET name = ?, ident = ? WHERE id = ?" },
-        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state) VALUES(?,?,?,?,?,?)" },
+        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags) VALUES(?,?,?,?,?,?,?)" },
         { &r->ins_gil, "INSERT INTO gil(ts, pid, switches, holder, waiters) VALUES(?,?,?,?,?)" },
         { &r->ins_process, "INSERT OR REPLACE INTO process(pid, ppid, cmd, python_version, start_ns) VALUES(?,?,?,?,?)" },
     };
@@ -335,11 +368,11 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q, c
             return rc;
         }
     }
-    char sql[64 + SAMPLE_ROWS * 16];
+    char sql[128 + SAMPLE_ROWS * 20];
     int n = snprintf(sql, sizeof sql,
-                     "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state) VALUES");
+                     "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags) VALUES");
     for (int i = 0; i < SAMPLE_ROWS; i++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,?)", i ? "," : "");
+        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,?,?)", i ? "," : "");
     if (sqlite3_prepare_v2(db, sql, -1, &r->ins_samples, NULL) != SQLITE_OK) {
         int rc = se_fail(err, errlen, SE_BADFILE, "sqlite: %s", sqlite3_errmsg(db));
         recorder_free(r);
@@ -360,15 +393,18 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
 {
     pthread_join(r->thread, NULL);
     char v[64];
+    int mrc = 0;
 #define META(k, fmt, val)                        \
     do {                                         \
         snprintf(v, sizeof v, fmt, val);         \
-        store_meta_set(r->db, k, v);             \
+        mrc |= store_meta_set(r->db, k, v);      \
     } while (0)
     META("rate_hz", "%d", rate_hz);
     META("start_unix_ns", "%" PRId64, st->start_unix_ns);
     META("start_mono_ns", "%" PRId64, st->start_mono_ns);
-    META("duration_ns", "%" PRId64, st->duration_ns);
+    /* after a failed write the recording ends at its last stored sample */
+    META("duration_ns", "%" PRId64, r->failed ? r->committed_ts : st->duration_ns);
+    META("truncated", "%" PRIu64, st->truncated);
     META("samples", "%" PRIu64, r->samples);
     META("ticks", "%" PRIu64, st->ticks);
     META("errors", "%" PRIu64, st->errors);
@@ -382,8 +418,11 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     int rc = 0;
     if (r->failed)
         rc = se_fail(err, errlen, -EIO, "%s", r->err);
+    else if (mrc)
+        rc = se_fail(err, errlen, -EIO, "writing the recording failed: %s", sqlite3_errmsg(r->db));
     sqlite3 *db = r->db;
     recorder_free(r);
-    store_close(db);
+    if (store_close(db) && !rc)
+        rc = se_fail(err, errlen, -EIO, "finishing the recording failed");
     return rc;
 }

@@ -11,9 +11,12 @@
 struct recorder;
 
 /* Start the writer thread over db (owned by the recorder from now on) and
- * queue q. 0 or a negative code. */
-int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q, char *err,
-                   size_t errlen);
+ * queue q; first writes what is known at the start (st0's start times,
+ * rate_hz). When a write fails, the writer sets *stop (if stop is not
+ * NULL) so that the sampler ends. 0 or a negative code. */
+int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
+                   const struct sampler_stats *st0, int rate_hz, volatile sig_atomic_t *stop,
+                   char *err, size_t errlen);
 
 /* Wait until the queue is closed and drained, write the final meta rows
  * (stats, gil switches), finish and close the file. Frees r. Returns 0 or a

@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static const char SCHEMA[] =
     " ident INTEGER, name TEXT);"
     "CREATE TABLE sample(ts INTEGER NOT NULL, thread INTEGER NOT NULL, stack INTEGER NOT NULL,"
     " cpu_ns INTEGER NOT NULL, wall_ns INTEGER NOT NULL, state INTEGER NOT NULL,"
-    " green INTEGER NOT NULL DEFAULT 0, span INTEGER NOT NULL DEFAULT 0);"
+    " green INTEGER NOT NULL DEFAULT 0, span INTEGER NOT NULL DEFAULT 0,"
+    " flags INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE gil(ts INTEGER NOT NULL, pid INTEGER NOT NULL, switches INTEGER NOT NULL,"
     " holder INTEGER NOT NULL, waiters INTEGER NOT NULL);";
 
@@ -149,7 +151,7 @@ int store_meta_set(sqlite3 *db, const char *key, const char *value)
         return SE_BADFILE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : SE_BADFILE;
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO; /* a full disk, not a bad file */
     sqlite3_finalize(st);
     return rc;
 }

@@ -11,7 +11,9 @@
 #include <stdint.h>
 
 #define STORE_FORMAT "sonde"
-#define STORE_SCHEMA_VERSION 1
+/* 2: sample.flags (truncated stacks, GIL held off CPU). Version 1 files
+ * read as if every flag were 0. */
+#define STORE_SCHEMA_VERSION 2
 
 /* sample.state holds an enum sample_state (common/state.h). */
 
@@ -28,7 +30,8 @@ int store_open(const char *path, int readonly, sqlite3 **db, char *err, size_t e
  * to a single-file journal. Then closes db. */
 int store_close(sqlite3 *db);
 
-/* Set / get a meta value. get returns a malloc'd string or NULL. */
+/* Set / get a meta value. set returns 0, SE_BADFILE (no meta table) or
+ * -EIO (the write failed); get returns a malloc'd string or NULL. */
 int store_meta_set(sqlite3 *db, const char *key, const char *value);
 char *store_meta_get(sqlite3 *db, const char *key);
 

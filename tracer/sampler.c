@@ -147,6 +147,7 @@ struct tslot {
     uint64_t *side;    /* frames outside the window at the last walk (PY_SIDE_MAX) */
     int nside;
     double credit;     /* error diffusion for on-CPU vs runqueue (see thread_state) */
+    double hcredit;    /* the same for a GIL holder without kernel-stack evidence */
     uint64_t seen_tick;
     uint64_t ident;
     int named;
@@ -164,13 +165,22 @@ struct target {
     int64_t names_backoff; /* next name refresh while some thread is unnamed */
     int need_names;
     struct py_snapcache snap;
+    /* CPU the kernel counted for the whole process (threads that ended
+     * included) against what the samples carried: the difference is CPU of
+     * threads that were never sampled or ended between two samples. */
+    uint64_t start_ticks;   /* the recording's start, clock ticks after boot */
+    int64_t cpu0_ns;        /* at attach; -1 unknown */
+    int64_t charged_ns;     /* carried by this target's samples */
+    int64_t unsampled_ns;   /* already recorded as unsampled */
+    int64_t last_unsampled_ts;
+    int unsampled_named;
 };
 
 /* What pass 1 of a tick learns about one thread, for passes 2 and 3. */
 struct thread_tick {
     struct tslot *sl;
     int64_t dcpu, wall;
-    int state, reuse;
+    int state, reuse, flags;
     size_t raw_first; /* its frames in sampler.rawall (pass 3) */
     int nraw, truncated;
 };
@@ -192,6 +202,7 @@ struct sampler {
     struct batch *cur;
     int64_t cur_since;
     int64_t t0;           /* monotonic ns at start */
+    uint64_t t0_ticks;    /* the start in clock ticks after boot (thread start times) */
     struct sampler_stats st;
     struct py_thread threads[PY_MAX_THREADS];
     struct py_rawframe *rawall; /* every thread's frames at this tick */
@@ -237,6 +248,14 @@ static double thread_cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t ticks_to_ns(uint64_t ticks)
+{
+    static long hz;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+    return (int64_t)(ticks * (1000000000u / (uint64_t)hz));
 }
 
 /* ---- batch output ---- */
@@ -296,6 +315,17 @@ static struct tslot *slot_find(struct target *t, pid_t tid, int create)
             snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)t->pid, (int)tid);
             sl->fd_sys = open(path, O_RDONLY | O_CLOEXEC);
             sl->fd_stack = -1;
+            /* A thread that started after the recording began is charged
+             * its CPU from its start: the kernel's count begins at 0 then.
+             * (One that ran before keeps the CPU of its first read as its
+             * baseline: that CPU was spent before the recording.) */
+            struct proc_stat ps;
+            if (t->start_ticks && proc_task_stat_read(t->pid, tid, &ps) == 0 &&
+                ps.starttime >= t->start_ticks) {
+                sl->last_cpu = 0;
+                sl->last_delay = 0;
+                sl->last_pcount = 0;
+            }
             return sl;
         }
     }
@@ -453,7 +483,36 @@ static int running_state(struct tslot *sl, int64_t dcpu, int64_t ddelay)
     return STATE_IDLE;
 }
 
-static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay)
+/* What the rest of the process says about the GIL at this tick, for the
+ * state of one thread that does not hold it. */
+struct gil_view {
+    int nthreads;       /* Python threads in the process */
+    pid_t holder;       /* thread holding the GIL now, 0 if none */
+    int switched;       /* the interpreter's switch counter moved since the last tick */
+};
+
+/* A runnable thread still on its way back from a system call (its kernel
+ * stack shows the wait's return, or the exit to user space after any
+ * system call) is taking part in a GIL handoff only if the GIL did change
+ * hands, or another thread holds it, and this thread was in it: it waited
+ * for the GIL at its previous sample, or held it then and lost it since.
+ * A thread alone in its process, or one whose interpreter saw no switch
+ * while nobody else holds the GIL, is merely queued for a CPU after an
+ * unrelated system call: on a loaded host that is most of them. */
+static int in_gil_handoff(const struct tslot *sl, pid_t tid, const struct gil_view *g)
+{
+    if (g->nthreads < 2)
+        return 0;
+    int other_holds = g->holder && g->holder != tid;
+    if (sl->last_state == STATE_GIL_WAIT)
+        return other_holds || g->switched || !g->holder;
+    if (sl->last_state == STATE_GIL)
+        return g->switched || other_holds;
+    return 0;
+}
+
+static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay,
+                        const struct gil_view *g)
 {
     char buf[128];
     if (sl->fd_sys < 0)
@@ -465,12 +524,9 @@ static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, 
     if (buf[0] == 'r' || buf[0] == '-') {
         /* A GIL waiter that was just woken (the GIL is being handed to it,
          * or its timed wait expired) is runnable before it runs again: on a
-         * virtual machine that window can last a millisecond. A thread that
-         * held or awaited the GIL at the previous sample and is still on
-         * its way back from a wait is taking part in the GIL handoff. */
+         * virtual machine that window can last a millisecond. */
         int k = kernel_stack_class(t, sl);
-        if (k == KSTACK_WAIT_RETURN &&
-            (sl->last_state == STATE_GIL_WAIT || sl->last_state == STATE_GIL))
+        if (k == KSTACK_WAIT_RETURN && in_gil_handoff(sl, sl->tid, g))
             return STATE_GIL_WAIT;
         /* Seen running on another CPU: no need to guess. (Splitting by the
          * interval's on-CPU/run-queue ratio put a GIL-releasing thread's
@@ -488,6 +544,37 @@ static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, 
             return STATE_GIL_WAIT;
     }
     return STATE_IDLE;
+}
+
+/* Is the GIL holder off its CPU right now? Blocked in a system call with
+ * the GIL held, or runnable but queued behind another task: either way
+ * every thread that needs the GIL stalls behind it. Its kernel stack tells
+ * (empty: on a CPU); without it (not root), the kernel's split of the last
+ * interval into on-CPU and run-queue time decides, diffused so that the
+ * totals stay unbiased. */
+static int holder_off_cpu(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay)
+{
+    char buf[64];
+    if (sl->fd_sys < 0)
+        return 0;
+    ssize_t n = pread(sl->fd_sys, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    if (buf[0] != 'r')
+        return 1; /* asleep in a system call, or stopped */
+    int k = kernel_stack_class(t, sl);
+    if (k == KSTACK_ON_CPU)
+        return 0;
+    if (k != KSTACK_UNKNOWN)
+        return 1;
+    double q = dcpu + ddelay > 0 ? (double)ddelay / (double)(dcpu + ddelay) : 0.0;
+    sl->hcredit += q;
+    if (sl->hcredit >= 0.5) {
+        sl->hcredit -= 1.0;
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- targets ---- */
@@ -540,6 +627,11 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
     }
     t->pid = pid;
     t->alive = 1;
+    t->start_ticks = s->t0_ticks;
+    struct proc_stat ps;
+    t->cpu0_ns = -1;
+    if (proc_stat_read(pid, &ps) == 0 && ps.starttime)
+        t->cpu0_ns = ps.starttime >= s->t0_ticks ? 0 : ticks_to_ns(ps.utime + ps.stime);
     t->need_names = 1;
     t->names_backoff = 5000000;
     t->gil_interp = py_runtime_main_interp(&t->rt);
@@ -587,6 +679,7 @@ int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
         s->o.rate_hz = 10000;
     s->q = q;
     s->t0 = mono_ns();
+    s->t0_ticks = proc_boot_ticks_now();
     s->st.start_unix_ns = real_ns();
     s->st.start_mono_ns = s->t0;
     s->roots[s->nroots++] = pid;
@@ -670,7 +763,7 @@ static void remember_stack(struct tslot *sl, const struct rec_frame *f, int n, i
     sl->nframes = n;
     sl->ftruncated = truncated;
     /* a stack read short (torn, unreadable frame) is read again next time */
-    sl->have_frames = !truncated;
+    sl->have_frames = truncated != PY_TRUNC_BROKEN;
 }
 
 /* Keep the frames a walk used outside the window, to read them with the
@@ -686,6 +779,50 @@ static void remember_side(struct tslot *sl, const struct py_side *side)
     sl->nside = side->nused;
 }
 
+/* The name of the row that carries a process's CPU that no sample saw. */
+#define UNSAMPLED_NAME "(threads that ended between samples)"
+
+/* Charge to one row per process the CPU the kernel counted for it (threads
+ * that ended included) that its samples did not carry: threads that lived
+ * between two ticks, the part of a thread's life after its last sample,
+ * threads that never ran Python. Cumulative figures, so a late call
+ * catches up; recorded once a second and when the target ends. */
+static void record_unsampled(struct sampler *s, struct target *t, int64_t now)
+{
+    struct proc_stat ps;
+    t->last_unsampled_ts = now;
+    if (t->cpu0_ns < 0 || proc_stat_read(t->pid, &ps) != 0)
+        return;
+    int64_t u = ticks_to_ns(ps.utime + ps.stime) - t->cpu0_ns - t->charged_ns;
+    /* the kernel counts in clock ticks: wait for a whole tick more */
+    if (u - t->unsampled_ns < ticks_to_ns(1))
+        return;
+    if (!t->unsampled_named) {
+        struct rec_thread *r = reserve(s, sizeof *r, now);
+        if (!r)
+            return;
+        r->h.kind = REC_THREAD;
+        r->pid = t->pid;
+        r->tid = 0;
+        r->ident = 0;
+        snprintf(r->name, sizeof r->name, "%s", UNSAMPLED_NAME);
+        t->unsampled_named = 1;
+    }
+    struct rec_sample *r = reserve(s, sizeof *r, now);
+    if (!r)
+        return;
+    r->h.kind = REC_SAMPLE;
+    r->state = STATE_IDLE;
+    r->flags = 0;
+    r->nframes = 0;
+    r->pid = t->pid;
+    r->tid = 0;
+    r->ts = now - s->t0;
+    r->cpu_ns = u - t->unsampled_ns;
+    r->wall_ns = 0;
+    t->unsampled_ns = u;
+}
+
 static void sample_target(struct sampler *s, struct target *t, int64_t now)
 {
     t->rt.now_ns = now;
@@ -693,10 +830,12 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     int n = py_threads_snapshot(&t->rt, &t->snap, s->threads, PY_MAX_THREADS, &sw);
     if (n <= 0) {
         /* No thread at all: the interpreter is finalizing or the process left. */
-        if (n == SE_EXITED || n == SE_PERM || process_gone(t->pid))
+        if (n == SE_EXITED || n == SE_PERM || process_gone(t->pid)) {
             t->alive = 0;
-        else if (n < 0)
+            record_unsampled(s, t, now); /* a zombie still tells its CPU */
+        } else if (n < 0) {
             s->st.errors++;
+        }
         return;
     }
     /* GIL waits are futex waits inside the GIL the snapshot reads: its
@@ -710,6 +849,10 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     int holder_tid = 0;
     uint32_t waiters = 0;
     t->nseen = 0;
+    struct gil_view gv = { .nthreads = n, .switched = sw && sw != t->switches_last };
+    for (int i = 0; i < n; i++)
+        if (s->threads[i].holds_gil)
+            gv.holder = s->threads[i].tid;
 
     /* Pass 1: CPU time and state of every thread. A thread that was not put
      * on a CPU since its previous sample and used no CPU did not run: its
@@ -751,9 +894,11 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
 
         int state = th->holds_gil ? STATE_GIL
                     : unchanged   ? sl->last_state
-                                  : thread_state(t, sl, tk->dcpu, ddelay);
+                                  : thread_state(t, sl, tk->dcpu, ddelay, &gv);
         sl->last_state = state;
         tk->state = state;
+        tk->flags = state == STATE_GIL && holder_off_cpu(t, sl, tk->dcpu, ddelay)
+                        ? SAMPLE_GIL_OFFCPU : 0;
         if (th->holds_gil)
             holder_tid = th->tid;
         if (state == STATE_GIL_WAIT)
@@ -843,7 +988,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         if (nf < 0) {
             s->st.errors++;
             nf = 0;
-            truncated = 1;
+            truncated = PY_TRUNC_BROKEN;
         }
         tk->nraw = nf;
         tk->truncated = truncated;
@@ -868,7 +1013,8 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         }
         r->h.kind = REC_SAMPLE;
         r->state = (uint8_t)tk->state;
-        r->truncated = (uint8_t)(tk->reuse ? sl->ftruncated : tk->truncated);
+        int trunc = tk->reuse ? sl->ftruncated : tk->truncated;
+        r->flags = (uint8_t)(tk->flags | (trunc ? SAMPLE_TRUNCATED : 0));
         r->pid = t->pid;
         r->tid = th->tid;
         r->ts = now - s->t0;
@@ -884,8 +1030,8 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
             for (int f = 0; f < nf; f++) {
                 const struct py_code *co = py_code_get(&t->rt, raw[f].code);
                 if (!co) {
-                    s->st.errors++;
-                    r->truncated = 1;
+                    trunc = PY_TRUNC_BROKEN;
+                    r->flags |= SAMPLE_TRUNCATED;
                     continue; /* drop a frame we cannot trust */
                 }
                 r->frames[k].code = co;
@@ -893,11 +1039,16 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
                 r->frames[k].pad = 0;
                 k++;
             }
-            remember_stack(sl, r->frames, k, r->truncated);
+            remember_stack(sl, r->frames, k, trunc);
         }
         r->nframes = (uint16_t)k;
-        if (r->truncated)
+        /* a stack deeper than the cap keeps its innermost frames: counted
+         * apart, it is not an error */
+        if (trunc == PY_TRUNC_BROKEN)
             s->st.errors++;
+        else if (trunc == PY_TRUNC_DEPTH)
+            s->st.truncated++;
+        t->charged_ns += tk->dcpu;
         s->st.samples++;
     }
     if (sw)
@@ -918,6 +1069,8 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     if ((t->need_names && now - t->last_names_ts >= t->names_backoff) ||
         now - t->last_names_ts > 1000000000)
         emit_names(s, t, n, now);
+    if (now - t->last_unsampled_ts >= 1000000000)
+        record_unsampled(s, t, now);
 }
 
 /* ---- following children ---- */
@@ -1151,6 +1304,9 @@ int sampler_run(struct sampler *s)
             sleep_until(s, next);
     }
     int64_t now = mono_ns();
+    for (int i = 0; i < s->ntargets; i++)
+        if (s->targets[i]->alive)
+            record_unsampled(s, s->targets[i], now);
     s->st.duration_ns = now - s->t0;
     s->st.cpu_s = thread_cpu_s() - cpu0;
     s->st.process_cpu_s = process_cpu_s() - pcpu0;

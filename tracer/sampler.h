@@ -33,8 +33,8 @@ struct rec_frame {
 
 struct rec_sample {
     struct rec_hdr h;
-    uint8_t state;     /* enum sample_state (profiler/store.h) */
-    uint8_t truncated;
+    uint8_t state;     /* enum sample_state (common/state.h) */
+    uint8_t flags;     /* enum sample_flag (common/state.h) */
     uint16_t nframes;  /* innermost first */
     int32_t pid, tid;
     int64_t ts, cpu_ns, wall_ns;
@@ -99,6 +99,7 @@ struct sampler_opts {
 
 struct sampler_stats {
     uint64_t ticks, samples, errors, dropped, late_ticks, processes;
+    uint64_t truncated;      /* samples whose stack was deeper than PY_MAX_DEPTH */
     int64_t start_unix_ns, duration_ns;
     int64_t start_mono_ns;   /* CLOCK_MONOTONIC at the start */
     double cpu_s;            /* the sampling thread's CPU time in the loop */

@@ -36,6 +36,8 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         json_object_set_new(j, "gil_wait_pct", json_real(pct(t->state_s[STATE_GIL_WAIT], t->wall_s)));
         json_object_set_new(j, "nogil_pct", json_real(pct(t->state_s[STATE_NOGIL], t->wall_s)));
         json_object_set_new(j, "idle_pct", json_real(pct(t->state_s[STATE_IDLE], t->wall_s)));
+        json_object_set_new(j, "gil_offcpu_pct",
+                            json_real(pct(t->gil_offcpu_s, t->state_s[STATE_GIL])));
         json_array_append_new(threads, j);
     }
     for (size_t i = 0; i < nfn; i++) {
@@ -93,6 +95,9 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
                "     %llu switches (%.0f/s), %.3f s spent waiting for it in all threads\n",
             g.held_pct, g.contended_pct, g.mean_waiters, (unsigned long long)g.switches,
             g.duration_s > 0 ? (double)g.switches / g.duration_s : 0.0, g.wait_s);
+    fprintf(f, "     holder off CPU %.1f%% of the time it held the GIL (%.3f s: preempted or blocked\n"
+               "     in a system call with the GIL held, stalling every thread that needs it)\n",
+            pct(g.held_offcpu_s, g.held_s), g.held_offcpu_s);
 
     double total = 0;
     for (size_t i = 0; i < nth; i++)

@@ -342,7 +342,7 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         max = PY_MAX_DEPTH;
     while (frame) {
         if (n >= max || seen_recently(addrs, n, frame)) {
-            *truncated = 1;
+            *truncated = n >= max ? PY_TRUNC_DEPTH : PY_TRUNC_BROKEN;
             break;
         }
         const uint8_t *f;
@@ -350,7 +350,7 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         if (rc) {
             if (rc == SE_EXITED || rc == SE_PERM)
                 return rc;
-            *truncated = 1;
+            *truncated = PY_TRUNC_BROKEN;
             break;
         }
         int32_t lasti;
@@ -383,7 +383,7 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
     int n = 0;
     while (frame) {
         if (n >= max || seen_recently(addrs, n, frame)) {
-            *truncated = 1;
+            *truncated = n >= max ? PY_TRUNC_DEPTH : PY_TRUNC_BROKEN;
             break;
         }
         const uint8_t *f;
@@ -395,7 +395,7 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
             if (rc) {
                 if (rc == SE_EXITED || rc == SE_PERM)
                     return rc;
-                *truncated = 1;
+                *truncated = PY_TRUNC_BROKEN;
                 break;
             }
         }

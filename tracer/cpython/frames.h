@@ -61,9 +61,15 @@ void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n
 /* Line number for a frame of code at byte offset addr (memoized in co). */
 int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr);
 
+/* Why a walk stopped short: it kept the innermost max frames of a deeper
+ * stack (not an error), or met a cycle or an unreadable frame (a torn read). */
+#define PY_TRUNC_DEPTH 1
+#define PY_TRUNC_BROKEN 2
+
 /* Read the stack of the thread whose PyThreadState is at tstate, innermost
  * first, into out (at most max frames). *truncated is set when the walk
- * stopped at the depth cap, a cycle or an unreadable frame. Returns the
+ * stopped short: PY_TRUNC_DEPTH at the depth cap, PY_TRUNC_BROKEN at a
+ * cycle or an unreadable frame. Returns the
  * number of frames or a negative code (SE_EXITED, SE_FAULT...). Allocates
  * nothing. tsbuf, when non-NULL, holds the thread state's first bytes
  * already read by the caller (PY_TSBUF bytes). */

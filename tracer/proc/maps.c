@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int maps_read(struct maps *m, pid_t pid, char *err, size_t errlen)
@@ -119,10 +120,36 @@ int tasks_list(pid_t pid, pid_t *out, int max)
     return n;
 }
 
-int proc_stat_read(pid_t pid, struct proc_stat *st)
+int proc_stat_parse(const char *buf, struct proc_stat *st)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    /* the command name may hold spaces and parentheses: parse after the last ')' */
+    const char *rp = strrchr(buf, ')');
+    int ppid, pgrp, session, tty, tpgid;
+    unsigned long long minflt, cminflt, majflt, cmajflt, ut, stt, cut, cst, start;
+    long long prio, nice, nthreads, itreal;
+    memset(st, 0, sizeof *st);
+    if (!rp)
+        return -EINVAL;
+    int k = sscanf(rp + 1,
+                   " %c %d %d %d %d %d %u %llu %llu %llu %llu %llu %llu %llu %llu %lld %lld %lld"
+                   " %lld %llu",
+                   &st->state, &ppid, &pgrp, &session, &tty, &tpgid, &st->flags, &minflt,
+                   &cminflt, &majflt, &cmajflt, &ut, &stt, &cut, &cst, &prio, &nice, &nthreads,
+                   &itreal, &start);
+    if (k < 7)
+        return -EINVAL;
+    st->ppid = ppid;
+    if (k == 20) {
+        st->utime = ut;
+        st->stime = stt;
+        st->starttime = start;
+    }
+    return 0;
+}
+
+static int stat_file(const char *path, struct proc_stat *st)
+{
+    char buf[1024];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -ENOENT;
@@ -131,12 +158,29 @@ int proc_stat_read(pid_t pid, struct proc_stat *st)
     if (n <= 0)
         return -ENOENT;
     buf[n] = 0;
-    /* the command name may hold spaces and parentheses: parse after the last ')' */
-    char *rp = strrchr(buf, ')');
-    int ppid, pgrp, session, tty, tpgid;
-    if (!rp || sscanf(rp + 1, " %c %d %d %d %d %d %u", &st->state, &ppid, &pgrp, &session, &tty,
-                      &tpgid, &st->flags) != 7)
-        return -ENOENT;
-    st->ppid = ppid;
-    return 0;
+    return proc_stat_parse(buf, st) ? -ENOENT : 0;
+}
+
+int proc_stat_read(pid_t pid, struct proc_stat *st)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    return stat_file(path, st);
+}
+
+int proc_task_stat_read(pid_t pid, pid_t tid, struct proc_stat *st)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    return stat_file(path, st);
+}
+
+uint64_t proc_boot_ticks_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    return (uint64_t)ts.tv_sec * (uint64_t)hz + (uint64_t)ts.tv_nsec / (1000000000u / (uint64_t)hz);
 }

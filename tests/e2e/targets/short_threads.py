@@ -1,0 +1,51 @@
+"""Workload for the CPU accounting tests (tests/e2e/test_trust.py): many
+threads that each burn a little CPU and end, most of them between two of
+sonde's ticks.
+
+usage: short_threads.py FIFO NTHREADS CPU_MS [PARALLEL]
+
+Prints "ready" with its own CPU time so far, then blocks opening FIFO (no
+CPU) until the test, once sonde is attached, writes to it. Then it runs
+NTHREADS threads, PARALLEL at a time, each spinning until its own thread
+CPU time has grown by CPU_MS, and prints one JSON line. The test takes the
+process's whole CPU from the kernel when it reaps it.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+
+def burn(ms):
+    end = time.thread_time() + ms / 1000.0
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return n
+
+
+def main():
+    fifo, nthreads, cpu_ms = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    parallel = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    ru = os.times()
+    print(json.dumps({"ready": True, "cpu_s": ru.user + ru.system}))
+    sys.stdout.flush()
+    with open(fifo) as f:
+        f.read()
+    t0 = time.monotonic()
+    done = 0
+    while done < nthreads:
+        batch = [threading.Thread(target=burn, args=(cpu_ms,), name="short-%d" % (done + i))
+                 for i in range(min(parallel, nthreads - done))]
+        for t in batch:
+            t.start()
+        for t in batch:
+            t.join()
+        done += len(batch)
+    print(json.dumps({"threads": done, "wall_s": time.monotonic() - t0}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
