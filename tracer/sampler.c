@@ -173,6 +173,10 @@ struct target {
     int64_t charged_ns;     /* carried by this target's samples */
     int64_t unsampled_ns;   /* already recorded as unsampled */
     int64_t last_unsampled_ts;
+    /* the process's CPU and charged_ns as last read together (every 10 ms:
+     * a target reaped by its parent as it exits can no longer be read) */
+    int fd_stat;
+    int64_t stat_cpu_ns, stat_charged_ns, last_stat_ts;
     int unsampled_named;
 };
 
@@ -617,6 +621,7 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
     struct target *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
+    t->fd_stat = -1;
     t->slots = calloc((size_t)1 << SLOT_BITS, sizeof *t->slots);
     int rc = t->slots ? py_runtime_attach(&t->rt, pid, err, errlen) : -ENOMEM;
     if (rc) {
@@ -630,6 +635,9 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
     t->start_ticks = s->t0_ticks;
     struct proc_stat ps;
     t->cpu0_ns = -1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    t->fd_stat = open(path, O_RDONLY | O_CLOEXEC);
     if (proc_stat_read(pid, &ps) == 0 && ps.starttime)
         t->cpu0_ns = ps.starttime >= s->t0_ticks ? 0 : ticks_to_ns(ps.utime + ps.stime);
     t->need_names = 1;
@@ -662,6 +670,8 @@ static void target_free(struct target *t)
         if (t->slots[i].tid)
             slot_close(&t->slots[i]);
     free(t->slots);
+    if (t->fd_stat >= 0)
+        close(t->fd_stat);
     py_runtime_fini(&t->rt);
     free(t);
 }
@@ -787,13 +797,30 @@ static void remember_side(struct tslot *sl, const struct py_side *side)
  * between two ticks, the part of a thread's life after its last sample,
  * threads that never ran Python. Cumulative figures, so a late call
  * catches up; recorded once a second and when the target ends. */
+static void read_process_cpu(struct target *t, int64_t now)
+{
+    char buf[1024];
+    struct proc_stat ps;
+    t->last_stat_ts = now;
+    if (t->fd_stat < 0)
+        return;
+    ssize_t n = pread(t->fd_stat, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    if (proc_stat_parse(buf, &ps) == 0 && ps.starttime) {
+        t->stat_cpu_ns = ticks_to_ns(ps.utime + ps.stime);
+        t->stat_charged_ns = t->charged_ns;
+    }
+}
+
 static void record_unsampled(struct sampler *s, struct target *t, int64_t now)
 {
-    struct proc_stat ps;
     t->last_unsampled_ts = now;
-    if (t->cpu0_ns < 0 || proc_stat_read(t->pid, &ps) != 0)
+    read_process_cpu(t, now);
+    if (t->cpu0_ns < 0 || !t->stat_cpu_ns)
         return;
-    int64_t u = ticks_to_ns(ps.utime + ps.stime) - t->cpu0_ns - t->charged_ns;
+    int64_t u = t->stat_cpu_ns - t->cpu0_ns - t->stat_charged_ns;
     /* the kernel counts in clock ticks: wait for a whole tick more */
     if (u - t->unsampled_ns < ticks_to_ns(1))
         return;
@@ -1071,6 +1098,8 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         emit_names(s, t, n, now);
     if (now - t->last_unsampled_ts >= 1000000000)
         record_unsampled(s, t, now);
+    else if (now - t->last_stat_ts >= 10000000)
+        read_process_cpu(t, now);
 }
 
 /* ---- following children ---- */
