@@ -209,9 +209,11 @@ int cmd_collector(int argc, char **argv)
     struct ingest_stats is;
     ingest_flush(in);
     ingest_get_stats(in, &is);
-    fprintf(stderr, "sonde collector: received %llu spans, stored %llu, %llu duplicates, %llu refused (overload)",
+    fprintf(stderr,
+            "sonde collector: received %llu spans, stored %llu, %llu duplicates, %llu refused (overload), "
+            "%llu rejected (invalid)",
             (unsigned long long)is.received, (unsigned long long)is.stored, (unsigned long long)is.duplicates,
-            (unsigned long long)is.refused);
+            (unsigned long long)is.refused, (unsigned long long)is.rejected);
     if (is.store_errors)
         fprintf(stderr, ", %llu store errors (last: %s)", (unsigned long long)is.store_errors, is.last_error);
     fputc('\n', stderr);

@@ -190,6 +190,23 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
     if (span_batch_move(b, raw))
         return -ENOMEM;
     span_batch_fini(raw); /* consumed: only its empty span array is left */
+    /* spans from a store are untrusted (it may be foreign or damaged): raw
+     * times into the span model's valid range and corrections bounded by
+     * it, so that every time, offset, sum and difference below stays
+     * within +-3 SPAN_TIME_MAX_US, far from int64 overflow */
+    if (max_skew_us < 0)
+        max_skew_us = 0;
+    if (max_skew_us > SPAN_TIME_MAX_US)
+        max_skew_us = SPAN_TIME_MAX_US;
+    c.max_skew = max_skew_us;
+    for (size_t i = 0; i < b->n; i++) {
+        struct span *s = &b->spans[i];
+        s->start_us = span_time_clamp(s->start_us);
+        s->end_us = span_time_clamp(s->end_us);
+        if (s->end_us < s->start_us)
+            s->end_us = s->start_us;
+        s->skew_us = 0;
+    }
     qsort(b->spans, b->n, sizeof *b->spans, by_id);
 
     size_t n = b->n;
@@ -366,7 +383,14 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
         c.order[d] = i;
     }
     for (size_t i = 0; i < b->n; i++) {
-        int64_t s = b->spans[i].start_us + b->spans[i].skew_us, e = b->spans[i].end_us + b->spans[i].skew_us;
+        /* a correction never moves a span out of the valid range: readers
+         * may take start_us + skew_us as it is */
+        struct span *sp = &b->spans[i];
+        if (sp->skew_us < -sp->start_us)
+            sp->skew_us = -sp->start_us;
+        if (sp->skew_us > SPAN_TIME_MAX_US - sp->end_us)
+            sp->skew_us = SPAN_TIME_MAX_US - sp->end_us;
+        int64_t s = span_cstart(sp), e = span_cend(sp);
         if (i == 0 || s < out->start_us)
             out->start_us = s;
         if (i == 0 || e > out->end_us)
@@ -420,7 +444,7 @@ size_t trace_services(const struct trace_view *v, const char **out)
 
 static int64_t cend(const struct span *s)
 {
-    return s->end_us + s->skew_us;
+    return span_cend(s);
 }
 
 void trace_critical_path(const struct trace_view *v, unsigned char *crit)
@@ -472,7 +496,7 @@ json_t *trace_span_json(const struct span *s)
     return json_pack("{sssosssssssssIsIsIssso}", "span_id", s->span_id, "parent_id",
                      *s->parent_id ? json_string(s->parent_id) : json_null(), "name", s->name, "service",
                      s->service, "node", s->node, "kind", span_kind_name(s->kind), "start_us",
-                     (json_int_t)(s->start_us + s->skew_us), "end_us", (json_int_t)(s->end_us + s->skew_us),
+                     (json_int_t)span_cstart(s), "end_us", (json_int_t)span_cend(s),
                      "skew_us", (json_int_t)s->skew_us, "status", span_status_name(s->status), "attributes", a);
 }
 
@@ -488,6 +512,7 @@ void trace_fmt_dur(char *buf, size_t len, int64_t us)
 
 void trace_fmt_time(char *buf, size_t len, int64_t us)
 {
+    us = span_time_clamp(us);
     time_t t = (time_t)(us / 1000000);
     struct tm tm;
     gmtime_r(&t, &tm);

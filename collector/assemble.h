@@ -34,7 +34,10 @@ struct trace_view {
  *    is centred in it: that node's offset (per trace) is
  *    parent_start' + (parent_dur - child_dur)/2 - child_start, and applies
  *    to every span of that node in the trace; recorded in skew_us.
- * Returns 0 or -ENOMEM. Pure function of its input; thread-safe. */
+ * Input times are clamped into the span model's valid range first and
+ * max_skew_us into [0, SPAN_TIME_MAX_US]; a span's skew_us never moves it
+ * out of that range, so start_us + skew_us (and the trace's extent) always
+ * lie in it. Returns 0 or -ENOMEM. Pure function of its input; thread-safe. */
 int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_view *out);
 
 /* Release; a zeroed view is fine. */

@@ -1,6 +1,9 @@
 #include "collector/attrs.h"
 
+#include "collector/json_tok.h"
+
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,4 +108,121 @@ int attrs_otlp_resource(json_t *arr, struct span_batch *b, struct attrs_res *res
     res->service = span_batch_strdup(b, svc ? svc : "", (size_t)-1);
     res->node = span_batch_strdup(b, node, (size_t)-1);
     return res->service && res->node ? 0 : -ENOMEM;
+}
+
+void attrs_put(struct attrs_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+void attrs_put_str(struct attrs_buf *b, const struct jt_doc *d, long i)
+{
+    const struct jtok *t = &d->t[i];
+    attrs_put(b, "\"", 1);
+    size_t at = b->n;
+    attrs_put(b, d->src + t->start, t->len);
+    if (t->esc && !b->oom)
+        jt_repair_escapes(b->p + at, t->len);
+    attrs_put(b, "\"", 1);
+}
+
+static int is_int_text(const char *s, size_t n)
+{
+    size_t k = n && s[0] == '-' ? 1 : 0;
+    if (k >= n || n - k > 19)
+        return 0;
+    if (s[k] == '0' && n - k > 1)
+        return 0;
+    for (; k < n; k++)
+        if (s[k] < '0' || s[k] > '9')
+            return 0;
+    return 1;
+}
+
+void attrs_put_int_text(struct attrs_buf *b, const char *s, size_t n)
+{
+    char tmp[24];
+    if (is_int_text(s, n)) {
+        memcpy(tmp, s, n);
+        tmp[n] = 0;
+        errno = 0;
+        (void)strtoll(tmp, NULL, 10);
+        if (errno != ERANGE) {
+            attrs_put(b, s, n);
+            return;
+        }
+    }
+    attrs_put(b, "null", 4);
+}
+
+void attrs_put_num(struct attrs_buf *b, const struct jt_doc *d, long i)
+{
+    const struct jtok *t = &d->t[i];
+    const char *s = d->src + t->start;
+    if (t->type != JT_NUM) {
+        attrs_put(b, "null", 4);
+        return;
+    }
+    if (!memchr(s, '.', t->len) && !memchr(s, 'e', t->len) && !memchr(s, 'E', t->len)) {
+        attrs_put_int_text(b, s, t->len);
+        return;
+    }
+    /* a real: what jansson refuses is one that overflows to infinity */
+    char tmp[64];
+    if (t->len < sizeof tmp) {
+        memcpy(tmp, s, t->len);
+        tmp[t->len] = 0;
+        if (isfinite(strtod(tmp, NULL))) {
+            attrs_put(b, s, t->len);
+            return;
+        }
+    }
+    attrs_put(b, "null", 4);
+}
+
+void attrs_put_value(struct attrs_buf *b, const struct jt_doc *d, long i)
+{
+    const struct jtok *t = &d->t[i];
+    switch (t->type) {
+    case JT_STR: attrs_put_str(b, d, i); return;
+    case JT_NUM: attrs_put_num(b, d, i); return;
+    case JT_TRUE:
+    case JT_FALSE: attrs_put(b, d->src + t->start, t->len); return;
+    case JT_OBJ:
+    case JT_ARR: {
+        int obj = t->type == JT_OBJ;
+        attrs_put(b, obj ? "{" : "[", 1);
+        size_t j = (size_t)i + 1;
+        for (uint32_t k = 0; k < t->size; k++) {
+            if (k)
+                attrs_put(b, ",", 1);
+            if (obj) {
+                attrs_put_str(b, d, (long)j);
+                attrs_put(b, ":", 1);
+                j++;
+            }
+            attrs_put_value(b, d, (long)j);
+            j = d->t[j].next;
+        }
+        attrs_put(b, obj ? "}" : "]", 1);
+        return;
+    }
+    default: attrs_put(b, "null", 4); return;
+    }
 }

@@ -26,4 +26,35 @@ int attrs_otlp_resource(json_t *kvlist, struct span_batch *b, struct attrs_res *
 const char *attrs_pick_node(const char *host_name, const char *host, const char *instance,
                             const char *service);
 
+/* Attribute JSON text written straight from json_tok tokens (OTLP JSON,
+ * Zipkin). Everything written reads back with jansson's strict parser, so
+ * that one odd value never blanks the other attributes of its span. */
+struct jt_doc;
+
+struct attrs_buf {
+    char *p;
+    size_t n, cap;
+    int oom; /* set when an append failed; the text is then incomplete */
+};
+
+/* Append n bytes. */
+void attrs_put(struct attrs_buf *b, const char *s, size_t n);
+
+/* String token i as a JSON string: its escaped text, with the escapes a
+ * strict reader refuses (lone surrogates, \u0000) repaired to U+FFFD. */
+void attrs_put_str(struct attrs_buf *b, const struct jt_doc *d, long i);
+
+/* The n bytes at s as a JSON integer when they are one that fits int64
+ * (no leading zeros), else null. */
+void attrs_put_int_text(struct attrs_buf *b, const char *s, size_t n);
+
+/* Number token i as it was written when it reads back as an int64 or a
+ * finite double, else null. */
+void attrs_put_num(struct attrs_buf *b, const struct jt_doc *d, long i);
+
+/* Any token subtree i (a value of a json_tok doc) re-emitted so that it
+ * reads back: strings and numbers as above, JT_DEEP as null. Recursion is
+ * bounded by the doc's max_depth. */
+void attrs_put_value(struct attrs_buf *b, const struct jt_doc *d, long i);
+
 #endif

@@ -206,16 +206,23 @@ static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, s
         span_batch_fini(&b);
         return fail(c, rc == -EINVAL ? 400 : 500, err, 0);
     }
-    size_t rejected = b.rejected;
+    size_t rejected = b.rejected, accepted = b.n;
     char rmsg[128];
     snprintf(rmsg, sizeof rmsg, "%s", b.reject_msg);
+    if (rejected)
+        ingest_count_rejected(s->in, rejected);
     if (b.n && (rc = ingest_submit(s->in, &b))) {
         span_batch_fini(&b);
         return fail(c, 503, "collector overloaded, retry later", 1);
     }
     span_batch_fini(&b);
-    if (r->route == R_ZIPKIN)
+    if (r->route == R_ZIPKIN && !rejected)
         return respond(c, 202, NULL, "", 0, 0);
+    if (r->route == R_ZIPKIN && !accepted) { /* Zipkin has no partial success: nothing taken is an error */
+        char m[192];
+        snprintf(m, sizeof m, "all %zu spans rejected: %s", rejected, rmsg);
+        return fail(c, 400, m, 0);
+    }
     if (proto) {
         uint8_t *pb = NULL;
         long n = otlp_proto_response((int64_t)rejected, rmsg, &pb);
@@ -230,7 +237,8 @@ static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, s
     json_t *j = json_pack("{s{sIss}}", "partialSuccess", "rejectedSpans", (json_int_t)rejected, "errorMessage", rmsg);
     char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    ret = respond(c, 200, "application/json", t ? t : "{}", t ? strlen(t) : 2, 0);
+    /* Zipkin: still 202 (some spans were taken), with OTLP's count */
+    ret = respond(c, r->route == R_ZIPKIN ? 202 : 200, "application/json", t ? t : "{}", t ? strlen(t) : 2, 0);
     free(t);
     return ret;
 }

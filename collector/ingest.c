@@ -220,6 +220,13 @@ int ingest_submit(struct ingest *in, struct span_batch *b)
     return 0;
 }
 
+void ingest_count_rejected(struct ingest *in, size_t n)
+{
+    pthread_mutex_lock(&in->mu);
+    in->stats.rejected += n;
+    pthread_mutex_unlock(&in->mu);
+}
+
 int ingest_full(struct ingest *in)
 {
     return __atomic_load_n(&in->queued, __ATOMIC_RELAXED) >= in->o.max_queued;

@@ -20,6 +20,7 @@ struct ingest_opts {
 
 struct ingest_stats {
     uint64_t received, stored, duplicates, expired_traces, store_errors, refused;
+    uint64_t rejected; /* spans the decoders refused (invalid ids, times, limits) */
     char last_error[256]; /* the latest store error, "" when none */
 };
 
@@ -31,6 +32,10 @@ int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest
 /* Queue b's spans (b is emptied and may be reused). Thread-safe. Returns 0,
  * or -EAGAIN when the queue is full (b untouched: the caller answers 503). */
 int ingest_submit(struct ingest *in, struct span_batch *b);
+
+/* Count n spans a decoder rejected (reported to the client as partial
+ * success) in the stats. Thread-safe. */
+void ingest_count_rejected(struct ingest *in, size_t n);
 
 /* Whether the queue is full already (a request would get -EAGAIN whatever
  * its size): lets the HTTP side refuse before decoding. Thread-safe. */

@@ -49,9 +49,9 @@ static int hexval(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static int string(struct parser *p)
+/* A string at the opening quote; pushes a JT_STR token when emit is set. */
+static int string(struct parser *p, int emit)
 {
-    /* at the opening quote */
     size_t start = ++p->pos;
     int esc = 0;
     while (p->pos < p->len) {
@@ -78,12 +78,14 @@ static int string(struct parser *p)
             break;
         unsigned char c = p->s[p->pos];
         if (c == '"') {
-            long i = push(p, JT_STR, start);
-            if (i < 0)
-                return -ENOMEM;
-            p->d->t[i].len = (uint32_t)(p->pos - start);
-            p->d->t[i].esc = (uint8_t)esc;
-            p->d->t[i].next = (uint32_t)i + 1;
+            if (emit) {
+                long i = push(p, JT_STR, start);
+                if (i < 0)
+                    return -ENOMEM;
+                p->d->t[i].len = (uint32_t)(p->pos - start);
+                p->d->t[i].esc = (uint8_t)esc;
+                p->d->t[i].next = (uint32_t)i + 1;
+            }
             p->pos++;
             return 0;
         }
@@ -144,7 +146,7 @@ static int string(struct parser *p)
     return -EINVAL;
 }
 
-static int number(struct parser *p)
+static int number(struct parser *p, int emit)
 {
     size_t start = p->pos;
     const unsigned char *s = p->s;
@@ -177,6 +179,8 @@ static int number(struct parser *p)
         if (d == p->pos)
             return -EINVAL;
     }
+    if (!emit)
+        return 0;
     long i = push(p, JT_NUM, start);
     if (i < 0)
         return -ENOMEM;
@@ -185,87 +189,154 @@ static int number(struct parser *p)
     return 0;
 }
 
-static int value(struct parser *p, int depth);
-
-static int container(struct parser *p, int depth, int obj)
-{
-    if (depth >= p->max_depth)
-        return -EINVAL;
-    long i = push(p, obj ? JT_OBJ : JT_ARR, p->pos);
-    if (i < 0)
-        return -ENOMEM;
-    p->pos++;
-    ws(p);
-    uint32_t size = 0;
-    int rc;
-    char close = obj ? '}' : ']';
-    if (p->pos < p->len && p->s[p->pos] == close) {
-        p->pos++;
-        goto done;
-    }
-    for (;;) {
-        ws(p);
-        if (obj) {
-            if (p->pos >= p->len || p->s[p->pos] != '"')
-                return -EINVAL;
-            if ((rc = string(p)))
-                return rc;
-            ws(p);
-            if (p->pos >= p->len || p->s[p->pos] != ':')
-                return -EINVAL;
-            p->pos++;
-            ws(p);
-        }
-        if ((rc = value(p, depth + 1)))
-            return rc;
-        size++;
-        ws(p);
-        if (p->pos >= p->len)
-            return -EINVAL;
-        if (p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->s[p->pos] == close) {
-            p->pos++;
-            break;
-        }
-        return -EINVAL;
-    }
-done:
-    p->d->t[i].size = size;
-    p->d->t[i].next = (uint32_t)p->d->n;
-    p->d->t[i].len = (uint32_t)(p->pos - p->d->t[i].start);
-    return 0;
-}
-
-static int literal(struct parser *p, const char *word, int type)
+static int literal(struct parser *p, const char *word, int type, int emit)
 {
     size_t n = strlen(word);
     if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n))
         return -EINVAL;
-    long i = push(p, type, p->pos);
-    if (i < 0)
-        return -ENOMEM;
-    p->d->t[i].len = (uint32_t)n;
-    p->d->t[i].next = (uint32_t)i + 1;
+    if (emit) {
+        long i = push(p, type, p->pos);
+        if (i < 0)
+            return -ENOMEM;
+        p->d->t[i].len = (uint32_t)n;
+        p->d->t[i].next = (uint32_t)i + 1;
+    }
     p->pos += n;
     return 0;
 }
 
-static int value(struct parser *p, int depth)
+/* One open container: its token and member count while tokens are emitted. */
+struct level {
+    uint32_t tok, size;
+    uint8_t obj;
+};
+
+/* Iterative, so that the C stack never grows with the input's nesting.
+ * Levels up to max_depth are kept in lv[]; deeper ones (inside a JT_DEEP
+ * value) need only their kind, one bit each in deep[]. */
+static int parse(struct parser *p)
 {
+    size_t maxd = p->max_depth > 0 ? (size_t)p->max_depth : 0;
+    struct level *lv = malloc((maxd + 1) * sizeof *lv);
+    unsigned char *deep = NULL;
+    size_t deep_cap = 0, nlev = 0, deep_start = 0;
+    int rc = -EINVAL;
+    if (!lv)
+        return -ENOMEM;
+    /* the kind of level k (object or array) */
+#define LEVEL_OBJ(k) ((k) < maxd ? lv[k].obj : (deep[((k) - maxd) / 8] >> (((k) - maxd) % 8)) & 1)
+value:
+    ws(p);
     if (p->pos >= p->len)
-        return -EINVAL;
-    switch (p->s[p->pos]) {
-    case '{': return container(p, depth, 1);
-    case '[': return container(p, depth, 0);
-    case '"': return string(p);
-    case 't': return literal(p, "true", JT_TRUE);
-    case 'f': return literal(p, "false", JT_FALSE);
-    case 'n': return literal(p, "null", JT_NULL);
-    default: return number(p);
+        goto out;
+    {
+        int emit = nlev <= maxd; /* levels 0..maxd-1 open: a value at depth nlev */
+        unsigned char c = p->s[p->pos];
+        if (c == '{' || c == '[') {
+            int obj = c == '{';
+            if (nlev < maxd) {
+                long i = push(p, obj ? JT_OBJ : JT_ARR, p->pos);
+                if (i < 0) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                lv[nlev] = (struct level){ .tok = (uint32_t)i, .obj = (uint8_t)obj };
+            } else {
+                size_t k = nlev - maxd;
+                if (k == 0)
+                    deep_start = p->pos;
+                if (k / 8 >= deep_cap) {
+                    size_t cap = deep_cap ? deep_cap * 2 : 64;
+                    unsigned char *nd = realloc(deep, cap);
+                    if (!nd) {
+                        rc = -ENOMEM;
+                        goto out;
+                    }
+                    memset(nd + deep_cap, 0, cap - deep_cap);
+                    deep = nd;
+                    deep_cap = cap;
+                }
+                deep[k / 8] = (unsigned char)((deep[k / 8] & ~(1u << (k % 8))) | (unsigned)obj << (k % 8));
+            }
+            nlev++;
+            p->pos++;
+            ws(p);
+            if (p->pos < p->len && p->s[p->pos] == (obj ? '}' : ']')) {
+                p->pos++;
+                goto close;
+            }
+            if (obj)
+                goto key;
+            goto value;
+        }
+        int r = c == '"'   ? string(p, emit)
+                : c == 't' ? literal(p, "true", JT_TRUE, emit)
+                : c == 'f' ? literal(p, "false", JT_FALSE, emit)
+                : c == 'n' ? literal(p, "null", JT_NULL, emit)
+                           : number(p, emit);
+        if (r) {
+            rc = r;
+            goto out;
+        }
+        goto after;
     }
+key:
+    ws(p);
+    if (p->pos >= p->len || p->s[p->pos] != '"')
+        goto out;
+    if ((rc = string(p, nlev <= maxd)))
+        goto out;
+    rc = -EINVAL;
+    ws(p);
+    if (p->pos >= p->len || p->s[p->pos] != ':')
+        goto out;
+    p->pos++;
+    goto value;
+after:
+    if (!nlev) {
+        rc = 0;
+        goto out;
+    }
+    if (nlev <= maxd)
+        lv[nlev - 1].size++;
+    ws(p);
+    if (p->pos >= p->len)
+        goto out;
+    {
+        int obj = LEVEL_OBJ(nlev - 1);
+        if (p->s[p->pos] == ',') {
+            p->pos++;
+            if (obj)
+                goto key;
+            goto value;
+        }
+        if (p->s[p->pos] != (obj ? '}' : ']'))
+            goto out;
+        p->pos++;
+    }
+close:
+    nlev--;
+    if (nlev < maxd) {
+        struct jtok *t = &p->d->t[lv[nlev].tok];
+        t->size = lv[nlev].size;
+        t->next = (uint32_t)p->d->n;
+        t->len = (uint32_t)(p->pos - t->start);
+    } else if (nlev == maxd) {
+        /* the outermost level too deep closed: one token for all of it */
+        long i = push(p, JT_DEEP, deep_start);
+        if (i < 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        p->d->t[i].len = (uint32_t)(p->pos - deep_start);
+        p->d->t[i].next = (uint32_t)i + 1;
+    }
+    goto after;
+#undef LEVEL_OBJ
+out:
+    free(lv);
+    free(deep);
+    return rc;
 }
 
 int jt_parse(struct jt_doc *d, const char *src, size_t len, int max_depth, size_t *errpos)
@@ -275,8 +346,7 @@ int jt_parse(struct jt_doc *d, const char *src, size_t len, int max_depth, size_
     if (len >= UINT32_MAX)
         return -EINVAL;
     struct parser p = { .d = d, .s = (const unsigned char *)src, .len = len, .max_depth = max_depth };
-    ws(&p);
-    int rc = value(&p, 0);
+    int rc = parse(&p);
     if (!rc) {
         ws(&p);
         if (p.pos != len)
@@ -409,4 +479,43 @@ size_t jt_unescape(const struct jt_doc *d, size_t i, char *out)
     }
     out[n] = 0;
     return n;
+}
+
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+    for (int h = 0; h < 4; h++) {
+        int x = hexval((unsigned char)s[h]);
+        if (x < 0)
+            return 0x10000; /* not an escape a validated string holds */
+        v = v << 4 | (unsigned)x;
+    }
+    return v;
+}
+
+size_t jt_repair_escapes(char *s, size_t n)
+{
+    size_t fixed = 0;
+    for (size_t k = 0; k + 1 < n; k++) {
+        if (s[k] != '\\')
+            continue;
+        if (s[k + 1] != 'u' || k + 6 > n) {
+            k++; /* skip the escaped character (an escaped backslash too) */
+            continue;
+        }
+        unsigned cp = hex4(s + k + 2);
+        if (cp >= 0xd800 && cp <= 0xdbff && k + 12 <= n && s[k + 6] == '\\' && s[k + 7] == 'u') {
+            unsigned lo = hex4(s + k + 8);
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                k += 11; /* a pair: keep both */
+                continue;
+            }
+        }
+        if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff)) {
+            memcpy(s + k + 2, "fffd", 4);
+            fixed++;
+        }
+        k += 5;
+    }
+    return fixed;
 }

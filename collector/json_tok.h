@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum jt_type { JT_OBJ, JT_ARR, JT_STR, JT_NUM, JT_TRUE, JT_FALSE, JT_NULL };
+/* JT_DEEP: an object or array nested deeper than jt_parse's max_depth,
+ * validated but kept as one token (start/len cover its text). */
+enum jt_type { JT_OBJ, JT_ARR, JT_STR, JT_NUM, JT_TRUE, JT_FALSE, JT_NULL, JT_DEEP };
 
 struct jtok {
     uint8_t type;    /* enum jt_type */
@@ -24,10 +26,12 @@ struct jt_doc {
     size_t n, cap;
 };
 
-/* Tokenize len bytes of JSON text (strict RFC 8259: UTF-8 validated,
- * nesting at most max_depth, one value plus whitespace). Returns 0,
- * -EINVAL (malformed; *errpos gets the byte offset) or -ENOMEM. The doc
- * borrows src. Thread-safe on distinct docs. */
+/* Tokenize len bytes of JSON text (strict RFC 8259: UTF-8 validated, one
+ * value plus whitespace). An object or array inside max_depth others is
+ * validated but becomes a single JT_DEEP token: deep nesting costs neither
+ * tokens nor C stack, and is never an error by itself. Returns 0, -EINVAL
+ * (malformed; *errpos gets the byte offset) or -ENOMEM. The doc borrows
+ * src. Thread-safe on distinct docs. */
 int jt_parse(struct jt_doc *d, const char *src, size_t len, int max_depth, size_t *errpos);
 
 /* Release the token array; a zeroed doc is fine. */
@@ -47,5 +51,11 @@ int jt_eq(const struct jt_doc *d, size_t i, const char *s);
 /* Decode string token i into out (at least t->len + 1 bytes), NUL-terminated;
  * returns the decoded length. */
 size_t jt_unescape(const struct jt_doc *d, size_t i, char *out);
+
+/* Rewrite, in the n bytes of escaped JSON string text at s (as between the
+ * quotes of a validated string), every \u escape that a strict reader
+ * refuses (a surrogate not in a high-low pair, or \u0000) into \ufffd, in
+ * place (same length). Returns how many were rewritten. */
+size_t jt_repair_escapes(char *s, size_t n);
 
 #endif

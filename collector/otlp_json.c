@@ -13,104 +13,61 @@
  * allocation per value. Attributes are re-emitted as compact JSON text
  * straight from the (validated) input bytes. */
 
+/* Attribute values nest at most ATTR_MAX_DEPTH levels (deeper ones become
+ * null). The document allows that much nesting of attributes under a span
+ * (4 JSON levels per attribute level, 9 above the first): anything
+ * deeper arrives as one JT_DEEP token and becomes null too, never a 400. */
 #define ATTR_MAX_DEPTH 16
-#define DOC_MAX_DEPTH 64
+#define DOC_MAX_DEPTH (16 + 4 * ATTR_MAX_DEPTH)
 
-struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
+static void put_raw(struct attrs_buf *b, const struct jt_doc *d, long i)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    attrs_put(b, d->src + d->t[i].start, d->t[i].len);
 }
 
-static void put_raw(struct buf *b, const struct jt_doc *d, long i)
-{
-    put(b, d->src + d->t[i].start, d->t[i].len);
-}
+static void put_kvlist(struct attrs_buf *b, const struct jt_doc *d, long arr, int depth);
 
-static void put_str(struct buf *b, const struct jt_doc *d, long i)
-{
-    put(b, "\"", 1);
-    put_raw(b, d, i);
-    put(b, "\"", 1);
-}
-
-static int is_int_text(const char *s, size_t n)
-{
-    size_t k = s[0] == '-' ? 1 : 0;
-    if (k >= n || n - k > 19)
-        return 0;
-    if (s[k] == '0' && n - k > 1)
-        return 0;
-    for (; k < n; k++)
-        if (s[k] < '0' || s[k] > '9')
-            return 0;
-    return 1;
-}
-
-static void put_kvlist(struct buf *b, const struct jt_doc *d, long arr, int depth);
-
-static void put_any(struct buf *b, const struct jt_doc *d, long v, int depth)
+static void put_any(struct attrs_buf *b, const struct jt_doc *d, long v, int depth)
 {
     long x;
     if (v < 0 || d->t[v].type != JT_OBJ || depth > ATTR_MAX_DEPTH) {
-        put(b, "null", 4);
+        attrs_put(b, "null", 4);
         return;
     }
     if ((x = jt_get(d, (size_t)v, "stringValue")) >= 0 && d->t[x].type == JT_STR)
-        put_str(b, d, x);
+        attrs_put_str(b, d, x);
     else if ((x = jt_get(d, (size_t)v, "boolValue")) >= 0 && (d->t[x].type == JT_TRUE || d->t[x].type == JT_FALSE))
         put_raw(b, d, x);
     else if ((x = jt_get(d, (size_t)v, "intValue")) >= 0 && (d->t[x].type == JT_STR || d->t[x].type == JT_NUM) &&
-             !d->t[x].esc && is_int_text(d->src + d->t[x].start, d->t[x].len))
-        put_raw(b, d, x);
+             !d->t[x].esc)
+        attrs_put_int_text(b, d->src + d->t[x].start, d->t[x].len);
     else if ((x = jt_get(d, (size_t)v, "doubleValue")) >= 0 && d->t[x].type == JT_NUM)
-        put_raw(b, d, x);
+        attrs_put_num(b, d, x);
     else if ((x = jt_get(d, (size_t)v, "bytesValue")) >= 0 && d->t[x].type == JT_STR)
-        put_str(b, d, x);
+        attrs_put_str(b, d, x);
     else if ((x = jt_get(d, (size_t)v, "arrayValue")) >= 0) {
         long vals = jt_get(d, (size_t)x, "values");
-        put(b, "[", 1);
+        attrs_put(b, "[", 1);
         if (vals >= 0 && d->t[vals].type == JT_ARR) {
             size_t j = (size_t)vals + 1;
             for (uint32_t k = 0; k < d->t[vals].size; k++) {
                 if (k)
-                    put(b, ",", 1);
+                    attrs_put(b, ",", 1);
                 put_any(b, d, (long)j, depth + 1);
                 j = d->t[j].next;
             }
         }
-        put(b, "]", 1);
+        attrs_put(b, "]", 1);
     } else if ((x = jt_get(d, (size_t)v, "kvlistValue")) >= 0) {
         put_kvlist(b, d, jt_get(d, (size_t)x, "values"), depth + 1);
     } else
-        put(b, "null", 4);
+        attrs_put(b, "null", 4);
 }
 
-static void put_kvlist(struct buf *b, const struct jt_doc *d, long arr, int depth)
+static void put_kvlist(struct attrs_buf *b, const struct jt_doc *d, long arr, int depth)
 {
-    put(b, "{", 1);
-    if (arr >= 0 && d->t[arr].type == JT_ARR && depth <= ATTR_MAX_DEPTH) {
+    attrs_put(b, "{", 1);
+    if (arr >= 0 && d->t[arr].type == JT_ARR) { /* values too deep: null (put_any) */
         size_t j = (size_t)arr + 1;
         int first = 1;
         for (uint32_t k = 0; k < d->t[arr].size; k++, j = d->t[j].next) {
@@ -118,30 +75,51 @@ static void put_kvlist(struct buf *b, const struct jt_doc *d, long arr, int dept
             if (key < 0 || d->t[key].type != JT_STR)
                 continue;
             if (!first)
-                put(b, ",", 1);
+                attrs_put(b, ",", 1);
             first = 0;
-            put_str(b, d, key);
-            put(b, ":", 1);
+            attrs_put_str(b, d, key);
+            attrs_put(b, ":", 1);
             put_any(b, d, jt_get(d, j, "value"), depth);
         }
     }
-    put(b, "}", 1);
+    attrs_put(b, "}", 1);
 }
 
-/* A u64 written as a decimal string or a JSON number (integer part). */
-static int64_t ns_to_us(const struct jt_doc *d, long i)
+/* A time in ns, a u64 written as a decimal string or a JSON number, to µs
+ * in *us: 0 (absent or null: 0), -EINVAL (not a number) or -ERANGE
+ * (negative, or beyond SPAN_TIME_MAX_US). */
+static int time_us(const struct jt_doc *d, long i, int64_t *us)
 {
-    if (i < 0 || (d->t[i].type != JT_STR && d->t[i].type != JT_NUM))
+    *us = 0;
+    if (i < 0 || d->t[i].type == JT_NULL)
         return 0;
-    const char *s = d->src + d->t[i].start;
+    const struct jtok *t = &d->t[i];
+    const char *s = d->src + t->start;
+    if ((t->type != JT_STR && t->type != JT_NUM) || t->esc || !t->len)
+        return -EINVAL;
+    if (s[0] == '-')
+        return t->len > 1 ? -ERANGE : -EINVAL;
     uint64_t v = 0;
-    for (uint32_t k = 0; k < d->t[i].len && s[k] >= '0' && s[k] <= '9'; k++) {
+    uint32_t k = 0;
+    for (; k < t->len && s[k] >= '0' && s[k] <= '9'; k++) {
         if (v > (UINT64_MAX - 9) / 10)
-            return 0;
+            return -ERANGE;
         v = v * 10 + (uint64_t)(s[k] - '0');
     }
-    v /= 1000;
-    return v > INT64_MAX ? 0 : (int64_t)v;
+    if (k < t->len) {
+        /* a JSON number with a fraction or an exponent (the tokenizer has
+         * checked its form); a string must be plain digits */
+        if (t->type != JT_NUM || t->len >= 64)
+            return -EINVAL;
+        char tmp[64];
+        memcpy(tmp, s, t->len);
+        tmp[t->len] = 0;
+        double x = strtod(tmp, NULL);
+        if (!(x >= 0 && x < 18446744073709551616.0))
+            return -ERANGE;
+        v = (uint64_t)x;
+    }
+    return span_time_from_ns(v, us);
 }
 
 static int small_int(const struct jt_doc *d, long i, int max)
@@ -210,7 +188,7 @@ static int parse_id(const struct jt_doc *d, long i, char *out, size_t digits)
 }
 
 static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res *res, struct span_batch *out,
-                       size_t max_spans, struct buf *ab)
+                       size_t max_spans, struct attrs_buf *ab)
 {
     char t[33], s[17], p[17] = "";
     if (d->t[js].type != JT_OBJ)
@@ -225,6 +203,14 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
         (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16))) {
         return span_batch_reject(out, "invalid trace or span id");
     }
+    int64_t st, en;
+    int trc = time_us(d, start, &st);
+    if (!trc)
+        trc = time_us(d, end, &en);
+    if (!trc)
+        trc = span_times_check(st, &en);
+    if (trc)
+        return span_batch_reject(out, trc == -ERANGE ? "start or end time out of range" : "invalid start or end time");
     int rc;
     struct span *sp = span_batch_take(out, max_spans, &rc);
     if (!sp)
@@ -238,10 +224,8 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
     sp->node = res->node;
     sp->kind = kind_of(d, kind);
     sp->status = status_of(d, status);
-    sp->start_us = ns_to_us(d, start);
-    sp->end_us = ns_to_us(d, end);
-    if (sp->end_us < sp->start_us)
-        sp->end_us = sp->start_us;
+    sp->start_us = st;
+    sp->end_us = en;
     ab->n = 0;
     put_kvlist(ab, d, attrs, 0);
     if (ab->oom)
@@ -278,7 +262,7 @@ int otlp_json_decode(const char *buf, size_t len, struct span_batch *out, size_t
                      char *err, size_t errlen)
 {
     struct jt_doc d = { 0 };
-    struct buf ab = { 0 };
+    struct attrs_buf ab = { 0 };
     size_t pos = 0;
     int rc = jt_parse(&d, buf, len, DOC_MAX_DEPTH, &pos);
     if (rc == -EINVAL) {

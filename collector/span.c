@@ -251,3 +251,44 @@ int span_set_attrs_json(struct span_batch *b, struct span *sp, json_t *attrs)
     free(txt);
     return sp->attrs ? 0 : -ENOMEM;
 }
+
+int span_times_check(int64_t start_us, int64_t *end_us)
+{
+    if (start_us < 0 || start_us > SPAN_TIME_MAX_US || *end_us < 0 || *end_us > SPAN_TIME_MAX_US)
+        return -ERANGE;
+    if (*end_us < start_us)
+        *end_us = start_us;
+    return 0;
+}
+
+int span_time_from_ns(uint64_t ns, int64_t *us)
+{
+    if (ns / 1000 > (uint64_t)SPAN_TIME_MAX_US)
+        return -ERANGE;
+    *us = (int64_t)(ns / 1000);
+    return 0;
+}
+
+int64_t span_time_clamp(int64_t us)
+{
+    return us < 0 ? 0 : us > SPAN_TIME_MAX_US ? SPAN_TIME_MAX_US : us;
+}
+
+static int64_t corrected(int64_t raw, int64_t skew)
+{
+    int64_t t;
+    if (__builtin_add_overflow(span_time_clamp(raw), skew, &t))
+        t = skew < 0 ? 0 : SPAN_TIME_MAX_US;
+    return span_time_clamp(t);
+}
+
+int64_t span_cstart(const struct span *s)
+{
+    return corrected(s->start_us, s->skew_us);
+}
+
+int64_t span_cend(const struct span *s)
+{
+    int64_t e = corrected(s->end_us, s->skew_us), st = span_cstart(s);
+    return e < st ? st : e;
+}

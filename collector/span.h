@@ -35,6 +35,30 @@ struct span {
     uint64_t hash;        /* span_content_hash, when computed already; 0: not yet */
 };
 
+/* Span times are microseconds since the epoch in [0, SPAN_TIME_MAX_US]:
+ * their nanoseconds fit an int64 (1970 to 2262), so an export may multiply
+ * by 1000 and any difference or sum of two times fits. Decoders reject a
+ * span whose times fall outside (span_times_check); whoever reads spans
+ * from elsewhere (a store) clamps them (span_time_clamp). */
+#define SPAN_TIME_MAX_US (INT64_MAX / 1000)
+
+/* Check a decoded span's start and end (µs): 0 when both lie in the valid
+ * range (an end before the start is raised to the start), -ERANGE when
+ * either does not. */
+int span_times_check(int64_t start_us, int64_t *end_us);
+
+/* Nanoseconds (unsigned, as OTLP sends them) to µs: 0, or -ERANGE when
+ * beyond SPAN_TIME_MAX_US. */
+int span_time_from_ns(uint64_t ns, int64_t *us);
+
+/* us clamped into [0, SPAN_TIME_MAX_US]. */
+int64_t span_time_clamp(int64_t us);
+
+/* A span's corrected start and end (raw time + skew_us, without overflow,
+ * clamped into the valid range; the end never before the start). */
+int64_t span_cstart(const struct span *s);
+int64_t span_cend(const struct span *s);
+
 /* A growable array of spans plus the arena that owns their strings. */
 struct span_batch {
     struct span *spans;

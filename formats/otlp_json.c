@@ -42,8 +42,9 @@ static json_t *kv(const char *k, json_t *v)
 static json_t *encode_span(const struct span *s)
 {
     char st[32], en[32];
-    snprintf(st, sizeof st, "%lld", (long long)(s->start_us + s->skew_us) * 1000);
-    snprintf(en, sizeof en, "%lld", (long long)(s->end_us + s->skew_us) * 1000);
+    /* corrected times lie in the span model's valid range: x 1000 fits */
+    snprintf(st, sizeof st, "%lld", (long long)span_cstart(s) * 1000);
+    snprintf(en, sizeof en, "%lld", (long long)span_cend(s) * 1000);
     json_t *attrs = json_array(), *a = json_loads(s->attrs, 0, NULL), *v;
     const char *k;
     json_object_foreach(a, k, v) json_array_append_new(attrs, kv(k, v));

@@ -44,8 +44,8 @@ int fmt_chrome_trace(const struct span *spans, size_t n, char **out, size_t *len
         else
             json_decref(a);
         json_array_append_new(ev, json_pack("{sssssssIsIsisiso}", "name", s->name, "cat", s->service, "ph", "X",
-                                            "ts", (json_int_t)(s->start_us + s->skew_us), "dur",
-                                            (json_int_t)(s->end_us - s->start_us), "pid", pid, "tid", tid, "args",
+                                            "ts", (json_int_t)span_cstart(s), "dur",
+                                            (json_int_t)(span_cend(s) - span_cstart(s)), "pid", pid, "tid", tid, "args",
                                             args ? args : json_object()));
     }
     *out = json_dumps(root, JSON_COMPACT);

@@ -11,8 +11,8 @@
 static json_t *encode(const struct span *s)
 {
     json_t *o = json_pack("{sssssssIsI}", "traceId", s->trace_id, "id", s->span_id, "name", s->name,
-                          "timestamp", (json_int_t)(s->start_us + s->skew_us), "duration",
-                          (json_int_t)(s->end_us - s->start_us));
+                          "timestamp", (json_int_t)span_cstart(s), "duration",
+                          (json_int_t)(span_cend(s) - span_cstart(s)));
     if (!o)
         return NULL;
     if (*s->parent_id)

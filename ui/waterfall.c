@@ -223,7 +223,8 @@ static void wf_draw(struct wf *w)
         attroff(selattr | cattr);
         if (barW >= 6) {
             int64_t st = s->start_us + s->skew_us - w->v.start_us, dd = s->end_us - s->start_us;
-            int a = (int)(st * barW / total), b = (int)((st + dd) * barW / total);
+            /* 0 <= st <= st + dd <= total (assembly keeps corrected times in range) */
+            int a = (int)((double)st * barW / (double)total), b = (int)((double)(st + dd) * barW / (double)total);
             if (a < 0)
                 a = 0;
             if (a >= barW)

@@ -438,3 +438,66 @@ def test_overload_gets_503_and_loses_no_accepted_span(sonde_bin, collector):
     log = c.stop()
     m = re.search(r"received (\d+) spans, stored (\d+)", log)
     assert m and int(m.group(1)) == ok * 200 and int(m.group(2)) == ok * 200, log
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "fuzz" / "corpus"
+
+
+def stored(db):
+    with sqlite3.connect(db) as conn:
+        return {r[0]: r[1:] for r in conn.execute("SELECT name, start_us, end_us, attributes FROM span")}
+
+
+def test_hostile_times_and_attributes(sonde_bin, collector):
+    # inputs made by tests/fuzz/gen_hostile.py: times out of range, lone
+    # surrogates, numbers beyond int64, deep nesting
+    c = collector(name="otlp.sonde")
+    status, resp, _ = c.post("/v1/traces", (HOSTILE / "otlp_json" / "hostile_times.json").read_bytes())
+    assert status == 200, resp
+    ps = json.loads(resp)["partialSuccess"]
+    assert ps["rejectedSpans"] == 5 and ("out of range" in ps["errorMessage"] or "invalid" in ps["errorMessage"])
+    status, resp, _ = c.post("/v1/traces", (HOSTILE / "otlp_json" / "hostile_attrs.json").read_bytes())
+    assert (status, json.loads(resp)) == (200, {})
+    c.wait_spans(3)
+    rows = stored(c.db)
+    assert set(rows) == {"good", "number forms", "attrs"}
+    assert all(0 <= r[0] <= r[1] <= 2**63 // 1000 for r in rows.values())
+    attrs = json.loads(rows["attrs"][2])  # (same span id as "good": merged in a trace view)
+    assert attrs["keep"] == "yes" and attrs["lone"] == "a\ufffdb" and attrs["last"] == 7
+    assert attrs["bigint"] is None and attrs["deep"]["d"]["d"]["d"]
+    r = sonde(sonde_bin, "trace", "--db", c.db, TRACE_ID, "--format", "otlp")
+    assert r.returncode == 0 and 'UnixNano":"-' not in r.stdout
+    log = c.stop()
+    assert "5 rejected" in log, log
+
+    p = collector(name="proto.sonde")
+    status, resp, _ = p.post("/v1/traces", (HOSTILE / "otlp_proto" / "hostile.pb").read_bytes(),
+                             "application/x-protobuf")
+    assert status == 200 and resp[:1] == b"\x0a" and resp[2:4] == b"\x08\x01", resp  # rejected_spans 1
+    p.wait_spans(2)
+    r = sonde(sonde_bin, "trace", "--db", p.db, TRACE_ID, "--format", "otlp")
+    assert r.returncode == 0 and 'UnixNano":"-' not in r.stdout and '"9223372036854775000"' in r.stdout, r.stdout
+    assert "-1000" not in r.stdout
+    r = sonde(sonde_bin, "traces", "--db", p.db)
+    assert r.returncode == 0 and "2023-11-14" in r.stdout, r.stdout
+
+    z = collector(name="zipkin.sonde")
+    status, resp, headers = z.post("/api/v2/spans", (HOSTILE / "zipkin" / "hostile.json").read_bytes())
+    assert status == 202, resp
+    assert json.loads(resp)["partialSuccess"]["rejectedSpans"] == 6
+    bad = [{"traceId": TRACE_ID, "id": "00f067aa0ba902b7", "name": "max", "timestamp": 2**63 - 1,
+            "duration": 2**63 - 1},
+           {"traceId": TRACE_ID, "id": "00f067aa0ba902b8", "name": "neg", "timestamp": "-9223372036854775808"},
+           {"traceId": "xyz", "id": "00f067aa0ba902b9", "name": "badid", "timestamp": 1700000000000000}]
+    status, resp, _ = z.post("/api/v2/spans", json.dumps(bad))
+    assert status == 400 and "all 3 spans rejected" in json.loads(resp)["message"], resp
+    z.wait_spans(2)
+    time.sleep(0.3)
+    rows = stored(z.db)
+    assert set(rows) == {"n1", "n7"}, rows
+    attrs = json.loads(rows["n1"][2])
+    assert attrs["keep"] == "yes" and attrs["lone"] == "a\ufffdb" and attrs["n"] == 3
+    r = sonde(sonde_bin, "traces", "--db", z.db)
+    assert r.returncode == 0 and "-290308" not in r.stdout and "2023-11-14" in r.stdout, r.stdout
+    log = z.stop()
+    assert "9 rejected" in log, log

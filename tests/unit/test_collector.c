@@ -12,6 +12,7 @@
 #include "formats/zipkin_json.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -325,6 +326,152 @@ static void test_formats(void)
     span_batch_fini(&b);
 }
 
+/* attrs of s read back by a strict reader, or NULL */
+static json_t *attrs_of(const struct span *s)
+{
+    json_t *a = json_loads(s->attrs, 0, NULL);
+    CHECK(json_is_object(a), "attributes of %s read back: %s", s->name, s->attrs);
+    return a;
+}
+
+static const struct span *named(const struct span_batch *b, const char *name)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (!strcmp(b->spans[i].name, name))
+            return &b->spans[i];
+    CHECK(0, "no span named %s", name);
+    return NULL;
+}
+
+/* Times out of range are rejected per span, never wrapped; odd attribute
+ * values lose only themselves (tests/fuzz/gen_hostile.py made the inputs). */
+static void test_hostile(void)
+{
+    size_t len;
+    char err[256];
+    struct span_batch b;
+    const struct span *s;
+    json_t *a;
+
+    span_batch_init(&b);
+    char *buf = slurp("tests/fuzz/corpus/otlp_json/hostile_times.json", &len);
+    CHECK_INT(otlp_json_decode(buf, len, &b, 100, err, sizeof err), 0);
+    CHECK_INT(b.n, 2);
+    CHECK_INT(b.rejected, 5);
+    if ((s = named(&b, "good")))
+        CHECK_INT(s->end_us - s->start_us, 1000000);
+    if ((s = named(&b, "number forms"))) {
+        CHECK_INT(s->start_us, 1700000000000000LL);
+        CHECK_INT(s->end_us, 1700000000100000LL);
+    }
+    free(buf);
+    span_batch_fini(&b);
+
+    span_batch_init(&b);
+    buf = slurp("tests/fuzz/corpus/otlp_proto/hostile.pb", &len);
+    CHECK_INT(otlp_proto_decode((const uint8_t *)buf, len, &b, 100, err, sizeof err), 0);
+    CHECK_INT(b.n, 2);
+    CHECK_INT(b.rejected, 1);
+    if ((s = named(&b, "end beyond int64")))
+        CHECK_INT(s->end_us, SPAN_TIME_MAX_US); /* 2^63 ns: the last valid µs */
+    if ((s = named(&b, "good")) && (a = attrs_of(s))) {
+        CHECK_STR(json_string_value(json_object_get(a, "keep")), "yes");
+        CHECK_STR(json_string_value(json_object_get(a, "nan")), "NaN");
+        CHECK_STR(json_string_value(json_object_get(a, "inf")), "-Infinity");
+        CHECK_STR(json_string_value(json_object_get(a, "bad\xef\xbf\xbd")), "x\xef\xbf\xbd");
+        json_decref(a);
+    }
+    free(buf);
+    span_batch_fini(&b);
+
+    span_batch_init(&b);
+    buf = slurp("tests/fuzz/corpus/otlp_json/hostile_attrs.json", &len);
+    CHECK_INT(otlp_json_decode(buf, len, &b, 100, err, sizeof err), 0);
+    CHECK_INT(b.n, 1);
+    if (b.n == 1 && (a = attrs_of(&b.spans[0]))) {
+        CHECK_STR(json_string_value(json_object_get(a, "keep")), "yes");
+        CHECK_STR(json_string_value(json_object_get(a, "lone")), "a\xef\xbf\xbd" "b");
+        CHECK_STR(json_string_value(json_object_get(a, "low\xef\xbf\xbd")), "\xef\xbf\xbdx");
+        CHECK_STR(json_string_value(json_object_get(a, "pair")), "\xf0\x9f\x98\x80");
+        CHECK_STR(json_string_value(json_object_get(a, "esc")), "\\ud800");
+        CHECK(json_is_null(json_object_get(a, "bigint")), "an int beyond int64 is null");
+        CHECK(json_is_null(json_object_get(a, "bigdbl")), "a double beyond range is null");
+        CHECK_INT(json_integer_value(json_object_get(a, "last")), 7);
+        /* 40 levels: kept down to the supported depth, then null */
+        json_t *d = json_object_get(a, "deep");
+        int levels = 0;
+        while (json_is_object(d)) {
+            d = json_object_get(d, "d");
+            levels++;
+        }
+        CHECK(levels >= 12 && levels <= 18 && json_is_null(d), "deep attribute cut at %d levels", levels);
+        json_decref(a);
+    }
+    free(buf);
+    span_batch_fini(&b);
+
+    span_batch_init(&b);
+    buf = slurp("tests/fuzz/corpus/zipkin/hostile.json", &len);
+    CHECK_INT(zipkin_decode(buf, len, &b, 100, err, sizeof err), 0);
+    CHECK_INT(b.n, 2);
+    CHECK_INT(b.rejected, 6);
+    if ((s = named(&b, "n7"))) { /* string timestamp, negative duration: 0 */
+        CHECK_INT(s->start_us, 1700000000000000LL);
+        CHECK_INT(s->end_us, 1700000000000000LL);
+    }
+    if ((s = named(&b, "n1")) && (a = attrs_of(s))) {
+        CHECK_INT(s->end_us - s->start_us, 20000);
+        CHECK_INT(s->status, SPAN_STATUS_ERROR);
+        CHECK_STR(json_string_value(json_object_get(a, "keep")), "yes");
+        CHECK_STR(json_string_value(json_object_get(a, "lone")), "a\xef\xbf\xbd" "b");
+        CHECK_STR(json_string_value(json_object_get(a, "nul")), "\xef\xbf\xbd");
+        CHECK(json_is_null(json_object_get(a, "big")) && json_is_null(json_object_get(a, "dbl")), "%s", s->attrs);
+        CHECK_INT(json_integer_value(json_object_get(a, "n")), 3);
+        json_t *ann = json_object_get(a, "annotations");
+        CHECK_INT(json_array_size(ann), 2);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(ann, 0), "value")), "w\xef\xbf\xbd");
+        json_decref(a);
+    }
+    free(buf);
+    span_batch_fini(&b);
+
+    /* a store may hold anything: assembly and exports stay in range */
+    span_batch_init(&b);
+    mk(&b, "0000000000000001", "", "a", SPAN_KIND_SERVER, INT64_MIN, INT64_MAX);
+    mk(&b, "0000000000000002", "0000000000000001", "b", SPAN_KIND_CLIENT, INT64_MAX, INT64_MIN);
+    mk(&b, "0000000000000003", "0000000000000001", "c", SPAN_KIND_CLIENT, INT64_MAX - 5, INT64_MAX);
+    struct trace_view v;
+    CHECK_INT(trace_assemble(&b, INT64_MAX, &v), 0);
+    CHECK(v.start_us >= 0 && v.end_us <= SPAN_TIME_MAX_US && v.start_us <= v.end_us, "extent %lld..%lld",
+          (long long)v.start_us, (long long)v.end_us);
+    for (size_t i = 0; i < v.b.n; i++) {
+        const struct span *x = &v.b.spans[i];
+        int64_t cs = x->start_us + x->skew_us, ce = x->end_us + x->skew_us;
+        CHECK(cs >= 0 && cs <= ce && ce <= SPAN_TIME_MAX_US, "span %s corrected %lld..%lld", x->span_id,
+              (long long)cs, (long long)ce);
+        CHECK(span_cstart(x) == cs && span_cend(x) == ce, "helpers agree");
+    }
+    char *out, t[64];
+    CHECK_INT(fmt_otlp_json(v.b.spans, v.b.n, &out, &len), 0);
+    CHECK(!strstr(out, "\"-"), "no negative time in %s", out);
+    free(out);
+    CHECK_INT(fmt_zipkin_json(v.b.spans, v.b.n, &out, &len), 0);
+    CHECK(!strstr(out, ":-"), "no negative time in %s", out);
+    free(out);
+    trace_fmt_time(t, sizeof t, INT64_MIN);
+    CHECK_STR(t, "1970-01-01 00:00:00.000000");
+    trace_fmt_time(t, sizeof t, INT64_MAX);
+    CHECK(!strncmp(t, "2262-04-11", 10), "%s", t);
+    trace_view_fini(&v);
+    span_batch_fini(&b);
+    /* a span struct straight from elsewhere: the helpers saturate */
+    struct span raw = { .start_us = INT64_MAX, .end_us = INT64_MIN, .skew_us = INT64_MAX };
+    CHECK_INT(span_cstart(&raw), SPAN_TIME_MAX_US);
+    CHECK_INT(span_cend(&raw), SPAN_TIME_MAX_US);
+    raw.skew_us = INT64_MIN;
+    CHECK_INT(span_cstart(&raw), 0);
+}
+
 int main(void)
 {
     test_otlp_json();
@@ -333,5 +480,6 @@ int main(void)
     test_assemble();
     test_store();
     test_formats();
+    test_hostile();
     return check_done("collector");
 }
