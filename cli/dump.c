@@ -203,7 +203,10 @@ int cmd_dump(int argc, char **argv)
             json_array_append_new(ths, t);
         }
         json_object_set_new(root, "threads", ths);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text) /* C1 and bidi controls as \u escapes (common/textesc.h) */
+            textesc_json_write(text, strlen(text), stdout);
+        free(text);
         fputc('\n', stdout);
         json_decref(root);
     } else {

@@ -5,6 +5,7 @@
 #include "collector/store.h"
 #include "common/err.h"
 #include "common/outfile.h"
+#include "common/textesc.h"
 #include "formats/export.h"
 #include "formats/trace_html.h"
 #include "profiler/model.h"
@@ -173,7 +174,8 @@ static int export_store(const char *format, const char *trace_arg, const char *o
         free(out);
         return status;
     }
-    int bad = fwrite(out, 1, len, o.f) != len || (!html && fputc('\n', o.f) == EOF);
+    /* JSON (in html: inside a script): C1 and bidi controls as \u escapes */
+    int bad = textesc_json_write(out, len, o.f) || (!html && fputc('\n', o.f) == EOF);
     free(out);
     return out_finish(&o, bad ? -EIO : 0, "write error");
 }

@@ -179,7 +179,10 @@ int cmd_traces(int argc, char **argv)
     }
     if (json) {
         json_t *root = json_pack("{so}", "traces", arr);
-        json_dumpf(root, stdout, JSON_COMPACT);
+        char *text = json_dumps(root, JSON_COMPACT);
+        if (text) /* C1 and bidi controls as \u escapes (common/textesc.h) */
+            textesc_json_write(text, strlen(text), stdout);
+        free(text);
         putchar('\n');
         json_decref(root);
     }
@@ -309,14 +312,17 @@ int cmd_trace(int argc, char **argv)
         size_t len = 0;
         rc = sf->encode(v.b.spans, v.b.n, &out, &len);
         if (!rc) {
-            fwrite(out, 1, len, stdout);
+            textesc_json_write(out, len, stdout); /* C1, bidi controls as \u escapes */
             putchar('\n');
         }
         free(out);
     } else if (json) {
         json_t *j = trace_json(&v, id);
         if (j) {
-            json_dumpf(j, stdout, JSON_COMPACT);
+            char *text = json_dumps(j, JSON_COMPACT);
+            if (text) /* C1 and bidi controls as \u escapes (common/textesc.h) */
+                textesc_json_write(text, strlen(text), stdout);
+            free(text);
             putchar('\n');
             json_decref(j);
         } else {

@@ -144,3 +144,26 @@ void textesc_fputs(const char *s, FILE *f)
     }
     fwrite(run, 1, (size_t)(p - run), f);
 }
+
+int textesc_json_write(const char *s, size_t n, FILE *f)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
+    while (p < end) {
+        if (*p < 0xc2 || *p > 0xe2) { /* neither starts U+0080-U+009F nor U+2xxx */
+            p++;
+            continue;
+        }
+        size_t len;
+        long cp = decode(p, (size_t)(end - p), &len);
+        if (cp < 0 || !hidden_cp(cp)) {
+            p += cp < 0 ? 1 : len;
+            continue;
+        }
+        fwrite(run, 1, (size_t)(p - run), f);
+        fprintf(f, "\\u%04lx", cp);
+        p += len;
+        run = p;
+    }
+    fwrite(run, 1, (size_t)(p - run), f);
+    return ferror(f) ? -1 : 0;
+}

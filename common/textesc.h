@@ -43,4 +43,10 @@ char *textesc_dup(const char *s);
 /* Write the rendering of s (NULL: nothing) to f. */
 void textesc_fputs(const char *s, FILE *f);
 
+/* Write the n bytes of JSON text at s to f, the code points shown as
+ * \uNNNN above (C1, bidi controls, U+2028, U+2029) written as JSON \u
+ * escapes: the same JSON value, with nothing left that a terminal acts on
+ * (JSON writers already escape C0). 0, or -1 when f has an error. */
+int textesc_json_write(const char *s, size_t n, FILE *f);
+
 #endif

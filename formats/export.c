@@ -35,8 +35,15 @@ void export_json_str(FILE *f, const char *s)
         default:
             if (c < 0x20)
                 fprintf(f, "\\u%04x", c);
-            else
+            else if (c < 0xc2 || c > 0xe2)
                 putc((int)c, f);
+            else { /* C1 and bidi controls as \u escapes (common/textesc.h) */
+                size_t n = 1;
+                while (n < 3 && (p[n] & 0xc0) == 0x80)
+                    n++;
+                textesc_json_write((const char *)p, n, f);
+                p += n - 1;
+            }
         }
     }
     putc('"', f);

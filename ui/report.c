@@ -54,7 +54,9 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     }
     json_object_set_new(root, "threads", threads);
     json_object_set_new(root, "functions", funcs);
-    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    int rc = !text || textesc_json_write(text, strlen(text), f); /* C1, bidi controls as \u escapes */
+    free(text);
     fputc('\n', f);
     json_decref(root);
     return rc ? -EIO : 0;
