@@ -16,6 +16,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* SQLite opens the store and its -wal, -shm and -journal files by name,
+ * following symbolic links and creating the target of a dangling one: the
+ * store must be a regular file or absent, its companions too. EXIT_OK, or
+ * the exit status after a one-line error. */
+static int check_db_path(const char *db)
+{
+    static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        char p[4200], msg[4400];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
+        if (lstat(p, &sb)) {
+            if (errno == ENOENT)
+                continue;
+            snprintf(msg, sizeof msg, "--db %s: %s", p, strerror(errno));
+            return cli_error(-errno, msg);
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            snprintf(msg, sizeof msg, "--db %s is a symbolic link: not opening it (name the file itself)", p);
+            return cli_error(-ELOOP, msg);
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            snprintf(msg, sizeof msg, "--db %s is not a regular file", p);
+            return cli_error(-EINVAL, msg);
+        }
+    }
+    return EXIT_OK;
+}
 
 static void collector_usage(FILE *f)
 {
@@ -165,6 +195,8 @@ int cmd_collector(int argc, char **argv)
     struct forwarder *fw = NULL;
     struct ingest *in = NULL;
     struct http_server *hs = NULL, *zs = NULL;
+    if ((exit_code = check_db_path(db)) != EXIT_OK)
+        goto out;
     if ((rc = span_store_open(db, STORE_CREATE, &st, err, sizeof err))) {
         exit_code = cli_error(rc, err);
         goto out;

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "common/err.h"
+#include "common/textesc.h"
 #include "tracer/cpython/frames.h"
 #include "tracer/cpython/threads.h"
 
@@ -202,21 +203,34 @@ int cmd_dump(int argc, char **argv)
             json_array_append_new(ths, t);
         }
         json_object_set_new(root, "threads", ths);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text) /* C1 and bidi controls as \u escapes (common/textesc.h) */
+            textesc_json_write(text, strlen(text), stdout);
+        free(text);
         fputc('\n', stdout);
         json_decref(root);
     } else {
-        printf("Process %d: Python %s (%s)\n", pid, rt.version, rt.binary);
+        /* names, files and paths come from the target: shown escaped */
+        printf("Process %d: Python ", pid);
+        textesc_fputs(rt.version, stdout);
+        fputs(" (", stdout);
+        textesc_fputs(rt.binary, stdout);
+        fputs(")\n", stdout);
         for (int i = 0; i < n; i++) {
-            printf("\nThread %d \"%s\"%s\n", (int)d[i].th.tid, d[i].name[0] ? d[i].name : "?",
-                   d[i].th.holds_gil ? " [holds the GIL]" : "");
+            printf("\nThread %d \"", (int)d[i].th.tid);
+            textesc_fputs(d[i].name[0] ? d[i].name : "?", stdout);
+            printf("\"%s\n", d[i].th.holds_gil ? " [holds the GIL]" : "");
             if (!d[i].nframes)
                 printf("    (no Python frames)\n");
             for (int k = 0; k < d[i].nframes; k++) {
                 const char *fn, *file;
                 int line;
                 frame_info(&rt, &d[i].frames[k], qual, &fn, &file, &line);
-                printf("    %s (%s:%d)\n", fn, file, line);
+                fputs("    ", stdout);
+                textesc_fputs(fn, stdout);
+                fputs(" (", stdout);
+                textesc_fputs(file, stdout);
+                printf(":%d)\n", line);
             }
             if (d[i].truncated)
                 printf("    ... (stack truncated)\n");

@@ -4,6 +4,8 @@
 #include "collector/assemble.h"
 #include "collector/store.h"
 #include "common/err.h"
+#include "common/outfile.h"
+#include "common/textesc.h"
 #include "formats/export.h"
 #include "formats/trace_html.h"
 #include "profiler/model.h"
@@ -13,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static void export_usage(FILE *f)
 {
@@ -39,45 +39,55 @@ static void export_usage(FILE *f)
           f);
 }
 
-/* Open path for writing ('-': stdout); NULL after a one-line error, with
- * the exit status in *status. */
-static FILE *out_open(const char *path, int *status)
+/* An output: stdout ('-') or a file written by common/outfile (a new file
+ * renamed into place, never through a symbolic link). */
+struct out {
+    FILE *f;
+    const char *path;
+    struct outfile of;
+};
+
+/* Open path for writing ('-': stdout). EXIT_OK, or the exit status after a
+ * one-line error. */
+static int out_open(struct out *o, const char *path)
 {
-    if (!strcmp(path, "-"))
-        return stdout;
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        int e = errno;
-        char msg[700];
-        snprintf(msg, sizeof msg, "cannot write %.400s: %s", path, strerror(e));
-        *status = cli_error(-e, msg);
+    o->path = path;
+    if (!strcmp(path, "-")) {
+        o->f = stdout;
+        return EXIT_OK;
     }
-    return f;
+    char err[512] = "";
+    int rc = outfile_open(&o->of, path, 0, err, sizeof err);
+    if (rc)
+        return cli_error(rc, err);
+    o->f = o->of.f;
+    return EXIT_OK;
 }
 
-/* Finish writing path opened by out_open: flush or close it, and when that
- * or the writer (rc, err) failed, remove the partial file (a regular file
- * only: never a device, a pipe or a socket given as -o) and say so.
- * Returns the exit status. */
-static int out_finish(FILE *f, const char *path, int rc, const char *err)
+/* Finish writing o: when the writer failed (rc, err) or the data cannot be
+ * flushed, say so; a file is then left as it was before. Returns the exit
+ * status. */
+static int out_finish(struct out *o, int rc, const char *err)
 {
-    int to_stdout = f == stdout;
-    struct stat sb;
-    int regular = !to_stdout && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
-    /* a write that failed earlier (a full disk) leaves only the error flag */
-    int bad = fflush(f) != 0 || ferror(f);
-    bad |= !to_stdout && fclose(f) != 0;
-    if (bad && !rc) {
-        rc = -EIO;
-        err = "write error";
-    }
-    if (!rc)
-        return EXIT_OK;
-    if (regular)
-        unlink(path);
     char msg[700];
-    snprintf(msg, sizeof msg, "%.400s: %s", to_stdout ? "stdout" : path, err && *err ? err : se_str(rc));
-    return cli_error(rc, msg);
+    if (o->f == stdout) {
+        /* a write that failed earlier (a full disk) leaves only the error flag */
+        if (!rc && (fflush(stdout) != 0 || ferror(stdout))) {
+            rc = -EIO;
+            err = "write error";
+        }
+        if (!rc)
+            return EXIT_OK;
+        snprintf(msg, sizeof msg, "stdout: %s", err && *err ? err : se_str(rc));
+        return cli_error(rc, msg);
+    }
+    if (rc) {
+        outfile_abort(&o->of);
+        snprintf(msg, sizeof msg, "%.400s: %s", o->path, err && *err ? err : se_str(rc));
+        return cli_error(rc, msg);
+    }
+    rc = outfile_commit(&o->of, msg, sizeof msg);
+    return rc ? cli_error(rc, msg) : EXIT_OK;
 }
 
 /* sonde export on a span store: one trace (trace_arg) or all of them. */
@@ -158,15 +168,16 @@ static int export_store(const char *format, const char *trace_arg, const char *o
         cli_default_output(defpath, sizeof defpath, input, html ? ".html" : sf->ext);
         output = defpath;
     }
-    int status;
-    FILE *f = out_open(output, &status);
-    if (!f) {
+    struct out o;
+    int status = out_open(&o, output);
+    if (status != EXIT_OK) {
         free(out);
         return status;
     }
-    int bad = fwrite(out, 1, len, f) != len || (!html && fputc('\n', f) == EOF);
+    /* JSON (in html: inside a script): C1 and bidi controls as \u escapes */
+    int bad = textesc_json_write(out, len, o.f) || (!html && fputc('\n', o.f) == EOF);
     free(out);
-    return out_finish(f, output, bad ? -EIO : 0, "write error");
+    return out_finish(&o, bad ? -EIO : 0, "write error");
 }
 
 /* Write one output file (or stdout); 0 or an exit status. */
@@ -174,12 +185,12 @@ static int export_one(const struct exporter *ex, const struct model *m,
                       const struct export_opts *o, const char *path)
 {
     char err[512] = "";
-    int status;
-    FILE *out = out_open(path, &status);
-    if (!out)
+    struct out out;
+    int status = out_open(&out, path);
+    if (status != EXIT_OK)
         return status;
-    int rc = ex->write(m, o, out, err, sizeof err);
-    return out_finish(out, path, rc, err);
+    int rc = ex->write(m, o, out.f, err, sizeof err);
+    return out_finish(&out, rc, err);
 }
 
 int cmd_export(int argc, char **argv)

@@ -4,6 +4,7 @@
 #include "collector/assemble.h"
 #include "collector/store.h"
 #include "common/err.h"
+#include "common/textesc.h"
 #include "formats/otlp_json.h"
 #include "formats/trace_chrome.h"
 #include "formats/zipkin_json.h"
@@ -162,8 +163,12 @@ int cmd_traces(int argc, char **argv)
             char t[40], d[32];
             trace_fmt_time(t, sizeof t, s.start_us);
             trace_fmt_dur(d, sizeof d, s.duration_us);
-            printf("%-32s  %-26s  %12s  %5zu  %-30.30s  %s\n", s.trace_id, t, d, s.span_count, s.root_name,
-                   s.services);
+            /* names and services come from whoever posted the spans: shown escaped */
+            char root[TEXTESC_SIZE(sizeof s.root_name)];
+            printf("%-32s  %-26s  %12s  %5zu  %-30.30s  ", s.trace_id, t, d, s.span_count,
+                   textesc_str(s.root_name, root, sizeof root));
+            textesc_fputs(s.services, stdout);
+            putchar('\n');
         }
     }
     free(ids);
@@ -174,7 +179,10 @@ int cmd_traces(int argc, char **argv)
     }
     if (json) {
         json_t *root = json_pack("{so}", "traces", arr);
-        json_dumpf(root, stdout, JSON_COMPACT);
+        char *text = json_dumps(root, JSON_COMPACT);
+        if (text) /* C1 and bidi controls as \u escapes (common/textesc.h) */
+            textesc_json_write(text, strlen(text), stdout);
+        free(text);
         putchar('\n');
         json_decref(root);
     }
@@ -188,18 +196,21 @@ static void print_waterfall(const struct trace_view *v)
     char t[40], d[32];
     trace_fmt_time(t, sizeof t, s.start_us);
     trace_fmt_dur(d, sizeof d, s.duration_us);
-    printf("Trace %s  %zu spans  %s  started %s UTC  services: %s\n\n", s.trace_id, s.span_count, d, t, s.services);
+    printf("Trace %s  %zu spans  %s  started %s UTC  services: ", s.trace_id, s.span_count, d, t);
+    textesc_fputs(s.services, stdout); /* from whoever posted the spans: shown escaped */
+    fputs("\n\n", stdout);
     enum { W = 40 };
     printf("%10s %10s  %-16s %-40s %s\n", "OFFSET", "DURATION", "SERVICE", "SPAN", "");
     int64_t total = s.duration_us > 0 ? s.duration_us : 1;
     for (size_t i = 0; i < v->b.n; i++) {
         const struct span *sp = &v->b.spans[i];
         int64_t st = sp->start_us + sp->skew_us - v->start_us, du = sp->end_us - sp->start_us;
-        char o[32], dd[32], name[64], bar[W + 1];
+        char o[32], dd[32], name[64], bar[W + 1], en[128], es[128];
         trace_fmt_dur(o, sizeof o, st);
         trace_fmt_dur(dd, sizeof dd, du);
         int depth = v->depth[i] > 12 ? 12 : v->depth[i];
-        snprintf(name, sizeof name, "%*s%s%s", depth * 2, "", sp->name, sp->status == SPAN_STATUS_ERROR ? " !" : "");
+        snprintf(name, sizeof name, "%*s%s%s", depth * 2, "", textesc_str(sp->name, en, sizeof en),
+                 sp->status == SPAN_STATUS_ERROR ? " !" : "");
         int a = (int)(st * W / total), b = (int)((st + du) * W / total);
         if (b <= a)
             b = a + 1;
@@ -210,7 +221,7 @@ static void print_waterfall(const struct trace_view *v)
         for (int k = 0; k < W; k++)
             bar[k] = k >= a && k < b ? '=' : ' ';
         bar[W] = 0;
-        printf("%10s %10s  %-16.16s %-40.40s |%s|", o, dd, sp->service, name, bar);
+        printf("%10s %10s  %-16.16s %-40.40s |%s|", o, dd, textesc_str(sp->service, es, sizeof es), name, bar);
         if (sp->skew_us)
             printf(" skew %+lldus", (long long)sp->skew_us);
         putchar('\n');
@@ -301,14 +312,17 @@ int cmd_trace(int argc, char **argv)
         size_t len = 0;
         rc = sf->encode(v.b.spans, v.b.n, &out, &len);
         if (!rc) {
-            fwrite(out, 1, len, stdout);
+            textesc_json_write(out, len, stdout); /* C1, bidi controls as \u escapes */
             putchar('\n');
         }
         free(out);
     } else if (json) {
         json_t *j = trace_json(&v, id);
         if (j) {
-            json_dumpf(j, stdout, JSON_COMPACT);
+            char *text = json_dumps(j, JSON_COMPACT);
+            if (text) /* C1 and bidi controls as \u escapes (common/textesc.h) */
+                textesc_json_write(text, strlen(text), stdout);
+            free(text);
             putchar('\n');
             json_decref(j);
         } else {

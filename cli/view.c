@@ -4,6 +4,7 @@
 
 #include "collector/store.h"
 #include "common/err.h"
+#include "common/outfile.h"
 #include "formats/export.h"
 #include "profiler/model.h"
 #include "ui/report.h"
@@ -35,7 +36,9 @@ struct export_ctx {
     const char *path;
 };
 
-/* FILE.sonde -> FILE.ext (or FILE.thread-N.ext for a thread), next to it. */
+/* FILE.sonde -> FILE.ext (or FILE.thread-N.ext for a thread), next to it;
+ * when that exists, FILE-2.ext, FILE-3.ext... : an export never replaces a
+ * file, and the status line names the file written and the one kept. */
 static int view_export(void *ctx, const char *format, enum q_metric mode, uint32_t thread,
                        char *msg, size_t msglen)
 {
@@ -43,29 +46,41 @@ static int view_export(void *ctx, const char *format, enum q_metric mode, uint32
     const struct exporter *e = export_find(format);
     if (!e)
         return se_fail(msg, msglen, -ENOENT, "exporter not available: %s", format);
-    char suffix[64], out[4200];
+    char suffix[64], first[4200], out[4300];
     if (thread)
         snprintf(suffix, sizeof suffix, ".thread-%u%s", thread, e->ext);
     else
         snprintf(suffix, sizeof suffix, "%s", e->ext);
-    cli_default_output(out, sizeof out, c->path, suffix);
-    FILE *f = fopen(out, "w");
-    if (!f)
-        return se_fail(msg, msglen, -errno, "%s: %s", out, strerror(errno));
+    cli_default_output(first, sizeof first, c->path, suffix);
+    snprintf(out, sizeof out, "%s", first);
+    struct outfile of;
+    char err[512] = "";
+    int rc, n = 1;
+    while ((rc = outfile_open(&of, out, OUTFILE_NOREPLACE, err, sizeof err)) == -EEXIST && n < 1000) {
+        char base[4200];
+        cli_default_output(base, sizeof base, c->path, "");
+        snprintf(out, sizeof out, "%s-%d%s", base, ++n, suffix);
+    }
+    if (rc)
+        return se_fail(msg, msglen, rc, "%s", err);
     struct export_opts o = {
         .mode = mode == Q_CPU ? EXPORT_CPU : EXPORT_WALL,
         .thread = thread,
         .input = c->path,
     };
-    char err[256] = "";
-    int rc = e->write(c->m, &o, f, err, sizeof err);
-    if (fclose(f) && !rc)
-        rc = -EIO;
+    rc = e->write(c->m, &o, of.f, err, sizeof err);
     if (rc) {
-        remove(out);
+        outfile_abort(&of);
         return se_fail(msg, msglen, rc, "%s: %s", out, err[0] ? err : "write error");
     }
-    snprintf(msg, msglen, "%s%s", out, mode == Q_GIL ? " (gil mode exported as wall time)" : "");
+    if ((rc = outfile_commit(&of, err, sizeof err)))
+        return se_fail(msg, msglen, rc, "%s", err);
+    snprintf(msg, msglen, "%s%s%s%s", out, n > 1 ? " (" : "", n > 1 ? first : "",
+             n > 1 ? " exists: kept)" : "");
+    if (mode == Q_GIL) {
+        size_t k = strlen(msg);
+        snprintf(msg + k, msglen - k, " (gil mode exported as wall time)");
+    }
     return 0;
 }
 

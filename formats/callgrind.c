@@ -14,6 +14,7 @@
 #include "formats/ftree.h"
 
 #include "common/err.h"
+#include "common/textesc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -112,10 +113,12 @@ struct cg_out {
     uint32_t nfl, nfn;
 };
 
+/* A name or path ends at the end of its line: newlines and every other
+ * control are written escaped (common/textesc.h), so a name cannot add
+ * lines nor reach a terminal that shows the file raw. */
 static void put_name(FILE *f, const char *s)
 {
-    for (; *s; s++)
-        putc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+    textesc_fputs(s, f);
 }
 
 static void put_fl(struct cg_out *c, const char *key, uint32_t func)

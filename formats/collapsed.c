@@ -1,24 +1,42 @@
 /* Collapsed stacks ("folded"), the input of flamegraph.pl and inferno: one
  * line per distinct call path, outermost frame first, frames joined by ';',
  * then a space and the path's self weight in microseconds: wall time by
- * default, CPU time with --mode cpu. Frames are "name (file:first line)". */
+ * default, CPU time with --mode cpu. Frames are "name (file:first line)";
+ * names and files are shown escaped (common/textesc.h) with ';' as ':'. */
 #include "formats/export.h"
 #include "formats/ftree.h"
 
 #include "common/err.h"
+#include "common/textesc.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* s escaped, ';' (the frame separator) written as ':'. */
+static void put_text(FILE *out, const char *s)
+{
+    char buf[1024], *e = NULL;
+    if (textesc_needed(s)) {
+        size_t need = TEXTESC_SIZE(strlen(s));
+        e = need <= sizeof buf ? buf : malloc(need);
+        if (!e)
+            e = buf; /* out of memory: cut, still escaped */
+        textesc(s, e, e == buf ? sizeof buf : need);
+        s = e;
+    }
+    for (; *s; s++)
+        putc(*s == ';' ? ':' : *s, out);
+    if (e != buf)
+        free(e);
+}
 
 static void put_frame(FILE *out, const struct model *m, const struct ftree *t, uint32_t func)
 {
-    const char *s = ftree_func_name(m, t, func);
-    for (; *s; s++)
-        putc(*s == ';' ? ':' : (*s == '\n' ? ' ' : *s), out);
+    put_text(out, ftree_func_name(m, t, func));
     if (func) {
         fputs(" (", out);
-        for (s = ftree_func_file(m, t, func); *s; s++)
-            putc(*s == ';' ? ':' : (*s == '\n' ? ' ' : *s), out);
+        put_text(out, ftree_func_file(m, t, func));
         fprintf(out, ":%d)", t->funcs[func].line);
     }
 }

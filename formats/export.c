@@ -1,8 +1,10 @@
 #include "formats/export.h"
 
 #include "common/err.h"
+#include "common/textesc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 const struct exporter *const export_formats[] = {
@@ -33,8 +35,15 @@ void export_json_str(FILE *f, const char *s)
         default:
             if (c < 0x20)
                 fprintf(f, "\\u%04x", c);
-            else
+            else if (c < 0xc2 || c > 0xe2)
                 putc((int)c, f);
+            else { /* C1 and bidi controls as \u escapes (common/textesc.h) */
+                size_t n = 1;
+                while (n < 3 && (p[n] & 0xc0) == 0x80)
+                    n++;
+                textesc_json_write((const char *)p, n, f);
+                p += n - 1;
+            }
         }
     }
     putc('"', f);
@@ -42,6 +51,15 @@ void export_json_str(FILE *f, const char *s)
 
 void export_xml_str(FILE *f, const char *s)
 {
+    char buf[1024], *e = NULL;
+    if (textesc_needed(s)) { /* controls shown escaped, as in every text output */
+        size_t need = TEXTESC_SIZE(strlen(s));
+        e = need <= sizeof buf ? buf : malloc(need);
+        if (!e)
+            e = buf; /* out of memory: cut, still escaped */
+        textesc(s, e, e == buf ? sizeof buf : need);
+        s = e;
+    }
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
         case '<': fputs("&lt;", f); break;
@@ -49,13 +67,11 @@ void export_xml_str(FILE *f, const char *s)
         case '&': fputs("&amp;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
-        default:
-            if (*p < 0x20 && *p != '\t' && *p != '\n')
-                putc('?', f);
-            else
-                putc(*p, f);
+        default: putc(*p, f); /* no controls are left: XML 1.0 forbids most */
         }
     }
+    if (e != buf)
+        free(e);
 }
 
 int export_finish(FILE *out, char *err, size_t errlen)

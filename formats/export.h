@@ -67,7 +67,8 @@ static inline int64_t export_weight(const struct export_opts *o, const struct m_
  * escaped too, so the output can sit inside an HTML <script>. */
 void export_json_str(FILE *f, const char *s);
 
-/* Write s escaped for XML text and attribute values. */
+/* Write s escaped for XML text and attribute values, its controls shown
+ * escaped first (common/textesc.h). */
 void export_xml_str(FILE *f, const char *s);
 
 /* Finish writing: flush out and turn a stream error into -EIO + message. */

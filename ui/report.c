@@ -1,5 +1,7 @@
 #include "ui/report.h"
 
+#include "common/textesc.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -54,7 +56,9 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     }
     json_object_set_new(root, "threads", threads);
     json_object_set_new(root, "functions", funcs);
-    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    int rc = !text || textesc_json_write(text, strlen(text), f); /* C1, bidi controls as \u escapes */
+    free(text);
     fputc('\n', f);
     json_decref(root);
     return rc ? -EIO : 0;
@@ -73,9 +77,14 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
     const char *errs = model_meta(m, "errors");
     struct q_gil g;
     query_gil(m, &g);
-    fprintf(f, "Process %s: %s\nPython %s, %.2f s at %s Hz, %zu samples, %s errors\n\n",
-            pid ? pid : "?", cmd ? cmd : "?", ver ? ver : "?", g.duration_s, rate ? rate : "?",
-            m->nsamples, errs ? errs : "0");
+    /* every string of a recording is untrusted: shown escaped (common/textesc.h) */
+    char b1[256], b2[64], b3[64], b4[64];
+    fprintf(f, "Process %s: ", pid ? textesc_str(pid, b1, sizeof b1) : "?");
+    textesc_fputs(cmd ? cmd : "?", f);
+    fprintf(f, "\nPython %s, %.2f s at %s Hz, %zu samples, %s errors\n\n",
+            ver ? textesc_str(ver, b2, sizeof b2) : "?", g.duration_s,
+            rate ? textesc_str(rate, b3, sizeof b3) : "?", m->nsamples,
+            errs ? textesc_str(errs, b4, sizeof b4) : "0");
 
     fprintf(f, "%-24s %8s %8s %9s %9s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "WALL s",
             "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
@@ -85,7 +94,7 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             continue;
         const struct m_thread *mt = &m->threads[t->thread];
         fprintf(f, "%-24.24s %8d %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n",
-                mt->name && *mt->name ? mt->name : "?", mt->tid, (unsigned long long)t->samples,
+                mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?", mt->tid, (unsigned long long)t->samples,
                 t->wall_s, t->cpu_s, pct(t->state_s[STATE_GIL], t->wall_s),
                 pct(t->state_s[STATE_GIL_WAIT], t->wall_s), pct(t->state_s[STATE_NOGIL], t->wall_s),
                 pct(t->state_s[STATE_IDLE], t->wall_s));
@@ -107,16 +116,20 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
     char label[96] = "all threads";
     if (o->thread)
         model_thread_label(m, o->thread, label, sizeof label);
-    fprintf(f, "\nTop functions by %s time (%s, %.3f s):\n", metric_name(o->mode), label, total);
+    fprintf(f, "\nTop functions by %s time (%s, %.3f s):\n", metric_name(o->mode),
+            textesc_str(label, b1, sizeof b1), total);
     fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s", "FUNCTION (FILE:LINE)");
     size_t shown = 0;
     for (size_t i = 0; i < nfn && (!o->limit || shown < (size_t)o->limit); i++) {
         const struct q_func *q = &fn[i];
         if (q->total[o->mode] <= 0)
             continue;
-        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  %s (%s:%d)\n", pct(q->self[o->mode], total),
-                q->self[o->mode], pct(q->total[o->mode], total), q->total[o->mode],
-                model_str(m, q->name), model_str(m, q->file), q->fn_line);
+        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  ", pct(q->self[o->mode], total), q->self[o->mode],
+                pct(q->total[o->mode], total), q->total[o->mode]);
+        textesc_fputs(model_str(m, q->name), f);
+        fputs(" (", f);
+        textesc_fputs(model_str(m, q->file), f);
+        fprintf(f, ":%d)\n", q->fn_line);
         shown++;
     }
     if (!shown)

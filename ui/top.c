@@ -1,6 +1,7 @@
 #include "ui/top.h"
 
 #include "common/err.h"
+#include "common/textesc.h"
 #include "ui/tui.h"
 
 #include <curses.h>
@@ -182,15 +183,18 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
     char hl[256], lab[96], a[32], b[32];
     header_line(t, hl, sizeof hl);
     thread_label(t, t->thread, lab, sizeof lab);
-    fprintf(f, "sonde top: pid %d  %s  Python %s%s\n%s\nmode %s, thread %s\n", h->pid, h->cmd,
-            h->version[0] ? h->version : "?", h->done ? "  (sampling ended)" : "", hl,
-            mode_name(t->mode), lab);
+    /* names, files and the command line come from the target: shown escaped */
+    char e1[TEXTESC_SIZE(sizeof h->cmd)], e2[TEXTESC_SIZE(sizeof h->version)], e3[TEXTESC_SIZE(sizeof lab)];
+    fprintf(f, "sonde top: pid %d  %s  Python %s%s\n%s\nmode %s, thread %s\n", h->pid,
+            textesc_str(h->cmd, e1, sizeof e1), h->version[0] ? textesc_str(h->version, e2, sizeof e2) : "?",
+            h->done ? "  (sampling ended)" : "", hl, mode_name(t->mode), textesc_str(lab, e3, sizeof e3));
     fprintf(f, "%-24s %8s %8s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "%GIL", "%WAIT",
             "%NOGIL", "%IDLE");
     for (size_t i = 0; i < t->s.nthreads; i++) {
         const struct live_thread *th = &t->s.threads[i];
         double w = (double)th->wall_ns;
-        fprintf(f, "%-24.24s %8d %8llu %7.1f %7.1f %7.1f %7.1f\n", th->name[0] ? th->name : "?",
+        fprintf(f, "%-24.24s %8d %8llu %7.1f %7.1f %7.1f %7.1f\n",
+                th->name[0] ? textesc_str(th->name, e3, sizeof e3) : "?",
                 th->tid, (unsigned long long)th->samples, pct((double)th->state_ns[STATE_GIL], w),
                 pct((double)th->state_ns[STATE_GIL_WAIT], w),
                 pct((double)th->state_ns[STATE_NOGIL], w), pct((double)th->state_ns[STATE_IDLE], w));
@@ -204,8 +208,12 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
             continue;
         tui_fmt_secs(a, sizeof a, (double)fn->self[t->mode] / 1e9);
         tui_fmt_secs(b, sizeof b, (double)fn->total[t->mode] / 1e9);
-        fprintf(f, "%7.1f %7.1f %9s %9s  %s (%s:%d)\n", pct((double)fn->self[t->mode], tot),
-                pct((double)fn->total[t->mode], tot), a, b, fn->name, fn->file, fn->line);
+        fprintf(f, "%7.1f %7.1f %9s %9s  ", pct((double)fn->self[t->mode], tot),
+                pct((double)fn->total[t->mode], tot), a, b);
+        textesc_fputs(fn->name, f);
+        fputs(" (", f);
+        textesc_fputs(fn->file, f);
+        fprintf(f, ":%d)\n", fn->line);
         shown++;
     }
     if (!shown)

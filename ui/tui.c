@@ -1,6 +1,7 @@
 #include "ui/tui.h"
 
 #include "common/state.h"
+#include "common/textesc.h"
 
 #include <curses.h>
 #include <locale.h>
@@ -60,9 +61,15 @@ void tui_put(int y, int x, int w, const char *s, int pad)
         return;
     if (x + w > cols)
         w = cols - x;
+    /* Whatever s holds (names from a target, a recording or a span store
+     * among it), controls, C1, bidi controls and bytes that are not UTF-8
+     * are shown escaped (common/textesc.h); other non-ASCII bytes as '?',
+     * one per byte, as the callers' byte-counted column widths assume. */
+    char esc[2048];
+    textesc(s, esc, sizeof esc);
     int n = 0;
     move(y, x);
-    for (const unsigned char *p = (const unsigned char *)s; *p && n < w; p++, n++)
+    for (const unsigned char *p = (const unsigned char *)esc; *p && n < w; p++, n++)
         addch(*p >= 32 && *p < 127 ? *p : '?');
     if (pad)
         for (; n < w; n++)

@@ -19,7 +19,9 @@ int tui_begin(char *err, size_t errlen);
 /* Leave curses mode and restore the terminal. Safe to call twice. */
 void tui_end(void);
 
-/* Write s at (y, x), at most w columns, padded with spaces to w when pad. */
+/* Write s at (y, x), at most w columns, padded with spaces to w when pad.
+ * Controls and the like in s are shown escaped (common/textesc.h), so any
+ * text may be passed as is; printable non-ASCII bytes show as '?'. */
 void tui_put(int y, int x, int w, const char *s, int pad);
 
 /* The status line (the last row, reversed): msg when it is set, else the
