@@ -164,7 +164,7 @@ static const char schema[] =
 static int db_fail(struct span_store *st, char *err, size_t errlen, const char *what)
 {
     int ec = sqlite3_errcode(st->db);
-    int code = (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT) ? SE_BADFILE : -EIO;
+    int code = (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT) ? SE_BADFILE : ec == SQLITE_FULL ? -ENOSPC : -EIO;
     return se_fail(err, errlen, code, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 

@@ -438,3 +438,77 @@ def test_overload_gets_503_and_loses_no_accepted_span(sonde_bin, collector):
     log = c.stop()
     m = re.search(r"received (\d+) spans, stored (\d+)", log)
     assert m and int(m.group(1)) == ok * 200 and int(m.group(2)) == ok * 200, log
+
+
+def loadgen_bin(sonde_bin):
+    p = Path(sonde_bin).resolve().parent / "tests" / "bench" / "loadgen"
+    assert os.access(p, os.X_OK), "load generator not built: %s" % p
+    return p
+
+
+def test_sigkill_loses_no_acknowledged_span(sonde_bin, collector, tmp_path):
+    # 6 concurrent senders; the collector is killed with SIGKILL mid-stream:
+    # every span of every request answered 200 is in the store afterwards
+    c = collector()
+    acks = tmp_path / "acks"
+    lg = subprocess.Popen([str(loadgen_bin(sonde_bin)), "127.0.0.1", str(c.port), "6", "4", "200", str(acks)],
+                          stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and c.span_count() < 20000:
+        time.sleep(0.05)
+    c.p.kill()
+    c.p.wait(timeout=10)
+    out, _ = lg.communicate(timeout=60)
+    assert lg.returncode == 0, out
+    acked = [tuple(int(x) for x in line.split()) for line in acks.read_text().splitlines()]
+    assert len(acked) * 200 >= 20000, out
+    with sqlite3.connect(c.db) as db:
+        got = dict(db.execute("SELECT substr(span_id, 1, 13), count(*) FROM span GROUP BY 1"))
+    missing = sum(200 - got.get("%013x" % (1 << 51 | conn << 36 | seq), 0) for conn, seq in acked)
+    print("acknowledged %d spans, %d stored, %d of the acknowledged missing"
+          % (len(acked) * 200, sum(got.values()), missing))
+    assert missing == 0
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 2 MiB tmpfs: a store on it fills up for real."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_store_full_gets_503_and_nothing_acknowledged_is_lost(sonde_bin, collector, small_fs, tmp_path):
+    c = collector(name="small/spans.sonde")
+    t0 = time.time_ns() - 10**9
+    statuses, retry_after = {}, set()
+    for r in range(200):  # 20,000 spans, far more than 2 MiB hold
+        spans = [{"traceId": "%032x" % (r + 1), "spanId": "%016x" % (r << 8 | i + 1), "name": "op %d" % i,
+                  "kind": 2, "startTimeUnixNano": str(t0 + i), "endTimeUnixNano": str(t0 + i + 1000)}
+                 for i in range(100)]
+        status, _, headers = c.post("/v1/traces", otlp_body(spans=spans))
+        statuses[r] = status
+        if status == 503:
+            retry_after.add(headers.get("Retry-After"))
+    log = c.stop()
+    ok = [r for r, s in statuses.items() if s == 200]
+    refused = [r for r, s in statuses.items() if s == 503]
+    assert ok and refused and len(ok) + len(refused) == 200, statuses
+    assert None not in retry_after, retry_after
+    # one line when the store started failing, and a non-zero exit (9)
+    assert log.count("cannot write to the store") == 1, log
+    assert c.p.returncode == 9, log
+    # read a copy: the full file system is left alone
+    for suffix in ("", "-wal"):
+        src = Path(c.db + suffix)
+        if src.exists():
+            shutil.copy(src, tmp_path / ("copy.sonde" + suffix))
+    with sqlite3.connect(str(tmp_path / "copy.sonde")) as db:
+        per_trace = dict(db.execute("SELECT trace_id, count(*) FROM span GROUP BY 1"))
+    print("%d requests answered 200, %d answered 503" % (len(ok), len(refused)))
+    assert all(per_trace.get("%032x" % (r + 1)) == 100 for r in ok), "acknowledged spans missing"
+    assert all("%032x" % (r + 1) not in per_trace for r in refused), "refused requests partly stored"
