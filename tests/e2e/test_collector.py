@@ -11,8 +11,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -512,3 +514,31 @@ def test_store_full_gets_503_and_nothing_acknowledged_is_lost(sonde_bin, collect
     print("%d requests answered 200, %d answered 503" % (len(ok), len(refused)))
     assert all(per_trace.get("%032x" % (r + 1)) == 100 for r in ok), "acknowledged spans missing"
     assert all("%032x" % (r + 1) not in per_trace for r in refused), "refused requests partly stored"
+
+
+def test_slow_and_stalled_clients_do_not_starve_others(sonde_bin, collector):
+    # 600 connections trickling their headers (from 127.0.0.2) and 150 uploads
+    # stalled one byte short of 8 MiB (from 127.0.0.3) stay open while
+    # ordinary requests are sent from 127.0.0.1
+    c = collector()
+    helper = Path(__file__).resolve().parents[1] / "bench" / "slowclients.py"
+    r = subprocess.run([sys.executable, str(helper), str(c.port), str(c.p.pid), "600", "150", "8", "5"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    print("latencies (ms) %s, collector RSS %d MiB, %d slow and %d stalled connections held"
+          % (res["latency_ms"], res["rss_mib"], res["slow_open"], res["uploads_open"]))
+    assert res["statuses"] == [200] * 8, res
+    assert 0 < res["rss_mib"] < 512, res
+
+
+def test_token_checked_before_the_body(sonde_bin, collector):
+    c = collector("--token", "s3cret")
+    s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+    try:
+        # headers announce 8 MiB; not one byte of the body is sent
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 8388608\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 401"), "no 401 before the body"
+    finally:
+        s.close()
