@@ -453,17 +453,18 @@ def test_sigkill_loses_no_acknowledged_span(sonde_bin, collector, tmp_path):
     # every span of every request answered 200 is in the store afterwards
     c = collector()
     acks = tmp_path / "acks"
-    lg = subprocess.Popen([str(loadgen_bin(sonde_bin)), "127.0.0.1", str(c.port), "6", "4", "200", str(acks)],
+    lg = subprocess.Popen([str(loadgen_bin(sonde_bin)), "127.0.0.1", str(c.port), "6", "6", "200", str(acks)],
                           stdout=subprocess.PIPE, text=True)
-    deadline = time.time() + 20
-    while time.time() < deadline and c.span_count() < 20000:
+    # mid-stream: once 10000 spans are stored, or 3.5 s into the 6 s of sending
+    deadline = time.time() + 3.5
+    while time.time() < deadline and c.span_count() < 10000:
         time.sleep(0.05)
     c.p.kill()
     c.p.wait(timeout=10)
     out, _ = lg.communicate(timeout=60)
     assert lg.returncode == 0, out
     acked = [tuple(int(x) for x in line.split()) for line in acks.read_text().splitlines()]
-    assert len(acked) * 200 >= 20000, out
+    assert acked, out
     with sqlite3.connect(c.db) as db:
         got = dict(db.execute("SELECT substr(span_id, 1, 13), count(*) FROM span GROUP BY 1"))
     missing = sum(200 - got.get("%013x" % (1 << 51 | conn << 36 | seq), 0) for conn, seq in acked)
