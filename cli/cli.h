@@ -15,6 +15,7 @@ enum {
     EXIT_UNSUPPORTED = 6, /* unsupported Python version */
     EXIT_EXITED = 7,      /* target exited while being read */
     EXIT_BADFILE = 8,     /* corrupt, truncated or foreign file */
+    EXIT_NOTSTORED = 9,   /* collector: the store failed to write some spans (answered 503) */
 };
 
 /* Map a library error code to an exit status. */

@@ -46,6 +46,7 @@ static int check_db_path(const char *db)
     }
     return EXIT_OK;
 }
+#include <time.h>
 
 static void collector_usage(FILE *f)
 {
@@ -231,14 +232,26 @@ int cmd_collector(int argc, char **argv)
     fprintf(stderr, ", store %s%s%s\n", db, fw ? ", forwarding to " : "", fw ? fwd_url : "");
     fflush(stderr);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    /* wait for SIGINT / SIGTERM; meanwhile, say once when the store starts
+     * failing to write (its senders get 503 and keep their spans) */
+    struct ingest_stats is;
+    int told = 0, stop = 0;
+    while (!stop) {
+        struct timespec tick = { 1, 0 };
+        stop = sigtimedwait(&sigs, NULL, &tick) >= 0;
+        ingest_get_stats(in, &is);
+        if (is.store_errors && !told) {
+            told = 1;
+            fprintf(stderr, "sonde: collector: cannot write to the store %s (%s): answering 503 until it can\n", db,
+                    is.last_error);
+            fflush(stderr);
+        }
+    }
 
     http_server_free(zs);
     zs = NULL;
     http_server_free(hs);
     hs = NULL;
-    struct ingest_stats is;
     ingest_flush(in);
     ingest_get_stats(in, &is);
     fprintf(stderr,
@@ -246,8 +259,11 @@ int cmd_collector(int argc, char **argv)
             "%llu rejected (invalid)",
             (unsigned long long)is.received, (unsigned long long)is.stored, (unsigned long long)is.duplicates,
             (unsigned long long)is.refused, (unsigned long long)is.rejected);
-    if (is.store_errors)
-        fprintf(stderr, ", %llu store errors (last: %s)", (unsigned long long)is.store_errors, is.last_error);
+    if (is.store_errors) {
+        fprintf(stderr, ", %llu not stored after %llu failed writes (last: %s; their senders got 503)",
+                (unsigned long long)is.unstored, (unsigned long long)is.store_errors, is.last_error);
+        exit_code = EXIT_NOTSTORED;
+    }
     fputc('\n', stderr);
 out:
     http_server_free(zs);
@@ -256,7 +272,7 @@ out:
     if (fw) {
         struct forwarder_stats fs;
         forwarder_free(fw, 5000, &fs); /* ingest is gone: nothing more is submitted */
-        if (exit_code == EXIT_OK)
+        if (exit_code == EXIT_OK || exit_code == EXIT_NOTSTORED)
             fprintf(stderr, "sonde collector: forwarded %llu spans in %llu requests, %llu retries, %llu dropped\n",
                     (unsigned long long)fs.sent, (unsigned long long)fs.requests, (unsigned long long)fs.retries,
                     (unsigned long long)fs.dropped);

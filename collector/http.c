@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,17 @@ struct http_server {
     struct http_opts o;
     char *token;
     struct ingest *in;
+    size_t body_used; /* bytes of request bodies held beyond BODY_FREE each (atomic) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned pending; /* requests waiting for the store's answer */
+    int stopping;     /* no request waits for the store any more */
 };
+
+/* The first BODY_FREE bytes of every request body are not counted against
+ * the body budget: at most max_conns of them exist, and a small request is
+ * never refused because large ones hold the budget. */
+#define BODY_FREE (64u << 10)
 
 /* niceness added to the HTTP worker threads (see handler) */
 #define WORKER_NICE 5
@@ -35,13 +46,24 @@ struct http_server {
 enum route { R_NONE, R_OTLP, R_ZIPKIN };
 
 struct req {
+    struct http_server *s;
+    struct MHD_Connection *c;
     enum route route;
+    int proto;
     char *body;
     size_t len, cap;
-    int too_big;
-    int done; /* a response was already queued */
+    size_t charged; /* of cap, counted in s->body_used */
+    int too_big, over_budget;
+    int done; /* a response was already queued, or is waiting for the store */
+    /* waiting for the store (under s->mu) */
+    int submitted, stored, suspended, store_rc;
+    int answered; /* the store's answer was queued */
+    int handed;   /* ingest_submit was called */
+    size_t rejected, accepted;
+    char rmsg[128];
 };
 
+/* retry_after: seconds for a Retry-After header, 0 for none */
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype, const void *body,
                                size_t len, int retry_after)
 {
@@ -50,8 +72,11 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
         return MHD_NO;
     if (ctype)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (retry_after)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     if (status == 401)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -167,12 +192,86 @@ static int is_proto(struct MHD_Connection *c)
     return ct && (!strncasecmp(ct, "application/x-protobuf", 22) || !strncasecmp(ct, "application/protobuf", 20));
 }
 
+/* seconds a sender is asked to wait when the store cannot write */
+#define STORE_RETRY_AFTER 5
+
+/* The answer once the spans are handled: stored (or nothing to store), or
+ * refused because the store's write failed. */
+static enum MHD_Result answer(struct MHD_Connection *c, struct req *r)
+{
+    enum MHD_Result ret;
+    if (r->store_rc)
+        return fail(c, 503, r->store_rc == -ENOSPC ? "the span store is full (disk full): nothing of this request was stored, retry later"
+                                                   : "the span store cannot write: nothing of this request was stored, retry later",
+                    STORE_RETRY_AFTER);
+    if (r->route == R_ZIPKIN && !r->rejected)
+        return respond(c, 202, NULL, "", 0, 0);
+    if (r->route == R_ZIPKIN && !r->accepted) { /* Zipkin has no partial success: nothing taken is an error */
+        char m[192];
+        snprintf(m, sizeof m, "all %zu spans rejected: %s", r->rejected, r->rmsg);
+        return fail(c, 400, m, 0);
+    }
+    if (r->proto) {
+        uint8_t *pb = NULL;
+        long n = otlp_proto_response((int64_t)r->rejected, r->rmsg, &pb);
+        if (n < 0)
+            return fail(c, 500, "out of memory", 0);
+        ret = respond(c, 200, "application/x-protobuf", pb, (size_t)n, 0);
+        free(pb);
+        return ret;
+    }
+    if (!r->rejected)
+        return respond(c, 200, "application/json", "{}", 2, 0);
+    json_t *j = json_pack("{s{sIss}}", "partialSuccess", "rejectedSpans", (json_int_t)r->rejected, "errorMessage",
+                          r->rmsg);
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    /* Zipkin: still 202 (some spans were taken), with OTLP's count */
+    ret = respond(c, r->route == R_ZIPKIN ? 202 : 200, "application/json", t ? t : "{}", t ? strlen(t) : 2, 0);
+    free(t);
+    return ret;
+}
+
+/* ingest_done_fn: the transaction holding r's spans ended (writer thread) */
+static void stored_cb(void *arg, int rc)
+{
+    struct req *r = arg;
+    struct http_server *s = r->s;
+    struct MHD_Connection *c = r->c;
+    pthread_mutex_lock(&s->mu);
+    r->store_rc = rc;
+    r->stored = 1;
+    int resume = r->suspended;
+    pthread_mutex_unlock(&s->mu);
+    /* from here on r may be answered and freed by its connection's thread */
+    if (resume)
+        MHD_resume_connection(c);
+    pthread_mutex_lock(&s->mu);
+    s->pending--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static enum MHD_Result decode_submit(struct http_server *s, struct MHD_Connection *c, struct req *r);
+
 static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, struct req *r)
 {
     if (r->too_big)
         return fail(c, 413, "request body too large", 0);
+    if (r->over_budget)
+        return fail(c, 503, "collector busy (request bodies over their memory budget), retry later", 1);
     if (ingest_full(s->in)) /* refuse before spending time on decoding */
         return fail(c, 503, "collector overloaded, retry later", 1);
+    ingest_expect(s->in, 1);
+    enum MHD_Result ret = decode_submit(s, c, r);
+    if (!r->handed)
+        ingest_expect(s->in, -1); /* announced, but never handed over */
+    return ret;
+}
+
+/* finish: decode the body and hand its spans to the store */
+static enum MHD_Result decode_submit(struct http_server *s, struct MHD_Connection *c, struct req *r)
+{
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     char *plain = NULL;
     size_t plen = 0;
@@ -192,55 +291,104 @@ static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, s
     struct span_batch b;
     span_batch_init(&b);
     char err[256] = "";
-    int proto = r->route == R_OTLP && is_proto(c);
+    r->proto = r->route == R_OTLP && is_proto(c);
     int rc;
     if (r->route == R_ZIPKIN)
         rc = zipkin_decode(body, blen, &b, s->o.max_spans, err, sizeof err);
-    else if (proto)
+    else if (r->proto)
         rc = otlp_proto_decode((const uint8_t *)body, blen, &b, s->o.max_spans, err, sizeof err);
     else
         rc = otlp_json_decode(body, blen, &b, s->o.max_spans, err, sizeof err);
     free(plain);
-    enum MHD_Result ret;
     if (rc) {
         span_batch_fini(&b);
         return fail(c, rc == -EINVAL ? 400 : 500, err, 0);
     }
-    size_t rejected = b.rejected, accepted = b.n;
-    char rmsg[128];
-    snprintf(rmsg, sizeof rmsg, "%s", b.reject_msg);
-    if (rejected)
-        ingest_count_rejected(s->in, rejected);
-    if (b.n && (rc = ingest_submit(s->in, &b))) {
+    r->rejected = b.rejected;
+    r->accepted = b.n;
+    snprintf(r->rmsg, sizeof r->rmsg, "%s", b.reject_msg);
+    if (b.rejected)
+        ingest_count_rejected(s->in, b.rejected);
+    if (!b.n) {
         span_batch_fini(&b);
+        return answer(c, r);
+    }
+    /* the body is decoded: its memory goes back before the wait */
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    __atomic_sub_fetch(&s->body_used, r->charged, __ATOMIC_RELAXED);
+    r->charged = 0;
+    /* answered only once the spans are committed: the request waits,
+     * suspended, while its connection's thread serves the others */
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        span_batch_fini(&b);
+        return fail(c, 503, "collector shutting down, retry later", 1);
+    }
+    s->pending++;
+    pthread_mutex_unlock(&s->mu);
+    r->s = s;
+    r->c = c;
+    r->handed = 1; /* ingest_submit counts the request as arrived, even when it refuses it */
+    if (ingest_submit(s->in, &b, stored_cb, r)) {
+        span_batch_fini(&b);
+        pthread_mutex_lock(&s->mu);
+        s->pending--;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
         return fail(c, 503, "collector overloaded, retry later", 1);
     }
     span_batch_fini(&b);
-    if (r->route == R_ZIPKIN && !rejected)
-        return respond(c, 202, NULL, "", 0, 0);
-    if (r->route == R_ZIPKIN && !accepted) { /* Zipkin has no partial success: nothing taken is an error */
-        char m[192];
-        snprintf(m, sizeof m, "all %zu spans rejected: %s", rejected, rmsg);
-        return fail(c, 400, m, 0);
+    pthread_mutex_lock(&s->mu);
+    r->submitted = 1;
+    if (!r->stored) {
+        MHD_suspend_connection(c);
+        r->suspended = 1;
     }
-    if (proto) {
-        uint8_t *pb = NULL;
-        long n = otlp_proto_response((int64_t)rejected, rmsg, &pb);
-        if (n < 0)
-            return fail(c, 500, "out of memory", 0);
-        ret = respond(c, 200, "application/x-protobuf", pb, (size_t)n, 0);
-        free(pb);
-        return ret;
+    int stored = r->stored;
+    pthread_mutex_unlock(&s->mu);
+    if (stored) { /* committed already */
+        r->answered = 1;
+        return answer(c, r);
     }
-    if (!rejected)
-        return respond(c, 200, "application/json", "{}", 2, 0);
-    json_t *j = json_pack("{s{sIss}}", "partialSuccess", "rejectedSpans", (json_int_t)rejected, "errorMessage", rmsg);
-    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    /* Zipkin: still 202 (some spans were taken), with OTLP's count */
-    ret = respond(c, r->route == R_ZIPKIN ? 202 : 200, "application/json", t ? t : "{}", t ? strlen(t) : 2, 0);
-    free(t);
-    return ret;
+    return MHD_YES;
+}
+
+/* Grow r's body buffer to hold need bytes, within max_body and the
+ * server's budget. 0, or -1 (r->over_budget set, body dropped). */
+static int grow_body(struct http_server *s, struct MHD_Connection *c, struct req *r, size_t need)
+{
+    size_t nc = r->cap ? r->cap : 16384;
+    while (nc < need)
+        nc *= 2;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if (len >= need && nc > len)
+        nc = (size_t)len; /* the whole body, no more */
+    if (nc > s->o.max_body)
+        nc = s->o.max_body;
+    size_t charge = nc > BODY_FREE ? nc - BODY_FREE : 0;
+    if (charge > r->charged) {
+        size_t more = charge - r->charged;
+        if (__atomic_add_fetch(&s->body_used, more, __ATOMIC_RELAXED) > s->o.body_budget) {
+            __atomic_sub_fetch(&s->body_used, more + r->charged, __ATOMIC_RELAXED);
+            r->charged = 0;
+            r->over_budget = 1;
+            free(r->body);
+            r->body = NULL;
+            r->len = r->cap = 0;
+            return -1;
+        }
+        r->charged = charge;
+    }
+    char *nb = realloc(r->body, nc);
+    if (!nb)
+        return -1;
+    r->body = nb;
+    r->cap = nc;
+    return 0;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -278,36 +426,42 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return fail(c, 405, "method not allowed: use POST", 0);
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
+        unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+        if (len > s->o.max_body) {
             r->done = 1;
             return fail(c, 413, "request body too large", 0);
+        }
+        /* a body that cannot fit the budget now is refused before it is sent */
+        if (len > BODY_FREE && __atomic_load_n(&s->body_used, __ATOMIC_RELAXED) + (len - BODY_FREE) > s->o.body_budget) {
+            r->done = 1;
+            return fail(c, 503, "collector busy (request bodies over their memory budget), retry later", 1);
         }
         return MHD_YES;
     }
     if (*data_size) {
-        if (!r->done && !r->too_big) {
+        if (!r->done && !r->too_big && !r->over_budget) {
             if (r->len + *data_size > s->o.max_body) {
                 r->too_big = 1;
                 free(r->body);
                 r->body = NULL;
                 r->len = r->cap = 0;
-            } else {
-                if (r->len + *data_size > r->cap) {
-                    size_t nc = r->cap ? r->cap : 65536;
-                    while (nc < r->len + *data_size)
-                        nc *= 2;
-                    char *nb = realloc(r->body, nc);
-                    if (!nb)
-                        return MHD_NO;
-                    r->body = nb;
-                    r->cap = nc;
-                }
+                __atomic_sub_fetch(&s->body_used, r->charged, __ATOMIC_RELAXED);
+                r->charged = 0;
+            } else if (r->len + *data_size <= r->cap || !grow_body(s, c, r, r->len + *data_size)) {
                 memcpy(r->body + r->len, data, *data_size);
                 r->len += *data_size;
+            } else if (!r->over_budget) {
+                return MHD_NO; /* out of memory */
             }
         }
         *data_size = 0;
         return MHD_YES;
+    }
+    if (r->submitted) { /* resumed: the store has answered */
+        if (r->answered)
+            return MHD_YES;
+        r->answered = 1;
+        return answer(c, r);
     }
     if (r->done)
         return MHD_YES;
@@ -317,11 +471,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 static void completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode tc)
 {
-    (void)cls;
     (void)c;
     (void)tc;
+    struct http_server *s = cls;
     struct req *r = *ctx;
     if (r) {
+        __atomic_sub_fetch(&s->body_used, r->charged, __ATOMIC_RELAXED);
         free(r->body);
         free(r);
         *ctx = NULL;
@@ -411,12 +566,26 @@ int http_server_new(const char *host, int port, const struct http_opts *o, struc
     }
     if (!s->o.max_conns)
         s->o.max_conns = 512;
+    if (!s->o.max_conns_per_ip)
+        s->o.max_conns_per_ip = 64;
+    if (!s->o.body_budget)
+        s->o.body_budget = s->o.max_body * 4 > (128u << 20) ? s->o.max_body * 4 : 128u << 20;
+    if (!s->o.idle_timeout_s)
+        s->o.idle_timeout_s = 10;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     if (o->token && *o->token)
         s->token = strdup(o->token);
     json_object_seed(0);
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                            handler, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, s->o.threads,
-                            MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+    /* a request waiting for the store is suspended: its thread serves other
+     * connections meanwhile (MHD_ALLOW_SUSPEND_RESUME) */
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                                MHD_ALLOW_SUSPEND_RESUME,
+                            0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+                            s->o.threads, MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
+                            MHD_OPTION_CONNECTION_TIMEOUT, s->o.idle_timeout_s,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32u << 10),
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_END);
     if (!s->d) {
@@ -432,10 +601,18 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
+    /* requests waiting for the store get their answer first */
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    while (s->pending)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     if (s->d)
         MHD_stop_daemon(s->d);
     if (s->fd >= 0)
         close(s->fd);
     free(s->token);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -1,7 +1,9 @@
 /* The collector's HTTP front end (libmicrohttpd): OTLP/HTTP POST /v1/traces
  * (JSON and protobuf, gzip/deflate bodies) and Zipkin v2 POST /api/v2/spans,
- * bearer-token check, size limits, decoded batches handed to the ingest
- * pipeline. */
+ * bearer-token check (before any body is read), size and memory limits,
+ * decoded batches handed to the ingest pipeline. A request is answered
+ * 200 / 202 only once its spans are committed to the store, 503 with
+ * Retry-After when the store could not write them. */
 #ifndef SONDE_COLLECTOR_HTTP_H
 #define SONDE_COLLECTOR_HTTP_H
 
@@ -17,6 +19,10 @@ struct http_opts {
     size_t max_spans;     /* per request; default 10000 */
     unsigned threads;     /* worker threads; default: number of CPUs */
     unsigned max_conns;   /* concurrent connections; default 512 */
+    unsigned max_conns_per_ip; /* concurrent connections from one address; default 64 */
+    size_t body_budget;   /* bytes of request bodies held at once beyond the first
+                           * 64 KiB of each; default max(128 MiB, 4 * max_body) */
+    unsigned idle_timeout_s; /* a connection silent this long is closed; default 10 */
 };
 
 /* Listen on host:port (port 0: any free port; *bound_port gets the port).

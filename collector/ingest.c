@@ -15,11 +15,17 @@
  * more): commits stay frequent, readers see new spans soon. */
 #define TXN_SPANS 16384
 
+/* The longest the writer waits for requests that are being decoded to
+ * join a transaction. */
+#define LINGER_US 2000
+
 /* one submitted request */
 struct qnode {
     struct qnode *next;
     struct span_batch b;
     uint64_t seq;
+    ingest_done_fn done; /* NULL: nobody waits */
+    void *arg;
 };
 
 struct ingest {
@@ -30,6 +36,7 @@ struct ingest {
     pthread_cond_t cv, done_cv;
     struct qnode *head, **tail; /* FIFO of submitted requests */
     size_t queued;
+    size_t incoming; /* requests announced by ingest_expect, not yet submitted */
     uint64_t submitted_seq, stored_seq;
     int stop;
     struct ingest_stats stats;
@@ -117,6 +124,21 @@ static void *writer(void *arg)
         }
         if (!in->head && in->stop)
             break;
+        /* group commit: requests being decoded right now join this
+         * transaction (their senders wait for a commit anyway; one commit
+         * for many is cheaper than one each), for at most LINGER_US */
+        if (in->incoming && in->queued < TXN_SPANS && !in->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += LINGER_US * 1000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            while (in->incoming && in->queued < TXN_SPANS && !in->stop &&
+                   pthread_cond_timedwait(&in->cv, &in->mu, &until) != ETIMEDOUT)
+                ;
+        }
         /* take whole requests, up to TXN_SPANS spans */
         struct qnode *taken = in->head, *last = NULL;
         size_t n = 0;
@@ -133,29 +155,36 @@ static void *writer(void *arg)
         pthread_mutex_unlock(&in->mu);
 
         int mrc = 0;
-        for (struct qnode *q = taken, *next; q; q = next) {
-            next = q->next;
+        for (struct qnode *q = taken; q; q = q->next) {
             if (!mrc)
                 mrc = span_batch_move(&work, &q->b);
             span_batch_fini(&q->b);
-            free(q);
         }
         size_t inserted = 0;
         int rc = mrc ? se_fail(err, sizeof err, mrc, "out of memory")
              : work.n ? span_store_insert(in->st, work.spans, work.n, now_us(), &inserted, err, sizeof err) : 0;
+        /* committed (or rolled back): now, and only now, the senders hear of it */
+        for (struct qnode *q = taken, *next; q; q = next) {
+            next = q->next;
+            if (q->done)
+                q->done(q->arg, rc);
+            free(q);
+        }
         int64_t t = now_us();
         size_t expired = 0;
         if (in->o.retention_us && t - last_expire > 1000000) {
             last_expire = t;
             span_store_expire(in->st, t - in->o.retention_us, &expired, NULL, 0);
         }
-        if (in->o.fwd && work.n)
+        /* what the store refused was refused to the senders too: they retry */
+        if (in->o.fwd && work.n && !rc)
             forwarder_submit(in->o.fwd, &work);
         span_batch_fini(&work);
 
         pthread_mutex_lock(&in->mu);
         if (rc) {
             in->stats.store_errors++;
+            in->stats.unstored += n;
             snprintf(in->stats.last_error, sizeof in->stats.last_error, "%s", err);
         }
         in->stats.stored += inserted;
@@ -191,7 +220,7 @@ int ingest_new(struct span_store *st, const struct ingest_opts *o, struct ingest
     return 0;
 }
 
-int ingest_submit(struct ingest *in, struct span_batch *b)
+int ingest_submit(struct ingest *in, struct span_batch *b, ingest_done_fn done, void *arg)
 {
     /* row preparation on the caller's thread: the writer only binds */
     for (size_t i = 0; i < b->n; i++)
@@ -200,6 +229,8 @@ int ingest_submit(struct ingest *in, struct span_batch *b)
     if (!q)
         return -ENOMEM;
     pthread_mutex_lock(&in->mu);
+    if (in->incoming)
+        in->incoming--;
     if (in->queued && in->queued + b->n > in->o.max_queued) {
         in->stats.refused += b->n;
         pthread_mutex_unlock(&in->mu);
@@ -210,6 +241,8 @@ int ingest_submit(struct ingest *in, struct span_batch *b)
     q->b = *b;
     span_batch_init(b);
     q->next = NULL;
+    q->done = done;
+    q->arg = arg;
     q->seq = ++in->submitted_seq;
     *in->tail = q;
     in->tail = &q->next;
@@ -224,6 +257,20 @@ void ingest_count_rejected(struct ingest *in, size_t n)
 {
     pthread_mutex_lock(&in->mu);
     in->stats.rejected += n;
+    pthread_mutex_unlock(&in->mu);
+}
+
+void ingest_expect(struct ingest *in, int delta)
+{
+    pthread_mutex_lock(&in->mu);
+    if (delta > 0)
+        in->incoming += (size_t)delta;
+    else if (in->incoming >= (size_t)-delta)
+        in->incoming -= (size_t)-delta;
+    else
+        in->incoming = 0;
+    if (!in->incoming)
+        pthread_cond_signal(&in->cv);
     pthread_mutex_unlock(&in->mu);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define SPANS_SCHEMA_VERSION "1"
 
@@ -27,6 +28,7 @@ static const size_t chunk_sizes[CHUNK_SIZES] = { 64, 16, 4, 1 };
  * then most pages are copied already. */
 #define CKPT_FRAMES 4096
 #define CKPT_FRAMES_MAX 32768
+#define CKPT_PER_S 10
 
 struct checkpointer {
     pthread_t thread;
@@ -55,6 +57,18 @@ static void *checkpoint_thread(void *arg)
         pthread_mutex_unlock(&c->mu);
         sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         pthread_mutex_lock(&c->mu);
+        /* at most CKPT_PER_S passes a second: with many small commits (one
+         * per group of requests) a pass after each one would copy and
+         * fsync for every few pages */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 1000000000 / CKPT_PER_S;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
+            ;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -164,7 +178,7 @@ static const char schema[] =
 static int db_fail(struct span_store *st, char *err, size_t errlen, const char *what)
 {
     int ec = sqlite3_errcode(st->db);
-    int code = (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT) ? SE_BADFILE : -EIO;
+    int code = (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT) ? SE_BADFILE : ec == SQLITE_FULL ? -ENOSPC : -EIO;
     return se_fail(err, errlen, code, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 

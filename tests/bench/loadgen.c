@@ -3,7 +3,11 @@
  * /v1/traces for a fixed time; a refused request (503 / 429) is followed by
  * a pause of Retry-After seconds on that connection, as exporters do. Prints one line of figures:
  *   requests=N ok=N refused=N errors=N spans=N seconds=S spans_per_s=R p50_ms=X p99_ms=Y
- * usage: loadgen HOST PORT CONNECTIONS SECONDS SPANS_PER_REQUEST */
+ * With ACKS_FILE, also writes one line "CONNECTION SEQ" per request answered
+ * 200; its spans' ids are (1<<63 | CONNECTION<<48 | SEQ<<12 | i), i.e. the
+ * first 13 hex digits of each span id are printf("%013llx", 1<<51 |
+ * CONNECTION<<36 | SEQ).
+ * usage: loadgen HOST PORT CONNECTIONS SECONDS SPANS_PER_REQUEST [ACKS_FILE] */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,6 +30,8 @@ struct worker {
     long requests, ok, refused, errors;
     double *lat;
     size_t nlat, cap;
+    uint64_t *acked; /* seq of each request answered 200 */
+    size_t nacked, acap;
 };
 
 static double now(void)
@@ -112,7 +118,7 @@ static void *run(void *arg)
             hex(body + toff[i], (uint64_t)w->id + 1, 16);
             hex(body + soff[i], ((uint64_t)w->id << 48) | (seq << 12) | (uint64_t)i | 1ULL << 63, 16);
         }
-        seq++;
+        uint64_t sent_seq = seq++;
         double t0 = now();
         if (send(fd, head, (size_t)hlen, MSG_MORE) != hlen || send(fd, body, blen, 0) != (ssize_t)blen) {
             close(fd);
@@ -144,8 +150,14 @@ static void *run(void *arg)
         }
         int status = atoi(resp + 9);
         w->requests++;
-        if (status == 200)
+        if (status == 200) {
             w->ok++;
+            if (w->nacked == w->acap) {
+                w->acap = w->acap ? w->acap * 2 : 1024;
+                w->acked = realloc(w->acked, w->acap * sizeof *w->acked);
+            }
+            w->acked[w->nacked++] = sent_seq;
+        }
         else if (status == 503 || status == 429) {
             w->refused++;
             /* as OTLP exporters do: wait as told (Retry-After seconds) before sending again */
@@ -183,8 +195,8 @@ static int cmpd(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: loadgen HOST PORT CONNECTIONS SECONDS SPANS_PER_REQUEST\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: loadgen HOST PORT CONNECTIONS SECONDS SPANS_PER_REQUEST [ACKS_FILE]\n");
         return 2;
     }
     host = argv[1];
@@ -210,12 +222,27 @@ int main(int argc, char **argv)
         nlat += w[i].nlat;
     }
     double el = now() - t0;
+    if (argc == 7) {
+        FILE *f = fopen(argv[6], "w");
+        if (!f) {
+            perror(argv[6]);
+            return 1;
+        }
+        for (int i = 0; i < conns; i++)
+            for (size_t k = 0; k < w[i].nacked; k++)
+                fprintf(f, "%d %llu\n", i, (unsigned long long)w[i].acked[k]);
+        if (fclose(f)) {
+            perror(argv[6]);
+            return 1;
+        }
+    }
     double *all = malloc((nlat + 1) * sizeof *all);
     size_t k = 0;
     for (int i = 0; i < conns; i++) {
         memcpy(all + k, w[i].lat, w[i].nlat * sizeof *all);
         k += w[i].nlat;
         free(w[i].lat);
+        free(w[i].acked);
     }
     qsort(all, nlat, sizeof *all, cmpd);
     double p50 = nlat ? all[nlat / 2] : 0, p99 = nlat ? all[(size_t)(nlat * 0.99)] : 0;

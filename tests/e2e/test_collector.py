@@ -11,8 +11,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -501,3 +503,106 @@ def test_hostile_times_and_attributes(sonde_bin, collector):
     assert r.returncode == 0 and "-290308" not in r.stdout and "2023-11-14" in r.stdout, r.stdout
     log = z.stop()
     assert "9 rejected" in log, log
+
+
+def loadgen_bin(sonde_bin):
+    p = Path(sonde_bin).resolve().parent / "tests" / "bench" / "loadgen"
+    assert os.access(p, os.X_OK), "load generator not built: %s" % p
+    return p
+
+
+def test_sigkill_loses_no_acknowledged_span(sonde_bin, collector, tmp_path):
+    # 6 concurrent senders; the collector is killed with SIGKILL mid-stream:
+    # every span of every request answered 200 is in the store afterwards
+    c = collector()
+    acks = tmp_path / "acks"
+    lg = subprocess.Popen([str(loadgen_bin(sonde_bin)), "127.0.0.1", str(c.port), "6", "6", "200", str(acks)],
+                          stdout=subprocess.PIPE, text=True)
+    # mid-stream: once 10000 spans are stored, or 3.5 s into the 6 s of sending
+    deadline = time.time() + 3.5
+    while time.time() < deadline and c.span_count() < 10000:
+        time.sleep(0.05)
+    c.p.kill()
+    c.p.wait(timeout=10)
+    out, _ = lg.communicate(timeout=60)
+    assert lg.returncode == 0, out
+    acked = [tuple(int(x) for x in line.split()) for line in acks.read_text().splitlines()]
+    assert acked, out
+    with sqlite3.connect(c.db) as db:
+        got = dict(db.execute("SELECT substr(span_id, 1, 13), count(*) FROM span GROUP BY 1"))
+    missing = sum(200 - got.get("%013x" % (1 << 51 | conn << 36 | seq), 0) for conn, seq in acked)
+    print("acknowledged %d spans, %d stored, %d of the acknowledged missing"
+          % (len(acked) * 200, sum(got.values()), missing))
+    assert missing == 0
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 2 MiB tmpfs: a store on it fills up for real."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_store_full_gets_503_and_nothing_acknowledged_is_lost(sonde_bin, collector, small_fs, tmp_path):
+    c = collector(name="small/spans.sonde")
+    t0 = time.time_ns() - 10**9
+    statuses, retry_after = {}, set()
+    for r in range(200):  # 20,000 spans, far more than 2 MiB hold
+        spans = [{"traceId": "%032x" % (r + 1), "spanId": "%016x" % (r << 8 | i + 1), "name": "op %d" % i,
+                  "kind": 2, "startTimeUnixNano": str(t0 + i), "endTimeUnixNano": str(t0 + i + 1000)}
+                 for i in range(100)]
+        status, _, headers = c.post("/v1/traces", otlp_body(spans=spans))
+        statuses[r] = status
+        if status == 503:
+            retry_after.add(headers.get("Retry-After"))
+    log = c.stop()
+    ok = [r for r, s in statuses.items() if s == 200]
+    refused = [r for r, s in statuses.items() if s == 503]
+    assert ok and refused and len(ok) + len(refused) == 200, statuses
+    assert None not in retry_after, retry_after
+    # one line when the store started failing, and a non-zero exit (9)
+    assert log.count("cannot write to the store") == 1, log
+    assert c.p.returncode == 9, log
+    # read a copy: the full file system is left alone
+    for suffix in ("", "-wal"):
+        src = Path(c.db + suffix)
+        if src.exists():
+            shutil.copy(src, tmp_path / ("copy.sonde" + suffix))
+    with sqlite3.connect(str(tmp_path / "copy.sonde")) as db:
+        per_trace = dict(db.execute("SELECT trace_id, count(*) FROM span GROUP BY 1"))
+    print("%d requests answered 200, %d answered 503" % (len(ok), len(refused)))
+    assert all(per_trace.get("%032x" % (r + 1)) == 100 for r in ok), "acknowledged spans missing"
+    assert all("%032x" % (r + 1) not in per_trace for r in refused), "refused requests partly stored"
+
+
+def test_slow_and_stalled_clients_do_not_starve_others(sonde_bin, collector):
+    # 600 connections trickling their headers (from 127.0.0.2) and 150 uploads
+    # stalled one byte short of 8 MiB (from 127.0.0.3) stay open while
+    # ordinary requests are sent from 127.0.0.1
+    c = collector()
+    helper = Path(__file__).resolve().parents[1] / "bench" / "slowclients.py"
+    r = subprocess.run([sys.executable, str(helper), str(c.port), str(c.p.pid), "600", "150", "8", "5"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    print("latencies (ms) %s, collector RSS %d MiB, %d slow and %d stalled connections held"
+          % (res["latency_ms"], res["rss_mib"], res["slow_open"], res["uploads_open"]))
+    assert res["statuses"] == [200] * 8, res
+    assert 0 < res["rss_mib"] < 512, res
+
+
+def test_token_checked_before_the_body(sonde_bin, collector):
+    c = collector("--token", "s3cret")
+    s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+    try:
+        # headers announce 8 MiB; not one byte of the body is sent
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 8388608\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 401"), "no 401 before the body"
+    finally:
+        s.close()

@@ -74,7 +74,7 @@ int main(void)
     for (size_t i = 0; i < sizeof torn / sizeof torn[0]; i++) {
         mkframe(win, 0, torn[i], 0);
         n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
-        CHECK(n == 1 && truncated == 1, "torn %#" PRIx64 ": n %d truncated %d", torn[i], n,
+        CHECK(n == 1 && truncated == PY_TRUNC_BROKEN, "torn %#" PRIx64 ": n %d truncated %d", torn[i], n,
               truncated);
     }
 
@@ -82,7 +82,7 @@ int main(void)
     mkframe(win, 0, wlo + FSIZE, 0);
     mkframe(win + FSIZE, 1, wlo, 0);
     n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
-    CHECK(truncated == 1 && n == 2, "cycle: n %d truncated %d", n, truncated);
+    CHECK(truncated == PY_TRUNC_BROKEN && n == 2, "cycle: n %d truncated %d", n, truncated);
 
     /* Frames outside the window: the first from a side copy (whose address
      * need not be readable), the next read from memory itself (a real
@@ -104,9 +104,14 @@ int main(void)
           out[1].code, out[2].code);
     CHECK(side.nused == 2 && side.used[0] == fake && side.used[1] == (uint64_t)(uintptr_t)real,
           "used: %d", side.nused);
+    /* a stack deeper than max keeps its innermost frames: cut at the
+     * depth cap, which is no torn read */
+    n = py_stack_walk(&rt, wlo, win, wlo, whi, &side, out, 2, &truncated);
+    CHECK(n == 2 && truncated == PY_TRUNC_DEPTH && out[1].code == 0x2000,
+          "depth cap: n %d truncated %d", n, truncated);
     /* without the copy the unreadable frame ends the walk */
     n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
-    CHECK(n == 1 && truncated == 1, "no side: n %d truncated %d", n, truncated);
+    CHECK(n == 1 && truncated == PY_TRUNC_BROKEN, "no side: n %d truncated %d", n, truncated);
 
     return check_done("frames");
 }
