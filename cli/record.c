@@ -168,6 +168,8 @@ int cmd_record(int argc, char **argv)
     squeue_free(q);
     if (rc)
         return cli_error(rc, err);
+    if (st.stop_reason[0])
+        fprintf(stderr, "sonde: %s\n", st.stop_reason);
     if (!quiet) {
         double secs = (double)st.duration_ns / 1e9;
         fprintf(stderr,

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,6 +178,14 @@ struct target {
      * a target reaped by its parent as it exits can no longer be read) */
     int fd_stat;
     int64_t stat_cpu_ns, stat_charged_ns, last_stat_ts;
+    /* which program image the process runs: an exec replaces it under the
+     * same pid (see check_exec) */
+    uint64_t image_id;
+    int64_t last_exec_check, exec_deadline; /* deadline > 0: waiting for the new image's Python */
+    /* runtimes of images the process left: records still queued for the
+     * writer point at their code objects, so they live as long as the sampler */
+    struct py_runtime *retired[8];
+    int nretired;
     int unsampled_named;
 };
 
@@ -614,6 +623,33 @@ static int process_gone(pid_t pid)
     return proc_stat_read(pid, &ps) != 0 || ps.state == 'Z' || ps.state == 'X';
 }
 
+/* An identity of the program image pid runs: the executable's inode and
+ * the auxiliary vector the kernel built at exec (its entry point and random
+ * bytes' address change at every exec). 0 if unreadable. */
+static uint64_t image_id(pid_t pid)
+{
+    char path[64];
+    struct stat sb;
+    uint64_t h = 1469598103934665603ull;
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    if (stat(path, &sb) == 0)
+        h = (h ^ (uint64_t)sb.st_ino ^ ((uint64_t)sb.st_dev << 32)) * 1099511628211ull;
+    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    unsigned char buf[1024];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    for (ssize_t i = 0; i < n; i++)
+        h = (h ^ buf[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static void target_setup(struct sampler *s, struct target *t, int64_t now);
+
 static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
 {
     if (s->ntargets >= MAX_TARGETS)
@@ -640,26 +676,32 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
     t->fd_stat = open(path, O_RDONLY | O_CLOEXEC);
     if (proc_stat_read(pid, &ps) == 0 && ps.starttime)
         t->cpu0_ns = ps.starttime >= s->t0_ticks ? 0 : ticks_to_ns(ps.utime + ps.stime);
+    t->image_id = image_id(pid);
+    s->targets[s->ntargets++] = t;
+    s->st.processes++;
+    target_setup(s, t, mono_ns());
+    return 0;
+}
+
+/* What follows an attach (at the start, or to the new image after an
+ * exec): the GIL's address, the switch counter, the process record. */
+static void target_setup(struct sampler *s, struct target *t, int64_t now)
+{
     t->need_names = 1;
     t->names_backoff = 5000000;
     t->gil_interp = py_runtime_main_interp(&t->rt);
     py_gil_range(&t->rt, t->gil_interp, &t->gil_lo, &t->gil_hi);
     py_gil_switches(&t->rt, t->gil_interp, &t->switches0);
     t->switches_last = t->switches0;
-    s->targets[s->ntargets++] = t;
-    s->st.processes++;
-
-    int64_t now = mono_ns();
     struct rec_process *p = reserve(s, sizeof *p, now);
     if (p) {
         p->h.kind = REC_PROCESS;
-        p->pid = pid;
-        p->ppid = read_ppid(pid);
+        p->pid = t->pid;
+        p->ppid = read_ppid(t->pid);
         p->ts = now - s->t0;
         snprintf(p->version, sizeof p->version, "%s", t->rt.version);
-        read_cmdline(pid, p->cmd, sizeof p->cmd);
+        read_cmdline(t->pid, p->cmd, sizeof p->cmd);
     }
-    return 0;
 }
 
 static void target_free(struct target *t)
@@ -673,6 +715,10 @@ static void target_free(struct target *t)
     if (t->fd_stat >= 0)
         close(t->fd_stat);
     py_runtime_fini(&t->rt);
+    for (int i = 0; i < t->nretired; i++) {
+        py_runtime_fini(t->retired[i]);
+        free(t->retired[i]);
+    }
     free(t);
 }
 
@@ -850,8 +896,72 @@ static void record_unsampled(struct sampler *s, struct target *t, int64_t now)
     t->unsampled_ns = u;
 }
 
+/* The target's thread list cannot be read: did it exec another program?
+ * Then follow the new image if it runs Python (sampling resumes once its
+ * interpreter is up), or end with the reason in the stats. Returns 1 while
+ * the target is between two images (nothing to sample). */
+static int check_exec(struct sampler *s, struct target *t, int64_t now)
+{
+    if (!t->exec_deadline) {
+        if (now - t->last_exec_check < 50000000)
+            return 0;
+        t->last_exec_check = now;
+        uint64_t id = image_id(t->pid);
+        if (!id || !t->image_id || id == t->image_id)
+            return 0;
+        /* a new image: the old one's threads, code objects and addresses
+         * are gone */
+        for (size_t i = 0; i < ((size_t)1 << SLOT_BITS); i++)
+            if (t->slots[i].tid)
+                slot_close(&t->slots[i]);
+        memset(t->slots, 0, ((size_t)1 << SLOT_BITS) * sizeof *t->slots);
+        t->nslots = 0;
+        t->exec_deadline = now + 10000000000ll;
+        struct py_runtime *old = t->nretired < 8 ? malloc(sizeof *old) : NULL;
+        if (!old) {
+            t->alive = 0;
+            snprintf(s->st.stop_reason, sizeof s->st.stop_reason,
+                     "process %d executed a new program too often: stopped following it", (int)t->pid);
+            return 1;
+        }
+        *old = t->rt;
+        t->retired[t->nretired++] = old;
+    } else {
+        py_runtime_fini(&t->rt); /* the previous try's */
+    }
+    memset(&t->rt, 0, sizeof t->rt);
+    memset(&t->snap, 0, sizeof t->snap);
+    char err[256] = "";
+    int rc = py_runtime_attach(&t->rt, t->pid, err, sizeof err);
+    if (rc == 0) {
+        t->exec_deadline = 0;
+        t->image_id = image_id(t->pid);
+        target_setup(s, t, now);
+        return 1;
+    }
+    int starting = rc == SE_NOTPYTHON && strstr(err, "no Python interpreter running");
+    if (rc == SE_EXITED || rc == SE_NOPROC || process_gone(t->pid)) {
+        t->alive = 0;
+    } else if (!starting || now > t->exec_deadline) {
+        t->alive = 0;
+        char exe[160] = "";
+        char link[64];
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)t->pid);
+        ssize_t el = readlink(link, exe, sizeof exe - 1);
+        exe[el > 0 ? el : 0] = 0;
+        snprintf(s->st.stop_reason, sizeof s->st.stop_reason,
+                 "stopped following process %d: it executed %s (%s)", (int)t->pid,
+                 exe[0] ? exe : "another program", err);
+    }
+    return 1;
+}
+
 static void sample_target(struct sampler *s, struct target *t, int64_t now)
 {
+    if (t->exec_deadline) {
+        check_exec(s, t, now);
+        return;
+    }
     t->rt.now_ns = now;
     uint64_t sw = 0;
     int n = py_threads_snapshot(&t->rt, &t->snap, s->threads, PY_MAX_THREADS, &sw);
@@ -860,7 +970,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         if (n == SE_EXITED || n == SE_PERM || process_gone(t->pid)) {
             t->alive = 0;
             record_unsampled(s, t, now); /* a zombie still tells its CPU */
-        } else if (n < 0) {
+        } else if (!check_exec(s, t, now) && n < 0) {
             s->st.errors++;
         }
         return;

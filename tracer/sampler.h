@@ -105,6 +105,9 @@ struct sampler_stats {
     double cpu_s;            /* the sampling thread's CPU time in the loop */
     double process_cpu_s;    /* all of sonde's meanwhile (the writer too) */
     char sched[48];          /* how the sampling thread is scheduled */
+    char stop_reason[256];   /* why a target stopped being followed early
+                                ("" when none): it executed a program sonde
+                                cannot read */
 };
 
 struct sampler;

@@ -373,3 +373,42 @@ def test_disk_full_during_record(sonde_bin, interp, tmp_path):
     finally:
         subprocess.run(["pkill", "-KILL", "-f", "sys.setrecursionlimit"])
         subprocess.run(["umount", "-l", str(mnt)])
+
+
+# ------------------------------------------------------------ exec
+
+EXEC = r"""
+import os, sys, time
+def before_exec():
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        pass
+before_exec()
+new = sys.argv[1]
+if new.endswith("sleep"):
+    os.execv(new, [new, "1"])
+os.execv(new, [new, "-c", "import time\ndef after_exec():\n    t0 = time.monotonic()\n"
+               "    while time.monotonic() - t0 < 1.0:\n        pass\nafter_exec()\n"])
+"""
+
+
+def test_exec_into_python_is_followed(sonde_bin, interp, tmp_path):
+    other = [i for i in SUPPORTED_FOUND if i.path != interp.path][:1] or [interp]
+    out = str(tmp_path / "ex.sonde")
+    r = run_sonde(sonde_bin, "record", "-o", out, "--", interp.path, "-c", EXEC, other[0].path,
+                  timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    funcs = {f["function"]: f for f in report_json(sonde_bin, out)["functions"]}
+    assert funcs["before_exec"]["self_wall_s"] > 0.7, funcs.keys()
+    assert funcs["after_exec"]["self_wall_s"] > 0.7, funcs.keys()
+
+
+def test_exec_into_other_program_says_why(sonde_bin, interp, tmp_path):
+    out = str(tmp_path / "ex.sonde")
+    r = run_sonde(sonde_bin, "record", "-o", out, "--", interp.path, "-c", EXEC,
+                  shutil.which("sleep"), timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    lines = [l for l in r.stderr.splitlines() if "stopped following" in l]
+    assert len(lines) == 1 and "sleep" in lines[0], r.stderr
+    funcs = {f["function"] for f in report_json(sonde_bin, out)["functions"]}
+    assert "before_exec" in funcs
