@@ -170,7 +170,7 @@ struct target {
      * included) against what the samples carried: the difference is CPU of
      * threads that were never sampled or ended between two samples. */
     uint64_t start_ticks;   /* the recording's start, clock ticks after boot */
-    int64_t cpu0_ns;        /* at attach; -1 unknown */
+    int64_t cpu0_ns;        /* at the first tick (0: started after the recording began); -1 unknown */
     int64_t charged_ns;     /* carried by this target's samples */
     int64_t unsampled_ns;   /* already recorded as unsampled */
     int64_t last_unsampled_ts;
@@ -181,7 +181,8 @@ struct target {
     /* which program image the process runs: an exec replaces it under the
      * same pid (see check_exec) */
     uint64_t image_id;
-    int64_t last_exec_check, exec_deadline; /* deadline > 0: waiting for the new image's Python */
+    int64_t last_exec_check, exec_since;
+    int exec_pending; /* 1: waiting for the new image's Python (since exec_since) */
     /* runtimes of images the process left: records still queued for the
      * writer point at their code objects, so they live as long as the sampler */
     struct py_runtime *retired[8];
@@ -559,13 +560,15 @@ static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, 
     return STATE_IDLE;
 }
 
-/* Is the GIL holder off its CPU right now? Blocked in a system call with
- * the GIL held, or runnable but queued behind another task: either way
- * every thread that needs the GIL stalls behind it. Its kernel stack tells
- * (empty: on a CPU); without it (not root), the kernel's split of the last
- * interval into on-CPU and run-queue time decides, diffused so that the
- * totals stay unbiased. */
-static int holder_off_cpu(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay)
+/* Is the GIL holder off its CPU right now? Asleep in a system call with
+ * the GIL held (its syscall file names the call), or runnable but queued
+ * behind another task: either way every thread that needs the GIL stalls
+ * behind it. Which of on-CPU and queued a runnable holder is comes from the
+ * kernel's split of its last interval into on-CPU and run-queue time,
+ * diffused so that the totals stay unbiased. (Its kernel stack is no
+ * evidence here: a thread running on another CPU shows the stale frames of
+ * its last interrupt as often as not.) */
+static int holder_off_cpu(struct tslot *sl, int64_t dcpu, int64_t ddelay)
 {
     char buf[64];
     if (sl->fd_sys < 0)
@@ -576,11 +579,6 @@ static int holder_off_cpu(const struct target *t, struct tslot *sl, int64_t dcpu
     buf[n] = 0;
     if (buf[0] != 'r')
         return 1; /* asleep in a system call, or stopped */
-    int k = kernel_stack_class(t, sl);
-    if (k == KSTACK_ON_CPU)
-        return 0;
-    if (k != KSTACK_UNKNOWN)
-        return 1;
     double q = dcpu + ddelay > 0 ? (double)ddelay / (double)(dcpu + ddelay) : 0.0;
     sl->hcredit += q;
     if (sl->hcredit >= 0.5) {
@@ -674,8 +672,11 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     t->fd_stat = open(path, O_RDONLY | O_CLOEXEC);
-    if (proc_stat_read(pid, &ps) == 0 && ps.starttime)
-        t->cpu0_ns = ps.starttime >= s->t0_ticks ? 0 : ticks_to_ns(ps.utime + ps.stime);
+    /* A process that started after the recording began is charged from its
+     * start; one that ran before, from its first tick, when its threads
+     * take their baselines too (sample_target). */
+    if (proc_stat_read(pid, &ps) == 0 && ps.starttime && ps.starttime >= s->t0_ticks)
+        t->cpu0_ns = 0;
     t->image_id = image_id(pid);
     s->targets[s->ntargets++] = t;
     s->st.processes++;
@@ -902,7 +903,7 @@ static void record_unsampled(struct sampler *s, struct target *t, int64_t now)
  * the target is between two images (nothing to sample). */
 static int check_exec(struct sampler *s, struct target *t, int64_t now)
 {
-    if (!t->exec_deadline) {
+    if (!t->exec_pending) {
         if (now - t->last_exec_check < 50000000)
             return 0;
         t->last_exec_check = now;
@@ -916,7 +917,8 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
                 slot_close(&t->slots[i]);
         memset(t->slots, 0, ((size_t)1 << SLOT_BITS) * sizeof *t->slots);
         t->nslots = 0;
-        t->exec_deadline = now + 10000000000ll;
+        t->exec_pending = 1;
+        t->exec_since = now;
         struct py_runtime *old = t->nretired < 8 ? malloc(sizeof *old) : NULL;
         if (!old) {
             t->alive = 0;
@@ -934,15 +936,19 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
     char err[256] = "";
     int rc = py_runtime_attach(&t->rt, t->pid, err, sizeof err);
     if (rc == 0) {
-        t->exec_deadline = 0;
+        t->exec_pending = 0;
         t->image_id = image_id(t->pid);
         target_setup(s, t, now);
         return 1;
     }
+    /* Its interpreter may not be up yet, nor even its libpython mapped
+     * (the dynamic loader runs first): a program that still looks like no
+     * Python after half a second is not one. */
     int starting = rc == SE_NOTPYTHON && strstr(err, "no Python interpreter running");
+    int64_t grace = starting ? 10000000000ll : 500000000ll;
     if (rc == SE_EXITED || rc == SE_NOPROC || process_gone(t->pid)) {
         t->alive = 0;
-    } else if (!starting || now > t->exec_deadline) {
+    } else if (now > t->exec_since + grace) {
         t->alive = 0;
         char exe[160] = "";
         char link[64];
@@ -958,7 +964,7 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
 
 static void sample_target(struct sampler *s, struct target *t, int64_t now)
 {
-    if (t->exec_deadline) {
+    if (t->exec_pending) {
         check_exec(s, t, now);
         return;
     }
@@ -981,6 +987,10 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     if (t->snap.gil && t->snap.gil != t->gil_lo) {
         t->gil_lo = t->snap.gil;
         t->gil_hi = t->snap.gil + (uint64_t)t->rt.L.gil_size;
+    }
+    if (t->cpu0_ns < 0 && !t->stat_cpu_ns) {
+        read_process_cpu(t, now);
+        t->cpu0_ns = t->stat_cpu_ns ? t->stat_cpu_ns : -1;
     }
     int64_t period = 1000000000 / s->o.rate_hz;
     int holder_tid = 0;
@@ -1034,7 +1044,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
                                   : thread_state(t, sl, tk->dcpu, ddelay, &gv);
         sl->last_state = state;
         tk->state = state;
-        tk->flags = state == STATE_GIL && holder_off_cpu(t, sl, tk->dcpu, ddelay)
+        tk->flags = state == STATE_GIL && holder_off_cpu(sl, tk->dcpu, ddelay)
                         ? SAMPLE_GIL_OFFCPU : 0;
         if (th->holds_gil)
             holder_tid = th->tid;

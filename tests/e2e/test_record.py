@@ -231,7 +231,7 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
     # few bytecodes per 2 MiB hashed (< 1% by construction); off CPU it waits
     # for the GIL the spinners hold
     w, t = work["hasher"], rec.thread("hasher")
-    assert w["cpu_s"] > 0.2, ctx
+    assert w["cpu_s"] > 0.1, ctx
     on_cpu = 100.0 * w["cpu_s"] / w["wall_s"]
     nogil_off = abs(t["nogil_pct"] - on_cpu) > PCT_ABS
     # (loaded: by the test's own load, or by other processes on the machine)
@@ -398,7 +398,8 @@ def test_attach_and_rate(sonde_bin, interp, spin_target, tmp_path):
         assert re.fullmatch(r"nice -?\d+, default slice", m["sampler_sched"]), m
         assert 0 < float(m["sampler_cpu_s"]) <= float(m["process_cpu_s"]), m
         doc = report_json(sonde_bin, out)
-        assert [th["tid"] for th in doc["threads"]] == [t.pid]
+        # (tid 0: the process's CPU that no sample saw, if any)
+        assert [th["tid"] for th in doc["threads"] if th["tid"]] == [t.pid]
         assert doc["threads"][0]["name"] == "MainThread"
         fn = [f for f in doc["functions"] if f["function"] == "target_spin"]
         assert fn and fn[0]["file"] == "<string>" and fn[0]["line"] == 2, doc["functions"][:5]
@@ -485,7 +486,7 @@ def test_main_thread_named_in_short_launch(sonde_bin, interp, tmp_path):
     r = run_sonde(sonde_bin, "record", "-o", out, "--", interp.path, script, "1.2", timeout=60)
     assert r.returncode == EXIT_OK, r.stderr
     doc = report_json(sonde_bin, out)
-    assert [t["name"] for t in doc["threads"]] == ["MainThread"], doc["threads"]
+    assert [t["name"] for t in doc["threads"] if t["tid"]] == ["MainThread"], doc["threads"]
 
 
 # ---------------------------------------------------------------- stopping
