@@ -550,8 +550,10 @@ int64_t trace_store_max_skew(struct span_store *st, int64_t override)
     if (override >= 0)
         return override;
     char b[32];
-    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0)
-        return strtoll(b, NULL, 10);
+    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0) {
+        long long v = strtoll(b, NULL, 10); /* the file's word: within the stored times' range */
+        return v < 0 ? 0 : v > SPAN_STORE_US_MAX ? SPAN_STORE_US_MAX : v;
+    }
     return TRACE_MAX_SKEW_DEFAULT_US;
 }
 

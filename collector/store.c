@@ -1,8 +1,10 @@
 #include "collector/store.h"
 
 #include "common/err.h"
+#include "common/utf8.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SPANS_SCHEMA_VERSION "1"
 
@@ -182,6 +185,93 @@ static int db_fail(struct span_store *st, char *err, size_t errlen, const char *
     return se_fail(err, errlen, code, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
+/* A failed read: the file's fault (SE_BADFILE) unless the database was
+ * busy, out of memory or the disk failed. */
+static int read_fail(struct span_store *st, char *err, size_t errlen, const char *what)
+{
+    int ec = sqlite3_errcode(st->db) & 0xff;
+    int code = ec == SQLITE_NOMEM ? -ENOMEM
+               : ec == SQLITE_IOERR || ec == SQLITE_BUSY || ec == SQLITE_LOCKED ? -EIO
+                                                                                : SE_BADFILE;
+    return se_fail(err, errlen, code, "%s: %s%s", what, code == SE_BADFILE ? "damaged store: " : "",
+                   sqlite3_errmsg(st->db));
+}
+
+/* A path readers may open: a regular file (never block on a FIFO, read a
+ * device or a directory). 0, or SE_BADFILE with a message. */
+static int check_regular(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return se_fail(err, errlen, SE_BADFILE, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    close(fd);
+    return regular ? 0 : se_fail(err, errlen, SE_BADFILE, "%s is not a regular file", path);
+}
+
+/* The file is untrusted: no functions with side effects from its schema,
+ * no writes to sqlite_schema, no huge values. */
+static void harden(sqlite3 *db)
+{
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, SPAN_STORE_VALUE_MAX);
+}
+
+/* Are span, trace and meta plain tables (not views, virtual tables or
+ * tables with computed columns, whose reading runs queries of the file's
+ * author) with the columns used here? 0 or SE_BADFILE. */
+static int check_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    static const struct {
+        const char *table;
+        const char *cols[18];
+    } want[] = {
+        { "meta", { "key", "value" } },
+        { "span", { "id", "trace_id", "span_id", "parent_id", "name", "service", "node", "kind", "shared",
+                    "status", "start_us", "end_us", "duration_us", "skew_us", "attributes", "received_us",
+                    "content_hash" } },
+        { "trace", { "trace_id", "start_us", "end_us", "span_count", "received_us" } },
+    };
+    for (size_t t = 0; t < sizeof want / sizeof want[0]; t++) {
+        sqlite3_stmt *q = NULL;
+        int ok = sqlite3_prepare_v2(db,
+                                    "SELECT count(*) FROM sqlite_schema WHERE name = ?1 AND type = 'table'"
+                                    " AND sql NOT LIKE 'CREATE VIRTUAL%'",
+                                    -1, &q, NULL) == SQLITE_OK;
+        if (ok) {
+            sqlite3_bind_text(q, 1, want[t].table, -1, SQLITE_STATIC);
+            ok = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == 1;
+        }
+        sqlite3_finalize(q);
+        q = NULL;
+        unsigned ncols = 0, found = 0;
+        while (ncols < 18 && want[t].cols[ncols])
+            ncols++;
+        if (ok) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA table_xinfo(\"%s\")", want[t].table);
+            ok = sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK;
+            int step = SQLITE_DONE;
+            while (ok && (step = sqlite3_step(q)) == SQLITE_ROW) {
+                const char *col = (const char *)sqlite3_column_text(q, 1);
+                if (sqlite3_column_int(q, 6) != 0) /* hidden: a generated column */
+                    ok = 0;
+                for (unsigned c = 0; ok && col && c < ncols; c++)
+                    if (!strcmp(col, want[t].cols[c]))
+                        found |= 1u << c;
+            }
+            ok = ok && step == SQLITE_DONE && found == (1u << ncols) - 1;
+            sqlite3_finalize(q);
+        }
+        if (!ok)
+            return se_fail(err, errlen, SE_BADFILE, "%s: damaged or not a sonde span store (table %s)", path,
+                           want[t].table);
+    }
+    return 0;
+}
+
 void span_store_free(struct span_store *st)
 {
     if (!st)
@@ -242,16 +332,32 @@ static void config_sqlite(void)
 
 #define SCHEMA_VERSION_SQL "SELECT value FROM meta WHERE key='spans_schema_version'"
 
+/* Is meta an ordinary table (reading a view could run any query)? */
+static int meta_is_table(sqlite3 *db)
+{
+    sqlite3_stmt *q = NULL;
+    int yes = sqlite3_prepare_v2(db,
+                                 "SELECT count(*) FROM sqlite_schema WHERE name = 'meta' AND type = 'table'"
+                                 " AND sql NOT LIKE 'CREATE VIRTUAL%'",
+                                 -1, &q, NULL) == SQLITE_OK &&
+              sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == 1;
+    sqlite3_finalize(q);
+    return yes;
+}
+
 int span_store_probe(const char *path)
 {
     sqlite3 *db = NULL;
     int yes = 0;
+    if (check_regular(path, NULL, 0))
+        return 0; /* the recording loader says why */
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        harden(db);
         sqlite3_stmt *q = NULL;
         /* a collector may be checkpointing the file: wait rather than take
          * a busy store for something else */
         sqlite3_busy_timeout(db, 3000);
-        yes = sqlite3_prepare_v2(db, SCHEMA_VERSION_SQL, -1, &q, NULL) == SQLITE_OK &&
+        yes = meta_is_table(db) && sqlite3_prepare_v2(db, SCHEMA_VERSION_SQL, -1, &q, NULL) == SQLITE_OK &&
               sqlite3_step(q) == SQLITE_ROW;
         sqlite3_finalize(q);
     }
@@ -266,6 +372,8 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
     struct stat sb;
     if (!(flags & STORE_CREATE) && stat(path, &sb))
         return se_fail(err, errlen, SE_BADFILE, "%s: %s", path, strerror(errno));
+    if (!(flags & STORE_CREATE) && check_regular(path, err, errlen))
+        return SE_BADFILE;
     struct span_store *st = calloc(1, sizeof *st);
     if (!st)
         return se_fail(err, errlen, -ENOMEM, "out of memory");
@@ -276,6 +384,8 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    if (!(flags & STORE_CREATE))
+        harden(st->db);
     char what[300];
     snprintf(what, sizeof what, "%s", path);
     if (flags & STORE_CREATE) {
@@ -287,6 +397,8 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
         }
     } else {
         sqlite3_stmt *q = NULL;
+        if ((rc = check_schema(st->db, path, err, errlen))) /* before reading a view */
+            goto fail;
         if (prep(st, SCHEMA_VERSION_SQL, &q) != SQLITE_OK ||
             sqlite3_step(q) != SQLITE_ROW) {
             int ec = sqlite3_errcode(st->db);
@@ -504,13 +616,50 @@ int span_store_expire(struct span_store *st, int64_t before_us, size_t *deleted,
     return 0;
 }
 
+/* Column col of q as text into the batch, repaired when it is not UTF-8;
+ * NULL for a NULL value (damage) or when out of memory (*oom set). */
+static const char *load_text(struct span_batch *out, sqlite3_stmt *q, int col, int *oom)
+{
+    const char *s = (const char *)sqlite3_column_text(q, col);
+    if (!s)
+        return NULL;
+    size_t n = (size_t)sqlite3_column_bytes(q, col);
+    const char *r;
+    if (utf8_valid_n(s, n)) {
+        r = span_batch_strdup(out, s, n);
+    } else {
+        char *fix = malloc(3 * n + 1);
+        r = fix ? span_batch_strdup(out, fix, utf8_sanitize_n(s, n, fix, 3 * n + 1)) : NULL;
+        free(fix);
+    }
+    if (!r)
+        *oom = 1;
+    return r;
+}
+
+/* Copy a stored hex id of exactly digits digits (or an empty one when
+ * empty_ok) into out: 0, or -1 for anything else. */
+static int load_id(char *out, sqlite3_stmt *q, int col, size_t digits, int empty_ok)
+{
+    const char *s = (const char *)sqlite3_column_text(q, col);
+    size_t n = s ? (size_t)sqlite3_column_bytes(q, col) : 0;
+    if (!s || (n != digits && !(empty_ok && n == 0)))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return -1;
+    memcpy(out, s, n);
+    out[n] = 0;
+    return 0;
+}
+
 int span_store_load(struct span_store *st, const char *trace_id, struct span_batch *out, char *err,
                     size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     if (prep(st, "SELECT trace_id, span_id, parent_id, name, service, node, kind, shared, status,"
                  " start_us, end_us, attributes FROM span WHERE trace_id=? ORDER BY start_us, id", &q))
-        return db_fail(st, err, errlen, "load trace");
+        return read_fail(st, err, errlen, "load trace");
     sqlite3_bind_text(q, 1, trace_id, -1, SQLITE_STATIC);
     int rc = 0, step;
     size_t before = out->n;
@@ -520,25 +669,32 @@ int span_store_load(struct span_store *st, const char *trace_id, struct span_bat
             rc = se_fail(err, errlen, -ENOMEM, "out of memory");
             goto out;
         }
-        snprintf(s->trace_id, sizeof s->trace_id, "%s", (const char *)sqlite3_column_text(q, 0));
-        snprintf(s->span_id, sizeof s->span_id, "%s", (const char *)sqlite3_column_text(q, 1));
-        snprintf(s->parent_id, sizeof s->parent_id, "%s", (const char *)sqlite3_column_text(q, 2));
-        s->name = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 3), (size_t)-1);
-        s->service = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 4), (size_t)-1);
-        s->node = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 5), (size_t)-1);
-        s->kind = sqlite3_column_int(q, 6);
-        s->shared = sqlite3_column_int(q, 7);
-        s->status = sqlite3_column_int(q, 8);
+        int oom = 0;
+        int ids_ok = !load_id(s->trace_id, q, 0, 32, 0) && !load_id(s->span_id, q, 1, 16, 0) &&
+                     !load_id(s->parent_id, q, 2, 16, 1);
+        s->name = load_text(out, q, 3, &oom);
+        s->service = load_text(out, q, 4, &oom);
+        s->node = load_text(out, q, 5, &oom);
+        s->attrs = load_text(out, q, 11, &oom);
+        int64_t kind = sqlite3_column_int64(q, 6), shared = sqlite3_column_int64(q, 7);
+        int64_t status = sqlite3_column_int64(q, 8);
+        s->kind = kind >= 0 && kind <= 5 ? (int)kind : 0;
+        s->shared = shared != 0;
+        s->status = status >= 0 && status <= 2 ? (int)status : 0;
         s->start_us = sqlite3_column_int64(q, 9);
         s->end_us = sqlite3_column_int64(q, 10);
-        s->attrs = span_batch_strdup(out, (const char *)sqlite3_column_text(q, 11), (size_t)-1);
-        if (!s->name || !s->service || !s->node || !s->attrs) {
+        if (oom) {
             rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+            goto out;
+        }
+        if (!ids_ok || !s->name || !s->service || !s->node || !s->attrs || s->start_us < 0 ||
+            s->start_us > SPAN_STORE_US_MAX || s->end_us < 0 || s->end_us > SPAN_STORE_US_MAX) {
+            rc = se_fail(err, errlen, SE_BADFILE, "damaged store: a bad span in trace %.32s", trace_id);
             goto out;
         }
     }
     if (step != SQLITE_DONE)
-        rc = db_fail(st, err, errlen, "load trace");
+        rc = read_fail(st, err, errlen, "load trace");
     else if (out->n == before)
         rc = se_fail(err, errlen, -ENOENT, "no trace %s in the store", trace_id);
 out:
@@ -555,7 +711,7 @@ int span_store_find(struct span_store *st, const struct store_filter *f, char (*
     if (prep(st, "SELECT trace_id FROM trace WHERE end_us >= ?1 AND end_us - start_us >= ?2"
                  " AND (?3 IS NULL OR trace_id IN (SELECT trace_id FROM span WHERE service = ?3))"
                  " ORDER BY start_us DESC LIMIT ?4", &q))
-        return db_fail(st, err, errlen, "find traces");
+        return read_fail(st, err, errlen, "find traces");
     sqlite3_bind_int64(q, 1, f->since_us);
     sqlite3_bind_int64(q, 2, f->min_duration_us);
     if (f->service)
@@ -564,6 +720,8 @@ int span_store_find(struct span_store *st, const struct store_filter *f, char (*
     size_t cap = 0;
     int rc = 0, step;
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(q, 0) != 32)
+            continue; /* not a trace id: spans are looked up by it, none would be found */
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
             char (*ni)[33] = realloc(*ids, cap * sizeof *ni);
@@ -576,7 +734,7 @@ int span_store_find(struct span_store *st, const struct store_filter *f, char (*
         snprintf((*ids)[(*n)++], 33, "%s", (const char *)sqlite3_column_text(q, 0));
     }
     if (!rc && step != SQLITE_DONE)
-        rc = db_fail(st, err, errlen, "find traces");
+        rc = read_fail(st, err, errlen, "find traces");
     sqlite3_finalize(q);
     if (rc) {
         free(*ids);

@@ -11,9 +11,18 @@ struct span_store;
 
 enum { STORE_CREATE = 1 };
 
+/* The longest string a reader accepts from a store (64 MiB). */
+#define SPAN_STORE_VALUE_MAX (64 << 20)
+/* Stored times are microseconds since the epoch in [0, SPAN_STORE_US_MAX]
+ * (2^53 us, about 285 years): a reader refuses others, so that sums and
+ * differences of times and clock corrections never overflow. */
+#define SPAN_STORE_US_MAX ((int64_t)1 << 53)
+
 /* Open (flags & STORE_CREATE: create if missing, create tables) the store
  * at path. Returns 0 and *out, SE_BADFILE for a missing (without create),
- * non-SQLite or foreign/corrupt file, or another negative code; err filled.
+ * non-regular, non-SQLite or foreign/corrupt file (tables that are not the
+ * plain tables with the columns readers use), or another negative code;
+ * err filled. Without STORE_CREATE the file is read as untrusted input.
  * A store is used by one thread at a time. */
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen);
 
@@ -38,7 +47,9 @@ int span_store_expire(struct span_store *st, int64_t before_us, size_t *deleted,
                       size_t errlen);
 
 /* Load every stored span of a trace (raw times, skew_us 0) into out.
- * Returns 0, -ENOENT when the trace has no span, or a negative code. */
+ * Returns 0, -ENOENT when the trace has no span, SE_BADFILE for a damaged
+ * row (NULLs, ids that are not hex, times out of range; text that is not
+ * UTF-8 is repaired) or another negative code. */
 int span_store_load(struct span_store *st, const char *trace_id, struct span_batch *out, char *err,
                     size_t errlen);
 

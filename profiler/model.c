@@ -23,27 +23,71 @@ static int cmp_gil_ts(const void *a, const void *b)
     return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
-static int64_t count_of(sqlite3 *db, const char *sql)
+/* Everything below is read from a file that may be damaged or crafted:
+ * counts come from the rows really there (never from a stored number), ids
+ * are checked before they index anything, and times are bounded so that
+ * the int64 sums and differences of formats/ and ui/ cannot overflow. */
+
+/* |ts| of a sample or a GIL tick: 2^56 ns, about 2.3 years. */
+#define MODEL_TS_MAX ((int64_t)1 << 56)
+/* cpu_ns / wall_ns of one sample: at most the longest possible recording. */
+#define MODEL_NS_MAX ((int64_t)1 << 56)
+/* The sum of every sample's cpu_ns (and of every wall_ns) in a recording:
+ * any sum of a subset, or of two such sums, fits in an int64. */
+#define MODEL_SUM_MAX ((int64_t)1 << 61)
+/* Linux pids and tids never exceed PID_MAX_LIMIT (2^22). */
+#define MODEL_PID_MAX (1 << 22)
+/* Stack depth: 4x the sampler's limit (PY_MAX_DEPTH), room for native
+ * frames; walking deeper crafted stacks for every sample would take hours. */
+#define MODEL_DEPTH_MAX 4096
+/* Rows of one table: more than any recording holds (the arrays are sized by
+ * them). */
+#define MODEL_ROWS_MAX ((int64_t)1 << 30)
+
+/* One integer from sql into *out: 0, or -1 when the query fails (a damaged
+ * file) or returns no integer. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
-    sqlite3_stmt *st;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    }
     sqlite3_finalize(st);
-    return n;
+    return rc;
 }
 
-/* Arrays indexed by id: size = max(id) + 1. */
+/* The number of rows of table: 0 or SE_BADFILE. */
+static int count_rows(sqlite3 *db, const char *table, size_t *n)
+{
+    char sql[128];
+    int64_t v;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    if (query_int(db, sql, &v) || v < 0 || v > MODEL_ROWS_MAX)
+        return SE_BADFILE;
+    *n = (size_t)v;
+    return 0;
+}
+
+/* Arrays indexed by id: size = max(id) + 1. Ids are dense (1, 2, ...), so
+ * a maximum far above the number of rows is damage, not a reason to
+ * allocate: the array never exceeds twice the rows really there. */
 static int alloc_by_max(sqlite3 *db, const char *table, size_t elem, void **out, size_t *n)
 {
     char sql[128];
+    int64_t mx;
+    size_t rows;
     snprintf(sql, sizeof sql, "SELECT coalesce(max(id), 0) FROM %s", table);
-    int64_t mx = count_of(db, sql);
-    if (mx < 0 || mx > (1 << 30))
+    if (query_int(db, sql, &mx) || count_rows(db, table, &rows) || mx < 0 ||
+        (uint64_t)mx > 2 * (uint64_t)rows + 16)
         return SE_BADFILE;
+    *out = calloc((size_t)mx + 1, elem);
+    if (!*out)
+        return -ENOMEM;
     *n = (size_t)mx + 1;
-    *out = calloc(*n, elem);
-    return *out ? 0 : -ENOMEM;
+    return 0;
 }
 
 /* Step a query: 1 for a row, 0 when done, -1 on error (corrupt file). */
@@ -115,45 +159,51 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
 
     /* strings */
     if ((rc = alloc_by_max(db, "string", sizeof(char *), (void **)&m->strings, &m->nstrings)))
-        FAIL(rc, "%s: bad string table", path);
+        FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad string table", path);
     sqlite3_prepare_v2(db, "SELECT id, s FROM string", -1, &st, NULL);
     while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         const unsigned char *s = sqlite3_column_text(st, 1);
-        if (id >= 0 && (size_t)id < m->nstrings && s && !m->strings[id])
-            m->strings[id] = utf8_dup((const char *)s); /* a torn read, a latin-1 file name */
+        if (id >= 0 && (size_t)id < m->nstrings && s && !m->strings[id] &&
+            !(m->strings[id] = utf8_dup((const char *)s))) /* a torn read, a latin-1 file name */
+            FAIL(-ENOMEM, "out of memory");
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
     /* frames */
     if ((rc = alloc_by_max(db, "frame", sizeof *m->frames, (void **)&m->frames, &m->nframes)))
-        FAIL(rc, "%s: bad frame table", path);
+        FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad frame table", path);
     sqlite3_prepare_v2(db, "SELECT id, name, file, line, fn_line, kind FROM frame", -1, &st, NULL);
     while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (id <= 0 || (size_t)id >= m->nframes)
             continue;
         struct m_frame *f = &m->frames[id];
-        f->name = (uint32_t)sqlite3_column_int64(st, 1);
-        f->file = (uint32_t)sqlite3_column_int64(st, 2);
-        f->line = sqlite3_column_int(st, 3);
-        f->fn_line = sqlite3_column_int(st, 4);
-        f->kind = (uint8_t)sqlite3_column_int(st, 5);
-        if (f->name >= m->nstrings || f->file >= m->nstrings)
-            FAIL(SE_BADFILE, "%s is corrupt: frame %lld names a missing string", path,
-                 (long long)id);
+        int64_t name = sqlite3_column_int64(st, 1), file = sqlite3_column_int64(st, 2);
+        int64_t line = sqlite3_column_int64(st, 3), fn_line = sqlite3_column_int64(st, 4);
+        int64_t kind = sqlite3_column_int64(st, 5);
+        if (name < 0 || (size_t)name >= m->nstrings || file < 0 || (size_t)file >= m->nstrings)
+            FAIL(SE_BADFILE, "%s is damaged: frame %lld names a missing string", path, (long long)id);
+        if (line < INT32_MIN || line > INT32_MAX || fn_line < INT32_MIN || fn_line > INT32_MAX ||
+            kind < 0 || kind > 255)
+            FAIL(SE_BADFILE, "%s is damaged: bad frame %lld", path, (long long)id);
+        f->name = (uint32_t)name;
+        f->file = (uint32_t)file;
+        f->line = (int32_t)line;
+        f->fn_line = (int32_t)fn_line;
+        f->kind = (uint8_t)kind;
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
     /* stacks: parents always have smaller ids (they are written first) */
     if ((rc = alloc_by_max(db, "stack", sizeof *m->stacks, (void **)&m->stacks, &m->nstacks)))
-        FAIL(rc, "%s: bad stack table", path);
+        FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad stack table", path);
     sqlite3_prepare_v2(db, "SELECT id, parent, frame FROM stack ORDER BY id", -1, &st, NULL);
     while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
@@ -161,49 +211,53 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         int64_t frame = sqlite3_column_int64(st, 2);
         if (id <= 0 || (size_t)id >= m->nstacks || parent < 0 || parent >= id || frame <= 0 ||
             (size_t)frame >= m->nframes)
-            FAIL(SE_BADFILE, "%s is corrupt: bad stack node %lld", path, (long long)id);
+            FAIL(SE_BADFILE, "%s is damaged: bad stack node %lld", path, (long long)id);
         struct m_stack *s = &m->stacks[id];
         s->parent = (uint32_t)parent;
         s->frame = (uint32_t)frame;
         s->depth = parent ? m->stacks[parent].depth + 1 : 1;
+        if (s->depth > MODEL_DEPTH_MAX)
+            FAIL(SE_BADFILE, "%s is damaged: stack node %lld is more than %d frames deep", path,
+                 (long long)id, MODEL_DEPTH_MAX);
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
 
     /* threads */
     if ((rc = alloc_by_max(db, "thread", sizeof *m->threads, (void **)&m->threads, &m->nthreads)))
-        FAIL(rc, "%s: bad thread table", path);
-    for (size_t i = 0; i < m->nthreads; i++)
-        m->threads[i].name = NULL;
+        FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad thread table", path);
     sqlite3_prepare_v2(db, "SELECT id, pid, tid, ident, name FROM thread", -1, &st, NULL);
     while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
-        if (id <= 0 || (size_t)id >= m->nthreads)
+        if (id <= 0 || (size_t)id >= m->nthreads || m->threads[id].name)
             continue;
         struct m_thread *t = &m->threads[id];
-        t->pid = sqlite3_column_int(st, 1);
-        t->tid = sqlite3_column_int(st, 2);
+        int64_t pid = sqlite3_column_int64(st, 1), tid = sqlite3_column_int64(st, 2);
+        if (pid < 0 || pid > MODEL_PID_MAX || tid < 0 || tid > MODEL_PID_MAX)
+            FAIL(SE_BADFILE, "%s is damaged: bad thread %lld", path, (long long)id);
+        t->pid = (int32_t)pid;
+        t->tid = (int32_t)tid;
         t->ident = (uint64_t)sqlite3_column_int64(st, 3);
-        const unsigned char *nm = sqlite3_column_text(st, 4);
-        t->name = utf8_dup((const char *)nm);
+        if (!(t->name = utf8_dup((const char *)sqlite3_column_text(st, 4))))
+            FAIL(-ENOMEM, "out of memory");
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
     for (size_t i = 0; i < m->nthreads; i++)
-        if (!m->threads[i].name)
-            m->threads[i].name = strdup("");
+        if (!m->threads[i].name && !(m->threads[i].name = strdup("")))
+            FAIL(-ENOMEM, "out of memory");
 
     /* samples */
-    int64_t ns = count_of(db, "SELECT count(*) FROM sample");
-    if (ns < 0)
-        FAIL(SE_BADFILE, "%s is corrupt: no sample table", path);
-    m->samples = calloc((size_t)ns + 1, sizeof *m->samples);
+    size_t ns;
+    if (count_rows(db, "sample", &ns))
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
+    m->samples = calloc(ns + 1, sizeof *m->samples);
     if (!m->samples)
-        FAIL(-ENOMEM, "out of memory for %lld samples", (long long)ns);
+        FAIL(-ENOMEM, "out of memory for %zu samples", ns);
     char *ver = store_meta_get(db, "schema_version");
     int has_flags = ver && atoi(ver) >= 2; /* version 1 had no flags */
     free(ver);
@@ -213,26 +267,36 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
                                  : "SELECT ts, thread, stack, cpu_ns, wall_ns, state, green, span,"
                                    " 0 FROM sample",
                        -1, &st, NULL);
-    while (next_row(st, &bad) && m->nsamples < (size_t)ns) {
+    int64_t cpu_sum = 0, wall_sum = 0;
+    while (m->nsamples < ns && next_row(st, &bad)) {
         struct m_sample *s = &m->samples[m->nsamples];
         s->ts = sqlite3_column_int64(st, 0);
         int64_t th = sqlite3_column_int64(st, 1), sk = sqlite3_column_int64(st, 2);
         s->cpu_ns = sqlite3_column_int64(st, 3);
         s->wall_ns = sqlite3_column_int64(st, 4);
-        int state = sqlite3_column_int(st, 5);
+        int64_t state = sqlite3_column_int64(st, 5);
+        int64_t green = sqlite3_column_int64(st, 6), span = sqlite3_column_int64(st, 7);
         if (th <= 0 || (size_t)th >= m->nthreads || sk < 0 || (size_t)sk >= m->nstacks ||
-            state < 0 || state >= STATE_COUNT)
-            FAIL(SE_BADFILE, "%s is corrupt: bad sample at ts %lld", path, (long long)s->ts);
+            state < 0 || state >= STATE_COUNT || s->ts < -MODEL_TS_MAX || s->ts > MODEL_TS_MAX ||
+            s->cpu_ns < -MODEL_NS_MAX || s->cpu_ns > MODEL_NS_MAX || s->wall_ns < -MODEL_NS_MAX ||
+            s->wall_ns > MODEL_NS_MAX || green < 0 || green > UINT32_MAX || span < 0 ||
+            span > UINT32_MAX)
+            FAIL(SE_BADFILE, "%s is damaged: bad sample at ts %lld", path, (long long)s->ts);
+        cpu_sum += s->cpu_ns < 0 ? -s->cpu_ns : s->cpu_ns;
+        wall_sum += s->wall_ns < 0 ? -s->wall_ns : s->wall_ns;
+        if (cpu_sum > MODEL_SUM_MAX || wall_sum > MODEL_SUM_MAX)
+            FAIL(SE_BADFILE, "%s is damaged: its samples add up to more than %lld s", path,
+                 (long long)(MODEL_SUM_MAX / 1000000000));
         s->thread = (uint32_t)th;
         s->stack = (uint32_t)sk;
         s->state = (uint8_t)state;
-        s->green = (uint32_t)sqlite3_column_int64(st, 6);
-        s->span = (uint32_t)sqlite3_column_int64(st, 7);
+        s->green = (uint32_t)green;
+        s->span = (uint32_t)span;
         s->flags = (uint8_t)sqlite3_column_int(st, 8);
         m->nsamples++;
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
     for (size_t i = 1; i < m->nsamples; i++)
@@ -242,22 +306,31 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         }
 
     /* GIL ticks */
-    int64_t ng = count_of(db, "SELECT count(*) FROM gil");
-    m->gil = calloc((size_t)(ng > 0 ? ng : 0) + 1, sizeof *m->gil);
+    size_t ng;
+    if (count_rows(db, "gil", &ng))
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
+    m->gil = calloc(ng + 1, sizeof *m->gil);
     if (!m->gil)
         FAIL(-ENOMEM, "out of memory");
     sqlite3_prepare_v2(db, "SELECT ts, pid, switches, holder, waiters FROM gil", -1,
                        &st, NULL);
-    while (next_row(st, &bad) && m->ngil < (size_t)ng) {
-        struct m_gil *g = &m->gil[m->ngil++];
+    while (m->ngil < ng && next_row(st, &bad)) {
+        struct m_gil *g = &m->gil[m->ngil];
         g->ts = sqlite3_column_int64(st, 0);
-        g->pid = sqlite3_column_int(st, 1);
+        int64_t pid = sqlite3_column_int64(st, 1), holder = sqlite3_column_int64(st, 3);
+        int64_t waiters = sqlite3_column_int64(st, 4);
         g->switches = sqlite3_column_int64(st, 2);
-        g->holder = (uint32_t)sqlite3_column_int64(st, 3);
-        g->waiters = (uint32_t)sqlite3_column_int64(st, 4);
+        if (g->ts < -MODEL_TS_MAX || g->ts > MODEL_TS_MAX || pid < 0 || pid > MODEL_PID_MAX ||
+            g->switches < 0 || holder < 0 || (size_t)holder >= m->nthreads || waiters < 0 ||
+            waiters > MODEL_PID_MAX)
+            FAIL(SE_BADFILE, "%s is damaged: bad GIL tick at ts %lld", path, (long long)g->ts);
+        g->pid = (int32_t)pid;
+        g->holder = (uint32_t)holder;
+        g->waiters = (uint32_t)waiters;
+        m->ngil++;
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
     for (size_t i = 1; i < m->ngil; i++)
@@ -267,20 +340,24 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         }
 
     /* meta */
-    int64_t nm = count_of(db, "SELECT count(*) FROM meta");
-    m->meta_keys = calloc((size_t)(nm > 0 ? nm : 0) + 1, sizeof(char *));
-    m->meta_values = calloc((size_t)(nm > 0 ? nm : 0) + 1, sizeof(char *));
+    size_t nm;
+    if (count_rows(db, "meta", &nm))
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
+    m->meta_keys = calloc(nm + 1, sizeof(char *));
+    m->meta_values = calloc(nm + 1, sizeof(char *));
     if (!m->meta_keys || !m->meta_values)
         FAIL(-ENOMEM, "out of memory");
     sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL);
-    while (next_row(st, &bad) && m->nmeta < (size_t)nm) {
+    while (m->nmeta < nm && next_row(st, &bad)) {
         const unsigned char *k = sqlite3_column_text(st, 0), *v = sqlite3_column_text(st, 1);
         m->meta_keys[m->nmeta] = utf8_dup((const char *)k);
         m->meta_values[m->nmeta] = utf8_dup((const char *)v);
         m->nmeta++;
+        if (!m->meta_keys[m->nmeta - 1] || !m->meta_values[m->nmeta - 1])
+            FAIL(-ENOMEM, "out of memory");
     }
     if (bad)
-        FAIL(SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(db));
+        FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     st = NULL;
     if (!model_meta(m, "duration_ns") && (rc = derive_duration(m)))

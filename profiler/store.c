@@ -3,6 +3,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,16 +94,96 @@ int store_create(const char *path, sqlite3 **db, char *err, size_t errlen)
     return 0;
 }
 
+/* The tables and columns a reader of schema version 1 uses. Later
+ * versions may add columns; these must stay. */
+static const struct {
+    const char *table;
+    const char *cols[9];
+} READ_SCHEMA[] = {
+    { "meta", { "key", "value" } },
+    { "string", { "id", "s" } },
+    { "frame", { "id", "name", "file", "line", "fn_line", "kind" } },
+    { "stack", { "id", "parent", "frame" } },
+    { "process", { "pid", "ppid", "cmd", "python_version", "start_ns", "end_ns" } },
+    { "thread", { "id", "pid", "tid", "ident", "name" } },
+    { "sample", { "ts", "thread", "stack", "cpu_ns", "wall_ns", "state", "green", "span" } },
+    { "gil", { "ts", "pid", "switches", "holder", "waiters" } },
+};
+
+/* Is every table of READ_SCHEMA an ordinary table (not a view, a virtual
+ * table or one with computed columns, whose reading could run any query
+ * the file's author chose) with the columns we read? 0 or SE_BADFILE. */
+static int check_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    for (size_t t = 0; t < sizeof READ_SCHEMA / sizeof READ_SCHEMA[0]; t++) {
+        const char *name = READ_SCHEMA[t].table;
+        sqlite3_stmt *st = NULL;
+        int ok = sqlite3_prepare_v2(db,
+                                    "SELECT count(*) FROM sqlite_schema WHERE name = ?1 AND type = 'table'"
+                                    " AND sql NOT LIKE 'CREATE VIRTUAL%'",
+                                    -1, &st, NULL) == SQLITE_OK;
+        if (ok) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 1;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        unsigned found = 0, ncols = 0;
+        while (ncols < 9 && READ_SCHEMA[t].cols[ncols])
+            ncols++;
+        if (ok) {
+            char sql[96];
+            snprintf(sql, sizeof sql, "PRAGMA table_xinfo(\"%s\")", name);
+            ok = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
+            int step;
+            while (ok && (step = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *col = (const char *)sqlite3_column_text(st, 1);
+                if (sqlite3_column_int(st, 6) != 0) /* hidden: a generated column */
+                    ok = 0;
+                for (unsigned c = 0; ok && col && c < ncols; c++)
+                    if (!strcmp(col, READ_SCHEMA[t].cols[c]))
+                        found |= 1u << c;
+            }
+            ok = ok && step == SQLITE_DONE && found == (1u << ncols) - 1;
+            sqlite3_finalize(st);
+        }
+        if (!ok)
+            return se_fail(err, errlen, SE_BADFILE, "%s is damaged or not a sonde recording (table %s)", path,
+                           name);
+    }
+    return 0;
+}
+
+/* "1", "12": a schema version; anything else is damage. */
+static int parse_version(const char *s, long *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int store_open(const char *path, int readonly, sqlite3 **db, char *err, size_t errlen)
 {
     *db = NULL;
-    if (access(path, R_OK) != 0)
-        return se_fail(err, errlen, -2, "cannot open %s: no such file or not readable", path);
-    FILE *f = fopen(path, "rb");
+    /* never block on a FIFO or a device: O_NONBLOCK, then regular files only */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return se_fail(err, errlen, SE_BADFILE, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
     char magic[16] = "";
-    size_t got = f ? fread(magic, 1, 16, f) : 0;
-    if (f)
-        fclose(f);
+    ssize_t got = 0;
+    int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (regular)
+        got = pread(fd, magic, sizeof magic, 0);
+    close(fd);
+    if (!regular)
+        return se_fail(err, errlen, SE_BADFILE, "%s is not a regular file", path);
     if (got < 16 || memcmp(magic, "SQLite format 3", 16) != 0)
         return se_fail(err, errlen, SE_BADFILE, "%s is not a sonde recording (not an SQLite file)",
                        path);
@@ -113,18 +194,30 @@ int store_open(const char *path, int readonly, sqlite3 **db, char *err, size_t e
         return se_fail(err, errlen, SE_BADFILE, "cannot open %s", path);
     }
     sqlite3_busy_timeout(*db, 2000);
+    /* the file is untrusted: no functions with side effects from its
+     * schema, no writes to sqlite_schema, no multi-gigabyte values */
+    sqlite3_db_config(*db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(*db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_limit(*db, SQLITE_LIMIT_LENGTH, STORE_VALUE_MAX);
+    /* the tables first: reading a view could run any query */
+    int rc = check_schema(*db, path, err, errlen);
+    if (rc) {
+        sqlite3_close(*db);
+        *db = NULL;
+        return rc;
+    }
     char *fmt = store_meta_get(*db, "format");
     char *ver = store_meta_get(*db, "schema_version");
-    int rc = 0;
+    long v = 0;
     if (!fmt || strcmp(fmt, STORE_FORMAT) != 0)
         rc = se_fail(err, errlen, SE_BADFILE, "%s is not a sonde recording (corrupt or foreign file)",
                      path);
-    else if (!ver || atoi(ver) > STORE_SCHEMA_VERSION)
+    else if (parse_version(ver, &v))
+        rc = se_fail(err, errlen, SE_BADFILE, "%s is damaged: bad schema_version", path);
+    else if (v > STORE_SCHEMA_VERSION)
         rc = se_fail(err, errlen, SE_UNSUPPORTED,
                      "%s uses schema version %s, newer than this sonde's %d", path,
-                     ver ? ver : "?", STORE_SCHEMA_VERSION);
-    else if (sqlite3_exec(*db, "SELECT count(*) FROM sample LIMIT 1", NULL, NULL, NULL) != SQLITE_OK)
-        rc = se_fail(err, errlen, SE_BADFILE, "%s is corrupt: %s", path, sqlite3_errmsg(*db));
+                     ver, STORE_SCHEMA_VERSION);
     free(fmt);
     free(ver);
     if (rc) {

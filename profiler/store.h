@@ -22,8 +22,16 @@
  * file. 0 or a negative code with a message. */
 int store_create(const char *path, sqlite3 **db, char *err, size_t errlen);
 
-/* Open an existing .sonde file. Refuses (SE_BADFILE) anything that is not
- * SQLite or lacks sonde's meta rows, and (SE_UNSUPPORTED) newer schemas. */
+/* The longest string or blob a reader accepts from a file (64 MiB). */
+#define STORE_VALUE_MAX (64 << 20)
+
+/* Open an existing .sonde file. Refuses (SE_BADFILE) a missing or
+ * unreadable path, anything but a regular file (never blocks on a FIFO),
+ * anything that is not SQLite or lacks sonde's meta rows, and a file whose
+ * tables are not the plain tables with the columns readers use; refuses
+ * (SE_UNSUPPORTED) newer schemas. The connection is hardened for an
+ * untrusted file (defensive mode, untrusted schema, values up to
+ * STORE_VALUE_MAX). */
 int store_open(const char *path, int readonly, sqlite3 **db, char *err, size_t errlen);
 
 /* Finish a recording: checkpoint the WAL into the main file and switch back
