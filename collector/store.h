@@ -13,10 +13,11 @@ enum { STORE_CREATE = 1 };
 
 /* The longest string a reader accepts from a store (64 MiB). */
 #define SPAN_STORE_VALUE_MAX (64 << 20)
-/* Stored times are microseconds since the epoch in [0, SPAN_STORE_US_MAX]
- * (2^53 us, about 285 years): a reader refuses others, so that sums and
- * differences of times and clock corrections never overflow. */
-#define SPAN_STORE_US_MAX ((int64_t)1 << 53)
+/* Stored times are microseconds since the epoch in [0, SPAN_STORE_US_MAX],
+ * the range the decoders accept (span.h: nanoseconds that fit int64, up to
+ * the year 2262): a reader refuses others; sums and differences of times
+ * and clock corrections are overflow-checked where they are made. */
+#define SPAN_STORE_US_MAX SPAN_TIME_MAX_US
 
 /* Open (flags & STORE_CREATE: create if missing, create tables) the store
  * at path. Returns 0 and *out, SE_BADFILE for a missing (without create),

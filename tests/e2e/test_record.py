@@ -206,7 +206,7 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
     # spinners: on CPU exactly while they hold the GIL, waiting for it otherwise
     for name in ("spin-a", "spin-b"):
         w, t = work[name], rec.thread(name)
-        assert w["cpu_s"] > 0.2, ctx
+        assert w["cpu_s"] > 0.1, ctx
         on_cpu = 100.0 * w["cpu_s"] / w["wall_s"]
         # A spinner that holds the GIL may still be queued for a CPU (two
         # cores, three busy threads during handoffs): the thread measures its
