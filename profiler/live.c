@@ -304,12 +304,14 @@ int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
     s->h = l->h;
     s->nthreads = s->nfuncs = 0;
     memset(s->metric_total, 0, sizeof s->metric_total);
-    if (grow((void **)&s->threads, &s->capthreads, l->nthreads, sizeof *s->threads) ||
-        grow((void **)&s->funcs, &s->capfuncs, l->nfuncs, sizeof *s->funcs)) {
+    /* + 1: never NULL, even before the first sample (callers qsort them) */
+    if (grow((void **)&s->threads, &s->capthreads, l->nthreads + 1, sizeof *s->threads) ||
+        grow((void **)&s->funcs, &s->capfuncs, l->nfuncs + 1, sizeof *s->funcs)) {
         rc = -ENOMEM;
         goto out;
     }
-    memcpy(s->threads, l->threads, l->nthreads * sizeof *l->threads);
+    if (l->nthreads) /* before the first sample l->threads is NULL: memcpy(x, NULL, 0) is undefined */
+        memcpy(s->threads, l->threads, l->nthreads * sizeof *l->threads);
     s->nthreads = l->nthreads;
     for (size_t i = 0; i < l->nthreads; i++) {
         const struct live_thread *t = &l->threads[i];

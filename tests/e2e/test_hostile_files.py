@@ -51,15 +51,17 @@ ENV.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1:exitcode=99"
 SANITIZER = re.compile(r"runtime error|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer")
 
 WORK = r"""
-import threading
-def f(n):
+import threading, time
+def f(until):
     s = 0
-    for i in range(n):
-        s += i * i
+    while time.monotonic() < until:
+        for i in range(1000):
+            s += i * i
     return s
-ts = [threading.Thread(target=f, args=(400000,), name="worker-%d" % i) for i in range(2)]
+end = time.monotonic() + 0.5
+ts = [threading.Thread(target=f, args=(end,), name="worker-%d" % i) for i in range(2)]
 [t.start() for t in ts]
-f(200000)
+f(end - 0.2)
 [t.join() for t in ts]
 """
 
@@ -280,6 +282,10 @@ def recordings(tmp_path_factory):
     r = subprocess.run([SONDE, "record", "-q", "-r", "1000", "-o", real, "--", sys.executable, "-c", WORK],
                        capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode()
+    c = sqlite3.connect(str(real))
+    counts = [c.execute("SELECT count(*) FROM %s" % t).fetchone()[0] for t in ("sample", "stack", "gil")]
+    c.close()
+    assert min(counts) > 0, "the recording to mutate is empty: %s" % counts
     synth = d / "synth.sonde"
     subprocess.run([MKREC, "threads", synth, "300"], check=True, timeout=60)
     return [real, synth]
