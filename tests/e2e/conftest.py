@@ -10,6 +10,7 @@ import json
 import os
 import re
 import select
+import sqlite3
 import subprocess
 import sys
 import time
@@ -226,3 +227,26 @@ def start_target():
     yield start
     for t in started:
         t.kill()
+
+
+class Load:
+    """N busy processes that keep CPUs occupied while a test runs: the
+    background load the accuracy tests run under."""
+
+    def __init__(self, n):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(n)]
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def recording_meta(path):
+    """The meta table of a recording, read-only."""
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta"))
+    finally:
+        db.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_NOPROC, EXIT_NOTPYTHON, EXIT_OK, EXIT_USAGE, SUPPORTED_FOUND,
+from conftest import (Load, recording_meta as meta, EXIT_NOPROC, EXIT_NOTPYTHON, EXIT_OK, EXIT_USAGE, SUPPORTED_FOUND,
                       TARGETS, markers, require_enough_versions, run_sonde)
 
 EXIT_BADFILE = 8
@@ -47,17 +47,6 @@ PCT_ABS = 12.0      # state shares, percentage points
 # test machine has CPUs. The ground truth holds either way: every thread
 # measures its own CPU and its own run-queue time (schedstat).
 LOADS = [0, 2]
-
-
-class Load:
-    def __init__(self, n):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                      for _ in range(n)]
-
-    def stop(self):
-        for p in self.procs:
-            p.kill()
-            p.wait()
 
 
 def _representative():
@@ -100,13 +89,6 @@ def report_json(sonde_bin, path, *extra):
     assert r.returncode == EXIT_OK, "sonde report failed (%d): %s" % (r.returncode, r.stderr)
     return json.loads(r.stdout)
 
-
-def meta(path):
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-    try:
-        return dict(db.execute("SELECT key, value FROM meta"))
-    finally:
-        db.close()
 
 
 def query(path, sql):

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXIT_OK, SUPPORTED_FOUND, TARGETS, require_enough_versions, run_sonde
+from conftest import (EXIT_OK, SUPPORTED_FOUND, TARGETS, Load, recording_meta as meta,
+                      require_enough_versions, run_sonde)
 
 SHORT = str(TARGETS / "short_threads.py")
 SYSTEM_PY = "/usr/bin/python3"
@@ -43,19 +44,6 @@ def interp(request):
     return request.param
 
 
-class Load:
-    """N busy processes that keep CPUs occupied while a test runs."""
-
-    def __init__(self, n):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                      for _ in range(n)]
-
-    def stop(self):
-        for p in self.procs:
-            p.kill()
-            p.wait()
-
-
 @pytest.fixture(params=[0, 2], ids=["idle", "loaded"])
 def load(request):
     ld = Load(request.param)
@@ -75,13 +63,6 @@ def report_json(sonde_bin, path, *extra):
     assert r.returncode == EXIT_OK, r.stderr
     return json.loads(r.stdout)
 
-
-def meta(path):
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-    try:
-        return dict(db.execute("SELECT key, value FROM meta"))
-    finally:
-        db.close()
 
 
 # ------------------------------------------------------------ GIL states
