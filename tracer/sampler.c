@@ -568,7 +568,7 @@ static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, 
  * diffused so that the totals stay unbiased. (Its kernel stack is no
  * evidence here: a thread running on another CPU shows the stale frames of
  * its last interrupt as often as not.) */
-static int holder_off_cpu(struct tslot *sl, int64_t dcpu, int64_t ddelay)
+static int holder_off_cpu(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay)
 {
     char buf[64];
     if (sl->fd_sys < 0)
@@ -577,8 +577,19 @@ static int holder_off_cpu(struct tslot *sl, int64_t dcpu, int64_t ddelay)
     if (n <= 0)
         return 0;
     buf[n] = 0;
-    if (buf[0] != 'r')
-        return 1; /* asleep in a system call, or stopped */
+    if (buf[0] != 'r') {
+        /* Asleep in a system call with the GIL held, or stopped -- unless
+         * it sleeps on the GIL itself: then it let the GIL go between the
+         * read of the GIL and this one (a switch), and holds nothing. */
+        int64_t nr, addr;
+        const char *end = scan_u64(buf, 10, &nr);
+        if (nr == 202 /* futex */ && *end == ' ') {
+            scan_u64(end + 1, 16, &addr);
+            if ((uint64_t)addr >= t->gil_lo && (uint64_t)addr < t->gil_hi)
+                return 0;
+        }
+        return 1;
+    }
     double q = dcpu + ddelay > 0 ? (double)ddelay / (double)(dcpu + ddelay) : 0.0;
     sl->hcredit += q;
     if (sl->hcredit >= 0.5) {
@@ -1044,7 +1055,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
                                   : thread_state(t, sl, tk->dcpu, ddelay, &gv);
         sl->last_state = state;
         tk->state = state;
-        tk->flags = state == STATE_GIL && holder_off_cpu(sl, tk->dcpu, ddelay)
+        tk->flags = state == STATE_GIL && holder_off_cpu(t, sl, tk->dcpu, ddelay)
                         ? SAMPLE_GIL_OFFCPU : 0;
         if (th->holds_gil)
             holder_tid = th->tid;

@@ -176,7 +176,10 @@ def test_gil_held_off_cpu(sonde_bin, interp, tmp_path):
     # when queued for a CPU, which it measures itself (schedstat)
     s = [t for t in rep["threads"] if t["name"] == "spinner"][0]
     q = 100 * res["spinner"]["queued_s"] / res["spinner"]["wall_s"]
-    assert s["gil_offcpu_pct"] <= q + 12, (s, q)
+    # (the GIL is read from the target's memory a little before the
+    # thread's /proc files: a switch in between can show a thread that just
+    # let the GIL go as a holder asleep; seen up to 15 points)
+    assert s["gil_offcpu_pct"] <= q + 20, (s, q)
     text = run_sonde(sonde_bin, "report", out).stdout
     assert "holder off CPU" in text
 
