@@ -226,3 +226,25 @@ void attrs_put_value(struct attrs_buf *b, const struct jt_doc *d, long i)
     default: attrs_put(b, "null", 4); return;
     }
 }
+
+const char *attrs_jt_str(struct span_batch *out, const struct jt_doc *d, long i)
+{
+    if (i < 0 || d->t[i].type != JT_STR)
+        return "";
+    if (!d->t[i].esc)
+        return span_batch_strdup(out, d->src + d->t[i].start, d->t[i].len);
+    char *tmp = malloc(d->t[i].len + 1);
+    if (!tmp)
+        return NULL;
+    size_t n = jt_unescape(d, (size_t)i, tmp);
+    const char *r = span_batch_strdup(out, tmp, n);
+    free(tmp);
+    return r;
+}
+
+int attrs_jt_id(const struct jt_doc *d, long i, char *out, size_t digits, int pad)
+{
+    if (i < 0 || d->t[i].type != JT_STR || d->t[i].esc)
+        return -EINVAL;
+    return span_parse_hex_id(out, d->src + d->t[i].start, d->t[i].len, digits, pad);
+}

@@ -26,6 +26,16 @@ int attrs_otlp_resource(json_t *kvlist, struct span_batch *b, struct attrs_res *
 const char *attrs_pick_node(const char *host_name, const char *host, const char *instance,
                             const char *service);
 
+struct jt_doc;
+
+/* String token i of d (unescaped) copied into the batch arena: "" when i is
+ * not a string (or < 0), NULL when out of memory. */
+const char *attrs_jt_str(struct span_batch *out, const struct jt_doc *d, long i);
+
+/* Hex id token i of d (span_parse_hex_id: `digits` digits, left-padded with
+ * zeros when pad is set) into out. 0, or -EINVAL for anything else. */
+int attrs_jt_id(const struct jt_doc *d, long i, char *out, size_t digits, int pad);
+
 /* Attribute JSON text written straight from json_tok tokens (OTLP JSON,
  * Zipkin). Everything written reads back with jansson's strict parser, so
  * that one odd value never blanks the other attributes of its span. */

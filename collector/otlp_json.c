@@ -165,28 +165,6 @@ static int status_of(const struct jt_doc *d, long st)
     return 0;
 }
 
-static const char *arena_str(struct span_batch *out, const struct jt_doc *d, long i)
-{
-    if (i < 0 || d->t[i].type != JT_STR)
-        return "";
-    if (!d->t[i].esc)
-        return span_batch_strdup(out, d->src + d->t[i].start, d->t[i].len);
-    char *tmp = malloc(d->t[i].len + 1);
-    if (!tmp)
-        return NULL;
-    size_t n = jt_unescape(d, (size_t)i, tmp);
-    const char *r = span_batch_strdup(out, tmp, n);
-    free(tmp);
-    return r;
-}
-
-static int parse_id(const struct jt_doc *d, long i, char *out, size_t digits)
-{
-    if (i < 0 || d->t[i].type != JT_STR || d->t[i].esc)
-        return -EINVAL;
-    return span_parse_hex_id(out, d->src + d->t[i].start, d->t[i].len, digits, 0);
-}
-
 static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res *res, struct span_batch *out,
                        size_t max_spans, struct attrs_buf *ab)
 {
@@ -199,8 +177,8 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
     jt_get_keys(d, js, keys, sizeof keys / sizeof keys[0], v);
     long tid = v[0], sid = v[1], pid = v[2], name = v[3], kind = v[4], status = v[5], start = v[6], end = v[7],
          attrs = v[8];
-    if (parse_id(d, tid, t, 32) || parse_id(d, sid, s, 16) ||
-        (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16))) {
+    if (attrs_jt_id(d, tid, t, 32, 0) || attrs_jt_id(d, sid, s, 16, 0) ||
+        (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && attrs_jt_id(d, pid, p, 16, 0))) {
         return span_batch_reject(out, "invalid trace or span id");
     }
     int64_t st, en;
@@ -218,7 +196,7 @@ static int decode_span(const struct jt_doc *d, size_t js, const struct attrs_res
     memcpy(sp->trace_id, t, sizeof t);
     memcpy(sp->span_id, s, sizeof s);
     memcpy(sp->parent_id, p, sizeof p);
-    if (!(sp->name = arena_str(out, d, name)))
+    if (!(sp->name = attrs_jt_str(out, d, name)))
         return -ENOMEM;
     sp->service = res->service;
     sp->node = res->node;
@@ -249,7 +227,7 @@ static int resource(const struct jt_doc *d, long attrs, struct span_batch *out, 
                                 : jt_eq(d, (size_t)key, "host")                ? &host
                                 : jt_eq(d, (size_t)key, "service.instance.id") ? &inst
                                                                                : NULL;
-            if (slot && !(*slot = arena_str(out, d, sv)))
+            if (slot && !(*slot = attrs_jt_str(out, d, sv)))
                 return -ENOMEM;
         }
     }

@@ -69,28 +69,6 @@ static int span_times(const struct jt_doc *d, long ts, long dur, int64_t *start,
     return span_times_check(*start, end);
 }
 
-static const char *arena_str(struct span_batch *out, const struct jt_doc *d, long i)
-{
-    if (i < 0 || d->t[i].type != JT_STR)
-        return "";
-    if (!d->t[i].esc)
-        return span_batch_strdup(out, d->src + d->t[i].start, d->t[i].len);
-    char *tmp = malloc(d->t[i].len + 1);
-    if (!tmp)
-        return NULL;
-    size_t n = jt_unescape(d, (size_t)i, tmp);
-    const char *r = span_batch_strdup(out, tmp, n);
-    free(tmp);
-    return r;
-}
-
-static int parse_id(const struct jt_doc *d, long i, char *out, size_t digits)
-{
-    if (i < 0 || d->t[i].type != JT_STR || d->t[i].esc)
-        return -EINVAL;
-    return span_parse_hex_id(out, d->src + d->t[i].start, d->t[i].len, digits, 1);
-}
-
 static long member(const struct jt_doc *d, long obj, const char *key)
 {
     return obj >= 0 ? jt_get(d, (size_t)obj, key) : -1;
@@ -114,8 +92,8 @@ static int decode_span(const struct jt_doc *d, size_t js, struct span_batch *out
     long tid = v[0], sid = v[1], pid = v[2], name = v[3], kind = v[4], shared = v[5], ts = v[6], dur = v[7],
          le = v[8], re = v[9], tags = v[10], ann = v[11];
     char t[33], s[17], p[17] = "";
-    if (parse_id(d, tid, t, 32) || parse_id(d, sid, s, 16) ||
-        (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && parse_id(d, pid, p, 16)))
+    if (attrs_jt_id(d, tid, t, 32, 1) || attrs_jt_id(d, sid, s, 16, 1) ||
+        (pid >= 0 && d->t[pid].type == JT_STR && d->t[pid].len && attrs_jt_id(d, pid, p, 16, 1)))
         return span_batch_reject(out, "invalid trace or span id");
     int64_t start, end;
     int trc = span_times(d, ts, dur, &start, &end);
@@ -133,15 +111,15 @@ static int decode_span(const struct jt_doc *d, size_t js, struct span_batch *out
     sp->end_us = end;
     if (le >= 0 && d->t[le].type != JT_OBJ)
         le = -1;
-    const char *svc = arena_str(out, d, str_member(d, le, "serviceName"));
-    const char *ip4 = arena_str(out, d, str_member(d, le, "ipv4"));
-    const char *ip6 = arena_str(out, d, str_member(d, le, "ipv6"));
-    if (!svc || !ip4 || !ip6 || !(sp->name = arena_str(out, d, name)))
+    const char *svc = attrs_jt_str(out, d, str_member(d, le, "serviceName"));
+    const char *ip4 = attrs_jt_str(out, d, str_member(d, le, "ipv4"));
+    const char *ip6 = attrs_jt_str(out, d, str_member(d, le, "ipv6"));
+    if (!svc || !ip4 || !ip6 || !(sp->name = attrs_jt_str(out, d, name)))
         return -ENOMEM;
     sp->service = svc;
     sp->node = attrs_pick_node(ip4, ip6, NULL, svc);
     if (kind >= 0 && d->t[kind].type == JT_STR) {
-        const char *k = arena_str(out, d, kind);
+        const char *k = attrs_jt_str(out, d, kind);
         if (!k)
             return -ENOMEM;
         sp->kind = span_kind_from_name(k);

@@ -114,6 +114,22 @@ const char *textesc_str(const char *s, char *buf, size_t buflen)
     return buf;
 }
 
+const char *textesc_whole(const char *s, char *buf, size_t buflen, char **owned)
+{
+    *owned = NULL;
+    if (!s)
+        return "";
+    if (!textesc_needed(s))
+        return s;
+    size_t need = TEXTESC_SIZE(strlen(s));
+    if (need > buflen && (*owned = malloc(need))) {
+        textesc(s, *owned, need);
+        return *owned;
+    }
+    textesc(s, buf, buflen); /* fits, or out of memory: cut, still escaped */
+    return buf;
+}
+
 char *textesc_dup(const char *s)
 {
     if (!s)

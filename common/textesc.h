@@ -37,6 +37,11 @@ size_t textesc(const char *s, char *out, size_t outlen);
  * textesc when buf is too small). For printf-style callers. */
 const char *textesc_str(const char *s, char *buf, size_t buflen);
 
+/* s itself when it needs no escaping, else its whole rendering: in buf when
+ * it fits, else in memory it allocates and returns in *owned (free it; NULL
+ * otherwise), or cut to buf when out of memory. Never NULL. */
+const char *textesc_whole(const char *s, char *buf, size_t buflen, char **owned);
+
 /* A malloc'd rendering of s (NULL: ""); NULL when out of memory. */
 char *textesc_dup(const char *s);
 

@@ -16,19 +16,10 @@
 /* s escaped, ';' (the frame separator) written as ':'. */
 static void put_text(FILE *out, const char *s)
 {
-    char buf[1024], *e = NULL;
-    if (textesc_needed(s)) {
-        size_t need = TEXTESC_SIZE(strlen(s));
-        e = need <= sizeof buf ? buf : malloc(need);
-        if (!e)
-            e = buf; /* out of memory: cut, still escaped */
-        textesc(s, e, e == buf ? sizeof buf : need);
-        s = e;
-    }
-    for (; *s; s++)
+    char buf[1024], *owned;
+    for (s = textesc_whole(s, buf, sizeof buf, &owned); *s; s++)
         putc(*s == ';' ? ':' : *s, out);
-    if (e != buf)
-        free(e);
+    free(owned);
 }
 
 static void put_frame(FILE *out, const struct model *m, const struct ftree *t, uint32_t func)

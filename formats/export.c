@@ -51,15 +51,8 @@ void export_json_str(FILE *f, const char *s)
 
 void export_xml_str(FILE *f, const char *s)
 {
-    char buf[1024], *e = NULL;
-    if (textesc_needed(s)) { /* controls shown escaped, as in every text output */
-        size_t need = TEXTESC_SIZE(strlen(s));
-        e = need <= sizeof buf ? buf : malloc(need);
-        if (!e)
-            e = buf; /* out of memory: cut, still escaped */
-        textesc(s, e, e == buf ? sizeof buf : need);
-        s = e;
-    }
+    char buf[1024], *owned; /* controls shown escaped, as in every text output */
+    s = textesc_whole(s, buf, sizeof buf, &owned);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
         case '<': fputs("&lt;", f); break;
@@ -70,8 +63,7 @@ void export_xml_str(FILE *f, const char *s)
         default: putc(*p, f); /* no controls are left: XML 1.0 forbids most */
         }
     }
-    if (e != buf)
-        free(e);
+    free(owned);
 }
 
 int export_finish(FILE *out, char *err, size_t errlen)

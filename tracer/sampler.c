@@ -513,15 +513,15 @@ struct gil_view {
  * A thread alone in its process, or one whose interpreter saw no switch
  * while nobody else holds the GIL, is merely queued for a CPU after an
  * unrelated system call: on a loaded host that is most of them. */
-static int in_gil_handoff(const struct tslot *sl, pid_t tid, const struct gil_view *g)
+static int in_gil_handoff(const struct tslot *sl, const struct gil_view *g)
 {
     if (g->nthreads < 2)
         return 0;
-    int other_holds = g->holder && g->holder != tid;
+    /* (this thread does not hold the GIL: any holder is another thread) */
     if (sl->last_state == STATE_GIL_WAIT)
-        return other_holds || g->switched || !g->holder;
+        return 1;
     if (sl->last_state == STATE_GIL)
-        return g->switched || other_holds;
+        return g->switched || g->holder;
     return 0;
 }
 
@@ -540,7 +540,7 @@ static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, 
          * or its timed wait expired) is runnable before it runs again: on a
          * virtual machine that window can last a millisecond. */
         int k = kernel_stack_class(t, sl);
-        if (k == KSTACK_WAIT_RETURN && in_gil_handoff(sl, sl->tid, g))
+        if (k == KSTACK_WAIT_RETURN && in_gil_handoff(sl, g))
             return STATE_GIL_WAIT;
         /* Seen running on another CPU: no need to guess. (Splitting by the
          * interval's on-CPU/run-queue ratio put a GIL-releasing thread's

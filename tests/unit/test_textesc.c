@@ -86,5 +86,21 @@ int main(void)
         size_t n = textesc(worst[i], big, sizeof big);
         CHECK(n + 1 <= TEXTESC_SIZE(strlen(worst[i])), "worst[%zu]: %zu bytes", i, n);
     }
+    /* textesc_whole: the input itself, its rendering in buf, or a whole
+     * rendering allocated when buf is too small */
+    {
+        char buf[16], *owned;
+        const char *plain = "plain";
+        CHECK(textesc_whole(plain, buf, sizeof buf, &owned) == plain && !owned, "whole: plain");
+        const char *r = textesc_whole("a\x1b" "b", buf, sizeof buf, &owned);
+        CHECK(r == buf && !owned && strcmp(r, "a\\x1bb") == 0, "whole: in buf: %s", r);
+        char big[64];
+        memset(big, 0x1b, sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        r = textesc_whole(big, buf, sizeof buf, &owned);
+        CHECK(owned && r == owned && strlen(r) == 4 * (sizeof big - 1), "whole: allocated %zu",
+              strlen(r));
+        free(owned);
+    }
     return check_done("textesc");
 }
