@@ -6,7 +6,6 @@ was; the refusal is one line and exit 1.
 """
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -132,7 +131,6 @@ def test_collector_db_not_regular(tmp_path):
     refused(r, "not a regular file")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_view_export_never_replaces(rec, victim, tmp_path):
     """e in sonde view: run.callgrind exists (a link to a victim, then a
     file): the export goes to run-2.callgrind, run-3.callgrind, and the
