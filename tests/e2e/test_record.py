@@ -203,11 +203,16 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
                 name, t["gil_wait_pct"], off, queued, ctx)
         assert t["idle_pct"] <= 10, "%s never idles%s" % (name, ctx)
 
-    # sleeper: idle, next to no CPU
-    t = rec.thread("sleeper")
-    assert work["sleeper"]["cpu_s"] < 0.05, ctx
+    # sleeper: idle while it sleeps (0.5 s per loop), next to no CPU; the
+    # rest of its life it mostly waits to take the GIL back from the
+    # spinners after each nap (three threads compete for it)
+    t, w = rec.thread("sleeper"), work["sleeper"]
+    assert w["cpu_s"] < 0.05, ctx
     assert t["cpu_s"] < 0.05, ctx
-    assert t["idle_pct"] >= 90, ctx
+    slept = 100.0 * 0.5 * w["loops"] / w["wall_s"]
+    assert t["idle_pct"] >= slept - 6, "sleeper: idle %.1f%%, slept %.1f%%%s" % (
+        t["idle_pct"], slept, ctx)
+    assert t["idle_pct"] + t["gil_wait_pct"] >= 95, ctx
 
     # hasher: on CPU without the GIL while hashing; its GIL-holding share is a
     # few bytecodes per 2 MiB hashed (< 1% by construction); off CPU it waits
