@@ -186,11 +186,11 @@ def test_gil_held_off_cpu(sonde_bin, interp, tmp_path):
 
 # ------------------------------------------------------------ CPU accounting
 
-def run_short_threads(sonde_bin, py, tmp_path, rate, nthreads, cpu_ms, parallel=1):
+def run_short_threads(sonde_bin, py, tmp_path, rate, nthreads, cpu_ms, parallel=1, linger_ms=0):
     fifo = str(tmp_path / "go")
     os.mkfifo(fifo)
     out = str(tmp_path / ("short-%d.sonde" % rate))
-    p = subprocess.Popen([py, SHORT, fifo, str(nthreads), str(cpu_ms), str(parallel)],
+    p = subprocess.Popen([py, SHORT, fifo, str(nthreads), str(cpu_ms), str(parallel), str(linger_ms)],
                          stdout=subprocess.PIPE, text=True)
     try:
         ready = json.loads(p.stdout.readline())
@@ -246,8 +246,14 @@ def test_short_lived_threads_cpu_adds_up(sonde_bin, interp, load, rate, tmp_path
 
 def test_thread_started_after_attach_is_charged_from_its_start(sonde_bin, interp, tmp_path):
     """Threads that overlap several ticks: each is charged its whole CPU,
-    including what it used before its first sample."""
-    out, kernel, done = run_short_threads(sonde_bin, interp.path, tmp_path, 100, 12, 150, 3)
+    including what it used before its first sample.
+
+    Each thread sleeps 300 ms after burning, so a sample sees its final CPU:
+    what a thread burns after its last sample and before it ends cannot be
+    read any more and goes to the unattributed row (the test above checks
+    that), and a slow tick (sanitizer build, 3 spinners on 2 CPUs) can be
+    tens of milliseconds late. This test is about the start."""
+    out, kernel, done = run_short_threads(sonde_bin, interp.path, tmp_path, 100, 12, 150, 3, 300)
     rep = report_json(sonde_bin, out)
     # (a thread that ends within half a second may end before its name is
     # read: count the workload's threads by tid, not by name)

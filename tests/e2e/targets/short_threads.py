@@ -2,12 +2,13 @@
 threads that each burn a little CPU and end, most of them between two of
 sonde's ticks.
 
-usage: short_threads.py FIFO NTHREADS CPU_MS [PARALLEL]
+usage: short_threads.py FIFO NTHREADS CPU_MS [PARALLEL [LINGER_MS]]
 
 Prints "ready" with its own CPU time so far, then blocks opening FIFO (no
 CPU) until the test, once sonde is attached, writes to it. Then it runs
 NTHREADS threads, PARALLEL at a time, each spinning until its own thread
-CPU time has grown by CPU_MS, and prints one JSON line. The test takes the
+CPU time has grown by CPU_MS, then sleeping LINGER_MS (default 0) before it
+ends, and prints one JSON line. The test takes the
 process's whole CPU from the kernel when it reaps it.
 """
 import json
@@ -17,17 +18,20 @@ import threading
 import time
 
 
-def burn(ms):
+def burn(ms, linger_ms):
     end = time.thread_time() + ms / 1000.0
     n = 0
     while time.thread_time() < end:
         n += 1
+    if linger_ms:
+        time.sleep(linger_ms / 1000.0)
     return n
 
 
 def main():
     fifo, nthreads, cpu_ms = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     parallel = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    linger_ms = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
     ru = os.times()
     print(json.dumps({"ready": True, "cpu_s": ru.user + ru.system}))
     sys.stdout.flush()
@@ -36,7 +40,7 @@ def main():
     t0 = time.monotonic()
     done = 0
     while done < nthreads:
-        batch = [threading.Thread(target=burn, args=(cpu_ms,), name="short-%d" % (done + i))
+        batch = [threading.Thread(target=burn, args=(cpu_ms, linger_ms), name="short-%d" % (done + i))
                  for i in range(min(parallel, nthreads - done))]
         for t in batch:
             t.start()
