@@ -165,8 +165,12 @@ static const char schema[] =
     /* one index serves both lookups by trace id and the exact-duplicate check */
     "CREATE UNIQUE INDEX IF NOT EXISTS span_trace ON span(trace_id, span_id, content_hash);"
     "CREATE INDEX IF NOT EXISTS span_service ON span(service);"
-    "CREATE INDEX IF NOT EXISTS span_start ON span(start_us);"
-    "CREATE INDEX IF NOT EXISTS span_duration ON span(duration_us);"
+    /* no index on start or duration: no query looks spans up by them (traces
+     * are found through the trace table), and each index costs the writer a
+     * page write per span; stores made before drop theirs when opened for
+     * writing */
+    "DROP INDEX IF EXISTS span_start;"
+    "DROP INDEX IF EXISTS span_duration;"
     "CREATE TABLE IF NOT EXISTS trace("
     " trace_id TEXT PRIMARY KEY,"
     " start_us INTEGER NOT NULL,"
