@@ -220,29 +220,30 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
     w, t = work["hasher"], rec.thread("hasher")
     assert w["cpu_s"] > 0.1, ctx
     on_cpu = 100.0 * w["cpu_s"] / w["wall_s"]
-    nogil_off = abs(t["nogil_pct"] - on_cpu) > PCT_ABS
-    # (loaded: by the test's own load, or by other processes on the machine)
-    if not load and rec.noise <= 0.15:
-        assert not nogil_off, "hasher: nogil %.1f%%, on CPU %.1f%%%s" % (
+    queued = 100.0 * w.get("queued_s", 0.0) / w["wall_s"]
+    if rec.noise <= 0.15:
+        # idle, or loaded by the test's own two busy processes only
+        assert abs(t["nogil_pct"] - on_cpu) <= PCT_ABS, "hasher: nogil %.1f%%, on CPU %.1f%%%s" % (
             t["nogil_pct"], on_cpu, ctx)
+    else:
+        # Other processes load the machine beyond the test's own load: a
+        # thread that releases the GIL and is then queued most of its life
+        # (4 busy processes on 2 CPUs: on a CPU ~11%, queued ~32%) is seen
+        # running more than it runs (README, "record": the run queue's
+        # split of an interval is only known once the thread runs again).
+        # It is still never seen running more than it was runnable.
+        assert on_cpu - PCT_ABS <= t["nogil_pct"] <= on_cpu + queued + PCT_ABS, \
+            "hasher: nogil %.1f%%, on CPU %.1f%%, queued %.1f%%%s" % (t["nogil_pct"], on_cpu, queued, ctx)
     assert t["gil_pct"] <= 5, ctx
     # Off CPU it waits for the GIL -- or, while it is runnable, for a CPU (the
     # spinners' GIL handoffs and sonde itself compete for the two cores): the
     # thread measures that run-queue time itself (schedstat), and sonde counts
     # it as idle (off CPU, not waiting for the GIL). Everything else off CPU
     # must be a GIL wait.
-    queued = 100.0 * w.get("queued_s", 0.0) / w["wall_s"]
     assert t["idle_pct"] <= queued + 8, \
         "hasher: idle %.1f%%, but only %.1f%% of its life queued for a CPU: its off-CPU " \
         "time is a GIL wait%s" % (t["idle_pct"], queued, ctx)
     assert t["gil_wait_pct"] >= (100 - on_cpu - queued) - PCT_ABS, ctx
-    if nogil_off:
-        # Known gap: with two busy processes on two CPUs, a thread that
-        # releases the GIL and is queued most of its life (the hasher: on a
-        # CPU ~6%, queued ~63%) is seen on a CPU at ~4x its real share.
-        # Everything else above holds under load; this one is tracked.
-        pytest.xfail("under load, hasher nogil %.1f%% vs on CPU %.1f%%" % (
-            t["nogil_pct"], on_cpu))
 
 
 # ---------------------------------------------------------------- report
