@@ -139,24 +139,10 @@ int proc_stat_parse(const char *buf, struct proc_stat *st)
     if (k < 7)
         return -EINVAL;
     st->ppid = ppid;
-    st->processor = -1;
     if (k == 20) {
         st->utime = ut;
         st->stime = stt;
         st->starttime = start;
-        /* field 39, the CPU it last ran on: 17 fields after starttime */
-        const char *p = rp + 1;
-        for (int field = 2; field < 38 && p; field++) {
-            while (*p == ' ')
-                p++;
-            p = strchr(p, ' ');
-        }
-        if (p) {
-            char *end;
-            long cpu = strtol(p + 1, &end, 10);
-            if (end != p + 1 && cpu >= 0 && cpu < 1 << 20)
-                st->processor = (int)cpu;
-        }
     }
     return 0;
 }

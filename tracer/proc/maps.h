@@ -36,7 +36,6 @@ struct proc_stat {
                               that ended included) for /proc/PID/stat, one
                               thread for /proc/PID/task/TID/stat */
     uint64_t starttime;    /* clock ticks after boot at which it started */
-    int processor;         /* CPU it last ran on, -1 unknown */
 };
 
 /* Read /proc/PID/stat. 0, or -ENOENT when the process is gone. */
