@@ -153,18 +153,11 @@ int cmd_collector(int argc, char **argv)
                 ho.threads = (unsigned)v;
             break;
         case 'h': collector_usage(stdout); return EXIT_OK;
-        case ':':
-            fprintf(stderr, "sonde: collector: option '%s' needs a value (see 'sonde collector --help')\n", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            fprintf(stderr, "sonde: collector: unknown option '%s' (see 'sonde collector --help')\n", argv[optind - 1]);
-            return EXIT_USAGE;
+        default: return cli_opt_bad("collector", c, argv, optind);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "sonde: collector: unexpected argument '%s' (see 'sonde collector --help')\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cli_opt_extra("collector", argv[optind]);
     char host[256], zhost[256] = "";
     int port, zport = 0;
     if (parse_hostport(listen, host, sizeof host, &port) ||

@@ -7,7 +7,6 @@
 #include "common/outfile.h"
 #include "common/textesc.h"
 #include "formats/export.h"
-#include "formats/trace_html.h"
 #include "profiler/model.h"
 
 #include <errno.h>
@@ -32,7 +31,10 @@ static void export_usage(FILE *f)
     for (size_t i = 0; export_formats[i]; i++)
         fprintf(f, "  %-11s %-17s %s\n", export_formats[i]->name, export_formats[i]->ext,
                 export_formats[i]->desc);
-    fputs("\n       sonde export -f chrome|html|otlp|zipkin [--trace ID] [-o OUT] STORE\n"
+    fputs("\n       sonde export -f ", f);
+    for (size_t i = 0; span_export_formats[i]; i++)
+        fprintf(f, "%s%s", i ? "|" : "", span_export_formats[i]->name);
+    fputs(" [--trace ID] [-o OUT] STORE\n"
           "  a span store written by 'sonde collector --db': the trace ID, or every trace\n"
           "  (html: one page with a trace list and an interactive waterfall; times corrected\n"
           "  for clock skew)\n",
@@ -93,11 +95,15 @@ static int out_finish(struct out *o, int rc, const char *err)
 /* sonde export on a span store: one trace (trace_arg) or all of them. */
 static int export_store(const char *format, const char *trace_arg, const char *output, const char *input)
 {
-    int html = !strcmp(format, "html");
-    const struct span_format *sf = html ? NULL : cli_span_format(format);
-    if (!html && !sf) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s is a span store: -f chrome, html, otlp or zipkin (not '%s')", input, format);
+    const struct span_exporter *sf = span_export_find(format);
+    if (!sf) {
+        char msg[4400];
+        int k = snprintf(msg, sizeof msg, "%.4000s is a span store: -f ", input);
+        for (size_t i = 0; span_export_formats[i] && k > 0 && (size_t)k < sizeof msg; i++)
+            k += snprintf(msg + k, sizeof msg - (size_t)k, "%s%s", span_export_formats[i]->name,
+                          !span_export_formats[i + 1] ? "" : !span_export_formats[i + 2] ? " or " : ", ");
+        if (k > 0 && (size_t)k < sizeof msg)
+            snprintf(msg + k, sizeof msg - (size_t)k, " (not '%.100s')", format);
         return cli_error(SE_USAGE, msg);
     }
     char err[512] = "", id[33];
@@ -111,7 +117,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
         return cli_error(rc, err);
     int64_t max_skew = trace_store_max_skew(st, -1);
     char (*ids)[33] = NULL;
-    size_t nids = 0, nv = 0, nspans = 0;
+    size_t nids = 0, nv = 0;
     if (trace_arg) {
         if ((ids = malloc(sizeof *ids)))
             memcpy(ids[nids++], id, sizeof id);
@@ -127,7 +133,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     for (size_t i = 0; !rc && i < nids; i++) {
         int r = trace_load(st, ids[i], max_skew, &v[nv], err, sizeof err);
         if (!r)
-            nspans += v[nv++].b.n;
+            nv++;
         else if (r != -ENOENT || trace_arg) /* expired meanwhile: skip, unless asked for */
             rc = r;
     }
@@ -137,21 +143,8 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     size_t len = 0;
     if (!rc && !nv)
         rc = se_fail(err, sizeof err, -ENOENT, "%s holds no trace", input);
-    if (!rc && html) {
-        if (fmt_trace_html(v, nv, &out, &len))
-            rc = se_fail(err, sizeof err, -ENOMEM, "out of memory");
-    } else if (!rc) {
-        /* the span encoders take one array: every trace's spans, in order */
-        struct span *all = malloc((nspans + 1) * sizeof *all);
-        size_t k = 0;
-        for (size_t i = 0; all && i < nv; i++)
-            for (size_t j = 0; j < v[i].b.n; j++)
-                all[k++] = v[i].b.spans[j];
-        int r = all ? sf->encode(all, k, &out, &len) : -ENOMEM;
-        if (r)
-            rc = se_fail(err, sizeof err, r, "out of memory");
-        free(all);
-    }
+    if (!rc && (rc = sf->encode(v, nv, &out, &len)))
+        se_fail(err, sizeof err, rc, "out of memory");
     for (size_t i = 0; v && i < nv; i++)
         trace_view_fini(&v[i]);
     free(v);
@@ -165,7 +158,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     }
     char defpath[4200];
     if (!output) {
-        cli_default_output(defpath, sizeof defpath, input, html ? ".html" : sf->ext);
+        cli_default_output(defpath, sizeof defpath, input, sf->ext);
         output = defpath;
     }
     struct out o;
@@ -175,7 +168,7 @@ static int export_store(const char *format, const char *trace_arg, const char *o
         return status;
     }
     /* JSON (in html: inside a script): C1 and bidi controls as \u escapes */
-    int bad = textesc_json_write(out, len, o.f) || (!html && fputc('\n', o.f) == EOF);
+    int bad = textesc_json_write(out, len, o.f) || (!sf->page && fputc('\n', o.f) == EOF);
     free(out);
     return out_finish(&o, bad ? -EIO : 0, "write error");
 }

@@ -20,19 +20,6 @@ static void report_usage(FILE *f)
           f);
 }
 
-int cli_parse_mode(const char *s, int *mode)
-{
-    if (!strcmp(s, "wall"))
-        *mode = Q_WALL;
-    else if (!strcmp(s, "cpu"))
-        *mode = Q_CPU;
-    else if (!strcmp(s, "gil"))
-        *mode = Q_GIL;
-    else
-        return -1;
-    return 0;
-}
-
 int cmd_report(int argc, char **argv)
 {
     static const struct option opts[] = {

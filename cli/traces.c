@@ -5,9 +5,8 @@
 #include "collector/store.h"
 #include "common/err.h"
 #include "common/textesc.h"
-#include "formats/otlp_json.h"
-#include "formats/trace_chrome.h"
-#include "formats/zipkin_json.h"
+#include "formats/export.h"
+#include "ui/trace_text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,19 +47,6 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-const struct span_format *cli_span_format(const char *name)
-{
-    static const struct span_format formats[] = {
-        { "chrome", ".chrome.json", fmt_chrome_trace },
-        { "otlp", ".otlp.json", fmt_otlp_json },
-        { "zipkin", ".zipkin.json", fmt_zipkin_json },
-    };
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-        if (!strcmp(formats[i].name, name))
-            return &formats[i];
-    return NULL;
 }
 
 int cmd_traces(int argc, char **argv)
@@ -105,18 +91,11 @@ int cmd_traces(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'h': traces_usage(stdout); return EXIT_OK;
-        case ':':
-            fprintf(stderr, "sonde: traces: option '%s' needs a value (see 'sonde traces --help')\n", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            fprintf(stderr, "sonde: traces: unknown option '%s' (see 'sonde traces --help')\n", argv[optind - 1]);
-            return EXIT_USAGE;
+        default: return cli_opt_bad("traces", c, argv, optind);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "sonde: traces: unexpected argument '%s' (see 'sonde traces --help')\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cli_opt_extra("traces", argv[optind]);
     if (!db) {
         fputs("sonde: traces: which store? --db FILE is required (see 'sonde traces --help')\n", stderr);
         return EXIT_USAGE;
@@ -189,45 +168,6 @@ int cmd_traces(int argc, char **argv)
     return EXIT_OK;
 }
 
-static void print_waterfall(const struct trace_view *v)
-{
-    struct trace_summary s;
-    trace_summarize(v, &s);
-    char t[40], d[32];
-    trace_fmt_time(t, sizeof t, s.start_us);
-    trace_fmt_dur(d, sizeof d, s.duration_us);
-    printf("Trace %s  %zu spans  %s  started %s UTC  services: ", s.trace_id, s.span_count, d, t);
-    textesc_fputs(s.services, stdout); /* from whoever posted the spans: shown escaped */
-    fputs("\n\n", stdout);
-    enum { W = 40 };
-    printf("%10s %10s  %-16s %-40s %s\n", "OFFSET", "DURATION", "SERVICE", "SPAN", "");
-    int64_t total = s.duration_us > 0 ? s.duration_us : 1;
-    for (size_t i = 0; i < v->b.n; i++) {
-        const struct span *sp = &v->b.spans[i];
-        int64_t st = sp->start_us + sp->skew_us - v->start_us, du = sp->end_us - sp->start_us;
-        char o[32], dd[32], name[64], bar[W + 1], en[128], es[128];
-        trace_fmt_dur(o, sizeof o, st);
-        trace_fmt_dur(dd, sizeof dd, du);
-        int depth = v->depth[i] > 12 ? 12 : v->depth[i];
-        snprintf(name, sizeof name, "%*s%s%s", depth * 2, "", textesc_str(sp->name, en, sizeof en),
-                 sp->status == SPAN_STATUS_ERROR ? " !" : "");
-        int a = (int)(st * W / total), b = (int)((st + du) * W / total);
-        if (b <= a)
-            b = a + 1;
-        if (b > W)
-            b = W;
-        if (a >= W)
-            a = W - 1;
-        for (int k = 0; k < W; k++)
-            bar[k] = k >= a && k < b ? '=' : ' ';
-        bar[W] = 0;
-        printf("%10s %10s  %-16.16s %-40.40s |%s|", o, dd, textesc_str(sp->service, es, sizeof es), name, bar);
-        if (sp->skew_us)
-            printf(" skew %+lldus", (long long)sp->skew_us);
-        putchar('\n');
-    }
-}
-
 static json_t *trace_json(const struct trace_view *v, const char *id)
 {
     json_t *spans = json_array();
@@ -263,12 +203,7 @@ int cmd_trace(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'h': trace_usage(stdout); return EXIT_OK;
-        case ':':
-            fprintf(stderr, "sonde: trace: option '%s' needs a value (see 'sonde trace --help')\n", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            fprintf(stderr, "sonde: trace: unknown option '%s' (see 'sonde trace --help')\n", argv[optind - 1]);
-            return EXIT_USAGE;
+        default: return cli_opt_bad("trace", c, argv, optind);
         }
     }
     if (!db) {
@@ -279,8 +214,8 @@ int cmd_trace(int argc, char **argv)
         fputs("sonde: trace: give exactly one trace ID (see 'sonde trace --help')\n", stderr);
         return EXIT_USAGE;
     }
-    const struct span_format *sf = format ? cli_span_format(format) : NULL;
-    if (format && !sf) {
+    const struct span_exporter *sf = format ? span_export_find(format) : NULL;
+    if (format && (!sf || sf->page)) {
         fprintf(stderr, "sonde: trace: unknown format '%s' (otlp, zipkin or chrome)\n", format);
         return EXIT_USAGE;
     }
@@ -310,7 +245,7 @@ int cmd_trace(int argc, char **argv)
     if (sf) {
         char *out = NULL;
         size_t len = 0;
-        rc = sf->encode(v.b.spans, v.b.n, &out, &len);
+        rc = sf->encode(&v, 1, &out, &len);
         if (!rc) {
             textesc_json_write(out, len, stdout); /* C1, bidi controls as \u escapes */
             putchar('\n');
@@ -329,7 +264,7 @@ int cmd_trace(int argc, char **argv)
             rc = -ENOMEM;
         }
     } else {
-        print_waterfall(&v);
+        trace_text_waterfall(stdout, &v);
     }
     trace_view_fini(&v);
     return rc ? cli_error(rc, "out of memory") : EXIT_OK;

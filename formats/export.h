@@ -1,7 +1,9 @@
-/* Exporters: write a recording (the profiler's model, profiler/model.h) in a
- * format another tool reads. One module per format in formats/, each
- * exporting one const vtable (declared below); export_find picks one by name.
- * Exporters only read the model; they never print to stderr nor exit. */
+/* Exporters: write a recording (the profiler's model, profiler/model.h) or
+ * traces from a collector's span store in a format another tool reads. This
+ * header is the one registry of both kinds: one module per format in
+ * formats/, each exporting one const vtable (declared below); export_find
+ * and span_export_find pick one by name. Exporters only read their input;
+ * they never print to stderr nor exit. */
 #ifndef SONDE_EXPORT_H
 #define SONDE_EXPORT_H
 
@@ -41,7 +43,28 @@ extern const struct exporter *const export_formats[];
 /* The exporter called name, or NULL. */
 const struct exporter *export_find(const char *name);
 
-/* Does sample s pass the options' thread filter? */
+/* Span exporters: assembled traces (collector/assemble.h) of a span store,
+ * for sonde export on a store and sonde trace --format. */
+struct trace_view;
+struct span_exporter {
+    const char *name;   /* -f NAME */
+    const char *ext;    /* default output name: input minus ".sonde" plus ext */
+    const char *desc;   /* one line for --help */
+    int page;           /* a page of its own for many traces (html): not for sonde trace --format */
+    /* Encode the n traces v (times corrected for clock skew) into a
+     * malloc'd buffer (*out, *len; the caller frees). 0, or -ENOMEM. */
+    int (*encode)(const struct trace_view *v, size_t n, char **out, size_t *len);
+};
+
+extern const struct span_exporter span_export_chrome, span_export_html, span_export_otlp,
+    span_export_zipkin;
+
+/* Every span exporter, NULL-terminated, by name. */
+extern const struct span_exporter *const span_export_formats[];
+
+/* The span exporter called name, or NULL. */
+const struct span_exporter *span_export_find(const char *name);
+
 /* When the time a sample stands for began (ns since the recording
  * started): ts minus its wall time, and never before the recording began
  * (the first sample of a thread stands for one period before it). */
@@ -51,6 +74,7 @@ static inline int64_t export_sample_start(const struct m_sample *s)
     return a > 0 ? a : 0;
 }
 
+/* Does sample s pass the options' thread filter? */
 static inline int export_selected(const struct export_opts *o, const struct m_sample *s)
 {
     return o->thread == 0 || s->thread == o->thread;

@@ -1,0 +1,136 @@
+/* The option helpers and exit-code mapping of cli/opts.h: no subcommand is
+ * called from here. */
+#include "cli/opts.h"
+
+#include "common/err.h"
+#include "profiler/query.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case 0: return EXIT_OK;
+    case SE_USAGE: return EXIT_USAGE;
+    case SE_NOPROC: return EXIT_NOPROC;
+    case SE_PERM: return EXIT_PERM;
+    case SE_NOTPYTHON: return EXIT_NOTPYTHON;
+    case SE_UNSUPPORTED: return EXIT_UNSUPPORTED;
+    case SE_EXITED: return EXIT_EXITED;
+    case SE_BADFILE: return EXIT_BADFILE;
+    default: return EXIT_FAIL;
+    }
+}
+
+int cli_error(int rc, const char *msg)
+{
+    fprintf(stderr, "sonde: %s\n", msg && *msg ? msg : se_str(rc));
+    return cli_exit_code(rc);
+}
+
+int cli_opt_pid(const char *s, int *pid)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v <= 0 || v > 0x3fffffff) {
+        fprintf(stderr, "sonde: invalid pid '%s'\n", s);
+        return -1;
+    }
+    *pid = (int)v;
+    return 0;
+}
+
+void cli_default_output(char *buf, size_t len, const char *input, const char *suffix)
+{
+    size_t n = strlen(input);
+    if (n > 6 && !strcmp(input + n - 6, ".sonde"))
+        n -= 6;
+    snprintf(buf, len, "%.*s%s", (int)n, input, suffix);
+}
+
+int cli_opt_rate(const char *s, int *rate)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || v > 10000) {
+        fprintf(stderr, "sonde: the rate must be 1 to 10000 Hz, not '%s'\n", s);
+        return -1;
+    }
+    *rate = (int)v;
+    return 0;
+}
+
+int cli_opt_duration_us(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        goto bad;
+    double mul;
+    if (!strcmp(end, "us"))
+        mul = 1;
+    else if (!strcmp(end, "ms"))
+        mul = 1e3;
+    else if (!strcmp(end, "s") || !*end)
+        mul = 1e6;
+    else if (!strcmp(end, "m"))
+        mul = 60e6;
+    else if (!strcmp(end, "h"))
+        mul = 3600e6;
+    else if (!strcmp(end, "d"))
+        mul = 86400e6;
+    else
+        goto bad;
+    if (v * mul > 9e18)
+        goto bad;
+    *out = (int64_t)(v * mul);
+    return 0;
+bad:
+    fprintf(stderr, "sonde: invalid duration '%s' (e.g. 500ms, 30s, 2h, 7d)\n", s);
+    return -1;
+}
+
+int cli_opt_number(const char *what, const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= min) || !(v <= max) || (min == 0 && !(v > 0))) {
+        fprintf(stderr, "sonde: invalid %s '%s'\n", what, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_mode(const char *s, int *mode)
+{
+    if (!strcmp(s, "wall"))
+        *mode = Q_WALL;
+    else if (!strcmp(s, "cpu"))
+        *mode = Q_CPU;
+    else if (!strcmp(s, "gil"))
+        *mode = Q_GIL;
+    else
+        return -1;
+    return 0;
+}
+
+int cli_opt_bad(const char *cmd, int c, char **argv, int optind)
+{
+    if (c == ':')
+        fprintf(stderr, "sonde: %s: option '%s' needs a value (see 'sonde %s --help')\n", cmd, argv[optind - 1],
+                cmd);
+    else
+        fprintf(stderr, "sonde: %s: unknown option '%s' (see 'sonde %s --help')\n", cmd, argv[optind - 1], cmd);
+    return EXIT_USAGE;
+}
+
+int cli_opt_extra(const char *cmd, const char *arg)
+{
+    fprintf(stderr, "sonde: %s: unexpected argument '%s' (see 'sonde %s --help')\n", cmd, arg, cmd);
+    return EXIT_USAGE;
+}
