@@ -1,6 +1,6 @@
 /* A minimal check harness for sonde's C unit tests: CHECK* macros record
  * failures (with file:line) and keep going; check_done() prints a summary
- * and gives main's exit status. Tests run with the source root as workdir. */
+ * and gives main's exit status (a failure when no check ran). Tests run with the source root as workdir. */
 #ifndef SONDE_TEST_CHECK_H
 #define SONDE_TEST_CHECK_H
 
@@ -34,10 +34,14 @@ static int check_failures, check_count;
         CHECK(strcmp(g_, w_) == 0, "%s = \"%s\", want \"%s\"", #got, g_, w_); \
     } while (0)
 
+/* main's exit status: 1 when a check failed or when none ran (a test that
+ * checks nothing proves nothing, e.g. one whose loop never ran). */
 static inline int check_done(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
-    return check_failures ? 1 : 0;
+    if (check_count == 0)
+        fprintf(stderr, "%s: no check ran\n", name);
+    return check_failures || check_count == 0 ? 1 : 0;
 }
 
 #endif
