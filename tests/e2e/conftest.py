@@ -24,9 +24,39 @@ SUPPORTED = [(3, m) for m in range(8, 14)]
 UNSUPPORTED = [(2, 7), (3, 6), (3, 7)]
 MIN_SUPPORTED_FOUND = 2
 
-# exit codes: cli/cli.h, README.md
+# exit codes: cli/opts.h, docs/exit-codes.md
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOPROC, EXIT_PERM = 0, 1, 2, 3, 4
 EXIT_NOTPYTHON, EXIT_UNSUPPORTED, EXIT_EXITED = 5, 6, 7
+
+
+def wait_for(cond, timeout, what, interval=0.05):
+    """Poll cond() until it returns a true value, and return that value; when
+    it has not after `timeout` seconds, fail the test naming `what` was
+    awaited (and what cond() last returned). Use it instead of a fixed sleep:
+    before a "nothing else happened" check, wait for a later event that
+    proves the earlier ones were handled (a barrier), not for time to pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            pytest.fail("timed out after %gs waiting for %s (last: %r)" % (timeout, what, v))
+        time.sleep(interval)
+
+
+def holds_for(cond, duration, what, interval=0.05):
+    """Poll cond() for `duration` seconds and fail at the first false value,
+    naming `what` should have held: for a state that must last (a paused
+    display stays frozen), where no later event can serve as a barrier."""
+    deadline = time.monotonic() + duration
+    while True:
+        v = cond()
+        if not v:
+            pytest.fail("%s stopped holding (got %r)" % (what, v))
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
 
 
 class Interp:

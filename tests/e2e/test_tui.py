@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import SUPPORTED_FOUND, TARGETS, require_enough_versions  # noqa: E402
+from conftest import SUPPORTED_FOUND, TARGETS, holds_for, require_enough_versions  # noqa: E402
 
 TARGET = TARGETS / "tui_work.py"
 FUNCS = ("crunch_alpha_leaf", "doze_beta_nap", "spin_gamma_inner")
@@ -206,8 +206,8 @@ def test_top_live_keys(sonde_bin, py, start_target, tmux):
     tmux.keys("p")
     s = tmux.wait_for("[PAUSED]")
     n = samples_of(s)
-    time.sleep(1.0)
-    assert samples_of(tmux.screen()) == n
+    # three refresh intervals (-i 0.3), every screen checked: none may move
+    holds_for(lambda: samples_of(tmux.screen()) == n, 1.0, "the paused sample count %d" % n)
     tmux.keys("p")
     tmux.wait_for("[PAUSED]", absent=True)
     tmux.wait_for(lambda s: samples_of(s) > n)
