@@ -1,12 +1,14 @@
 /* sonde traces / sonde trace: read the collector's span store. */
 #include "cli/cli.h"
 
-#include "collector/assemble.h"
-#include "collector/store.h"
+#include "spans/assemble.h"
+#include "store/spans.h"
 #include "common/err.h"
 #include "common/textesc.h"
-#include "formats/otlp_json.h"
+#include "ui/trace_text.h"
+#include "spans/otlp_encode.h"
 #include "formats/trace_chrome.h"
+#include "formats/trace_json.h"
 #include "formats/zipkin_json.h"
 
 #include <errno.h>
