@@ -252,8 +252,13 @@ int store_close(sqlite3 *db)
         return 0;
     int rc = 0;
     if (sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL, NULL) !=
-        SQLITE_OK)
-        rc = store_write_errno(db);
+        SQLITE_OK) {
+        int ec = sqlite3_errcode(db) & 0xff;
+        /* a reader holding the file keeps its WAL: the file is whole, in
+         * WAL mode; anything else did not reach the disk */
+        if (ec != SQLITE_BUSY && ec != SQLITE_LOCKED)
+            rc = store_write_errno(db);
+    }
     if (sqlite3_close(db) != SQLITE_OK && !rc)
         rc = -EIO;
     return rc;
