@@ -1,11 +1,11 @@
 /* sonde collector: receive spans over OTLP/HTTP and Zipkin v2, store them. */
 #include "cli/cli.h"
 
-#include "collector/assemble.h"
+#include "spans/assemble.h"
 #include "collector/forward.h"
 #include "collector/http.h"
 #include "collector/ingest.h"
-#include "collector/store.h"
+#include "store/spans.h"
 #include "common/err.h"
 
 #include <errno.h>

@@ -1,8 +1,8 @@
 /* sonde export: write a recording in a format another tool reads. */
 #include "cli/cli.h"
 
-#include "collector/assemble.h"
-#include "collector/store.h"
+#include "spans/assemble.h"
+#include "store/spans.h"
 #include "common/err.h"
 #include "common/outfile.h"
 #include "common/textesc.h"
@@ -227,7 +227,7 @@ int cmd_export(int argc, char **argv)
         export_usage(stderr);
         return EXIT_USAGE;
     }
-    if (span_store_probe(argv[optind])) {
+    if (store_probe(argv[optind]) == STORE_PART_SPANS) {
         if (mode_given || thread || per_thread)
             return cli_error(SE_USAGE, "--mode, --thread and --per-thread are for recordings, not span stores");
         return export_store(format, trace_arg, output, argv[optind]);

@@ -1,11 +1,12 @@
 /* sonde traces / sonde trace: read the collector's span store. */
 #include "cli/cli.h"
 
-#include "collector/assemble.h"
-#include "collector/store.h"
+#include "spans/assemble.h"
+#include "store/spans.h"
 #include "common/err.h"
 #include "common/textesc.h"
 #include "formats/export.h"
+#include "formats/trace_json.h"
 #include "ui/trace_text.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * stdout is not a terminal). */
 #include "cli/cli.h"
 
-#include "collector/store.h"
+#include "store/spans.h"
 #include "common/err.h"
 #include "common/outfile.h"
 #include "formats/export.h"
@@ -117,7 +117,7 @@ int cmd_view(int argc, char **argv)
     }
     const char *path = argv[optind];
     char err[512] = "";
-    if (span_store_probe(path)) {
+    if (store_probe(path) == STORE_PART_SPANS) {
         if (thread || mode_set)
             return cli_error(SE_USAGE, "--thread and --mode are for recordings, not span stores");
         if (!isatty(1)) {

@@ -2,7 +2,7 @@
 #ifndef SONDE_COLLECTOR_ATTRS_H
 #define SONDE_COLLECTOR_ATTRS_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 #include <jansson.h>
 

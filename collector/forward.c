@@ -1,7 +1,7 @@
 #include "collector/forward.h"
 
 #include "common/err.h"
-#include "formats/otlp_json.h"
+#include "spans/otlp_encode.h" /* the trace model's OTLP JSON, not formats/ (see there) */
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
 #ifndef SONDE_COLLECTOR_FORWARD_H
 #define SONDE_COLLECTOR_FORWARD_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 #include <stdint.h>
 

@@ -1,6 +1,6 @@
 #include "collector/ingest.h"
 
-#include "collector/assemble.h"
+#include "spans/assemble.h"
 #include "collector/forward.h"
 #include "common/err.h"
 

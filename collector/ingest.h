@@ -7,8 +7,8 @@
 #ifndef SONDE_COLLECTOR_INGEST_H
 #define SONDE_COLLECTOR_INGEST_H
 
-#include "collector/span.h"
-#include "collector/store.h"
+#include "spans/span.h"
+#include "store/spans.h"
 
 #include <stdint.h>
 

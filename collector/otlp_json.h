@@ -2,7 +2,7 @@
 #ifndef SONDE_COLLECTOR_OTLP_JSON_H
 #define SONDE_COLLECTOR_OTLP_JSON_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 /* Decode len bytes of an ExportTraceServiceRequest in OTLP JSON into out
  * (appending). At most max_spans spans are kept; spans beyond that or with

@@ -2,6 +2,7 @@
 
 #include "collector/attrs.h"
 #include "collector/json_tok.h"
+#include "collector/decode.h"
 #include "common/err.h"
 
 #include <errno.h>

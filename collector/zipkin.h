@@ -2,7 +2,7 @@
 #ifndef SONDE_COLLECTOR_ZIPKIN_H
 #define SONDE_COLLECTOR_ZIPKIN_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 /* Decode a Zipkin v2 JSON span list into out (appending). 64-bit trace ids
  * are widened to 128 bits with leading zeros. Node = localEndpoint ipv4,

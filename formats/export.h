@@ -43,7 +43,7 @@ extern const struct exporter *const export_formats[];
 /* The exporter called name, or NULL. */
 const struct exporter *export_find(const char *name);
 
-/* Span exporters: assembled traces (collector/assemble.h) of a span store,
+/* Span exporters: assembled traces (spans/assemble.h) of a span store,
  * for sonde export on a store and sonde trace --format. */
 struct trace_view;
 struct span_exporter {

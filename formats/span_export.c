@@ -3,8 +3,8 @@
  * behind one signature, assembled traces in, one buffer out. */
 #include "formats/export.h"
 
-#include "collector/assemble.h"
-#include "formats/otlp_json.h"
+#include "spans/assemble.h"
+#include "spans/otlp_encode.h"
 #include "formats/trace_chrome.h"
 #include "formats/trace_html.h"
 #include "formats/zipkin_json.h"

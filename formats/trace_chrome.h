@@ -2,7 +2,7 @@
 #ifndef SONDE_FORMATS_TRACE_CHROME_H
 #define SONDE_FORMATS_TRACE_CHROME_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 /* Encode spans as {"traceEvents": [...], "displayTimeUnit": "ms"}: one
  * complete event ("ph": "X", ts/dur in µs, corrected) per span, one process

@@ -1,6 +1,7 @@
 /* sonde export -f html on a span store: one self-contained page with the
  * traces embedded as JSON and a small script drawing the waterfall. */
 #include "formats/trace_html.h"
+#include "formats/trace_json.h"
 
 #include <errno.h>
 #include <jansson.h>

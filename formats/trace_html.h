@@ -3,7 +3,7 @@
 #ifndef SONDE_FORMATS_TRACE_HTML_H
 #define SONDE_FORMATS_TRACE_HTML_H
 
-#include "collector/assemble.h"
+#include "spans/assemble.h"
 
 /* One HTML page: a trace list (when n > 1) and an interactive waterfall
  * (collapsible tree, one colour per service, critical path, span details on

@@ -2,7 +2,7 @@
 #ifndef SONDE_FORMATS_ZIPKIN_JSON_H
 #define SONDE_FORMATS_ZIPKIN_JSON_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 /* Encode n spans as a Zipkin v2 JSON array: corrected timestamp / duration
  * in µs, kind in upper case (absent for internal spans), localEndpoint

@@ -397,7 +397,9 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
 #define META(k, fmt, val)                        \
     do {                                         \
         snprintf(v, sizeof v, fmt, val);         \
-        mrc |= store_meta_set(r->db, k, v);      \
+        int e_ = store_meta_set(r->db, k, v);    \
+        if (e_ && !mrc)                          \
+            mrc = e_;                            \
     } while (0)
     META("rate_hz", "%d", rate_hz);
     META("start_unix_ns", "%" PRId64, st->start_unix_ns);
@@ -418,11 +420,14 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     int rc = 0;
     if (r->failed)
         rc = se_fail(err, errlen, -EIO, "%s", r->err);
-    else if (mrc)
-        rc = se_fail(err, errlen, -EIO, "writing the recording failed: %s", sqlite3_errmsg(r->db));
+    else if (mrc) /* the recorder's own file has a meta table: a failed write, never a bad file */
+        rc = se_fail(err, errlen, mrc == SE_BADFILE ? -EIO : mrc, "writing the recording failed: %s",
+                     sqlite3_errmsg(r->db));
     sqlite3 *db = r->db;
     recorder_free(r);
-    if (store_close(db) && !rc)
-        rc = se_fail(err, errlen, -EIO, "finishing the recording failed");
+    int crc = store_close(db);
+    if (crc && !rc)
+        rc = se_fail(err, errlen, crc, "finishing the recording failed: %s",
+                     crc == -ENOSPC ? "disk full" : strerror(-crc));
     return rc;
 }

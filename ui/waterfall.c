@@ -1,9 +1,10 @@
 /* sonde view on a span store: trace list, then a waterfall per trace. */
 #include "ui/waterfall.h"
 
-#include "collector/assemble.h"
-#include "collector/store.h"
+#include "spans/assemble.h"
+#include "store/spans.h"
 #include "common/err.h"
+#include "ui/trace_text.h"
 #include "ui/tui.h"
 
 #include <curses.h>

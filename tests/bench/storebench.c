@@ -2,7 +2,7 @@
  * like loadgen's (10 per trace, 2 attributes, one service); trace ids are
  * either grouped per sender (as loadgen's) or random.
  * usage: storebench DB TOTAL_SPANS BATCH [random] */
-#include "collector/store.h"
+#include "store/spans.h"
 
 #include <stdio.h>
 #include <stdlib.h>

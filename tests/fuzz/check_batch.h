@@ -4,7 +4,7 @@
 #ifndef SONDE_FUZZ_CHECK_BATCH_H
 #define SONDE_FUZZ_CHECK_BATCH_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -2,12 +2,14 @@
  * Probes and opens it, lists its traces, assembles each of them and writes
  * them in every span format, as `sonde traces`, `trace` and `export` do.
  * Build line: tests/fuzz/README.md. */
-#include "collector/assemble.h"
-#include "collector/store.h"
-#include "formats/otlp_json.h"
+#include "spans/assemble.h"
+#include "store/spans.h"
+#include "spans/otlp_encode.h"
 #include "formats/trace_chrome.h"
 #include "formats/trace_html.h"
+#include "formats/trace_json.h"
 #include "formats/zipkin_json.h"
+#include "ui/trace_text.h"
 #include "fuzz_file.h"
 
 #include <jansson.h>
@@ -22,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fuzz_file(data, size);
     if (!path)
         return 0;
-    span_store_probe(path);
+    store_probe(path);
     struct span_store *st = NULL;
     char err[512];
     if (span_store_open(path, 0, &st, err, sizeof err))

@@ -2,14 +2,15 @@
  * (shared spans, duplicates, orphans, cycles, clock skew), the span store. */
 #include "check.h"
 
-#include "collector/assemble.h"
+#include "spans/assemble.h"
 #include "collector/otlp_json.h"
 #include "collector/otlp_proto.h"
-#include "collector/store.h"
+#include "store/spans.h"
 #include "collector/zipkin.h"
 #include "common/err.h"
-#include "formats/otlp_json.h"
+#include "spans/otlp_encode.h"
 #include "formats/zipkin_json.h"
+#include "ui/trace_text.h"
 
 #include <errno.h>
 #include <jansson.h>

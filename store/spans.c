@@ -1,4 +1,8 @@
-#include "collector/store.h"
+/* The span store: the spans part's tables and their SQL (insert, expire,
+ * load, find) on top of store/store.c, which opens the file and owns meta,
+ * the schema parts' versions and probing. Here because both the collector
+ * (writer) and ui/, cli/ (readers) use it, and a recording may carry it. */
+#include "store/spans.h"
 
 #include "common/err.h"
 #include "common/utf8.h"
@@ -14,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPANS_SCHEMA_VERSION "1"
+#define SPANS_SCHEMA_VERSION 1
 
 /* Spans are inserted CHUNK rows per statement (one multi-row INSERT per
  * chunk size, prepared once and cached): fewer statement steps, cursor
@@ -180,7 +184,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS trace_start ON trace(start_us);"
     "CREATE INDEX IF NOT EXISTS trace_end ON trace(end_us);"
     "CREATE INDEX IF NOT EXISTS trace_received ON trace(received_us);"
-    "INSERT OR REPLACE INTO meta(key, value) VALUES('spans_schema_version', '" SPANS_SCHEMA_VERSION "');";
+    "";
 
 static int db_fail(struct span_store *st, char *err, size_t errlen, const char *what)
 {
@@ -199,81 +203,6 @@ static int read_fail(struct span_store *st, char *err, size_t errlen, const char
                                                                                 : SE_BADFILE;
     return se_fail(err, errlen, code, "%s: %s%s", what, code == SE_BADFILE ? "damaged store: " : "",
                    sqlite3_errmsg(st->db));
-}
-
-/* A path readers may open: a regular file (never block on a FIFO, read a
- * device or a directory). 0, or SE_BADFILE with a message. */
-static int check_regular(const char *path, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return se_fail(err, errlen, SE_BADFILE, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
-    close(fd);
-    return regular ? 0 : se_fail(err, errlen, SE_BADFILE, "%s is not a regular file", path);
-}
-
-/* The file is untrusted: no functions with side effects from its schema,
- * no writes to sqlite_schema, no huge values. */
-static void harden(sqlite3 *db)
-{
-    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, SPAN_STORE_VALUE_MAX);
-}
-
-/* Are span, trace and meta plain tables (not views, virtual tables or
- * tables with computed columns, whose reading runs queries of the file's
- * author) with the columns used here? 0 or SE_BADFILE. */
-static int check_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-    static const struct {
-        const char *table;
-        const char *cols[18];
-    } want[] = {
-        { "meta", { "key", "value" } },
-        { "span", { "id", "trace_id", "span_id", "parent_id", "name", "service", "node", "kind", "shared",
-                    "status", "start_us", "end_us", "duration_us", "skew_us", "attributes", "received_us",
-                    "content_hash" } },
-        { "trace", { "trace_id", "start_us", "end_us", "span_count", "received_us" } },
-    };
-    for (size_t t = 0; t < sizeof want / sizeof want[0]; t++) {
-        sqlite3_stmt *q = NULL;
-        int ok = sqlite3_prepare_v2(db,
-                                    "SELECT count(*) FROM sqlite_schema WHERE name = ?1 AND type = 'table'"
-                                    " AND sql NOT LIKE 'CREATE VIRTUAL%'",
-                                    -1, &q, NULL) == SQLITE_OK;
-        if (ok) {
-            sqlite3_bind_text(q, 1, want[t].table, -1, SQLITE_STATIC);
-            ok = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == 1;
-        }
-        sqlite3_finalize(q);
-        q = NULL;
-        unsigned ncols = 0, found = 0;
-        while (ncols < 18 && want[t].cols[ncols])
-            ncols++;
-        if (ok) {
-            char sql[64];
-            snprintf(sql, sizeof sql, "PRAGMA table_xinfo(\"%s\")", want[t].table);
-            ok = sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK;
-            int step = SQLITE_DONE;
-            while (ok && (step = sqlite3_step(q)) == SQLITE_ROW) {
-                const char *col = (const char *)sqlite3_column_text(q, 1);
-                if (sqlite3_column_int(q, 6) != 0) /* hidden: a generated column */
-                    ok = 0;
-                for (unsigned c = 0; ok && col && c < ncols; c++)
-                    if (!strcmp(col, want[t].cols[c]))
-                        found |= 1u << c;
-            }
-            ok = ok && step == SQLITE_DONE && found == (1u << ncols) - 1;
-            sqlite3_finalize(q);
-        }
-        if (!ok)
-            return se_fail(err, errlen, SE_BADFILE, "%s: damaged or not a sonde span store (table %s)", path,
-                           want[t].table);
-    }
-    return 0;
 }
 
 void span_store_free(struct span_store *st)
@@ -334,94 +263,45 @@ static void config_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-#define SCHEMA_VERSION_SQL "SELECT value FROM meta WHERE key='spans_schema_version'"
+static const struct store_table SPAN_TABLES[] = {
+    { "span", { "id", "trace_id", "span_id", "parent_id", "name", "service", "node", "kind", "shared", "status",
+                "start_us", "end_us", "duration_us", "skew_us", "attributes", "received_us", "content_hash" } },
+    { "trace", { "trace_id", "start_us", "end_us", "span_count", "received_us" } },
+};
 
-/* Is meta an ordinary table (reading a view could run any query)? */
-static int meta_is_table(sqlite3 *db)
-{
-    sqlite3_stmt *q = NULL;
-    int yes = sqlite3_prepare_v2(db,
-                                 "SELECT count(*) FROM sqlite_schema WHERE name = 'meta' AND type = 'table'"
-                                 " AND sql NOT LIKE 'CREATE VIRTUAL%'",
-                                 -1, &q, NULL) == SQLITE_OK &&
-              sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == 1;
-    sqlite3_finalize(q);
-    return yes;
-}
-
-int span_store_probe(const char *path)
-{
-    sqlite3 *db = NULL;
-    int yes = 0;
-    if (check_regular(path, NULL, 0))
-        return 0; /* the recording loader says why */
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        harden(db);
-        sqlite3_stmt *q = NULL;
-        /* a collector may be checkpointing the file: wait rather than take
-         * a busy store for something else */
-        sqlite3_busy_timeout(db, 3000);
-        yes = meta_is_table(db) && sqlite3_prepare_v2(db, SCHEMA_VERSION_SQL, -1, &q, NULL) == SQLITE_OK &&
-              sqlite3_step(q) == SQLITE_ROW;
-        sqlite3_finalize(q);
-    }
-    sqlite3_close(db);
-    return yes;
-}
+const struct store_part store_spans_part = {
+    .id = STORE_PART_SPANS,
+    .noun = "sonde span store",
+    .create_sql = schema,
+    .tables = SPAN_TABLES,
+    .ntables = sizeof SPAN_TABLES / sizeof SPAN_TABLES[0],
+    .version = SPANS_SCHEMA_VERSION,
+    .exact_version = 1,
+};
 
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen)
 {
     *out = NULL;
     pthread_once(&config_once, config_sqlite);
-    struct stat sb;
-    if (!(flags & STORE_CREATE) && stat(path, &sb))
-        return se_fail(err, errlen, SE_BADFILE, "%s: %s", path, strerror(errno));
-    if (!(flags & STORE_CREATE) && check_regular(path, err, errlen))
-        return SE_BADFILE;
     struct span_store *st = calloc(1, sizeof *st);
     if (!st)
         return se_fail(err, errlen, -ENOMEM, "out of memory");
-    int rc;
-    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
-        rc = se_fail(err, errlen, SE_BADFILE, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+    int create = flags & STORE_CREATE;
+    int rc = store_file_open(path, create ? STORE_CREATE : STORE_WRITE, 5000, &st->db, err, errlen);
+    if (rc)
         goto fail;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    if (!(flags & STORE_CREATE))
-        harden(st->db);
-    char what[300];
-    snprintf(what, sizeof what, "%s", path);
-    if (flags & STORE_CREATE) {
-        if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                  " PRAGMA cache_size=-131072; PRAGMA journal_size_limit=268435456;", NULL, NULL, NULL) ||
-            sqlite3_exec(st->db, schema, NULL, NULL, NULL)) {
-            rc = db_fail(st, err, errlen, what);
+    if (create) {
+        if (sqlite3_exec(st->db, "PRAGMA cache_size=-131072; PRAGMA journal_size_limit=268435456;", NULL, NULL,
+                         NULL)) {
+            rc = db_fail(st, err, errlen, path);
             goto fail;
         }
-    } else {
-        sqlite3_stmt *q = NULL;
-        if ((rc = check_schema(st->db, path, err, errlen))) /* before reading a view */
+        /* a new file, a store made before (its dropped indexes) or a
+         * recording that gets spans next to its samples */
+        if ((rc = store_part_add(st->db, &store_spans_part, err, errlen)))
             goto fail;
-        if (prep(st, SCHEMA_VERSION_SQL, &q) != SQLITE_OK ||
-            sqlite3_step(q) != SQLITE_ROW) {
-            int ec = sqlite3_errcode(st->db);
-            sqlite3_finalize(q);
-            if (ec == SQLITE_NOTADB || ec == SQLITE_CORRUPT || ec == SQLITE_ERROR || ec == SQLITE_DONE ||
-                ec == SQLITE_OK) {
-                rc = se_fail(err, errlen, SE_BADFILE, "%s: not a sonde span store (%s)", path,
-                             ec == SQLITE_OK || ec == SQLITE_DONE ? "no spans_schema_version" : sqlite3_errmsg(st->db));
-            } else {
-                rc = db_fail(st, err, errlen, what);
-            }
-            goto fail;
-        }
-        int v = sqlite3_column_int(q, 0);
-        sqlite3_finalize(q);
-        if (v != atoi(SPANS_SCHEMA_VERSION)) {
-            rc = se_fail(err, errlen, SE_BADFILE, "%s: unsupported spans_schema_version %d", path, v);
-            goto fail;
-        }
+    } else if ((rc = store_part_check(st->db, &store_spans_part, path, err, errlen))) {
+        goto fail;
     }
     if (prep_inserts(st) ||
         prep(st, "SELECT id FROM span WHERE trace_id=? AND span_id=? AND content_hash=?", &st->find_span) ||
@@ -432,12 +312,11 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
                  " received_us=excluded.received_us", &st->ins_trace) ||
         prep(st, "BEGIN IMMEDIATE", &st->begin) || prep(st, "COMMIT", &st->commit) ||
         prep(st, "ROLLBACK", &st->rollback)) {
-        rc = (flags & STORE_CREATE) ? db_fail(st, err, errlen, what)
-                                    : se_fail(err, errlen, SE_BADFILE, "%s: not a sonde span store (%s)",
-                                              path, sqlite3_errmsg(st->db));
+        rc = create ? db_fail(st, err, errlen, path)
+                    : se_fail(err, errlen, SE_BADFILE, "%s: not a sonde span store (%s)", path, sqlite3_errmsg(st->db));
         goto fail;
     }
-    if (flags & STORE_CREATE)
+    if (create)
         checkpointer_start(st, path);
     *out = st;
     return 0;
@@ -838,5 +717,29 @@ int span_store_commit(struct span_store *st, char *err, size_t errlen)
     rc = db_fail(st, err, errlen, "commit");
     sqlite3_step(st->rollback);
     sqlite3_reset(st->rollback);
+    return rc;
+}
+
+int64_t trace_store_max_skew(struct span_store *st, int64_t override)
+{
+    if (override >= 0)
+        return override;
+    char b[32];
+    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0) {
+        long long v = strtoll(b, NULL, 10); /* the file's word: within the stored times' range */
+        return v < 0 ? 0 : v > SPAN_STORE_US_MAX ? SPAN_STORE_US_MAX : v;
+    }
+    return TRACE_MAX_SKEW_DEFAULT_US;
+}
+
+int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,
+               char *err, size_t errlen)
+{
+    struct span_batch raw;
+    span_batch_init(&raw);
+    int rc = span_store_load(st, id, &raw, err, errlen);
+    if (!rc && (rc = trace_assemble(&raw, max_skew_us, v)))
+        se_fail(err, errlen, rc, "out of memory");
+    span_batch_fini(&raw);
     return rc;
 }

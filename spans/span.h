@@ -1,8 +1,9 @@
-/* The span model shared by the collector's decoders, assembly, store,
+/* The trace model's span (spans/: below collector/, formats/ and ui/),
+ * shared by the collector's decoders, assembly, the span store,
  * forwarder and the formats/ exporters. Plain structs; strings are owned by
  * the span_batch (or trace) arena that holds the span. */
-#ifndef SONDE_COLLECTOR_SPAN_H
-#define SONDE_COLLECTOR_SPAN_H
+#ifndef SONDE_SPANS_SPAN_H
+#define SONDE_SPANS_SPAN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,15 +43,6 @@ struct span {
  * from elsewhere (a store) clamps them (span_time_clamp). */
 #define SPAN_TIME_MAX_US (INT64_MAX / 1000)
 
-/* Check a decoded span's start and end (µs): 0 when both lie in the valid
- * range (an end before the start is raised to the start), -ERANGE when
- * either does not. */
-int span_times_check(int64_t start_us, int64_t *end_us);
-
-/* Nanoseconds (unsigned, as OTLP sends them) to µs: 0, or -ERANGE when
- * beyond SPAN_TIME_MAX_US. */
-int span_time_from_ns(uint64_t ns, int64_t *us);
-
 /* us clamped into [0, SPAN_TIME_MAX_US]. */
 int64_t span_time_clamp(int64_t us);
 
@@ -75,22 +67,6 @@ void span_batch_fini(struct span_batch *b);
 /* Append a zeroed span with empty strings; NULL on allocation failure. */
 struct span *span_batch_add(struct span_batch *b);
 
-struct json_t;
-
-/* Set sp->attrs to the compact JSON text of attrs (copied into the batch
- * arena) and release attrs. 0 or -ENOMEM (also when attrs is NULL). */
-int span_set_attrs_json(struct span_batch *b, struct span *sp, struct json_t *attrs);
-
-/* Count one span of the request as rejected, with the reason reported in
- * the protocol's partial-success answer. Returns 0, so that a decoder can
- * `return span_batch_reject(...)` and go on with the next span. */
-int span_batch_reject(struct span_batch *b, const char *why);
-
-/* A slot for the next accepted span: NULL with *rc = 0 when the request
- * already holds max_spans (the span is rejected), NULL with *rc = -ENOMEM
- * when out of memory. */
-struct span *span_batch_take(struct span_batch *b, size_t max_spans, int *rc);
-
 /* Copy n bytes of s (or strlen(s) if n == (size_t)-1) into the batch arena,
  * NUL-terminated. Returns NULL on allocation failure. */
 const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n);
@@ -102,9 +78,6 @@ int span_batch_move(struct span_batch *dst, struct span_batch *src);
 /* 64-bit FNV-1a of every stored field (ids, name, service, node, attributes,
  * kind, shared, status, raw times): the store's exact-duplicate key. */
 uint64_t span_content_hash(const struct span *s);
-
-/* Lowercase hex of n bytes into out (2n+1 bytes). */
-void span_hex(char *out, const uint8_t *in, size_t n);
 
 /* Validate and lowercase a hex id of exactly `digits` digits (a shorter
  * Zipkin 64-bit trace id is left-padded with zeros when pad is set).

@@ -1,6 +1,7 @@
-#include "collector/assemble.h"
+/* Trace assembly and clock-skew correction (spans/assemble.h): the
+ * algorithm only. */
+#include "spans/assemble.h"
 
-#include "collector/store.h"
 #include "common/err.h"
 #include "common/utf8.h"
 
@@ -466,60 +467,6 @@ void trace_critical_path(const struct trace_view *v, unsigned char *crit)
     }
 }
 
-json_t *trace_summary_json(const struct trace_view *v)
-{
-    struct trace_summary s;
-    trace_summarize(v, &s);
-    const char **svc = malloc((v->b.n + 1) * sizeof *svc);
-    json_t *svcs = json_array();
-    size_t ns = svc && svcs ? trace_services(v, svc) : 0;
-    for (size_t i = 0; i < ns; i++)
-        if (json_array_append_new(svcs, json_string(svc[i])))
-            svcs = (json_decref(svcs), NULL);
-    free(svc);
-    if (!svc || !svcs) {
-        json_decref(svcs);
-        return NULL;
-    }
-    return json_pack("{sssssosIsIsI}", "trace_id", s.trace_id, "root_name", s.root_name, "services", svcs,
-                     "span_count", (json_int_t)s.span_count, "start_us", (json_int_t)s.start_us, "duration_us",
-                     (json_int_t)s.duration_us);
-}
-
-json_t *trace_span_json(const struct span *s)
-{
-    json_t *a = json_loads(s->attrs, 0, NULL);
-    if (!json_is_object(a)) {
-        json_decref(a);
-        a = json_object();
-    }
-    return json_pack("{sssosssssssssIsIsIssso}", "span_id", s->span_id, "parent_id",
-                     *s->parent_id ? json_string(s->parent_id) : json_null(), "name", s->name, "service",
-                     s->service, "node", s->node, "kind", span_kind_name(s->kind), "start_us",
-                     (json_int_t)span_cstart(s), "end_us", (json_int_t)span_cend(s),
-                     "skew_us", (json_int_t)s->skew_us, "status", span_status_name(s->status), "attributes", a);
-}
-
-void trace_fmt_dur(char *buf, size_t len, int64_t us)
-{
-    if (us < 1000)
-        snprintf(buf, len, "%lldus", (long long)us);
-    else if (us < 1000000)
-        snprintf(buf, len, "%.3fms", us / 1e3);
-    else
-        snprintf(buf, len, "%.3fs", us / 1e6);
-}
-
-void trace_fmt_time(char *buf, size_t len, int64_t us)
-{
-    us = span_time_clamp(us);
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%06lld", (long long)(us % 1000000));
-}
-
 void trace_summarize(const struct trace_view *v, struct trace_summary *s)
 {
     memset(s, 0, sizeof *s);
@@ -545,26 +492,3 @@ void trace_summarize(const struct trace_view *v, struct trace_summary *s)
     free(svc);
 }
 
-int64_t trace_store_max_skew(struct span_store *st, int64_t override)
-{
-    if (override >= 0)
-        return override;
-    char b[32];
-    if (span_store_get_meta(st, "max_skew_us", b, sizeof b) == 0) {
-        long long v = strtoll(b, NULL, 10); /* the file's word: within the stored times' range */
-        return v < 0 ? 0 : v > SPAN_STORE_US_MAX ? SPAN_STORE_US_MAX : v;
-    }
-    return TRACE_MAX_SKEW_DEFAULT_US;
-}
-
-int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,
-               char *err, size_t errlen)
-{
-    struct span_batch raw;
-    span_batch_init(&raw);
-    int rc = span_store_load(st, id, &raw, err, errlen);
-    if (!rc && (rc = trace_assemble(&raw, max_skew_us, v)))
-        se_fail(err, errlen, rc, "out of memory");
-    span_batch_fini(&raw);
-    return rc;
-}

@@ -1,4 +1,5 @@
-#include "formats/otlp_json.h"
+/* OTLP JSON encoding of spans: see otlp_encode.h for why it lives in spans/. */
+#include "spans/otlp_encode.h"
 
 #include <errno.h>
 #include <jansson.h>

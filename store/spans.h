@@ -1,15 +1,17 @@
-/* The span store: SQLite (WAL) tables span and trace, documented in
- * docs/store-spans.md. One writer (the collector), any number of readers. */
-#ifndef SONDE_COLLECTOR_STORE_H
-#define SONDE_COLLECTOR_STORE_H
+/* The span store: the spans part of a sonde file, tables span and trace
+ * (docs/store-spans.md), on top of store/store.h, which owns the file. A
+ * collector's store holds this part alone; a recording may hold it next to
+ * its samples. One writer (the collector), any number of readers (WAL). */
+#ifndef SONDE_STORE_SPANS_H
+#define SONDE_STORE_SPANS_H
 
-#include "collector/span.h"
+#include "spans/assemble.h"
+#include "spans/span.h"
+#include "store/store.h"
 
 #include <stdint.h>
 
 struct span_store;
-
-enum { STORE_CREATE = 1 };
 
 /* The longest string a reader accepts from a store (64 MiB). */
 #define SPAN_STORE_VALUE_MAX (64 << 20)
@@ -19,19 +21,17 @@ enum { STORE_CREATE = 1 };
  * and clock corrections are overflow-checked where they are made. */
 #define SPAN_STORE_US_MAX SPAN_TIME_MAX_US
 
-/* Open (flags & STORE_CREATE: create if missing, create tables) the store
+/* The spans part (tables span and trace, meta spans_schema_version). */
+extern const struct store_part store_spans_part;
+
+/* Open (flags & STORE_CREATE: create the file if missing and add the span
+ * tables when it lacks them, also to an existing recording) the store
  * at path. Returns 0 and *out, SE_BADFILE for a missing (without create),
  * non-regular, non-SQLite or foreign/corrupt file (tables that are not the
  * plain tables with the columns readers use), or another negative code;
  * err filled. Without STORE_CREATE the file is read as untrusted input.
  * A store is used by one thread at a time. */
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen);
-
-/* 1 if path is a span store (its meta table has spans_schema_version),
- * 0 otherwise (a recording, a foreign or missing file: the caller's usual
- * loader reports those). Opens the file read-only, waiting up to 3 s for a
- * collector that is writing it. */
-int span_store_probe(const char *path);
 
 /* Close; NULL is a no-op. */
 void span_store_free(struct span_store *st);
@@ -85,5 +85,15 @@ struct store_filter {
  * negative code. */
 int span_store_find(struct span_store *st, const struct store_filter *f, char (**ids)[33],
                     size_t *n, char *err, size_t errlen);
+
+/* The clock-skew bound for assembling traces of st: override when >= 0,
+ * else the one its collector ran with (meta max_skew_us), else the default. */
+int64_t trace_store_max_skew(struct span_store *st, int64_t override);
+
+/* Load trace id from st and assemble it into v. 0, -ENOENT (no such
+ * trace), -ENOMEM or a store error, with a message in err. */
+int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,
+               char *err, size_t errlen);
+
 
 #endif

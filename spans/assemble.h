@@ -1,9 +1,11 @@
-/* Trace assembly: merge the halves of shared spans and spans reported in
- * parts, build the tree, and correct clock skew between nodes. */
-#ifndef SONDE_COLLECTOR_ASSEMBLE_H
-#define SONDE_COLLECTOR_ASSEMBLE_H
+/* Trace assembly (the trace model, spans/): merge the halves of shared
+ * spans and spans reported in parts, build the tree, and correct clock skew
+ * between nodes. Pure algorithm: loading from a store is the span store's
+ * job (trace_load), JSON output formats/trace_json's, text ui/trace_text's. */
+#ifndef SONDE_SPANS_ASSEMBLE_H
+#define SONDE_SPANS_ASSEMBLE_H
 
-#include "collector/span.h"
+#include "spans/span.h"
 
 /* An assembled trace. spans are in waterfall order: depth first, siblings by
  * corrected start; depth[i] is the nesting level (roots 0). A span whose
@@ -43,19 +45,8 @@ int trace_assemble(struct span_batch *raw, int64_t max_skew_us, struct trace_vie
 /* Release; a zeroed view is fine. */
 void trace_view_fini(struct trace_view *v);
 
-struct span_store;
-
 /* The collector's default bound on clock-skew corrections (10 min). */
 #define TRACE_MAX_SKEW_DEFAULT_US 600000000
-
-/* The clock-skew bound for assembling traces of st: override when >= 0,
- * else the one its collector ran with (meta max_skew_us), else the default. */
-int64_t trace_store_max_skew(struct span_store *st, int64_t override);
-
-/* Load trace id from st and assemble it into v. 0, -ENOENT (no such
- * trace), -ENOMEM or a store error, with a message in err. */
-int trace_load(struct span_store *st, const char *id, int64_t max_skew_us, struct trace_view *v,
-               char *err, size_t errlen);
 
 /* One line of `sonde traces`. services: comma-separated, sorted. */
 struct trace_summary {
@@ -76,23 +67,4 @@ size_t trace_services(const struct trace_view *v, const char **out);
  * child that ends last (corrected times). crit[i] = 1 on that chain, 0
  * elsewhere (room for v->b.n). */
 void trace_critical_path(const struct trace_view *v, unsigned char *crit);
-
-struct json_t;
-
-/* {trace_id, root_name, services: [...], span_count, start_us, duration_us}
- * of v, as `sonde traces --json` and the HTML export print it; NULL when
- * out of memory. */
-struct json_t *trace_summary_json(const struct trace_view *v);
-
-/* {span_id, parent_id (null for a root), name, service, node, kind,
- * start_us, end_us (corrected), skew_us, status, attributes} of s; NULL
- * when out of memory. */
-struct json_t *trace_span_json(const struct span *s);
-
-/* "850us", "12.345ms", "3.200s". */
-void trace_fmt_dur(char *buf, size_t len, int64_t us);
-
-/* "2026-11-22 04:16:16.123456" (UTC) of microseconds since the epoch. */
-void trace_fmt_time(char *buf, size_t len, int64_t us);
-
 #endif
