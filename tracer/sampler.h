@@ -6,6 +6,7 @@
 #ifndef SONDE_SAMPLER_H
 #define SONDE_SAMPLER_H
 
+#include "common/squeue.h"
 #include "tracer/cpython/frames.h"
 
 #include <pthread.h>
@@ -64,24 +65,6 @@ struct rec_process {
     char version[32];
     char cmd[448];
 };
-
-/* ---- batches and the queue between sampler and consumer ---- */
-
-struct batch {
-    uint8_t *buf;
-    size_t len, cap;
-    struct batch *next;
-};
-
-struct sample_queue;
-
-struct sample_queue *squeue_new(size_t nbatches, size_t batch_bytes);
-void squeue_free(struct sample_queue *q);
-
-/* Consumer side: wait for the next full batch (NULL once the producer has
- * closed the queue and it is drained), then give it back. */
-struct batch *squeue_pop(struct sample_queue *q);
-void squeue_release(struct sample_queue *q, struct batch *b);
 
 /* ---- the sampler ---- */
 
