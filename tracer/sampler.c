@@ -4,7 +4,9 @@
 #include "common/state.h"
 #include "common/thread.h"
 #include "tracer/cpython/threads.h"
+#include "tracer/classify.h"
 #include "tracer/proc/maps.h"
+#include "tracer/proc/task.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -32,15 +34,14 @@
 
 struct tslot {
     pid_t tid;         /* 0: free */
-    int fd_sched, fd_sys, fd_stack; /* fd_stack: opened on first use, -2 unusable */
+    struct proc_task task; /* its /proc files */
     int64_t last_cpu, last_delay, last_ts, last_pcount;
     int last_state;
     struct rec_frame *frames; /* last resolved stack (remember_stack) */
     int fcap, nframes, ftruncated, have_frames;
     uint64_t *side;    /* frames outside the window at the last walk (PY_SIDE_MAX) */
     int nside;
-    double credit;     /* error diffusion for on-CPU vs runqueue (see thread_state) */
-    double hcredit;    /* the same for a GIL holder without kernel-stack evidence */
+    struct classify_carry carry; /* error diffusion (tracer/classify.h) */
     uint64_t seen_tick;
     uint64_t ident;
     int named;
@@ -215,12 +216,7 @@ static struct tslot *slot_find(struct target *t, pid_t tid, int create)
             sl->last_delay = -1;
             sl->last_pcount = -1;
             sl->last_state = -1;
-            char path[96];
-            snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)t->pid, (int)tid);
-            sl->fd_sched = open(path, O_RDONLY | O_CLOEXEC);
-            snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)t->pid, (int)tid);
-            sl->fd_sys = open(path, O_RDONLY | O_CLOEXEC);
-            sl->fd_stack = -1;
+            proc_task_open(&sl->task, t->pid, tid);
             /* A thread that started after the recording began is charged
              * its CPU from its start: the kernel's count begins at 0 then.
              * (One that ran before keeps the CPU of its first read as its
@@ -240,60 +236,13 @@ static struct tslot *slot_find(struct target *t, pid_t tid, int create)
 
 static void slot_close(struct tslot *sl)
 {
-    if (sl->fd_sched >= 0)
-        close(sl->fd_sched);
-    if (sl->fd_sys >= 0)
-        close(sl->fd_sys);
-    if (sl->fd_stack >= 0)
-        close(sl->fd_stack);
-    sl->fd_sched = sl->fd_sys = sl->fd_stack = -1;
+    proc_task_close(&sl->task);
     free(sl->frames);
     sl->frames = NULL;
     free(sl->side);
     sl->side = NULL;
     sl->nside = 0;
     sl->fcap = sl->nframes = sl->have_frames = 0;
-}
-
-/* Where a runnable thread is, from its kernel stack (/proc/.../stack, which
- * needs root; KSTACK_UNKNOWN without):
- *  - KSTACK_ON_CPU: empty. The kernel does not unwind a thread that runs on
- *    another CPU, so it is on a CPU right now;
- *  - KSTACK_WAIT_RETURN: still in the kernel on its way back from a wait,
- *    woken inside the futex wait or preempted while returning from the
- *    system call, not yet back in user space;
- *  - KSTACK_OTHER: anything else, e.g. preempted in user space (an
- *    interrupt return): queued for a CPU, or preempted by the sampler
- *    itself. */
-enum { KSTACK_UNKNOWN = -1, KSTACK_ON_CPU, KSTACK_WAIT_RETURN, KSTACK_OTHER };
-
-static int kernel_stack_class(const struct target *t, struct tslot *sl)
-{
-    if (sl->fd_stack == -2)
-        return KSTACK_UNKNOWN;
-    if (sl->fd_stack < 0) {
-        char path[96];
-        snprintf(path, sizeof path, "/proc/%d/task/%d/stack", (int)t->pid, (int)sl->tid);
-        sl->fd_stack = open(path, O_RDONLY | O_CLOEXEC);
-        if (sl->fd_stack < 0) {
-            sl->fd_stack = -2;
-            return KSTACK_UNKNOWN;
-        }
-    }
-    char buf[512];
-    ssize_t n = pread(sl->fd_stack, buf, sizeof buf - 1, 0);
-    if (n < 0) {
-        close(sl->fd_stack);
-        sl->fd_stack = -2;
-        return KSTACK_UNKNOWN;
-    }
-    buf[n] = 0;
-    if (n == 0)
-        return KSTACK_ON_CPU;
-    if (strstr(buf, "futex") != NULL ||
-        (strstr(buf, "do_syscall_64") != NULL && strstr(buf, "irqentry") == NULL))
-        return KSTACK_WAIT_RETURN;
-    return KSTACK_OTHER;
 }
 
 /* Remove slots not seen at this tick (threads that ended), keeping the
@@ -326,228 +275,7 @@ static void slots_sweep(struct target *t, uint64_t tick)
     free(old);
 }
 
-/* An unsigned number in base 10 or 16 after optional blanks; -1 if there is
- * none. Returns the first character after it. (strtoll's locale handling
- * was the sampler's largest user-space cost at 10 kHz.) */
-static const char *scan_u64(const char *p, int base, int64_t *v)
-{
-    while (*p == ' ' || *p == '\n')
-        p++;
-    if (base == 16 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-        p += 2;
-    uint64_t x = 0;
-    int digits = 0;
-    for (;; p++, digits++) {
-        int d;
-        if (*p >= '0' && *p <= '9')
-            d = *p - '0';
-        else if (base == 16 && (*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
-            d = (*p | 0x20) - 'a' + 10;
-        else
-            break;
-        x = x * (uint64_t)base + (uint64_t)d;
-    }
-    *v = digits ? (int64_t)x : -1;
-    return p;
-}
-
-/* schedstat: nanoseconds on CPU, nanoseconds runnable but waiting for a CPU,
- * and how many times the thread was put on a CPU. */
-static int64_t read_cpu_ns(struct tslot *sl, int64_t *delay, int64_t *pcount)
-{
-    char buf[96];
-    *delay = -1;
-    *pcount = -1;
-    if (sl->fd_sched < 0)
-        return -1;
-    ssize_t n = pread(sl->fd_sched, buf, sizeof buf - 1, 0);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    int64_t cpu;
-    const char *p = scan_u64(buf, 10, &cpu);
-    p = scan_u64(p, 10, delay);
-    scan_u64(p, 10, pcount);
-    return cpu;
-}
-
-/* The state of a thread that does not hold the GIL, from its current
- * system call: "running" (runnable: on a CPU or queued for one), "-1 ..."
- * (in user space), "202 0xADDR ..." (futex: a GIL wait if ADDR lies inside
- * the GIL). "running" covers both a thread on a CPU and one waiting in the
- * run queue; the kernel's split of the last interval (dcpu on CPU, ddelay
- * queued) tells how likely each is, and error diffusion turns that into
- * states whose totals are unbiased: nogil when on CPU, idle when queued. */
-static int running_state(struct tslot *sl, int64_t dcpu, int64_t ddelay)
-{
-    double p = dcpu + ddelay > 0 ? (double)dcpu / (double)(dcpu + ddelay) : 1.0;
-    sl->credit += p;
-    if (sl->credit >= 0.5) {
-        sl->credit -= 1.0;
-        return STATE_NOGIL;
-    }
-    return STATE_IDLE;
-}
-
-/* What the rest of the process says about the GIL at this tick, for the
- * state of one thread that does not hold it. */
-struct gil_view {
-    int nthreads;       /* Python threads in the process */
-    pid_t holder;       /* thread holding the GIL now, 0 if none */
-    int switched;       /* the interpreter's switch counter moved since the last tick */
-};
-
-/* A runnable thread still on its way back from a system call (its kernel
- * stack shows the wait's return, or the exit to user space after any
- * system call) is taking part in a GIL handoff only if the GIL did change
- * hands, or another thread holds it, and this thread was in it: it waited
- * for the GIL at its previous sample, or held it then and lost it since.
- * A thread alone in its process, or one whose interpreter saw no switch
- * while nobody else holds the GIL, is merely queued for a CPU after an
- * unrelated system call: on a loaded host that is most of them. */
-static int in_gil_handoff(const struct tslot *sl, const struct gil_view *g)
-{
-    if (g->nthreads < 2)
-        return 0;
-    /* (this thread does not hold the GIL: any holder is another thread) */
-    if (sl->last_state == STATE_GIL_WAIT)
-        return 1;
-    if (sl->last_state == STATE_GIL)
-        return g->switched || g->holder;
-    return 0;
-}
-
-static int thread_state(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay,
-                        const struct gil_view *g)
-{
-    char buf[128];
-    if (sl->fd_sys < 0)
-        return STATE_IDLE;
-    ssize_t n = pread(sl->fd_sys, buf, sizeof buf - 1, 0);
-    if (n <= 0)
-        return STATE_IDLE;
-    buf[n] = 0;
-    if (buf[0] == 'r' || buf[0] == '-') {
-        /* A GIL waiter that was just woken (the GIL is being handed to it,
-         * or its timed wait expired) is runnable before it runs again: on a
-         * virtual machine that window can last a millisecond. */
-        int k = kernel_stack_class(t, sl);
-        if (k == KSTACK_WAIT_RETURN && in_gil_handoff(sl, g))
-            return STATE_GIL_WAIT;
-        /* Seen running on another CPU: no need to guess. (Splitting by the
-         * interval's on-CPU/run-queue ratio put a GIL-releasing thread's
-         * hashing time partly in idle: its run-queue time comes mostly
-         * from GIL handoffs, which count as gil_wait above.) */
-        if (k == KSTACK_ON_CPU)
-            return STATE_NOGIL;
-        return running_state(sl, dcpu, ddelay);
-    }
-    int64_t nr, addr;
-    const char *end = scan_u64(buf, 10, &nr);
-    if (nr == 202 /* futex */ && *end == ' ') {
-        scan_u64(end + 1, 16, &addr);
-        if ((uint64_t)addr >= t->gil_lo && (uint64_t)addr < t->gil_hi)
-            return STATE_GIL_WAIT;
-    }
-    return STATE_IDLE;
-}
-
-/* Is the GIL holder off its CPU right now? Asleep in a system call with
- * the GIL held (its syscall file names the call), or runnable but queued
- * behind another task: either way every thread that needs the GIL stalls
- * behind it. Which of on-CPU and queued a runnable holder is comes from the
- * kernel's split of its last interval into on-CPU and run-queue time,
- * diffused so that the totals stay unbiased. (Its kernel stack is no
- * evidence here: a thread running on another CPU shows the stale frames of
- * its last interrupt as often as not.) */
-static int holder_off_cpu(const struct target *t, struct tslot *sl, int64_t dcpu, int64_t ddelay)
-{
-    char buf[64];
-    if (sl->fd_sys < 0)
-        return 0;
-    ssize_t n = pread(sl->fd_sys, buf, sizeof buf - 1, 0);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    if (buf[0] != 'r') {
-        /* Asleep in a system call with the GIL held, or stopped -- unless
-         * it sleeps on the GIL itself: then it let the GIL go between the
-         * read of the GIL and this one (a switch), and holds nothing. */
-        int64_t nr, addr;
-        const char *end = scan_u64(buf, 10, &nr);
-        if (nr == 202 /* futex */ && *end == ' ') {
-            scan_u64(end + 1, 16, &addr);
-            if ((uint64_t)addr >= t->gil_lo && (uint64_t)addr < t->gil_hi)
-                return 0;
-        }
-        return 1;
-    }
-    double q = dcpu + ddelay > 0 ? (double)ddelay / (double)(dcpu + ddelay) : 0.0;
-    sl->hcredit += q;
-    if (sl->hcredit >= 0.5) {
-        sl->hcredit -= 1.0;
-        return 1;
-    }
-    return 0;
-}
-
 /* ---- targets ---- */
-
-static void read_cmdline(pid_t pid, char *out, size_t outlen)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    out[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, out, outlen - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    for (ssize_t i = 0; i < n - 1; i++)
-        if (!out[i])
-            out[i] = ' ';
-    out[n] = 0;
-}
-
-static pid_t read_ppid(pid_t pid)
-{
-    struct proc_stat ps;
-    return proc_stat_read(pid, &ps) == 0 ? ps.ppid : -1;
-}
-
-/* Gone: no such process, or a zombie waiting to be reaped. */
-static int process_gone(pid_t pid)
-{
-    struct proc_stat ps;
-    return proc_stat_read(pid, &ps) != 0 || ps.state == 'Z' || ps.state == 'X';
-}
-
-/* An identity of the program image pid runs: the executable's inode and
- * the auxiliary vector the kernel built at exec (its entry point and random
- * bytes' address change at every exec). 0 if unreadable. */
-static uint64_t image_id(pid_t pid)
-{
-    char path[64];
-    struct stat sb;
-    uint64_t h = 1469598103934665603ull;
-    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
-    if (stat(path, &sb) == 0)
-        h = (h ^ (uint64_t)sb.st_ino ^ ((uint64_t)sb.st_dev << 32)) * 1099511628211ull;
-    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    unsigned char buf[1024];
-    ssize_t n = read(fd, buf, sizeof buf);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    for (ssize_t i = 0; i < n; i++)
-        h = (h ^ buf[i]) * 1099511628211ull;
-    return h ? h : 1;
-}
 
 static void target_setup(struct sampler *s, struct target *t, int64_t now);
 
@@ -580,7 +308,7 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
      * take their baselines too (sample_target). */
     if (proc_stat_read(pid, &ps) == 0 && ps.starttime && ps.starttime >= s->t0_ticks)
         t->cpu0_ns = 0;
-    t->image_id = image_id(pid);
+    t->image_id = proc_image_id(pid);
     s->targets[s->ntargets++] = t;
     s->st.processes++;
     target_setup(s, t, mono_ns());
@@ -601,10 +329,10 @@ static void target_setup(struct sampler *s, struct target *t, int64_t now)
     if (p) {
         p->h.kind = REC_PROCESS;
         p->pid = t->pid;
-        p->ppid = read_ppid(t->pid);
+        p->ppid = proc_ppid(t->pid);
         p->ts = now - s->t0;
         snprintf(p->version, sizeof p->version, "%s", t->rt.version);
-        read_cmdline(t->pid, p->cmd, sizeof p->cmd);
+        proc_cmdline(t->pid, p->cmd, sizeof p->cmd);
     }
 }
 
@@ -810,7 +538,7 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
         if (now - t->last_exec_check < 50000000)
             return 0;
         t->last_exec_check = now;
-        uint64_t id = image_id(t->pid);
+        uint64_t id = proc_image_id(t->pid);
         if (!id || !t->image_id || id == t->image_id)
             return 0;
         /* a new image: the old one's threads, code objects and addresses
@@ -840,7 +568,7 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
     int rc = py_runtime_attach(&t->rt, t->pid, err, sizeof err);
     if (rc == 0) {
         t->exec_pending = 0;
-        t->image_id = image_id(t->pid);
+        t->image_id = proc_image_id(t->pid);
         target_setup(s, t, now);
         return 1;
     }
@@ -849,7 +577,7 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
      * Python after half a second is not one. */
     int starting = rc == SE_NOTPYTHON && strstr(err, "no Python interpreter running");
     int64_t grace = starting ? 10000000000ll : 500000000ll;
-    if (rc == SE_EXITED || rc == SE_NOPROC || process_gone(t->pid)) {
+    if (rc == SE_EXITED || rc == SE_NOPROC || proc_gone(t->pid)) {
         t->alive = 0;
     } else if (now > t->exec_since + grace) {
         t->alive = 0;
@@ -876,7 +604,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     int n = py_threads_snapshot(&t->rt, &t->snap, s->threads, PY_MAX_THREADS, &sw);
     if (n <= 0) {
         /* No thread at all: the interpreter is finalizing or the process left. */
-        if (n == SE_EXITED || n == SE_PERM || process_gone(t->pid)) {
+        if (n == SE_EXITED || n == SE_PERM || proc_gone(t->pid)) {
             t->alive = 0;
             record_unsampled(s, t, now); /* a zombie still tells its CPU */
         } else if (!check_exec(s, t, now) && n < 0) {
@@ -899,7 +627,8 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
     int holder_tid = 0;
     uint32_t waiters = 0;
     t->nseen = 0;
-    struct gil_view gv = { .nthreads = n, .switched = sw && sw != t->switches_last };
+    struct gil_view gv = { .nthreads = n, .switched = sw && sw != t->switches_last,
+                          .lo = t->gil_lo, .hi = t->gil_hi };
     for (int i = 0; i < n; i++)
         if (s->threads[i].holds_gil)
             gv.holder = s->threads[i].tid;
@@ -926,11 +655,10 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         sl->seen_tick = s->st.ticks + 1;
         sl->ident = th->ident;
 
-        int64_t delay, pcount;
-        int64_t cpu = read_cpu_ns(sl, &delay, &pcount);
+        struct proc_schedstat ss;
+        proc_task_schedstat(&sl->task, &ss);
+        int64_t cpu = ss.cpu_ns, delay = ss.delay_ns, pcount = ss.pcount;
         int did_not_run = cpu >= 0 && cpu == sl->last_cpu && pcount == sl->last_pcount;
-        int unchanged = did_not_run &&
-                        (sl->last_state == STATE_IDLE || sl->last_state == STATE_GIL_WAIT);
         tk->reuse = did_not_run && sl->have_frames;
         sl->last_pcount = pcount;
         tk->dcpu = cpu >= 0 && sl->last_cpu >= 0 && cpu >= sl->last_cpu ? cpu - sl->last_cpu : 0;
@@ -942,12 +670,24 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
         tk->wall = sl->last_ts ? now - sl->last_ts : period;
         sl->last_ts = now;
 
-        int state = th->holds_gil ? STATE_GIL
-                    : unchanged   ? sl->last_state
-                                  : thread_state(t, sl, tk->dcpu, ddelay, &gv);
+        struct classify_evidence ev = {
+            .holds_gil = th->holds_gil,
+            .did_not_run = did_not_run,
+            .last_state = sl->last_state,
+            .dcpu = tk->dcpu,
+            .ddelay = ddelay,
+            .gil = gv,
+            .kstack = PROC_KSTACK_UNKNOWN,
+        };
+        if (classify_wants_syscall(&ev)) {
+            proc_task_syscall(&sl->task, &ev.sys);
+            if (classify_wants_kstack(&ev))
+                ev.kstack = proc_task_kstack(&sl->task);
+        }
+        int state = classify_state(&ev, &sl->carry);
         sl->last_state = state;
         tk->state = state;
-        tk->flags = state == STATE_GIL && holder_off_cpu(t, sl, tk->dcpu, ddelay)
+        tk->flags = state == STATE_GIL && classify_holder_off_cpu(&ev, &sl->carry)
                         ? SAMPLE_GIL_OFFCPU : 0;
         if (th->holds_gil)
             holder_tid = th->tid;
@@ -1130,7 +870,7 @@ static void sample_target(struct sampler *s, struct target *t, int64_t now)
 static int is_descendant(const struct sampler *s, pid_t pid)
 {
     for (int depth = 0; depth < 32 && pid > 1; depth++) {
-        pid = read_ppid(pid);
+        pid = proc_ppid(pid);
         for (int i = 0; i < s->nroots; i++)
             if (pid == s->roots[i])
                 return 1;
