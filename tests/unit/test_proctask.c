@@ -5,6 +5,8 @@
 
 #include "tracer/proc/task.h"
 
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -96,5 +98,19 @@ int main(void)
     char cmd[256];
     proc_cmdline(getpid(), cmd, sizeof cmd);
     CHECK(strstr(cmd, "test_proctask") != NULL, "cmdline '%s'", cmd);
+
+    /* the mapped files' identity: stable while the heap grows, changed by
+     * loading a library (jansson: a build dependency, not linked here) */
+    uint64_t m0 = proc_maps_files_id(getpid());
+    CHECK(m0 != 0, "maps id");
+    void *big = malloc(64 << 20); /* an anonymous mapping */
+    CHECK_INT(proc_maps_files_id(getpid()) == m0, 1);
+    void *lib = dlopen("libjansson.so.4", RTLD_NOW | RTLD_LOCAL);
+    CHECK(lib != NULL, "dlopen: %s", dlerror());
+    CHECK(proc_maps_files_id(getpid()) != m0, "a new library changes the maps id");
+    if (lib)
+        dlclose(lib);
+    free(big);
+    CHECK_INT(proc_maps_files_id(0x7ffffff0), 0); /* no such process */
     return check_done("proctask");
 }

@@ -205,3 +205,48 @@ uint64_t proc_image_id(pid_t pid)
         h = (h ^ buf[i]) * 1099511628211ull;
     return h ? h : 1;
 }
+
+uint64_t proc_maps_files_id(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    /* Lines are hashed as they stream by: "start-end perms off dev inode
+     * path"; only those whose path starts with '/' count, start included. */
+    uint64_t h = 1469598103934665603ull, lh = h;
+    int file_backed = 0, field = 0, at_line_start = 1, any = 0;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        any = 1;
+        for (ssize_t i = 0; i < n; i++) {
+            char c = buf[i];
+            if (at_line_start) {
+                lh = 1469598103934665603ull;
+                file_backed = 0;
+                field = 0;
+                at_line_start = 0;
+            }
+            if (c == '\n') {
+                if (file_backed)
+                    h = (h ^ lh) * 1099511628211ull;
+                at_line_start = 1;
+                continue;
+            }
+            if (c == ' ' && field < 5) {
+                field++;
+                continue;
+            }
+            if (field == 0 || (field >= 5 && c != ' ')) {
+                if (field >= 5 && !file_backed && c == '/')
+                    file_backed = 1;
+                if (field == 0 || file_backed)
+                    lh = (lh ^ (unsigned char)c) * 1099511628211ull;
+            }
+        }
+    }
+    close(fd);
+    return any ? (h ? h : 1) : 0;
+}

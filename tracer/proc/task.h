@@ -88,4 +88,10 @@ int proc_gone(pid_t pid);
  * bytes' address change at every exec). 0 if unreadable. */
 uint64_t proc_image_id(pid_t pid);
 
+/* An identity of the files pid has mapped (each file-backed mapping's
+ * address and path, hashed): it changes when a program is executed or a
+ * library loaded, not when the heap grows. 0 if unreadable. Cheap next to
+ * an attach, which reads the symbol tables of those files. */
+uint64_t proc_maps_files_id(pid_t pid);
+
 #endif
