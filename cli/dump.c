@@ -3,8 +3,7 @@
 
 #include "common/err.h"
 #include "common/textesc.h"
-#include "tracer/cpython/frames.h"
-#include "tracer/cpython/threads.h"
+#include "tracer/snapshot.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -24,13 +23,6 @@ static void dump_usage(FILE *f)
           f);
 }
 
-struct dumped {
-    struct py_thread th;
-    char name[PY_NAME_MAX];
-    int nframes, truncated;
-    struct py_rawframe frames[PY_MAX_DEPTH];
-};
-
 static void frame_info(struct py_runtime *rt, const struct py_rawframe *f, int qual,
                        const char **fn, const char **file, int *line)
 {
@@ -49,9 +41,14 @@ static void frame_info(struct py_runtime *rt, const struct py_rawframe *f, int q
 /* Hidden --repeat N (scripts/bench): read every thread and its whole stack
  * again N times, resolving each frame to name, file and line as a dump
  * does, and print the time per dump and per thread stack on stderr. */
-static void bench_repeat(struct py_runtime *rt, struct py_thread *threads, int cap,
-                         struct dumped *d, int repeat, int qual)
+static void bench_repeat(struct snapshot *snap, int repeat, int qual)
 {
+    struct py_runtime *rt = &snap->rt;
+    struct py_thread *threads = snap->list;
+    int cap = snap->list_cap;
+    struct py_rawframe *scratch = malloc(PY_MAX_DEPTH * sizeof *scratch);
+    if (!scratch)
+        return;
     struct timespec t0, t1;
     long frames = 0, nthreads = 0;
     unsigned sink = 0;
@@ -62,19 +59,20 @@ static void bench_repeat(struct py_runtime *rt, struct py_thread *threads, int c
             break;
         nthreads += n;
         for (int i = 0; i < n; i++) {
-            struct dumped *x = &d[0];
-            int k = py_stack_read(rt, threads[i].tstate, threads[i].ts, x->frames, PY_MAX_DEPTH,
-                                  &x->truncated);
+            int truncated;
+            int k = py_stack_read(rt, threads[i].tstate, threads[i].ts, scratch, PY_MAX_DEPTH,
+                                  &truncated);
             for (int j = 0; j < k; j++) {
                 const char *fn, *file;
                 int line;
-                frame_info(rt, &x->frames[j], qual, &fn, &file, &line);
+                frame_info(rt, &scratch[j], qual, &fn, &file, &line);
                 sink += (unsigned)line + (unsigned char)fn[0] + (unsigned char)file[0];
             }
             frames += k > 0 ? k : 0;
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    free(scratch);
     double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
     fprintf(stderr,
             "bench: %d dumps, %.1f threads and %.1f frames per dump: %.2f us per dump, "
@@ -127,61 +125,20 @@ int cmd_dump(int argc, char **argv)
     }
 
     char err[512] = "";
-    struct py_runtime rt;
-    int rc = py_runtime_attach(&rt, pid, err, sizeof err);
+    struct snapshot snap;
+    int rc = snapshot_take(&snap, pid, err, sizeof err);
     if (rc) {
-        py_runtime_fini(&rt);
+        snapshot_free(&snap);
         return cli_error(rc, err);
     }
-    int cap = 256;
-    struct py_thread *threads = malloc(sizeof *threads * (size_t)cap);
-    struct dumped *d = NULL;
-    char (*names)[PY_NAME_MAX] = NULL;
-    int n = threads ? py_threads_read_whole(&rt, threads, cap) : -12;
-    /* A thread list read while threads end or the interpreter finalizes can
-     * point at freed memory, at its head or partway: read again a few
-     * times; a process that is exiting meanwhile is reported as such. */
-    for (int tries = 0; n == SE_FAULT && tries < 5; tries++) {
-        usleep(2000);
-        n = py_threads_read_whole(&rt, threads, cap);
-    }
-    if (n == SE_FAULT && py_process_dying(pid))
-        n = SE_EXITED;
-    if (n < 0) {
-        rc = n;
-        snprintf(err, sizeof err, "cannot read the threads of process %d: %s", pid,
-                 rc == SE_EXITED ? "it exited" : se_str(rc));
-        goto out;
-    }
-    d = calloc((size_t)(n ? n : 1), sizeof *d);
-    names = calloc((size_t)(n ? n : 1), sizeof *names);
-    if (!d || !names) {
-        rc = -12;
-        goto out;
-    }
-    /* Stacks first, as close together in time as we can; names after. */
-    for (int i = 0; i < n; i++) {
-        d[i].th = threads[n - 1 - i]; /* oldest (main) thread first */
-        int k = py_stack_read(&rt, d[i].th.tstate, d[i].th.ts, d[i].frames, PY_MAX_DEPTH,
-                              &d[i].truncated);
-        if (k == SE_EXITED || k == SE_PERM) {
-            rc = k;
-            snprintf(err, sizeof err, "process %d exited while being read", pid);
-            goto out;
-        }
-        d[i].nframes = k < 0 ? 0 : k;
-        d[i].truncated |= k < 0;
-    }
-    for (int i = 0; i < n; i++)
-        threads[i] = d[i].th;
-    py_thread_names(&rt, threads, n, names);
-    for (int i = 0; i < n; i++)
-        memcpy(d[i].name, names[i], PY_NAME_MAX);
+    struct py_runtime *rt = &snap.rt;
+    struct snapshot_thread *d = snap.threads;
+    int n = snap.nthreads;
 
     if (json) {
         json_t *root = json_object();
         json_object_set_new(root, "pid", json_integer(pid));
-        json_object_set_new(root, "python_version", json_string(rt.version));
+        json_object_set_new(root, "python_version", json_string(rt->version));
         json_t *ths = json_array();
         for (int i = 0; i < n; i++) {
             json_t *t = json_object();
@@ -192,7 +149,7 @@ int cmd_dump(int argc, char **argv)
             for (int k = 0; k < d[i].nframes; k++) {
                 const char *fn, *file;
                 int line;
-                frame_info(&rt, &d[i].frames[k], qual, &fn, &file, &line);
+                frame_info(rt, &d[i].frames[k], qual, &fn, &file, &line);
                 json_t *f = json_object();
                 json_object_set_new(f, "function", json_string(fn));
                 json_object_set_new(f, "file", json_string(file));
@@ -212,9 +169,9 @@ int cmd_dump(int argc, char **argv)
     } else {
         /* names, files and paths come from the target: shown escaped */
         printf("Process %d: Python ", pid);
-        textesc_fputs(rt.version, stdout);
+        textesc_fputs(rt->version, stdout);
         fputs(" (", stdout);
-        textesc_fputs(rt.binary, stdout);
+        textesc_fputs(rt->binary, stdout);
         fputs(")\n", stdout);
         for (int i = 0; i < n; i++) {
             printf("\nThread %d \"", (int)d[i].th.tid);
@@ -225,7 +182,7 @@ int cmd_dump(int argc, char **argv)
             for (int k = 0; k < d[i].nframes; k++) {
                 const char *fn, *file;
                 int line;
-                frame_info(&rt, &d[i].frames[k], qual, &fn, &file, &line);
+                frame_info(rt, &d[i].frames[k], qual, &fn, &file, &line);
                 fputs("    ", stdout);
                 textesc_fputs(fn, stdout);
                 fputs(" (", stdout);
@@ -238,12 +195,7 @@ int cmd_dump(int argc, char **argv)
     }
     fflush(stdout);
     if (repeat > 0)
-        bench_repeat(&rt, threads, cap, d, repeat, qual);
-    rc = 0;
-out:
-    free(names);
-    free(d);
-    free(threads);
-    py_runtime_fini(&rt);
-    return rc ? cli_error(rc, err) : EXIT_OK;
+        bench_repeat(&snap, repeat, qual);
+    snapshot_free(&snap);
+    return EXIT_OK;
 }

@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 #include "tracer/cpython/runtime.h"
+#include "tracer/proc/task.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,13 +52,20 @@ pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen)
     return pid;
 }
 
-/* Wait until the launched child runs an initialized Python interpreter. */
+/* Wait until the launched child runs an initialized Python interpreter.
+ * A full attach reads the symbol tables of every mapped file: before the
+ * exec (the child is still a copy of sonde) and while the dynamic loader
+ * runs, that is most of the cost of a launch. So an attach that found no
+ * runtime is tried again only once the child's file mappings changed (a
+ * cheap read of its maps); one that found the runtime but no interpreter
+ * yet is tried again at once. */
 int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
     /* Bounded by the clock, not a count of attempts: under load one
      * attempt (symbol tables of every mapped file) can take long. */
     struct timespec delay = { 0, 2 * 1000 * 1000 }, t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t tried_maps = 0; /* the mappings of the last attach that found no runtime */
     for (;;) {
         if (stop && *stop)
             break;
@@ -67,15 +75,19 @@ int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return se_fail(err, errlen, SE_EXITED, "the command exited before Python started");
-        struct py_runtime rt;
-        int rc = py_runtime_attach(&rt, pid, err, errlen);
-        py_runtime_fini(&rt);
-        if (rc == 0)
-            return 0;
-        if (rc == SE_PERM || rc == SE_UNSUPPORTED)
-            return rc;
+        uint64_t maps = proc_maps_files_id(pid);
+        if (!maps || maps != tried_maps) {
+            struct py_runtime rt;
+            int rc = py_runtime_attach(&rt, pid, err, errlen);
+            py_runtime_fini(&rt);
+            if (rc == 0)
+                return 0;
+            if (rc == SE_PERM || rc == SE_UNSUPPORTED)
+                return rc;
+            /* no runtime in these files: wait for others */
+            tried_maps = rc == SE_NOTPYTHON && strstr(err, "no CPython runtime found") ? maps : 0;
+        }
         nanosleep(&delay, NULL);
     }
     return se_fail(err, errlen, SE_NOTPYTHON, "process %d did not start a Python interpreter", pid);
 }
-

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,30 @@ static void record_usage(FILE *f)
           "  -s, --subprocesses   also record the target's child processes\n"
           "  -q, --quiet          no progress line or summary\n",
           f);
+}
+
+/* The live progress line on a terminal, drawn from the sampler's figures
+ * (called on the sampling thread). */
+struct progress_line {
+    int fd;   /* -1 once a write failed */
+    int rate_hz;
+};
+
+static void draw_progress(const struct sampler_stats *st, int final, void *ctx)
+{
+    struct progress_line *p = ctx;
+    if (p->fd < 0)
+        return;
+    double el = (double)st->duration_ns / 1e9;
+    char line[256];
+    int n = snprintf(line, sizeof line,
+                     "\r\033[Krecording %d process%s: %.1f s, %" PRIu64 " samples, %.0f Hz of %d, %" PRIu64
+                     " errors%s",
+                     (int)st->processes, st->processes == 1 ? "" : "es", el, st->samples,
+                     el > 0 ? (double)st->ticks / el : 0.0, p->rate_hz, st->errors,
+                     final ? "\n" : "");
+    if (write(p->fd, line, (size_t)n) < 0)
+        p->fd = -1;
 }
 
 /* Fail before recording: a process sonde started for it is not left
@@ -129,14 +154,16 @@ int cmd_record(int argc, char **argv)
     struct sample_queue *q = squeue_new(32, 1 << 20);
     if (!q)
         return give_up(launched, -ENOMEM, "out of memory");
+    struct progress_line pl = { .fd = 2, .rate_hz = rate };
     struct sampler_opts so = {
         .rate_hz = rate,
         .duration_s = duration,
         .subprocesses = subproc,
         .launched = launched,
         .stop = &stop_flag,
-        .progress_fd = !quiet && isatty(2) ? 2 : -1,
         .duty_ns = (int64_t)(duty_ms * 1e6),
+        .progress = !quiet && isatty(2) ? draw_progress : NULL,
+        .progress_ctx = &pl,
     };
     struct sampler *s = NULL;
     rc = sampler_new(&s, pid, &so, q, err, sizeof err);
@@ -158,11 +185,14 @@ int cmd_record(int argc, char **argv)
         squeue_free(q);
         return give_up(launched, rc, err);
     }
+    /* This thread samples; the recorder's writer thread consumes the queue. */
     sampler_run(s);
     struct sampler_stats st;
     sampler_get_stats(s, &st);
     uint64_t switches = sampler_gil_switches(s);
-    /* the writer still reads the sampler's code objects: free the sampler after it */
+    /* Lifetimes (tracer/sampler.h): the writer reads the sampler's code
+     * objects until recorder_finish joins it; only then may the sampler go,
+     * and the queue last. */
     rc = recorder_finish(r, &st, switches, rate, err, sizeof err);
     sampler_free(s);
     squeue_free(q);

@@ -47,6 +47,7 @@ static void *sampler_main(void *arg)
     return NULL;
 }
 
+/* Called on the UI thread while the sampling thread runs: a snapshot. */
 static uint64_t errors_of(void *ctx)
 {
     struct sampler_stats st;
@@ -135,7 +136,6 @@ int cmd_top(int argc, char **argv)
         .duration_s = duration,
         .launched = launched,
         .stop = &sampler_stop,
-        .progress_fd = -1,
     };
     struct sampler *s = NULL;
     struct live *l = NULL;
@@ -171,7 +171,9 @@ int cmd_top(int argc, char **argv)
         .ctx = s,
     };
     rc = top_run(l, &to, stdout, err, sizeof err);
-    sampler_stop = 1;
+    /* Stop the sampling thread (it reads sampler_stop: an atomic store), then
+     * the consumer, then what the consumer read (tracer/sampler.h). */
+    __atomic_store_n(&sampler_stop, 1, __ATOMIC_RELAXED);
     pthread_join(th, NULL);
     live_free(l);
     sampler_free(s);

@@ -1,11 +1,30 @@
 /* The sampling loop: reads every thread of one or more CPython processes at a
  * fixed rate, without pausing them, and hands records to a consumer in
- * batches through a bounded queue. The loop allocates nothing in steady
- * state: batches come from a preallocated pool, and code objects are
- * resolved through the runtime's cache (a miss reads the target once). */
+ * batches through a bounded queue (common/squeue.h). The loop allocates
+ * nothing in steady state: batches come from a preallocated pool, and code
+ * objects are resolved through the runtime's cache (a miss reads the target
+ * once).
+ *
+ * Threads and lifetimes:
+ *  - The sampling thread is whichever thread calls sampler_run. It alone
+ *    touches the targets, the code caches and the batch it fills.
+ *  - Any thread may call sampler_get_stats at any time between sampler_new
+ *    and sampler_free (it copies a snapshot published under a lock at the
+ *    end of every tick).
+ *  - sampler_gil_switches reads the targets: call it on the sampling thread,
+ *    or after sampler_run returned.
+ *  - Records hold `const struct py_code *` pointers into the sampler's code
+ *    caches. The sampler owns them: they stay valid, and their name,
+ *    qualname, file and firstlineno never change, until sampler_free. A
+ *    consumer reads only those four fields (the rest is the sampling
+ *    thread's). So the consumer must be done with every batch (squeue_pop
+ *    returned NULL, e.g. recorder_finish or live_free returned) before
+ *    sampler_free; a batch handed over by squeue_push is visible whole to the
+ *    consumer that pops it. */
 #ifndef SONDE_SAMPLER_H
 #define SONDE_SAMPLER_H
 
+#include "common/squeue.h"
 #include "tracer/cpython/frames.h"
 
 #include <pthread.h>
@@ -65,42 +84,13 @@ struct rec_process {
     char cmd[448];
 };
 
-/* ---- batches and the queue between sampler and consumer ---- */
-
-struct batch {
-    uint8_t *buf;
-    size_t len, cap;
-    struct batch *next;
-};
-
-struct sample_queue;
-
-struct sample_queue *squeue_new(size_t nbatches, size_t batch_bytes);
-void squeue_free(struct sample_queue *q);
-
-/* Consumer side: wait for the next full batch (NULL once the producer has
- * closed the queue and it is drained), then give it back. */
-struct batch *squeue_pop(struct sample_queue *q);
-void squeue_release(struct sample_queue *q, struct batch *b);
-
 /* ---- the sampler ---- */
-
-struct sampler_opts {
-    int rate_hz;             /* 1 .. 10000 */
-    double duration_s;       /* 0: until the targets exit or stop is set */
-    int subprocesses;        /* follow children of the targets */
-    pid_t launched;          /* pid sonde launched (reaped by the caller), or 0 */
-    volatile sig_atomic_t *stop; /* set by a signal handler to stop */
-    int progress_fd;         /* >= 0: write a live progress line there */
-    int64_t duty_ns;         /* > 0: sample only in the even duty_ns-long windows of
-                                CLOCK_MONOTONIC (scripts/bench measures the
-                                target's speed in the odd ones against them) */
-};
 
 struct sampler_stats {
     uint64_t ticks, samples, errors, dropped, late_ticks, processes;
     uint64_t truncated;      /* samples whose stack was deeper than PY_MAX_DEPTH */
-    int64_t start_unix_ns, duration_ns;
+    int64_t start_unix_ns;
+    int64_t duration_ns;     /* so far; the whole run once sampler_run returned */
     int64_t start_mono_ns;   /* CLOCK_MONOTONIC at the start */
     double cpu_s;            /* the sampling thread's CPU time in the loop */
     double process_cpu_s;    /* all of sonde's meanwhile (the writer too) */
@@ -110,18 +100,41 @@ struct sampler_stats {
                                 cannot read */
 };
 
+struct sampler_opts {
+    int rate_hz;             /* 1 .. 10000 */
+    double duration_s;       /* 0: until the targets exit or stop is set */
+    int subprocesses;        /* follow children of the targets */
+    pid_t launched;          /* pid sonde launched (reaped by the caller), or 0 */
+    volatile sig_atomic_t *stop; /* set to stop: by a signal handler, or by
+                                another thread with __atomic_store_n */
+    int64_t duty_ns;         /* > 0: sample only in the even duty_ns-long windows of
+                                CLOCK_MONOTONIC (scripts/bench measures the
+                                target's speed in the odd ones against them) */
+    /* Called on the sampling thread about every 250 ms, and once more with
+     * final = 1 when the loop ends, with the current figures (NULL: none).
+     * It must not call the sampler. */
+    void (*progress)(const struct sampler_stats *st, int final, void *ctx);
+    void *progress_ctx;
+};
+
+
 struct sampler;
 
-/* Create a sampler over pid (already a live Python process). */
+/* Create a sampler over pid (already a live Python process) that fills q
+ * (the caller owns q and frees it after the sampler and its consumer). */
 int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
                 struct sample_queue *q, char *err, size_t errlen);
+/* Free the sampler, its targets and its code caches: only once sampler_run
+ * returned (or never ran) and the queue's consumer is done (see above). */
 void sampler_free(struct sampler *s);
 
 /* Run the loop until the duration ends, every target exits or *stop is set.
- * Closes the queue when done. Returns 0 or a negative code. */
+ * The calling thread becomes the sampling thread. Closes the queue when done.
+ * Returns 0 or a negative code. */
 int sampler_run(struct sampler *s);
 
-void sampler_get_stats(const struct sampler *s, struct sampler_stats *st);
+/* A snapshot of the figures as of the last tick (any thread). */
+void sampler_get_stats(struct sampler *s, struct sampler_stats *st);
 
 /* GIL switches counted by the targets' interpreters since they were attached
  * (reads the live targets; call before sampler_free). */

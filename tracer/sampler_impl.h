@@ -1,0 +1,175 @@
+/* tracer: the sampler's own types, shared by tracer/sampler.c (the loop,
+ * targets, lifetimes) and tracer/tick.c (one tick over one target). Private
+ * to those two files: everything here belongs to the sampling thread. */
+#ifndef SONDE_SAMPLER_IMPL_H
+#define SONDE_SAMPLER_IMPL_H
+
+#include "tracer/sampler.h"
+
+#include "tracer/classify.h"
+#include "tracer/cpython/threads.h"
+#include "tracer/proc/maps.h"
+#include "tracer/proc/task.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MAX_TARGETS 64
+#define WIN_ARENA (4 << 20)
+#define SLOT_BITS 13 /* 8192 slots for up to PY_MAX_THREADS threads */
+#define SIDE_SLOTS 4096 /* frames outside the windows read per tick, at most */
+#define SIDE_BYTES 256  /* >= py_side_size() */
+
+struct tslot {
+    pid_t tid;         /* 0: free */
+    struct proc_task task; /* its /proc files */
+    int64_t last_cpu, last_delay, last_ts, last_pcount;
+    int last_state;
+    struct rec_frame *frames; /* last resolved stack (remember_stack) */
+    int fcap, nframes, ftruncated, have_frames;
+    uint64_t *side;    /* frames outside the window at the last walk (PY_SIDE_MAX) */
+    int nside;
+    struct classify_carry carry; /* error diffusion (tracer/classify.h) */
+    uint64_t seen_tick;
+    uint64_t ident;
+    int named;
+};
+
+struct target {
+    struct py_runtime rt;
+    pid_t pid;
+    int alive;
+    struct tslot *slots;   /* hash by tid, 1 << SLOT_BITS */
+    int nslots, nseen;     /* slots in use; of those, seen at this tick */
+    uint64_t gil_lo, gil_hi, gil_interp;
+    uint64_t switches0, switches_last;
+    int64_t last_names_ts;
+    int64_t names_backoff; /* next name refresh while some thread is unnamed */
+    int need_names;
+    struct py_snapcache snap;
+    /* CPU the kernel counted for the whole process (threads that ended
+     * included) against what the samples carried: the difference is CPU of
+     * threads that were never sampled or ended between two samples. */
+    uint64_t start_ticks;   /* the recording's start, clock ticks after boot */
+    int64_t cpu0_ns;        /* at the first tick (0: started after the recording began); -1 unknown */
+    int64_t charged_ns;     /* carried by this target's samples */
+    int64_t unsampled_ns;   /* already recorded as unsampled */
+    int64_t last_unsampled_ts;
+    /* the process's CPU and charged_ns as last read together (every 10 ms:
+     * a target reaped by its parent as it exits can no longer be read) */
+    int fd_stat;
+    int64_t stat_cpu_ns, stat_charged_ns, last_stat_ts;
+    /* which program image the process runs: an exec replaces it under the
+     * same pid (see check_exec) */
+    uint64_t image_id;
+    int64_t last_exec_check, exec_since;
+    int exec_pending; /* 1: waiting for the new image's Python (since exec_since) */
+    /* runtimes of images the process left: records still queued for the
+     * writer point at their code objects, so they live as long as the sampler */
+    struct py_runtime *retired[8];
+    int nretired;
+    int unsampled_named;
+};
+
+/* What pass 1 of a tick learns about one thread, for passes 2 and 3. */
+struct thread_tick {
+    struct tslot *sl;
+    int64_t dcpu, wall;
+    int state, reuse, flags;
+    size_t raw_first; /* its frames in sampler.rawall (pass 3) */
+    int nraw, truncated;
+};
+
+struct rejected {
+    pid_t pid;
+    char exe[128];
+};
+
+struct sampler {
+    struct sampler_opts o;
+    struct sample_queue *q;
+    struct target *targets[MAX_TARGETS];
+    int ntargets;
+    pid_t roots[MAX_TARGETS];
+    int nroots;
+    struct rejected rejected[256];
+    int nrejected;
+    struct batch *cur;
+    int64_t cur_since;
+    int64_t t0;           /* monotonic ns at start */
+    uint64_t t0_ticks;    /* the start in clock ticks after boot (thread start times) */
+    struct sampler_stats st;  /* the sampling thread's own */
+    /* st as of the end of the last tick, for other threads (sampler_get_stats) */
+    pthread_mutex_t pub_mu;
+    struct sampler_stats pub;
+    struct py_thread threads[PY_MAX_THREADS];
+    struct py_rawframe *rawall; /* every thread's frames at this tick */
+    size_t rawcap;
+    /* one scattered read per tick for every thread's top frame and window */
+    struct py_stack_src src[PY_MAX_THREADS];
+    struct thread_tick tick[PY_MAX_THREADS];
+    int64_t winoff[PY_MAX_THREADS];
+    struct mem_iov iov[2 * PY_MAX_THREADS + SIDE_SLOTS];
+    uint8_t winbuf[WIN_ARENA];
+    /* copies of frames outside the windows: thread i's are side_addr and
+     * sidebuf entries [side_first[i], side_first[i] + side_count[i]) */
+    int side_first[PY_MAX_THREADS], side_count[PY_MAX_THREADS];
+    uint64_t side_addr[SIDE_SLOTS];
+    uint8_t sidebuf[SIDE_SLOTS][SIDE_BYTES];
+    struct py_side side;
+    char names[PY_MAX_THREADS][PY_NAME_MAX];
+};
+
+static inline int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- batch output ---- */
+
+static inline void flush_batch(struct sampler *s)
+{
+    if (s->cur && s->cur->len) {
+        squeue_push(s->q, s->cur);
+        s->cur = NULL;
+    }
+}
+
+/* Room for a record of size bytes, or NULL (sample dropped: consumer behind). */
+static inline void *reserve(struct sampler *s, size_t size, int64_t now)
+{
+    size = (size + 7) & ~(size_t)7;
+    if (s->cur && (s->cur->len + size > s->cur->cap || now - s->cur_since > 200000000))
+        flush_batch(s);
+    if (!s->cur) {
+        s->cur = squeue_get_free(s->q);
+        if (!s->cur)
+            return NULL;
+        s->cur_since = now;
+    }
+    if (size > s->cur->cap)
+        return NULL;
+    void *p = s->cur->buf + s->cur->len;
+    s->cur->len += size;
+    struct rec_hdr *h = p;
+    h->size = (uint16_t)size;
+    return p;
+}
+
+/* tracer/sampler.c */
+/* What follows an attach (at the start, or to the new image after an
+ * exec): the GIL's address, the switch counter, the process record. */
+void target_setup(struct sampler *s, struct target *t, int64_t now);
+
+/* tracer/tick.c */
+/* One tick over one target: its threads' states, stacks and samples. */
+void sample_target(struct sampler *s, struct target *t, int64_t now);
+/* Record the CPU the kernel counted for t that no sample carried. */
+void record_unsampled(struct sampler *s, struct target *t, int64_t now);
+/* Close one thread slot's files and free its memory. */
+void slot_close(struct tslot *sl);
+
+#endif
