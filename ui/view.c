@@ -1,7 +1,7 @@
 #include "ui/view.h"
 
 #include "common/err.h"
-#include "common/hmap.h"
+#include "profiler/calltree.h"
 #include "ui/tui.h"
 
 #include <ctype.h>
@@ -43,12 +43,11 @@ struct ccrow {
 struct view {
     const struct model *m;
     const struct view_opts *o;
+    struct calltree *ct;
     struct vfunc *funcs; size_t nfuncs;
-    uint32_t *frame_func;
-    struct tnode *nodes; size_t nnodes, capnodes;
-    uint32_t *stack_node;
+    struct tnode *nodes; size_t nnodes;
+    uint32_t *ctnode;          /* by view node: the call tree's node */
     uint32_t nopy_node;
-    struct hmap children;      /* (parent, func) -> node */
     struct wset *ws;           /* index: thread filter (0 = all) */
     struct q_thread *qth; size_t nqth;
     double duration_s;
@@ -65,7 +64,7 @@ struct view {
     uint32_t focus;            /* function of the callers / callees pane */
     struct ccrow *callers, *callees; size_t ncallers, ncallees;
     int csel, cscroll;
-    double *acc; uint32_t *stamp; /* scratch, per function */
+    double *acc;               /* scratch, per function */
     int tsel;
     int tl_width;
     uint8_t *tl;               /* [qth row * width + col]: state, 255 = none */
@@ -77,162 +76,83 @@ struct view {
 
 static struct wset *ws_of(struct view *v);
 
-/* ---- building: functions, the call tree, weights ---- */
+/* ---- building: functions, the call tree, weights (profiler/calltree.h) ---- */
 
-static int build_funcs(struct view *v)
+/* The view numbers functions and nodes its own way: function 0 is the root,
+ * 1 "(no Python frames)" (the call tree's function 0), f + 1 the tree's f;
+ * node 0 is the root, the tree's node n >= 2 is n - 1, and the tree's node 1
+ * ("no Python frames") comes last. Children are listed newest first. */
+static int build_view_tree(struct view *v)
 {
     const struct model *m = v->m;
-    struct hmap h;
-    if (hmap_init(&h, m->nframes + 16))
+    if (calltree_new(m, NULL, &v->ct))
         return -ENOMEM;
-    v->frame_func = calloc(m->nframes + 1, sizeof *v->frame_func);
-    v->funcs = calloc(m->nframes + 2, sizeof *v->funcs);
-    if (!v->frame_func || !v->funcs) {
-        hmap_fini(&h);
+    const struct calltree *t = v->ct;
+    v->nfuncs = t->nfuncs + 1;
+    v->nnodes = t->nnodes;
+    v->funcs = calloc(v->nfuncs, sizeof *v->funcs);
+    v->nodes = calloc(v->nnodes, sizeof *v->nodes);
+    v->ctnode = calloc(v->nnodes, sizeof *v->ctnode);
+    if (!v->funcs || !v->nodes || !v->ctnode)
         return -ENOMEM;
-    }
     v->funcs[0] = (struct vfunc){ "(root)", "", 0 };
     v->funcs[1] = (struct vfunc){ "(no Python frames)", "", 0 };
-    v->nfuncs = 2;
-    for (size_t i = 1; i < m->nframes; i++) {
-        const struct m_frame *f = &m->frames[i];
-        uint64_t k1 = (uint64_t)f->name << 32 | f->file, k2 = (uint64_t)(uint32_t)f->fn_line;
-        uint64_t *p = hmap_get(&h, k1, k2);
-        if (p) {
-            v->frame_func[i] = (uint32_t)*p;
-            continue;
-        }
-        v->funcs[v->nfuncs] = (struct vfunc){ model_str(m, f->name), model_str(m, f->file), f->fn_line };
-        if (hmap_put(&h, k1, k2, v->nfuncs)) {
-            hmap_fini(&h);
-            return -ENOMEM;
-        }
-        v->frame_func[i] = (uint32_t)v->nfuncs++;
+    for (size_t f = 1; f < t->nfuncs; f++)
+        v->funcs[f + 1] = (struct vfunc){ model_str(m, t->funcs[f].name),
+                                          model_str(m, t->funcs[f].file), t->funcs[f].line };
+    v->nopy_node = (uint32_t)v->nnodes - 1;
+    v->ctnode[v->nopy_node] = 1;
+    for (uint32_t n = 1; n < v->nopy_node; n++)
+        v->ctnode[n] = n + 1;
+    for (uint32_t n = 1; n < v->nnodes; n++) {
+        const struct ct_node *c = &t->nodes[v->ctnode[n]];
+        uint32_t parent = c->parent ? c->parent - 1 : 0;
+        v->nodes[n] = (struct tnode){ parent, c->func + 1, c->depth, 0, v->nodes[parent].child };
+        v->nodes[parent].child = n;
     }
-    hmap_fini(&h);
     return 0;
 }
 
-static uint32_t child_of(struct view *v, uint32_t parent, uint32_t func)
+static void to_secs(double *out, const struct ct_cost *c)
 {
-    uint64_t *p = hmap_get(&v->children, parent, func);
-    if (p)
-        return (uint32_t)*p;
-    if (v->nnodes == v->capnodes) {
-        size_t n = v->capnodes ? v->capnodes * 2 : 1024;
-        struct tnode *t = realloc(v->nodes, n * sizeof *t);
-        if (!t)
-            return 0;
-        v->nodes = t;
-        v->capnodes = n;
-    }
-    uint32_t id = (uint32_t)v->nnodes;
-    struct tnode *t = &v->nodes[id];
-    t->parent = parent;
-    t->func = func;
-    t->depth = v->nodes[parent].depth + 1;
-    t->child = 0;
-    t->sibling = v->nodes[parent].child;
-    v->nodes[parent].child = id;
-    if (hmap_put(&v->children, parent, func, id))
-        return 0;
-    v->nnodes++;
-    return id;
-}
-
-static int build_tree(struct view *v)
-{
-    const struct model *m = v->m;
-    if (hmap_init(&v->children, m->nstacks + 16))
-        return -ENOMEM;
-    v->nnodes = 0;
-    v->capnodes = m->nstacks + 16;
-    v->nodes = malloc(v->capnodes * sizeof *v->nodes);
-    v->stack_node = calloc(m->nstacks + 1, sizeof *v->stack_node);
-    uint32_t *chain = malloc((m->nstacks + 1) * sizeof *chain);
-    if (!v->nodes || !v->stack_node || !chain) {
-        free(chain);
-        return -ENOMEM;
-    }
-    v->nodes[0] = (struct tnode){ 0, 0, 0, 0, 0 };
-    v->nnodes = 1;
-    int rc = 0;
-    for (size_t s = 1; s < m->nstacks && !rc; s++) {
-        if (v->stack_node[s])
-            continue;
-        size_t n = 0;
-        uint32_t p = (uint32_t)s;
-        while (p && p < m->nstacks && !v->stack_node[p] && n <= m->nstacks) {
-            chain[n++] = p;
-            p = m->stacks[p].parent;
-        }
-        uint32_t node = p && p < m->nstacks ? v->stack_node[p] : 0;
-        while (n--) {
-            uint32_t fr = m->stacks[chain[n]].frame;
-            uint32_t fn = fr < m->nframes ? v->frame_func[fr] : 1;
-            if (!fn)
-                fn = 1;
-            if (!(node = child_of(v, node, fn))) {
-                rc = -ENOMEM;
-                break;
-            }
-            v->stack_node[chain[n]] = node;
-        }
-    }
-    free(chain);
-    if (!rc && !(v->nopy_node = child_of(v, 0, 1)))
-        rc = -ENOMEM;
-    return rc;
+    out[Q_WALL] = (double)c->wall_ns / 1e9;
+    out[Q_CPU] = (double)c->cpu_ns / 1e9;
+    out[Q_GIL] = (double)c->gil_ns / 1e9;
 }
 
 static int compute_ws(struct view *v, uint32_t thread, struct wset *w)
 {
-    const struct model *m = v->m;
+    const struct calltree *t = v->ct;
     size_t nn = v->nnodes * Q_METRICS, nf = v->nfuncs * Q_METRICS;
+    struct ct_filter f = { .thread = thread };
+    struct ct_weights cw;
+    struct ct_cost *fs = calloc(t->nfuncs, sizeof *fs), *ft = calloc(t->nfuncs, sizeof *ft);
     w->self = calloc(nn, sizeof *w->self);
     w->incl = calloc(nn, sizeof *w->incl);
     w->fself = calloc(nf, sizeof *w->fself);
     w->ftotal = calloc(nf, sizeof *w->ftotal);
-    if (!w->self || !w->incl || !w->fself || !w->ftotal)
-        return -ENOMEM;
-    for (size_t i = 0; i < m->nsamples; i++) {
-        const struct m_sample *s = &m->samples[i];
-        if (thread && s->thread != thread)
-            continue;
-        uint32_t n = s->stack && s->stack < m->nstacks ? v->stack_node[s->stack] : v->nopy_node;
-        double *d = &w->self[(size_t)n * Q_METRICS];
-        d[Q_WALL] += (double)s->wall_ns / 1e9;
-        d[Q_CPU] += (double)s->cpu_ns / 1e9;
-        if (s->state == STATE_GIL)
-            d[Q_GIL] += (double)s->wall_ns / 1e9;
-    }
-    memcpy(w->incl, w->self, nn * sizeof *w->incl);
-    for (size_t n = v->nnodes; n-- > 1;) {
-        uint32_t p = v->nodes[n].parent;
-        for (int k = 0; k < Q_METRICS; k++)
-            w->incl[(size_t)p * Q_METRICS + k] += w->incl[n * Q_METRICS + k];
-    }
-    /* flat profile: a function counts once per path however deep it recurses */
-    for (size_t i = 0; i < v->nfuncs; i++)
-        v->stamp[i] = 0;
-    for (uint32_t n = 1; n < v->nnodes; n++) {
-        const double *d = &w->self[(size_t)n * Q_METRICS];
-        if (!d[0] && !d[1] && !d[2])
-            continue;
-        uint32_t f = v->nodes[n].func;
-        for (int k = 0; k < Q_METRICS; k++)
-            w->fself[(size_t)f * Q_METRICS + k] += d[k];
-        for (uint32_t p = n; p; p = v->nodes[p].parent) {
-            uint32_t pf = v->nodes[p].func;
-            if (v->stamp[pf] == n)
-                continue;
-            v->stamp[pf] = n;
-            for (int k = 0; k < Q_METRICS; k++)
-                w->ftotal[(size_t)pf * Q_METRICS + k] += d[k];
+    int rc = -ENOMEM;
+    if (!fs || !ft || !w->self || !w->incl || !w->fself || !w->ftotal)
+        goto out;
+    if (calltree_weigh(t, v->m, &f, &cw))
+        goto out;
+    if (!calltree_flat(t, &cw, fs, ft)) {
+        for (size_t n = 0; n < v->nnodes; n++) {
+            to_secs(&w->self[n * Q_METRICS], &cw.self[v->ctnode[n]]);
+            to_secs(&w->incl[n * Q_METRICS], &cw.total[v->ctnode[n]]);
         }
+        for (size_t k = 0; k < t->nfuncs; k++) {
+            to_secs(&w->fself[(k + 1) * Q_METRICS], &fs[k]);
+            to_secs(&w->ftotal[(k + 1) * Q_METRICS], &ft[k]);
+        }
+        w->ready = 1;
+        rc = 0;
     }
-    w->ready = 1;
-    return 0;
+    ct_weights_fini(&cw);
+out:
+    free(fs);
+    free(ft);
+    return rc;
 }
 
 static double incl_of(struct view *v, uint32_t n)
@@ -1131,10 +1051,9 @@ static void view_fini(struct view *v)
         }
     free(v->ws);
     free(v->funcs);
-    free(v->frame_func);
     free(v->nodes);
-    free(v->stack_node);
-    hmap_fini(&v->children);
+    free(v->ctnode);
+    calltree_free(v->ct);
     free(v->qth);
     free(v->expanded);
     free(v->rows);
@@ -1142,7 +1061,6 @@ static void view_fini(struct view *v)
     free(v->callers);
     free(v->callees);
     free(v->acc);
-    free(v->stamp);
     free(v->tl);
     free(v->matches);
 }
@@ -1154,7 +1072,7 @@ static int view_init(struct view *v, const struct model *m, const struct view_op
     v->o = o;
     v->mode = o->mode;
     v->thread = o->thread <= m->nthreads ? o->thread : 0;
-    if (build_funcs(v) || build_tree(v))
+    if (build_view_tree(v))
         return -ENOMEM;
     v->ws = calloc(m->nthreads + 1, sizeof *v->ws);
     v->expanded = calloc(v->nnodes, 1);
@@ -1162,8 +1080,7 @@ static int view_init(struct view *v, const struct model *m, const struct view_op
     v->callers = malloc(v->nfuncs * sizeof *v->callers);
     v->callees = malloc(v->nfuncs * sizeof *v->callees);
     v->acc = calloc(v->nfuncs, sizeof *v->acc);
-    v->stamp = calloc(v->nfuncs, sizeof *v->stamp);
-    if (!v->ws || !v->expanded || !v->flat || !v->callers || !v->callees || !v->acc || !v->stamp)
+    if (!v->ws || !v->expanded || !v->flat || !v->callers || !v->callees || !v->acc)
         return -ENOMEM;
     if (compute_ws(v, 0, &v->ws[0]))
         return -ENOMEM;
