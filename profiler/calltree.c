@@ -194,11 +194,13 @@ int calltree_weigh(const struct calltree *t, const struct model *m, const struct
         if (!ct_selected(m, f, s))
             continue;
         ct_cost_add(&w->stack[s->stack < m->nstacks ? s->stack : 0], s);
-        ct_cost_add(&w->all, s);
     }
+    /* integer sums: adding up per stack is exact */
     for (size_t s = 0; s < ns; s++)
-        if (w->stack[s].samples)
+        if (w->stack[s].samples) {
             ct_cost_sum(&w->self[t->stack_node[s]], &w->stack[s]);
+            ct_cost_sum(&w->all, &w->stack[s]);
+        }
     /* children are created after their parents: sum totals backwards */
     for (size_t i = t->nnodes; i-- > 0;) {
         ct_cost_sum(&w->total[i], &w->self[i]);

@@ -69,7 +69,10 @@ int vw_compute_ws(struct view *v, uint32_t thread, struct wset *w)
     int rc = -ENOMEM;
     if (!fs || !ft || !w->self || !w->incl || !w->fself || !w->ftotal)
         goto out;
-    if (calltree_weigh(t, v->m, &f, &cw))
+    /* every thread: the tree was weighed so when it was built */
+    if (thread == 0)
+        cw = t->w;
+    else if (calltree_weigh(t, v->m, &f, &cw))
         goto out;
     if (!calltree_flat(t, &cw, fs, ft)) {
         for (size_t n = 0; n < v->nnodes; n++) {
@@ -83,7 +86,8 @@ int vw_compute_ws(struct view *v, uint32_t thread, struct wset *w)
         w->ready = 1;
         rc = 0;
     }
-    ct_weights_fini(&cw);
+    if (thread != 0)
+        ct_weights_fini(&cw);
 out:
     free(fs);
     free(ft);
