@@ -10,12 +10,14 @@ static size_t mix(uint64_t k1, uint64_t k2)
     return (size_t)h;
 }
 
+void *(*hmap_calloc)(size_t n, size_t size) = calloc;
+
 int hmap_init(struct hmap *h, size_t hint)
 {
     size_t cap = 64;
     while (cap < hint * 2)
         cap *= 2;
-    h->slots = calloc(cap, sizeof *h->slots);
+    h->slots = hmap_calloc(cap, sizeof *h->slots);
     h->cap = h->slots ? cap : 0;
     h->n = 0;
     return h->slots ? 0 : -ENOMEM;
@@ -46,6 +48,11 @@ uint64_t *hmap_get(const struct hmap *h, uint64_t k1, uint64_t k2)
 
 int hmap_put(struct hmap *h, uint64_t k1, uint64_t k2, uint64_t value)
 {
+    uint64_t *old = hmap_get(h, k1, k2);
+    if (old) { /* replacing takes no room */
+        *old = value;
+        return 0;
+    }
     if ((h->n + 1) * 2 > h->cap) {
         struct hmap big;
         if (hmap_init(&big, h->cap ? h->cap : 32))

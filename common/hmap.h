@@ -16,6 +16,10 @@ struct hmap {
     size_t cap, n;
 };
 
+/* The allocator of hmap_init and of growth (calloc by default); tests swap
+ * it to reach the -ENOMEM paths. */
+extern void *(*hmap_calloc)(size_t n, size_t size);
+
 /* Initialize with room for about hint entries. 0 or -ENOMEM. */
 int hmap_init(struct hmap *h, size_t hint);
 void hmap_fini(struct hmap *h);
@@ -23,7 +27,8 @@ void hmap_fini(struct hmap *h);
 /* Pointer to the value stored under (k1, k2), or NULL. */
 uint64_t *hmap_get(const struct hmap *h, uint64_t k1, uint64_t k2);
 
-/* Store value under (k1, k2), replacing any previous one. 0 or -ENOMEM. */
+/* Store value under (k1, k2), replacing any previous one (which never
+ * fails). 0, or -ENOMEM with the map unchanged. */
 int hmap_put(struct hmap *h, uint64_t k1, uint64_t k2, uint64_t value);
 
 /* Remove (k1, k2) if present. */

@@ -11,7 +11,6 @@
  * edges of inner recursive calls are still written, with calls= and zero
  * cost. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 #include "common/textesc.h"
@@ -26,7 +25,7 @@ struct cg_rec {           /* a self cost line or a call edge */
     uint32_t callee;      /* 0 for a self line (func 0 is never a callee) */
     uint32_t stamp;
     int64_t calls;
-    struct ft_cost cost;
+    struct ct_cost cost;
 };
 
 struct cg_map {
@@ -106,7 +105,7 @@ static int cg_cmp(const void *a, const void *b)
 struct cg_out {
     FILE *f;
     const struct model *m;
-    const struct ftree *t;
+    const struct calltree *t;
     uint32_t *fl_id;   /* by string id: compressed file id, 0 = not yet */
     uint32_t *fn_id;   /* by func: compressed id */
     uint8_t *dup;      /* by func: another function has the same name and file */
@@ -130,7 +129,7 @@ static void put_fl(struct cg_out *c, const char *key, uint32_t func)
     }
     c->fl_id[file] = ++c->nfl;
     fprintf(c->f, "%s=(%u) ", key, c->nfl);
-    put_name(c->f, ftree_func_file(c->m, c->t, func));
+    put_name(c->f, calltree_func_file(c->m, c->t, func));
     putc('\n', c->f);
 }
 
@@ -142,13 +141,13 @@ static void put_fn(struct cg_out *c, const char *key, uint32_t func)
     }
     c->fn_id[func] = ++c->nfn;
     fprintf(c->f, "%s=(%u) ", key, c->nfn);
-    put_name(c->f, ftree_func_name(c->m, c->t, func));
+    put_name(c->f, calltree_func_name(c->m, c->t, func));
     if (c->dup[func])
         fprintf(c->f, "'%d", c->t->funcs[func].line);
     putc('\n', c->f);
 }
 
-static void put_vals(FILE *f, const struct ft_cost *c, const struct export_opts *o)
+static void put_vals(FILE *f, const struct ct_cost *c, const struct export_opts *o)
 {
     if (o->mode == EXPORT_CPU)
         fprintf(f, "%lld %lld %lld\n", (long long)c->cpu_us, (long long)c->wall_us,
@@ -158,7 +157,7 @@ static void put_vals(FILE *f, const struct ft_cost *c, const struct export_opts 
                 (long long)c->samples);
 }
 
-static void put_cost(FILE *f, int32_t line, const struct ft_cost *c, const struct export_opts *o)
+static void put_cost(FILE *f, int32_t line, const struct ct_cost *c, const struct export_opts *o)
 {
     if (o->mode == EXPORT_CPU)
         fprintf(f, "%d %lld %lld %lld\n", line, (long long)c->cpu_us, (long long)c->wall_us,
@@ -168,7 +167,7 @@ static void put_cost(FILE *f, int32_t line, const struct ft_cost *c, const struc
                 (long long)c->samples);
 }
 
-static int func_name_cmp_ctx_sort(const struct model *m, const struct ftree *t, uint32_t a,
+static int func_name_cmp_ctx_sort(const struct model *m, const struct calltree *t, uint32_t a,
                                   uint32_t b)
 {
     if (t->funcs[a].file != t->funcs[b].file)
@@ -177,7 +176,7 @@ static int func_name_cmp_ctx_sort(const struct model *m, const struct ftree *t, 
 }
 
 static const struct model *sort_m;
-static const struct ftree *sort_t;
+static const struct calltree *sort_t;
 static int func_cmp(const void *a, const void *b)
 {
     return func_name_cmp_ctx_sort(sort_m, sort_t, *(const uint32_t *)a, *(const uint32_t *)b);
@@ -186,15 +185,15 @@ static int func_cmp(const void *a, const void *b)
 static int callgrind_write(const struct model *m, const struct export_opts *o, FILE *out,
                            char *err, size_t errlen)
 {
-    struct ftree *t = NULL;
+    struct calltree *t = NULL;
     struct cg_map mp = { 0 };
     uint32_t *frames = NULL, *seen = NULL, *order = NULL;
     uint8_t *has_in = NULL;
     struct cg_out c = { .f = out, .m = m };
-    int rc = ftree_new(m, o, 0, &t);
+    int rc = export_calltree(m, o, &t);
     if (rc)
         goto oom;
-    uint32_t maxd = ftree_max_depth(m);
+    uint32_t maxd = calltree_max_depth(m);
     frames = malloc(((size_t)maxd + 1) * sizeof *frames);
     seen = calloc(t->nfuncs, sizeof *seen);
     has_in = calloc(t->nfuncs, 1);
@@ -221,21 +220,21 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
     uint32_t stamp = 0;
     size_t nst = m->nstacks ? m->nstacks : 1;
     for (size_t s = 0; s < nst; s++) {
-        const struct ft_cost *sc = &t->stack_cost[s];
+        const struct ct_cost *sc = &t->w.stack[s];
         if (!sc->samples)
             continue;
         struct cg_rec *r;
         if (s == 0) {
             if (!(r = cg_get(&mp, 0, 0, 0)))
                 goto oom;
-            ftree_cost_sum(&r->cost, sc);
+            ct_cost_sum(&r->cost, sc);
             continue;
         }
-        uint32_t d = ftree_stack_frames(m, (uint32_t)s, frames, maxd);
+        uint32_t d = calltree_stack_frames(m, (uint32_t)s, frames, maxd);
         const struct m_frame *leaf = &m->frames[frames[d - 1]];
         if (!(r = cg_get(&mp, t->frame_func[frames[d - 1]], leaf->line, 0)))
             goto oom;
-        ftree_cost_sum(&r->cost, sc);
+        ct_cost_sum(&r->cost, sc);
         stamp++;
         seen[t->frame_func[frames[0]]] = stamp;
         for (uint32_t i = 1; i < d; i++) {
@@ -249,7 +248,7 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
             if (seen[callee] != stamp) {
                 seen[callee] = stamp;
                 has_in[callee] = 1;
-                ftree_cost_sum(&r->cost, sc);
+                ct_cost_sum(&r->cost, sc);
             }
         }
     }
@@ -282,7 +281,7 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
         fprintf(out, "%s%sevent: samples : Samples\nevents: wall_us cpu_us samples\n", ev_wall,
                 ev_cpu);
     fputs("summary: ", out);
-    put_vals(out, &t->all, o);
+    put_vals(out, &t->w.all, o);
 
     uint32_t cur = UINT32_MAX;
     for (size_t i = 0; i < mp.n; i++) {
@@ -303,7 +302,7 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
         put_cost(out, r->line, &r->cost, o);
     }
     fputs("\ntotals: ", out);
-    put_vals(out, &t->all, o);
+    put_vals(out, &t->w.all, o);
     rc = export_finish(out, err, errlen);
     goto done;
 oom:
@@ -318,7 +317,7 @@ done:
     free(c.fl_id);
     free(c.fn_id);
     free(c.dup);
-    ftree_free(t);
+    calltree_free(t);
     return rc;
 }
 

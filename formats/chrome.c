@@ -5,7 +5,6 @@
  * ids as a "spans: name" track when the recording has any; process and
  * thread names as "M" metadata events. Times in microseconds. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 
@@ -19,7 +18,7 @@
 struct ch {
     FILE *out;
     const struct model *m;
-    const struct ftree *t;
+    const struct calltree *t;
     int first;
     char **prefix; /* by func: the JSON of a slice up to "pid": (built on first use) */
 };
@@ -74,8 +73,8 @@ static const char *func_prefix(struct ch *c, uint32_t func)
 {
     if (c->prefix && c->prefix[func])
         return c->prefix[func];
-    char *name = json_of(ftree_func_name(c->m, c->t, func));
-    char *file = json_of(ftree_func_file(c->m, c->t, func));
+    char *name = json_of(calltree_func_name(c->m, c->t, func));
+    char *file = json_of(calltree_func_file(c->m, c->t, func));
     char *out = NULL;
     if (name && file &&
         asprintf(&out, "{\"ph\":\"X\",\"cat\":\"python\",\"name\":%s,\"args\":{\"file\":%s,\"line\":%d},\"pid\":",
@@ -150,11 +149,11 @@ static void sort_index(struct ch *c, int pid, int64_t tid, int idx)
 static int chrome_write(const struct model *m, const struct export_opts *o, FILE *out, char *err,
                         size_t errlen)
 {
-    struct ftree *t;
-    int rc = ftree_new(m, o, 0, &t);
+    struct calltree *t;
+    int rc = export_calltree(m, o, &t);
     if (rc)
         return se_fail(err, errlen, rc, "out of memory");
-    uint32_t cap = ftree_max_depth(m);
+    uint32_t cap = calltree_max_depth(m);
     uint32_t *frames = malloc(((size_t)cap + 1) * sizeof *frames);
     uint32_t *open = malloc(((size_t)cap + 1) * sizeof *open);
     int64_t *since = malloc(((size_t)cap + 1) * sizeof *since);
@@ -162,7 +161,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
         free(frames);
         free(open);
         free(since);
-        ftree_free(t);
+        calltree_free(t);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     struct ch c = { out, m, t, 1, calloc(t->nfuncs, sizeof(char *)) };
@@ -223,7 +222,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
                     slice(&c, state_name(state), "gil", pid, GIL_TID_BASE + tid, state_since, end, 0);
                 state = -1;
             }
-            uint32_t d = ftree_stack_frames(m, s->stack, frames, cap);
+            uint32_t d = calltree_stack_frames(m, s->stack, frames, cap);
             uint32_t same = 0;
             while (same < d && same < nopen && t->frame_func[frames[same]] == open[same])
                 same++;
@@ -290,7 +289,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
     free(frames);
     free(open);
     free(since);
-    ftree_free(t);
+    calltree_free(t);
     return export_finish(out, err, errlen);
 }
 

@@ -4,7 +4,6 @@
  * default, CPU time with --mode cpu. Frames are "name (file:first line)";
  * names and files are shown escaped (common/textesc.h) with ';' as ':'. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 #include "common/textesc.h"
@@ -22,12 +21,12 @@ static void put_text(FILE *out, const char *s)
     free(owned);
 }
 
-static void put_frame(FILE *out, const struct model *m, const struct ftree *t, uint32_t func)
+static void put_frame(FILE *out, const struct model *m, const struct calltree *t, uint32_t func)
 {
-    put_text(out, ftree_func_name(m, t, func));
+    put_text(out, calltree_func_name(m, t, func));
     if (func) {
         fputs(" (", out);
-        put_text(out, ftree_func_file(m, t, func));
+        put_text(out, calltree_func_file(m, t, func));
         fprintf(out, ":%d)", t->funcs[func].line);
     }
 }
@@ -35,20 +34,20 @@ static void put_frame(FILE *out, const struct model *m, const struct ftree *t, u
 static int collapsed_write(const struct model *m, const struct export_opts *o, FILE *out,
                            char *err, size_t errlen)
 {
-    struct ftree *t;
-    int rc = ftree_new(m, o, 1, &t);
+    struct calltree *t;
+    int rc = export_calltree(m, o, &t);
     if (rc)
         return se_fail(err, errlen, rc, "out of memory");
     uint32_t *path = malloc(((size_t)t->maxdepth + 2) * sizeof *path);
     if (!path) {
-        ftree_free(t);
+        calltree_free(t);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     /* depth-first: visit each node with a non-zero self weight */
     uint32_t n = t->nodes[0].child;
     while (n) {
-        const struct ft_node *nd = &t->nodes[n];
-        int64_t us = (ftree_weight(o, &nd->self) + 500) / 1000;
+        const struct ct_node *nd = &t->nodes[n];
+        int64_t us = (export_cost(o, &t->w.self[n]) + 500) / 1000;
         if (us > 0) {
             uint32_t d = 0;
             for (uint32_t k = n; k; k = t->nodes[k].parent)
@@ -60,7 +59,7 @@ static int collapsed_write(const struct model *m, const struct export_opts *o, F
             }
             fprintf(out, " %lld\n", (long long)us);
         }
-        if (nd->child && ftree_weight(o, &nd->total) > 0) {
+        if (nd->child && export_cost(o, &t->w.total[n]) > 0) {
             n = nd->child;
             continue;
         }
@@ -70,7 +69,7 @@ static int collapsed_write(const struct model *m, const struct export_opts *o, F
             n = t->nodes[n].sibling;
     }
     free(path);
-    ftree_free(t);
+    calltree_free(t);
     return export_finish(out, err, errlen);
 }
 

@@ -7,6 +7,7 @@
 #ifndef SONDE_EXPORT_H
 #define SONDE_EXPORT_H
 
+#include "profiler/calltree.h"
 #include "profiler/model.h"
 
 #include <stdint.h>
@@ -74,10 +75,31 @@ static inline int64_t export_sample_start(const struct m_sample *s)
     return a > 0 ? a : 0;
 }
 
+/* The call tree filter of the options (profiler/calltree.h). */
+static inline struct ct_filter export_filter(const struct export_opts *o)
+{
+    return (struct ct_filter){ .thread = o->thread };
+}
+
 /* Does sample s pass the options' thread filter? */
 static inline int export_selected(const struct export_opts *o, const struct m_sample *s)
 {
     return o->thread == 0 || s->thread == o->thread;
+}
+
+/* The call tree of the samples o selects, weighed. 0 or -ENOMEM; free
+ * with calltree_free. */
+static inline int export_calltree(const struct model *m, const struct export_opts *o,
+                                  struct calltree **out)
+{
+    struct ct_filter f = export_filter(o);
+    return calltree_new(m, &f, out);
+}
+
+/* A cost in ns under the options' mode. */
+static inline int64_t export_cost(const struct export_opts *o, const struct ct_cost *c)
+{
+    return o->mode == EXPORT_CPU ? c->cpu_ns : c->wall_ns;
 }
 
 /* The sample's weight in nanoseconds under the options' mode. */

@@ -4,7 +4,6 @@
  * Ctrl-F / the Search button highlights functions matching a regex. No
  * external references: opens from disk in any browser. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 
@@ -76,38 +75,38 @@ static unsigned fg_hash(const char *s)
     return h;
 }
 
-static void fg_label(const struct model *m, const struct ftree *t, uint32_t func, char *buf,
+static void fg_label(const struct model *m, const struct calltree *t, uint32_t func, char *buf,
                      size_t len)
 {
     if (func == UINT32_MAX)
         snprintf(buf, len, "all");
     else if (func == 0)
-        snprintf(buf, len, "%s", ftree_func_name(m, t, 0));
+        snprintf(buf, len, "%s", calltree_func_name(m, t, 0));
     else
-        snprintf(buf, len, "%s (%s:%d)", ftree_func_name(m, t, func), ftree_func_file(m, t, func),
+        snprintf(buf, len, "%s (%s:%d)", calltree_func_name(m, t, func), calltree_func_file(m, t, func),
                  t->funcs[func].line);
 }
 
 static int flamegraph_write(const struct model *m, const struct export_opts *o, FILE *out,
                             char *err, size_t errlen)
 {
-    struct ftree *t;
-    int rc = ftree_new(m, o, 1, &t);
+    struct calltree *t;
+    int rc = export_calltree(m, o, &t);
     if (rc)
         return se_fail(err, errlen, rc, "out of memory");
     int64_t *x = calloc(t->nnodes, sizeof *x);
     if (!x) {
-        ftree_free(t);
+        calltree_free(t);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < t->nnodes; i++) {
         int64_t cur = x[i];
         for (uint32_t c = t->nodes[i].child; c; c = t->nodes[c].sibling) {
             x[c] = cur;
-            cur += ftree_weight(o, &t->nodes[c].total);
+            cur += export_cost(o, &t->w.total[c]);
         }
     }
-    int64_t total = ftree_weight(o, &t->nodes[0].total);
+    int64_t total = export_cost(o, &t->w.total[0]);
     int height = FG_TOP + FG_BOTTOM + ((int)t->maxdepth + 1) * FG_FRAME;
     double scale = total > 0 ? (double)(FG_WIDTH - 2 * FG_PAD) / (double)total : 0;
     const char *what = o->mode == EXPORT_CPU ? "CPU" : "wall";
@@ -141,14 +140,14 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
             height - 12);
 
     for (size_t i = 0; i < t->nnodes; i++) {
-        const struct ft_node *n = &t->nodes[i];
-        int64_t w = ftree_weight(o, &n->total);
+        const struct ct_node *n = &t->nodes[i];
+        int64_t w = export_cost(o, &t->w.total[i]);
         double px = (double)w * scale;
         if (w <= 0 || (i && px < FG_MINPX))
             continue;
         uint32_t func = i ? n->func : UINT32_MAX;
         fg_label(m, t, func, label, sizeof label);
-        unsigned h = fg_hash(i ? ftree_func_name(m, t, func) : "all");
+        unsigned h = fg_hash(i ? calltree_func_name(m, t, func) : "all");
         int r = 205 + (int)(h % 50), g = (int)((h >> 8) % 230), b = (int)((h >> 16) % 55);
         double y = height - FG_BOTTOM - (double)(n->depth + 1) * FG_FRAME;
         fprintf(out, "<g class=\"f\" data-x=\"%lld\" data-w=\"%lld\" data-d=\"%u\" data-n=\"",
@@ -158,7 +157,7 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
         export_xml_str(out, label);
         fprintf(out, " \xe2\x80\x94 %.3f ms %s (%.2f%%), %lld samples</title>", (double)w / 1e6,
                 what, total ? 100.0 * (double)w / (double)total : 0.0,
-                (long long)n->total.samples);
+                (long long)t->w.total[i].samples);
         fprintf(out,
                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" "
                 "rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
@@ -182,7 +181,7 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
     }
     fputs("</svg>\n", out);
     free(x);
-    ftree_free(t);
+    calltree_free(t);
     return export_finish(out, err, errlen);
 }
 

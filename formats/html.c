@@ -9,7 +9,6 @@
  * [start, end, state, stack, cpu_ns, ...]}]}: runs merge consecutive samples
  * of a thread with the same state and stack. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 
@@ -117,8 +116,8 @@ static void html_run(FILE *out, int *first, int64_t a, int64_t b, int state, uin
 static int html_write(const struct model *m, const struct export_opts *o, FILE *out, char *err,
                       size_t errlen)
 {
-    struct ftree *t;
-    int rc = ftree_new(m, o, 0, &t);
+    struct calltree *t;
+    int rc = export_calltree(m, o, &t);
     if (rc)
         return se_fail(err, errlen, rc, "out of memory");
     int64_t t0 = -1, t1 = 0;
@@ -146,9 +145,9 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
     fprintf(out, "],\"t0\":%lld,\"t1\":%lld,\"funcs\":[", (long long)t0, (long long)t1);
     for (uint32_t f = 0; f < t->nfuncs; f++) {
         fputs(f ? ",[" : "[", out);
-        export_json_str(out, ftree_func_name(m, t, f));
+        export_json_str(out, calltree_func_name(m, t, f));
         putc(',', out);
-        export_json_str(out, ftree_func_file(m, t, f));
+        export_json_str(out, calltree_func_file(m, t, f));
         fprintf(out, ",%d]", f ? t->funcs[f].line : 0);
     }
     fputs("],\n\"stacks\":[[0,0]", out);
@@ -193,7 +192,7 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
     }
     fputs("]}</script>\n", out);
     fputs(HTML_TAIL, out);
-    ftree_free(t);
+    calltree_free(t);
     return export_finish(out, err, errlen);
 }
 

@@ -5,7 +5,6 @@
  * (function + executing line), one function per (name, file, first line);
  * samples are aggregated per (thread, stack) and labelled thread=<name>. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 
@@ -80,7 +79,7 @@ static int gzip_to(FILE *out, const uint8_t *buf, size_t len)
 static int pprof_write(const struct model *m, const struct export_opts *o, FILE *out, char *err,
                        size_t errlen)
 {
-    struct ftree *t = NULL;
+    struct calltree *t = NULL;
     struct strtab st = { 0 };
     struct agg *agg = NULL;
     PValueType vt[4], *vtp[3];
@@ -94,11 +93,11 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     uint32_t *frames = NULL;
     uint8_t *buf = NULL;
     char **labels_txt = NULL;
-    int rc = ftree_new(m, o, 0, &t);
+    int rc = export_calltree(m, o, &t);
     if (rc)
         goto oom;
     rc = -ENOMEM;
-    uint32_t cap = ftree_max_depth(m);
+    uint32_t cap = calltree_max_depth(m);
     size_t nslots = 16;
     while (nslots < m->nsamples * 2 + 2)
         nslots <<= 1;
@@ -136,8 +135,8 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     int64_t s_samples = str_add(&st, "samples"), s_count = str_add(&st, "count");
     int64_t s_wall = str_add(&st, "wall"), s_ns = str_add(&st, "nanoseconds");
     int64_t s_cpu = str_add(&st, "cpu"), s_thread = str_add(&st, "thread");
-    int64_t s_noframes = str_add(&st, ftree_func_name(m, t, 0));
-    int64_t s_sonde = str_add(&st, ftree_func_file(m, t, 0));
+    int64_t s_noframes = str_add(&st, calltree_func_name(m, t, 0));
+    int64_t s_sonde = str_add(&st, calltree_func_file(m, t, 0));
     labels_txt = calloc(m->nthreads + 1, sizeof *labels_txt);
     if (!labels_txt)
         goto oom;
@@ -228,7 +227,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
             locids[li++] = nl;
             s->n_location_id = 1;
         } else {
-            uint32_t d = ftree_stack_frames(m, stk, frames, cap);
+            uint32_t d = calltree_stack_frames(m, stk, frames, cap);
             for (uint32_t x = d; x-- > 0;)
                 locids[li++] = frames[x];
             s->n_location_id = d;
@@ -290,7 +289,7 @@ done:
     free(agg);
     free(st.s);
     free(st.of_model);
-    ftree_free(t);
+    calltree_free(t);
     return rc;
 }
 

@@ -3,21 +3,20 @@
  * nanoseconds of wall time (or CPU time with --mode cpu). Consecutive
  * samples with the same stack are merged into one weighted sample. */
 #include "formats/export.h"
-#include "formats/ftree.h"
 
 #include "common/err.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-static void put_stack(FILE *out, const struct model *m, const struct ftree *t, uint32_t s,
+static void put_stack(FILE *out, const struct model *m, const struct calltree *t, uint32_t s,
                       uint32_t *frames, uint32_t cap)
 {
     putc('[', out);
     if (s == 0 || s >= m->nstacks) {
         putc('0', out);
     } else {
-        uint32_t d = ftree_stack_frames(m, s, frames, cap);
+        uint32_t d = calltree_stack_frames(m, s, frames, cap);
         for (uint32_t i = 0; i < d; i++)
             fprintf(out, i ? ",%u" : "%u", t->frame_func[frames[i]]);
     }
@@ -27,15 +26,15 @@ static void put_stack(FILE *out, const struct model *m, const struct ftree *t, u
 static int speedscope_write(const struct model *m, const struct export_opts *o, FILE *out,
                             char *err, size_t errlen)
 {
-    struct ftree *t;
-    int rc = ftree_new(m, o, 0, &t);
+    struct calltree *t;
+    int rc = export_calltree(m, o, &t);
     if (rc)
         return se_fail(err, errlen, rc, "out of memory");
-    uint32_t cap = ftree_max_depth(m);
+    uint32_t cap = calltree_max_depth(m);
     uint32_t *frames = malloc(((size_t)cap + 1) * sizeof *frames);
     int64_t *wbuf = NULL;
     if (!frames) {
-        ftree_free(t);
+        calltree_free(t);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"exporter\":"
@@ -45,9 +44,9 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
     fputs(",\"activeProfileIndex\":0,\"shared\":{\"frames\":[", out);
     for (uint32_t f = 0; f < t->nfuncs; f++) {
         fputs(f ? ",{\"name\":" : "{\"name\":", out);
-        export_json_str(out, ftree_func_name(m, t, f));
+        export_json_str(out, calltree_func_name(m, t, f));
         fputs(",\"file\":", out);
-        export_json_str(out, ftree_func_file(m, t, f));
+        export_json_str(out, calltree_func_file(m, t, f));
         fprintf(out, ",\"line\":%d}", f ? t->funcs[f].line : 0);
     }
     fputs("]},\"profiles\":[", out);
@@ -85,7 +84,7 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
         wbuf = malloc((n + 1) * sizeof *wbuf);
         if (!wbuf) {
             free(frames);
-            ftree_free(t);
+            calltree_free(t);
             return se_fail(err, errlen, -ENOMEM, "out of memory");
         }
         size_t k = 0;
@@ -113,7 +112,7 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
     fputs("]}\n", out);
     free(wbuf);
     free(frames);
-    ftree_free(t);
+    calltree_free(t);
     return export_finish(out, err, errlen);
 }
 

@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 #include "common/hmap.h"
+#include "common/strtab.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 
 struct lfunc {
-    char *name, *file;
+    const char *name, *file; /* in names */
     int line;
 };
 
@@ -28,7 +29,8 @@ struct live {
     struct lfunc *funcs;         size_t nfuncs, capfuncs;
     struct lcount *counts;       size_t ncounts, capcounts;
     struct hmap by_code;   /* code pointer -> func index + 1 */
-    struct hmap by_key;    /* (hash(name) ^ line, hash(file)) -> func index + 1 */
+    struct strtab names;   /* function names and files */
+    struct hmap by_key;    /* (name id << 32 | file id, line) -> func index + 1 */
     struct hmap by_tid;    /* (pid, tid) -> thread id */
     struct hmap by_pair;   /* (thread id, func index) -> count index + 1 */
     uint64_t seq;
@@ -79,27 +81,28 @@ static uint32_t func_of(struct live *l, const struct py_code *co)
         return (uint32_t)*v;
     const char *name = co->qualname && *co->qualname ? co->qualname : co->name ? co->name : "?";
     const char *file = co->file ? co->file : "?";
-    uint64_t k1 = hmap_hash_str(name) ^ ((uint64_t)(uint32_t)co->firstlineno * 0x9e3779b97f4a7c15ull);
-    uint64_t k2 = hmap_hash_str(file);
-    uint32_t id;
+    uint32_t name_id, file_id, id;
+    if (strtab_intern(&l->names, name, &name_id, NULL) ||
+        strtab_intern(&l->names, file, &file_id, NULL))
+        return 0;
+    uint64_t k1 = (uint64_t)name_id << 32 | file_id, k2 = (uint64_t)(uint32_t)co->firstlineno;
     v = hmap_get(&l->by_key, k1, k2);
     if (v) {
         id = (uint32_t)*v;
     } else {
-        if (grow((void **)&l->funcs, &l->capfuncs, l->nfuncs + 1, sizeof *l->funcs))
+        if (grow((void **)&l->funcs, &l->capfuncs, l->nfuncs + 1, sizeof *l->funcs) ||
+            hmap_put(&l->by_key, k1, k2, l->nfuncs + 1))
             return 0;
         struct lfunc *f = &l->funcs[l->nfuncs];
-        f->name = strdup(name);
-        f->file = strdup(file);
+        f->name = strtab_str(&l->names, name_id);
+        f->file = strtab_str(&l->names, file_id);
         f->line = co->firstlineno;
-        if (!f->name || !f->file || hmap_put(&l->by_key, k1, k2, l->nfuncs + 1)) {
-            free(f->name);
-            free(f->file);
-            return 0;
-        }
         id = (uint32_t)++l->nfuncs;
     }
-    hmap_put(&l->by_code, (uint64_t)(uintptr_t)co, 0, id);
+    /* a cache of the lookup above: without memory for it, the next sample
+     * of this code object looks its function up again */
+    if (hmap_put(&l->by_code, (uint64_t)(uintptr_t)co, 0, id))
+        l->oom = 1;
     return id;
 }
 
@@ -146,8 +149,10 @@ static void add_sample(struct live *l, const struct rec_sample *s)
     uint64_t seq = ++l->seq;
     for (int i = 0; i < s->nframes; i++) {
         uint32_t f = func_of(l, s->frames[i].code);
-        if (!f)
+        if (!f) {
+            l->oom |= s->frames[i].code != NULL; /* a frame left out */
             continue;
+        }
         struct lcount *c = count_of(l, th, f);
         if (!c) {
             l->oom = 1;
@@ -229,11 +234,8 @@ static void *consumer_main(void *arg)
 
 static void live_destroy(struct live *l)
 {
-    for (size_t i = 0; i < l->nfuncs; i++) {
-        free(l->funcs[i].name);
-        free(l->funcs[i].file);
-    }
     free(l->funcs);
+    strtab_fini(&l->names);
     free(l->threads);
     free(l->counts);
     hmap_fini(&l->by_code);
@@ -251,7 +253,7 @@ int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     l->q = q;
     pthread_mutex_init(&l->mu, NULL);
-    if (hmap_init(&l->by_code, 1024) || hmap_init(&l->by_key, 1024) ||
+    if (strtab_init(&l->names, 1024) || hmap_init(&l->by_code, 1024) || hmap_init(&l->by_key, 1024) ||
         hmap_init(&l->by_tid, 64) || hmap_init(&l->by_pair, 4096)) {
         live_destroy(l);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
@@ -302,6 +304,7 @@ int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
     int rc = 0;
     pthread_mutex_lock(&l->mu);
     s->h = l->h;
+    s->h.oom = l->oom;
     s->nthreads = s->nfuncs = 0;
     memset(s->metric_total, 0, sizeof s->metric_total);
     /* + 1: never NULL, even before the first sample (callers qsort them) */

@@ -25,6 +25,7 @@ struct live_header {
     int64_t first_ts, last_ts; /* sampler ns timestamps of the counted span */
     int64_t cpu_ns;          /* CPU time summed over every thread */
     int done;                /* the queue was closed: sampling has ended */
+    int oom;                 /* memory ran out: some samples or frames are not counted */
 };
 
 struct live_thread {

@@ -1,6 +1,6 @@
 #include "profiler/query.h"
 
-#include "common/hmap.h"
+#include "profiler/calltree.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -50,68 +50,46 @@ static int cmp_func(const void *a, const void *b)
     return (int)x->name - (int)y->name;
 }
 
+static double cost_value(const struct ct_cost *c, enum q_metric k)
+{
+    switch (k) {
+    case Q_CPU: return (double)c->cpu_ns / 1e9;
+    case Q_GIL: return (double)c->gil_ns / 1e9;
+    default: return (double)c->wall_ns / 1e9;
+    }
+}
+
 int query_functions(const struct model *m, uint32_t thread, enum q_metric sort_metric,
                     int sort_self, struct q_func **out, size_t *n)
 {
-    int rc = -ENOMEM;
-    /* metrics per stack node */
-    double (*per_stack)[Q_METRICS] = calloc(m->nstacks + 1, sizeof *per_stack);
-    uint32_t *func_of_frame = calloc(m->nframes + 1, sizeof *func_of_frame);
-    struct q_func *funcs = calloc(m->nframes + 1, sizeof *funcs);
-    uint32_t *stamp = NULL;
-    struct hmap fmap = { 0 };
-    size_t nf = 0;
-    if (!per_stack || !func_of_frame || !funcs || hmap_init(&fmap, m->nframes + 1))
+    struct ct_filter f = { .thread = thread };
+    struct calltree *t = NULL;
+    struct ct_cost *self = NULL, *total = NULL;
+    struct q_func *funcs = NULL;
+    int rc = calltree_new(m, &f, &t);
+    if (rc)
+        return rc;
+    rc = -ENOMEM;
+    self = calloc(t->nfuncs, sizeof *self);
+    total = calloc(t->nfuncs, sizeof *total);
+    funcs = calloc(t->nfuncs, sizeof *funcs);
+    if (!self || !total || !funcs || calltree_flat(t, &t->w, self, total))
         goto done;
-    for (size_t i = 0; i < m->nsamples; i++) {
-        const struct m_sample *s = &m->samples[i];
-        if (thread && s->thread != thread)
-            continue;
-        for (int k = 0; k < Q_METRICS; k++)
-            per_stack[s->stack][k] += q_sample_value(s, (enum q_metric)k);
-    }
-    /* functions: (name, file, fn_line) */
-    for (size_t f = 1; f < m->nframes; f++) {
-        const struct m_frame *fr = &m->frames[f];
-        if (!fr->name && !fr->file)
-            continue;
-        uint64_t k1 = ((uint64_t)fr->name << 32) | fr->file;
-        uint64_t *v = hmap_get(&fmap, k1, (uint64_t)(uint32_t)fr->fn_line);
-        if (!v) {
-            funcs[nf].name = fr->name;
-            funcs[nf].file = fr->file;
-            funcs[nf].fn_line = fr->fn_line;
-            if (hmap_put(&fmap, k1, (uint64_t)(uint32_t)fr->fn_line, nf))
-                goto done;
-            func_of_frame[f] = (uint32_t)nf++;
-        } else {
-            func_of_frame[f] = (uint32_t)*v;
-        }
-    }
-    stamp = calloc(nf + 1, sizeof *stamp);
-    if (!stamp)
-        goto done;
-    for (size_t sid = 1; sid < m->nstacks; sid++) {
-        double *v = per_stack[sid];
-        if (v[0] == 0 && v[1] == 0 && v[2] == 0)
-            continue;
-        uint32_t leaf = func_of_frame[m->stacks[sid].frame];
-        for (int k = 0; k < Q_METRICS; k++)
-            funcs[leaf].self[k] += v[k];
-        for (uint32_t node = (uint32_t)sid; node; node = m->stacks[node].parent) {
-            uint32_t f = func_of_frame[m->stacks[node].frame];
-            if (stamp[f] == sid)
-                continue; /* recursion: once per sample */
-            stamp[f] = (uint32_t)sid;
-            for (int k = 0; k < Q_METRICS; k++)
-                funcs[f].total[k] += v[k];
-        }
-    }
-    /* keep the functions that were seen */
+    /* the functions seen, in the order of their first frame (function 0,
+     * samples without Python frames, is not a function) */
     size_t kept = 0;
-    for (size_t i = 0; i < nf; i++)
-        if (funcs[i].total[Q_WALL] > 0 || funcs[i].total[Q_CPU] > 0)
-            funcs[kept++] = funcs[i];
+    for (size_t i = 1; i < t->nfuncs; i++) {
+        if (total[i].wall_ns <= 0 && total[i].cpu_ns <= 0)
+            continue;
+        struct q_func *q = &funcs[kept++];
+        q->name = t->funcs[i].name;
+        q->file = t->funcs[i].file;
+        q->fn_line = t->funcs[i].line;
+        for (int k = 0; k < Q_METRICS; k++) {
+            q->self[k] = cost_value(&self[i], (enum q_metric)k);
+            q->total[k] = cost_value(&total[i], (enum q_metric)k);
+        }
+    }
     g_sort_metric = sort_metric;
     g_sort_self = sort_self;
     qsort(funcs, kept, sizeof *funcs, cmp_func);
@@ -120,11 +98,10 @@ int query_functions(const struct model *m, uint32_t thread, enum q_metric sort_m
     funcs = NULL;
     rc = 0;
 done:
-    free(per_stack);
-    free(func_of_frame);
+    free(self);
+    free(total);
     free(funcs);
-    free(stamp);
-    hmap_fini(&fmap);
+    calltree_free(t);
     return rc;
 }
 

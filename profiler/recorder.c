@@ -2,6 +2,7 @@
 
 #include "common/err.h"
 #include "common/hmap.h"
+#include "common/strtab.h"
 #include "common/thread.h"
 #include "profiler/store.h"
 
@@ -33,12 +34,12 @@ struct recorder {
     pthread_t thread;
     int failed;
     char err[256];
-    struct hmap strings;  /* (hash, len) -> id */
+    struct strtab strings; /* text -> id */
     struct hmap strptr;   /* (char *) -> id */
     struct hmap frames;   /* (code *, line) -> id */
     struct hmap stacks;   /* (parent, frame) -> id */
     struct hmap threads;  /* (pid, tid) -> id */
-    uint64_t nstrings, nframes, nstacks, nthreads;
+    uint64_t nframes, nstacks, nthreads;
     struct stack_memo *memo; /* by thread id (1..nthreads) */
     size_t nmemo;
     sqlite3_stmt *ins_string, *ins_frame, *ins_stack, *ins_thread, *upd_thread, *ins_sample,
@@ -67,24 +68,34 @@ static int step(struct recorder *r, sqlite3_stmt *st)
     return 0;
 }
 
+/* Out of memory in the writer: like a failed write, the batch is rolled
+ * back and sampling stops (an id the maps could not keep would be written
+ * again under another id, or a thread split in two). */
+static void nomem(struct recorder *r)
+{
+    if (!r->failed)
+        snprintf(r->err, sizeof r->err, "writing the recording failed: out of memory");
+    r->failed = 1;
+}
+
 static uint64_t intern_string(struct recorder *r, const char *s)
 {
     uint64_t *v = hmap_get(&r->strptr, (uint64_t)(uintptr_t)s, 0);
     if (v)
         return *v;
-    uint64_t h = hmap_hash_str(s), len = strlen(s);
-    v = hmap_get(&r->strings, h, len);
-    uint64_t id;
-    if (v) {
-        id = *v;
-    } else {
-        id = ++r->nstrings;
+    uint32_t id;
+    int added;
+    if (strtab_intern(&r->strings, s, &id, &added)) {
+        nomem(r);
+        return 0;
+    }
+    if (added) {
         sqlite3_bind_int64(r->ins_string, 1, (int64_t)id);
         sqlite3_bind_text(r->ins_string, 2, s, -1, SQLITE_STATIC);
         step(r, r->ins_string);
-        hmap_put(&r->strings, h, len, id);
     }
-    hmap_put(&r->strptr, (uint64_t)(uintptr_t)s, 0, id);
+    if (hmap_put(&r->strptr, (uint64_t)(uintptr_t)s, 0, id))
+        nomem(r);
     return id;
 }
 
@@ -101,7 +112,8 @@ static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
     sqlite3_bind_int(r->ins_frame, 5, f->code->firstlineno);
     sqlite3_bind_int(r->ins_frame, 6, 0);
     step(r, r->ins_frame);
-    hmap_put(&r->frames, (uint64_t)(uintptr_t)f->code, (uint64_t)(uint32_t)f->line, id);
+    if (hmap_put(&r->frames, (uint64_t)(uintptr_t)f->code, (uint64_t)(uint32_t)f->line, id))
+        nomem(r);
     return id;
 }
 
@@ -156,7 +168,8 @@ static uint64_t intern_stack(struct recorder *r, uint64_t th, const struct rec_s
             sqlite3_bind_int64(r->ins_stack, 2, (int64_t)parent);
             sqlite3_bind_int64(r->ins_stack, 3, (int64_t)frame);
             step(r, r->ins_stack);
-            hmap_put(&r->stacks, parent, frame, id);
+            if (hmap_put(&r->stacks, parent, frame, id))
+                nomem(r);
             parent = id;
         }
         if (m)
@@ -178,7 +191,8 @@ static uint64_t thread_id(struct recorder *r, int pid, int tid, uint64_t ident)
     sqlite3_bind_int(r->ins_thread, 3, tid);
     sqlite3_bind_int64(r->ins_thread, 4, (int64_t)ident);
     step(r, r->ins_thread);
-    hmap_put(&r->threads, (uint64_t)pid, (uint64_t)tid, id);
+    if (hmap_put(&r->threads, (uint64_t)pid, (uint64_t)tid, id))
+        nomem(r);
     return id;
 }
 
@@ -310,7 +324,7 @@ static void recorder_free(struct recorder *r)
                             r->ins_samples };
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite3_finalize(sts[i]);
-    hmap_fini(&r->strings);
+    strtab_fini(&r->strings);
     hmap_fini(&r->strptr);
     hmap_fini(&r->frames);
     hmap_fini(&r->stacks);
@@ -378,7 +392,7 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
         recorder_free(r);
         return rc;
     }
-    if (hmap_init(&r->strings, 1024) || hmap_init(&r->strptr, 1024) ||
+    if (strtab_init(&r->strings, 1024) || hmap_init(&r->strptr, 1024) ||
         hmap_init(&r->frames, 4096) || hmap_init(&r->stacks, 4096) ||
         hmap_init(&r->threads, 64) || pthread_create(&r->thread, NULL, writer_main, r)) {
         recorder_free(r);

@@ -374,9 +374,10 @@ static void draw(struct top *t)
         draw_funcs(t, rows, cols);
     else
         draw_threads(t, rows, cols);
-    tui_status(t->msg, t->pane == PANE_FUNCS
-                           ? " q quit  ? help  p pause  m mode  1-4 sort  t threads  [ ] thread  R reset"
-                           : " Enter filter on thread  a all  t/Esc back  q quit  ? help");
+    tui_status(t->msg[0] || !t->s.h.oom ? t->msg : " out of memory: some samples are not counted",
+               t->pane == PANE_FUNCS
+                   ? " q quit  ? help  p pause  m mode  1-4 sort  t threads  [ ] thread  R reset"
+                   : " Enter filter on thread  a all  t/Esc back  q quit  ? help");
     refresh();
 }
 

@@ -1,0 +1,115 @@
+/* The call tree of a recording: the one aggregation of the model's samples
+ * by function and call path that exports (formats/), `sonde view` (ui/),
+ * `sonde report` (profiler/query.c) read. Functions are frames merged by
+ * name, file and first line; the tree is the model's stack trie merged by
+ * function (so lines within a function do not split a node). Costs are
+ * summed over the samples a filter selects (struct ct_filter: the one place
+ * a new way to select samples, such as green threads or spans, is added).
+ * The structure does not depend on the filter: weigh the same tree under
+ * several filters with calltree_weigh. Pure functions of the model; a built
+ * tree is read-only and can be shared by threads that only read it. */
+#ifndef SONDE_CALLTREE_H
+#define SONDE_CALLTREE_H
+
+#include "profiler/model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Which samples count. A zeroed filter selects every sample. */
+struct ct_filter {
+    uint32_t thread;             /* model thread id, 0 = every thread */
+    const uint8_t *threads;      /* or, if not NULL, by thread id: nonzero = keep
+                                    (nthreads entries, the model's count) */
+    int timed;                   /* if set, keep samples with from_ns <= ts < to_ns */
+    int64_t from_ns, to_ns;
+    uint32_t states;             /* bit (1 << enum sample_state) = keep; 0 = every state */
+};
+
+/* Does sample s pass the filter? (m gives the thread count for f->threads.) */
+static inline int ct_selected(const struct model *m, const struct ct_filter *f,
+                              const struct m_sample *s)
+{
+    if (f->thread && s->thread != f->thread)
+        return 0;
+    if (f->threads && (s->thread >= m->nthreads || !f->threads[s->thread]))
+        return 0;
+    if (f->timed && (s->ts < f->from_ns || s->ts >= f->to_ns))
+        return 0;
+    if (f->states && !(f->states & (1u << s->state)))
+        return 0;
+    return 1;
+}
+
+/* Costs of a set of samples; negative times count as 0. The *_us sums add
+ * each sample's floored microseconds, so that sums of sums stay exact.
+ * gil_ns: wall time of the samples whose thread held the GIL. */
+struct ct_cost {
+    int64_t wall_ns, cpu_ns, gil_ns, wall_us, cpu_us, samples;
+};
+
+void ct_cost_add(struct ct_cost *c, const struct m_sample *s);
+void ct_cost_sum(struct ct_cost *into, const struct ct_cost *c);
+
+/* Function 0 is "[no Python frames]": samples whose stack is 0. */
+struct ct_func {
+    uint32_t name, file; /* string ids */
+    int32_t line;        /* first line */
+};
+
+/* Node 0 is the root (func 0, depth 0); nodes are created after their
+ * parents (parent < id) and children are linked in creation order. Node 1
+ * is "[no Python frames]" under the root (func 0). */
+struct ct_node {
+    uint32_t parent, func, child, sibling, depth; /* 0 = none */
+};
+
+/* Costs under one filter. */
+struct ct_weights {
+    struct ct_cost *stack;       /* by stack id (0: no Python frames) */
+    struct ct_cost *self, *total;/* by node: samples whose innermost node it is;
+                                    those at or below it */
+    struct ct_cost all;          /* every selected sample */
+};
+
+struct calltree {
+    struct ct_func *funcs; size_t nfuncs;
+    uint32_t *frame_func;        /* by frame id */
+    struct ct_node *nodes; size_t nnodes;
+    uint32_t *stack_node;        /* by stack id: its node (stack 0: node 1) */
+    uint32_t maxdepth;           /* deepest node with a stack, or 1 for node 1 if
+                                    the filter selected samples without frames */
+    struct ct_weights w;         /* under the filter given to calltree_new */
+};
+
+/* Build the functions and the tree of m, weighed under f (NULL: every
+ * sample). 0 or -ENOMEM. Free with calltree_free. */
+int calltree_new(const struct model *m, const struct ct_filter *f, struct calltree **out);
+void calltree_free(struct calltree *t);
+
+/* Weigh t (built from m) under filter f into w (its arrays allocated here;
+ * free with ct_weights_fini). 0 or -ENOMEM (w is then empty). */
+int calltree_weigh(const struct calltree *t, const struct model *m, const struct ct_filter *f,
+                   struct ct_weights *w);
+void ct_weights_fini(struct ct_weights *w);
+
+/* Per function costs under w, into self and total (t->nfuncs entries each,
+ * zeroed here): self is the time a function was innermost; total the time
+ * it was on the stack, counted once per sample however deep it recurses.
+ * 0 or -ENOMEM. */
+int calltree_flat(const struct calltree *t, const struct ct_weights *w, struct ct_cost *self,
+                  struct ct_cost *total);
+
+/* Function name and file for display: "[no Python frames]" and "[sonde]"
+ * for function 0, "?" for an empty string. */
+const char *calltree_func_name(const struct model *m, const struct calltree *t, uint32_t func);
+const char *calltree_func_file(const struct model *m, const struct calltree *t, uint32_t func);
+
+/* The frames of stack node s, outermost first, into out (capacity cap,
+ * at least the stack's depth). Returns the count. */
+uint32_t calltree_stack_frames(const struct model *m, uint32_t s, uint32_t *out, uint32_t cap);
+
+/* Deepest stack in the model (at least 1). */
+uint32_t calltree_max_depth(const struct model *m);
+
+#endif
