@@ -1,4 +1,5 @@
-/* sonde export: write a recording in a format another tool reads. */
+/* sonde export: write a recording in a format another tool reads: the
+ * options, then an exporter from formats/ (formats/export.c is the registry). */
 #include "cli/cli.h"
 
 #include "spans/assemble.h"

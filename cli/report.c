@@ -1,4 +1,5 @@
-/* sonde report: summarize a recording. */
+/* sonde report: summarize a recording: the options, then ui/report.c
+ * draws it. */
 #include "cli/cli.h"
 
 #include "common/err.h"

@@ -1,5 +1,6 @@
 /* sonde top: a live view of a running process or of a command sonde
- * launches (curses on a terminal, plain-text snapshots otherwise). */
+ * launches (curses on a terminal, plain-text snapshots otherwise).
+ * (ui/top.c draws it.) */
 #include "cli/cli.h"
 #include "cli/launch.h"
 

@@ -1,5 +1,6 @@
 /* sonde view: browse a recording in the terminal (the text report when
- * stdout is not a terminal). */
+ * stdout is not a terminal).
+ * (ui/view.c is the browser itself.) */
 #include "cli/cli.h"
 
 #include "store/spans.h"

@@ -1,3 +1,6 @@
+/* The exporters' registry (formats/export.h): finding an exporter by name,
+ * and the helpers every format shares. (cli/export.c is the `sonde export`
+ * command that calls them.) */
 #include "formats/export.h"
 
 #include "common/err.h"

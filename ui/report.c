@@ -1,3 +1,6 @@
+/* The report's drawing: a recording's query results as text or JSON
+ * (ui/report.h). (cli/report.c is the `sonde report` command: options, then
+ * this.) */
 #include "ui/report.h"
 
 #include "common/textesc.h"

@@ -1,3 +1,6 @@
+/* The live view's drawing: curses panes and plain-text snapshots of the
+ * live aggregator (ui/top.h). (cli/top.c is the `sonde top` command: options,
+ * attach or launch, then this.) */
 #include "ui/top.h"
 
 #include "common/err.h"

@@ -1,6 +1,7 @@
 /* sonde view: open, run and close the browser (and its scripted benchmark).
  * The browser's parts: ui/view_tree.c (data), ui/view_draw.c (screen),
- * ui/view_keys.c (keys); their shared state is in ui/view_int.h. */
+ * ui/view_keys.c (keys); their shared state is in ui/view_int.h.
+ * (cli/view.c is the `sonde view` command: options, then this.) */
 #include "ui/view_int.h"
 
 #include "common/err.h"
