@@ -3,6 +3,7 @@
  * write errors (not as damaged files). Write failures come from a VFS shim
  * that fails writes to the main database or to the WAL on demand. */
 #include "check.h"
+#include "failvfs.h"
 
 #include "common/err.h"
 #include "profiler/model.h"
@@ -14,74 +15,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-/* ---- a VFS that fails writes on demand ---- */
-
-static sqlite3_vfs *real_vfs;
-static int fail_main, fail_wal;
-
-struct shim_file {
-    sqlite3_file base;
-    int flags;
-    sqlite3_file *real; /* follows this struct */
-};
-
-#define REAL(f) (((struct shim_file *)(f))->real)
-
-static int s_close(sqlite3_file *f) { return REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK; }
-static int s_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) { return REAL(f)->pMethods->xRead(REAL(f), b, n, o); }
-static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
-{
-    int fl = ((struct shim_file *)f)->flags;
-    if ((fail_main && (fl & SQLITE_OPEN_MAIN_DB)) || (fail_wal && (fl & SQLITE_OPEN_WAL)))
-        return SQLITE_FULL;
-    return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
-}
-static int s_truncate(sqlite3_file *f, sqlite3_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
-static int s_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
-static int s_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
-static int s_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int s_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int s_reserved(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
-static int s_fctl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
-static int s_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int s_devchar(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int s_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
-{
-    return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p);
-}
-static int s_shmlock(sqlite3_file *f, int o, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
-static void s_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int s_shmunmap(sqlite3_file *f, int d) { return REAL(f)->pMethods->xShmUnmap(REAL(f), d); }
-
-static const sqlite3_io_methods shim_io = {
-    2, s_close, s_read, s_write, s_truncate, s_sync, s_size, s_lock, s_unlock, s_reserved, s_fctl, s_sector,
-    s_devchar, s_shmmap, s_shmlock, s_shmbarrier, s_shmunmap, NULL, NULL,
-};
-
-static int s_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
-{
-    (void)v;
-    struct shim_file *s = (struct shim_file *)f;
-    s->flags = flags;
-    s->real = (sqlite3_file *)(s + 1);
-    s->real->pMethods = NULL;
-    int rc = real_vfs->xOpen(real_vfs, name, s->real, flags, out);
-    f->pMethods = rc == SQLITE_OK ? &shim_io : NULL;
-    return rc;
-}
-
-static sqlite3_vfs shim_vfs;
-
-static void shim_install(void)
-{
-    real_vfs = sqlite3_vfs_find(NULL);
-    shim_vfs = *real_vfs;
-    shim_vfs.zName = "failshim";
-    shim_vfs.szOsFile = (int)sizeof(struct shim_file) + real_vfs->szOsFile;
-    shim_vfs.xOpen = s_open;
-    sqlite3_vfs_register(&shim_vfs, 1);
-}
 
 /* ---- tests ---- */
 
@@ -179,9 +112,9 @@ static void test_close_write_error(void)
     sqlite3 *db = NULL;
     CHECK_INT(store_create(path, &db, err, sizeof err), 0);
     CHECK_INT(store_meta_set(db, "k", "v"), 0);
-    fail_main = 1;
+    failvfs_main = 1;
     int rc = store_close(db);
-    fail_main = 0;
+    failvfs_main = 0;
     CHECK(rc == -ENOSPC, "store_close = %d, want -ENOSPC", rc);
     /* the file still reads (from its WAL) */
     CHECK_INT(store_open(path, 1, &db, err, sizeof err), 0);
@@ -192,9 +125,9 @@ static void test_close_write_error(void)
 
     /* a meta write that fails: a write error, not a bad file */
     CHECK_INT(store_open(path, 0, &db, err, sizeof err), 0);
-    fail_wal = 1;
+    failvfs_wal = 1;
     rc = db ? store_meta_set(db, "k", "w") : 0;
-    fail_wal = 0;
+    failvfs_wal = 0;
     CHECK(rc == -ENOSPC, "store_meta_set = %d, want -ENOSPC", rc);
     /* no meta table: the file's fault */
     CHECK_INT(db ? sqlite3_exec(db, "DROP TABLE meta", NULL, NULL, NULL) : 1, SQLITE_OK);
@@ -205,7 +138,7 @@ static void test_close_write_error(void)
 
 int main(void)
 {
-    shim_install();
+    failvfs_install();
     test_recording_with_spans();
     test_close_write_error();
     return check_done("store");
