@@ -234,7 +234,15 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
         # It is still never seen running more than it was runnable.
         assert on_cpu - PCT_ABS <= t["nogil_pct"] <= on_cpu + queued + PCT_ABS, \
             "hasher: nogil %.1f%%, on CPU %.1f%%, queued %.1f%%%s" % (t["nogil_pct"], on_cpu, queued, ctx)
-    assert t["gil_pct"] <= 5, ctx
+    # On a CPU it holds the GIL for a few bytecodes per 2 MiB hashed (< 1%
+    # by construction); on a loaded host it may also be preempted in those
+    # bytecodes and hold the GIL while queued for a CPU (measured in CI: 6.8%
+    # held, half of it off CPU). So: its GIL time on a CPU stays under 5%,
+    # and all of it under 5% plus the time it was queued.
+    on_cpu_gil = t["gil_pct"] * (1 - t["gil_offcpu_pct"] / 100.0)
+    assert on_cpu_gil <= 5, "hasher: GIL held on a CPU %.1f%%%s" % (on_cpu_gil, ctx)
+    assert t["gil_pct"] <= 5 + queued, "hasher: GIL held %.1f%%, queued %.1f%%%s" % (
+        t["gil_pct"], queued, ctx)
     # Off CPU it waits for the GIL -- or, while it is runnable, for a CPU (the
     # spinners' GIL handoffs and sonde itself compete for the two cores): the
     # thread measures that run-queue time itself (schedstat), and sonde counts
