@@ -14,8 +14,8 @@ ALLOWED = {
     "store": {"common", "spans"},
     "profiler": {"common", "tracer", "store"},
     "collector": {"common", "spans", "store"},
-    "formats": {"common", "profiler", "spans", "store"},
-    "ui": {"common", "profiler", "spans", "store", "formats", "tracer"},
+    "formats": {"common", "profiler", "spans"},
+    "ui": {"common", "profiler", "spans", "store", "formats"},
     "cli": {"common", "tracer", "profiler", "spans", "store", "collector", "formats", "ui"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/', re.M)

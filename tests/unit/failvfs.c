@@ -3,6 +3,9 @@
 
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static sqlite3_vfs *real_vfs;
 int failvfs_main, failvfs_wal;
@@ -68,4 +71,20 @@ void failvfs_install(void)
     shim_vfs.szOsFile = (int)sizeof(struct shim_file) + real_vfs->szOsFile;
     shim_vfs.xOpen = s_open;
     sqlite3_vfs_register(&shim_vfs, 1);
+}
+
+void failvfs_tmp_path(char *buf, size_t len, const char *test, const char *name)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, len, "%s/sonde-test-%s-%d-%s", dir && *dir ? dir : "/tmp", test, (int)getpid(), name);
+}
+
+void failvfs_rm(const char *path)
+{
+    char side[600];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
 }

@@ -7,9 +7,16 @@
 #ifndef SONDE_TEST_FAILVFS_H
 #define SONDE_TEST_FAILVFS_H
 
+#include <stddef.h>
+
 extern int failvfs_main, failvfs_wal;
 
 /* Register the VFS as SQLite's default (once, before opening files). */
 void failvfs_install(void);
+
+/* A per-process path for test database NAME of test TEST under $TMPDIR (or
+ * /tmp), and the removal of a database with its -wal and -shm files. */
+void failvfs_tmp_path(char *buf, size_t len, const char *test, const char *name);
+void failvfs_rm(const char *path);
 
 #endif

@@ -120,25 +120,42 @@ static struct batch *get_free(struct sample_queue *q)
     return b;
 }
 
-static void tmp_path(char *buf, size_t len, const char *name)
-{
-    const char *dir = getenv("TMPDIR");
-    snprintf(buf, len, "%s/sonde-test-recorder-%d-%s", dir && *dir ? dir : "/tmp", (int)getpid(), name);
-}
-
-static void rm(const char *path)
-{
-    char side[600];
-    unlink(path);
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
-}
-
 /* ---- reading back ---- */
 
 /* The frames of a stack, innermost first: "name file:line (fn_line) < ..." */
+/* A fresh recording NAME with a recorder writing into it from a queue of
+ * NBATCHES batches of BSIZE bytes; 0 when everything started (checked). */
+struct rec_fixture {
+    char path[512];
+    struct sample_queue *q;
+    struct recorder *r;
+    volatile sig_atomic_t stop;
+};
+
+static int fixture_start(struct rec_fixture *f, const char *name, size_t nbatches, size_t bsize,
+                         const struct sampler_stats *st, int rate_hz)
+{
+    char err[512] = "";
+    failvfs_tmp_path(f->path, sizeof f->path, "recorder", name);
+    failvfs_rm(f->path);
+    f->q = NULL;
+    f->r = NULL;
+    f->stop = 0;
+    sqlite3 *db = NULL;
+    CHECK_INT(store_create(f->path, &db, err, sizeof err), 0);
+    if (!db)
+        return -1;
+    f->q = squeue_new(nbatches, bsize);
+    CHECK(f->q != NULL, "squeue_new");
+    if (f->q)
+        CHECK_INT(recorder_start(&f->r, db, f->q, st, rate_hz, &f->stop, err, sizeof err), 0);
+    if (!f->r) {
+        squeue_free(f->q);
+        return -1;
+    }
+    return 0;
+}
+
 static void stack_text(const struct model *m, uint32_t stack, char *out, size_t len)
 {
     size_t n = 0;
@@ -223,22 +240,14 @@ static void check_meta(const struct model *m, const char *key, const char *want)
 /* Three processes' worth of threads over three batches, read back. */
 static void test_roundtrip(void)
 {
-    char path[512], err[512] = "";
-    tmp_path(path, sizeof path, "rt.sonde");
-    rm(path);
-    sqlite3 *db = NULL;
-    CHECK_INT(store_create(path, &db, err, sizeof err), 0);
-    if (!db)
-        return;
-    struct sample_queue *q = squeue_new(2, 16384);
+    char err[512] = "";
     struct sampler_stats st0 = { .start_unix_ns = 1700000000123456789, .start_mono_ns = 555 };
-    volatile sig_atomic_t stop = 0;
-    struct recorder *r = NULL;
-    CHECK_INT(recorder_start(&r, db, q, &st0, 97, &stop, err, sizeof err), 0);
-    if (!r) {
-        squeue_free(q);
+    struct rec_fixture f;
+    if (fixture_start(&f, "rt.sonde", 2, 16384, &st0, 97))
         return;
-    }
+    const char *path = f.path;
+    struct sample_queue *q = f.q;
+    struct recorder *r = f.r;
 
     const struct fl s1[] = { { &c_alpha, 12 }, { &c_main, 6 }, { &c_mod, 3 } };
     const struct fl s3[] = { { &c_gamma, 21 }, { &c_main, 6 }, { &c_mod, 3 } };
@@ -288,7 +297,7 @@ static void test_roundtrip(void)
     st.process_cpu_s = 0.5;
     snprintf(st.sched, sizeof st.sched, "SCHED_FIFO 10");
     CHECK_INT(recorder_finish(r, &st, 42, 97, err, sizeof err), 0);
-    CHECK_INT(stop, 0);
+    CHECK_INT(f.stop, 0);
     squeue_free(q);
 
     struct model *m = NULL;
@@ -389,7 +398,7 @@ static void test_roundtrip(void)
     check_meta(m, "process_cpu_s", "0.500000");
     check_meta(m, "sampler_sched", "SCHED_FIFO 10");
     model_free(m);
-    rm(path);
+    failvfs_rm(path);
 }
 
 /* A batch cannot be committed (the WAL cannot grow): sampling is told to
@@ -397,22 +406,14 @@ static void test_roundtrip(void)
  * back and the recording's duration_ns ends at its last committed sample. */
 static void test_write_fails(void)
 {
-    char path[512], err[512] = "";
-    tmp_path(path, sizeof path, "full.sonde");
-    rm(path);
-    sqlite3 *db = NULL;
-    CHECK_INT(store_create(path, &db, err, sizeof err), 0);
-    if (!db)
-        return;
-    struct sample_queue *q = squeue_new(1, 4096);
+    char err[512] = "";
     struct sampler_stats st = { .start_unix_ns = 1, .duration_ns = 99999 };
-    volatile sig_atomic_t stop = 0;
-    struct recorder *r = NULL;
-    CHECK_INT(recorder_start(&r, db, q, &st, 100, &stop, err, sizeof err), 0);
-    if (!r) {
-        squeue_free(q);
+    struct rec_fixture f;
+    if (fixture_start(&f, "full.sonde", 1, 4096, &st, 100))
         return;
-    }
+    const char *path = f.path;
+    struct sample_queue *q = f.q;
+    struct recorder *r = f.r;
     const struct fl s1[] = { { &c_alpha, 12 }, { &c_main, 6 } };
     struct batch *b = get_free(q);
     add_sample(b, 100, 100, 1000, 1, 10, STATE_GIL, 0, 2, s1);
@@ -429,7 +430,7 @@ static void test_write_fails(void)
     int rc = recorder_finish(r, &st, 0, 100, err, sizeof err);
     CHECK(rc < 0, "recorder_finish = %d after a failed write", rc);
     CHECK(strstr(err, "writing the recording failed") != NULL, "err: %s", err);
-    CHECK_INT(stop, 1);
+    CHECK_INT(f.stop, 1);
     squeue_free(q);
 
     struct model *m = NULL;
@@ -441,29 +442,21 @@ static void test_write_fails(void)
         CHECK(d && strcmp(d, "2000") == 0, "duration_ns %s", d ? d : "(none)");
         model_free(m);
     }
-    rm(path);
+    failvfs_rm(path);
 }
 
 /* Everything is committed, but the end of the file (the checkpoint into
  * the main database when it closes) cannot be written: an error too. */
 static void test_close_fails(void)
 {
-    char path[512], err[512] = "";
-    tmp_path(path, sizeof path, "close.sonde");
-    rm(path);
-    sqlite3 *db = NULL;
-    CHECK_INT(store_create(path, &db, err, sizeof err), 0);
-    if (!db)
-        return;
-    struct sample_queue *q = squeue_new(1, 4096);
+    char err[512] = "";
     struct sampler_stats st = { .start_unix_ns = 1, .duration_ns = 5000 };
-    volatile sig_atomic_t stop = 0;
-    struct recorder *r = NULL;
-    CHECK_INT(recorder_start(&r, db, q, &st, 100, &stop, err, sizeof err), 0);
-    if (!r) {
-        squeue_free(q);
+    struct rec_fixture f;
+    if (fixture_start(&f, "close.sonde", 1, 4096, &st, 100))
         return;
-    }
+    const char *path = f.path;
+    struct sample_queue *q = f.q;
+    struct recorder *r = f.r;
     const struct fl s1[] = { { &c_gamma, 21 } };
     struct batch *b = get_free(q);
     add_sample(b, 100, 100, 1000, 1, 10, STATE_GIL, 0, 1, s1);
@@ -475,7 +468,7 @@ static void test_close_fails(void)
     failvfs_main = 0;
     CHECK(rc == -ENOSPC, "recorder_finish = %d, want -ENOSPC (%s)", rc, err);
     squeue_free(q);
-    rm(path);
+    failvfs_rm(path);
 }
 
 int main(void)

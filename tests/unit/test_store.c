@@ -18,22 +18,6 @@
 
 /* ---- tests ---- */
 
-static void tmp_path(char *buf, size_t len, const char *name)
-{
-    const char *dir = getenv("TMPDIR");
-    snprintf(buf, len, "%s/sonde-test-store-%d-%s", dir && *dir ? dir : "/tmp", (int)getpid(), name);
-}
-
-static void rm(const char *path)
-{
-    char side[600];
-    unlink(path);
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
-}
-
 static void add_spans(struct span_batch *b, const char *trace, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -56,8 +40,8 @@ static void test_recording_with_spans(void)
 {
     char path[512], err[512] = "";
     const char *trace = "0123456789abcdef0123456789abcdef";
-    tmp_path(path, sizeof path, "both.sonde");
-    rm(path);
+    failvfs_tmp_path(path, sizeof path, "store", "both.sonde");
+    failvfs_rm(path);
     CHECK_INT(synth_write(path, SYNTH_THREADS, 0, err, sizeof err), 0);
     CHECK_INT(store_probe(path), STORE_PART_SAMPLES);
 
@@ -89,17 +73,17 @@ static void test_recording_with_spans(void)
     CHECK_INT(v.nroots, 1);
     trace_view_fini(&v);
     span_store_free(st);
-    rm(path);
+    failvfs_rm(path);
 
     /* a collector's store holds spans alone */
-    tmp_path(path, sizeof path, "spans.db");
-    rm(path);
+    failvfs_tmp_path(path, sizeof path, "store", "spans.db");
+    failvfs_rm(path);
     CHECK_INT(span_store_open(path, STORE_CREATE, &st, err, sizeof err), 0);
     span_store_free(st);
     CHECK_INT(store_probe(path), STORE_PART_SPANS);
     /* a recording's reader refuses it, as a bad file */
     CHECK_INT(model_load(path, &m, err, sizeof err), SE_BADFILE);
-    rm(path);
+    failvfs_rm(path);
     CHECK_INT(store_probe(path), 0);
 }
 
@@ -108,7 +92,7 @@ static void test_recording_with_spans(void)
 static void test_close_write_error(void)
 {
     char path[512], err[512] = "";
-    tmp_path(path, sizeof path, "full.sonde");
+    failvfs_tmp_path(path, sizeof path, "store", "full.sonde");
     sqlite3 *db = NULL;
     CHECK_INT(store_create(path, &db, err, sizeof err), 0);
     CHECK_INT(store_meta_set(db, "k", "v"), 0);
@@ -133,7 +117,7 @@ static void test_close_write_error(void)
     CHECK_INT(db ? sqlite3_exec(db, "DROP TABLE meta", NULL, NULL, NULL) : 1, SQLITE_OK);
     CHECK_INT(store_meta_set(db, "k", "w"), SE_BADFILE);
     CHECK_INT(store_close(db), 0);
-    rm(path);
+    failvfs_rm(path);
 }
 
 int main(void)
