@@ -25,6 +25,14 @@ struct tslot {
     pid_t tid;         /* 0: free */
     struct proc_task task; /* its /proc files */
     int64_t last_cpu, last_delay, last_ts, last_pcount;
+    /* schedstat's CPU and run count before the frames kept in `frames` were
+     * read (the previous tick's: the thread list, whose frame pointers the
+     * walk follows, is read before this tick's schedstat). The stack is
+     * reused only while they have not moved: a thread that ran between the
+     * frame pointer read and this tick's schedstat would otherwise keep a
+     * stack it has left (seen: a 0.5 s sleep charged to the function the
+     * thread had returned from). */
+    int64_t walk_cpu, walk_pcount;
     int last_state;
     struct rec_frame *frames; /* last resolved stack (remember_stack) */
     int fcap, nframes, ftruncated, have_frames;
@@ -77,6 +85,7 @@ struct thread_tick {
     struct tslot *sl;
     int64_t dcpu, wall;
     int state, reuse, flags;
+    int64_t prev_cpu, prev_pcount; /* the slot's schedstat at the previous tick */
     size_t raw_first; /* its frames in sampler.rawall (pass 3) */
     int nraw, truncated;
 };

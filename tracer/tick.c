@@ -326,7 +326,9 @@ static void pass_states(struct sampler *s, struct target *t, int n, int64_t now,
         proc_task_schedstat(&sl->task, &ss);
         int64_t cpu = ss.cpu_ns, delay = ss.delay_ns, pcount = ss.pcount;
         int did_not_run = cpu >= 0 && cpu == sl->last_cpu && pcount == sl->last_pcount;
-        tk->reuse = did_not_run && sl->have_frames;
+        tk->reuse = sl->have_frames && cpu >= 0 && cpu == sl->walk_cpu && pcount == sl->walk_pcount;
+        tk->prev_cpu = sl->last_cpu;
+        tk->prev_pcount = sl->last_pcount;
         sl->last_pcount = pcount;
         tk->dcpu = cpu >= 0 && sl->last_cpu >= 0 && cpu >= sl->last_cpu ? cpu - sl->last_cpu : 0;
         int64_t ddelay = delay >= 0 && sl->last_delay >= 0 && delay >= sl->last_delay
@@ -508,6 +510,8 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
                 k++;
             }
             remember_stack(sl, r->frames, k, trunc);
+            sl->walk_cpu = tk->prev_cpu;
+            sl->walk_pcount = tk->prev_pcount;
         }
         r->nframes = (uint16_t)k;
         /* a stack deeper than the cap keeps its innermost frames: counted
