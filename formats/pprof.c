@@ -23,12 +23,12 @@ typedef Perftools__Profiles__Location PLocation;
 typedef Perftools__Profiles__Line PLine;
 typedef Perftools__Profiles__Function PFunction;
 
-struct strtab {
+struct pp_strtab {
     char **s; size_t n, cap;
     int64_t *of_model; /* by model string id: index, 0 = not yet */
 };
 
-static int64_t str_add(struct strtab *st, const char *s)
+static int64_t str_add(struct pp_strtab *st, const char *s)
 {
     if (st->n == st->cap)
         return 0; /* capacity is computed up front: never happens */
@@ -36,7 +36,7 @@ static int64_t str_add(struct strtab *st, const char *s)
     return (int64_t)st->n++;
 }
 
-static int64_t str_model(struct strtab *st, const struct model *m, uint32_t id)
+static int64_t str_model(struct pp_strtab *st, const struct model *m, uint32_t id)
 {
     if (id == 0 || id >= m->nstrings)
         return 0;
@@ -80,7 +80,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
                        size_t errlen)
 {
     struct calltree *t = NULL;
-    struct strtab st = { 0 };
+    struct pp_strtab st = { 0 };
     struct agg *agg = NULL;
     PValueType vt[4], *vtp[3];
     PSample *samples = NULL, **samplep = NULL;

@@ -6,16 +6,21 @@
 
 #define NOFRAMES "[no Python frames]"
 
-void ct_cost_add(struct ct_cost *c, const struct m_sample *s)
+void ct_cost_add_raw(struct ct_cost *c, int64_t wall_ns, int64_t cpu_ns, int state)
 {
-    int64_t w = s->wall_ns > 0 ? s->wall_ns : 0, u = s->cpu_ns > 0 ? s->cpu_ns : 0;
+    int64_t w = wall_ns > 0 ? wall_ns : 0, u = cpu_ns > 0 ? cpu_ns : 0;
     c->wall_ns += w;
     c->cpu_ns += u;
-    if (s->state == STATE_GIL)
+    if (state == STATE_GIL)
         c->gil_ns += w;
     c->wall_us += w / 1000;
     c->cpu_us += u / 1000;
     c->samples++;
+}
+
+void ct_cost_add(struct ct_cost *c, const struct m_sample *s)
+{
+    ct_cost_add_raw(c, s->wall_ns, s->cpu_ns, s->state);
 }
 
 void ct_cost_sum(struct ct_cost *into, const struct ct_cost *c)

@@ -1,6 +1,7 @@
 /* The call tree of a recording: the one aggregation of the model's samples
  * by function and call path that exports (formats/), `sonde view` (ui/),
- * `sonde report` (profiler/query.c) read. Functions are frames merged by
+ * `sonde report` (profiler/query.c) read; `sonde top` grows the same tree
+ * while it samples (struct ct_grow below). Functions are frames merged by
  * name, file and first line; the tree is the model's stack trie merged by
  * function (so lines within a function do not split a node). Costs are
  * summed over the samples a filter selects (struct ct_filter: the one place
@@ -11,6 +12,8 @@
 #ifndef SONDE_CALLTREE_H
 #define SONDE_CALLTREE_H
 
+#include "common/hmap.h"
+#include "common/strtab.h"
 #include "profiler/model.h"
 
 #include <stddef.h>
@@ -49,6 +52,8 @@ struct ct_cost {
 };
 
 void ct_cost_add(struct ct_cost *c, const struct m_sample *s);
+/* The same, from a sample's wall and CPU time and state (enum sample_state). */
+void ct_cost_add_raw(struct ct_cost *c, int64_t wall_ns, int64_t cpu_ns, int state);
 void ct_cost_sum(struct ct_cost *into, const struct ct_cost *c);
 
 /* Function 0 is "[no Python frames]": samples whose stack is 0. */
@@ -111,5 +116,63 @@ uint32_t calltree_stack_frames(const struct model *m, uint32_t s, uint32_t *out,
 
 /* Deepest stack in the model (at least 1). */
 uint32_t calltree_max_depth(const struct model *m);
+
+/* ---- a call tree grown one sample at a time ----
+ * The same tree (functions, nodes, costs by node) fed from the sampler's
+ * records instead of a recording: `sonde top` (profiler/live.c) grows one
+ * while it samples, and reads it with calltree_flat like the other views.
+ * Functions are keyed by (name, file, first line) as in calltree_new, but
+ * their name and file ids index g->names, not a model. Costs are kept per
+ * lane (a thread, later a green thread) and node, so one tree serves every
+ * lane filter. Node 0 is the root, node 1 "[no Python frames]" (func 0).
+ * Not thread-safe: one thread grows it; others read it under the owner's
+ * lock. */
+struct ct_cell {
+    uint64_t lane;
+    uint32_t node;
+    struct ct_cost self;         /* samples of lane whose innermost node it is */
+};
+
+struct ct_grow {
+    struct calltree t;           /* funcs, nodes (t.w, frame_func, stack_node unused) */
+    struct strtab names;         /* function names and files */
+    struct hmap by_func;         /* (name id << 32 | file id, line) -> func */
+    struct hmap by_child;        /* (parent, func) -> node */
+    struct hmap by_cell;         /* (lane, node) -> cell index + 1 */
+    uint32_t *last_child;        /* by node: its newest child (to link in creation order) */
+    struct ct_cell *cells;
+    size_t ncells, capcells, capfuncs, capnodes;
+};
+
+/* An empty tree (root, node 1, func 0). 0 or -ENOMEM (then fini it). */
+int ct_grow_init(struct ct_grow *g);
+void ct_grow_fini(struct ct_grow *g);
+
+/* The function (name, file, first line), created if new: its id (>= 1),
+ * or 0 without memory. name and file are copied. */
+uint32_t ct_grow_func(struct ct_grow *g, const char *name, const char *file, int32_t line);
+
+/* The child of node parent for func, created if new: its id, or 0 without
+ * memory. parent 0 = the root. */
+uint32_t ct_grow_child(struct ct_grow *g, uint32_t parent, uint32_t func);
+
+/* Add one sample of lane (nonzero) whose innermost node is node (1 for a
+ * sample without Python frames). 0 or -ENOMEM (the sample is not counted). */
+int ct_grow_add(struct ct_grow *g, uint64_t lane, uint32_t node, int64_t wall_ns, int64_t cpu_ns,
+                int state);
+
+/* Zero every cost (functions and nodes stay). */
+void ct_grow_reset(struct ct_grow *g);
+
+/* Costs by node of the samples of lane (0: every lane) into w: w->self,
+ * w->total and w->all as calltree_weigh fills them (w->stack stays NULL).
+ * Free with ct_weights_fini. 0 or -ENOMEM. Then calltree_flat(&g->t, w, ...)
+ * gives the flat profile. */
+int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, struct ct_weights *w);
+
+/* Name and file of function func of g ("[no Python frames]" / "[sonde]"
+ * for 0). */
+const char *ct_grow_func_name(const struct ct_grow *g, uint32_t func);
+const char *ct_grow_func_file(const struct ct_grow *g, uint32_t func);
 
 #endif

@@ -3,22 +3,12 @@
 #include "common/err.h"
 #include "common/hmap.h"
 #include "common/strtab.h"
+#include "profiler/calltree.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct lfunc {
-    const char *name, *file; /* in names */
-    int line;
-};
-
-struct lcount {
-    uint32_t thread, func;
-    uint64_t stamp;          /* last sample that counted this in totals */
-    int64_t self[Q_METRICS], total[Q_METRICS];
-};
 
 struct live {
     struct sample_queue *q;
@@ -26,14 +16,10 @@ struct live {
     pthread_mutex_t mu;
     struct live_header h;
     struct live_thread *threads; size_t nthreads, capthreads; /* index = id - 1 */
-    struct lfunc *funcs;         size_t nfuncs, capfuncs;
-    struct lcount *counts;       size_t ncounts, capcounts;
-    struct hmap by_code;   /* code pointer -> func index + 1 */
-    struct strtab names;   /* function names and files */
-    struct hmap by_key;    /* (name id << 32 | file id, line) -> func index + 1 */
+    struct ct_grow tree;   /* the call tree, costs by (thread id, node) */
+    struct hmap by_code;   /* code pointer -> func id */
     struct hmap by_tid;    /* (pid, tid) -> thread id */
-    struct hmap by_pair;   /* (thread id, func index) -> count index + 1 */
-    uint64_t seq;
+    struct ct_cost *fself, *ftotal; size_t capflat; /* snapshot scratch, by func */
     int oom;
 };
 
@@ -71,7 +57,7 @@ static uint32_t thread_of(struct live *l, int pid, int tid)
     return t->id;
 }
 
-/* Function index + 1 of a code object, or 0 (unreadable code, no memory). */
+/* Function id of a code object, or 0 (unreadable code, no memory). */
 static uint32_t func_of(struct live *l, const struct py_code *co)
 {
     if (!co)
@@ -80,47 +66,14 @@ static uint32_t func_of(struct live *l, const struct py_code *co)
     if (v)
         return (uint32_t)*v;
     const char *name = co->qualname && *co->qualname ? co->qualname : co->name ? co->name : "?";
-    const char *file = co->file ? co->file : "?";
-    uint32_t name_id, file_id, id;
-    if (strtab_intern(&l->names, name, &name_id, NULL) ||
-        strtab_intern(&l->names, file, &file_id, NULL))
+    uint32_t id = ct_grow_func(&l->tree, name, co->file ? co->file : "?", co->firstlineno);
+    if (!id)
         return 0;
-    uint64_t k1 = (uint64_t)name_id << 32 | file_id, k2 = (uint64_t)(uint32_t)co->firstlineno;
-    v = hmap_get(&l->by_key, k1, k2);
-    if (v) {
-        id = (uint32_t)*v;
-    } else {
-        if (grow((void **)&l->funcs, &l->capfuncs, l->nfuncs + 1, sizeof *l->funcs) ||
-            hmap_put(&l->by_key, k1, k2, l->nfuncs + 1))
-            return 0;
-        struct lfunc *f = &l->funcs[l->nfuncs];
-        f->name = strtab_str(&l->names, name_id);
-        f->file = strtab_str(&l->names, file_id);
-        f->line = co->firstlineno;
-        id = (uint32_t)++l->nfuncs;
-    }
     /* a cache of the lookup above: without memory for it, the next sample
      * of this code object looks its function up again */
     if (hmap_put(&l->by_code, (uint64_t)(uintptr_t)co, 0, id))
         l->oom = 1;
     return id;
-}
-
-static struct lcount *count_of(struct live *l, uint32_t thread, uint32_t func)
-{
-    uint64_t *v = hmap_get(&l->by_pair, thread, func);
-    if (v)
-        return &l->counts[*v - 1];
-    if (grow((void **)&l->counts, &l->capcounts, l->ncounts + 1, sizeof *l->counts))
-        return NULL;
-    struct lcount *c = &l->counts[l->ncounts];
-    memset(c, 0, sizeof *c);
-    c->thread = thread;
-    c->func = func;
-    if (hmap_put(&l->by_pair, thread, func, l->ncounts + 1))
-        return NULL;
-    l->ncounts++;
-    return c;
 }
 
 static void add_sample(struct live *l, const struct rec_sample *s)
@@ -146,27 +99,25 @@ static void add_sample(struct live *l, const struct rec_sample *s)
         l->h.first_ts = s->ts;
     if (s->ts > l->h.last_ts)
         l->h.last_ts = s->ts;
-    uint64_t seq = ++l->seq;
-    for (int i = 0; i < s->nframes; i++) {
+    /* the sample's path in the tree, from the outermost frame in */
+    uint32_t node = 0;
+    for (int i = s->nframes; i-- > 0;) {
         uint32_t f = func_of(l, s->frames[i].code);
         if (!f) {
             l->oom |= s->frames[i].code != NULL; /* a frame left out */
             continue;
         }
-        struct lcount *c = count_of(l, th, f);
-        if (!c) {
+        uint32_t n = ct_grow_child(&l->tree, node, f);
+        if (!n) {
             l->oom = 1;
-            return;
+            break;
         }
-        if (i == 0)
-            for (int k = 0; k < Q_METRICS; k++)
-                c->self[k] += w[k];
-        if (c->stamp != seq) {
-            c->stamp = seq;
-            for (int k = 0; k < Q_METRICS; k++)
-                c->total[k] += w[k];
-        }
+        node = n;
     }
+    if (!node)
+        node = 1; /* no Python frames */
+    if (ct_grow_add(&l->tree, th, node, s->wall_ns, s->cpu_ns, s->state))
+        l->oom = 1;
 }
 
 static void add_batch(struct live *l, const struct batch *b)
@@ -234,14 +185,12 @@ static void *consumer_main(void *arg)
 
 static void live_destroy(struct live *l)
 {
-    free(l->funcs);
-    strtab_fini(&l->names);
+    ct_grow_fini(&l->tree);
     free(l->threads);
-    free(l->counts);
+    free(l->fself);
+    free(l->ftotal);
     hmap_fini(&l->by_code);
-    hmap_fini(&l->by_key);
     hmap_fini(&l->by_tid);
-    hmap_fini(&l->by_pair);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -253,8 +202,7 @@ int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     l->q = q;
     pthread_mutex_init(&l->mu, NULL);
-    if (strtab_init(&l->names, 1024) || hmap_init(&l->by_code, 1024) || hmap_init(&l->by_key, 1024) ||
-        hmap_init(&l->by_tid, 64) || hmap_init(&l->by_pair, 4096)) {
+    if (ct_grow_init(&l->tree) || hmap_init(&l->by_code, 1024) || hmap_init(&l->by_tid, 64)) {
         live_destroy(l);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
@@ -292,10 +240,7 @@ void live_reset(struct live *l)
         t->wall_ns = t->cpu_ns = 0;
         memset(t->state_ns, 0, sizeof t->state_ns);
     }
-    for (size_t i = 0; i < l->ncounts; i++) {
-        memset(l->counts[i].self, 0, sizeof l->counts[i].self);
-        memset(l->counts[i].total, 0, sizeof l->counts[i].total);
-    }
+    ct_grow_reset(&l->tree);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -308,8 +253,15 @@ int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
     s->nthreads = s->nfuncs = 0;
     memset(s->metric_total, 0, sizeof s->metric_total);
     /* + 1: never NULL, even before the first sample (callers qsort them) */
+    size_t nf = l->tree.t.nfuncs;
     if (grow((void **)&s->threads, &s->capthreads, l->nthreads + 1, sizeof *s->threads) ||
-        grow((void **)&s->funcs, &s->capfuncs, l->nfuncs + 1, sizeof *s->funcs)) {
+        grow((void **)&s->funcs, &s->capfuncs, nf + 1, sizeof *s->funcs)) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    size_t capflat = l->capflat;
+    if (grow((void **)&l->fself, &capflat, nf, sizeof *l->fself) ||
+        grow((void **)&l->ftotal, &l->capflat, nf, sizeof *l->ftotal)) {
         rc = -ENOMEM;
         goto out;
     }
@@ -324,29 +276,32 @@ int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
         s->metric_total[Q_CPU] += t->cpu_ns;
         s->metric_total[Q_GIL] += t->state_ns[STATE_GIL];
     }
-    for (size_t i = 0; i < l->nfuncs; i++) {
-        struct live_func *f = &s->funcs[i];
-        memset(f, 0, sizeof *f);
-        f->name = l->funcs[i].name;
-        f->file = l->funcs[i].file;
-        f->line = l->funcs[i].line;
+    /* the flat profile of the selected thread(s), read off the tree as the
+     * other views read theirs */
+    struct ct_weights w;
+    if (ct_grow_weigh(&l->tree, thread, &w) || calltree_flat(&l->tree.t, &w, l->fself, l->ftotal)) {
+        ct_weights_fini(&w);
+        rc = -ENOMEM;
+        goto out;
     }
-    for (size_t i = 0; i < l->ncounts; i++) {
-        const struct lcount *c = &l->counts[i];
-        if (thread && c->thread != thread)
-            continue;
-        struct live_func *f = &s->funcs[c->func - 1];
-        for (int k = 0; k < Q_METRICS; k++) {
-            f->self[k] += c->self[k];
-            f->total[k] += c->total[k];
-        }
-    }
-    /* keep only functions seen in the selection */
+    ct_weights_fini(&w);
+    /* keep only functions seen in the selection (func 0, no Python frames,
+     * is not a function here) */
     size_t n = 0;
-    for (size_t i = 0; i < l->nfuncs; i++) {
-        const struct live_func *f = &s->funcs[i];
-        if (f->total[Q_WALL] || f->total[Q_CPU])
-            s->funcs[n++] = *f;
+    for (size_t i = 1; i < nf; i++) {
+        const struct ct_cost *sf = &l->fself[i], *tf = &l->ftotal[i];
+        if (!tf->wall_ns && !tf->cpu_ns)
+            continue;
+        struct live_func *f = &s->funcs[n++];
+        f->name = ct_grow_func_name(&l->tree, (uint32_t)i);
+        f->file = ct_grow_func_file(&l->tree, (uint32_t)i);
+        f->line = l->tree.t.funcs[i].line;
+        f->self[Q_WALL] = sf->wall_ns;
+        f->self[Q_CPU] = sf->cpu_ns;
+        f->self[Q_GIL] = sf->gil_ns;
+        f->total[Q_WALL] = tf->wall_ns;
+        f->total[Q_CPU] = tf->cpu_ns;
+        f->total[Q_GIL] = tf->gil_ns;
     }
     s->nfuncs = n;
 out:

@@ -1,9 +1,12 @@
 /* Live aggregation for `sonde top`: a consumer of the sampler's queue
  * (tracer/sampler.h) that keeps cumulative counters in memory (no SQLite):
- * per thread (samples, wall, CPU, time per GIL state) and per thread and
- * function (self and total wall, CPU and GIL-held time). A function is a
- * code object's name + file + first line; totals count a function once per
- * sample however deep it recurses. Counters are cumulative since the start
+ * per thread (samples, wall, CPU, time per GIL state), and the call tree of
+ * profiler/calltree.h grown sample by sample (struct ct_grow, costs by
+ * thread and node), from which a snapshot reads the flat profile (self and
+ * total wall, CPU and GIL-held time per function) with calltree_flat, as
+ * report and the exports do. A function is a code object's qualified name +
+ * file + first line; totals count a function once per sample however deep
+ * it recurses. Counters are cumulative since the start
  * (or the last live_reset). */
 #ifndef SONDE_LIVE_H
 #define SONDE_LIVE_H

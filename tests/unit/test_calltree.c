@@ -8,6 +8,7 @@
 
 #include "profiler/calltree.h"
 
+#include <errno.h>
 #include <string.h>
 
 static int64_t weigh_samples(const struct calltree *t, const struct model *m,
@@ -122,9 +123,93 @@ static void test_filters(void)
     synth_unload(m, path);
 }
 
+/* The tree grown sample by sample (ct_grow, what top uses) equals the one
+ * built from the recording: the same nodes, and per function the same
+ * self and total costs, for every thread and for all of them; a reset
+ * zeroes the costs and keeps the structure. */
+static void check_grow_matches(const char *what, int kind)
+{
+    char path[256];
+    struct model *m = synth_load(kind, 0, path);
+    CHECK(m != NULL, "no model");
+    if (!m)
+        return;
+    struct calltree *t;
+    struct ct_grow g;
+    CHECK_INT(calltree_new(m, NULL, &t), 0);
+    CHECK_INT(ct_grow_init(&g), 0);
+    uint32_t frames[256];
+    for (size_t i = 0; i < m->nsamples; i++) {
+        const struct m_sample *s = &m->samples[i];
+        uint32_t n = calltree_stack_frames(m, s->stack, frames, 256), node = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            const struct m_frame *f = &m->frames[frames[k]];
+            uint32_t fn = ct_grow_func(&g, model_str(m, f->name), model_str(m, f->file), f->fn_line);
+            CHECK(fn != 0, "%s: no function", what);
+            node = ct_grow_child(&g, node, fn);
+            CHECK(node != 0, "%s: no node", what);
+        }
+        CHECK_INT(ct_grow_add(&g, s->thread, node ? node : 1, s->wall_ns, s->cpu_ns, s->state), 0);
+    }
+    CHECK_INT(g.t.nnodes, t->nnodes);
+    CHECK_INT(g.t.nfuncs, t->nfuncs);
+    CHECK_INT(g.t.maxdepth, t->maxdepth);
+    struct ct_cost ms[64], mt[64], gs[64], gt[64];
+    CHECK(t->nfuncs <= 64, "%s: too many functions for the test", what);
+    for (uint32_t th = 0; th < m->nthreads && t->nfuncs <= 64; th++) {
+        struct ct_filter f = { .thread = th };
+        struct ct_weights mw, gw;
+        CHECK_INT(calltree_weigh(t, m, &f, &mw), 0);
+        CHECK_INT(ct_grow_weigh(&g, th, &gw), 0);
+        CHECK_INT(calltree_flat(t, &mw, ms, mt), 0);
+        CHECK_INT(calltree_flat(&g.t, &gw, gs, gt), 0);
+        CHECK_INT(gw.all.samples, mw.all.samples);
+        CHECK_INT(gw.all.wall_ns, mw.all.wall_ns);
+        for (uint32_t a = 0; a < t->nfuncs; a++) {
+            /* the grown tree numbers functions in sample order: match by name */
+            uint32_t b = 0;
+            for (uint32_t k = 0; k < g.t.nfuncs; k++)
+                if (!strcmp(ct_grow_func_name(&g, k), calltree_func_name(m, t, a)) &&
+                    !strcmp(ct_grow_func_file(&g, k), calltree_func_file(m, t, a)) &&
+                    g.t.funcs[k].line == t->funcs[a].line)
+                    b = k;
+            CHECK(a == 0 || b != 0, "%s: function %u missing from the grown tree", what, a);
+            CHECK_INT(gs[b].wall_ns, ms[a].wall_ns);
+            CHECK_INT(gs[b].cpu_ns, ms[a].cpu_ns);
+            CHECK_INT(gs[b].gil_ns, ms[a].gil_ns);
+            CHECK_INT(gt[b].wall_ns, mt[a].wall_ns);
+            CHECK_INT(gt[b].cpu_ns, mt[a].cpu_ns);
+            CHECK_INT(gt[b].samples, mt[a].samples);
+        }
+        ct_weights_fini(&mw);
+        ct_weights_fini(&gw);
+    }
+    size_t nodes = g.t.nnodes;
+    ct_grow_reset(&g);
+    struct ct_weights gw;
+    CHECK_INT(ct_grow_weigh(&g, 0, &gw), 0);
+    CHECK_INT(gw.all.samples, 0);
+    CHECK_INT(gw.total[0].wall_ns, 0);
+    CHECK_INT(g.t.nnodes, nodes);
+    ct_weights_fini(&gw);
+    /* bad input: a node that does not exist */
+    CHECK_INT(ct_grow_add(&g, 1, (uint32_t)g.t.nnodes, 1, 1, 0), -EINVAL);
+    CHECK_INT(ct_grow_child(&g, (uint32_t)g.t.nnodes + 5, 1), 0);
+    ct_grow_fini(&g);
+    calltree_free(t);
+    synth_unload(m, path);
+}
+
+static void test_grow(void)
+{
+    check_grow_matches("recursive", SYNTH_RECURSIVE);
+    check_grow_matches("threads", SYNTH_THREADS);
+}
+
 int main(void)
 {
     test_structure();
     test_filters();
+    test_grow();
     return check_done("calltree");
 }
