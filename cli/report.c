@@ -13,11 +13,15 @@
 
 static void report_usage(FILE *f)
 {
-    fputs("usage: sonde report [--mode wall|cpu|gil] [--thread NAME|TID] [--limit N] [--json] FILE.sonde\n"
+    fputs("usage: sonde report [--mode wall|cpu|gil] [--thread NAME|TID] [--task NAME|ID] [--limit N]\n"
+          "                    [--json] FILE.sonde\n"
           "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
           "  -t, --thread T     only this thread (Python name or OS thread id)\n"
+          "  -T, --task T       only this green thread (asyncio task or greenlet: its name,\n"
+          "                     or the ID column of the report), running and suspended\n"
           "  -n, --limit N      show the top N functions (default 25, 0 = all)\n"
-          "  -j, --json         print {\"threads\": [...], \"functions\": [...]} (every function)\n",
+          "  -j, --json         print {\"threads\": [...], \"green_threads\": [...],\n"
+          "                     \"functions\": [...]} (every function)\n",
           f);
 }
 
@@ -26,16 +30,17 @@ int cmd_report(int argc, char **argv)
     static const struct option opts[] = {
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
+        { "task", required_argument, NULL, 'T' },
         { "limit", required_argument, NULL, 'n' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
     struct report_opts o = { .mode = Q_WALL, .limit = 25 };
-    const char *thread = NULL;
+    const char *thread = NULL, *task = NULL;
     int c, mode;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:n:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:t:T:n:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
@@ -45,6 +50,7 @@ int cmd_report(int argc, char **argv)
             o.mode = (enum q_metric)mode;
             break;
         case 't': thread = optarg; break;
+        case 'T': task = optarg; break;
         case 'n': o.limit = atoi(optarg); break;
         case 'j': o.json = 1; break;
         case 'h': report_usage(stdout); return EXIT_OK;
@@ -64,6 +70,20 @@ int cmd_report(int argc, char **argv)
         o.thread = model_find_thread(m, thread);
         if (!o.thread) {
             fprintf(stderr, "sonde: no thread named or numbered '%s' in %s\n", thread, argv[optind]);
+            model_free(m);
+            return EXIT_USAGE;
+        }
+    }
+    if (task) {
+        size_t several = 0;
+        o.green = model_find_green(m, task, &several);
+        if (!o.green || several > 1) {
+            if (!o.green)
+                fprintf(stderr, "sonde: no task or greenlet named or numbered '%s' in %s\n", task,
+                        argv[optind]);
+            else
+                fprintf(stderr, "sonde: %zu green threads are named '%s' in %s: give its ID (sonde report"
+                        " lists them)\n", several, task, argv[optind]);
             model_free(m);
             return EXIT_USAGE;
         }

@@ -18,7 +18,22 @@ enum sample_flag {
     SAMPLE_GIL_OFFCPU = 2, /* STATE_GIL, but the holder was not on a CPU
                               (queued for one, or blocked in a system call):
                               every other thread that needs the GIL stalls */
+    SAMPLE_SUSPENDED = 4,  /* a green thread's sample while it was suspended
+                              (sample.green says which): wall time of the
+                              lane, not of its OS thread, whose own sample
+                              at that time is another row */
 };
+
+/* green.kind: what a green thread is. */
+enum green_kind {
+    GREEN_TASK = 1,        /* an asyncio Task */
+    GREEN_GREENLET = 2,    /* a greenlet (gevent's too) */
+};
+
+static inline const char *green_kind_name(int kind)
+{
+    return kind == GREEN_TASK ? "task" : kind == GREEN_GREENLET ? "greenlet" : "?";
+}
 
 static inline const char *state_name(int state)
 {

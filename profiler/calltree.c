@@ -200,6 +200,11 @@ int calltree_weigh(const struct calltree *t, const struct model *m, const struct
             continue;
         ct_cost_add(&w->stack[s->stack < m->nstacks ? s->stack : 0], s);
     }
+    for (size_t i = 0; f->green && i < m->ngsamples; i++) {
+        const struct m_sample *s = &m->gsamples[i];
+        if (ct_selected(m, f, s))
+            ct_cost_add(&w->stack[s->stack < m->nstacks ? s->stack : 0], s);
+    }
     /* integer sums: adding up per stack is exact */
     for (size_t s = 0; s < ns; s++)
         if (w->stack[s].samples) {

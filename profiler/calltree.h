@@ -27,6 +27,9 @@ struct ct_filter {
     int timed;                   /* if set, keep samples with from_ns <= ts < to_ns */
     int64_t from_ns, to_ns;
     uint32_t states;             /* bit (1 << enum sample_state) = keep; 0 = every state */
+    uint32_t green;              /* model green thread id, 0 = the threads' samples; else
+                                    that green thread's: its thread's samples while it
+                                    ran, and its suspended samples (m->gsamples) */
 };
 
 /* Does sample s pass the filter? (m gives the thread count for f->threads.) */
@@ -40,6 +43,8 @@ static inline int ct_selected(const struct model *m, const struct ct_filter *f,
     if (f->timed && (s->ts < f->from_ns || s->ts >= f->to_ns))
         return 0;
     if (f->states && !(f->states & (1u << s->state)))
+        return 0;
+    if (f->green && s->green != f->green)
         return 0;
     return 1;
 }

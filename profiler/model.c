@@ -90,6 +90,21 @@ static int alloc_by_max(sqlite3 *db, const char *table, size_t elem, void **out,
     return 0;
 }
 
+/* Does the file have this table? (Read before preparing a query on a
+ * table that only newer versions have.) */
+static int has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 /* Step a query: 1 for a row, 0 when done, -1 on error (corrupt file). */
 static int next_row(sqlite3_stmt *st, int *err)
 {
@@ -251,6 +266,44 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         if (!m->threads[i].name && !(m->threads[i].name = strdup("")))
             FAIL(-ENOMEM, "out of memory");
 
+    /* green threads (version 3 files; earlier ones have none) */
+    if (has_table(db, "green")) {
+        if ((rc = alloc_by_max(db, "green", sizeof *m->greens, (void **)&m->greens, &m->ngreens)))
+            FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad green table", path);
+        sqlite3_prepare_v2(db, "SELECT id, pid, thread, kind, addr, name, func, start_ns, end_ns"
+                           " FROM green", -1, &st, NULL);
+        while (next_row(st, &bad)) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            if (id <= 0 || (size_t)id >= m->ngreens || m->greens[id].name)
+                continue;
+            struct m_green *g = &m->greens[id];
+            int64_t pid = sqlite3_column_int64(st, 1), th = sqlite3_column_int64(st, 2);
+            int64_t kind = sqlite3_column_int64(st, 3);
+            g->start_ns = sqlite3_column_int64(st, 7);
+            g->end_ns = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
+            if (pid < 0 || pid > MODEL_PID_MAX || th < 0 || (size_t)th >= m->nthreads ||
+                kind < 0 || kind > 255 || g->start_ns < -MODEL_TS_MAX || g->start_ns > MODEL_TS_MAX ||
+                g->end_ns < -1 || g->end_ns > MODEL_TS_MAX)
+                FAIL(SE_BADFILE, "%s is damaged: bad green thread %lld", path, (long long)id);
+            g->pid = (int32_t)pid;
+            g->thread = (uint32_t)th;
+            g->kind = (uint8_t)kind;
+            g->addr = (uint64_t)sqlite3_column_int64(st, 4);
+            if (!(g->name = utf8_dup((const char *)sqlite3_column_text(st, 5))) ||
+                !(g->func = utf8_dup((const char *)sqlite3_column_text(st, 6))))
+                FAIL(-ENOMEM, "out of memory");
+        }
+        if (bad)
+            FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        st = NULL;
+        for (size_t i = 0; i < m->ngreens; i++) {
+            struct m_green *g = &m->greens[i];
+            if (!g->name && (!(g->name = strdup("")) || !(g->func = strdup(""))))
+                FAIL(-ENOMEM, "out of memory");
+        }
+    }
+
     /* samples */
     size_t ns;
     if (count_rows(db, "sample", &ns))
@@ -268,6 +321,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
                                    " 0 FROM sample",
                        -1, &st, NULL);
     int64_t cpu_sum = 0, wall_sum = 0;
+    size_t nsusp = 0;
     while (m->nsamples < ns && next_row(st, &bad)) {
         struct m_sample *s = &m->samples[m->nsamples];
         s->ts = sqlite3_column_int64(st, 0);
@@ -279,8 +333,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         if (th <= 0 || (size_t)th >= m->nthreads || sk < 0 || (size_t)sk >= m->nstacks ||
             state < 0 || state >= STATE_COUNT || s->ts < -MODEL_TS_MAX || s->ts > MODEL_TS_MAX ||
             s->cpu_ns < -MODEL_NS_MAX || s->cpu_ns > MODEL_NS_MAX || s->wall_ns < -MODEL_NS_MAX ||
-            s->wall_ns > MODEL_NS_MAX || green < 0 || green > UINT32_MAX || span < 0 ||
-            span > UINT32_MAX)
+            s->wall_ns > MODEL_NS_MAX || green < 0 || (green && (size_t)green >= m->ngreens) ||
+            span < 0 || span > UINT32_MAX)
             FAIL(SE_BADFILE, "%s is damaged: bad sample at ts %lld", path, (long long)s->ts);
         cpu_sum += s->cpu_ns < 0 ? -s->cpu_ns : s->cpu_ns;
         wall_sum += s->wall_ns < 0 ? -s->wall_ns : s->wall_ns;
@@ -293,6 +347,10 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         s->green = (uint32_t)green;
         s->span = (uint32_t)span;
         s->flags = (uint8_t)sqlite3_column_int(st, 8);
+        if ((s->flags & SAMPLE_SUSPENDED) && !s->green)
+            FAIL(SE_BADFILE, "%s is damaged: a suspended sample of no green thread at ts %lld", path,
+                 (long long)s->ts);
+        nsusp += (s->flags & SAMPLE_SUSPENDED) != 0;
         m->nsamples++;
     }
     if (bad)
@@ -304,6 +362,21 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
             qsort(m->samples, m->nsamples, sizeof *m->samples, cmp_sample_ts);
             break;
         }
+    /* suspended green threads' samples apart: every view of the threads
+     * reads m->samples alone (both stay in ts order) */
+    m->gsamples = calloc(nsusp + 1, sizeof *m->gsamples);
+    if (!m->gsamples)
+        FAIL(-ENOMEM, "out of memory");
+    if (nsusp) {
+        size_t k = 0;
+        for (size_t i = 0; i < m->nsamples; i++) {
+            if (m->samples[i].flags & SAMPLE_SUSPENDED)
+                m->gsamples[m->ngsamples++] = m->samples[i];
+            else
+                m->samples[k++] = m->samples[i];
+        }
+        m->nsamples = k;
+    }
 
     /* GIL ticks */
     size_t ng;
@@ -386,6 +459,12 @@ void model_free(struct model *m)
         free(m->threads[i].name);
     free(m->threads);
     free(m->samples);
+    free(m->gsamples);
+    for (size_t i = 0; i < m->ngreens; i++) {
+        free(m->greens[i].name);
+        free(m->greens[i].func);
+    }
+    free(m->greens);
     free(m->gil);
     for (size_t i = 0; i < m->nmeta; i++) {
         free(m->meta_keys[i]);
@@ -416,6 +495,42 @@ uint32_t model_find_thread(const struct model *m, const char *name_or_tid)
             if (m->threads[i].tid == tid)
                 return (uint32_t)i;
     return 0;
+}
+
+uint32_t model_find_green(const struct model *m, const char *name_or_id, size_t *several)
+{
+    uint32_t found = 0;
+    size_t n = 0;
+    for (size_t i = 1; i < m->ngreens; i++)
+        if (m->greens[i].name && strcmp(m->greens[i].name, name_or_id) == 0) {
+            if (!found)
+                found = (uint32_t)i;
+            n++;
+        }
+    if (!found) {
+        char *end;
+        unsigned long id = strtoul(name_or_id, &end, 10);
+        if (*name_or_id >= '0' && *name_or_id <= '9' && !*end && id > 0 && id < m->ngreens) {
+            found = (uint32_t)id;
+            n = 1;
+        }
+    }
+    if (several)
+        *several = n;
+    return found;
+}
+
+void model_green_label(const struct model *m, uint32_t green, char *out, size_t outlen)
+{
+    if (green == 0 || green >= m->ngreens) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    const struct m_green *g = &m->greens[green];
+    if (g->func && *g->func)
+        snprintf(out, outlen, "%s %s (%s)", green_kind_name(g->kind), *g->name ? g->name : "?", g->func);
+    else
+        snprintf(out, outlen, "%s %s", green_kind_name(g->kind), *g->name ? g->name : "?");
 }
 
 void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen)

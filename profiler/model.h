@@ -40,6 +40,18 @@ struct m_sample {
     uint8_t flags;         /* enum sample_flag */
 };
 
+/* A green thread (asyncio task, greenlet): a lane under its OS thread. */
+struct m_green {
+    int32_t pid;
+    uint32_t thread;       /* the thread running its loop / hub, 0 = not known */
+    uint8_t kind;          /* enum green_kind */
+    uint64_t addr;         /* the object's address in the target */
+    char *name;            /* its name ("Task-3"), or "" */
+    char *func;            /* its coroutine / run function, or "" */
+    int64_t start_ns;      /* first seen */
+    int64_t end_ns;        /* seen to end, or -1 (alive when the recording ended) */
+};
+
 struct m_gil {
     int64_t ts, switches;
     int32_t pid;
@@ -52,7 +64,12 @@ struct model {
     struct m_frame *frames;   size_t nframes;
     struct m_stack *stacks;   size_t nstacks;
     struct m_thread *threads; size_t nthreads;
-    struct m_sample *samples; size_t nsamples;   /* ordered by ts */
+    struct m_sample *samples; size_t nsamples;   /* the threads' samples, ordered by ts */
+    struct m_green *greens;   size_t ngreens;    /* by id (0 unused) */
+    struct m_sample *gsamples; size_t ngsamples; /* suspended green threads' samples
+                                                    (SAMPLE_SUSPENDED), by ts; a green
+                                                    thread's running samples are its
+                                                    thread's, with .green set */
     struct m_gil *gil;        size_t ngil;
     char **meta_keys, **meta_values; size_t nmeta;
 };
@@ -75,6 +92,14 @@ static inline const char *model_str(const struct model *m, uint32_t id)
 /* Find a thread by name or tid given as text ("MainThread", "4242"):
  * its id, or 0 if none matches. */
 uint32_t model_find_thread(const struct model *m, const char *name_or_tid);
+
+/* Find a green thread by name or id given as text ("Task-3", "12"; the id
+ * is the model's): its id, or 0 if none matches. *several is set to the
+ * number of green threads of that name (several tasks may share one). */
+uint32_t model_find_green(const struct model *m, const char *name_or_id, size_t *several);
+
+/* A display label for a green thread: "task Task-3 (compute)". */
+void model_green_label(const struct model *m, uint32_t green, char *out, size_t outlen);
 
 /* A display label for a thread: "name (tid)". */
 void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen);

@@ -34,6 +34,43 @@ int query_threads(const struct model *m, struct q_thread **out, size_t *n)
     return 0;
 }
 
+int query_greens(const struct model *m, struct q_green **out, size_t *n)
+{
+    struct q_green *all = calloc(m->ngreens + 1, sizeof *all);
+    if (!all)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->nsamples; i++) {
+        const struct m_sample *s = &m->samples[i];
+        if (!s->green || s->green >= m->ngreens)
+            continue;
+        struct q_green *g = &all[s->green];
+        double w = (double)s->wall_ns / 1e9;
+        g->samples++;
+        g->wall_s += w;
+        g->running_s += w;
+        g->cpu_s += (double)s->cpu_ns / 1e9;
+        g->state_s[s->state] += w;
+    }
+    for (size_t i = 0; i < m->ngsamples; i++) {
+        const struct m_sample *s = &m->gsamples[i];
+        if (!s->green || s->green >= m->ngreens)
+            continue;
+        all[s->green].samples++;
+        all[s->green].wall_s += (double)s->wall_ns / 1e9;
+    }
+    size_t k = 0;
+    for (size_t i = 1; i < m->ngreens; i++) {
+        if (!all[i].samples)
+            continue;
+        all[k] = all[i];
+        all[k].green = (uint32_t)i;
+        k++;
+    }
+    *out = all;
+    *n = k;
+    return 0;
+}
+
 static enum q_metric g_sort_metric;
 static int g_sort_self;
 
@@ -59,14 +96,13 @@ static double cost_value(const struct ct_cost *c, enum q_metric k)
     }
 }
 
-int query_functions(const struct model *m, uint32_t thread, enum q_metric sort_metric,
+int query_functions(const struct model *m, const struct ct_filter *f, enum q_metric sort_metric,
                     int sort_self, struct q_func **out, size_t *n)
 {
-    struct ct_filter f = { .thread = thread };
     struct calltree *t = NULL;
     struct ct_cost *self = NULL, *total = NULL;
     struct q_func *funcs = NULL;
-    int rc = calltree_new(m, &f, &t);
+    int rc = calltree_new(m, f, &t);
     if (rc)
         return rc;
     rc = -ENOMEM;

@@ -3,6 +3,7 @@
 #ifndef SONDE_QUERY_H
 #define SONDE_QUERY_H
 
+#include "profiler/calltree.h"
 #include "profiler/model.h"
 
 #include <stddef.h>
@@ -28,11 +29,26 @@ struct q_func {
 };
 
 /* Every function seen (a function is name + file + first line), with self
- * and total wall, CPU and GIL-held seconds; only samples of thread (0: all).
- * A function counts once per sample in totals, however deep it recurses.
- * Sorted by total of sort_metric, descending. Caller frees. */
-int query_functions(const struct model *m, uint32_t thread, enum q_metric sort_metric,
+ * and total wall, CPU and GIL-held seconds; only the samples filter f
+ * selects (NULL: every thread's). A function counts once per sample in
+ * totals, however deep it recurses. Sorted by total of sort_metric,
+ * descending. Caller frees. */
+int query_functions(const struct model *m, const struct ct_filter *f, enum q_metric sort_metric,
                     int sort_self, struct q_func **out, size_t *n);
+
+/* A green thread's time: wall_s is its life as observed (running plus
+ * suspended samples), running_s the wall time of its thread's samples
+ * while it ran, cpu_s its thread's CPU in those samples, state_s the states
+ * of those samples. */
+struct q_green {
+    uint32_t green;               /* model green id */
+    uint64_t samples;             /* running and suspended */
+    double wall_s, cpu_s, running_s;
+    double state_s[STATE_COUNT];  /* while running */
+};
+
+/* One row per green thread that has samples, in id order. Caller frees. */
+int query_greens(const struct model *m, struct q_green **out, size_t *n);
 
 struct q_gil {
     uint64_t switches;            /* counted by the interpreter(s) */

@@ -26,7 +26,7 @@ struct stack_memo {
 /* Sample rows go in INSERTs of SAMPLE_ROWS rows each: one statement per
  * row spent a third of the writer's time starting and ending statements. */
 #define SAMPLE_ROWS 64
-#define SAMPLE_COLS 7
+#define SAMPLE_COLS 8
 
 struct recorder {
     sqlite3 *db;
@@ -43,7 +43,7 @@ struct recorder {
     struct stack_memo *memo; /* by thread id (1..nthreads) */
     size_t nmemo;
     sqlite3_stmt *ins_string, *ins_frame, *ins_stack, *ins_thread, *upd_thread, *ins_sample,
-        *ins_gil, *ins_process;
+        *ins_gil, *ins_process, *put_green, *end_green;
     uint64_t samples, ticks;
     int64_t last_ts, committed_ts;  /* newest sample written; of those committed */
     volatile sig_atomic_t *stop;    /* set when a write fails */
@@ -150,7 +150,9 @@ static struct stack_memo *stack_memo(struct recorder *r, uint64_t th, int nframe
 static uint64_t intern_stack(struct recorder *r, uint64_t th, const struct rec_sample *s)
 {
     int n = s->nframes, same = 0;
-    struct stack_memo *m = stack_memo(r, th, n);
+    /* a suspended green thread's stack is not its thread's: leave the
+     * thread's memo for the thread's next sample */
+    struct stack_memo *m = (s->flags & SAMPLE_SUSPENDED) ? NULL : stack_memo(r, th, n);
     if (m)
         while (same < n && same < m->n && m->e[same].f.code == s->frames[n - 1 - same].code &&
                m->e[same].f.line == s->frames[n - 1 - same].line)
@@ -234,6 +236,7 @@ static void write_batch(struct recorder *r, const struct batch *b)
             row[4] = s->wall_ns;
             row[5] = s->state;
             row[6] = s->flags;
+            row[7] = s->green;
             if (s->ts > r->last_ts)
                 r->last_ts = s->ts;
             if (r->npending == SAMPLE_ROWS)
@@ -248,6 +251,32 @@ static void write_batch(struct recorder *r, const struct batch *b)
             sqlite3_bind_int64(r->upd_thread, 2, (int64_t)t->ident);
             sqlite3_bind_int64(r->upd_thread, 3, (int64_t)th);
             step(r, r->upd_thread);
+            break;
+        }
+        case REC_GREEN: {
+            const struct rec_green *g = (const void *)h;
+            if (!g->id)
+                break;
+            sqlite3_stmt *st = g->ended ? r->end_green : r->put_green;
+            if (g->ended) {
+                sqlite3_bind_int64(st, 1, g->ts);
+                sqlite3_bind_int64(st, 2, g->id);
+            } else {
+                char name[sizeof g->name + 1], func[sizeof g->func + 1];
+                memcpy(name, g->name, sizeof g->name);
+                name[sizeof g->name] = 0;
+                memcpy(func, g->func, sizeof g->func);
+                func[sizeof g->func] = 0;
+                sqlite3_bind_int64(st, 1, g->id);
+                sqlite3_bind_int(st, 2, g->pid);
+                sqlite3_bind_int64(st, 3, g->tid ? (int64_t)thread_id(r, g->pid, g->tid, 0) : 0);
+                sqlite3_bind_int(st, 4, g->kind);
+                sqlite3_bind_int64(st, 5, (int64_t)g->addr);
+                sqlite3_bind_text(st, 6, name, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 7, func, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 8, g->ts);
+            }
+            step(r, st);
             break;
         }
         case REC_GIL: {
@@ -321,7 +350,7 @@ static void recorder_free(struct recorder *r)
 {
     sqlite3_stmt *sts[] = { r->ins_string, r->ins_frame, r->ins_stack, r->ins_thread,
                             r->upd_thread, r->ins_sample, r->ins_gil, r->ins_process,
-                            r->ins_samples };
+                            r->ins_samples, r->put_green, r->end_green };
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite3_finalize(sts[i]);
     strtab_fini(&r->strings);
@@ -371,7 +400,12 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
         { &r->ins_stack, "INSERT INTO stack(id, parent, frame) VALUES(?,?,?)" },
         { &r->ins_thread, "INSERT INTO thread(id, pid, tid, ident, name) VALUES(?,?,?,?,'')" },
         { &r->upd_thread, "UPDATE thread SET name = ?, ident = ? WHERE id = ?" },
-        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags) VALUES(?,?,?,?,?,?,?)" },
+        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags, green) VALUES(?,?,?,?,?,?,?,?)" },
+        /* first seen: a row; seen again (renamed, moved to another thread): updated */
+        { &r->put_green, "INSERT INTO green(id, pid, thread, kind, addr, name, func, start_ns) VALUES(?,?,?,?,?,?,?,?)"
+                         " ON CONFLICT(id) DO UPDATE SET thread = excluded.thread, name = excluded.name,"
+                         " func = excluded.func" },
+        { &r->end_green, "UPDATE green SET end_ns = ? WHERE id = ?" },
         { &r->ins_gil, "INSERT INTO gil(ts, pid, switches, holder, waiters) VALUES(?,?,?,?,?)" },
         { &r->ins_process, "INSERT OR REPLACE INTO process(pid, ppid, cmd, python_version, start_ns) VALUES(?,?,?,?,?)" },
     };
@@ -384,9 +418,9 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
     }
     char sql[128 + SAMPLE_ROWS * 20];
     int n = snprintf(sql, sizeof sql,
-                     "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags) VALUES");
+                     "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags, green) VALUES");
     for (int i = 0; i < SAMPLE_ROWS; i++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,?,?)", i ? "," : "");
+        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,?,?,?)", i ? "," : "");
     if (sqlite3_prepare_v2(db, sql, -1, &r->ins_samples, NULL) != SQLITE_OK) {
         int rc = se_fail(err, errlen, SE_BADFILE, "sqlite: %s", sqlite3_errmsg(db));
         recorder_free(r);

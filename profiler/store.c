@@ -22,7 +22,10 @@ static const char SCHEMA[] =
     " green INTEGER NOT NULL DEFAULT 0, span INTEGER NOT NULL DEFAULT 0,"
     " flags INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE gil(ts INTEGER NOT NULL, pid INTEGER NOT NULL, switches INTEGER NOT NULL,"
-    " holder INTEGER NOT NULL, waiters INTEGER NOT NULL);";
+    " holder INTEGER NOT NULL, waiters INTEGER NOT NULL);"
+    "CREATE TABLE green(id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, thread INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, addr INTEGER NOT NULL, name TEXT NOT NULL, func TEXT NOT NULL,"
+    " start_ns INTEGER NOT NULL, end_ns INTEGER);";
 
 /* The tables and columns a reader of schema version 1 uses. Later
  * versions may add columns; these must stay. */

@@ -14,13 +14,18 @@
 
 #define STORE_FORMAT "sonde"
 /* 2: sample.flags (truncated stacks, GIL held off CPU). Version 1 files
- * read as if every flag were 0. */
-#define STORE_SCHEMA_VERSION 2
+ * read as if every flag were 0.
+ * 3: green threads: the green table (asyncio tasks, greenlets), sample.green
+ * set, and samples flagged SAMPLE_SUSPENDED (a suspended green thread's,
+ * not its OS thread's). Version 1 and 2 files read as having no green
+ * threads; sonde before version 3 refuses version 3 files (it would count
+ * suspended samples as its threads' time). */
+#define STORE_SCHEMA_VERSION 3
 
 /* sample.state holds an enum sample_state (common/state.h). */
 
 /* The samples part (tables string, frame, stack, process, thread, sample,
- * gil; meta format and schema_version). */
+ * gil, green; meta format and schema_version). */
 extern const struct store_part store_samples_part;
 
 /* Create a new recording at path (an existing file is replaced), with the

@@ -35,7 +35,7 @@
 
 /* ---- records ---- */
 
-enum rec_kind { REC_SAMPLE = 1, REC_THREAD, REC_GIL, REC_PROCESS };
+enum rec_kind { REC_SAMPLE = 1, REC_THREAD, REC_GIL, REC_PROCESS, REC_GREEN };
 
 struct rec_hdr {
     uint16_t kind;
@@ -57,7 +57,27 @@ struct rec_sample {
     uint16_t nframes;  /* innermost first */
     int32_t pid, tid;
     int64_t ts, cpu_ns, wall_ns;
+    uint32_t green;    /* the green thread running on the thread (a REC_GREEN
+                          id), 0 = none; with SAMPLE_SUSPENDED in flags, the
+                          suspended green thread this sample is of */
+    uint32_t pad;
     struct rec_frame frames[];
+};
+
+/* A green thread (asyncio task, greenlet) first seen, renamed, moved to
+ * another OS thread, or ended. ids are the sampler's, unique for the run
+ * (a new object at a dead one's address gets a new id). */
+struct rec_green {
+    struct rec_hdr h;
+    int32_t pid, tid;  /* tid: the OS thread running its loop / hub, 0 = not known */
+    uint32_t id;
+    uint8_t kind;      /* enum green_kind (common/state.h) */
+    uint8_t ended;     /* it is gone since ts */
+    uint16_t pad;
+    uint64_t addr;     /* the object's address in the target */
+    int64_t ts;
+    char name[64];
+    char func[64];     /* its coroutine / run function's qualified name, or "" */
 };
 
 struct rec_thread {

@@ -228,6 +228,7 @@ void record_unsampled(struct sampler *s, struct target *t, int64_t now)
     r->ts = now - s->t0;
     r->cpu_ns = u - t->unsampled_ns;
     r->wall_ns = 0;
+    r->green = r->pad = 0;
     t->unsampled_ns = u;
 }
 
@@ -490,6 +491,7 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         r->ts = now - s->t0;
         r->cpu_ns = tk->dcpu;
         r->wall_ns = tk->wall;
+        r->green = r->pad = 0;
         int k = 0;
         if (tk->reuse) {
             if (nf)

@@ -22,10 +22,51 @@ static double pct(double part, double whole)
     return whole > 0 ? 100.0 * part / whole : 0.0;
 }
 
+/* Green threads are listed one by one up to this many; beyond, grouped by
+ * coroutine / run function (JSON lists every one). */
+#define GREEN_ROWS_MAX 40
+
+struct green_rows {
+    const struct q_green *g;
+    size_t n;
+};
+
 static int write_json(FILE *f, const struct model *m, const struct report_opts *o,
-                      const struct q_thread *th, size_t nth, const struct q_func *fn, size_t nfn)
+                      const struct q_thread *th, size_t nth, const struct green_rows *gr,
+                      const struct q_func *fn, size_t nfn)
 {
     json_t *root = json_object(), *threads = json_array(), *funcs = json_array();
+    json_t *greens = json_array();
+    for (size_t i = 0; i < gr->n; i++) {
+        const struct q_green *q = &gr->g[i];
+        const struct m_green *g = &m->greens[q->green];
+        if (o->green && q->green != o->green)
+            continue;
+        if (o->thread && g->thread != o->thread)
+            continue;
+        json_t *j = json_object();
+        json_object_set_new(j, "id", json_integer(q->green));
+        json_object_set_new(j, "kind", json_string(green_kind_name(g->kind)));
+        json_object_set_new(j, "name", jstr(g->name));
+        json_object_set_new(j, "function", jstr(g->func));
+        json_object_set_new(j, "address", json_integer((json_int_t)g->addr));
+        json_object_set_new(j, "pid", json_integer(g->pid));
+        json_object_set_new(j, "tid", json_integer(g->thread ? m->threads[g->thread].tid : 0));
+        json_object_set_new(j, "samples", json_integer((json_int_t)q->samples));
+        json_object_set_new(j, "wall_s", json_real(q->wall_s));
+        json_object_set_new(j, "cpu_s", json_real(q->cpu_s));
+        json_object_set_new(j, "running_pct", json_real(pct(q->running_s, q->wall_s)));
+        json_object_set_new(j, "gil_pct", json_real(pct(q->state_s[STATE_GIL], q->wall_s)));
+        json_object_set_new(j, "gil_wait_pct", json_real(pct(q->state_s[STATE_GIL_WAIT], q->wall_s)));
+        json_object_set_new(j, "nogil_pct", json_real(pct(q->state_s[STATE_NOGIL], q->wall_s)));
+        json_object_set_new(j, "idle_pct", json_real(pct(q->state_s[STATE_IDLE], q->wall_s)));
+        json_object_set_new(j, "start_s", json_real((double)g->start_ns / 1e9));
+        if (g->end_ns >= 0)
+            json_object_set_new(j, "end_s", json_real((double)g->end_ns / 1e9));
+        else
+            json_object_set_new(j, "end_s", json_null());
+        json_array_append_new(greens, j);
+    }
     for (size_t i = 0; i < nth; i++) {
         const struct q_thread *t = &th[i];
         if (o->thread && t->thread != o->thread)
@@ -58,6 +99,7 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         json_array_append_new(funcs, j);
     }
     json_object_set_new(root, "threads", threads);
+    json_object_set_new(root, "green_threads", greens);
     json_object_set_new(root, "functions", funcs);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     int rc = !text || textesc_json_write(text, strlen(text), f); /* C1, bidi controls as \u escapes */
@@ -72,8 +114,79 @@ static const char *metric_name(enum q_metric k)
     return k == Q_CPU ? "CPU" : k == Q_GIL ? "GIL-held" : "wall";
 }
 
+static int cmp_green_func(const void *a, const void *b, void *ctx)
+{
+    const struct model *m = ctx;
+    const struct q_green *x = a, *y = b;
+    int c = strcmp(m->greens[x->green].func, m->greens[y->green].func);
+    return c ? c : (int)x->green - (int)y->green;
+}
+
+/* One row per green thread, or per coroutine / run function when there
+ * are many: count, summed samples and times, and shares of the summed
+ * wall time. */
+static void write_green_text(FILE *f, const struct model *m, const struct report_opts *o,
+                             const struct green_rows *gr)
+{
+    struct q_green *rows = malloc((gr->n + 1) * sizeof *rows);
+    size_t n = 0;
+    if (!rows)
+        return;
+    for (size_t i = 0; i < gr->n; i++) {
+        const struct m_green *g = &m->greens[gr->g[i].green];
+        if ((o->green && gr->g[i].green != o->green) || (o->thread && g->thread != o->thread))
+            continue;
+        rows[n++] = gr->g[i];
+    }
+    if (!n) {
+        free(rows);
+        return;
+    }
+    int grouped = n > GREEN_ROWS_MAX;
+    char b1[256], b2[256];
+    fprintf(f, "\n%-24s %8s %8s %8s %9s %9s %6s %6s %6s %6s %6s  %s\n",
+            grouped ? "GREEN THREADS" : "TASK / GREENLET", grouped ? "COUNT" : "ID", "TID", "SAMPLES",
+            "WALL s", "CPU s", "%RUN", "%GIL", "%WAIT", "%NOGIL", "%IDLE", "FUNCTION");
+    if (grouped)
+        qsort_r(rows, n, sizeof *rows, cmp_green_func, (void *)m);
+    for (size_t i = 0; i < n;) {
+        struct q_green sum = rows[i];
+        size_t j = i + 1;
+        int same_thread = 1;
+        while (grouped && j < n &&
+               !strcmp(m->greens[rows[j].green].func, m->greens[rows[i].green].func)) {
+            sum.samples += rows[j].samples;
+            sum.wall_s += rows[j].wall_s;
+            sum.cpu_s += rows[j].cpu_s;
+            sum.running_s += rows[j].running_s;
+            for (int k = 0; k < STATE_COUNT; k++)
+                sum.state_s[k] += rows[j].state_s[k];
+            same_thread &= m->greens[rows[j].green].thread == m->greens[rows[i].green].thread;
+            j++;
+        }
+        const struct m_green *g = &m->greens[rows[i].green];
+        char idcol[32], label[96];
+        snprintf(idcol, sizeof idcol, "%zu", grouped ? j - i : (size_t)rows[i].green);
+        snprintf(label, sizeof label, "%s %s", green_kind_name(g->kind),
+                 grouped ? "" : (*g->name ? g->name : "?"));
+        fprintf(f, "%-24.24s %8s %8d %8llu %9.3f %9.3f %6.1f %6.1f %6.1f %6.1f %6.1f  %s\n",
+                textesc_str(label, b1, sizeof b1), idcol,
+                g->thread && same_thread ? m->threads[g->thread].tid : 0,
+                (unsigned long long)sum.samples, sum.wall_s, sum.cpu_s, pct(sum.running_s, sum.wall_s),
+                pct(sum.state_s[STATE_GIL], sum.wall_s), pct(sum.state_s[STATE_GIL_WAIT], sum.wall_s),
+                pct(sum.state_s[STATE_NOGIL], sum.wall_s), pct(sum.state_s[STATE_IDLE], sum.wall_s),
+                *g->func ? textesc_str(g->func, b2, sizeof b2) : "?");
+        i = j;
+    }
+    fputs("(%RUN: share of its life it was the one running on its thread; %GIL..%IDLE: its\n"
+          " thread's states while it ran; %IDLE while running = blocking its event loop)\n",
+          f);
+    free(rows);
+}
+
 static void write_text(FILE *f, const struct model *m, const struct report_opts *o,
-                       const struct q_thread *th, size_t nth, const struct q_func *fn, size_t nfn)
+                       const struct q_thread *th, size_t nth, const struct green_rows *gr,
+                       const struct q_func *fn, size_t nfn)
 {
     const char *cmd = model_meta(m, "cmd"), *ver = model_meta(m, "python_version");
     const char *pid = model_meta(m, "pid"), *rate = model_meta(m, "rate_hz");
@@ -103,6 +216,8 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
                 pct(t->state_s[STATE_IDLE], t->wall_s));
     }
 
+    write_green_text(f, m, o, gr);
+
     fprintf(f, "\nGIL: held %.1f%% of the time, contended %.1f%% (%.2f waiting threads on average),\n"
                "     %llu switches (%.0f/s), %.3f s spent waiting for it in all threads\n",
             g.held_pct, g.contended_pct, g.mean_waiters, (unsigned long long)g.switches,
@@ -112,12 +227,18 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             pct(g.held_offcpu_s, g.held_s), g.held_offcpu_s);
 
     double total = 0;
-    for (size_t i = 0; i < nth; i++)
+    for (size_t i = 0; i < nth && !o->green; i++)
         if (!o->thread || th[i].thread == o->thread)
             total += o->mode == Q_CPU ? th[i].cpu_s
                    : o->mode == Q_GIL ? th[i].state_s[STATE_GIL] : th[i].wall_s;
-    char label[96] = "all threads";
-    if (o->thread)
+    for (size_t i = 0; i < gr->n && o->green; i++)
+        if (gr->g[i].green == o->green)
+            total += o->mode == Q_CPU ? gr->g[i].cpu_s
+                   : o->mode == Q_GIL ? gr->g[i].state_s[STATE_GIL] : gr->g[i].wall_s;
+    char label[160] = "all threads";
+    if (o->green)
+        model_green_label(m, o->green, label, sizeof label);
+    else if (o->thread)
         model_thread_label(m, o->thread, label, sizeof label);
     fprintf(f, "\nTop functions by %s time (%s, %.3f s):\n", metric_name(o->mode),
             textesc_str(label, b1, sizeof b1), total);
@@ -143,17 +264,23 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
 {
     struct q_thread *th = NULL;
     struct q_func *fn = NULL;
-    size_t nth = 0, nfn = 0;
+    struct q_green *gs = NULL;
+    size_t nth = 0, nfn = 0, ngs = 0;
+    struct ct_filter flt = { .thread = o->green ? 0 : o->thread, .green = o->green };
     int rc = query_threads(m, &th, &nth);
     if (!rc)
-        rc = query_functions(m, o->thread, o->mode, 0, &fn, &nfn);
+        rc = query_greens(m, &gs, &ngs);
+    if (!rc)
+        rc = query_functions(m, &flt, o->mode, 0, &fn, &nfn);
     if (!rc) {
+        struct green_rows gr = { gs, ngs };
         if (o->json)
-            rc = write_json(f, m, o, th, nth, fn, nfn);
+            rc = write_json(f, m, o, th, nth, &gr, fn, nfn);
         else
-            write_text(f, m, o, th, nth, fn, nfn);
+            write_text(f, m, o, th, nth, &gr, fn, nfn);
     }
     free(th);
+    free(gs);
     free(fn);
     return rc;
 }

@@ -9,6 +9,8 @@
 struct report_opts {
     enum q_metric mode;   /* sort / show by wall, cpu or gil */
     uint32_t thread;      /* model thread id, 0 = all */
+    uint32_t green;       /* model green thread id: functions of that task /
+                             greenlet only (0 = the threads') */
     int limit;            /* functions shown in text, 0 = all */
     int json;
 };

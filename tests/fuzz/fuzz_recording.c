@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < Q_METRICS; k++) {
         struct q_func *fn = NULL;
         size_t nfn = 0;
-        if (!query_functions(m, 0, (enum q_metric)k, k == Q_GIL, &fn, &nfn))
+        if (!query_functions(m, NULL, (enum q_metric)k, k == Q_GIL, &fn, &nfn))
             free(fn);
     }
     struct q_gil g;

@@ -50,7 +50,7 @@ static void test_functions_all(const struct model *m)
 {
     struct q_func *f;
     size_t n;
-    CHECK_INT(query_functions(m, 0, Q_WALL, 0, &f, &n), 0);
+    CHECK_INT(query_functions(m, NULL, Q_WALL, 0, &f, &n), 0);
     /* by total wall, ties by self, then by name id (the order written) */
     const char *order[] = { "_bootstrap", "run", "spin", "_wait_for_tstate_lock", "<module>",
                             "join", "nap", "crunch" };
@@ -83,7 +83,7 @@ static void test_functions_worker(const struct model *m)
 {
     struct q_func *f;
     size_t n;
-    CHECK_INT(query_functions(m, 2, Q_CPU, 1, &f, &n), 0);
+    CHECK_INT(query_functions(m, &(struct ct_filter){ .thread = 2 }, Q_CPU, 1, &f, &n), 0);
     CHECK_INT(n, 4); /* _bootstrap, run, spin, crunch */
     CHECK_STR(model_str(m, f[0].name), "spin"); /* sorted by self CPU */
     const struct q_func *c = find(m, f, n, "crunch");
@@ -134,7 +134,7 @@ static void test_recursion(void)
     }
     struct q_func *f;
     size_t n;
-    CHECK_INT(query_functions(m, 0, Q_WALL, 0, &f, &n), 0);
+    CHECK_INT(query_functions(m, NULL, Q_WALL, 0, &f, &n), 0);
     CHECK_INT(n, 5);
     const struct q_func *q = find(m, f, n, "f");
     if (q) {

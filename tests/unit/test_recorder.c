@@ -13,6 +13,7 @@
 #include "common/squeue.h"
 #include "profiler/model.h"
 #include "profiler/recorder.h"
+#include "profiler/query.h"
 #include "profiler/store.h"
 
 #include <errno.h>
@@ -71,6 +72,30 @@ static void add_sample(struct batch *b, int pid, int tid, int64_t ts, int64_t cp
     s->wall_ns = wall;
     for (int i = 0; i < n; i++)
         s->frames[i] = (struct rec_frame){ fr[i].code, fr[i].line, 0 };
+}
+
+static void add_green(struct batch *b, int pid, int tid, uint32_t id, int kind, int ended,
+                      uint64_t addr, int64_t ts, const char *name, const char *func)
+{
+    struct rec_green *g = reserve(b, sizeof *g);
+    if (!g)
+        return;
+    g->h.kind = REC_GREEN;
+    g->pid = pid;
+    g->tid = tid;
+    g->id = id;
+    g->kind = (uint8_t)kind;
+    g->ended = (uint8_t)ended;
+    g->addr = addr;
+    g->ts = ts;
+    snprintf(g->name, sizeof g->name, "%s", name);
+    snprintf(g->func, sizeof g->func, "%s", func);
+}
+
+/* the last sample added: set its green thread */
+static void set_green(struct batch *b, size_t at, uint32_t green)
+{
+    ((struct rec_sample *)(void *)(b->buf + at))->green = green;
 }
 
 static void add_thread(struct batch *b, int pid, int tid, uint64_t ident, const char *name)
@@ -471,10 +496,110 @@ static void test_close_fails(void)
     failvfs_rm(path);
 }
 
+/* Green threads through the recorder and back: the green table (named,
+ * renamed, ended, one never ended), running samples tagged on their
+ * thread's samples, suspended samples apart from the threads' (the
+ * thread's totals do not change), and the queries and call tree filter
+ * read both. */
+static void test_green(void)
+{
+    char err[512] = "";
+    struct sampler_stats st0 = { .start_unix_ns = 1700000000000000000 };
+    struct rec_fixture f;
+    if (fixture_start(&f, "green.sonde", 2, 16384, &st0, 100))
+        return;
+    const struct fl loop[] = { { &c_main, 6 }, { &c_mod, 3 } };
+    const struct fl work[] = { { &c_alpha, 12 }, { &c_main, 6 }, { &c_mod, 3 } };
+    const struct fl wait[] = { { &c_gamma, 21 } }; /* where task 2 is suspended */
+    struct batch *b = get_free(f.q);
+    add_process(b, 100, 1, "python3 aio.py", "3.12.1");
+    add_thread(b, 100, 100, 0x1111, "MainThread");
+    add_green(b, 100, 100, 1, GREEN_TASK, 0, 0x7f0001, 500, "Task-1", "compute");
+    add_green(b, 100, 100, 2, GREEN_TASK, 0, 0x7f0002, 500, "Task-2", "waiter");
+    for (int i = 0; i < 10; i++) {
+        int64_t ts = 1000 * (i + 1);
+        size_t at = b->len;
+        /* task 1 runs at even ticks, the loop itself (green 0) at odd ones */
+        add_sample(b, 100, 100, ts, i % 2 ? 100 : 900, 1000, i % 2 ? STATE_IDLE : STATE_GIL, 0,
+                   i % 2 ? 2 : 3, i % 2 ? loop : work);
+        if (i % 2 == 0)
+            set_green(b, at, 1);
+        at = b->len;
+        add_sample(b, 100, 100, ts, 0, 1000, STATE_IDLE, SAMPLE_SUSPENDED, 1, wait);
+        set_green(b, at, 2);
+    }
+    add_green(b, 100, 100, 2, GREEN_TASK, 0, 0x7f0002, 5000, "renamed", "waiter");
+    add_green(b, 100, 100, 1, GREEN_TASK, 1, 0, 9500, "", "");
+    squeue_push(f.q, b);
+    squeue_close(f.q);
+    struct sampler_stats st = st0;
+    st.duration_ns = 10000;
+    CHECK_INT(recorder_finish(f.r, &st, 0, 100, err, sizeof err), 0);
+    squeue_free(f.q);
+
+    struct model *m = NULL;
+    CHECK_INT(model_load(f.path, &m, err, sizeof err), 0);
+    if (!m)
+        return;
+    CHECK_INT(m->nsamples, 10);  /* the thread's own */
+    CHECK_INT(m->ngsamples, 10); /* task 2's, apart */
+    CHECK_INT(m->ngreens, 3);
+    CHECK_STR(m->greens[1].name, "Task-1");
+    CHECK_STR(m->greens[1].func, "compute");
+    CHECK_INT(m->greens[1].end_ns, 9500);
+    CHECK_INT(m->greens[1].addr, 0x7f0001);
+    CHECK_INT(m->greens[1].kind, GREEN_TASK);
+    CHECK_STR(m->greens[2].name, "renamed");
+    CHECK_INT(m->greens[2].end_ns, -1);
+    CHECK_INT(m->greens[2].start_ns, 500);
+    CHECK(m->greens[2].thread && m->threads[m->greens[2].thread].tid == 100, "task 2's thread");
+    struct thread_sums t = sums_of(m, 100);
+    CHECK_INT(t.n, 10);
+    CHECK_INT(t.wall, 10000);
+    CHECK_INT(t.cpu, 5 * 900 + 5 * 100);
+    struct q_green *g = NULL;
+    size_t n = 0;
+    CHECK_INT(query_greens(m, &g, &n), 0);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_INT(g[0].green, 1);
+        CHECK_INT(g[0].samples, 5);
+        CHECK(g[0].cpu_s > 4499e-9 && g[0].cpu_s < 4501e-9, "task 1 cpu %g", g[0].cpu_s);
+        CHECK(g[0].running_s == g[0].wall_s, "task 1 runs whenever sampled");
+        CHECK_INT(g[1].samples, 10);
+        CHECK(g[1].running_s == 0 && g[1].cpu_s == 0, "task 2 never runs");
+        CHECK(g[1].wall_s > 9999e-9 && g[1].wall_s < 10001e-9, "task 2 wall %g", g[1].wall_s);
+    }
+    free(g);
+    /* functions of task 2: its suspended stack only; of task 1: alpha */
+    struct q_func *fn = NULL;
+    CHECK_INT(query_functions(m, &(struct ct_filter){ .green = 2 }, Q_WALL, 0, &fn, &n), 0);
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK_STR(model_str(m, fn[0].name), "gamma");
+    free(fn);
+    CHECK_INT(query_functions(m, &(struct ct_filter){ .green = 1 }, Q_CPU, 1, &fn, &n), 0);
+    CHECK(n >= 1 && !strcmp(model_str(m, fn[0].name), "alpha"), "task 1's top function");
+    free(fn);
+    /* the threads' view never sees gamma */
+    CHECK_INT(query_functions(m, NULL, Q_WALL, 0, &fn, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(strcmp(model_str(m, fn[i].name), "gamma") != 0, "a suspended stack in the threads' view");
+    free(fn);
+    size_t several = 0;
+    CHECK_INT(model_find_green(m, "renamed", &several), 2);
+    CHECK_INT(several, 1);
+    CHECK_INT(model_find_green(m, "1", &several), 1);
+    CHECK_INT(model_find_green(m, "nope", &several), 0);
+    model_free(m);
+    failvfs_rm(f.path);
+}
+
 int main(void)
 {
     failvfs_install();
     test_roundtrip();
+    test_green();
     test_write_fails();
     test_close_fails();
     return check_done("recorder");
