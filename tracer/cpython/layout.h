@@ -110,10 +110,12 @@ struct py_layout {
     /* PyModuleObject */
     int64_t mod_dict;
 
-    /* PySetObject (table of 16-byte {key, hash} entries), PyWeakReference */
+    /* PySetObject (table of 16-byte {key, hash} entries), PyWeakReference, PyListObject */
     int64_t set_mask;
     int64_t set_table;
     int64_t wr_object;
+    int64_t list_size;              /* PyListObject: ob_size, ob_item */
+    int64_t list_items;
 
     /* PyDictObject, PyDictKeysObject, PyDictValues */
     int64_t dict_used;
