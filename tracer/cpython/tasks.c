@@ -298,26 +298,53 @@ static void add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task
         add_awaits(rt, c, t, kids[i], depth + 1);
 }
 
-/* One level of a chain: the frame of generator/coroutine obj and what it
- * awaits (0 if nothing, or not suspended in an await). 1 with a frame, 0
- * at the end of the chain, < 0 on a torn read. */
-static int chain_level(struct py_runtime *rt, uint64_t obj, struct py_rawframe *f, uint64_t *yf)
+#define GEN_READ 512 /* bytes of a generator read at once: its frame, locals, stack top */
+
+/* How much of a chain object to read in one go: enough for its type and,
+ * if a generator, its frame (3.11+: embedded, with the first slots of its
+ * locals and value stack, where the awaited object usually sits). */
+static size_t gen_span(const struct py_layout *L)
+{
+    if (L->gi_frame >= 0)
+        return (size_t)L->gi_frame + 8;
+    int64_t want = L->gi_iframe + L->if_localsplus + 8 * 24;
+    return want > GEN_READ ? GEN_READ : (size_t)want;
+}
+
+/* A pointer at obj + off: from g (the first glen bytes of obj) when it
+ * holds it, else read. */
+static int gen_ptr(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t glen, uint64_t off,
+                   uint64_t *v)
+{
+    if (off + 8 <= glen) {
+        *v = rdp(g + off);
+        return 0;
+    }
+    return mem_read_ptr(&rt->mem, obj + off, v);
+}
+
+/* One level of a chain: the frame of generator/coroutine obj (whose first
+ * glen bytes are in g) and what it awaits (0 if nothing, or not suspended
+ * in an await). 1 with a frame, 0 at the end of the chain, < 0 on a torn
+ * read. */
+static int chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t glen,
+                       struct py_rawframe *f, uint64_t *yf)
 {
     const struct py_layout *L = &rt->L;
-    uint8_t b[256];
     int rc = 0;
     *yf = 0;
     if (L->gi_frame >= 0) { /* 3.8 - 3.10: a frame object */
+        uint8_t b[256];
         uint64_t frame;
-        if ((rc = mem_read_ptr(&rt->mem, obj + (uint64_t)L->gi_frame, &frame)))
+        if ((rc = gen_ptr(rt, obj, g, glen, (uint64_t)L->gi_frame, &frame)))
             return rc;
         if (!frame)
             return 0; /* finished */
         int64_t hi = L->fo_lasti;
-        int64_t more[4] = { L->fo_code, L->fo_valuestack, L->fo_stacktop, L->fo_stackdepth };
-        for (int k = 0; k < 4; k++)
+        int64_t more[5] = { L->fo_code, L->fo_valuestack, L->fo_stacktop, L->fo_stackdepth,
+                            L->fo_state };
+        for (int k = 0; k < 5; k++)
             hi = more[k] > hi ? more[k] : hi;
-        hi = L->fo_state > hi ? L->fo_state : hi;
         if (hi + 8 > (int64_t)sizeof b || (rc = mem_read(&rt->mem, frame, b, (size_t)hi + 8)))
             return rc ? rc : SE_FAULT;
         int32_t lasti = rd32(b + L->fo_lasti);
@@ -339,12 +366,10 @@ static int chain_level(struct py_runtime *rt, uint64_t obj, struct py_rawframe *
         return 1;
     }
     /* 3.11+: the frame is embedded in the generator */
-    int64_t lo = L->gi_frame_state, hi = L->gi_iframe + L->if_size;
-    if (lo > L->gi_iframe || hi - lo > (int64_t)sizeof b ||
-        (rc = mem_read(&rt->mem, obj + (uint64_t)lo, b, (size_t)(hi - lo))))
-        return rc ? rc : SE_FAULT;
-    int state = (int8_t)b[0];
-    const uint8_t *fr = b + (L->gi_iframe - lo);
+    if ((size_t)(L->gi_iframe + L->if_size) > glen)
+        return SE_FAULT;
+    int state = (int8_t)g[L->gi_frame_state];
+    const uint8_t *fr = g + L->gi_iframe;
     if (state > 0)
         return 0; /* completed or cleared */
     f->code = rdp(fr + L->if_code);
@@ -352,31 +377,37 @@ static int chain_level(struct py_runtime *rt, uint64_t obj, struct py_rawframe *
     f->addr = off >= 0 && off < (1 << 30) ? (int32_t)off : -1;
     if (state == L->fs_suspended_yf) {
         int32_t top = rd32(fr + L->if_stacktop);
-        uint64_t slot = obj + (uint64_t)L->gi_iframe + (uint64_t)L->if_localsplus;
-        if (top > 0 && top < (1 << 20) &&
-            (rc = mem_read_ptr(&rt->mem, slot + (uint64_t)(top - 1) * 8, yf)))
+        uint64_t slot = (uint64_t)(L->gi_iframe + L->if_localsplus) + (uint64_t)(top - 1) * 8;
+        if (top > 0 && top < (1 << 20) && (rc = gen_ptr(rt, obj, g, glen, slot, yf)))
             return rc;
     }
     return 1;
 }
 
 /* The chain of a suspended task: from its coroutine down what each level
- * awaits; stored innermost first. */
+ * awaits; stored innermost first. One read per level in the common case. */
 static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task *t)
 {
     struct py_rawframe tmp[PY_TASK_FRAMES];
     uint64_t objs[PY_TASK_FRAMES];
+    uint8_t g[GEN_READ];
+    size_t span = gen_span(&rt->L);
     int n = 0;
     for (uint64_t obj = t->coro; obj;) {
-        uint64_t type, yf;
-        int rc = mem_read_ptr(&rt->mem, obj + (uint64_t)rt->L.ob_type, &type);
+        uint64_t yf;
+        size_t glen = span;
+        int rc = mem_read(&rt->mem, obj, g, glen);
+        if (rc && !gone(rc)) { /* a small object at the end of a mapping */
+            glen = 16;
+            rc = mem_read(&rt->mem, obj, g, glen);
+        }
         if (rc) {
             if (gone(rc))
                 return rc;
             t->truncated = PY_TRUNC_BROKEN;
             break;
         }
-        if (!is_gen_type(rt, c, type))
+        if (!is_gen_type(rt, c, rdp(g + rt->L.ob_type)))
             break;
         if (n >= PY_TASK_FRAMES) {
             t->truncated = PY_TRUNC_DEPTH;
@@ -386,7 +417,7 @@ static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task 
             if (objs[k] == obj)
                 rc = SE_FAULT; /* a cycle: torn */
         if (!rc)
-            rc = chain_level(rt, obj, &tmp[n], &yf);
+            rc = chain_level(rt, obj, g, glen, &tmp[n], &yf);
         if (rc < 0) {
             if (gone(rc))
                 return rc;
