@@ -62,8 +62,65 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen)
     return 0;
 }
 
+int snapshot_tasks(struct snapshot *s, char *err, size_t errlen)
+{
+    struct py_tasks c;
+    int cap = 1024, n = 0;
+    pid_t pid = s->rt.pid;
+    memset(&c, 0, sizeof c);
+    /* A registry read while it is resized (tasks coming and going) or
+     * while the interpreter finalizes can fail: find and read again. */
+    for (int tries = 0; tries < 8; tries++) {
+        n = py_tasks_find(&s->rt, &c);
+        if (n == 0 && !c.found)
+            return 0; /* asyncio not imported: no tasks */
+        if (n == 0) {
+            if (!s->tasks)
+                s->tasks = malloc(sizeof *s->tasks * (size_t)cap);
+            if (!s->tasks)
+                return -ENOMEM;
+            n = py_tasks_read(&s->rt, &c, s->list, s->nthreads, s->tasks, cap, &s->task_stats);
+            if (n >= 0 && s->task_stats.dropped && cap < (1 << 20)) {
+                free(s->tasks); /* more tasks than room: read again with room */
+                s->tasks = NULL;
+                cap = (s->task_stats.read + s->task_stats.dropped) * 2;
+                tries--;
+                continue;
+            }
+        }
+        if (n >= 0 || n == SE_EXITED || n == SE_PERM || n == SE_UNSUPPORTED || n == -ENOMEM)
+            break;
+        usleep(2000);
+    }
+    if (n == SE_FAULT && py_process_dying(pid))
+        n = SE_EXITED;
+    if (n < 0)
+        return se_fail(err, errlen, n, "cannot read the asyncio tasks of process %d: %s",
+                       (int)pid, n == SE_EXITED || n == SE_PERM ? "it exited" : se_str(n));
+    s->ntasks = n;
+    /* A running task's frames: the top of its thread's stack, read a moment
+     * before, down to its coroutine's frame. */
+    for (int i = 0; i < n; i++) {
+        struct py_task *t = &s->tasks[i];
+        if (!t->running || t->thread < 0 || t->thread >= s->nthreads)
+            continue;
+        const struct snapshot_thread *d = &s->threads[t->thread];
+        int k = py_task_running_depth(t, d->frames, d->nframes);
+        if (k > PY_TASK_FRAMES) {
+            k = PY_TASK_FRAMES;
+            t->truncated = PY_TRUNC_DEPTH;
+        }
+        memcpy(t->frames, d->frames, sizeof *t->frames * (size_t)k);
+        t->nframes = k;
+    }
+    return 0;
+}
+
 void snapshot_free(struct snapshot *s)
 {
+    free(s->tasks);
+    s->tasks = NULL;
+    s->ntasks = 0;
     free(s->threads);
     free(s->list);
     s->threads = NULL;

@@ -10,6 +10,7 @@
 
 #include "tracer/cpython/frames.h"
 #include "tracer/cpython/runtime.h"
+#include "tracer/cpython/tasks.h"
 #include "tracer/cpython/threads.h"
 
 #include <stddef.h>
@@ -29,6 +30,10 @@ struct snapshot {
     struct snapshot_thread *threads; /* nthreads, the oldest (main) thread first */
     struct py_thread *list;          /* scratch: room for list_cap threads */
     int list_cap;
+    int ntasks;                      /* after snapshot_tasks: */
+    struct py_task *tasks;           /* asyncio tasks; a running one's frames are the
+                                        top of its thread's stack (innermost first) */
+    struct py_tasks_stats task_stats;
 };
 
 /* Take a snapshot of process pid. 0, or a negative code (SE_NOPROC,
@@ -36,6 +41,13 @@ struct snapshot {
  * one-line message in err (left as it was for -ENOMEM). Call snapshot_free
  * in both cases. */
 int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen);
+
+/* Read the asyncio tasks of the process of a snapshot just taken (none
+ * when asyncio.tasks is not imported). 0, or SE_EXITED / SE_PERM (the
+ * process went away), -ENOMEM, SE_FAULT (a registry stayed unreadable over
+ * a few tries) with a one-line message in err. Tasks whose memory is torn
+ * are skipped and counted in task_stats.bad, not an error. */
+int snapshot_tasks(struct snapshot *s, char *err, size_t errlen);
 
 /* Release what snapshot_take allocated and detach. */
 void snapshot_free(struct snapshot *s);

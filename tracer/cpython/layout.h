@@ -37,6 +37,8 @@ struct py_layout {
     int64_t ts_cframe;              /* _PyCFrame* (3.11, 3.12), else -1 */
     int64_t cframe_current_frame;   /* in _PyCFrame (3.11, 3.12) */
     int64_t ts_thread_id;           /* pthread_t */
+    int64_t ts_dict;                /* per-thread dict (asyncio's running loop, 3.8-3.12) */
+    int64_t ts_asyncio_loop;        /* _PyThreadStateImpl.asyncio_running_loop (3.13), else -1 */
     int64_t ts_native_thread_id;    /* 3.11+, else -1 */
     int64_t ts_datastack_chunk;     /* 3.11+ */
     int64_t ts_datastack_top;
@@ -59,6 +61,20 @@ struct py_layout {
     int64_t if_is_entry;            /* 3.11 only */
     int64_t if_size;
 
+    /* PyGenObject / PyCoroObject and the suspended frame's value stack */
+    int64_t gi_frame;               /* PyFrameObject* (<= 3.10), else -1 */
+    int64_t gi_iframe;              /* embedded _PyInterpreterFrame (3.11+), else -1 */
+    int64_t gi_frame_state;         /* int8 (3.11+), else -1 */
+    int64_t fo_valuestack;          /* PyObject** (<= 3.10) */
+    int64_t fo_stacktop;            /* PyObject**, NULL unless suspended (<= 3.9) */
+    int64_t fo_stackdepth;          /* int (3.10) */
+    int64_t fo_state;               /* int8 (3.10) */
+    int64_t if_localsplus;          /* 3.11+ */
+    int64_t if_stacktop;            /* int, in slots from localsplus (3.11+) */
+    int64_t fs_created;             /* frame states (3.10+; 0 before) */
+    int64_t fs_suspended;
+    int64_t fs_suspended_yf;        /* suspended in yield from / await (3.13), else fs_suspended */
+
     /* PyCodeObject */
     int64_t co_filename;
     int64_t co_name;
@@ -74,6 +90,7 @@ struct py_layout {
     int64_t tp_basicsize;
     int64_t tp_dictoffset;
     int64_t tp_flags;
+    int64_t tp_base;
     int64_t ht_cached_keys;         /* 3.11+ */
     int64_t tpflag_managed_dict;    /* flag bit value, 0 if none */
     int64_t tpflag_inline_values;   /* flag bit value, 0 if none */
@@ -92,6 +109,13 @@ struct py_layout {
 
     /* PyModuleObject */
     int64_t mod_dict;
+
+    /* PySetObject (table of 16-byte {key, hash} entries), PyWeakReference, PyListObject */
+    int64_t set_mask;
+    int64_t set_table;
+    int64_t wr_object;
+    int64_t list_size;              /* PyListObject: ob_size, ob_item */
+    int64_t list_items;
 
     /* PyDictObject, PyDictKeysObject, PyDictValues */
     int64_t dict_used;

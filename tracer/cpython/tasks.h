@@ -1,0 +1,108 @@
+/* asyncio tasks of a CPython process, read from outside: every live task
+ * (C _asyncio.Task and its subclasses, pure-Python asyncio.tasks._PyTask,
+ * eager tasks on 3.12+), the thread running its loop, whether it is the
+ * task running there now, the tasks it awaits, and its suspended coroutine
+ * chain as raw frames (resolved like a thread's: frames.h).
+ *
+ * Where they are: the registries of asyncio.tasks (the same objects
+ * whether the C module or the pure-Python code runs them): `_all_tasks`
+ * (3.8-3.11) or `_scheduled_tasks` (3.12+), weak sets, `_eager_tasks`
+ * (3.12+), a set, and `_current_tasks` (loop -> task). The loop a thread
+ * runs: its thread-state dict's "__asyncio_running_event_loop__" (a holder
+ * object on 3.8-3.11, the loop on 3.12), or the thread state's own field
+ * (3.13). The C Task layout is private to Modules/_asynciomodule.c: one
+ * table per version in tasklayouts.c.
+ *
+ * Everything is read through the runtime's checked memory reader; torn or
+ * implausible memory drops the task (counted), never more. */
+#ifndef SONDE_PY_TASKS_H
+#define SONDE_PY_TASKS_H
+
+#include "tracer/cpython/frames.h"
+#include "tracer/cpython/runtime.h"
+#include "tracer/cpython/threads.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PY_TASK_FRAMES 64 /* frames of one suspended chain kept at most */
+#define PY_TASK_AWAITS 16 /* tasks one task awaits, kept at most */
+#define PY_TASK_TYPES 16  /* distinct task types remembered */
+
+/* One task as read. */
+struct py_task {
+    uint64_t id;         /* the Task object's address (id(task)) */
+    uint64_t loop;       /* its event loop object */
+    uint64_t coro;       /* its coroutine object */
+    uint64_t coro_code;  /* the coroutine's code object, 0 unknown */
+    int thread;          /* index in the caller's threads running its loop, -1 none */
+    pid_t tid;           /* that thread's OS id, 0 none */
+    int running;         /* the task its loop's thread runs right now */
+    int python;          /* a pure-Python task (asyncio.tasks._PyTask) */
+    int nawaits;         /* tasks this one awaits (through a gather too) */
+    uint64_t awaits[PY_TASK_AWAITS];
+    char name[PY_NAME_MAX]; /* what get_name() returns */
+    /* Suspended: its chain, innermost first, from what it awaits up to its
+     * own coroutine. Running: empty (0): the chain is the top of its
+     * thread's stack, see py_task_running_depth. */
+    int nframes;
+    int truncated;       /* PY_TRUNC_DEPTH or PY_TRUNC_BROKEN (frames.h) */
+    struct py_rawframe frames[PY_TASK_FRAMES];
+};
+
+struct py_tasks_stats {
+    int seen;      /* registry entries met (live or not) */
+    int read;      /* tasks returned */
+    int dropped;   /* live tasks left out: out was full */
+    int bad;       /* entries skipped: unreadable, torn, or not a task */
+    int broken;    /* tasks returned whose chain stopped at a torn read */
+};
+
+/* What py_tasks_find locates once (slow: sys.modules and module dicts) and
+ * py_tasks_read reuses; zero it before py_tasks_find. */
+struct py_tasks {
+    int found;                  /* asyncio.tasks was imported and read */
+    uint64_t all_set;           /* set of weakrefs: _all_tasks / _scheduled_tasks .data */
+    uint64_t eager_set;         /* _eager_tasks (3.12+), else 0 */
+    uint64_t current;           /* _current_tasks dict */
+    uint64_t c_task_type;       /* _asyncio.Task, 0 if the C module is absent */
+    uint64_t py_task_type;      /* asyncio.tasks._PyTask */
+    uint64_t gather_type;       /* asyncio.tasks._GatheringFuture */
+    uint64_t rl_key;            /* the interned "__asyncio_running_event_loop__" once seen */
+    uint64_t wr_type, coro_type, gen_type, str_type, int_type; /* learned by name once */
+    int nother;                 /* types met in chains that are none of those */
+    uint64_t other_type[8];
+    int ntypes;                 /* task types met: address -> 1 C, 2 Python, 0 neither */
+    uint64_t type_addr[PY_TASK_TYPES];
+    int type_kind[PY_TASK_TYPES];
+};
+
+/* Locate the registries in process rt (through sys.modules of the main
+ * interpreter). 0 with c->found = 1; 0 with c->found = 0 when asyncio.tasks
+ * is not imported (yet: call again later); SE_UNSUPPORTED for a version with
+ * no Task layout; or a negative read error (SE_EXITED, SE_FAULT...).
+ * Allocates only in the object readers it uses (objects.h); not for the hot
+ * path: call once, and again only when py_tasks_read fails. */
+int py_tasks_find(struct py_runtime *rt, struct py_tasks *c);
+
+/* Read every live task of the registries c found (at most max into out),
+ * with threads[0..nthreads) the threads as read now (threads.h) to place
+ * each task on the thread running its loop. Returns the number of tasks
+ * written, or a negative code (SE_EXITED, SE_PERM: the process is gone;
+ * SE_FAULT: a registry itself could not be read: call py_tasks_find again).
+ * st (required) receives the counts; more live tasks than max shows in
+ * st->dropped. Bounded work (registry tables capped at 1 << 20 slots,
+ * chains at PY_TASK_FRAMES, await lists at PY_TASK_AWAITS); a C task costs
+ * a few reads and allocates nothing; a pure-Python task, or an await on a
+ * gather, reads instance attributes through objects.h (which may allocate).
+ * A task whose memory is torn is skipped and counted in st->bad. */
+int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
+                  int nthreads, struct py_task *out, int max, struct py_tasks_stats *st);
+
+/* For a running task t: how many of the innermost frames of its thread's
+ * stack (innermost first, as py_stack_read gives them) are the task's own:
+ * up to and including the outermost frame running its coroutine's code.
+ * 0 when the stack does not show it (the read raced a switch). */
+int py_task_running_depth(const struct py_task *t, const struct py_rawframe *stack, int n);
+
+#endif
