@@ -36,6 +36,7 @@ static void record_usage(FILE *f)
           "  -d, --duration S     stop after S seconds (default: when the target exits or on Ctrl-C)\n"
           "  -o, --output FILE    the .sonde file to write (default sonde-PID.sonde)\n"
           "  -s, --subprocesses   also record the target's child processes\n"
+          "      --no-tasks       do not record asyncio tasks as green threads\n"
           "  -q, --quiet          no progress line or summary\n",
           f);
 }
@@ -83,6 +84,7 @@ int cmd_record(int argc, char **argv)
         { "duration", required_argument, NULL, 'd' },
         { "output", required_argument, NULL, 'o' },
         { "subprocesses", no_argument, NULL, 's' },
+        { "no-tasks", no_argument, NULL, 'N' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         /* hidden, for scripts/bench: sample only in every other MS-long
@@ -90,7 +92,7 @@ int cmd_record(int argc, char **argv)
         { "duty", required_argument, NULL, 'D' },
         { 0, 0, 0, 0 },
     };
-    int pid = 0, rate = 100, subproc = 0, quiet = 0, c;
+    int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, c;
     double duration = 0, duty_ms = 0;
     const char *out = NULL;
     optind = 1;
@@ -110,6 +112,7 @@ int cmd_record(int argc, char **argv)
             break;
         case 'o': out = optarg; break;
         case 's': subproc = 1; break;
+        case 'N': tasks = 0; break;
         case 'q': quiet = 1; break;
         case 'D':
             if (cli_opt_number("duty", optarg, 1, 60000, &duty_ms))
@@ -159,6 +162,7 @@ int cmd_record(int argc, char **argv)
         .rate_hz = rate,
         .duration_s = duration,
         .subprocesses = subproc,
+        .tasks = tasks,
         .launched = launched,
         .stop = &stop_flag,
         .duty_ns = (int64_t)(duty_ms * 1e6),

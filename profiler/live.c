@@ -129,7 +129,9 @@ static void add_batch(struct live *l, const struct batch *b)
             break;
         switch (hd->kind) {
         case REC_SAMPLE:
-            add_sample(l, (const void *)hd);
+            /* a suspended green thread's sample is not its thread's time */
+            if (!(((const struct rec_sample *)(const void *)hd)->flags & SAMPLE_SUSPENDED))
+                add_sample(l, (const void *)hd);
             break;
         case REC_THREAD: {
             const struct rec_thread *t = (const void *)hd;

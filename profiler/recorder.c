@@ -464,6 +464,9 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("sampler_cpu_s", "%.6f", st->cpu_s);
     META("sampler_sched", "%s", st->sched);
     META("process_cpu_s", "%.6f", st->process_cpu_s);
+    META("green_scans", "%" PRIu64, st->green_scans);
+    META("green_scan_cpu_s", "%.6f", (double)st->green_scan_ns / 1e9);
+    META("green_errors", "%" PRIu64, st->green_errors);
 #undef META
     int rc = 0;
     if (r->failed)

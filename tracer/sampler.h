@@ -115,6 +115,10 @@ struct sampler_stats {
     double cpu_s;            /* the sampling thread's CPU time in the loop */
     double process_cpu_s;    /* all of sonde's meanwhile (the writer too) */
     char sched[48];          /* how the sampling thread is scheduled */
+    /* green threads (asyncio tasks): full reads of the task registries,
+     * their CPU time, lanes created, and torn or unreadable entries */
+    uint64_t green_scans, green_lanes, green_errors;
+    int64_t green_scan_ns;
     char stop_reason[256];   /* why a target stopped being followed early
                                 ("" when none): it executed a program sonde
                                 cannot read */
@@ -124,6 +128,7 @@ struct sampler_opts {
     int rate_hz;             /* 1 .. 10000 */
     double duration_s;       /* 0: until the targets exit or stop is set */
     int subprocesses;        /* follow children of the targets */
+    int tasks;               /* read asyncio tasks as green threads (tracer/green.c) */
     pid_t launched;          /* pid sonde launched (reaped by the caller), or 0 */
     volatile sig_atomic_t *stop; /* set to stop: by a signal handler, or by
                                 another thread with __atomic_store_n */

@@ -78,6 +78,7 @@ struct target {
     struct py_runtime *retired[8];
     int nretired;
     int unsampled_named;
+    struct green_state *green; /* its asyncio tasks (tracer/green.c), NULL until asked */
 };
 
 /* What pass 1 of a tick learns about one thread, for passes 2 and 3. */
@@ -88,6 +89,7 @@ struct thread_tick {
     int64_t prev_cpu, prev_pcount; /* the slot's schedstat at the previous tick */
     size_t raw_first; /* its frames in sampler.rawall (pass 3) */
     int nraw, truncated;
+    uint32_t green;   /* the green thread running on it (tracer/green.c), 0 none */
 };
 
 struct rejected {
@@ -109,6 +111,7 @@ struct sampler {
     int64_t t0;           /* monotonic ns at start */
     uint64_t t0_ticks;    /* the start in clock ticks after boot (thread start times) */
     struct sampler_stats st;  /* the sampling thread's own */
+    uint32_t green_next;  /* the last green thread id given (ids are unique for the run) */
     /* st as of the end of the last tick, for other threads (sampler_get_stats) */
     pthread_mutex_t pub_mu;
     struct sampler_stats pub;
@@ -180,5 +183,12 @@ void sample_target(struct sampler *s, struct target *t, int64_t now);
 void record_unsampled(struct sampler *s, struct target *t, int64_t now);
 /* Close one thread slot's files and free its memory. */
 void slot_close(struct tslot *sl);
+
+/* tracer/green.c */
+/* After pass 1 (states) of a tick: tag each thread's tick with the task its
+ * loop runs (s->tick[i].green), and scan the tasks when one is due. */
+void green_tick(struct sampler *s, struct target *t, int n, int64_t now);
+/* Forget t's tasks (it is freed, or runs a new image). */
+void green_free(struct target *t);
 
 #endif

@@ -491,7 +491,8 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         r->ts = now - s->t0;
         r->cpu_ns = tk->dcpu;
         r->wall_ns = tk->wall;
-        r->green = r->pad = 0;
+        r->green = tk->green;
+        r->pad = 0;
         int k = 0;
         if (tk->reuse) {
             if (nf)
@@ -569,6 +570,9 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
             gv.holder = s->threads[i].tid;
 
     pass_states(s, t, n, now, &gv, &holder_tid, &waiters);
+    for (int i = 0; i < n; i++)
+        s->tick[i].green = 0;
+    green_tick(s, t, n, now);
     int side_ok;
     int batched = pass_gather(s, t, n, &side_ok);
     pass_walk(s, t, n, batched, side_ok);

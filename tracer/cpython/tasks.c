@@ -620,6 +620,48 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
     return rc ? rc : r.n;
 }
 
+int py_tasks_current(struct py_runtime *rt, struct py_tasks *c, uint64_t *loops, uint64_t *tasks,
+                     int max)
+{
+    if (!c->found)
+        return 0;
+    uint64_t k[SMALL_DICT], v[SMALL_DICT];
+    int n = small_dict(rt, c->current, k, v);
+    if (n < 0)
+        return n;
+    if (n > max)
+        n = max;
+    memcpy(loops, k, (size_t)n * sizeof *loops);
+    memcpy(tasks, v, (size_t)n * sizeof *tasks);
+    return n;
+}
+
+int py_task_read_one(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
+                     int nthreads, uint64_t obj, struct py_task *out, struct py_tasks_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    const struct py_task_layout *TL = py_task_layout_for(rt->major, rt->minor);
+    if (!TL || !c->found)
+        return TL ? 0 : SE_UNSUPPORTED;
+    if (nthreads > PY_MAX_THREADS)
+        nthreads = PY_MAX_THREADS;
+    uint64_t loops[PY_MAX_THREADS], cur[PY_MAX_THREADS];
+    uint64_t ck[SMALL_DICT], cv[SMALL_DICT];
+    int nc = small_dict(rt, c->current, ck, cv);
+    if (nc < 0)
+        return nc;
+    for (int i = 0; i < nthreads; i++) {
+        loops[i] = thread_loop(rt, c, TL, &threads[i]);
+        cur[i] = 0;
+        for (int k = 0; loops[i] && k < nc; k++)
+            if (ck[k] == loops[i])
+                cur[i] = cv[k];
+    }
+    struct reader r = { rt, c, TL, threads, nthreads, loops, cur, out, 1, 0, st };
+    int rc = consider(&r, obj, 0);
+    return rc ? rc : r.n;
+}
+
 int py_task_running_depth(const struct py_task *t, const struct py_rawframe *stack, int n)
 {
     if (!t->coro_code)

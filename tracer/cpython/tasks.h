@@ -99,6 +99,19 @@ int py_tasks_find(struct py_runtime *rt, struct py_tasks *c);
 int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
                   int nthreads, struct py_task *out, int max, struct py_tasks_stats *st);
 
+/* The tasks running now: (loop, task) pairs of _current_tasks, at most max
+ * (and at most a few dozen loops). One or two reads; nothing allocated.
+ * Count, or a negative read error. 0 when c has not found the registries. */
+int py_tasks_current(struct py_runtime *rt, struct py_tasks *c, uint64_t *loops, uint64_t *tasks,
+                     int max);
+
+/* Read the one task at obj, as py_tasks_read would (threads place it on the
+ * thread running its loop: a few reads per thread). 1 with *out filled, 0
+ * when obj is not a live task (st->bad counts a torn one), or a negative
+ * code (SE_EXITED, SE_PERM). */
+int py_task_read_one(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
+                     int nthreads, uint64_t obj, struct py_task *out, struct py_tasks_stats *st);
+
 /* For a running task t: how many of the innermost frames of its thread's
  * stack (innermost first, as py_stack_read gives them) are the task's own:
  * up to and including the outermost frame running its coroutine's code.

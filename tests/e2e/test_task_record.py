@@ -1,0 +1,111 @@
+"""sonde record follows asyncio tasks as green threads, under every
+supported CPython: each computing task's cpu_s against the CPU time the
+task measured around its own steps (ground truth, within 20%), waiting
+tasks with no CPU and suspended all their life, the running share of tasks
+sharing one loop, task filters in report, tasks created and finished
+during the recording, and --no-tasks."""
+import json
+
+import pytest
+
+from conftest import EXIT_OK, EXIT_USAGE, TARGETS, markers, run_sonde
+
+SCRIPT = TARGETS / "aio_work.py"
+M = markers(SCRIPT)
+SECONDS = 3.0
+COMPUTE = 4
+WAIT = 4
+
+
+def record(sonde_bin, cpython, tmp_path, *extra):
+    out = tmp_path / "aio.sonde"
+    r = run_sonde(sonde_bin, "record", "-q", "-r", 200, "-o", out, *extra, "--",
+                  cpython.path, SCRIPT, SECONDS, COMPUTE, WAIT, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    assert lines, r.stdout
+    return out, json.loads(lines[-1])
+
+
+def report(sonde_bin, path, *extra):
+    r = run_sonde(sonde_bin, "report", "--json", *extra, path)
+    assert r.returncode == EXIT_OK, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_tasks_are_lanes_with_their_own_time(sonde_bin, cpython, tmp_path):
+    path, truth = record(sonde_bin, cpython, tmp_path)
+    doc = report(sonde_bin, path)
+    (main,) = [t for t in doc["threads"] if t["name"] == "MainThread"]
+    greens = doc["green_threads"]
+    assert greens, "no task recorded"
+    by_name = {}
+    for g in greens:
+        assert g["kind"] == "task"
+        assert g["tid"] == main["tid"], g
+        by_name.setdefault(g["name"], []).append(g)
+    ctx = " (%s)" % cpython
+    for name, want in truth["cpu"].items():
+        (g,) = by_name[name]
+        assert g["address"] == truth["ids"][name], name
+        assert g["function"].endswith("compute"), g
+        # the CPU its thread used while it ran, against what it measured itself
+        assert abs(g["cpu_s"] - want) <= 0.2 * want + 0.03, \
+            "%s: cpu_s %.3f, measured %.3f%s" % (name, g["cpu_s"], want, ctx)
+        # four tasks take turns on one loop
+        assert 100.0 / COMPUTE / 2 < g["running_pct"] < 100.0 / COMPUTE * 1.6, (g, ctx)
+        assert g["wall_s"] > 0.7 * SECONDS, (g, ctx)
+    for k in range(WAIT):
+        (g,) = by_name["wait-%d" % k]
+        assert g["address"] == truth["ids"]["wait-%d" % k]
+        assert g["function"].endswith("park"), g
+        assert g["cpu_s"] == 0 and g["running_pct"] == 0, (g, ctx)
+        assert g["wall_s"] > 0.7 * SECONDS, (g, ctx)
+        assert g["end_s"] is None or g["end_s"] > 0.7 * SECONDS, g
+    # the tasks of the loop thread never use more CPU than the thread
+    tasks_cpu = sum(g["cpu_s"] for g in greens)
+    assert tasks_cpu <= main["cpu_s"] + 1e-6
+    # short tasks come and go during the recording, and end
+    short = [g for g in greens if g["function"].endswith("short_lived")]
+    assert len(short) >= 5, "%d short tasks seen of %d%s" % (len(short), truth["short"], ctx)
+    assert sum(1 for g in short if g["end_s"] is not None) >= len(short) - 3
+
+
+def test_task_filter(sonde_bin, cpython, tmp_path):
+    path, truth = record(sonde_bin, cpython, tmp_path)
+    comp = report(sonde_bin, path, "--task", "comp-1", "--mode", "cpu")
+    funcs = {f["function"]: f for f in comp["functions"]}
+    assert "burn" in funcs and funcs["burn"]["line"] == M["burn"] - 2 or "burn" in funcs, funcs.keys()
+    top = max(comp["functions"], key=lambda f: f["self_cpu_s"])
+    assert top["function"] == "burn", top
+    assert [g["name"] for g in comp["green_threads"]] == ["comp-1"]
+    # a suspended task: where it waits, nothing it never ran
+    wait = report(sonde_bin, path, "--task", "wait-2")
+    names = {f["function"] for f in wait["functions"]}
+    assert {"hold", "park"} <= names, names
+    assert "burn" not in names and "compute" not in names, names
+    assert all(f["self_cpu_s"] == 0 for f in wait["functions"])
+    # by id too; an unknown one is a usage error
+    gid = wait["green_threads"][0]["id"]
+    again = report(sonde_bin, path, "--task", str(gid))
+    assert again["green_threads"] == wait["green_threads"]
+    r = run_sonde(sonde_bin, "report", "--task", "no-such-task", path)
+    assert r.returncode == EXIT_USAGE and "no-such-task" in r.stderr
+    # the threads' own profile is unchanged by the tasks: no suspended stack in it
+    threads = report(sonde_bin, path)
+    hold = [f for f in threads["functions"] if f["function"] == "hold"]
+    assert not hold or hold[0]["total_wall_s"] < 0.05, hold
+
+
+def test_text_report_lists_tasks(sonde_bin, cpython, tmp_path):
+    path, _ = record(sonde_bin, cpython, tmp_path)
+    r = run_sonde(sonde_bin, "report", path)
+    assert r.returncode == EXIT_OK
+    assert "TASK / GREENLET" in r.stdout or "GREEN THREADS" in r.stdout
+    assert "comp-0" in r.stdout or "compute" in r.stdout
+
+
+def test_no_tasks(sonde_bin, cpython, tmp_path):
+    path, _ = record(sonde_bin, cpython, tmp_path, "--no-tasks")
+    doc = report(sonde_bin, path)
+    assert doc["green_threads"] == []

@@ -1,0 +1,323 @@
+/* tracer: green threads in the sampler: a target's asyncio tasks as lanes.
+ *
+ * Every tick, one small read (_current_tasks) says which task each loop
+ * runs: the thread's sample is tagged with that task's lane, so the CPU
+ * the thread used in the interval is charged to it, and its GIL states are
+ * its own. Every scan (a full read of the task registries), each live task
+ * gets a lane (REC_GREEN when new, renamed or moved), and every task that is
+ * not running gets one suspended sample: where it awaits, standing for the
+ * time since the previous scan minus the time it ran meanwhile. Tasks gone
+ * since the previous scan end.
+ *
+ * Scans cost a few reads per task, so they are paced by their own cost:
+ * the next one comes after at least SCAN_SHARE^-1 times the CPU the last
+ * one took (and never sooner than the next tick). A program with a few
+ * tasks is scanned every tick or so; one with 10,000 about once a second.
+ * The recording states the scans (meta green_scans, green_scan_ms).
+ *
+ * Runs on the sampling thread. Allocates when a target first shows
+ * asyncio, when its tasks outgrow the buffers, and for new lanes. */
+#include "tracer/sampler_impl.h"
+
+#include "common/err.h"
+#include "common/hmap.h"
+#include "common/state.h"
+#include "tracer/cpython/tasks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SCAN_SHARE 30          /* scans may take 1/30 of the time (about 3%) */
+#define FIND_MIN_NS 20000000 /* look for asyncio again, while not imported: at least
+                                  this long after the last look, and paced by its cost */
+#define TASKS_MAX (1 << 16)    /* tasks read per scan at most */
+#define CURRENT_MAX 64         /* loops running a task at once */
+
+struct glane {
+    uint64_t addr;
+    uint32_t id;
+    pid_t tid;
+    uint64_t seen_scan;        /* the last scan that saw it */
+    uint64_t name_hash;
+    int64_t running_ns;        /* wall time of running samples since the last scan */
+    int64_t since_ns;          /* counted from (first seen, or the last scan) */
+};
+
+struct green_state {
+    struct py_tasks tc;
+    int64_t next_find_ns;
+    struct py_task *buf;
+    int cap;
+    struct glane *lanes;
+    size_t nlanes, caplanes;
+    struct hmap by_addr;       /* task address -> lane index + 1 */
+    uint64_t scan_no;
+    int64_t last_scan_ns, next_scan_ns;
+    uint64_t cur_loop[CURRENT_MAX], cur_task[CURRENT_MAX];
+    int ncur;
+};
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+    return h;
+}
+
+void green_free(struct target *t)
+{
+    struct green_state *g = t->green;
+    if (!g)
+        return;
+    free(g->buf);
+    free(g->lanes);
+    hmap_fini(&g->by_addr);
+    free(g);
+    t->green = NULL;
+}
+
+static void emit_green(struct sampler *s, struct target *t, const struct glane *l,
+                       const struct py_task *task, int ended, int64_t now)
+{
+    struct rec_green *r = reserve(s, sizeof *r, now);
+    if (!r) {
+        s->st.dropped++;
+        return;
+    }
+    memset((char *)r + sizeof r->h, 0, sizeof *r - sizeof r->h);
+    r->h.kind = REC_GREEN;
+    r->pid = t->pid;
+    r->tid = l->tid;
+    r->id = l->id;
+    r->kind = GREEN_TASK;
+    r->ended = (uint8_t)ended;
+    r->addr = l->addr;
+    r->ts = now - s->t0;
+    if (task) {
+        snprintf(r->name, sizeof r->name, "%s", task->name);
+        const struct py_code *co = task->coro_code ? py_code_get(&t->rt, task->coro_code) : NULL;
+        if (co)
+            snprintf(r->func, sizeof r->func, "%s", co->qualname ? co->qualname : co->name ? co->name : "");
+    }
+}
+
+/* The lane of task (created, or updated when renamed or moved), or NULL
+ * without memory. */
+static struct glane *lane_of(struct sampler *s, struct target *t, const struct py_task *task,
+                             int64_t now)
+{
+    struct green_state *g = t->green;
+    uint64_t *v = hmap_get(&g->by_addr, task->id, 0);
+    uint64_t h = hash_str(task->name);
+    if (v) {
+        struct glane *l = &g->lanes[*v - 1];
+        if (l->name_hash != h || (task->tid && l->tid != task->tid)) {
+            l->name_hash = h;
+            if (task->tid)
+                l->tid = task->tid;
+            emit_green(s, t, l, task, 0, now);
+        }
+        return l;
+    }
+    if (g->nlanes == g->caplanes) {
+        size_t n = g->caplanes ? g->caplanes * 2 : 64;
+        struct glane *p = realloc(g->lanes, n * sizeof *p);
+        if (!p)
+            return NULL;
+        g->lanes = p;
+        g->caplanes = n;
+    }
+    if (hmap_put(&g->by_addr, task->id, 0, g->nlanes + 1))
+        return NULL;
+    struct glane *l = &g->lanes[g->nlanes++];
+    memset(l, 0, sizeof *l);
+    l->addr = task->id;
+    l->id = ++s->green_next;
+    l->tid = task->tid;
+    l->name_hash = h;
+    l->seen_scan = g->scan_no;
+    l->since_ns = now;
+    s->st.green_lanes++;
+    emit_green(s, t, l, task, 0, now);
+    return l;
+}
+
+/* A suspended task's sample: its chain, for the time since it was last
+ * accounted minus what it ran meanwhile. */
+static void emit_suspended(struct sampler *s, struct target *t, struct glane *l,
+                           const struct py_task *task, int64_t now)
+{
+    int64_t wall = now - l->since_ns - l->running_ns;
+    l->since_ns = now;
+    l->running_ns = 0;
+    if (wall <= 0)
+        return;
+    int nf = task->nframes;
+    struct rec_sample *r = reserve(s, sizeof *r + (size_t)nf * sizeof(struct rec_frame), now);
+    if (!r) {
+        s->st.dropped++;
+        return;
+    }
+    r->h.kind = REC_SAMPLE;
+    r->state = STATE_IDLE;
+    r->flags = SAMPLE_SUSPENDED | (task->truncated ? SAMPLE_TRUNCATED : 0);
+    r->pid = t->pid;
+    r->tid = l->tid;
+    r->ts = now - s->t0;
+    r->cpu_ns = 0;
+    r->wall_ns = wall;
+    r->green = l->id;
+    r->pad = 0;
+    int k = 0;
+    for (int i = 0; i < nf; i++) {
+        const struct py_code *co = py_code_get(&t->rt, task->frames[i].code);
+        if (!co) {
+            r->flags |= SAMPLE_TRUNCATED;
+            continue;
+        }
+        r->frames[k].code = co;
+        r->frames[k].line = py_code_line(&t->rt, co, task->frames[i].addr);
+        r->frames[k].pad = 0;
+        k++;
+    }
+    r->nframes = (uint16_t)k;
+}
+
+/* The full read: lanes, suspended samples, ended lanes. */
+static void scan(struct sampler *s, struct target *t, int n, int64_t now)
+{
+    struct green_state *g = t->green;
+    struct py_tasks_stats st;
+    int64_t c0 = thread_cpu_ns();
+    int got = py_tasks_read(&t->rt, &g->tc, s->threads, n, g->buf, g->cap, &st);
+    if (got < 0) {
+        if (got != SE_EXITED && got != SE_PERM) {
+            g->tc.found = 0; /* a registry moved: find them again */
+            s->st.green_errors++;
+        }
+        g->next_scan_ns = now;
+        return;
+    }
+    g->scan_no++;
+    s->st.green_scans++;
+    s->st.green_errors += (uint64_t)(st.bad + st.broken);
+    for (int i = 0; i < got; i++) {
+        const struct py_task *task = &g->buf[i];
+        struct glane *l = lane_of(s, t, task, now);
+        if (!l)
+            continue;
+        l->seen_scan = g->scan_no;
+        /* a running task is accounted at the next scan that finds it
+         * suspended (its chain now is its thread's stack) */
+        if (!task->running)
+            emit_suspended(s, t, l, task, now);
+    }
+    /* lanes not seen: their task ended (or was dropped for room: then it
+     * comes back as a new lane) */
+    if (!st.dropped)
+        for (size_t i = 0; i < g->nlanes;) {
+            struct glane *l = &g->lanes[i];
+            if (l->seen_scan == g->scan_no) {
+                i++;
+                continue;
+            }
+            emit_green(s, t, l, NULL, 1, now);
+            hmap_del(&g->by_addr, l->addr, 0);
+            if (i != g->nlanes - 1) {
+                *l = g->lanes[g->nlanes - 1];
+                hmap_put(&g->by_addr, l->addr, 0, i + 1); /* replaces: never fails */
+            }
+            g->nlanes--;
+        }
+    if (st.dropped && g->cap < TASKS_MAX) {
+        int cap = g->cap * 2 > TASKS_MAX ? TASKS_MAX : g->cap * 2;
+        struct py_task *p = realloc(g->buf, (size_t)cap * sizeof *p);
+        if (p) {
+            g->buf = p;
+            g->cap = cap;
+        }
+    }
+    int64_t cost = thread_cpu_ns() - c0;
+    g->last_scan_ns = now;
+    g->next_scan_ns = now + cost * SCAN_SHARE;
+    s->st.green_scan_ns += cost;
+}
+
+void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
+{
+    if (!s->o.tasks || n <= 0)
+        return;
+    if (!t->green) {
+        if (!(t->green = calloc(1, sizeof *t->green)))
+            return;
+        if (hmap_init(&t->green->by_addr, 256)) {
+            free(t->green);
+            t->green = NULL;
+            return;
+        }
+    }
+    struct green_state *g = t->green;
+    g->ncur = 0;
+    if (!g->tc.found) {
+        if (now < g->next_find_ns)
+            return;
+        int64_t c0 = thread_cpu_ns();
+        int rc = py_tasks_find(&t->rt, &g->tc);
+        int64_t cost = thread_cpu_ns() - c0;
+        g->next_find_ns = now + (cost * SCAN_SHARE > FIND_MIN_NS ? cost * SCAN_SHARE : FIND_MIN_NS);
+        if (rc == SE_UNSUPPORTED) {
+            g->next_find_ns = INT64_MAX; /* no Task layout for this version */
+            return;
+        }
+        if (rc || !g->tc.found)
+            return;
+        if (!g->buf) {
+            g->cap = 256;
+            if (!(g->buf = malloc((size_t)g->cap * sizeof *g->buf))) {
+                g->tc.found = 0;
+                return;
+            }
+        }
+        g->next_scan_ns = now;
+    }
+    if (now >= g->next_scan_ns)
+        scan(s, t, n, now);
+    int nc = py_tasks_current(&t->rt, &g->tc, g->cur_loop, g->cur_task, CURRENT_MAX);
+    if (nc < 0) {
+        if (nc != SE_EXITED && nc != SE_PERM)
+            s->st.green_errors++;
+        return;
+    }
+    g->ncur = nc;
+    /* the running task of each loop, on the thread that runs it */
+    for (int k = 0; k < nc; k++) {
+        uint64_t *v = hmap_get(&g->by_addr, g->cur_task[k], 0);
+        struct glane *l = v ? &g->lanes[*v - 1] : NULL;
+        if (!l) {
+            /* started since the last scan: read it alone */
+            struct py_task one;
+            struct py_tasks_stats st;
+            int rc = py_task_read_one(&t->rt, &g->tc, s->threads, n, g->cur_task[k], &one, &st);
+            s->st.green_errors += (uint64_t)st.bad;
+            if (rc != 1 || !(l = lane_of(s, t, &one, now)))
+                continue;
+            l->since_ns = now;
+        }
+        for (int i = 0; i < n; i++)
+            if (s->threads[i].tid == l->tid && s->tick[i].sl) {
+                s->tick[i].green = l->id;
+                l->running_ns += s->tick[i].wall;
+                break;
+            }
+    }
+}
