@@ -295,6 +295,21 @@ static int gdb_call(pid_t pid, const char *expr, const char *expr2, long long *v
     return 0;
 }
 
+/* Has pid ended (gone, or a zombie its parent has not reaped yet)? */
+static int process_gone(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    const char *rp = strrchr(buf, ')');
+    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+}
+
 static int attach(const struct agent_req *rq, const char *lib)
 {
     char path[PATH_MAX], def[64], err[768], expr[PATH_MAX + 128];
@@ -323,12 +338,19 @@ static int attach(const struct agent_req *rq, const char *lib)
     if (!rq->quiet)
         fprintf(stderr, "sonde: agent recording process %d into %s%s\n", (int)rq->pid, path,
                 rq->duration_s > 0 ? "" : " (until it exits, or Ctrl-C)");
-    struct timespec d = { 0, 100 * 1000 * 1000 };
+    struct timespec d = { 0, 100 * 1000 * 1000 }, t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     long long samples;
     double secs;
     for (;;) {
-        if (kill(rq->pid, 0) != 0 && errno == ESRCH)
+        if (process_gone(rq->pid))
             break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* the agent creates the file once it has found the runtime (it
+         * waits up to 10 s); none by then: it gave up */
+        if (now.tv_sec - t0.tv_sec > 12 && recording_done(path, &samples, &secs) < 0)
+            return cli_error(SE_NOTPYTHON, "the agent did not start recording (its reason is on the "
+                             "process's stderr)");
         if (rq->duration_s > 0 && recording_done(path, &samples, &secs) == 1)
             break;
         if (got_signal) {
