@@ -1,5 +1,6 @@
 /* sonde record: sample a running process or a command sonde launches, and
  * write a .sonde recording. */
+#include "cli/agent_launch.h"
 #include "cli/cli.h"
 #include "cli/launch.h"
 
@@ -30,13 +31,15 @@ static void on_signal(int sig)
 
 static void record_usage(FILE *f)
 {
-    fputs("usage: sonde record [-r HZ] [-d SECONDS] [-o FILE] [--subprocesses] (-p PID | -- CMD ARGS...)\n"
+    fputs("usage: sonde record [-r HZ] [-d SECONDS] [-o FILE] [--subprocesses | --agent] (-p PID | -- CMD ARGS...)\n"
           "  -p, --pid PID        sample a running process (never paused or written to)\n"
           "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
           "  -d, --duration S     stop after S seconds (default: when the target exits or on Ctrl-C)\n"
           "  -o, --output FILE    the .sonde file to write (default sonde-PID.sonde)\n"
           "  -s, --subprocesses   also record the target's child processes\n"
           "      --no-tasks       do not record asyncio tasks as green threads\n"
+          "  -a, --agent          sample from inside the program (no ptrace needed to launch;\n"
+          "                       -p PID loads the agent through gdb)\n"
           "  -q, --quiet          no progress line or summary\n",
           f);
 }
@@ -86,17 +89,18 @@ int cmd_record(int argc, char **argv)
         { "subprocesses", no_argument, NULL, 's' },
         { "no-tasks", no_argument, NULL, 'N' },
         { "quiet", no_argument, NULL, 'q' },
+        { "agent", no_argument, NULL, 'a' },
         { "help", no_argument, NULL, 'h' },
         /* hidden, for scripts/bench: sample only in every other MS-long
          * window of CLOCK_MONOTONIC */
         { "duty", required_argument, NULL, 'D' },
         { 0, 0, 0, 0 },
     };
-    int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, c;
+    int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, agent = 0, c;
     double duration = 0, duty_ms = 0;
     const char *out = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:r:d:o:sqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:r:d:o:sqah", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cli_opt_pid(optarg, &pid))
@@ -114,6 +118,7 @@ int cmd_record(int argc, char **argv)
         case 's': subproc = 1; break;
         case 'N': tasks = 0; break;
         case 'q': quiet = 1; break;
+        case 'a': agent = 1; break;
         case 'D':
             if (cli_opt_number("duty", optarg, 1, 60000, &duty_ms))
                 return EXIT_USAGE;
@@ -128,6 +133,14 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
         record_usage(stderr);
         return EXIT_USAGE;
+    }
+    if (agent && (subproc || duty_ms > 0)) {
+        fprintf(stderr, "sonde: --agent records one process: no --subprocesses or --duty\n");
+        return EXIT_USAGE;
+    }
+    if (agent) {
+        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet };
+        return cli_agent_record(&rq);
     }
 
     struct sigaction sa;

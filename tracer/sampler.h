@@ -140,6 +140,12 @@ struct sampler_opts {
      * It must not call the sampler. */
     void (*progress)(const struct sampler_stats *st, int final, void *ctx);
     void *progress_ctx;
+    /* In-process mode (agent/): the CPU, in ns, of the sampling process's
+     * own threads that are not the program's (the agent's), taken out of
+     * the process's CPU before the CPU no sample carried is computed.
+     * Called on the sampling thread. NULL: none. */
+    int64_t (*own_cpu_ns)(void *ctx);
+    void *own_cpu_ctx;
 };
 
 

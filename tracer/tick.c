@@ -178,7 +178,7 @@ static void remember_side(struct tslot *sl, const struct py_side *side)
  * between two ticks, the part of a thread's life after its last sample,
  * threads that never ran Python. Cumulative figures, so a late call
  * catches up; recorded once a second and when the target ends. */
-static void read_process_cpu(struct target *t, int64_t now)
+static void read_process_cpu(const struct sampler *s, struct target *t, int64_t now)
 {
     char buf[1024];
     struct proc_stat ps;
@@ -191,6 +191,8 @@ static void read_process_cpu(struct target *t, int64_t now)
     buf[n] = 0;
     if (proc_stat_parse(buf, &ps) == 0 && ps.starttime) {
         t->stat_cpu_ns = ticks_to_ns(ps.utime + ps.stime);
+        if (s->o.own_cpu_ns) /* the agent's threads are not the program's */
+            t->stat_cpu_ns -= s->o.own_cpu_ns(s->o.own_cpu_ctx);
         t->stat_charged_ns = t->charged_ns;
     }
 }
@@ -198,7 +200,7 @@ static void read_process_cpu(struct target *t, int64_t now)
 void record_unsampled(struct sampler *s, struct target *t, int64_t now)
 {
     t->last_unsampled_ts = now;
-    read_process_cpu(t, now);
+    read_process_cpu(s, t, now);
     if (t->cpu0_ns < 0 || !t->stat_cpu_ns)
         return;
     int64_t u = t->stat_cpu_ns - t->cpu0_ns - t->stat_charged_ns;
@@ -557,7 +559,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
         t->gil_hi = t->snap.gil + (uint64_t)t->rt.L.gil_size;
     }
     if (t->cpu0_ns < 0 && !t->stat_cpu_ns) {
-        read_process_cpu(t, now);
+        read_process_cpu(s, t, now);
         t->cpu0_ns = t->stat_cpu_ns ? t->stat_cpu_ns : -1;
     }
     int holder_tid = 0;
@@ -598,6 +600,6 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     if (now - t->last_unsampled_ts >= 1000000000)
         record_unsampled(s, t, now);
     else if (now - t->last_stat_ts >= 10000000)
-        read_process_cpu(t, now);
+        read_process_cpu(s, t, now);
 }
 

@@ -212,7 +212,7 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     memset(rt, 0, sizeof *rt);
     rt->pid = pid;
     rt->pthread_tid_off = -1;
-    if (self)
+    if (self || pid == getpid()) /* the agent's sampler attaches to its own pid */
         mem_init_local(&rt->mem);
     else
         mem_init_remote(&rt->mem, pid);

@@ -1,0 +1,304 @@
+/* agent: the in-process agent (see agent/agent.h). One native thread
+ * ("sonde-agent") waits for the runtime, then runs the sampler over its own
+ * process; the recorder's writer thread (created by it, so named alike)
+ * stores the batches. Neither ever takes the GIL or calls into Python. */
+#include "agent/agent.h"
+
+#include "common/err.h"
+#include "profiler/recorder.h"
+#include "profiler/store.h"
+#include "store/store.h"
+#include "tracer/cpython/runtime.h"
+#include "tracer/sampler.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_NAME "sonde-agent"
+#define MAX_OWN 8
+#define WAIT_RUNTIME_S 10
+
+struct agent {
+    pthread_t thread;
+    char out[PATH_MAX];
+    int rate_hz;
+    double duration_s;
+    volatile sig_atomic_t stop;
+    int rc;
+    char err[512];
+    /* the agent's own threads (this one and the writer), whose CPU is not
+     * the program's: kept out of the recording's unsampled CPU */
+    pid_t own[MAX_OWN];
+    int nown;
+};
+
+static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct agent *agent_cur; /* under agent_mu */
+static int atexit_done;
+
+static void say(const char *msg)
+{
+    char line[640];
+    int n = snprintf(line, sizeof line, "sonde: agent: %s\n", msg);
+    if (n > 0 && write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0)
+        return;
+}
+
+/* CPU of one thread of this process, by tid (the kernel's per-thread CPU
+ * clock id, as pthread_getcpuclockid builds it). */
+static int64_t tid_cpu_ns(pid_t tid)
+{
+    clockid_t cid = (clockid_t)((~(unsigned)tid << 3) | 6);
+    struct timespec ts;
+    if (clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t own_cpu_ns(void *ctx)
+{
+    const struct agent *a = ctx;
+    int64_t sum = 0;
+    for (int i = 0; i < a->nown; i++)
+        sum += tid_cpu_ns(a->own[i]);
+    return sum;
+}
+
+/* Find the agent's threads: those named AGENT_NAME (the writer inherits the
+ * name of the thread that created it). */
+static void find_own_threads(struct agent *a)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    struct dirent *de;
+    a->nown = 0;
+    while ((de = readdir(d)) && a->nown < MAX_OWN) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        comm[n > 0 ? n : 0] = 0;
+        comm[strcspn(comm, "\n")] = 0;
+        if (strcmp(comm, AGENT_NAME) == 0)
+            a->own[a->nown++] = (pid_t)atoi(de->d_name);
+    }
+    closedir(d);
+}
+
+/* Wait until this process's Python runtime is readable and has an
+ * interpreter (a preloaded agent starts before the program's main). */
+static int wait_for_runtime(struct agent *a)
+{
+    struct timespec t0, now, delay = { 0, 2 * 1000 * 1000 };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct py_runtime rt;
+        int rc = py_runtime_attach_self(&rt, a->err, sizeof a->err);
+        py_runtime_fini(&rt);
+        if (rc == 0 || rc == SE_UNSUPPORTED || rc == SE_PERM)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (__atomic_load_n(&a->stop, __ATOMIC_RELAXED) || now.tv_sec - t0.tv_sec >= WAIT_RUNTIME_S)
+            return rc;
+        nanosleep(&delay, NULL);
+    }
+}
+
+static void *agent_main(void *arg)
+{
+    struct agent *a = arg;
+    pthread_setname_np(pthread_self(), AGENT_NAME);
+    int rc = wait_for_runtime(a);
+    if (rc) {
+        a->rc = rc;
+        say(a->err);
+        return NULL;
+    }
+    struct sample_queue *q = squeue_new(32, 1 << 20);
+    if (!q) {
+        a->rc = se_fail(a->err, sizeof a->err, -ENOMEM, "out of memory");
+        say(a->err);
+        return NULL;
+    }
+    struct sampler_opts so = {
+        .rate_hz = a->rate_hz,
+        .duration_s = a->duration_s,
+        .stop = &a->stop,
+        .own_cpu_ns = own_cpu_ns,
+        .own_cpu_ctx = a,
+    };
+    struct sampler *s = NULL;
+    struct recorder *r = NULL;
+    sqlite3 *db = NULL;
+    rc = sampler_new(&s, getpid(), &so, q, a->err, sizeof a->err);
+    if (!rc)
+        rc = store_create(a->out, &db, a->err, sizeof a->err);
+    if (!rc && store_meta_set(db, "recorded_by", "agent") != 0)
+        rc = se_fail(a->err, sizeof a->err, -EIO, "cannot write %s", a->out);
+    if (!rc) {
+        struct sampler_stats st0;
+        sampler_get_stats(s, &st0);
+        rc = recorder_start(&r, db, q, &st0, a->rate_hz, &a->stop, a->err, sizeof a->err);
+        db = NULL; /* the recorder's now, even after a failure */
+    }
+    if (rc) {
+        if (db)
+            store_close(db);
+        sampler_free(s);
+        squeue_free(q);
+        a->rc = rc;
+        say(a->err);
+        return NULL;
+    }
+    find_own_threads(a);
+    sampler_run(s);
+    struct sampler_stats st;
+    sampler_get_stats(s, &st);
+    uint64_t switches = sampler_gil_switches(s);
+    /* the writer reads the sampler's code objects until it is joined */
+    rc = recorder_finish(r, &st, switches, a->rate_hz, a->err, sizeof a->err);
+    sampler_free(s);
+    squeue_free(q);
+    if (rc) {
+        a->rc = rc;
+        say(a->err);
+    }
+    return NULL;
+}
+
+/* Take the current recording out of agent_cur and wait for its end. */
+static int stop_locked(void)
+{
+    struct agent *a = agent_cur;
+    if (!a)
+        return 0;
+    agent_cur = NULL;
+    __atomic_store_n(&a->stop, 1, __ATOMIC_RELAXED);
+    pthread_join(a->thread, NULL);
+    int rc = a->rc;
+    free(a);
+    return rc;
+}
+
+int sonde_agent_stop(void)
+{
+    pthread_mutex_lock(&agent_mu);
+    int rc = stop_locked();
+    pthread_mutex_unlock(&agent_mu);
+    return rc;
+}
+
+int sonde_agent_active(void)
+{
+    pthread_mutex_lock(&agent_mu);
+    int on = agent_cur != NULL;
+    pthread_mutex_unlock(&agent_mu);
+    return on;
+}
+
+static void at_exit(void)
+{
+    sonde_agent_stop();
+}
+
+/* A forked child has only the thread that forked: the agent's threads, its
+ * sampler and its open recording stay the parent's. Forget them (without
+ * freeing: their locks may be held) so that the child records nothing and
+ * may start its own recording. */
+static void atfork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    agent_mu = fresh;
+    agent_cur = NULL;
+}
+
+int sonde_agent_start(const char *output, int rate_hz, double duration_s)
+{
+    if (!output || !*output || rate_hz < 1 || rate_hz > 10000 || !(duration_s >= 0))
+        return -EINVAL;
+    struct agent *a = calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    a->rate_hz = rate_hz;
+    a->duration_s = duration_s;
+    int n;
+    if (output[0] == '/') {
+        n = snprintf(a->out, sizeof a->out, "%s", output);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) {
+            free(a);
+            return -errno;
+        }
+        n = snprintf(a->out, sizeof a->out, "%s/%s", cwd, output);
+    }
+    if (n < 0 || (size_t)n >= sizeof a->out) {
+        free(a);
+        return -ENAMETOOLONG;
+    }
+    pthread_mutex_lock(&agent_mu);
+    if (agent_cur) {
+        pthread_mutex_unlock(&agent_mu);
+        free(a);
+        return -EBUSY;
+    }
+    if (!atexit_done)
+        atexit_done = atexit(at_exit) == 0;
+    /* The agent's threads take no signal meant for the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&a->thread, NULL, agent_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        pthread_mutex_unlock(&agent_mu);
+        free(a);
+        return -rc;
+    }
+    agent_cur = a;
+    pthread_mutex_unlock(&agent_mu);
+    return 0;
+}
+
+/* LD_PRELOAD: start from the environment, in the first process of the
+ * command that runs Python. A process without a Python runtime (a shell
+ * that will exec the program) leaves the settings to what it runs; a
+ * Python process takes them out of the environment, so that the programs it
+ * starts do not record into the same file. */
+__attribute__((constructor)) static void agent_init(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+    const char *out = getenv("SONDE_AGENT_OUTPUT");
+    if (!out || !*out || !dlsym(RTLD_DEFAULT, "_PyRuntime"))
+        return;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", out);
+    const char *r = getenv("SONDE_AGENT_RATE"), *d = getenv("SONDE_AGENT_DURATION");
+    int rate = r && *r ? atoi(r) : 100;
+    double dur = d && *d ? strtod(d, NULL) : 0;
+    unsetenv("SONDE_AGENT_OUTPUT");
+    unsetenv("SONDE_AGENT_RATE");
+    unsetenv("SONDE_AGENT_DURATION");
+    int rc = sonde_agent_start(path, rate, dur);
+    if (rc) {
+        char msg[PATH_MAX + 64];
+        snprintf(msg, sizeof msg, "cannot record into %s: %s", path, strerror(-rc));
+        say(msg);
+    }
+}

@@ -1,0 +1,24 @@
+/* sonde record --agent: the in-process agent (agent/agent.h) put into a
+ * command sonde launches (LD_PRELOAD) or into a running process (gdb). */
+#ifndef SONDE_CLI_AGENT_LAUNCH_H
+#define SONDE_CLI_AGENT_LAUNCH_H
+
+#include <sys/types.h>
+
+struct agent_req {
+    char **cmd;         /* the command to launch, or NULL with pid */
+    pid_t pid;          /* the process to load the agent into, or 0 */
+    const char *out;    /* NULL: sonde-PID.sonde */
+    int rate_hz;
+    double duration_s;  /* 0: until the program exits (or Ctrl-C with -p) */
+    int quiet;
+};
+
+/* Run the recording and wait for it to be finished: launched, until the
+ * command exits (its exit status is noted, as `sonde record` does);
+ * attached, until the duration ends, the process exits, or SIGINT / SIGTERM
+ * (which stops the agent through gdb again). Prints the summary or one
+ * error line; returns the exit status (cli/opts.h). */
+int cli_agent_record(const struct agent_req *rq);
+
+#endif
