@@ -43,6 +43,7 @@ struct agent {
 };
 
 static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
+static int agent_no_tasks; /* SONDE_AGENT_TASKS=0 at load: asyncio tasks not recorded */
 static struct agent *agent_cur; /* under agent_mu */
 static int atexit_done;
 
@@ -140,6 +141,7 @@ static void *agent_main(void *arg)
         .rate_hz = a->rate_hz,
         .duration_s = a->duration_s,
         .stop = &a->stop,
+        .tasks = !agent_no_tasks,
         .own_cpu_ns = own_cpu_ns,
         .own_cpu_ctx = a,
     };
@@ -294,7 +296,10 @@ __attribute__((constructor)) static void agent_init(void)
     double dur = d && *d ? strtod(d, NULL) : 0;
     unsetenv("SONDE_AGENT_OUTPUT");
     unsetenv("SONDE_AGENT_RATE");
+    const char *tk = getenv("SONDE_AGENT_TASKS");
+    agent_no_tasks = tk && strcmp(tk, "0") == 0;
     unsetenv("SONDE_AGENT_DURATION");
+    unsetenv("SONDE_AGENT_TASKS");
     int rc = sonde_agent_start(path, rate, dur);
     if (rc) {
         char msg[PATH_MAX + 64];

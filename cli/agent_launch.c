@@ -188,6 +188,8 @@ static int launch(const struct agent_req *rq, const char *lib, const char *pydir
             setenv("SONDE_AGENT_OUTPUT", path, 1);
             setenv("SONDE_AGENT_RATE", rate, 1);
             setenv("SONDE_AGENT_DURATION", dur, 1);
+            if (rq->no_tasks)
+                setenv("SONDE_AGENT_TASKS", "0", 1);
             execvp(rq->cmd[0], rq->cmd);
             e = errno;
         } else {

@@ -12,6 +12,7 @@ struct agent_req {
     int rate_hz;
     double duration_s;  /* 0: until the program exits (or Ctrl-C with -p) */
     int quiet;
+    int no_tasks;       /* do not record asyncio tasks (launch only) */
 };
 
 /* Run the recording and wait for it to be finished: launched, until the

@@ -139,7 +139,7 @@ int cmd_record(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (agent) {
-        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet };
+        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet, !tasks };
         return cli_agent_record(&rq);
     }
 

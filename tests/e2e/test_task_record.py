@@ -109,3 +109,17 @@ def test_no_tasks(sonde_bin, cpython, tmp_path):
     path, _ = record(sonde_bin, cpython, tmp_path, "--no-tasks")
     doc = report(sonde_bin, path)
     assert doc["green_threads"] == []
+
+
+def test_agent_records_tasks(sonde_bin, cpython, tmp_path):
+    """The in-process agent follows the tasks the same way (and --no-tasks
+    reaches it)."""
+    path, truth = record(sonde_bin, cpython, tmp_path, "--agent")
+    doc = report(sonde_bin, path)
+    by_name = {g["name"]: g for g in doc["green_threads"]}
+    for name, want in truth["cpu"].items():
+        g = by_name[name]
+        assert abs(g["cpu_s"] - want) <= 0.2 * want + 0.03, (name, g["cpu_s"], want, cpython)
+    assert by_name["wait-0"]["cpu_s"] == 0
+    path, _ = record(sonde_bin, cpython, tmp_path, "--agent", "--no-tasks")
+    assert report(sonde_bin, path)["green_threads"] == []
