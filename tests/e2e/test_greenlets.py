@@ -32,7 +32,7 @@ def lanes(rep):
 
 def test_greenlets_exact_cpu_names_parked(sonde_bin, tmp_path):
     out = str(tmp_path / "g.sonde")
-    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", PY, GW, N, 30, timeout=120)
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", PY, GW, N, 10, timeout=120)
     work = workload(r)
     rep = report_json(sonde_bin, out)
     gl = lanes(rep)

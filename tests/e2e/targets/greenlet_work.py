@@ -10,11 +10,11 @@ import gevent
 import gevent.event
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 
 
 def make(i):
-    # a fixed number of steps of a millisecond or two (whatever the load),
+    # a fixed number of steps of several milliseconds (whatever the load),
     # so that a switch's own cost (gevent's and the hook's) and the
     # greenlet's start and end are a small part of its CPU
     src = (
@@ -27,7 +27,7 @@ def make(i):
         "            x += k * k\n"
         "        t += time.thread_time() - c0\n"
         "        gevent.sleep(0)\n"
-        "    cpu[name] = t\n" % (i, 20000 + 4000 * (i % 10)))
+        "    cpu[name] = t\n" % (i, 60000 + 12000 * (i % 10)))
     ns = {"time": time, "gevent": gevent}
     exec(compile(src, "work_%d.py" % i, "exec"), ns)
     return ns["work_%d" % i]
