@@ -9,6 +9,7 @@
 #include "profiler/store.h"
 #include "store/store.h"
 #include "tracer/cpython/runtime.h"
+#include "tracer/greenlets.h"
 #include "tracer/sampler.h"
 
 #include <dirent.h>
@@ -228,6 +229,17 @@ static void atfork_child(void)
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     agent_mu = fresh;
     agent_cur = NULL;
+    greenlet_atfork_child();
+}
+
+uint32_t sonde_greenlet_switch(uint64_t origin, uint64_t target, uint64_t frame, int dead)
+{
+    return greenlet_note_switch(origin, target, frame, dead);
+}
+
+void sonde_greenlet_name(uint64_t addr, const char *name, const char *func)
+{
+    greenlet_note_name(addr, name, func);
 }
 
 int sonde_agent_start(const char *output, int rate_hz, double duration_s)

@@ -20,6 +20,8 @@
 #ifndef SONDE_AGENT_H
 #define SONDE_AGENT_H
 
+#include <stdint.h>
+
 /* Start recording this process into output (a .sonde path; relative paths
  * are taken from the current directory now) at rate_hz samples a second
  * (1..10000) for duration_s seconds (0: until stopped or exit). Returns at
@@ -36,5 +38,11 @@ int sonde_agent_stop(void);
 
 /* 1 while a recording runs (started and not yet stopped), else 0. */
 int sonde_agent_active(void);
+
+/* The greenlet switch hook's entry points (the Python package's tracer,
+ * through ctypes): see greenlet_note_switch and greenlet_note_name in
+ * tracer/greenlets.h. */
+uint32_t sonde_greenlet_switch(uint64_t origin, uint64_t target, uint64_t frame, int dead);
+void sonde_greenlet_name(uint64_t addr, const char *name, const char *func);
 
 #endif

@@ -184,6 +184,9 @@ static int launch(const struct agent_req *rq, const char *lib, const char *pydir
         if (!e) {
             env_prepend("LD_PRELOAD", lib, ":");
             env_prepend("PYTHONPATH", pydir, ":");
+            char boot[PATH_MAX + 16];
+            snprintf(boot, sizeof boot, "%s/sonde/boot", pydir);
+            env_prepend("PYTHONPATH", boot, ":");
             setenv("SONDE_AGENT_LIB", lib, 1);
             setenv("SONDE_AGENT_OUTPUT", path, 1);
             setenv("SONDE_AGENT_RATE", rate, 1);

@@ -80,6 +80,7 @@ void target_setup(struct sampler *s, struct target *t, int64_t now)
     t->need_names = 1;
     t->names_backoff = 5000000;
     green_free(t); /* a new image: its tasks are found afresh */
+    greenlets_free(t);
     t->gil_interp = py_runtime_main_interp(&t->rt);
     py_gil_range(&t->rt, t->gil_interp, &t->gil_lo, &t->gil_hi);
     py_gil_switches(&t->rt, t->gil_interp, &t->switches0);
@@ -104,6 +105,7 @@ static void target_free(struct target *t)
             slot_close(&t->slots[i]);
     free(t->slots);
     green_free(t);
+    greenlets_free(t);
     if (t->fd_stat >= 0)
         close(t->fd_stat);
     py_runtime_fini(&t->rt);

@@ -79,6 +79,7 @@ struct target {
     int nretired;
     int unsampled_named;
     struct green_state *green; /* its asyncio tasks (tracer/green.c), NULL until asked */
+    struct greenlet_state *greenlets; /* its greenlets (tracer/greenlets.c), in-process only */
 };
 
 /* What pass 1 of a tick learns about one thread, for passes 2 and 3. */
@@ -190,5 +191,13 @@ void slot_close(struct tslot *sl);
 void green_tick(struct sampler *s, struct target *t, int n, int64_t now);
 /* Forget t's tasks (it is freed, or runs a new image). */
 void green_free(struct target *t);
+
+/* tracer/greenlets.c */
+/* After green_tick, in the sampler's own process: split each thread's tick
+ * by the greenlet switches the hook reported (exact CPU per greenlet), tag
+ * it with the greenlet running now, emit lanes and suspended samples. */
+void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now);
+/* Forget t's greenlets; the hook stops reporting until the next recording. */
+void greenlets_free(struct target *t);
 
 #endif

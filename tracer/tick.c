@@ -575,6 +575,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     for (int i = 0; i < n; i++)
         s->tick[i].green = 0;
     green_tick(s, t, n, now);
+    greenlets_tick(s, t, n, now);
     int side_ok;
     int batched = pass_gather(s, t, n, &side_ok);
     pass_walk(s, t, n, batched, side_ok);

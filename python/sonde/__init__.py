@@ -10,7 +10,9 @@ this one package serves every CPython sonde reads (3.8 to 3.13). Its
 sampling thread never takes the GIL and never runs Python code; the
 recording is the same .sonde file `sonde record` writes (`sonde report`,
 `export`, `view` read it). A recording still running when the interpreter
-exits is finished then. The library is looked up in $SONDE_AGENT_LIB, next
+exits is finished then. Greenlets (greenlet, gevent) are recorded as lanes
+of their own, through a switch hook installed when greenlet is imported
+(sonde._greenlets). The library is looked up in $SONDE_AGENT_LIB, next
 to this file (an installed sonde), then in the build tree.
 """
 import atexit
@@ -61,6 +63,8 @@ def start(output=None, rate=100, duration=0.0):
     rc = _load().sonde_agent_start(os.fsencode(output), int(rate), float(duration))
     if rc:
         raise OSError(-rc, "sonde: cannot start recording: %s" % os.strerror(-rc), output)
+    from sonde import _greenlets
+    _greenlets.install(_lib)
     if not _atexit:
         # Python's atexit runs once the program's threads are joined and
         # before the interpreter is torn down: the best moment to finish.

@@ -1,0 +1,139 @@
+"""sonde's greenlet switch hook: every greenlet (greenlet, gevent) as a lane.
+
+install(lib) chains a tracer in front of whatever greenlet.settrace held
+(gevent's monitor, for one) as soon as greenlet is imported: now if it is,
+else at its import. On each switch the tracer hands the agent the origin
+and target greenlets (their id()), the frame where the origin parked, and
+whether it finished; the agent reads the thread's CPU clock there, so each
+greenlet's CPU is exact. A greenlet is described (name, function) the first
+time the current recording meets it.
+"""
+import ctypes
+import sys
+
+_installed = False
+
+
+def _describe(lib, g):
+    name = func = ""
+    try:
+        run = None
+        if getattr(g, "parent", 0) is None:
+            name = "(main)"
+        else:
+            mod = type(g).__module__ or ""
+            if mod.startswith("gevent") and type(g).__name__ == "Hub":
+                name = "(hub)"
+            else:
+                n = getattr(g, "name", None)
+                name = n if isinstance(n, str) else ""
+            run = getattr(g, "_run", None) or getattr(g, "run", None)
+        if run is not None:
+            run = getattr(run, "__func__", run)
+            func = getattr(run, "__qualname__", "") or getattr(run, "__name__", "") or ""
+            if not isinstance(func, str):
+                func = ""
+        if not name:
+            name = func or type(g).__name__
+    except Exception:
+        name = name or "greenlet"
+    lib.sonde_greenlet_name(id(g), name.encode("utf-8", "replace")[:63],
+                            func.encode("utf-8", "replace")[:63])
+
+
+def _make_tracer(lib, prev):
+    switch = lib.sonde_greenlet_switch
+    seen = set()
+    gen = [0]
+
+    def tracer(event, args):
+        if event == "switch" or event == "throw":
+            o, t = args
+            io, it = id(o), id(t)
+            if io not in seen:
+                _describe(lib, o)
+                seen.add(io)
+            if it not in seen:
+                _describe(lib, t)
+                seen.add(it)
+            dead = o.dead
+            if dead:
+                seen.discard(io)
+                g = switch(io, it, 0, 1)
+            else:
+                f = o.gr_frame
+                g = switch(io, it, id(f) if f is not None else 0, 0)
+            if g != gen[0]:
+                # a new recording: describe them again
+                gen[0] = g
+                seen.clear()
+                if g:
+                    for x in (o, t):
+                        _describe(lib, x)
+                        seen.add(id(x))
+                    if dead:
+                        seen.discard(io)
+        if prev is not None:
+            return prev(event, args)
+
+    return tracer
+
+
+def _hook_now(lib):
+    global _installed
+    if _installed:
+        return
+    import greenlet
+    lib.sonde_greenlet_switch.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
+                                          ctypes.c_int]
+    lib.sonde_greenlet_switch.restype = ctypes.c_uint32
+    lib.sonde_greenlet_name.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p]
+    lib.sonde_greenlet_name.restype = None
+    prev = greenlet.gettrace()
+    greenlet.settrace(_make_tracer(lib, prev))
+    _installed = True
+
+
+class _Finder:
+    """Installs the hook right after greenlet is imported."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "greenlet":
+            return None
+        import importlib.util
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, lib = spec.loader, self.lib
+
+        class _Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                try:
+                    _hook_now(lib)
+                except Exception:
+                    pass
+
+        spec.loader = _Loader()
+        return spec
+
+
+def install(lib):
+    """Hook greenlet switches into the agent library lib (a ctypes CDLL)."""
+    if _installed:
+        return
+    if "greenlet" in sys.modules:
+        try:
+            _hook_now(lib)
+        except Exception:
+            pass
+        return
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(lib))

@@ -1,0 +1,459 @@
+/* tracer: greenlets as lanes, from the switches the in-process hook
+ * reports (tracer/greenlets.h).
+ *
+ * Exact CPU: every switch carries the thread's CPU clock and the monotonic
+ * clock, read by the hook as it happens. The CPU and wall time between two
+ * switches on a thread belong to the first one's target, i.e. the next
+ * one's origin. Every tick, the thread's sample is split by the switches
+ * since the previous tick: the greenlet running now keeps the sample (its
+ * stack is the thread's) with the CPU it used in the interval; every other
+ * greenlet that ran in the interval gets a running sample of its own, at
+ * the same time, with its exact CPU and wall share and the stack where it
+ * parked. So the sum of a greenlet's running samples' cpu_ns is the CPU its
+ * thread's clock counted while it ran, and the thread's samples still add
+ * up to the thread's CPU.
+ *
+ * Parked greenlets: the hook gives the origin's top frame at each switch;
+ * scans (paced by their own cost, as tracer/green.c's) emit one suspended
+ * sample per parked greenlet, with the stack read from that frame through
+ * the checked reader, standing for the time since its previous one minus
+ * the time it ran meanwhile. A greenlet ends when it switches out dead.
+ *
+ * Runs on the sampling thread, for the sampler's own process only. */
+#include "tracer/greenlets.h"
+#include "tracer/sampler_impl.h"
+
+#include "common/hmap.h"
+#include "common/state.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCAN_SHARE 30          /* suspended scans may take about 1/30 of the time */
+#define EV_SWITCH 1
+#define EV_NAME 2
+#define PYFRAME_F_FRAME 24     /* PyFrameObject.f_frame (3.11+): after the
+                                  object header and f_back */
+
+/* ---- the hook's side ---- */
+
+struct gr_ent {
+    uint64_t kind, a, b, cpu, mono, frame, dead, pad;
+};
+
+struct gr_ring {
+    pid_t tid;
+    _Atomic uint64_t head;     /* written by the hook */
+    _Atomic uint64_t tail;     /* written by the sampler */
+    _Atomic uint64_t lost;
+    struct gr_ent e[GREENLET_RING];
+};
+
+static struct gr_ring *_Atomic gr_rings[GREENLET_THREADS];
+static _Atomic int gr_nrings;
+static _Atomic uint32_t gr_gen;  /* 0 while nothing records */
+static uint32_t gr_gen_next;
+static _Thread_local struct gr_ring *gr_mine;
+static _Thread_local int gr_nomore;
+
+static int64_t clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct gr_ring *my_ring(void)
+{
+    if (gr_mine || gr_nomore)
+        return gr_mine;
+    struct gr_ring *r = calloc(1, sizeof *r);
+    if (!r) {
+        gr_nomore = 1;
+        return NULL;
+    }
+    r->tid = gettid();
+    int i = atomic_fetch_add(&gr_nrings, 1);
+    if (i >= GREENLET_THREADS) {
+        atomic_fetch_sub(&gr_nrings, 1);
+        free(r);
+        gr_nomore = 1;
+        return NULL;
+    }
+    atomic_store_explicit(&gr_rings[i], r, memory_order_release);
+    return gr_mine = r;
+}
+
+/* Room for n entries, or NULL (counted as lost). */
+static struct gr_ent *ring_room(struct gr_ring *r, uint64_t *h, int n)
+{
+    *h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (*h - t + (uint64_t)n > GREENLET_RING) {
+        atomic_fetch_add_explicit(&r->lost, 1, memory_order_relaxed);
+        return NULL;
+    }
+    return &r->e[*h % GREENLET_RING];
+}
+
+uint32_t greenlet_note_switch(uint64_t origin, uint64_t target, uint64_t frame, int dead)
+{
+    uint32_t gen = atomic_load_explicit(&gr_gen, memory_order_relaxed);
+    if (!gen)
+        return 0;
+    struct gr_ring *r = my_ring();
+    uint64_t h;
+    struct gr_ent *e = r ? ring_room(r, &h, 1) : NULL;
+    if (!e)
+        return gen;
+    e->kind = EV_SWITCH;
+    e->a = origin;
+    e->b = target;
+    e->cpu = (uint64_t)clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    e->mono = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+    e->frame = dead ? 0 : frame;
+    e->dead = dead != 0;
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+    return gen;
+}
+
+void greenlet_note_name(uint64_t addr, const char *name, const char *func)
+{
+    if (!atomic_load_explicit(&gr_gen, memory_order_relaxed))
+        return;
+    struct gr_ring *r = my_ring();
+    uint64_t h;
+    /* three entries: the header, then the name and the function (64 bytes each) */
+    if (!r || !ring_room(r, &h, 3))
+        return;
+    struct gr_ent *e = &r->e[h % GREENLET_RING];
+    e->kind = EV_NAME;
+    e->a = addr;
+    snprintf((char *)&r->e[(h + 1) % GREENLET_RING], sizeof(struct gr_ent), "%s", name ? name : "");
+    snprintf((char *)&r->e[(h + 2) % GREENLET_RING], sizeof(struct gr_ent), "%s", func ? func : "");
+    atomic_store_explicit(&r->head, h + 3, memory_order_release);
+}
+
+void greenlet_atfork_child(void)
+{
+    atomic_store(&gr_gen, 0);
+}
+
+/* ---- the sampler's side ---- */
+
+struct glane {
+    uint64_t addr, frame;       /* frame: its parked top frame object, 0 none */
+    uint32_t id;
+    pid_t tid;
+    int parked, touched, named, dead;
+    int64_t pend_cpu, pend_wall; /* ran in this tick's interval, not current now */
+    int64_t since_ns, ran_ns;   /* suspended time accounted up to since_ns;
+                                   wall it ran since then */
+    char name[64], func[64];
+};
+
+struct gthr {
+    struct gr_ring *ring;
+    pid_t tid;
+    uint64_t cur;               /* the greenlet running on it (0: not known) */
+    int64_t mark_cpu, mark_mono; /* accounted up to these clocks */
+    uint64_t lost_seen;
+};
+
+struct greenlet_state {
+    struct glane *lanes;
+    size_t nlanes, cap;
+    struct hmap by_addr;        /* greenlet address -> lane index + 1 */
+    struct gthr th[GREENLET_THREADS];
+    int nth;
+    int64_t next_scan_ns;
+    struct py_rawframe raw[PY_MAX_DEPTH];
+};
+
+void greenlets_free(struct target *t)
+{
+    struct greenlet_state *g = t->greenlets;
+    if (!g)
+        return;
+    atomic_store(&gr_gen, 0);
+    free(g->lanes);
+    hmap_fini(&g->by_addr);
+    free(g);
+    t->greenlets = NULL;
+}
+
+static void emit_green(struct sampler *s, struct target *t, const struct glane *l, int64_t now)
+{
+    struct rec_green *r = reserve(s, sizeof *r, now);
+    if (!r) {
+        s->st.dropped++;
+        return;
+    }
+    memset((char *)r + sizeof r->h, 0, sizeof *r - sizeof r->h);
+    r->h.kind = REC_GREEN;
+    r->pid = t->pid;
+    r->tid = l->tid;
+    r->id = l->id;
+    r->kind = GREEN_GREENLET;
+    r->ended = (uint8_t)l->dead;
+    r->addr = l->addr;
+    r->ts = now - s->t0;
+    memcpy(r->name, l->name, sizeof r->name);
+    memcpy(r->func, l->func, sizeof r->func);
+}
+
+static struct glane *lane_get(struct sampler *s, struct target *t, uint64_t addr, pid_t tid,
+                              int64_t now)
+{
+    struct greenlet_state *g = t->greenlets;
+    uint64_t *v = hmap_get(&g->by_addr, addr, 0);
+    if (v)
+        return &g->lanes[*v - 1];
+    if (g->nlanes == g->cap) {
+        size_t n = g->cap ? g->cap * 2 : 64;
+        struct glane *p = realloc(g->lanes, n * sizeof *p);
+        if (!p)
+            return NULL;
+        g->lanes = p;
+        g->cap = n;
+    }
+    if (hmap_put(&g->by_addr, addr, 0, g->nlanes + 1))
+        return NULL;
+    struct glane *l = &g->lanes[g->nlanes++];
+    memset(l, 0, sizeof *l);
+    l->addr = addr;
+    l->id = ++s->green_next;
+    l->tid = tid;
+    l->since_ns = now;
+    s->st.green_lanes++;
+    return l;
+}
+
+/* The stack of a parked greenlet, from its top frame object, into g->raw;
+ * the number of frames (0 when unknown or unreadable). */
+static int parked_stack(struct target *t, struct greenlet_state *g, uint64_t frame, int *trunc)
+{
+    *trunc = 0;
+    if (!frame)
+        return 0;
+    if (t->rt.L.minor >= 11 && mem_read_ptr(&t->rt.mem, frame + PYFRAME_F_FRAME, &frame))
+        return 0;
+    int n = py_stack_walk(&t->rt, frame, NULL, 0, 0, NULL, g->raw, PY_MAX_DEPTH, trunc);
+    return n < 0 ? 0 : n;
+}
+
+/* A sample of lane l: running (its share of its thread's interval, in
+ * state) or suspended, with the stack where it parked. */
+static void emit_row(struct sampler *s, struct target *t, struct glane *l, int state, int flags,
+                     int64_t cpu, int64_t wall, int64_t now)
+{
+    struct greenlet_state *g = t->greenlets;
+    int trunc;
+    int nf = parked_stack(t, g, l->frame, &trunc);
+    struct rec_sample *r = reserve(s, sizeof *r + (size_t)nf * sizeof(struct rec_frame), now);
+    if (!r) {
+        s->st.dropped++;
+        return;
+    }
+    r->h.kind = REC_SAMPLE;
+    r->state = (uint8_t)state;
+    r->flags = (uint8_t)(flags | (trunc ? SAMPLE_TRUNCATED : 0));
+    r->pid = t->pid;
+    r->tid = l->tid;
+    r->ts = now - s->t0;
+    r->cpu_ns = cpu;
+    r->wall_ns = wall;
+    r->green = l->id;
+    r->pad = 0;
+    int k = 0;
+    for (int i = 0; i < nf; i++) {
+        const struct py_code *co = py_code_get(&t->rt, g->raw[i].code);
+        if (!co) {
+            r->flags |= SAMPLE_TRUNCATED;
+            continue;
+        }
+        r->frames[k].code = co;
+        r->frames[k].line = py_code_line(&t->rt, co, g->raw[i].addr);
+        r->frames[k].pad = 0;
+        k++;
+    }
+    r->nframes = (uint16_t)k;
+    if (!(flags & SAMPLE_SUSPENDED)) {
+        t->charged_ns += cpu;
+        s->st.samples++;
+    }
+}
+
+/* Read thread k's new switches: charge the origins, note names, deaths
+ * and parking frames. */
+static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t now)
+{
+    struct gr_ring *r = th->ring;
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    while (tail < head) {
+        struct gr_ent e = r->e[tail % GREENLET_RING];
+        if (e.kind == EV_NAME) {
+            struct glane *l = tail + 3 <= head ? lane_get(s, t, e.a, th->tid, now) : NULL;
+            if (l) {
+                memcpy(l->name, &r->e[(tail + 1) % GREENLET_RING], sizeof l->name);
+                memcpy(l->func, &r->e[(tail + 2) % GREENLET_RING], sizeof l->func);
+                l->name[63] = l->func[63] = 0;
+                l->tid = th->tid;
+                l->named = 0; /* (re)announce */
+            }
+            tail += 3;
+            continue;
+        }
+        tail++;
+        struct glane *o = lane_get(s, t, e.a, th->tid, now);
+        struct glane *n = lane_get(s, t, e.b, th->tid, now);
+        int64_t dc = (int64_t)e.cpu - th->mark_cpu, dw = (int64_t)e.mono - th->mark_mono;
+        if (o && th->mark_mono) {
+            o->pend_cpu += dc > 0 ? dc : 0;
+            o->pend_wall += dw > 0 ? dw : 0;
+            o->touched = 1;
+        }
+        if ((int64_t)e.mono > th->mark_mono) {
+            th->mark_cpu = (int64_t)e.cpu;
+            th->mark_mono = (int64_t)e.mono;
+        }
+        if (o) {
+            o->parked = 1;
+            o->frame = e.frame;
+            o->dead |= (int)e.dead;
+        }
+        if (n) {
+            n->parked = 0;
+            n->frame = 0;
+        }
+        th->cur = e.b;
+    }
+    atomic_store_explicit(&r->tail, tail, memory_order_release);
+    uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
+    s->st.green_errors += lost - th->lost_seen;
+    th->lost_seen = lost;
+}
+
+void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
+{
+    if (t->pid != getpid())
+        return;
+    struct greenlet_state *g = t->greenlets;
+    int fresh = !g;
+    if (!g) {
+        if (!(g = t->greenlets = calloc(1, sizeof *g)))
+            return;
+        if (hmap_init(&g->by_addr, 256)) {
+            free(g);
+            t->greenlets = NULL;
+            return;
+        }
+        /* a new recording: the hook describes its greenlets again */
+        uint32_t gen = ++gr_gen_next ? gr_gen_next : ++gr_gen_next;
+        atomic_store(&gr_gen, gen);
+    }
+    int nr = atomic_load_explicit(&gr_nrings, memory_order_acquire);
+    if (nr > GREENLET_THREADS)
+        nr = GREENLET_THREADS;
+    for (; g->nth < nr; g->nth++) {
+        struct gr_ring *r = atomic_load_explicit(&gr_rings[g->nth], memory_order_acquire);
+        if (!r)
+            break;
+        struct gthr *th = &g->th[g->nth];
+        th->ring = r;
+        th->tid = r->tid;
+        th->lost_seen = atomic_load(&r->lost);
+        if (fresh) {
+            /* what it holds is from before this recording */
+            atomic_store(&r->tail, atomic_load(&r->head));
+            th->mark_cpu = clock_ns((clockid_t)((~(unsigned)th->tid << 3) | 6));
+            th->mark_mono = now;
+        }
+    }
+    if (!g->nth)
+        return;
+    for (int k = 0; k < g->nth; k++) {
+        struct gthr *th = &g->th[k];
+        drain(s, t, th, now);
+        int ti = -1;
+        for (int i = 0; i < n; i++)
+            if (s->threads[i].tid == th->tid && s->tick[i].sl) {
+                ti = i;
+                break;
+            }
+        if (ti < 0 || !th->mark_mono)
+            continue;
+        struct thread_tick *tk = &s->tick[ti];
+        clockid_t cid = (clockid_t)((~(unsigned)th->tid << 3) | 6);
+        int64_t cnow = clock_ns(cid), mnow = clock_ns(CLOCK_MONOTONIC);
+        uint64_t *v = th->cur ? hmap_get(&g->by_addr, th->cur, 0) : NULL;
+        struct glane *cur = v ? &g->lanes[*v - 1] : NULL;
+        for (size_t j = 0; j < g->nlanes; j++) {
+            struct glane *l = &g->lanes[j];
+            if (!l->touched || l->tid != th->tid)
+                continue;
+            l->touched = 0;
+            if (l == cur)
+                continue;
+            if (!l->named) {
+                emit_green(s, t, l, now);
+                l->named = 1;
+            }
+            l->ran_ns += l->pend_wall;
+            emit_row(s, t, l, tk->state, 0, l->pend_cpu, l->pend_wall, now);
+            l->pend_cpu = l->pend_wall = 0;
+        }
+        if (cur) {
+            if (!cur->named) {
+                emit_green(s, t, cur, now);
+                cur->named = 1;
+            }
+            int64_t dc = cnow - th->mark_cpu, dw = mnow - th->mark_mono;
+            tk->dcpu = cur->pend_cpu + (dc > 0 ? dc : 0);
+            tk->wall = cur->pend_wall + (dw > 0 ? dw : 0);
+            cur->ran_ns += tk->wall;
+            cur->pend_cpu = cur->pend_wall = 0;
+            tk->green = cur->id;
+        }
+        th->mark_cpu = cnow;
+        th->mark_mono = mnow;
+    }
+    /* suspended samples, ended lanes */
+    int scan = now >= g->next_scan_ns;
+    int64_t c0 = scan ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
+    for (size_t j = 0; j < g->nlanes;) {
+        struct glane *l = &g->lanes[j];
+        if (l->dead) {
+            if (!l->named)
+                emit_green(s, t, l, now);
+            l->named = 1;
+            emit_green(s, t, l, now); /* ended */
+            hmap_del(&g->by_addr, l->addr, 0);
+            if (j != g->nlanes - 1) {
+                *l = g->lanes[g->nlanes - 1];
+                hmap_put(&g->by_addr, l->addr, 0, j + 1);
+            }
+            g->nlanes--;
+            continue;
+        }
+        if (scan && l->parked) {
+            if (!l->named) {
+                emit_green(s, t, l, now);
+                l->named = 1;
+            }
+            int64_t wall = now - l->since_ns - l->ran_ns;
+            l->since_ns = now;
+            l->ran_ns = 0;
+            if (wall > 0)
+                emit_row(s, t, l, STATE_IDLE, SAMPLE_SUSPENDED, 0, wall, now);
+        }
+        j++;
+    }
+    if (scan)
+        g->next_scan_ns = now + (clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) * SCAN_SHARE;
+}
