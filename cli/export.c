@@ -19,12 +19,15 @@
 static void export_usage(FILE *f)
 {
     fputs("usage: sonde export -f FORMAT [-o OUT] [--mode wall|cpu] [--thread NAME|TID]\n"
-          "                    [--per-thread] FILE.sonde\n"
+          "                    [--task NAME|ID] [--per-thread] FILE.sonde\n"
           "  -f, --format FORMAT  output format (below)\n"
           "  -o, --output OUT     output file; '-' is stdout (default: FILE minus .sonde\n"
           "                       plus the format's extension)\n"
           "  -m, --mode MODE      weigh samples by wall time (default) or cpu time\n"
           "  -t, --thread T       only the thread with this Python name or OS thread id\n"
+          "  -T, --task T         only this green thread (asyncio task or greenlet: its\n"
+          "                       name, or its ID from sonde report): its running and\n"
+          "                       suspended samples\n"
           "      --per-thread     callgrind: one file per thread, OUT-01, OUT-02, ...\n"
           "                       (with 'part:' and 'thread:' headers)\n"
           "formats:\n",
@@ -195,16 +198,18 @@ int cmd_export(int argc, char **argv)
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
         { "per-thread", no_argument, NULL, 'P' },
+        { "task", required_argument, NULL, 'T' },
         { "trace", required_argument, NULL, 'T' + 256 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *format = NULL, *output = NULL, *thread = NULL, *trace_arg = NULL;
+    const char *format = NULL, *output = NULL, *thread = NULL, *trace_arg = NULL,
+               *task = NULL;
     int mode_given = 0;
     struct export_opts o = { .mode = EXPORT_WALL };
     int per_thread = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:m:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:o:m:t:T:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
@@ -219,6 +224,7 @@ int cmd_export(int argc, char **argv)
                 return cli_error(SE_USAGE, "--mode must be wall or cpu");
             break;
         case 't': thread = optarg; break;
+        case 'T': task = optarg; break;
         case 'P': per_thread = 1; break;
         case 'h': export_usage(stdout); return EXIT_OK;
         default: export_usage(stderr); return EXIT_USAGE;
@@ -229,8 +235,9 @@ int cmd_export(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (store_probe(argv[optind]) == STORE_PART_SPANS) {
-        if (mode_given || thread || per_thread)
-            return cli_error(SE_USAGE, "--mode, --thread and --per-thread are for recordings, not span stores");
+        if (mode_given || thread || task || per_thread)
+            return cli_error(SE_USAGE,
+                             "--mode, --thread, --task and --per-thread are for recordings, not span stores");
         return export_store(format, trace_arg, output, argv[optind]);
     }
     if (trace_arg)
@@ -247,6 +254,8 @@ int cmd_export(int argc, char **argv)
         return cli_error(SE_USAGE, "--per-thread writes files: it cannot go to stdout");
     if (per_thread && thread)
         return cli_error(SE_USAGE, "--per-thread and --thread exclude each other");
+    if (per_thread && task)
+        return cli_error(SE_USAGE, "--per-thread and --task exclude each other");
 
     const char *input = argv[optind];
     o.input = input;
@@ -259,6 +268,20 @@ int cmd_export(int argc, char **argv)
         snprintf(err, sizeof err, "%s has no thread named or numbered '%s'", input, thread);
         model_free(m);
         return cli_error(SE_USAGE, err);
+    }
+    if (task) {
+        size_t several = 0;
+        o.green = model_find_green(m, task, &several);
+        if (!o.green || several > 1) {
+            if (!o.green)
+                fprintf(stderr, "sonde: no task or greenlet named or numbered '%s' in %s\n", task, input);
+            else
+                fprintf(stderr, "sonde: %zu green threads are named '%s' in %s: give its ID (sonde report"
+                        " lists them)\n", several, task, input);
+            model_free(m);
+            return EXIT_USAGE;
+        }
+        o.thread = 0; /* the green thread's samples, whichever thread ran it */
     }
 
     char defpath[4200];

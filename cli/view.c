@@ -37,18 +37,21 @@ struct export_ctx {
     const char *path;
 };
 
-/* FILE.sonde -> FILE.ext (or FILE.thread-N.ext for a thread), next to it;
+/* FILE.sonde -> FILE.ext (or FILE.thread-N.ext for a thread, FILE.task-N.ext
+ * for a green thread), next to it;
  * when that exists, FILE-2.ext, FILE-3.ext... : an export never replaces a
  * file, and the status line names the file written and the one kept. */
 static int view_export(void *ctx, const char *format, enum q_metric mode, uint32_t thread,
-                       char *msg, size_t msglen)
+                       uint32_t green, char *msg, size_t msglen)
 {
     struct export_ctx *c = ctx;
     const struct exporter *e = export_find(format);
     if (!e)
         return se_fail(msg, msglen, -ENOENT, "exporter not available: %s", format);
     char suffix[64], first[4200], out[4300];
-    if (thread)
+    if (green)
+        snprintf(suffix, sizeof suffix, ".task-%u%s", green, e->ext);
+    else if (thread)
         snprintf(suffix, sizeof suffix, ".thread-%u%s", thread, e->ext);
     else
         snprintf(suffix, sizeof suffix, "%s", e->ext);
@@ -66,7 +69,8 @@ static int view_export(void *ctx, const char *format, enum q_metric mode, uint32
         return se_fail(msg, msglen, rc, "%s", err);
     struct export_opts o = {
         .mode = mode == Q_CPU ? EXPORT_CPU : EXPORT_WALL,
-        .thread = thread,
+        .thread = green ? 0 : thread,
+        .green = green,
         .input = c->path,
     };
     rc = e->write(c->m, &o, of.f, err, sizeof err);

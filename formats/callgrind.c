@@ -270,6 +270,13 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
         put_name(out, label);
         putc('\n', out);
     }
+    if (o->green && o->green < m->ngreens) {
+        char label[600];
+        export_green_title(m, o->green, label, sizeof label);
+        fputs("desc: Task: ", out);
+        put_name(out, label);
+        putc('\n', out);
+    }
     fprintf(out, "desc: Weights: %s\n", o->mode == EXPORT_CPU ? "CPU time first" : "wall time first");
     fputs("positions: line\n", out);
     const char *ev_wall = "event: wall_us : Wall time (\xc2\xb5s)\n";

@@ -2,8 +2,12 @@
  * thread, consecutive samples with the same stack merged into nested "X"
  * (complete) slices, one slice per function level; each thread's GIL state
  * as its own track ("GIL: name", slices named after the state); sample span
- * ids as a "spans: name" track when the recording has any; process and
- * thread names as "M" metadata events. Times in microseconds. */
+ * ids as a "spans: name" track when the recording has any; under each
+ * thread a track per green thread it ran ("task NAME (function)": slices
+ * "running" while it ran, "suspended" for its suspended samples); process
+ * and thread names as "M" metadata events. Times in microseconds. With
+ * --task, only that green thread's thread, its running samples and its
+ * track. */
 #include "formats/export.h"
 
 #include "common/err.h"
@@ -14,6 +18,7 @@
 
 #define GIL_TID_BASE 1000000000
 #define SPAN_TID_BASE 2000000000
+#define GREEN_TID_BASE 1500000000 /* + green thread id */
 
 struct ch {
     FILE *out;
@@ -146,6 +151,41 @@ static void sort_index(struct ch *c, int pid, int64_t tid, int idx)
             pid, (long long)tid, idx);
 }
 
+/* The track of green thread g: runs of its running and of its suspended
+ * samples. */
+static void green_track(struct ch *c, const struct model *m, uint32_t g, int pid, int sort)
+{
+    char label[600];
+    model_green_label(m, g, label, sizeof label);
+    meta(c, "thread_name", pid, GREEN_TID_BASE + (int64_t)g, label);
+    sort_index(c, pid, GREEN_TID_BASE + (int64_t)g, sort);
+    struct ct_filter f = { .green = g };
+    struct export_iter it;
+    export_iter_init(&it, m, &f);
+    int state = -1; /* 1 suspended, 0 running */
+    int64_t since = 0, end = -1;
+    for (const struct m_sample *s;;) {
+        s = export_iter_next(&it);
+        int64_t a = s ? export_sample_start(s) : end;
+        if (a < end)
+            a = end;
+        int st = s ? export_suspended(s) : -1;
+        if (state >= 0 && (st != state || a > end)) {
+            slice(c, state ? "suspended" : "running", "task", pid, GREEN_TID_BASE + (int64_t)g, since,
+                  end, 0);
+            state = -1;
+        }
+        if (!s)
+            break;
+        if (state < 0) {
+            state = st;
+            since = a;
+        }
+        if (s->ts > end)
+            end = s->ts;
+    }
+}
+
 static int chrome_write(const struct model *m, const struct export_opts *o, FILE *out, char *err,
                         size_t errlen)
 {
@@ -179,9 +219,23 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
 
     const char *cmd = model_meta(m, "cmd");
     int last_pid = -1;
-    for (uint32_t th = 1; th < m->nthreads; th++) {
-        if (o->thread && th != o->thread)
+    /* sort indexes: a thread's tracks, then its green threads' */
+    uint32_t only = o->green && o->green < m->ngreens ? m->greens[o->green].thread : 0;
+    uint32_t *greens = NULL;
+    size_t ngreens = 0;
+    int stride = 3;
+    for (uint32_t th = 1; th < m->nthreads && m->ngreens > 1 && !rc; th++) {
+        rc = export_thread_greens(m, th, &greens, &ngreens);
+        if ((int)ngreens + 3 > stride)
+            stride = (int)ngreens + 3;
+        free(greens);
+        greens = NULL;
+    }
+    struct ct_filter tf = { .green = o->green };
+    for (uint32_t th = 1; th < m->nthreads && !rc; th++) {
+        if ((o->thread && th != o->thread) || (o->green && th != only))
             continue;
+        tf.thread = th;
         const struct m_thread *mt = &m->threads[th];
         int pid = mt->pid;
         int64_t tid = mt->tid;
@@ -193,10 +247,10 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
             last_pid = pid;
         }
         meta(&c, "thread_name", pid, tid, mt->name && *mt->name ? mt->name : label);
-        sort_index(&c, pid, tid, (int)th * 3);
+        sort_index(&c, pid, tid, (int)th * stride);
         snprintf(buf, sizeof buf, "GIL: %s", label);
         meta(&c, "thread_name", pid, GIL_TID_BASE + tid, buf);
-        sort_index(&c, pid, GIL_TID_BASE + tid, (int)th * 3 + 1);
+        sort_index(&c, pid, GIL_TID_BASE + tid, (int)th * stride + 1);
         int any_span = 0;
 
         /* stacks and GIL state runs */
@@ -206,7 +260,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
         int64_t state_since = 0;
         for (size_t i = 0; i < m->nsamples; i++) {
             const struct m_sample *s = &m->samples[i];
-            if (s->thread != th)
+            if (!ct_selected(m, &tf, s))
                 continue;
             any_span |= s->span != 0;
             int64_t a = export_sample_start(s), b = s->ts;
@@ -256,13 +310,13 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
         if (any_span) {
             snprintf(buf, sizeof buf, "spans: %s", label);
             meta(&c, "thread_name", pid, SPAN_TID_BASE + tid, buf);
-            sort_index(&c, pid, SPAN_TID_BASE + tid, (int)th * 3 + 2);
+            sort_index(&c, pid, SPAN_TID_BASE + tid, (int)th * stride + 2);
             uint32_t span = 0;
             int64_t span_since = 0;
             end = -1;
             for (size_t i = 0; i <= m->nsamples; i++) {
                 const struct m_sample *s = i < m->nsamples ? &m->samples[i] : NULL;
-                if (s && s->thread != th)
+                if (s && !ct_selected(m, &tf, s))
                     continue;
                 int64_t a = s ? export_sample_start(s) : end;
                 if (a < end)
@@ -281,6 +335,15 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
                     end = s->ts;
             }
         }
+
+        /* its green threads */
+        if (m->ngreens > 1 && !(rc = export_thread_greens(m, th, &greens, &ngreens))) {
+            for (size_t k = 0; k < ngreens; k++)
+                if (!o->green || greens[k] == o->green)
+                    green_track(&c, m, greens[k], pid, (int)th * stride + 3 + (int)k);
+            free(greens);
+            greens = NULL;
+        }
     }
     fputs("\n]}\n", out);
     for (size_t i = 0; c.prefix && i < t->nfuncs; i++)
@@ -290,6 +353,8 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
     free(open);
     free(since);
     calltree_free(t);
+    if (rc)
+        return se_fail(err, errlen, rc, "out of memory");
     return export_finish(out, err, errlen);
 }
 

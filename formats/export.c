@@ -75,3 +75,58 @@ int export_finish(FILE *out, char *err, size_t errlen)
         return se_fail(err, errlen, -EIO, "write error: %s", strerror(errno ? errno : EIO));
     return 0;
 }
+
+const struct m_sample *export_iter_next(struct export_iter *it)
+{
+    const struct model *m = it->m;
+    while (it->i < m->nsamples && !ct_selected(m, &it->f, &m->samples[it->i]))
+        it->i++;
+    while (it->f.green && it->j < m->ngsamples && !ct_selected(m, &it->f, &m->gsamples[it->j]))
+        it->j++;
+    const struct m_sample *a = it->i < m->nsamples ? &m->samples[it->i] : NULL;
+    const struct m_sample *b = it->f.green && it->j < m->ngsamples ? &m->gsamples[it->j] : NULL;
+    if (a && (!b || a->ts <= b->ts)) {
+        it->i++;
+        return a;
+    }
+    if (b)
+        it->j++;
+    return b;
+}
+
+int export_thread_greens(const struct model *m, uint32_t th, uint32_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (m->ngreens < 2)
+        return 0;
+    uint8_t *seen = calloc(m->ngreens, 1);
+    if (!seen)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->nsamples; i++)
+        if (m->samples[i].green && m->samples[i].green < m->ngreens)
+            seen[m->samples[i].green] = 1;
+    for (size_t i = 0; i < m->ngsamples; i++)
+        if (m->gsamples[i].green && m->gsamples[i].green < m->ngreens)
+            seen[m->gsamples[i].green] = 1;
+    size_t k = 0;
+    for (size_t g = 1; g < m->ngreens; g++)
+        k += seen[g] && m->greens[g].thread == th;
+    if (k && !(*out = malloc(k * sizeof **out))) {
+        free(seen);
+        return -ENOMEM;
+    }
+    for (size_t g = 1; g < m->ngreens; g++)
+        if (seen[g] && m->greens[g].thread == th)
+            (*out)[(*n)++] = (uint32_t)g;
+    free(seen);
+    return 0;
+}
+
+void export_green_title(const struct model *m, uint32_t g, char *out, size_t outlen)
+{
+    char gl[300], tl[256];
+    model_green_label(m, g, gl, sizeof gl);
+    model_thread_label(m, g < m->ngreens ? m->greens[g].thread : 0, tl, sizeof tl);
+    snprintf(out, outlen, "%s on %s", gl, tl);
+}

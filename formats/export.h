@@ -7,6 +7,7 @@
 #ifndef SONDE_EXPORT_H
 #define SONDE_EXPORT_H
 
+#include "common/state.h"
 #include "profiler/calltree.h"
 #include "profiler/model.h"
 
@@ -21,6 +22,8 @@ enum export_mode {
 struct export_opts {
     enum export_mode mode;
     uint32_t thread;    /* model thread id to export, 0 = every thread */
+    uint32_t green;     /* model green thread id to export (its running and
+                           suspended samples), 0 = the threads' samples */
     int part;           /* callgrind: part number for per-thread files, 0 = none */
     const char *input;  /* the recording's path, for headers (may be NULL) */
 };
@@ -78,14 +81,48 @@ static inline int64_t export_sample_start(const struct m_sample *s)
 /* The call tree filter of the options (profiler/calltree.h). */
 static inline struct ct_filter export_filter(const struct export_opts *o)
 {
-    return (struct ct_filter){ .thread = o->thread };
+    return (struct ct_filter){ .thread = o->thread, .green = o->green };
 }
 
-/* Does sample s pass the options' thread filter? */
+/* Does sample s (of m->samples or m->gsamples) pass the options' thread and
+ * green thread filters? */
 static inline int export_selected(const struct export_opts *o, const struct m_sample *s)
 {
-    return o->thread == 0 || s->thread == o->thread;
+    return (o->thread == 0 || s->thread == o->thread) && (o->green == 0 || s->green == o->green);
 }
+
+/* The samples a filter selects in time order: m->samples, merged with
+ * m->gsamples (suspended green threads) when the filter names a green
+ * thread (on equal ts a thread's sample comes first). Zero-initialise with
+ * export_iter_init; read with export_iter_next. */
+struct export_iter {
+    const struct model *m;
+    struct ct_filter f;
+    size_t i, j;         /* next index in m->samples, m->gsamples */
+};
+
+static inline void export_iter_init(struct export_iter *it, const struct model *m,
+                                    const struct ct_filter *f)
+{
+    *it = (struct export_iter){ .m = m, .f = *f };
+}
+
+/* The next selected sample, or NULL at the end. */
+const struct m_sample *export_iter_next(struct export_iter *it);
+
+/* Is sample s a suspended green thread's (one of m->gsamples)? */
+static inline int export_suspended(const struct m_sample *s)
+{
+    return (s->flags & SAMPLE_SUSPENDED) != 0;
+}
+
+/* The green threads whose lane is on thread th (m_green.thread), with at
+ * least one sample, in id order, into a malloc'd array (*out, *n; NULL
+ * and 0 when there is none). 0 or -ENOMEM. */
+int export_thread_greens(const struct model *m, uint32_t th, uint32_t **out, size_t *n);
+
+/* "task NAME (function) on THREAD" for green thread g. */
+void export_green_title(const struct model *m, uint32_t g, char *out, size_t outlen);
 
 /* The call tree of the samples o selects, weighed. 0 or -ENOMEM; free
  * with calltree_free. */

@@ -7,7 +7,12 @@
  * Embedded data: {title, mode, states, t0, t1, funcs: [[name, file, line]],
  * stacks: [[parent, func]] (index = stack id), threads: [{name, tid, runs:
  * [start, end, state, stack, cpu_ns, ...]}]}: runs merge consecutive samples
- * of a thread with the same state and stack. */
+ * of a thread with the same state and stack. A recording with green threads
+ * adds the state "suspended" and, under each thread, a row per green thread
+ * it ran ({name, tid, task: 1, runs}: its running samples in their thread's
+ * state, its suspended ones as "suspended"; left out of the flame graph,
+ * which its thread's row already covers); with --task, that green thread's
+ * row alone (without "task", so the flame graph is its). */
 #include "formats/export.h"
 
 #include "common/err.h"
@@ -39,11 +44,16 @@ static const char HTML_HEAD[] =
     "<canvas id=\"fg\" height=\"300\"></canvas></section>\n"
     "<section><div id=\"details\"> </div></section>\n";
 
+/* The script, in three parts: with green threads, a colour for "suspended"
+ * goes between the first two and a test leaving task rows out of the
+ * flame graph between the last two. */
 static const char HTML_TAIL[] =
     "<script>\n"
     "'use strict';\n"
     "var D=JSON.parse(document.getElementById('sonde-data').textContent);\n"
-    "var COL=['#b0bec5','#43a047','#e53935','#fb8c00'];\n"
+    "var COL=['#b0bec5','#43a047','#e53935','#fb8c00'";
+static const char HTML_TAIL2[] =
+    "];\n"
     "var $=function(i){return document.getElementById(i);};\n"
     "$('title').textContent=D.title;\n"
     "D.states.forEach(function(s,i){var e=document.createElement('span');e.innerHTML='<i></i>';e.firstChild.style.background=COL[i];e.appendChild(document.createTextNode(s));$('legend').appendChild(e);});\n"
@@ -77,7 +87,9 @@ static const char HTML_TAIL[] =
     " $('details').textContent=t.name+' @ '+fmt(ts-D.t0)+': '+D.states[r[5*lo+2]]+' for '+fmt(r[5*lo+1]-r[5*lo])+'\\n'+stackText(r[5*lo+3]);});\n"
     "var root=null,fz=null,fgT=0;\n"
     "function scheduleFG(){clearTimeout(fgT);fgT=setTimeout(buildFG,60);}\n"
-    "function buildFG(){var w=new Float64Array(D.stacks.length);D.threads.forEach(function(t){var r=t.runs,n=r.length/5;\n"
+    "function buildFG(){var w=new Float64Array(D.stacks.length);D.threads.forEach(function(t){";
+static const char HTML_TAIL3[] =
+    "var r=t.runs,n=r.length/5;\n"
     "  for(var k=0;k<n;k++){var a=r[5*k],b=r[5*k+1];if(b<=v0||a>=v1)continue;var f=(Math.min(b,v1)-Math.max(a,v0))/Math.max(1,b-a);\n"
     "   w[r[5*k+3]]+=f*(D.mode==='cpu'?r[5*k+4]:(b-a));}});\n"
     " root={name:'all',v:0,kids:new Map(),depth:0};var node=new Array(D.stacks.length);node[0]=root;\n"
@@ -113,6 +125,36 @@ static void html_run(FILE *out, int *first, int64_t a, int64_t b, int state, uin
     *first = 0;
 }
 
+/* The runs of the samples f selects (suspended ones in state STATE_COUNT). */
+static void html_runs(FILE *out, const struct model *m, const struct ct_filter *f)
+{
+    int first = 1, state = -1;
+    uint32_t stack = 0;
+    int64_t a = 0, b = -1, cpu = 0;
+    struct export_iter it;
+    export_iter_init(&it, m, f);
+    for (const struct m_sample *s; (s = export_iter_next(&it));) {
+        int st = export_suspended(s) ? STATE_COUNT : s->state;
+        int64_t sa = export_sample_start(s);
+        if (sa < b)
+            sa = b;
+        if (state == st && stack == s->stack && sa == b) {
+            b = s->ts;
+            cpu += s->cpu_ns > 0 ? s->cpu_ns : 0;
+            continue;
+        }
+        if (state >= 0)
+            html_run(out, &first, a, b, state, stack, cpu);
+        state = st;
+        stack = s->stack;
+        a = sa;
+        b = s->ts;
+        cpu = s->cpu_ns > 0 ? s->cpu_ns : 0;
+    }
+    if (state >= 0)
+        html_run(out, &first, a, b, state, stack, cpu);
+}
+
 static int html_write(const struct model *m, const struct export_opts *o, FILE *out, char *err,
                       size_t errlen)
 {
@@ -120,17 +162,19 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
     int rc = export_calltree(m, o, &t);
     if (rc)
         return se_fail(err, errlen, rc, "out of memory");
+    int greens = m->ngreens > 1;
     int64_t t0 = -1, t1 = 0;
-    for (size_t i = 0; i < m->nsamples; i++) {
-        const struct m_sample *s = &m->samples[i];
-        if (!export_selected(o, s))
-            continue;
-        int64_t a = export_sample_start(s);
-        if (t0 < 0 || a < t0)
-            t0 = a;
-        if (s->ts > t1)
-            t1 = s->ts;
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < (pass ? m->ngsamples : m->nsamples); i++) {
+            const struct m_sample *s = pass ? &m->gsamples[i] : &m->samples[i];
+            if (!export_selected(o, s))
+                continue;
+            int64_t a = export_sample_start(s);
+            if (t0 < 0 || a < t0)
+                t0 = a;
+            if (s->ts > t1)
+                t1 = s->ts;
+        }
     if (t0 < 0)
         t0 = 0;
     fputs(HTML_HEAD, out);
@@ -142,6 +186,8 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
         fputs(s ? "," : "", out);
         export_json_str(out, state_name(s));
     }
+    if (greens)
+        fputs(",\"suspended\"", out);
     fprintf(out, "],\"t0\":%lld,\"t1\":%lld,\"funcs\":[", (long long)t0, (long long)t1);
     for (uint32_t f = 0; f < t->nfuncs; f++) {
         fputs(f ? ",[" : "[", out);
@@ -155,7 +201,18 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
         fprintf(out, ",[%u,%u]", m->stacks[s].parent, t->frame_func[m->stacks[s].frame]);
     fputs("],\n\"threads\":[", out);
     int nth = 0;
-    for (uint32_t th = 1; th < m->nthreads; th++) {
+    if (o->green && o->green < m->ngreens) {
+        char label[600];
+        export_green_title(m, o->green, label, sizeof label);
+        uint32_t th = m->greens[o->green].thread;
+        fputs("{\"name\":", out);
+        export_json_str(out, label);
+        fprintf(out, ",\"tid\":%d,\"runs\":[", th < m->nthreads ? m->threads[th].tid : 0);
+        struct ct_filter f = { .green = o->green };
+        html_runs(out, m, &f);
+        fputs("]}", out);
+    }
+    for (uint32_t th = 1; th < m->nthreads && !o->green; th++) {
         if (o->thread && th != o->thread)
             continue;
         char label[256];
@@ -163,36 +220,37 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
         fputs(nth++ ? ",\n{\"name\":" : "{\"name\":", out);
         export_json_str(out, label);
         fprintf(out, ",\"tid\":%d,\"runs\":[", m->threads[th].tid);
-        int first = 1, state = -1;
-        uint32_t stack = 0;
-        int64_t a = 0, b = -1, cpu = 0;
-        for (size_t i = 0; i < m->nsamples; i++) {
-            const struct m_sample *s = &m->samples[i];
-            if (s->thread != th)
-                continue;
-            int64_t sa = export_sample_start(s);
-            if (sa < b)
-                sa = b;
-            if (state == s->state && stack == s->stack && sa == b) {
-                b = s->ts;
-                cpu += s->cpu_ns > 0 ? s->cpu_ns : 0;
-                continue;
-            }
-            if (state >= 0)
-                html_run(out, &first, a, b, state, stack, cpu);
-            state = s->state;
-            stack = s->stack;
-            a = sa;
-            b = s->ts;
-            cpu = s->cpu_ns > 0 ? s->cpu_ns : 0;
-        }
-        if (state >= 0)
-            html_run(out, &first, a, b, state, stack, cpu);
+        struct ct_filter f = { .thread = th };
+        html_runs(out, m, &f);
         fputs("]}", out);
+        uint32_t *gs = NULL;
+        size_t ngs = 0;
+        if (greens && (rc = export_thread_greens(m, th, &gs, &ngs)))
+            break;
+        for (size_t k = 0; k < ngs; k++) {
+            char gl[600], name[610];
+            model_green_label(m, gs[k], gl, sizeof gl);
+            snprintf(name, sizeof name, "  %s", gl);
+            fputs(",\n{\"name\":", out);
+            export_json_str(out, name);
+            fprintf(out, ",\"tid\":%d,\"task\":1,\"runs\":[", m->threads[th].tid);
+            struct ct_filter f = { .green = gs[k] };
+            html_runs(out, m, &f);
+            fputs("]}", out);
+        }
+        free(gs);
     }
     fputs("]}</script>\n", out);
     fputs(HTML_TAIL, out);
+    if (greens)
+        fputs(",'#90caf9'", out);
+    fputs(HTML_TAIL2, out);
+    if (greens)
+        fputs("if(t.task)return;", out);
+    fputs(HTML_TAIL3, out);
     calltree_free(t);
+    if (rc)
+        return se_fail(err, errlen, rc, "out of memory");
     return export_finish(out, err, errlen);
 }
 

@@ -3,7 +3,9 @@
  * zlib does the gzip. Sample types: samples (count), wall (nanoseconds),
  * cpu (nanoseconds); the default is the --mode one. One location per frame
  * (function + executing line), one function per (name, file, first line);
- * samples are aggregated per (thread, stack) and labelled thread=<name>. */
+ * samples are aggregated per (thread, green thread, stack) and labelled
+ * thread=<name>, and task=<name (function)> while a green thread ran (or,
+ * under --task, was suspended). */
 #include "formats/export.h"
 
 #include "common/err.h"
@@ -47,6 +49,7 @@ static int64_t str_model(struct pp_strtab *st, const struct model *m, uint32_t i
 
 struct agg {
     uint64_t key; /* thread << 32 | stack, +1 so that 0 is empty */
+    uint32_t green; /* the green thread that ran (or, under --task, waited), 0 = none */
     int64_t samples, wall, cpu;
 };
 
@@ -89,40 +92,45 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     PLine *lines = NULL, **linep = NULL;
     PFunction *funcs = NULL, **funcp = NULL;
     uint64_t *locids = NULL;
-    int64_t *values = NULL, *thread_str = NULL;
+    int64_t *values = NULL, *thread_str = NULL, *green_str = NULL;
     uint32_t *frames = NULL;
     uint8_t *buf = NULL;
-    char **labels_txt = NULL;
+    char **labels_txt = NULL, **green_txt = NULL;
     int rc = export_calltree(m, o, &t);
     if (rc)
         goto oom;
     rc = -ENOMEM;
     uint32_t cap = calltree_max_depth(m);
     size_t nslots = 16;
-    while (nslots < m->nsamples * 2 + 2)
+    while (nslots < (m->nsamples + (o->green ? m->ngsamples : 0)) * 2 + 2)
         nslots <<= 1;
-    st.cap = m->nstrings + m->nthreads + 32;
+    st.cap = m->nstrings + m->nthreads + m->ngreens + 32;
     st.s = calloc(st.cap, sizeof *st.s);
     st.of_model = calloc(m->nstrings + 1, sizeof *st.of_model);
     agg = calloc(nslots, sizeof *agg);
     frames = malloc(((size_t)cap + 1) * sizeof *frames);
     thread_str = calloc(m->nthreads + 1, sizeof *thread_str);
-    if (!st.s || !st.of_model || !agg || !frames || !thread_str)
+    green_str = calloc(m->ngreens + 1, sizeof *green_str);
+    green_txt = calloc(m->ngreens + 1, sizeof *green_txt);
+    if (!st.s || !st.of_model || !agg || !frames || !thread_str || !green_str || !green_txt)
         goto oom;
 
     /* aggregate per (thread, stack) */
-    size_t nagg = 0, nlocids = 0;
-    for (size_t i = 0; i < m->nsamples; i++) {
-        const struct m_sample *s = &m->samples[i];
-        if (!export_selected(o, s))
-            continue;
+    size_t nagg = 0, nlocids = 0, ngreen = 0;
+    struct ct_filter flt = export_filter(o);
+    struct export_iter it;
+    export_iter_init(&it, m, &flt);
+    for (const struct m_sample *s; (s = export_iter_next(&it));) {
         uint64_t key = ((uint64_t)s->thread << 32 | s->stack) + 1;
-        uint64_t h = key * 0x9e3779b97f4a7c15ULL;
+        uint32_t g = s->green < m->ngreens ? s->green : 0;
+        uint64_t h = (key ^ (uint64_t)g * 0xc2b2ae3d27d4eb4fULL) * 0x9e3779b97f4a7c15ULL;
         size_t j = (h >> 20) & (nslots - 1);
-        while (agg[j].key && agg[j].key != key)
+        while (agg[j].key && (agg[j].key != key || agg[j].green != g))
             j = (j + 1) & (nslots - 1);
         if (!agg[j].key) {
             agg[j].key = key;
+            agg[j].green = g;
+            ngreen += g != 0;
             nagg++;
             nlocids += s->stack ? m->stacks[s->stack].depth : 1;
         }
@@ -145,6 +153,21 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         model_thread_label(m, th, label, sizeof label);
         labels_txt[th] = strdup(label);
         thread_str[th] = labels_txt[th] ? str_add(&st, labels_txt[th]) : 0;
+    }
+    /* green thread labels: only in a profile with green thread samples */
+    int64_t s_task = ngreen ? str_add(&st, "task") : 0;
+    for (size_t j = 0; ngreen && j < nslots; j++) {
+        uint32_t g = agg[j].key ? agg[j].green : 0;
+        if (!g || green_txt[g])
+            continue;
+        const struct m_green *mg = &m->greens[g];
+        const char *name = mg->name && *mg->name ? mg->name : "?";
+        if ((mg->func && *mg->func ? asprintf(&green_txt[g], "%s (%s)", name, mg->func)
+                                   : asprintf(&green_txt[g], "%s", name)) < 0) {
+            green_txt[g] = NULL;
+            goto oom;
+        }
+        green_str[g] = str_add(&st, green_txt[g]);
     }
 
     PProfile p = PERFTOOLS__PROFILES__PROFILE__INIT;
@@ -182,8 +205,8 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     linep = calloc(nl, sizeof *linep);
     samples = calloc(nagg + 1, sizeof *samples);
     samplep = calloc(nagg + 1, sizeof *samplep);
-    labels = calloc(nagg + 1, sizeof *labels);
-    labelp = calloc(nagg + 1, sizeof *labelp);
+    labels = calloc(nagg + ngreen + 1, sizeof *labels);
+    labelp = calloc(nagg + ngreen + 1, sizeof *labelp);
     locids = calloc(nlocids + 1, sizeof *locids);
     values = calloc(3 * nagg + 1, sizeof *values);
     if (!funcs || !funcp || !locs || !locp || !lines || !linep || !samples || !samplep ||
@@ -215,7 +238,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         l->line = &linep[i];
         locp[i] = l;
     }
-    size_t k = 0, li = 0;
+    size_t k = 0, li = 0, lk = 0;
     for (size_t j = 0; j < nslots; j++) {
         if (!agg[j].key)
             continue;
@@ -237,12 +260,20 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         values[3 * k] = agg[j].samples;
         values[3 * k + 1] = agg[j].wall;
         values[3 * k + 2] = agg[j].cpu;
-        perftools__profiles__label__init(&labels[k]);
-        labels[k].key = s_thread;
-        labels[k].str = thread_str[th < m->nthreads ? th : 0];
-        labelp[k] = &labels[k];
+        perftools__profiles__label__init(&labels[lk]);
+        labels[lk].key = s_thread;
+        labels[lk].str = thread_str[th < m->nthreads ? th : 0];
+        labelp[lk] = &labels[lk];
         s->n_label = 1;
-        s->label = &labelp[k];
+        s->label = &labelp[lk++];
+        if (agg[j].green) {
+            perftools__profiles__label__init(&labels[lk]);
+            labels[lk].key = s_task;
+            labels[lk].str = green_str[agg[j].green];
+            labelp[lk] = &labels[lk];
+            s->n_label = 2;
+            lk++;
+        }
         samplep[k] = s;
         k++;
     }
@@ -271,6 +302,10 @@ done:
     for (uint32_t th = 1; labels_txt && th < m->nthreads; th++)
         free(labels_txt[th]);
     free(labels_txt);
+    for (size_t g = 0; green_txt && g <= m->ngreens; g++)
+        free(green_txt[g]);
+    free(green_txt);
+    free(green_str);
     free(buf);
     free(values);
     free(locids);

@@ -24,6 +24,19 @@ static void view_fini(struct view *v)
             free(v->ws[i].ftotal);
         }
     free(v->ws);
+    if (v->gws)
+        for (size_t i = 0; i <= v->m->ngreens; i++) {
+            free(v->gws[i].self);
+            free(v->gws[i].incl);
+            free(v->gws[i].fself);
+            free(v->gws[i].ftotal);
+        }
+    free(v->gws);
+    free(v->qg);
+    free(v->qg_of);
+    free(v->gord);
+    free(v->gexp);
+    free(v->trows);
     free(v->funcs);
     free(v->nodes);
     free(v->ctnode);
@@ -37,6 +50,43 @@ static void view_fini(struct view *v)
     free(v->acc);
     free(v->tl);
     free(v->matches);
+}
+
+static const struct model *g_m; /* for cmp_gord */
+
+static int cmp_gord(const void *a, const void *b)
+{
+    const struct m_green *x = &g_m->greens[*(const uint32_t *)a], *y = &g_m->greens[*(const uint32_t *)b];
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    int c = strcmp(x->func, y->func);
+    if (c)
+        return c;
+    return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* The green threads with samples: their figures and their order in the
+ * threads pane. 0 or -ENOMEM. */
+static int init_greens(struct view *v)
+{
+    const struct model *m = v->m;
+    if (query_greens(m, &v->qg, &v->nqg))
+        return -ENOMEM;
+    v->gws = calloc(m->ngreens + 1, sizeof *v->gws);
+    v->qg_of = malloc((m->ngreens + 1) * sizeof *v->qg_of);
+    v->gord = malloc((v->nqg + 1) * sizeof *v->gord);
+    v->gexp = calloc(v->nqg + 1, 1);
+    if (!v->gws || !v->qg_of || !v->gord || !v->gexp)
+        return -ENOMEM;
+    for (size_t i = 0; i <= m->ngreens; i++)
+        v->qg_of[i] = -1;
+    for (size_t i = 0; i < v->nqg; i++) {
+        v->qg_of[v->qg[i].green] = (int32_t)i;
+        v->gord[v->ngord++] = v->qg[i].green;
+    }
+    g_m = m;
+    qsort(v->gord, v->ngord, sizeof *v->gord, cmp_gord);
+    return 0;
 }
 
 static int view_init(struct view *v, const struct model *m, const struct view_opts *o)
@@ -56,9 +106,11 @@ static int view_init(struct view *v, const struct model *m, const struct view_op
     v->acc = calloc(v->nfuncs, sizeof *v->acc);
     if (!v->ws || !v->expanded || !v->flat || !v->callers || !v->callees || !v->acc)
         return -ENOMEM;
-    if (vw_compute_ws(v, 0, &v->ws[0]))
+    if (vw_compute_ws(v, 0, 0, &v->ws[0]))
         return -ENOMEM;
     if (query_threads(m, &v->qth, &v->nqth))
+        return -ENOMEM;
+    if (init_greens(v) || vw_build_trows(v))
         return -ENOMEM;
     if (m->nsamples) {
         v->t0 = m->samples[0].ts;

@@ -12,10 +12,11 @@
 
 /* Export hook, supplied by the caller (cli/view.c) so that ui/ does not
  * pick output files itself: write the recording as format ("callgrind",
- * "html") weighted by mode, for thread (0 = all). 0 with the written path
+ * "html") weighted by mode, for thread (0 = all) or green thread green
+ * (if nonzero). 0 with the written path
  * in msg, or a negative code with a message in msg. NULL: no exporter. */
 typedef int (*view_export_fn)(void *ctx, const char *format, enum q_metric mode,
-                              uint32_t thread, char *msg, size_t msglen);
+                              uint32_t thread, uint32_t green, char *msg, size_t msglen);
 
 struct view_opts {
     const char *path;          /* the recording, shown in the title */

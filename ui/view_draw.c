@@ -57,7 +57,9 @@ void vw_clamp(int *sel, int *scroll, int count, int h)
 
 void vw_thread_label(struct view *v, uint32_t t, char *out, size_t n)
 {
-    if (!t)
+    if (!t && v->green)
+        model_green_label(v->m, v->green, out, n);
+    else if (!t)
         snprintf(out, n, "all");
     else
         model_thread_label(v->m, t, out, n);
@@ -194,19 +196,49 @@ static void draw_threads(struct view *v, int top, int h, int cols)
              "SAMPLES", "WALL s", "CPU s", "%GIL", "%WAIT", "%NOGL", "%IDLE",
              "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
-    int count = (int)v->nqth + 1;
-    int dummy = 0;
-    vw_clamp(&v->tsel, &dummy, count, h);
-    for (int i = 0; i < h && i < count; i++) {
+    int count = (int)v->ntrows + 1;
+    int scroll = v->tsel >= h ? v->tsel - h + 1 : 0;
+    vw_clamp(&v->tsel, &scroll, count, h);
+    for (int y = 0; y < h && y + scroll < count; y++) {
+        int i = y + scroll;
         int sel = i == v->tsel;
+        const struct trow *r = i ? &v->trows[i - 1] : NULL;
+        const struct q_thread *t = NULL;
+        for (size_t k = 0; r && !r->green && !r->count && k < v->nqth; k++)
+            if (v->qth[k].thread == r->thread)
+                t = &v->qth[k];
         if (sel)
             sel_on(1);
         if (i == 0) {
-            tui_putf(top, 0, cols, 1, "%c%-16s", v->thread == 0 ? '>' : ' ', "(all threads)");
-        } else {
-            const struct q_thread *t = &v->qth[i - 1];
+            tui_putf(top, 0, cols, 1, "%c%-16s", v->thread == 0 && !v->green ? '>' : ' ',
+                     "(all threads)");
+        } else if (r->green) { /* a green thread, under its thread */
+            const struct m_green *g = &v->m->greens[r->green];
+            int32_t q = v->qg_of[r->green];
+            const struct q_green *qg = q >= 0 ? &v->qg[q] : NULL;
+            tui_putf(top + y, 0, cols, 1, "%c %s%-*.*s %7u %7llu %7.2f %7.2f  %s %s",
+                     v->green == r->green ? '>' : ' ', r->first ? "  " : "", r->first ? 13 : 15,
+                     r->first ? 13 : 15, *g->name ? g->name : "?", r->green,
+                     (unsigned long long)(qg ? qg->samples : 0), qg ? qg->wall_s : 0.0,
+                     qg ? qg->cpu_s : 0.0, green_kind_name(g->kind), g->func);
+        } else if (r->count) { /* green threads sharing a function */
+            uint64_t n = 0;
+            double wall = 0, cpu = 0;
+            for (uint32_t k = r->first; k < r->first + r->count; k++) {
+                int32_t q = v->qg_of[v->gord[k]];
+                if (q >= 0) {
+                    n += v->qg[q].samples;
+                    wall += v->qg[q].wall_s;
+                    cpu += v->qg[q].cpu_s;
+                }
+            }
+            char what[32];
+            snprintf(what, sizeof what, "%c %u tasks", v->gexp[r->first] ? '-' : '+', r->count);
+            tui_putf(top + y, 0, cols, 1, "  %-15.15s %7s %7llu %7.2f %7.2f  %s", what, "",
+                     (unsigned long long)n, wall, cpu, v->m->greens[v->gord[r->first]].func);
+        } else if (t) {
             const struct m_thread *mt = &v->m->threads[t->thread];
-            tui_putf(top + i, 0, cols, 1, "%c%-16.16s %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
+            tui_putf(top + y, 0, cols, 1, "%c%-16.16s %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
                      v->thread == t->thread ? '>' : ' ', mt->name && *mt->name ? mt->name : "?",
                      mt->tid, (unsigned long long)t->samples, t->wall_s, t->cpu_s,
                      pct(t->state_s[STATE_GIL], t->wall_s), pct(t->state_s[STATE_GIL_WAIT], t->wall_s),
@@ -214,12 +246,11 @@ static void draw_threads(struct view *v, int top, int h, int cols)
         }
         if (sel)
             sel_on(0);
-        if (i > 0 && cols > 76) {
-            const struct q_thread *t = &v->qth[i - 1];
+        if (t && cols > 76) {
             double fr[4];
             for (int k = 0; k < 4; k++)
                 fr[k] = t->wall_s > 0 ? t->state_s[k] / t->wall_s : 0;
-            tui_state_bar(top + i, 74, cols - 74, fr);
+            tui_state_bar(top + y, 74, cols - 74, fr);
         }
     }
 }

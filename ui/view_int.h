@@ -34,6 +34,17 @@ struct wset {
     double *fself, *ftotal;    /* [func * Q_METRICS + k] */
 };
 
+/* A row of the threads pane: a thread (green 0, count 0), one of its green
+ * threads (green), or a group of them sharing a function (count of them:
+ * v->gord[first .. first + count), shown when a thread has more than
+ * VW_GROUP_OVER; gexp[first] lists them under it, with first set to 1 on
+ * their rows). */
+struct trow {
+    uint32_t thread, green, count, first;
+};
+
+#define VW_GROUP_OVER 40
+
 struct ccrow {
     uint32_t func;
     double w;
@@ -49,13 +60,20 @@ struct view {
     uint32_t *ctnode;          /* by view node: the call tree's node */
     uint32_t nopy_node;
     struct wset *ws;           /* index: thread filter (0 = all) */
+    struct wset *gws;          /* index: green thread filter */
     struct q_thread *qth; size_t nqth;
+    struct q_green *qg; size_t nqg;
+    int32_t *qg_of;            /* by green id: index in qg, -1 = no samples */
+    uint32_t *gord; size_t ngord; /* green threads with samples by (thread, function, id) */
+    uint8_t *gexp;             /* by index in gord: that group is expanded */
+    struct trow *trows; size_t ntrows;
     double duration_s;
     int64_t t0, t1;
 
     int pane;
     enum q_metric mode;
     uint32_t thread;
+    uint32_t green;            /* green thread filter (then thread is 0), 0 = none */
     uint8_t *expanded;
     uint32_t *rows; size_t nrows, caprows;
     int sel, scroll;
@@ -79,8 +97,12 @@ struct view {
 
 /* Build v's functions and nodes from the model's call tree. 0 or -ENOMEM. */
 int vw_build_view_tree(struct view *v);
-/* Weigh the tree for thread (0: all) into w. 0 or -ENOMEM. */
-int vw_compute_ws(struct view *v, uint32_t thread, struct wset *w);
+/* Weigh the tree for thread (0: all), or green thread green if nonzero,
+ * into w. 0 or -ENOMEM. */
+int vw_compute_ws(struct view *v, uint32_t thread, uint32_t green, struct wset *w);
+/* The threads pane's rows (v->trows) from v->qth, v->gord and v->gexp.
+ * 0 or -ENOMEM. */
+int vw_build_trows(struct view *v);
 /* The weights of the current thread filter (computed on first use; all
  * threads, with a message, if memory runs out). */
 struct wset *vw_ws_of(struct view *v);
@@ -106,12 +128,15 @@ void vw_do_search(struct view *v);
 void vw_show_match(struct view *v);
 /* New thread filter or mode: every pane is rebuilt. */
 void vw_set_filter(struct view *v, uint32_t thread, enum q_metric mode);
+/* The same with a green thread filter (green nonzero: thread is ignored). */
+void vw_set_lane(struct view *v, uint32_t thread, uint32_t green, enum q_metric mode);
 
 /* ---- ui/view_draw.c ---- */
 
 void vw_draw(struct view *v);
 const char *vw_mode_name(enum q_metric m);
-/* "all" for 0, else the thread's label. */
+/* "all" for 0, else the thread's label (the green thread's label when t
+ * is the current filter and a green thread is selected). */
 void vw_thread_label(struct view *v, uint32_t t, char *out, size_t n);
 /* Keep the selection inside [0, count) and visible in a window of h rows. */
 void vw_clamp(int *sel, int *scroll, int count, int h);

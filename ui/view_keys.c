@@ -26,13 +26,14 @@ static const char *const help_lines[] = {
     "  Left   -      call tree: collapse it (or go to its caller)",
     "  Enter  space  call tree: expand / collapse;  flat: its callers/callees;",
     "                callers/callees: focus that function;",
-    "                threads, timeline: filter on that thread",
+    "                threads, timeline: filter on that thread (or task;",
+    "                a row of tasks sharing a function: list / fold them)",
     "  *             call tree: expand the hottest path below the selection",
     "  x             call tree: collapse everything",
     "  s             flat: sort by self or total",
     "  /             search a function by name (substring, case-insensitive)",
     "  n  N          next / previous match",
-    "  e             export the current mode and thread: then c (callgrind)",
+    "  e             export the current mode and thread (or task): then c (callgrind)",
     "                or h (html); written next to the recording",
     "",
     "TOTAL: time with the function on the stack (inclusive);",
@@ -88,7 +89,8 @@ static void do_export(struct view *v, int key)
         return;
     }
     char m[200] = "";
-    int rc = v->o->export_fn(v->o->export_ctx, fmt, v->mode, v->thread, m, sizeof m);
+    int rc = v->o->export_fn(v->o->export_ctx, fmt, v->mode, v->thread, v->green, m,
+                                 sizeof m);
     snprintf(v->msg, sizeof v->msg, rc ? " export failed: %s" : " exported: %s", m);
 }
 
@@ -152,10 +154,10 @@ static enum vw_redraw k_next_pane(struct view *v, int ch)
 static enum vw_redraw k_mode(struct view *v, int ch)
 {
     if (ch == 'm') {
-        vw_set_filter(v, v->thread, (enum q_metric)((v->mode + 1) % Q_METRICS));
+        vw_set_lane(v, v->thread, v->green, (enum q_metric)((v->mode + 1) % Q_METRICS));
         snprintf(v->msg, sizeof v->msg, " mode: %s", vw_mode_name(v->mode));
     } else {
-        vw_set_filter(v, v->thread, ch == 'c' ? Q_CPU : ch == 'g' ? Q_GIL : Q_WALL);
+        vw_set_lane(v, v->thread, v->green, ch == 'c' ? Q_CPU : ch == 'g' ? Q_GIL : Q_WALL);
     }
     return VW_REDRAW;
 }
@@ -305,7 +307,17 @@ static enum vw_redraw k_enter(struct view *v, int ch)
             v->focus = f;
             vw_rebuild_cc(v);
         }
-    } else if (v->pane == P_THREADS || v->pane == P_TIMELINE) {
+    } else if (v->pane == P_THREADS) {
+        const struct trow *r = v->tsel > 0 && (size_t)v->tsel <= v->ntrows ? &v->trows[v->tsel - 1] : NULL;
+        if (r && r->count) { /* a group: list its green threads, or fold them */
+            v->gexp[r->first] = !v->gexp[r->first];
+            if (vw_build_trows(v))
+                snprintf(v->msg, sizeof v->msg, " out of memory");
+            return VW_REDRAW;
+        }
+        vw_set_lane(v, r ? r->thread : 0, r ? r->green : 0, v->mode);
+        say_thread(v);
+    } else if (v->pane == P_TIMELINE) {
         uint32_t t = v->tsel > 0 && (size_t)v->tsel <= v->nqth ? v->qth[v->tsel - 1].thread : 0;
         vw_set_filter(v, t, v->mode);
         say_thread(v);

@@ -55,11 +55,13 @@ static void to_secs(double *out, const struct ct_cost *c)
     out[Q_GIL] = (double)c->gil_ns / 1e9;
 }
 
-int vw_compute_ws(struct view *v, uint32_t thread, struct wset *w)
+int vw_compute_ws(struct view *v, uint32_t thread, uint32_t green, struct wset *w)
 {
     const struct calltree *t = v->ct;
     size_t nn = v->nnodes * Q_METRICS, nf = v->nfuncs * Q_METRICS;
-    struct ct_filter f = { .thread = thread };
+    if (green)
+        thread = 0;
+    struct ct_filter f = { .thread = thread, .green = green };
     struct ct_weights cw;
     struct ct_cost *fs = calloc(t->nfuncs, sizeof *fs), *ft = calloc(t->nfuncs, sizeof *ft);
     w->self = calloc(nn, sizeof *w->self);
@@ -70,7 +72,7 @@ int vw_compute_ws(struct view *v, uint32_t thread, struct wset *w)
     if (!fs || !ft || !w->self || !w->incl || !w->fself || !w->ftotal)
         goto out;
     /* every thread: the tree was weighed so when it was built */
-    if (thread == 0)
+    if (thread == 0 && green == 0)
         cw = t->w;
     else if (calltree_weigh(t, v->m, &f, &cw))
         goto out;
@@ -86,7 +88,7 @@ int vw_compute_ws(struct view *v, uint32_t thread, struct wset *w)
         w->ready = 1;
         rc = 0;
     }
-    if (thread != 0)
+    if (thread != 0 || green != 0)
         ct_weights_fini(&cw);
 out:
     free(fs);
@@ -111,10 +113,11 @@ double vw_grand_total(struct view *v)
 
 struct wset *vw_ws_of(struct view *v)
 {
-    struct wset *w = &v->ws[v->thread];
-    if (!w->ready && vw_compute_ws(v, v->thread, w)) {
+    struct wset *w = v->green ? &v->gws[v->green] : &v->ws[v->thread];
+    if (!w->ready && vw_compute_ws(v, v->thread, v->green, w)) {
         /* out of memory: fall back to every thread, computed at open */
         v->thread = 0;
+        v->green = 0;
         snprintf(v->msg, sizeof v->msg, " out of memory: showing all threads");
         w = &v->ws[0];
     }
@@ -453,7 +456,13 @@ void vw_do_search(struct view *v)
 
 void vw_set_filter(struct view *v, uint32_t thread, enum q_metric mode)
 {
-    v->thread = thread;
+    vw_set_lane(v, thread, 0, mode);
+}
+
+void vw_set_lane(struct view *v, uint32_t thread, uint32_t green, enum q_metric mode)
+{
+    v->green = green < v->m->ngreens ? green : 0;
+    v->thread = v->green ? 0 : thread;
     v->mode = mode;
     vw_reset_tree(v);
     vw_rebuild_flat(v);
@@ -463,3 +472,58 @@ void vw_set_filter(struct view *v, uint32_t thread, enum q_metric mode)
     v->nmatches = 0;
 }
 
+
+/* ---- the threads pane's rows ---- */
+
+static int add_trow(struct view *v, size_t *cap, struct trow r)
+{
+    if (v->ntrows == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct trow *n = realloc(v->trows, nc * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        v->trows = n;
+        *cap = nc;
+    }
+    v->trows[v->ntrows++] = r;
+    return 0;
+}
+
+int vw_build_trows(struct view *v)
+{
+    const struct model *m = v->m;
+    size_t cap = 0;
+    free(v->trows);
+    v->trows = NULL;
+    v->ntrows = 0;
+    for (size_t i = 0; i < v->nqth; i++) {
+        uint32_t th = v->qth[i].thread;
+        if (add_trow(v, &cap, (struct trow){ .thread = th }))
+            return -ENOMEM;
+        size_t a = 0, b;
+        while (a < v->ngord && m->greens[v->gord[a]].thread != th)
+            a++;
+        for (b = a; b < v->ngord && m->greens[v->gord[b]].thread == th; b++)
+            ;
+        int group = b - a > VW_GROUP_OVER;
+        for (size_t k = a; k < b;) {
+            size_t e = k + 1;
+            if (!group) {
+                if (add_trow(v, &cap, (struct trow){ .thread = th, .green = v->gord[k] }))
+                    return -ENOMEM;
+                k = e;
+                continue;
+            }
+            while (e < b && !strcmp(m->greens[v->gord[e]].func, m->greens[v->gord[k]].func))
+                e++;
+            if (add_trow(v, &cap, (struct trow){ .thread = th, .count = (uint32_t)(e - k),
+                                                 .first = (uint32_t)k }))
+                return -ENOMEM;
+            for (size_t j = k; v->gexp[k] && j < e; j++)
+                if (add_trow(v, &cap, (struct trow){ .thread = th, .green = v->gord[j], .first = 1 }))
+                    return -ENOMEM;
+            k = e;
+        }
+    }
+    return 0;
+}

@@ -195,8 +195,68 @@ static void check_file(const char *path)
     model_free(m);
 }
 
+/* export_iter_next merges a green thread's running samples (its thread's,
+ * with .green set) with its suspended ones in time order; without a green
+ * thread in the filter it reads the threads' samples alone.
+ * export_thread_greens lists the green threads with samples on a thread. */
+static void check_green_iter(void)
+{
+    struct m_thread th[3] = { { 0 }, { .pid = 1, .tid = 10, .name = "MainThread" },
+                              { .pid = 1, .tid = 11, .name = "w" } };
+    struct m_green gr[4] = { { 0 },
+                             { .thread = 1, .kind = 1, .name = "a", .func = "fa" },
+                             { .thread = 1, .kind = 1, .name = "b", .func = "" },
+                             { .thread = 2, .kind = 1, .name = "c", .func = "fc" } };
+    struct m_sample smp[] = {
+        { .ts = 10, .thread = 1, .green = 1 }, { .ts = 20, .thread = 2 },
+        { .ts = 30, .thread = 1, .green = 2 }, { .ts = 40, .thread = 1, .green = 1 },
+        { .ts = 50, .thread = 1 },
+    };
+    struct m_sample gsmp[] = {
+        { .ts = 5, .thread = 1, .green = 1, .flags = SAMPLE_SUSPENDED },
+        { .ts = 30, .thread = 1, .green = 1, .flags = SAMPLE_SUSPENDED },
+        { .ts = 30, .thread = 1, .green = 2, .flags = SAMPLE_SUSPENDED },
+        { .ts = 60, .thread = 1, .green = 1, .flags = SAMPLE_SUSPENDED },
+    };
+    struct model m = { .threads = th, .nthreads = 3, .greens = gr, .ngreens = 4, .samples = smp,
+                       .nsamples = 5, .gsamples = gsmp, .ngsamples = 4 };
+    struct ct_filter f = { .green = 1 };
+    struct export_iter it;
+    export_iter_init(&it, &m, &f);
+    int64_t want[] = { 5, 10, 30, 40, 60 };
+    int susp[] = { 1, 0, 1, 0, 1 };
+    size_t n = 0;
+    for (const struct m_sample *s; (s = export_iter_next(&it)); n++) {
+        CHECK(n < 5, "too many samples");
+        if (n >= 5)
+            break;
+        CHECK(s->ts == want[n] && s->green == 1 && export_suspended(s) == susp[n],
+              "sample %zu: ts %lld green %u", n, (long long)s->ts, s->green);
+    }
+    CHECK(n == 5, "green 1: %zu samples", n);
+    f = (struct ct_filter){ .thread = 1 }; /* the threads' samples only */
+    export_iter_init(&it, &m, &f);
+    n = 0;
+    for (const struct m_sample *s; (s = export_iter_next(&it)); n++)
+        CHECK(!export_suspended(s) && s->thread == 1, "thread filter gave ts %lld", (long long)s->ts);
+    CHECK(n == 4, "thread 1: %zu samples", n);
+    uint32_t *gs;
+    size_t ng;
+    CHECK(export_thread_greens(&m, 1, &gs, &ng) == 0 && ng == 2 && gs[0] == 1 && gs[1] == 2,
+          "thread 1 greens: %zu", ng);
+    free(gs);
+    /* c has no sample: not listed */
+    CHECK(export_thread_greens(&m, 2, &gs, &ng) == 0 && ng == 0 && !gs, "thread 2 greens: %zu", ng);
+    char title[256];
+    export_green_title(&m, 1, title, sizeof title);
+    CHECK(!strcmp(title, "task a (fa) on MainThread (10)"), "title '%s'", title);
+    export_green_title(&m, 2, title, sizeof title);
+    CHECK(!strcmp(title, "task b on MainThread (10)"), "title '%s'", title);
+}
+
 int main(void)
 {
+    check_green_iter();
     char dir[] = "/tmp/sonde-test-export-XXXXXX", path[256], err[256];
     if (!mkdtemp(dir))
         return 1;
