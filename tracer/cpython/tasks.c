@@ -298,6 +298,62 @@ static void add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task
         add_awaits(rt, c, t, kids[i], depth + 1);
 }
 
+#define TG_SLOTS 1024 /* slots of a TaskGroup's _tasks set read at most */
+
+/* A task suspended in TaskGroup.__aexit__ (3.11+) awaits the group's
+ * children: its waiter is the group's _on_completed_fut, and the group is
+ * `self` of that frame, the first local of the innermost coroutine inner
+ * (whose code is code). Its pending children are the group's _tasks set.
+ * Each step is checked (the code's name and file, self's type name, the
+ * waiter being that very future), so a torn read adds nothing; the set is
+ * read TG_SLOTS slots at most. */
+static void tg_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t, uint64_t waiter,
+                      uint64_t code, uint64_t inner)
+{
+    const struct py_layout *L = &rt->L;
+    if (L->gi_iframe < 0 || !waiter || !code || !inner || t->nawaits)
+        return;
+    if (code != c->tg_code) {
+        const struct py_code *co = py_code_get(rt, code);
+        size_t fl = co && co->file ? strlen(co->file) : 0;
+        if (!co || !co->qualname || strcmp(co->qualname, "TaskGroup.__aexit__") != 0 || fl < 14 ||
+            strcmp(co->file + fl - 14, "/taskgroups.py") != 0)
+            return;
+        c->tg_code = code;
+    }
+    uint64_t self, type, fut = 0, set = 0, table;
+    int64_t mask;
+    if (mem_read_ptr(&rt->mem, inner + (uint64_t)(L->gi_iframe + L->if_localsplus), &self) ||
+        !self || mem_read_ptr(&rt->mem, self + (uint64_t)L->ob_type, &type) ||
+        !type_is(rt, type, &c->tg_type, "TaskGroup", NULL) ||
+        py_obj_attr(rt, self, "_on_completed_fut", &fut) || fut != waiter ||
+        py_obj_attr(rt, self, "_tasks", &set) || !set ||
+        mem_read(&rt->mem, set + (uint64_t)L->set_mask, &mask, 8) ||
+        mem_read_ptr(&rt->mem, set + (uint64_t)L->set_table, &table) || !table || mask < 0 ||
+        (uint64_t)mask >= SET_MAX_SLOTS || ((mask + 1) & mask))
+        return;
+    uint64_t ent[64 * 2], types[64];
+    struct mem_iov iov[64];
+    int idx[64];
+    for (int64_t at = 0; at <= mask && at < TG_SLOTS && t->nawaits < PY_TASK_AWAITS; at += 64) {
+        int64_t k = mask + 1 - at < 64 ? mask + 1 - at : 64;
+        if (mem_read(&rt->mem, table + (uint64_t)at * 16, ent, (size_t)k * 16))
+            return;
+        int n = 0;
+        for (int64_t i = 0; i < k; i++)
+            if (ent[2 * i]) {
+                idx[n] = (int)i;
+                iov[n] = (struct mem_iov){ ent[2 * i] + (uint64_t)L->ob_type, &types[n], 8 };
+                n++;
+            }
+        if (n && mem_readv(&rt->mem, iov, (size_t)n))
+            return;
+        for (int j = 0; j < n && t->nawaits < PY_TASK_AWAITS; j++)
+            if (task_kind(rt, c, types[j]) > 0) /* else the set's dummy */
+                t->awaits[t->nawaits++] = ent[2 * idx[j]];
+    }
+}
+
 #define GEN_READ 512 /* bytes of a generator read at once: its frame, locals, stack top */
 
 /* How much of a chain object to read in one go: enough for its type and,
@@ -405,7 +461,8 @@ static int chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, si
 
 /* The chain of a suspended task: from its coroutine down what each level
  * awaits; stored innermost first. One read per level in the common case. */
-static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task *t)
+static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task *t,
+                      uint64_t *inner)
 {
     struct py_rawframe tmp[PY_TASK_FRAMES];
     uint64_t objs[PY_TASK_FRAMES];
@@ -453,6 +510,7 @@ static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task 
     for (int i = 0; i < n; i++)
         t->frames[i] = tmp[n - 1 - i];
     t->nframes = n;
+    *inner = n ? objs[n - 1] : 0;
     return 0;
 }
 
@@ -556,9 +614,12 @@ static int consider(struct reader *r, uint64_t obj, int dedup)
             t->running = r->cur[i] == obj;
             break;
         }
+    uint64_t inner;
     add_awaits(rt, r->c, t, waiter, 0);
-    if ((rc = read_chain(rt, r->c, t)))
+    if ((rc = read_chain(rt, r->c, t, &inner)))
         return rc;
+    if (!t->running && t->nframes)
+        tg_awaits(rt, r->c, t, waiter, t->frames[0].code, inner);
     if (t->running)
         t->nframes = 0; /* its frames are its thread's: py_task_running_depth */
     r->st->broken += t->truncated == PY_TRUNC_BROKEN;
@@ -923,6 +984,8 @@ static int read_batch(struct reader *r, const uint64_t *objs, int n, int dedup)
                 }
             if (t->running)
                 t->nframes = 0; /* its frames are its thread's: py_task_running_depth */
+            else if (t->nframes)
+                tg_awaits(rt, r->c, t, x->waiter, t->frames[0].code, chain[i][x->nobj - 1]);
             r->st->broken += t->truncated == PY_TRUNC_BROKEN;
         }
         if (&r->out[w] != t)
