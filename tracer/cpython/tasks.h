@@ -53,7 +53,8 @@ struct py_task {
 struct py_tasks_stats {
     int seen;      /* registry entries met (live or not) */
     int read;      /* tasks returned */
-    int dropped;   /* live tasks left out: out was full */
+    int dropped;   /* entries left out unread: out was full (read in batches, a
+                      slot may go to a task that then proves torn) */
     int bad;       /* entries skipped: unreadable, torn, or not a task */
     int broken;    /* tasks returned whose chain stopped at a torn read */
 };
