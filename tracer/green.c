@@ -9,11 +9,14 @@
  * time since the previous scan minus the time it ran meanwhile. Tasks gone
  * since the previous scan end.
  *
- * Scans cost a few reads per task, so they are paced by their own cost:
- * the next one comes after at least SCAN_SHARE^-1 times the CPU the last
- * one took (and never sooner than the next tick). A program with a few
- * tasks is scanned every tick or so; one with 10,000 about once a second.
- * The recording states the scans (meta green_scans, green_scan_ms).
+ * Scans cost a few reads per batch of tasks (tasks.c), so they are paced
+ * by their own cost: the next one comes after at least SCAN_SHARE times
+ * the CPU the last one took, and late enough that suspended samples (rows
+ * to write too) stay under SUSPENDED_RATE a second; never sooner than the
+ * next tick. A program with a few dozen tasks is scanned every tick or so,
+ * one with 1,000 ten times a second, one with 10,000 once a second. The recording
+ * states the scans (meta green_scans, green_scan_cpu_s, and the period of
+ * suspended samples green_suspended_period_ms).
  *
  * Runs on the sampling thread. Allocates when a target first shows
  * asyncio, when its tasks outgrow the buffers, and for new lanes. */
@@ -29,7 +32,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SCAN_SHARE 30          /* scans may take 1/30 of the time (about 3%) */
+#define SCAN_SHARE 50          /* scans may take 1/50 of the time (about 2%) */
+#define SUSPENDED_RATE 10000  /* suspended samples a second at most, about 1% of a CPU */
 #define FIND_MIN_NS 20000000 /* look for asyncio again, while not imported: at least
                                   this long after the last look, and paced by its cost */
 #define TASKS_MAX (1 << 16)    /* tasks read per scan at most */
@@ -239,17 +243,26 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
             }
             g->nlanes--;
         }
+    int grown = 0;
     if (st.dropped && g->cap < TASKS_MAX) {
-        int cap = g->cap * 2 > TASKS_MAX ? TASKS_MAX : g->cap * 2;
+        /* room for every task seen at once (growing by doubling would take
+         * one paced scan per step: seconds before 10,000 tasks all show) */
+        int cap = g->cap;
+        while (cap < TASKS_MAX && cap < st.read + st.dropped)
+            cap *= 2;
         struct py_task *p = realloc(g->buf, (size_t)cap * sizeof *p);
         if (p) {
             g->buf = p;
             g->cap = cap;
+            grown = 1;
         }
     }
     int64_t cost = thread_cpu_ns() - c0;
     g->last_scan_ns = now;
-    g->next_scan_ns = now + cost * SCAN_SHARE;
+    int64_t wait = cost * SCAN_SHARE, rows = (int64_t)got * 1000000000 / SUSPENDED_RATE;
+    if (wait < rows)
+        wait = rows;
+    g->next_scan_ns = grown ? now : now + wait; /* grown: read them all soon */
     s->st.green_scan_ns += cost;
 }
 

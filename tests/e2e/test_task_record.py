@@ -123,3 +123,39 @@ def test_agent_records_tasks(sonde_bin, cpython, tmp_path):
     assert by_name["wait-0"]["cpu_s"] == 0
     path, _ = record(sonde_bin, cpython, tmp_path, "--agent", "--no-tasks")
     assert report(sonde_bin, path)["green_threads"] == []
+
+
+def test_many_tasks_all_lanes_and_stated_period(sonde_bin, cpython, tmp_path):
+    # 3,000 tasks, most of them waiting: every one is a lane from the first
+    # seconds (the scan buffer grows to all of them at once), and the
+    # recording states how often the suspended ones were sampled
+    import sqlite3
+    n = 3000
+    out = tmp_path / "many.sonde"
+    r = run_sonde(sonde_bin, "record", "-q", "-r", 100, "-o", out, "--",
+                  cpython.path, TARGETS / "bench_task_record.py", n, 2.5, timeout=90)
+    assert r.returncode == EXIT_OK, r.stderr
+    db = sqlite3.connect("file:%s?mode=ro" % out, uri=True)
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    lanes = db.execute("SELECT count(*) FROM green").fetchone()[0]
+    suspended = db.execute("SELECT count(*) FROM sample WHERE flags & 4").fetchone()[0]
+    db.close()
+    assert lanes >= n, "%d lanes for %d tasks (%s)" % (lanes, n, cpython)
+    scans = int(meta["green_scans"])
+    assert scans >= 2
+    period = float(meta["green_suspended_period_ms"])
+    assert period == pytest.approx(int(meta["duration_ns"]) / 1e6 / scans, abs=0.1)
+    # each scan gives each waiting task at most one sample
+    assert suspended <= scans * n
+
+
+def test_no_tasks_states_no_period(sonde_bin, cpython, tmp_path):
+    import sqlite3
+    out = tmp_path / "none.sonde"
+    r = run_sonde(sonde_bin, "record", "-q", "--no-tasks", "-r", 100, "-o", out, "--",
+                  cpython.path, TARGETS / "bench_task_record.py", 20, 0.5, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    db = sqlite3.connect("file:%s?mode=ro" % out, uri=True)
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    db.close()
+    assert meta["green_scans"] == "0" and float(meta["green_suspended_period_ms"]) == 0

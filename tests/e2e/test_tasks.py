@@ -2,7 +2,7 @@
 supported CPython and on uvloop: ids and names as the interpreter gives
 them (id(task), task.get_name(): this checks each version's Task layout),
 exact coroutine chains innermost first, the running task, awaited_by
-through a plain await and through gather(), pure-Python and eager tasks,
+through a plain await, through gather() and through a TaskGroup (3.11+), pure-Python and eager tasks,
 and the count asyncio.all_tasks() sees."""
 import json
 import os
@@ -83,6 +83,15 @@ def check_tasks(sonde_bin, t, minor):
     for k in kids:
         assert by_id[k]["awaited_by"] == [named["gatherer"]["id"]]
         assert frames(by_id[k])[-1] == ("child", S, M["child"])
+    if minor >= (3, 11):
+        # a TaskGroup's children are awaited by the task in its __aexit__
+        grouper = by_id[named["grouper"]["id"]]
+        assert frames(grouper)[-1] == ("grouper", S, M["group"])
+        assert frames(grouper)[0][0] == "__aexit__"
+        for k in ("tg-1", "tg-2"):
+            assert by_id[named[k]["id"]]["awaited_by"] == [grouper["id"]], k
+            assert frames(by_id[named[k]["id"]])[-1] == ("child", S, M["child"])
+        assert grouper["awaited_by"] == []
     assert by_id[info["main"]["id"]]["awaited_by"] == []
     assert frames(by_id[info["main"]["id"]])[-1] == ("main", S, M["main"])
     assert frames(by_id[info["b_main"]])[-1] == ("b_main", S, M["b_main"])

@@ -53,7 +53,8 @@ struct py_task {
 struct py_tasks_stats {
     int seen;      /* registry entries met (live or not) */
     int read;      /* tasks returned */
-    int dropped;   /* live tasks left out: out was full */
+    int dropped;   /* entries left out unread: out was full (read in batches, a
+                      slot may go to a task that then proves torn) */
     int bad;       /* entries skipped: unreadable, torn, or not a task */
     int broken;    /* tasks returned whose chain stopped at a torn read */
 };
@@ -70,6 +71,8 @@ struct py_tasks {
     uint64_t gather_type;       /* asyncio.tasks._GatheringFuture */
     uint64_t rl_key;            /* the interned "__asyncio_running_event_loop__" once seen */
     uint64_t wr_type, coro_type, gen_type, str_type, int_type; /* learned by name once */
+    uint64_t tg_type;           /* asyncio.taskgroups.TaskGroup, learned by name once */
+    uint64_t tg_code;           /* the code of TaskGroup.__aexit__ once met */
     int nother;                 /* types met in chains that are none of those */
     uint64_t other_type[8];
     int ntypes;                 /* task types met: address -> 1 C, 2 Python, 0 neither */

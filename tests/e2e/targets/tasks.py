@@ -2,7 +2,8 @@
 
 Loop A (main thread): named tasks suspended in known coroutine chains, a
 task awaiting another task, a gather of two unnamed tasks, a pure-Python
-task (asyncio.tasks._PyTask), an eager task (3.12+). Loop B (thread
+task (asyncio.tasks._PyTask), an eager task (3.12+), a task waiting on a
+TaskGroup of two named children (3.11+). Loop B (thread
 "spinloop"): a task computing forever, so it is the running task there.
 argv[1] == "uvloop": both loops are uvloop's.
 
@@ -70,6 +71,12 @@ async def gatherer():
     await asyncio.gather(child(1), child(2))  # @gather
 
 
+async def grouper(kids):
+    async with asyncio.TaskGroup() as tg:  # @group
+        for k in (1, 2):
+            kids.append(tg.create_task(child(10 + k), name="tg-%d" % k))
+
+
 async def py_task_body():
     await middle()  # @pytask
 
@@ -121,8 +128,13 @@ async def main():
         loop.set_task_factory(asyncio.eager_task_factory)
         named["eager"] = loop.create_task(outer(), name="eager")
         loop.set_task_factory(None)
+    if sys.version_info >= (3, 11):
+        tg_kids = []
+        named["grouper"] = loop.create_task(grouper(tg_kids), name="grouper")
     for _ in range(5):
         await asyncio.sleep(0)
+    if sys.version_info >= (3, 11):
+        named["tg-1"], named["tg-2"] = tg_kids
     for name, t in named.items():
         info["tasks"][name] = {"id": id(t), "name": t.get_name(), "chain": chain(t.get_coro()),
                                "python": not isinstance(t, asyncio.tasks.Task)
