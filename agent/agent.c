@@ -4,6 +4,8 @@
  * stores the batches. Neither ever takes the GIL or calls into Python. */
 #include "agent/agent.h"
 
+#include "agent/spans.h"
+
 #include "common/err.h"
 #include "profiler/recorder.h"
 #include "profiler/store.h"
@@ -145,6 +147,7 @@ static void *agent_main(void *arg)
         .tasks = !agent_no_tasks,
         .own_cpu_ns = own_cpu_ns,
         .own_cpu_ctx = a,
+        .span_of = agent_span_of,
     };
     struct sampler *s = NULL;
     struct recorder *r = NULL;
@@ -178,6 +181,8 @@ static void *agent_main(void *arg)
     rc = recorder_finish(r, &st, switches, a->rate_hz, a->err, sizeof a->err);
     sampler_free(s);
     squeue_free(q);
+    if (!rc) /* the spans ended while it ran, into the recording's span tables */
+        rc = agent_spans_save(a->out, a->err, sizeof a->err);
     if (rc) {
         a->rc = rc;
         say(a->err);
@@ -286,6 +291,7 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
         return -rc;
     }
     agent_cur = a;
+    agent_spans_keep();
     pthread_mutex_unlock(&agent_mu);
     return 0;
 }

@@ -193,6 +193,8 @@ static int launch(const struct agent_req *rq, const char *lib, const char *pydir
             setenv("SONDE_AGENT_DURATION", dur, 1);
             if (rq->no_tasks)
                 setenv("SONDE_AGENT_TASKS", "0", 1);
+            if (rq->collector)
+                setenv("SONDE_COLLECTOR", rq->collector, 1);
             execvp(rq->cmd[0], rq->cmd);
             e = errno;
         } else {

@@ -13,6 +13,7 @@ struct agent_req {
     double duration_s;  /* 0: until the program exits (or Ctrl-C with -p) */
     int quiet;
     int no_tasks;       /* do not record asyncio tasks (launch only) */
+    const char *collector; /* launch only: SONDE_COLLECTOR, where the program's spans go (NULL: none) */
 };
 
 /* Run the recording and wait for it to be finished: launched, until the

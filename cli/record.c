@@ -40,6 +40,8 @@ static void record_usage(FILE *f)
           "      --no-tasks       do not record asyncio tasks as green threads\n"
           "  -a, --agent          sample from inside the program (no ptrace needed to launch;\n"
           "                       -p PID loads the agent through gdb)\n"
+          "      --collector URL  with --agent: export the program's spans (sonde.span) to this\n"
+          "                       OTLP/HTTP endpoint (sets SONDE_COLLECTOR for the command)\n"
           "  -q, --quiet          no progress line or summary\n",
           f);
 }
@@ -90,6 +92,7 @@ int cmd_record(int argc, char **argv)
         { "no-tasks", no_argument, NULL, 'N' },
         { "quiet", no_argument, NULL, 'q' },
         { "agent", no_argument, NULL, 'a' },
+        { "collector", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         /* hidden, for scripts/bench: sample only in every other MS-long
          * window of CLOCK_MONOTONIC */
@@ -98,7 +101,7 @@ int cmd_record(int argc, char **argv)
     };
     int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, agent = 0, c;
     double duration = 0, duty_ms = 0;
-    const char *out = NULL;
+    const char *out = NULL, *collector = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+p:r:d:o:sqah", opts, NULL)) != -1) {
         switch (c) {
@@ -119,6 +122,18 @@ int cmd_record(int argc, char **argv)
         case 'N': tasks = 0; break;
         case 'q': quiet = 1; break;
         case 'a': agent = 1; break;
+        case 'C':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "sonde: --collector wants an http:// or https:// URL, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            for (const char *p = optarg; *p; p++)
+                if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+                    fprintf(stderr, "sonde: --collector: the URL has a space or control character\n");
+                    return EXIT_USAGE;
+                }
+            collector = optarg;
+            break;
         case 'D':
             if (cli_opt_number("duty", optarg, 1, 60000, &duty_ms))
                 return EXIT_USAGE;
@@ -138,8 +153,12 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "sonde: --agent records one process: no --subprocesses or --duty\n");
         return EXIT_USAGE;
     }
+    if (collector && (!agent || pid)) {
+        fprintf(stderr, "sonde: --collector goes with --agent -- CMD (a program sonde launches)\n");
+        return EXIT_USAGE;
+    }
     if (agent) {
-        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet, !tasks };
+        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet, !tasks, collector };
         return cli_agent_record(&rq);
     }
 

@@ -13,15 +13,17 @@
 
 static void report_usage(FILE *f)
 {
-    fputs("usage: sonde report [--mode wall|cpu|gil] [--thread NAME|TID] [--task NAME|ID] [--limit N]\n"
-          "                    [--json] FILE.sonde\n"
+    fputs("usage: sonde report [--mode wall|cpu|gil] [--thread NAME|TID] [--task NAME|ID] [--span ID]\n"
+          "                    [--limit N] [--json] FILE.sonde\n"
           "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
           "  -t, --thread T     only this thread (Python name or OS thread id)\n"
           "  -T, --task T       only this green thread (asyncio task or greenlet: its name,\n"
           "                     or the ID column of the report), running and suspended\n"
+          "  -S, --span ID      only the samples taken while this span was current (its\n"
+          "                     number, the ID column, or its 16-hex-digit span id)\n"
           "  -n, --limit N      show the top N functions (default 25, 0 = all)\n"
           "  -j, --json         print {\"threads\": [...], \"green_threads\": [...],\n"
-          "                     \"functions\": [...]} (every function)\n",
+          "                     \"functions\": [...], \"spans\": [...]} (every function)\n",
           f);
 }
 
@@ -31,16 +33,17 @@ int cmd_report(int argc, char **argv)
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
         { "task", required_argument, NULL, 'T' },
+        { "span", required_argument, NULL, 'S' },
         { "limit", required_argument, NULL, 'n' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
     struct report_opts o = { .mode = Q_WALL, .limit = 25 };
-    const char *thread = NULL, *task = NULL;
+    const char *thread = NULL, *task = NULL, *span = NULL;
     int c, mode;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:T:n:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:t:T:S:n:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
@@ -51,6 +54,7 @@ int cmd_report(int argc, char **argv)
             break;
         case 't': thread = optarg; break;
         case 'T': task = optarg; break;
+        case 'S': span = optarg; break;
         case 'n': o.limit = atoi(optarg); break;
         case 'j': o.json = 1; break;
         case 'h': report_usage(stdout); return EXIT_OK;
@@ -84,6 +88,14 @@ int cmd_report(int argc, char **argv)
             else
                 fprintf(stderr, "sonde: %zu green threads are named '%s' in %s: give its ID (sonde report"
                         " lists them)\n", several, task, argv[optind]);
+            model_free(m);
+            return EXIT_USAGE;
+        }
+    }
+    if (span) {
+        o.span = model_find_span(m, span);
+        if (!o.span) {
+            fprintf(stderr, "sonde: no span numbered or with span id '%s' in %s\n", span, argv[optind]);
             model_free(m);
             return EXIT_USAGE;
         }

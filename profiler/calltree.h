@@ -30,6 +30,8 @@ struct ct_filter {
     uint32_t green;              /* model green thread id, 0 = the threads' samples; else
                                     that green thread's: its thread's samples while it
                                     ran, and its suspended samples (m->gsamples) */
+    uint32_t span;               /* span number (m_sample.span), 0 = any: else the
+                                    samples taken while that span was current */
 };
 
 /* Does sample s pass the filter? (m gives the thread count for f->threads.) */
@@ -45,6 +47,8 @@ static inline int ct_selected(const struct model *m, const struct ct_filter *f,
     if (f->states && !(f->states & (1u << s->state)))
         return 0;
     if (f->green && s->green != f->green)
+        return 0;
+    if (f->span && s->span != f->span)
         return 0;
     return 1;
 }

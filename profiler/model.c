@@ -412,6 +412,52 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
             break;
         }
 
+    /* spans (a recording the agent made while the program's spans ran) */
+    if (has_table(db, "span")) {
+        size_t cap = 0;
+        sqlite3_prepare_v2(db, "SELECT json_extract(attributes, '$.\"sonde.span_no\"'), name, span_id,"
+                           " trace_id, parent_id, start_us, end_us FROM span WHERE json_valid(attributes)"
+                           " ORDER BY 1", -1, &st, NULL);
+        while (next_row(st, &bad)) {
+            if (sqlite3_column_type(st, 0) != SQLITE_INTEGER)
+                continue;
+            int64_t no = sqlite3_column_int64(st, 0);
+            const char *nm = (const char *)sqlite3_column_text(st, 1);
+            const char *sid = (const char *)sqlite3_column_text(st, 2);
+            const char *tid = (const char *)sqlite3_column_text(st, 3);
+            const char *pid = (const char *)sqlite3_column_text(st, 4);
+            if (no <= 0 || no > UINT32_MAX || !nm || !sid || !tid || !pid || strlen(sid) != 16 ||
+                strlen(tid) != 32 || (*pid && strlen(pid) != 16) ||
+                strspn(sid, "0123456789abcdef") != 16 || strspn(tid, "0123456789abcdef") != 32 ||
+                strspn(pid, "0123456789abcdef") != strlen(pid))
+                continue;
+            if (m->nspans && m->spans[m->nspans - 1].no == (uint32_t)no)
+                continue; /* the same number twice: the first */
+            if (m->nspans == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                struct m_span *ns = realloc(m->spans, nc * sizeof *ns);
+                if (!ns)
+                    FAIL(-ENOMEM, "out of memory");
+                m->spans = ns;
+                cap = nc;
+            }
+            struct m_span *sp = &m->spans[m->nspans];
+            sp->no = (uint32_t)no;
+            memcpy(sp->span_id, sid, 17);
+            memcpy(sp->trace_id, tid, 33);
+            snprintf(sp->parent_id, sizeof sp->parent_id, "%s", pid);
+            sp->start_us = sqlite3_column_int64(st, 5);
+            sp->end_us = sqlite3_column_int64(st, 6);
+            if (!(sp->name = utf8_dup(nm)))
+                FAIL(-ENOMEM, "out of memory");
+            m->nspans++;
+        }
+        if (bad)
+            FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+
     /* meta */
     size_t nm;
     if (count_rows(db, "meta", &nm))
@@ -465,6 +511,9 @@ void model_free(struct model *m)
         free(m->greens[i].func);
     }
     free(m->greens);
+    for (size_t i = 0; i < m->nspans; i++)
+        free(m->spans[i].name);
+    free(m->spans);
     free(m->gil);
     for (size_t i = 0; i < m->nmeta; i++) {
         free(m->meta_keys[i]);
@@ -544,4 +593,36 @@ void model_thread_label(const struct model *m, uint32_t thread, char *out, size_
         snprintf(out, outlen, "%s (%d)", t->name, t->tid);
     else
         snprintf(out, outlen, "thread %d", t->tid);
+}
+
+const struct m_span *model_span(const struct model *m, uint32_t no)
+{
+    size_t lo = 0, hi = m->nspans;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->spans[mid].no == no)
+            return &m->spans[mid];
+        if (m->spans[mid].no < no)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+uint32_t model_find_span(const struct model *m, const char *no_or_id)
+{
+    for (size_t i = 0; i < m->nspans; i++)
+        if (strcmp(m->spans[i].span_id, no_or_id) == 0)
+            return m->spans[i].no;
+    char *end;
+    unsigned long long no = strtoull(no_or_id, &end, 10);
+    if (*no_or_id >= '0' && *no_or_id <= '9' && !*end && no > 0 && no <= UINT32_MAX) {
+        if (model_span(m, (uint32_t)no))
+            return (uint32_t)no;
+        for (size_t i = 0; i < m->nsamples; i++)
+            if (m->samples[i].span == no)
+                return (uint32_t)no;
+    }
+    return 0;
 }

@@ -52,6 +52,16 @@ struct m_green {
     int64_t end_ns;        /* seen to end, or -1 (alive when the recording ended) */
 };
 
+/* A span of the recording (the span tables a recording made by the agent
+ * carries): the ones whose number (attribute sonde.span_no) its samples
+ * carry in m_sample.span. */
+struct m_span {
+    uint32_t no;           /* the number samples carry, > 0 */
+    char *name;            /* never NULL */
+    char span_id[17], trace_id[33], parent_id[17]; /* lowercase hex; parent "" for a root */
+    int64_t start_us, end_us;
+};
+
 struct m_gil {
     int64_t ts, switches;
     int32_t pid;
@@ -72,6 +82,7 @@ struct model {
                                                     thread's, with .green set */
     struct m_gil *gil;        size_t ngil;
     char **meta_keys, **meta_values; size_t nmeta;
+    struct m_span *spans;     size_t nspans;     /* by no, ascending (none: NULL, 0) */
 };
 
 /* Load the recording at path. 0, or SE_BADFILE / SE_UNSUPPORTED / -errno
@@ -97,6 +108,13 @@ uint32_t model_find_thread(const struct model *m, const char *name_or_tid);
  * is the model's): its id, or 0 if none matches. *several is set to the
  * number of green threads of that name (several tasks may share one). */
 uint32_t model_find_green(const struct model *m, const char *name_or_id, size_t *several);
+
+/* Find a span by its number or its span id (16 hex digits) given as text:
+ * its number, or 0 if none matches. */
+uint32_t model_find_span(const struct model *m, const char *no_or_id);
+
+/* The span numbered no, or NULL. */
+const struct m_span *model_span(const struct model *m, uint32_t no);
 
 /* A display label for a green thread: "task Task-3 (compute)". */
 void model_green_label(const struct model *m, uint32_t green, char *out, size_t outlen);

@@ -71,6 +71,30 @@ int query_greens(const struct model *m, struct q_green **out, size_t *n)
     return 0;
 }
 
+int query_spans(const struct model *m, struct q_span **out, size_t *n)
+{
+    struct q_span *all = calloc(m->nspans + 1, sizeof *all);
+    if (!all)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->nspans; i++)
+        all[i].span = m->spans[i].no;
+    for (size_t i = 0; m->nspans && i < m->nsamples; i++) {
+        const struct m_sample *s = &m->samples[i];
+        const struct m_span *sp = s->span ? model_span(m, s->span) : NULL;
+        if (!sp)
+            continue;
+        struct q_span *q = &all[sp - m->spans];
+        double w = (double)s->wall_ns / 1e9;
+        q->samples++;
+        q->wall_s += w;
+        q->cpu_s += (double)s->cpu_ns / 1e9;
+        q->state_s[s->state] += w;
+    }
+    *out = all;
+    *n = m->nspans;
+    return 0;
+}
+
 static enum q_metric g_sort_metric;
 static int g_sort_self;
 

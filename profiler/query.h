@@ -50,6 +50,17 @@ struct q_green {
 /* One row per green thread that has samples, in id order. Caller frees. */
 int query_greens(const struct model *m, struct q_green **out, size_t *n);
 
+struct q_span {
+    uint32_t span;                /* span number (m->spans[i].no) */
+    uint64_t samples;             /* the threads' samples taken while it was current */
+    double wall_s, cpu_s;
+    double state_s[STATE_COUNT];
+};
+
+/* One row per span of m->spans (with or without samples), in its order
+ * (*n = m->nspans). Caller frees. 0 or -ENOMEM. */
+int query_spans(const struct model *m, struct q_span **out, size_t *n);
+
 struct q_gil {
     uint64_t switches;            /* counted by the interpreter(s) */
     double duration_s;

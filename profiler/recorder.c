@@ -26,7 +26,7 @@ struct stack_memo {
 /* Sample rows go in INSERTs of SAMPLE_ROWS rows each: one statement per
  * row spent a third of the writer's time starting and ending statements. */
 #define SAMPLE_ROWS 64
-#define SAMPLE_COLS 8
+#define SAMPLE_COLS 9
 
 struct recorder {
     sqlite3 *db;
@@ -237,6 +237,7 @@ static void write_batch(struct recorder *r, const struct batch *b)
             row[5] = s->state;
             row[6] = s->flags;
             row[7] = s->green;
+            row[8] = s->span;
             if (s->ts > r->last_ts)
                 r->last_ts = s->ts;
             if (r->npending == SAMPLE_ROWS)
@@ -400,7 +401,7 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
         { &r->ins_stack, "INSERT INTO stack(id, parent, frame) VALUES(?,?,?)" },
         { &r->ins_thread, "INSERT INTO thread(id, pid, tid, ident, name) VALUES(?,?,?,?,'')" },
         { &r->upd_thread, "UPDATE thread SET name = ?, ident = ? WHERE id = ?" },
-        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags, green) VALUES(?,?,?,?,?,?,?,?)" },
+        { &r->ins_sample, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags, green, span) VALUES(?,?,?,?,?,?,?,?,?)" },
         /* first seen: a row; seen again (renamed, moved to another thread): updated */
         { &r->put_green, "INSERT INTO green(id, pid, thread, kind, addr, name, func, start_ns) VALUES(?,?,?,?,?,?,?,?)"
                          " ON CONFLICT(id) DO UPDATE SET thread = excluded.thread, name = excluded.name,"
@@ -416,11 +417,11 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
             return rc;
         }
     }
-    char sql[128 + SAMPLE_ROWS * 20];
+    char sql[128 + SAMPLE_ROWS * 24];
     int n = snprintf(sql, sizeof sql,
-                     "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags, green) VALUES");
+                     "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state, flags, green, span) VALUES");
     for (int i = 0; i < SAMPLE_ROWS; i++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,?,?,?)", i ? "," : "");
+        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,?,?,?,?)", i ? "," : "");
     if (sqlite3_prepare_v2(db, sql, -1, &r->ins_samples, NULL) != SQLITE_OK) {
         int rc = se_fail(err, errlen, SE_BADFILE, "sqlite: %s", sqlite3_errmsg(db));
         recorder_free(r);

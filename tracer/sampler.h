@@ -60,7 +60,10 @@ struct rec_sample {
     uint32_t green;    /* the green thread running on the thread (a REC_GREEN
                           id), 0 = none; with SAMPLE_SUSPENDED in flags, the
                           suspended green thread this sample is of */
-    uint32_t pad;
+    union {
+        uint32_t span; /* the span current on the thread (sampler_opts.span_of), 0 = none */
+        uint32_t pad;  /* its former name: writers that zero it set no span */
+    };
     struct rec_frame frames[];
 };
 
@@ -146,6 +149,12 @@ struct sampler_opts {
      * Called on the sampling thread. NULL: none. */
     int64_t (*own_cpu_ns)(void *ctx);
     void *own_cpu_ctx;
+    /* In-process mode: the span current on thread tid (recorded in each of
+     * its samples, rec_sample.span; 0 = none). Called on the sampling
+     * thread for every thread sample: it must not block nor allocate.
+     * NULL: samples carry no span. */
+    uint32_t (*span_of)(pid_t tid, void *ctx);
+    void *span_ctx;
 };
 
 

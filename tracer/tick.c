@@ -494,7 +494,7 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         r->cpu_ns = tk->dcpu;
         r->wall_ns = tk->wall;
         r->green = tk->green;
-        r->pad = 0;
+        r->span = s->o.span_of ? s->o.span_of(th->tid, s->o.span_ctx) : 0;
         int k = 0;
         if (tk->reuse) {
             if (nf)

@@ -27,6 +27,8 @@ static double pct(double part, double whole)
 #define GREEN_ROWS_MAX 40
 
 struct green_rows {
+    const struct q_span *sp; /* the recording's spans (query_spans), nsp of them */
+    size_t nsp;
     const struct q_green *g;
     size_t n;
 };
@@ -101,6 +103,29 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     json_object_set_new(root, "threads", threads);
     json_object_set_new(root, "green_threads", greens);
     json_object_set_new(root, "functions", funcs);
+    json_t *spans = json_array();
+    for (size_t i = 0; i < gr->nsp; i++) {
+        const struct q_span *q = &gr->sp[i];
+        const struct m_span *s = model_span(m, q->span);
+        if (!s || (o->span && q->span != o->span))
+            continue;
+        json_t *j = json_object();
+        json_object_set_new(j, "id", json_integer(q->span));
+        json_object_set_new(j, "span_id", json_string(s->span_id));
+        json_object_set_new(j, "trace_id", json_string(s->trace_id));
+        json_object_set_new(j, "parent_id", json_string(s->parent_id));
+        json_object_set_new(j, "name", jstr(s->name));
+        json_object_set_new(j, "duration_s", json_real((double)(s->end_us - s->start_us) / 1e6));
+        json_object_set_new(j, "samples", json_integer((json_int_t)q->samples));
+        json_object_set_new(j, "wall_s", json_real(q->wall_s));
+        json_object_set_new(j, "cpu_s", json_real(q->cpu_s));
+        json_object_set_new(j, "gil_pct", json_real(pct(q->state_s[STATE_GIL], q->wall_s)));
+        json_object_set_new(j, "gil_wait_pct", json_real(pct(q->state_s[STATE_GIL_WAIT], q->wall_s)));
+        json_object_set_new(j, "nogil_pct", json_real(pct(q->state_s[STATE_NOGIL], q->wall_s)));
+        json_object_set_new(j, "idle_pct", json_real(pct(q->state_s[STATE_IDLE], q->wall_s)));
+        json_array_append_new(spans, j);
+    }
+    json_object_set_new(root, "spans", spans);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     int rc = !text || textesc_json_write(text, strlen(text), f); /* C1, bidi controls as \u escapes */
     free(text);
@@ -218,6 +243,22 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
 
     write_green_text(f, m, o, gr);
 
+    /* spans the recording carries: their samples' states */
+    int span_head = 0;
+    for (size_t i = 0; i < gr->nsp; i++) {
+        const struct q_span *q = &gr->sp[i];
+        const struct m_span *s = model_span(m, q->span);
+        if (!s || (o->span && q->span != o->span))
+            continue;
+        if (!span_head++)
+            fprintf(f, "\n%6s %-16s %-24s %8s %9s %9s %7s %7s %7s %7s\n", "ID", "SPAN ID", "SPAN", "SAMPLES",
+                    "WALL s", "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
+        fprintf(f, "%6u %-16s %-24.24s %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n", q->span, s->span_id,
+                textesc_str(s->name, b1, sizeof b1), (unsigned long long)q->samples, q->wall_s, q->cpu_s,
+                pct(q->state_s[STATE_GIL], q->wall_s), pct(q->state_s[STATE_GIL_WAIT], q->wall_s),
+                pct(q->state_s[STATE_NOGIL], q->wall_s), pct(q->state_s[STATE_IDLE], q->wall_s));
+    }
+
     fprintf(f, "\nGIL: held %.1f%% of the time, contended %.1f%% (%.2f waiting threads on average),\n"
                "     %llu switches (%.0f/s), %.3f s spent waiting for it in all threads\n",
             g.held_pct, g.contended_pct, g.mean_waiters, (unsigned long long)g.switches,
@@ -227,16 +268,23 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             pct(g.held_offcpu_s, g.held_s), g.held_offcpu_s);
 
     double total = 0;
-    for (size_t i = 0; i < nth && !o->green; i++)
+    for (size_t i = 0; i < gr->nsp && o->span; i++)
+        if (gr->sp[i].span == o->span)
+            total += o->mode == Q_CPU ? gr->sp[i].cpu_s
+                   : o->mode == Q_GIL ? gr->sp[i].state_s[STATE_GIL] : gr->sp[i].wall_s;
+    for (size_t i = 0; i < nth && !o->green && !o->span; i++)
         if (!o->thread || th[i].thread == o->thread)
             total += o->mode == Q_CPU ? th[i].cpu_s
                    : o->mode == Q_GIL ? th[i].state_s[STATE_GIL] : th[i].wall_s;
-    for (size_t i = 0; i < gr->n && o->green; i++)
+    for (size_t i = 0; i < gr->n && o->green && !o->span; i++)
         if (gr->g[i].green == o->green)
             total += o->mode == Q_CPU ? gr->g[i].cpu_s
                    : o->mode == Q_GIL ? gr->g[i].state_s[STATE_GIL] : gr->g[i].wall_s;
     char label[160] = "all threads";
-    if (o->green)
+    const struct m_span *lsp = o->span ? model_span(m, o->span) : NULL;
+    if (o->span)
+        snprintf(label, sizeof label, "span %u %s", o->span, lsp ? lsp->name : "");
+    else if (o->green)
         model_green_label(m, o->green, label, sizeof label);
     else if (o->thread)
         model_thread_label(m, o->thread, label, sizeof label);
@@ -265,15 +313,18 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
     struct q_thread *th = NULL;
     struct q_func *fn = NULL;
     struct q_green *gs = NULL;
-    size_t nth = 0, nfn = 0, ngs = 0;
-    struct ct_filter flt = { .thread = o->green ? 0 : o->thread, .green = o->green };
+    struct q_span *sp = NULL;
+    size_t nth = 0, nfn = 0, ngs = 0, nsp = 0;
+    struct ct_filter flt = { .thread = o->green ? 0 : o->thread, .green = o->green, .span = o->span };
     int rc = query_threads(m, &th, &nth);
     if (!rc)
         rc = query_greens(m, &gs, &ngs);
     if (!rc)
+        rc = query_spans(m, &sp, &nsp);
+    if (!rc)
         rc = query_functions(m, &flt, o->mode, 0, &fn, &nfn);
     if (!rc) {
-        struct green_rows gr = { gs, ngs };
+        struct green_rows gr = { sp, nsp, gs, ngs };
         if (o->json)
             rc = write_json(f, m, o, th, nth, &gr, fn, nfn);
         else
@@ -281,6 +332,7 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
     }
     free(th);
     free(gs);
+    free(sp);
     free(fn);
     return rc;
 }

@@ -11,6 +11,8 @@ struct report_opts {
     uint32_t thread;      /* model thread id, 0 = all */
     uint32_t green;       /* model green thread id: functions of that task /
                              greenlet only (0 = the threads') */
+    uint32_t span;        /* span number: functions of the samples taken while
+                             that span was current (0 = every sample) */
     int limit;            /* functions shown in text, 0 = all */
     int json;
 };

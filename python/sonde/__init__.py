@@ -90,3 +90,8 @@ def active():
 def _stop_at_exit():
     if _lib is not None:
         _lib.sonde_agent_stop()
+
+
+# The tracer API (spans): python/sonde/tracing.py.
+from .tracing import span, traced, inject, extract, current_span, flush as flush_spans, stats as span_stats  # noqa: E402
+__all__ += ["span", "traced", "inject", "extract", "current_span", "flush_spans", "span_stats"]

@@ -1,0 +1,182 @@
+"""Spans from the agent's tracer API (python/sonde/tracing.py, agent/spans.c)
+on every CPython the conftest finds: exported to a `sonde collector` across
+two processes (inject / extract), kept in the recording whose samples carry
+them, `report --span` giving a span's profile; a collector that is down
+costs the program nothing but the spans, counted."""
+import json
+import os
+import socket
+import subprocess
+
+from conftest import TARGETS, recording_meta, run_sonde, wait_for
+from test_agent import pkg_dir
+from test_collector import Collector
+from test_record import report_json
+
+SW = str(TARGETS / "span_work.py")
+
+
+def trace_json(sonde_bin, db, tid):
+    r = run_sonde(sonde_bin, "trace", "--db", db, "--json", tid)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+def test_spans_collector_and_recording(sonde_bin, cpython, tmp_path):
+    c = Collector(sonde_bin, tmp_path / "spans.sonde")
+    try:
+        out = str(tmp_path / "r.sonde")
+        r = run_sonde(sonde_bin, "record", "--agent", "--collector", c.url, "-o", out, "--",
+                      cpython.path, SW, "front", "0.6", timeout=90)
+        assert r.returncode == 0, r.stderr
+        ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+        assert "dropped" not in r.stderr, r.stderr
+
+        # the collector: one trace, both services, parents across processes
+        def whole():
+            t = trace_json(sonde_bin, c.db, ids["trace"])
+            return t if t and len(t["spans"]) == 5 else None
+        wait_for(whole, 20, "the 5 spans of the trace in the collector")
+        spans = {s["name"]: s for s in whole()["spans"]}
+        assert set(spans) == {"front", "cpu", "sleep", "call", "back"}, spans
+        for name in ("front", "cpu", "sleep", "call", "back"):
+            assert spans[name]["span_id"] == ids[name]
+        assert spans["front"]["parent_id"] in ("", None)
+        for name in ("cpu", "sleep", "call"):
+            assert spans[name]["parent_id"] == ids["front"], spans[name]
+            assert spans[name]["service"] == "front"
+        assert spans["back"]["parent_id"] == ids["call"]
+        assert spans["back"]["service"] == "back"
+        assert spans["front"]["kind"] == "server" and spans["call"]["kind"] == "client"
+        assert spans["front"]["attributes"].get("test") == "span_work"
+    finally:
+        c.stop()
+
+    # the recording: its spans and their samples
+    rep = report_json(sonde_bin, out)
+    by = {s["name"]: s for s in rep["spans"]}
+    assert set(by) == {"front", "cpu", "sleep", "call"}, rep["spans"]  # back: another process
+    for name in by:
+        assert by[name]["span_id"] == ids[name] and by[name]["trace_id"] == ids["trace"]
+    cpu, sl = by["cpu"], by["sleep"]
+    assert cpu["samples"] >= 10 and sl["samples"] >= 10, (cpu, sl)
+    assert cpu["gil_pct"] + cpu["nogil_pct"] > 80, cpu   # running Python: holding the GIL
+    assert cpu["cpu_s"] > 0.3, cpu
+    assert sl["idle_pct"] > 80, sl
+    assert sl["cpu_s"] < 0.1, sl
+
+    for key in (str(cpu["id"]), cpu["span_id"]):
+        one = report_json(sonde_bin, out, "--span", key)
+        assert [s["name"] for s in one["spans"]] == ["cpu"]
+        top = max(one["functions"], key=lambda f: f["self_wall_s"])
+        assert top["function"] == "burn_cpu", one["functions"]
+    one = report_json(sonde_bin, out, "--span", sl["id"])
+    assert all(f["function"] != "burn_cpu" for f in one["functions"]), one["functions"]
+    text = run_sonde(sonde_bin, "report", "--span", "cpu-nope", out)
+    assert text.returncode == 2 and "no span" in text.stderr
+    assert recording_meta(out)["spans_dropped"] == "0"
+
+
+def test_spans_collector_down(sonde_bin, cpython, tmp_path):
+    """Nothing listens at the endpoint: the program runs to its end with its
+    output and exit code, the spans are counted as dropped (stderr, meta)
+    and the recording still holds them."""
+    out = str(tmp_path / "r.sonde")
+    prog = ("import sonde, sys\n"
+            "for i in range(300):\n"
+            "    with sonde.span('s%d' % i): pass\n"
+            "print('done', sonde.span_stats()['ended'])\n"
+            "sys.exit(3)\n")
+    r = run_sonde(sonde_bin, "record", "--agent", "--collector", "http://127.0.0.1:%d" % closed_port(),
+                  "-o", out, "--", cpython.path, "-c", prog, timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert "exited with status 3" in r.stderr
+    assert "done 300" in r.stdout
+    assert "spans dropped" in r.stderr, r.stderr
+    assert int(recording_meta(out)["spans_dropped"]) == 300
+    assert len(report_json(sonde_bin, out)["spans"]) == 300
+
+
+def run_py(cpython, sonde_bin, code, env=None):
+    e = dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin))
+    e.update(env or {})
+    r = subprocess.run([cpython.path, "-c", code], capture_output=True, text=True, timeout=60, env=e)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+API = r'''
+import asyncio, json, threading, sonde
+from sonde import tracing
+res = {}
+with sonde.span("root") as root:
+    res["cur"] = sonde.current_span() is root
+    seen = {}
+    def in_thread():
+        seen["thread"] = sonde.current_span()
+    t = threading.Thread(target=in_thread); t.start(); t.join()
+    res["thread_none"] = seen["thread"] is None
+    async def child(name):
+        with sonde.span(name) as s:
+            await asyncio.sleep(0.01)
+            return (s.parent_id == root.span_id, sonde.current_span() is s)
+    async def main():
+        a, b = await asyncio.gather(asyncio.create_task(child("a")), asyncio.create_task(child("b")))
+        return [a, b, sonde.current_span() is root]
+    res["tasks"] = asyncio.run(main())
+res["after"] = sonde.current_span() is None
+try:
+    with sonde.span("bad") as bad:
+        raise ValueError("boom")
+except ValueError:
+    pass
+res["status"] = [bad.status, bad.attributes["exception.type"]]
+@sonde.traced()
+def f():
+    return sonde.current_span().name
+res["traced"] = f()
+h = sonde.inject({}, span=root)
+ctx = sonde.extract(h)
+res["roundtrip"] = [ctx.trace_id == root.trace_id, ctx.span_id == root.span_id, h["traceparent"]]
+res["bad"] = [sonde.extract(x) is None for x in (
+    {}, {"traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01"},
+    {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"},
+    {"traceparent": "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"},
+    {"traceparent": "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+    {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"},
+    {"traceparent": "zz"}, {"traceparent": 7})]
+ctx = sonde.extract({"Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                     "tracestate": "k=v"})
+with sonde.span("server", kind="server", parent=ctx) as srv:
+    out = sonde.inject({})
+res["remote"] = ["%032x" % srv.trace_id, "%016x" % srv.parent_id, out.get("tracestate")]
+try:
+    sonde.span("x", kind="nope")
+    res["kind"] = False
+except ValueError:
+    res["kind"] = True
+print(json.dumps(res))
+'''
+
+
+def test_tracer_api(sonde_bin, cpython):
+    """Without a recording or endpoint: the current span per thread and per
+    asyncio task, error status from exceptions, traced, and W3C
+    traceparent in and out (malformed headers give no parent)."""
+    res = run_py(cpython, sonde_bin, API)
+    assert res["cur"] and res["thread_none"] and res["after"]
+    assert res["tasks"] == [[True, True], [True, True], True]
+    assert res["status"] == [2, "ValueError"]
+    assert res["traced"] == "f"
+    assert res["roundtrip"][:2] == [True, True]
+    assert res["roundtrip"][2].startswith("00-") and res["roundtrip"][2].endswith("-01")
+    assert res["bad"] == [True] * 8
+    assert res["remote"] == ["4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "k=v"]
+    assert res["kind"]
