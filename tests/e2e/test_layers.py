@@ -13,7 +13,7 @@ ALLOWED = {
     "spans": {"common"},
     "store": {"common", "spans"},
     "profiler": {"common", "tracer", "store"},
-    "agent": {"common", "tracer", "store", "profiler"},
+    "agent": {"common", "tracer", "spans", "store", "profiler"},
     "collector": {"common", "spans", "store"},
     "formats": {"common", "profiler", "spans"},
     "ui": {"common", "profiler", "spans", "store", "formats"},
