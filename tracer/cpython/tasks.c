@@ -1,43 +1,14 @@
 /* asyncio tasks read from outside (see tasks.h). */
 #include "tracer/cpython/tasks.h"
 
-#include "common/err.h"
-#include "tracer/cpython/objects.h"
-#include "tracer/cpython/tasklayouts.h"
+#include "tracer/cpython/tasks_impl.h"
 
-#include <stddef.h>
 #include <stdio.h>
-#include <string.h>
-
-#define SET_MAX_SLOTS (1u << 20) /* registry tables read at most */
-#define SET_CHUNK 256            /* slots read per system call */
-#define SMALL_DICT 64            /* entries of a thread dict / _current_tasks read */
-#define BASE_DEPTH 16            /* tp_base links followed */
-#define GATHER_DEPTH 4           /* nested gathers followed */
-
-static uint64_t rdp(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static int32_t rd32(const uint8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static int gone(int rc)
-{
-    return rc == SE_EXITED || rc == SE_PERM;
-}
 
 /* ---- types ---- */
 
 /* Does the type at type have tp_name name? Learns *cache on a match. */
-static int type_is(struct py_runtime *rt, uint64_t type, uint64_t *cache, const char *name,
+int tk_type_is(struct py_runtime *rt, uint64_t type, uint64_t *cache, const char *name,
                    const char *alt)
 {
     if (*cache)
@@ -57,7 +28,7 @@ static int type_is(struct py_runtime *rt, uint64_t type, uint64_t *cache, const 
 
 /* 1: a C task type (or subclass), 2: a pure-Python one, 0: neither,
  * negative: unreadable. Remembered per type address. */
-static int task_kind(struct py_runtime *rt, struct py_tasks *c, uint64_t type)
+int tk_task_kind(struct py_runtime *rt, struct py_tasks *c, uint64_t type)
 {
     for (int i = 0; i < c->ntypes; i++)
         if (c->type_addr[i] == type)
@@ -85,15 +56,15 @@ static int task_kind(struct py_runtime *rt, struct py_tasks *c, uint64_t type)
 }
 
 /* Is type that of a coroutine or a generator (whose frames a chain shows)? */
-static int is_gen_type(struct py_runtime *rt, struct py_tasks *c, uint64_t type)
+int tk_is_gen_type(struct py_runtime *rt, struct py_tasks *c, uint64_t type)
 {
     if (type == c->coro_type || type == c->gen_type)
         return 1;
     for (int i = 0; i < c->nother; i++)
         if (c->other_type[i] == type)
             return 0;
-    if ((!c->coro_type && type_is(rt, type, &c->coro_type, "coroutine", NULL)) ||
-        (!c->gen_type && type_is(rt, type, &c->gen_type, "generator", NULL)))
+    if ((!c->coro_type && tk_type_is(rt, type, &c->coro_type, "coroutine", NULL)) ||
+        (!c->gen_type && tk_type_is(rt, type, &c->gen_type, "generator", NULL)))
         return 1;
     if (c->nother < 8)
         c->other_type[c->nother++] = type;
@@ -246,7 +217,7 @@ static uint64_t thread_loop(struct py_runtime *rt, struct py_tasks *c,
 
 /* What get_name() returns for a name object: a str, or the int N of a C
  * task not asked yet ("Task-N", 3.12+). */
-static int read_name(struct py_runtime *rt, struct py_tasks *c, uint64_t obj, char *out,
+int tk_read_name(struct py_runtime *rt, struct py_tasks *c, uint64_t obj, char *out,
                      size_t len)
 {
     uint64_t type, n;
@@ -256,9 +227,9 @@ static int read_name(struct py_runtime *rt, struct py_tasks *c, uint64_t obj, ch
     int rc = mem_read_ptr(&rt->mem, obj + (uint64_t)rt->L.ob_type, &type);
     if (rc)
         return rc;
-    if (type_is(rt, type, &c->str_type, "str", NULL))
+    if (tk_type_is(rt, type, &c->str_type, "str", NULL))
         return py_str_read(rt, obj, out, len);
-    if (type_is(rt, type, &c->int_type, "int", NULL)) {
+    if (tk_type_is(rt, type, &c->int_type, "int", NULL)) {
         if ((rc = py_long_read(rt, obj, &n)))
             return rc;
         snprintf(out, len, "Task-%llu", (unsigned long long)n);
@@ -269,14 +240,14 @@ static int read_name(struct py_runtime *rt, struct py_tasks *c, uint64_t obj, ch
 
 /* Add the tasks waiter stands for (a task, or a gather of them) to
  * t->awaits. */
-static void add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t,
+void tk_add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t,
                        uint64_t waiter, int depth)
 {
     uint64_t type;
     if (!waiter || depth > GATHER_DEPTH ||
         mem_read_ptr(&rt->mem, waiter + (uint64_t)rt->L.ob_type, &type))
         return;
-    if (task_kind(rt, c, type) > 0) {
+    if (tk_task_kind(rt, c, type) > 0) {
         if (t->nawaits < PY_TASK_AWAITS)
             t->awaits[t->nawaits++] = waiter;
         return;
@@ -295,7 +266,7 @@ static void add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task
     if (mem_read(&rt->mem, items, kids, (size_t)n * 8))
         return;
     for (int i = 0; i < n && t->nawaits < PY_TASK_AWAITS; i++)
-        add_awaits(rt, c, t, kids[i], depth + 1);
+        tk_add_awaits(rt, c, t, kids[i], depth + 1);
 }
 
 #define TG_SLOTS 1024 /* slots of a TaskGroup's _tasks set read at most */
@@ -307,7 +278,7 @@ static void add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task
  * Each step is checked (the code's name and file, self's type name, the
  * waiter being that very future), so a torn read adds nothing; the set is
  * read TG_SLOTS slots at most. */
-static void tg_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t, uint64_t waiter,
+void tk_tg_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t, uint64_t waiter,
                       uint64_t code, uint64_t inner)
 {
     const struct py_layout *L = &rt->L;
@@ -325,7 +296,7 @@ static void tg_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task 
     int64_t mask;
     if (mem_read_ptr(&rt->mem, inner + (uint64_t)(L->gi_iframe + L->if_localsplus), &self) ||
         !self || mem_read_ptr(&rt->mem, self + (uint64_t)L->ob_type, &type) ||
-        !type_is(rt, type, &c->tg_type, "TaskGroup", NULL) ||
+        !tk_type_is(rt, type, &c->tg_type, "TaskGroup", NULL) ||
         py_obj_attr(rt, self, "_on_completed_fut", &fut) || fut != waiter ||
         py_obj_attr(rt, self, "_tasks", &set) || !set ||
         mem_read(&rt->mem, set + (uint64_t)L->set_mask, &mask, 8) ||
@@ -349,17 +320,16 @@ static void tg_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task 
         if (n && mem_readv(&rt->mem, iov, (size_t)n))
             return;
         for (int j = 0; j < n && t->nawaits < PY_TASK_AWAITS; j++)
-            if (task_kind(rt, c, types[j]) > 0) /* else the set's dummy */
+            if (tk_task_kind(rt, c, types[j]) > 0) /* else the set's dummy */
                 t->awaits[t->nawaits++] = ent[2 * idx[j]];
     }
 }
 
-#define GEN_READ 512 /* bytes of a generator read at once: its frame, locals, stack top */
 
 /* How much of a chain object to read in one go: enough for its type and,
  * if a generator, its frame (3.11+: embedded, with the first slots of its
  * locals and value stack, where the awaited object usually sits). */
-static size_t gen_span(const struct py_layout *L)
+size_t tk_gen_span(const struct py_layout *L)
 {
     if (L->gi_frame >= 0)
         return (size_t)L->gi_frame + 8;
@@ -380,7 +350,7 @@ static int gen_ptr(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t
 }
 
 /* 3.8 - 3.10: bytes of a frame object to read for a chain level. */
-static size_t frame_span(const struct py_layout *L)
+size_t tk_frame_span(const struct py_layout *L)
 {
     int64_t hi = L->fo_lasti;
     int64_t more[5] = { L->fo_code, L->fo_valuestack, L->fo_stacktop, L->fo_stackdepth,
@@ -393,7 +363,7 @@ static size_t frame_span(const struct py_layout *L)
 /* 3.8 - 3.10: the frame f from the bytes b of a frame object, and in *at
  * the address of the top of its value stack when it is suspended (what it
  * awaits sits there), else 0. */
-static void frame_level(struct py_runtime *rt, const uint8_t *b, struct py_rawframe *f,
+void tk_frame_level(struct py_runtime *rt, const uint8_t *b, struct py_rawframe *f,
                         uint64_t *at)
 {
     const struct py_layout *L = &rt->L;
@@ -419,7 +389,7 @@ static void frame_level(struct py_runtime *rt, const uint8_t *b, struct py_rawfr
  * glen bytes are in g) and what it awaits (0 if nothing, or not suspended
  * in an await). 1 with a frame, 0 at the end of the chain, < 0 on a torn
  * read. */
-static int chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t glen,
+int tk_chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t glen,
                        struct py_rawframe *f, uint64_t *yf)
 {
     const struct py_layout *L = &rt->L;
@@ -428,14 +398,14 @@ static int chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, si
     if (L->gi_frame >= 0) { /* 3.8 - 3.10: a frame object */
         uint8_t b[256];
         uint64_t frame, at;
-        size_t flen = frame_span(L);
+        size_t flen = tk_frame_span(L);
         if ((rc = gen_ptr(rt, obj, g, glen, (uint64_t)L->gi_frame, &frame)))
             return rc;
         if (!frame)
             return 0; /* finished */
         if (flen > sizeof b || (rc = mem_read(&rt->mem, frame, b, flen)))
             return rc ? rc : SE_FAULT;
-        frame_level(rt, b, f, &at);
+        tk_frame_level(rt, b, f, &at);
         if (at && (rc = mem_read_ptr(&rt->mem, at, yf)))
             return rc;
         return 1;
@@ -467,7 +437,7 @@ static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task 
     struct py_rawframe tmp[PY_TASK_FRAMES];
     uint64_t objs[PY_TASK_FRAMES];
     uint8_t g[GEN_READ];
-    size_t span = gen_span(&rt->L);
+    size_t span = tk_gen_span(&rt->L);
     int n = 0;
     for (uint64_t obj = t->coro; obj;) {
         uint64_t yf;
@@ -483,7 +453,7 @@ static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task 
             t->truncated = PY_TRUNC_BROKEN;
             break;
         }
-        if (!is_gen_type(rt, c, rdp(g + rt->L.ob_type)))
+        if (!tk_is_gen_type(rt, c, rdp(g + rt->L.ob_type)))
             break;
         if (n >= PY_TASK_FRAMES) {
             t->truncated = PY_TRUNC_DEPTH;
@@ -493,7 +463,7 @@ static int read_chain(struct py_runtime *rt, struct py_tasks *c, struct py_task 
             if (objs[k] == obj)
                 rc = SE_FAULT; /* a cycle: torn */
         if (!rc)
-            rc = chain_level(rt, obj, g, glen, &tmp[n], &yf);
+            rc = tk_chain_level(rt, obj, g, glen, &tmp[n], &yf);
         if (rc < 0) {
             if (gone(rc))
                 return rc;
@@ -547,27 +517,16 @@ static int read_fields(struct py_runtime *rt, struct py_tasks *c, const struct p
     }
     if (!t->loop)
         return SE_FAULT;
-    if ((rc = read_name(rt, c, name, t->name, sizeof t->name)))
+    if ((rc = tk_read_name(rt, c, name, t->name, sizeof t->name)))
         return rc;
     return 1;
 }
 
 /* ---- the whole read ---- */
 
-struct reader {
-    struct py_runtime *rt;
-    struct py_tasks *c;
-    const struct py_task_layout *TL;
-    const struct py_thread *threads;
-    int nthreads;
-    const uint64_t *loops, *cur; /* per thread: its loop and running task */
-    struct py_task *out;
-    int max, n;
-    struct py_tasks_stats *st;
-};
 
 /* Consider the object at obj (a task, or not): 0, or SE_EXITED/SE_PERM. */
-static int consider(struct reader *r, uint64_t obj, int dedup)
+int tk_consider(struct reader *r, uint64_t obj, int dedup)
 {
     struct py_runtime *rt = r->rt;
     uint8_t b[256];
@@ -578,11 +537,11 @@ static int consider(struct reader *r, uint64_t obj, int dedup)
             if (r->out[i].id == obj)
                 return 0;
     int rc = mem_read(&rt->mem, obj, b, len);
-    int kind = rc ? rc : task_kind(rt, r->c, rdp(b + rt->L.ob_type));
+    int kind = rc ? rc : tk_task_kind(rt, r->c, rdp(b + rt->L.ob_type));
     if (kind < 0 && !gone(kind)) { /* a small object near the end of a mapping */
         uint64_t type;
         rc = mem_read_ptr(&rt->mem, obj + (uint64_t)rt->L.ob_type, &type);
-        kind = rc ? rc : task_kind(rt, r->c, type);
+        kind = rc ? rc : tk_task_kind(rt, r->c, type);
         if (kind == 1)
             kind = SE_FAULT;
     }
@@ -615,446 +574,17 @@ static int consider(struct reader *r, uint64_t obj, int dedup)
             break;
         }
     uint64_t inner;
-    add_awaits(rt, r->c, t, waiter, 0);
+    tk_add_awaits(rt, r->c, t, waiter, 0);
     if ((rc = read_chain(rt, r->c, t, &inner)))
         return rc;
     if (!t->running && t->nframes)
-        tg_awaits(rt, r->c, t, waiter, t->frames[0].code, inner);
+        tk_tg_awaits(rt, r->c, t, waiter, t->frames[0].code, inner);
     if (t->running)
         t->nframes = 0; /* its frames are its thread's: py_task_running_depth */
     r->st->broken += t->truncated == PY_TRUNC_BROKEN;
     r->n++;
     r->st->read++;
     return 0;
-}
-
-/* ---- reading many tasks at once ----
- *
- * A scan of thousands of tasks is made of the same few reads per task: the
- * Task object, its name, what it waits on, each coroutine of its chain.
- * They are done a batch of tasks at a time, one scattered read
- * (mem_readv) per step for the whole batch: all Task objects, then all
- * names, then all waiters' types, then the chains level by level. A piece
- * that fails alone (an object at the end of a mapping, a torn pointer) is
- * read again on its own, or its task goes the one-by-one way (consider),
- * so a batch never drops a task a single read would have kept. */
-
-#define BATCH 64                 /* tasks read together */
-#define NAME_READ 64             /* characters of a name read with its header */
-
-/* Read every piece; where the scattered read fails, read each piece alone
- * and clear ok[i] for those that fail. SE_EXITED / SE_PERM, else 0. */
-static int readv_each(struct py_runtime *rt, struct mem_iov *iov, int n, uint8_t *ok)
-{
-    for (int i = 0; i < n; i++)
-        ok[i] = 1;
-    if (n == 0)
-        return 0;
-    int rc = mem_readv(&rt->mem, iov, (size_t)n);
-    if (!rc || gone(rc))
-        return rc;
-    for (int i = 0; i < n; i++) {
-        rc = mem_read(&rt->mem, iov[i].addr, iov[i].buf, iov[i].len);
-        if (gone(rc))
-            return rc;
-        ok[i] = rc == 0;
-    }
-    return 0;
-}
-
-/* The name at obj whose first len bytes are in b, decoded without another
- * read when they hold it. 1 done, 0 read it the slow way. */
-static int name_from(struct py_runtime *rt, struct py_tasks *c, const uint8_t *b, size_t len,
-                     char *out, size_t outlen)
-{
-    const struct py_layout *L = &rt->L;
-    uint64_t type = rdp(b + L->ob_type);
-    if (c->str_type && type == c->str_type) {
-        int64_t n, off;
-        int kind;
-        if (py_str_header(L, b, &n, &kind, &off) || off < 0)
-            return 0;
-        if (n > PY_NAME_MAX)
-            n = PY_NAME_MAX; /* enough characters to fill out */
-        if ((size_t)off + (size_t)n * (size_t)kind > len)
-            return 0;
-        py_str_to_utf8(b + off, (size_t)n, kind, out, outlen);
-        return 1;
-    }
-    if (c->int_type && type == c->int_type) { /* Task-N (3.12+), as py_long_read */
-        if (L->long_digit < 0 || L->long_size < 0 || (size_t)L->long_digit + 12 > len ||
-            (size_t)L->long_size + 8 > len)
-            return 0;
-        int64_t tag, nd;
-        memcpy(&tag, b + L->long_size, 8);
-        if (L->long_tagged) {
-            if ((tag & 3) == 2)
-                return 0;
-            nd = (int64_t)((uint64_t)tag >> 3);
-        } else {
-            nd = tag;
-        }
-        if (nd < 0 || nd > 3)
-            return 0;
-        uint32_t d[3] = { 0, 0, 0 };
-        memcpy(d, b + L->long_digit, (size_t)nd * 4);
-        uint64_t v = (uint64_t)d[0] | ((uint64_t)d[1] << 30) | ((uint64_t)d[2] << 60);
-        snprintf(out, outlen, "Task-%llu", (unsigned long long)v);
-        return 1;
-    }
-    return 0; /* a type not learned yet: the slow way learns it */
-}
-
-struct slot {
-    uint64_t obj, name, waiter, at; /* at: the chain object to read next */
-    uint64_t frame;                 /* 3.8 - 3.10: its frame object to read next */
-    int keep;                       /* still a task to return */
-    int nobj;
-    struct py_task *t;
-};
-
-/* 3.8 - 3.10: one chain level of every task of the batch whose
- * coroutine was read (x->frame set): all frame objects in one read, then
- * all value-stack tops in another; sets x->at to what each awaits. */
-static int old_frames(struct py_runtime *rt, struct slot *sl, int m, uint8_t (*fbuf)[GEN_READ])
-{
-    struct mem_iov iov[BATCH];
-    uint8_t ok[BATCH];
-    int idx[BATCH], k = 0, rc;
-    uint64_t top[BATCH], at[BATCH];
-    size_t flen = frame_span(&rt->L);
-    if (flen > GEN_READ)
-        return SE_FAULT;
-    for (int i = 0; i < m; i++)
-        if (sl[i].frame) {
-            idx[k] = i;
-            iov[k] = (struct mem_iov){ sl[i].frame, fbuf[i], flen };
-            k++;
-        }
-    if ((rc = readv_each(rt, iov, k, ok)))
-        return rc;
-    int nt = 0;
-    int tidx[BATCH];
-    for (int j = 0; j < k; j++) {
-        struct slot *x = &sl[idx[j]];
-        x->frame = 0;
-        if (!ok[j]) {
-            x->t->truncated = PY_TRUNC_BROKEN;
-            continue;
-        }
-        struct py_rawframe *f = &x->t->frames[x->nobj];
-        frame_level(rt, fbuf[idx[j]], f, &at[j]);
-        if (x->nobj == 0)
-            x->t->coro_code = f->code;
-        x->nobj++;
-        if (at[j]) {
-            tidx[nt] = idx[j];
-            iov[nt] = (struct mem_iov){ at[j], &top[nt], 8 };
-            nt++;
-        }
-    }
-    if ((rc = readv_each(rt, iov, nt, ok)))
-        return rc;
-    for (int j = 0; j < nt; j++) {
-        struct slot *x = &sl[tidx[j]];
-        if (ok[j])
-            x->at = top[j];
-        else
-            x->t->truncated = PY_TRUNC_BROKEN;
-    }
-    return 0;
-}
-
-/* Read the candidate objects objs[0..n) (tasks or not) into r->out. */
-static int read_batch(struct reader *r, const uint64_t *objs, int n, int dedup)
-{
-    struct py_runtime *rt = r->rt;
-    const struct py_layout *L = &rt->L;
-    const struct py_task_layout *TL = r->TL;
-    struct slot sl[BATCH];
-    struct mem_iov iov[BATCH];
-    uint8_t ok[BATCH];
-    uint8_t obuf[BATCH][256];
-    uint8_t gbuf[BATCH][GEN_READ];
-    uint64_t chain[BATCH][PY_TASK_FRAMES];
-    size_t olen = (size_t)TL->task_name + 8;
-    int rc, m = 0;
-    if (olen > sizeof obuf[0])
-        return SE_FAULT;
-    for (int i = 0; i < n; i++) {
-        int dup = 0;
-        for (int k = 0; dedup && k < r->n && !dup; k++)
-            dup = r->out[k].id == objs[i];
-        if (!dup)
-            sl[m++] = (struct slot){ .obj = objs[i] };
-    }
-    /* the objects */
-    for (int i = 0; i < m; i++)
-        iov[i] = (struct mem_iov){ sl[i].obj, obuf[i], olen };
-    if ((rc = readv_each(rt, iov, m, ok)))
-        return rc;
-    int nt = 0; /* tasks kept so far, placed at r->out[r->n + ...] */
-    for (int i = 0; i < m; i++) {
-        int kind = ok[i] ? task_kind(rt, r->c, rdp(obuf[i] + L->ob_type)) : -1;
-        if (gone(kind))
-            return kind;
-        if (kind == 0)
-            continue; /* not a task (a dead weak reference: None) */
-        if (kind != 1) { /* a Python task, or a short read: one by one */
-            if (r->n + nt >= r->max) {
-                r->st->dropped++;
-                continue;
-            }
-            /* consider() appends at r->n: after the batch's tasks so far */
-            int before = r->n;
-            r->n += nt;
-            rc = consider(r, sl[i].obj, 0);
-            int added = r->n - before - nt;
-            r->n = before;
-            if (rc)
-                return rc;
-            if (added) { /* complete; counted again below */
-                r->st->read--;
-                sl[i].t = &r->out[before + nt++];
-                sl[i].keep = 2;
-            }
-            continue;
-        }
-        const uint8_t *b = obuf[i];
-        if (rd32(b + TL->fut_state) != 0)
-            continue; /* done */
-        if (r->n + nt >= r->max) {
-            r->st->dropped++;
-            continue;
-        }
-        struct py_task *t = &r->out[r->n + nt++];
-        memset(t, 0, offsetof(struct py_task, frames));
-        t->id = sl[i].obj;
-        t->thread = -1;
-        t->loop = rdp(b + TL->fut_loop);
-        t->coro = rdp(b + TL->task_coro);
-        sl[i].waiter = rdp(b + TL->task_fut_waiter);
-        sl[i].name = rdp(b + TL->task_name);
-        sl[i].t = t;
-        sl[i].keep = 1;
-        if (!t->loop) {
-            r->st->bad++;
-            sl[i].keep = 0;
-        }
-    }
-    /* names: header and first characters in one go */
-    size_t nlen = (size_t)L->str_compact_size + 8 + NAME_READ;
-    if (nlen > sizeof gbuf[0])
-        nlen = sizeof gbuf[0];
-    int k = 0;
-    int idx[BATCH];
-    for (int i = 0; i < m; i++)
-        if (sl[i].keep == 1 && sl[i].name) {
-            idx[k] = i;
-            iov[k++] = (struct mem_iov){ sl[i].name, gbuf[i], nlen };
-        }
-    if ((rc = readv_each(rt, iov, k, ok)))
-        return rc;
-    for (int j = 0; j < k; j++) {
-        struct slot *x = &sl[idx[j]];
-        if (ok[j] && name_from(rt, r->c, gbuf[idx[j]], nlen, x->t->name, sizeof x->t->name))
-            continue;
-        rc = read_name(rt, r->c, x->name, x->t->name, sizeof x->t->name);
-        if (gone(rc))
-            return rc;
-        if (rc) {
-            r->st->bad++;
-            x->keep = 0;
-        }
-    }
-    /* what each waits on: a task, a gather of tasks, or another future */
-    uint64_t wtype[BATCH];
-    k = 0;
-    for (int i = 0; i < m; i++)
-        if (sl[i].keep == 1 && sl[i].waiter) {
-            idx[k] = i;
-            iov[k] = (struct mem_iov){ sl[i].waiter + (uint64_t)L->ob_type, &wtype[k], 8 };
-            k++;
-        }
-    if ((rc = readv_each(rt, iov, k, ok)))
-        return rc;
-    for (int j = 0; j < k; j++) {
-        struct slot *x = &sl[idx[j]];
-        if (!ok[j])
-            continue;
-        int kind = task_kind(rt, r->c, wtype[j]);
-        if (gone(kind))
-            return kind;
-        if (kind > 0)
-            x->t->awaits[x->t->nawaits++] = x->waiter;
-        else if (r->c->gather_type && wtype[j] == r->c->gather_type)
-            add_awaits(rt, r->c, x->t, x->waiter, 0);
-    }
-    /* the chains, one level of every task at a time */
-    size_t span = gen_span(L);
-    int old = L->gi_frame >= 0;
-    for (int i = 0; i < m; i++)
-        if (sl[i].keep == 1)
-            sl[i].at = sl[i].t->coro;
-    for (;;) {
-        k = 0;
-        for (int i = 0; i < m; i++)
-            if (sl[i].keep == 1 && sl[i].at) {
-                idx[k] = i;
-                iov[k++] = (struct mem_iov){ sl[i].at, gbuf[i], span };
-            }
-        if (!k)
-            break;
-        if ((rc = readv_each(rt, iov, k, ok)))
-            return rc;
-        for (int j = 0; j < k; j++) {
-            struct slot *x = &sl[idx[j]];
-            struct py_task *t = x->t;
-            uint64_t obj = x->at, yf = 0;
-            size_t glen = span;
-            x->at = 0;
-            if (!ok[j]) { /* a small object at the end of a mapping */
-                glen = 16;
-                rc = mem_read(&rt->mem, obj, gbuf[idx[j]], glen);
-                if (gone(rc))
-                    return rc;
-                if (rc) {
-                    t->truncated = PY_TRUNC_BROKEN;
-                    continue;
-                }
-            }
-            const uint8_t *g = gbuf[idx[j]];
-            if (!is_gen_type(rt, r->c, rdp(g + L->ob_type)))
-                continue;
-            if (x->nobj >= PY_TASK_FRAMES) {
-                t->truncated = PY_TRUNC_DEPTH;
-                continue;
-            }
-            rc = 0;
-            for (int q = 0; q < x->nobj; q++)
-                if (chain[idx[j]][q] == obj)
-                    rc = SE_FAULT; /* a cycle: torn */
-            if (!rc && old && glen == span) {
-                /* its frame object is read below, with the others */
-                x->frame = rdp(g + L->gi_frame);
-                if (x->frame) {
-                    chain[idx[j]][x->nobj] = obj;
-                    x->at = 0;
-                }
-                continue;
-            }
-            if (!rc)
-                rc = chain_level(rt, obj, g, glen, &t->frames[x->nobj], &yf);
-            if (gone(rc))
-                return rc;
-            if (rc < 0) {
-                t->truncated = PY_TRUNC_BROKEN;
-                continue;
-            }
-            if (rc == 0)
-                continue;
-            if (x->nobj == 0)
-                t->coro_code = t->frames[0].code;
-            chain[idx[j]][x->nobj++] = obj;
-            x->at = yf;
-        }
-        if (old && (rc = old_frames(rt, sl, m, gbuf)))
-            return rc;
-    }
-    /* place them, keep them in order */
-    int w = r->n;
-    for (int i = 0; i < m; i++) {
-        struct slot *x = &sl[i];
-        if (!x->keep)
-            continue;
-        struct py_task *t = x->t;
-        if (x->keep == 1) {
-            for (int a = 0, b = x->nobj - 1; a < b; a++, b--) { /* innermost first */
-                struct py_rawframe f = t->frames[a];
-                t->frames[a] = t->frames[b];
-                t->frames[b] = f;
-            }
-            t->nframes = x->nobj;
-            for (int q = 0; q < r->nthreads; q++)
-                if (r->loops[q] == t->loop) {
-                    t->thread = q;
-                    t->tid = r->threads[q].tid;
-                    t->running = r->cur[q] == t->id;
-                    break;
-                }
-            if (t->running)
-                t->nframes = 0; /* its frames are its thread's: py_task_running_depth */
-            else if (t->nframes)
-                tg_awaits(rt, r->c, t, x->waiter, t->frames[0].code, chain[i][x->nobj - 1]);
-            r->st->broken += t->truncated == PY_TRUNC_BROKEN;
-        }
-        if (&r->out[w] != t)
-            memmove(&r->out[w], t, sizeof *t);
-        w++;
-        r->st->read++;
-    }
-    r->n = w;
-    return 0;
-}
-
-/* Every live key of the set at set: a weakref to a task (weak = 1) or a
- * task. */
-static int read_set(struct reader *r, uint64_t set, int weak, int dedup)
-{
-    struct py_runtime *rt = r->rt;
-    const struct py_layout *L = &rt->L;
-    int64_t mask;
-    uint64_t table;
-    int rc = mem_read(&rt->mem, set + (uint64_t)L->set_mask, &mask, 8);
-    if (!rc)
-        rc = mem_read_ptr(&rt->mem, set + (uint64_t)L->set_table, &table);
-    if (rc)
-        return rc;
-    if (mask < 0 || (uint64_t)mask >= SET_MAX_SLOTS || ((mask + 1) & mask) || !table)
-        return SE_FAULT;
-    uint64_t ent[SET_CHUNK * 2], objs[BATCH], keys[BATCH], hdr[BATCH][3];
-    struct mem_iov iov[BATCH];
-    uint8_t ok[BATCH];
-    int nobjs = 0;
-    if (L->wr_object < 0 || L->wr_object / 8 >= 3)
-        return SE_UNSUPPORTED;
-    for (int64_t at = 0; at <= mask; at += SET_CHUNK) {
-        int64_t k = mask + 1 - at < SET_CHUNK ? mask + 1 - at : SET_CHUNK;
-        if ((rc = mem_read(&rt->mem, table + (uint64_t)at * 16, ent, (size_t)k * 16)))
-            return rc; /* the table was freed by a resize: read again */
-        for (int64_t i = 0; i < k;) {
-            /* up to BATCH keys; weak references read in one go */
-            int nk = 0;
-            for (; i < k && nk < BATCH; i++)
-                if (ent[2 * i]) {
-                    keys[nk] = ent[2 * i];
-                    iov[nk] = (struct mem_iov){ keys[nk], hdr[nk], sizeof hdr[0] };
-                    nk++;
-                }
-            r->st->seen += nk;
-            if (weak && (rc = readv_each(rt, iov, nk, ok)))
-                return rc;
-            for (int j = 0; j < nk; j++) {
-                uint64_t obj = keys[j];
-                if (weak) {
-                    if (!ok[j]) {
-                        r->st->bad++;
-                        continue;
-                    }
-                    if (!type_is(rt, hdr[j][1], &r->c->wr_type, "weakref.ReferenceType", "weakref"))
-                        continue; /* the set's dummy (a removed entry) */
-                    obj = hdr[j][L->wr_object / 8];
-                }
-                objs[nobjs++] = obj;
-                if (nobjs == BATCH) {
-                    if ((rc = read_batch(r, objs, nobjs, dedup)))
-                        return rc;
-                    nobjs = 0;
-                }
-            }
-        }
-    }
-    return nobjs ? read_batch(r, objs, nobjs, dedup) : 0;
 }
 
 int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
@@ -1079,9 +609,9 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
                 cur[i] = cv[k];
     }
     struct reader r = { rt, c, TL, threads, nthreads, loops, cur, out, max, 0, st };
-    int rc = read_set(&r, c->all_set, 1, 0);
+    int rc = tk_read_set(&r, c->all_set, 1, 0);
     if (!rc && c->eager_set)
-        rc = read_set(&r, c->eager_set, 0, 1);
+        rc = tk_read_set(&r, c->eager_set, 0, 1);
     return rc ? rc : r.n;
 }
 
@@ -1123,7 +653,7 @@ int py_task_read_one(struct py_runtime *rt, struct py_tasks *c, const struct py_
                 cur[i] = cv[k];
     }
     struct reader r = { rt, c, TL, threads, nthreads, loops, cur, out, 1, 0, st };
-    int rc = consider(&r, obj, 0);
+    int rc = tk_consider(&r, obj, 0);
     return rc ? rc : r.n;
 }
 
