@@ -206,6 +206,14 @@ static void write_green_text(FILE *f, const struct model *m, const struct report
     fputs("(%RUN: share of its life it was the one running on its thread; %GIL..%IDLE: its\n"
           " thread's states while it ran; %IDLE while running = blocking its event loop)\n",
           f);
+    const char *period = model_meta(m, "green_suspended_period_ms");
+    const char *gerr = model_meta(m, "green_errors");
+    if (period && atof(period) > 0) {
+        fprintf(f, "(suspended tasks sampled every %.0f ms on average", atof(period));
+        if (gerr && strtoull(gerr, NULL, 10))
+            fprintf(f, "; %llu unreadable task entries skipped", strtoull(gerr, NULL, 10));
+        fputs(")\n", f);
+    }
     free(rows);
 }
 

@@ -103,6 +103,8 @@ def test_text_report_lists_tasks(sonde_bin, cpython, tmp_path):
     assert r.returncode == EXIT_OK
     assert "TASK / GREENLET" in r.stdout or "GREEN THREADS" in r.stdout
     assert "comp-0" in r.stdout or "compute" in r.stdout
+    # the reduced sampling of suspended tasks is stated
+    assert "suspended tasks sampled every" in r.stdout, r.stdout
 
 
 def test_no_tasks(sonde_bin, cpython, tmp_path):
