@@ -23,6 +23,7 @@ struct top {
     enum q_metric mode;
     int sort, pane, paused;
     uint32_t thread;          /* live thread id, 0 = all */
+    uint32_t green;           /* green thread filter (sampler id; then thread is 0), 0 = none */
     int sel, scroll;          /* function table */
     int tsel;                 /* threads pane */
     char msg[128];
@@ -108,7 +109,7 @@ static int cmp_func(const void *a, const void *b)
 
 static int take(struct top *t)
 {
-    int rc = live_snapshot(t->l, t->thread, &t->s);
+    int rc = live_snapshot(t->l, t->thread, t->green, &t->s);
     if (rc)
         return rc;
     g_mode = t->mode;
