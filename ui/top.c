@@ -309,7 +309,7 @@ static void print_green_row(const struct top *t, const struct trow *r, FILE *f)
     } else if (r->count) {
         const struct live_green *g = &t->s.greens[r->first];
         struct gsum m = green_sum(t, r->first, (size_t)r->first + r->count);
-        snprintf(what, sizeof what, "+ %u %ss", r->count, green_kind_name(g->kind));
+        snprintf(what, sizeof what, "+ %u %s%s", r->count, green_kind_name(g->kind), r->count == 1 ? "" : "s");
         fprintf(f, "  %-22.22s %8s %8llu  %s  cpu %.1f%%  running %.1f%%  %s\n", what, "",
                 (unsigned long long)m.samples, green_kind_name(g->kind), pct(m.cpu_ns, el), m.run_pct,
                 textesc_str(g->func, e2, sizeof e2));
@@ -506,7 +506,8 @@ static void draw_threads(struct top *t, int rows, int cols)
             struct gsum m = green_sum(t, row->first, (size_t)row->first + row->count);
             char what[32];
             int open = t->xopen && t->xthread == row->thread && !strcmp(t->xfunc, g->func);
-            snprintf(what, sizeof what, "%c %u %ss", open ? '-' : '+', row->count, green_kind_name(g->kind));
+            snprintf(what, sizeof what, "%c %u %s%s", open ? '-' : '+', row->count, green_kind_name(g->kind),
+                     row->count == 1 ? "" : "s");
             tui_putf(top + i, 0, cols, 1, "  %-17.17s %7s %7.1f  run %5.1f%%  %7llu smp  %s", what, "",
                      pct(m.cpu_ns, el), m.run_pct, (unsigned long long)m.samples, g->func);
         } else if (th) {
