@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import TARGETS  # noqa: E402
-from test_tui import Tmux, selected_line  # noqa: E402
+from test_tui import Tmux, newest_py, selected_line  # noqa: E402,F401
 
 SCRIPT = TARGETS / "aio_work.py"
 
@@ -90,6 +90,36 @@ def test_top_lists_and_filters_tasks(sonde_bin, cpython, tmp_path):
         s = tmux.wait_for(lambda s: "Thread all" in s and "burn" in funcs_shown(s))
         assert not {"park", "hold"} & funcs_shown(s), s
 
+        tmux.keys("q")
+        tmux.assert_restored()
+    finally:
+        tmux.kill()
+
+
+def test_top_groups_tasks(sonde_bin, newest_py, tmp_path):
+    """45 waiting tasks on MainThread: one row "+ 45 tasks ... park" that
+    Enter lists (then a task in it filters) and folds."""
+    tmux = Tmux(tmp_path)
+    try:
+        tmux.type("%s top -i 0.3 -- %s %s 30 2 45" % (sonde_bin, newest_py.path, SCRIPT))
+        tmux.keys("Enter")
+        tmux.wait_for("burn", timeout=20)
+        tmux.keys("t")
+        s = tmux.wait_for(re.compile(r"\+ 45 tasks\s.*\spark"), timeout=15)
+        assert "wait-0" not in s
+        select_row(tmux, "45 tasks")
+        tmux.keys("Enter")
+        s = tmux.wait_for(re.compile(r"- 45 tasks\s.*\spark"))
+        assert len(re.findall(r"^.\s+wait-\d+\s", s, re.M)) >= 10, s
+        select_row(tmux, "wait-")
+        name = re.search(r"(wait-\d+)", selected_line(tmux)).group(1)
+        tmux.keys("Enter")
+        s = tmux.wait_for(lambda s: "Task %s " % name in s and {"park", "hold"} <= funcs_shown(s))
+        tmux.keys("t")
+        select_row(tmux, "45 tasks")
+        tmux.keys("Enter")
+        tmux.wait_for(re.compile(r"\+ 45 tasks\s.*\spark"))
+        tmux.wait_for(re.compile(r"^.\s+wait-\d+\s", re.M), absent=True)
         tmux.keys("q")
         tmux.assert_restored()
     finally:
