@@ -31,12 +31,14 @@ static void on_signal(int sig)
 
 static void top_usage(FILE *f)
 {
-    fputs("usage: sonde top [-r HZ] [--interval S] [--duration S] [--mode M] (-p PID | -- CMD ARGS...)\n"
+    fputs("usage: sonde top [-r HZ] [--interval S] [--duration S] [--mode M] [--no-tasks]\n"
+          "                 (-p PID | -- CMD ARGS...)\n"
           "  -p, --pid PID        watch a running process (never paused or written to)\n"
           "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
           "  -i, --interval S     refresh every S seconds (default 1)\n"
           "  -d, --duration S     stop after S seconds (default: when the target exits, or q)\n"
           "  -m, --mode M         start in mode wall, cpu or gil (default wall)\n"
+          "      --no-tasks       do not read asyncio tasks (listed under their thread)\n"
           "On a terminal: an interactive view (press ? for its keys). Otherwise: a plain-text\n"
           "snapshot every interval, until the target exits or the duration ends.\n",
           f);
@@ -64,10 +66,11 @@ int cmd_top(int argc, char **argv)
         { "interval", required_argument, NULL, 'i' },
         { "duration", required_argument, NULL, 'd' },
         { "mode", required_argument, NULL, 'm' },
+        { "no-tasks", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
-    int pid = 0, rate = 100, c, mode = Q_WALL;
+    int pid = 0, rate = 100, c, mode = Q_WALL, tasks = 1;
     double interval = 1, duration = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+p:r:i:d:m:h", opts, NULL)) != -1) {
@@ -94,6 +97,7 @@ int cmd_top(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'N': tasks = 0; break;
         case 'h': top_usage(stdout); return EXIT_OK;
         default: top_usage(stderr); return EXIT_USAGE;
         }
@@ -135,6 +139,7 @@ int cmd_top(int argc, char **argv)
     struct sampler_opts so = {
         .rate_hz = rate,
         .duration_s = duration,
+        .tasks = tasks,
         .launched = launched,
         .stop = &sampler_stop,
     };

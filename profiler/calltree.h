@@ -132,8 +132,8 @@ uint32_t calltree_max_depth(const struct model *m);
  * while it samples, and reads it with calltree_flat like the other views.
  * Functions are keyed by (name, file, first line) as in calltree_new, but
  * their name and file ids index g->names, not a model. Costs are kept per
- * lane (a thread, later a green thread) and node, so one tree serves every
- * lane filter. Node 0 is the root, node 1 "[no Python frames]" (func 0).
+ * lane (a number the caller makes: see ct_lane below) and node, so one tree
+ * serves every lane filter. Node 0 is the root, node 1 "[no Python frames]" (func 0).
  * Not thread-safe: one thread grows it; others read it under the owner's
  * lock. */
 struct ct_cell {
@@ -173,11 +173,45 @@ int ct_grow_add(struct ct_grow *g, uint64_t lane, uint32_t node, int64_t wall_ns
 /* Zero every cost (functions and nodes stay). */
 void ct_grow_reset(struct ct_grow *g);
 
-/* Costs by node of the samples of lane (0: every lane) into w: w->self,
- * w->total and w->all as calltree_weigh fills them (w->stack stays NULL).
- * Free with ct_weights_fini. 0 or -ENOMEM. Then calltree_flat(&g->t, w, ...)
- * gives the flat profile. */
-int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, struct ct_weights *w);
+/* Costs by node of the samples of the lanes l with (l & mask) == lane into
+ * w (mask 0, lane 0: every lane; mask UINT64_MAX: lane alone; a lane made
+ * of fields, e.g. green thread << 32 | thread, selects on some of them):
+ * w->self, w->total and w->all as calltree_weigh fills them (w->stack stays
+ * NULL). Free with ct_weights_fini. 0 or -ENOMEM. Then
+ * calltree_flat(&g->t, w, ...) gives the flat profile. */
+int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, uint64_t mask, struct ct_weights *w);
+
+/* The lanes of `sonde top` (profiler/live.c): green thread << 32 |
+ * CT_LANE_SUSPENDED if the sample is a suspended green thread's | thread
+ * (thread < 2^31; green 0 = no green thread running). The filters below
+ * are (lane, mask) pairs for ct_grow_weigh:
+ *  - every thread: the samples of every thread, suspended green threads'
+ *    left out (they are not their thread's time);
+ *  - one thread: its samples, whichever green thread ran, none suspended;
+ *  - one green thread: its samples while running and while suspended. */
+#define CT_LANE_SUSPENDED (UINT64_C(1) << 31)
+#define CT_LANE_THREAD_MASK (CT_LANE_SUSPENDED - 1)
+
+static inline uint64_t ct_lane(uint32_t green, int suspended, uint32_t thread)
+{
+    return (uint64_t)green << 32 | (suspended ? CT_LANE_SUSPENDED : 0) | (thread & CT_LANE_THREAD_MASK);
+}
+
+/* The (lane, mask) selecting thread (0: every thread) or, if green is
+ * nonzero, that green thread alone. */
+static inline void ct_lane_filter(uint32_t thread, uint32_t green, uint64_t *lane, uint64_t *mask)
+{
+    if (green) {
+        *lane = (uint64_t)green << 32;
+        *mask = UINT64_C(0xffffffff) << 32;
+    } else if (thread) {
+        *lane = thread & CT_LANE_THREAD_MASK;
+        *mask = CT_LANE_SUSPENDED | CT_LANE_THREAD_MASK;
+    } else {
+        *lane = 0;
+        *mask = CT_LANE_SUSPENDED;
+    }
+}
 
 /* Name and file of function func of g ("[no Python frames]" / "[sonde]"
  * for 0). */

@@ -136,7 +136,7 @@ void ct_grow_reset(struct ct_grow *g)
         memset(&g->cells[i].self, 0, sizeof g->cells[i].self);
 }
 
-int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, struct ct_weights *w)
+int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, uint64_t mask, struct ct_weights *w)
 {
     memset(w, 0, sizeof *w);
     w->self = calloc(g->t.nnodes, sizeof *w->self);
@@ -147,7 +147,7 @@ int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, struct ct_weights *w)
     }
     for (size_t i = 0; i < g->ncells; i++) {
         const struct ct_cell *c = &g->cells[i];
-        if (lane && c->lane != lane)
+        if ((c->lane & mask) != lane)
             continue;
         ct_cost_sum(&w->self[c->node], &c->self);
         ct_cost_sum(&w->all, &c->self);

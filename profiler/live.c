@@ -16,9 +16,11 @@ struct live {
     pthread_mutex_t mu;
     struct live_header h;
     struct live_thread *threads; size_t nthreads, capthreads; /* index = id - 1 */
-    struct ct_grow tree;   /* the call tree, costs by (thread id, node) */
+    struct live_green *greens; size_t ngreens, capgreens;
+    struct ct_grow tree;   /* the call tree, costs by (ct_lane, node) */
     struct hmap by_code;   /* code pointer -> func id */
     struct hmap by_tid;    /* (pid, tid) -> thread id */
+    struct hmap by_green;  /* green id -> index in greens + 1 */
     struct ct_cost *fself, *ftotal; size_t capflat; /* snapshot scratch, by func */
     int oom;
 };
@@ -57,6 +59,41 @@ static uint32_t thread_of(struct live *l, int pid, int tid)
     return t->id;
 }
 
+/* The green thread of sampler id `id`, created if new; NULL without memory. */
+static struct live_green *green_of(struct live *l, uint32_t id)
+{
+    uint64_t *v = hmap_get(&l->by_green, id, 0);
+    if (v)
+        return &l->greens[*v - 1];
+    if (grow((void **)&l->greens, &l->capgreens, l->ngreens + 1, sizeof *l->greens) ||
+        hmap_put(&l->by_green, id, 0, l->ngreens + 1))
+        return NULL;
+    struct live_green *g = &l->greens[l->ngreens++];
+    memset(g, 0, sizeof *g);
+    g->id = id;
+    return g;
+}
+
+static void add_green(struct live *l, const struct rec_green *r)
+{
+    struct live_green *g = green_of(l, r->id);
+    if (!g) {
+        l->oom = 1;
+        return;
+    }
+    g->kind = r->kind;
+    g->ended = r->ended;
+    memcpy(g->name, r->name, sizeof g->name);
+    g->name[sizeof g->name - 1] = 0;
+    memcpy(g->func, r->func, sizeof g->func);
+    g->func[sizeof g->func - 1] = 0;
+    if (r->tid) {
+        uint32_t th = thread_of(l, r->pid, r->tid);
+        if (th)
+            g->thread = th;
+    }
+}
+
 /* Function id of a code object, or 0 (unreadable code, no memory). */
 static uint32_t func_of(struct live *l, const struct py_code *co)
 {
@@ -74,6 +111,44 @@ static uint32_t func_of(struct live *l, const struct py_code *co)
     if (hmap_put(&l->by_code, (uint64_t)(uintptr_t)co, 0, id))
         l->oom = 1;
     return id;
+}
+
+/* The sample's path in the tree, from the outermost frame in: its
+ * innermost node (1: no Python frames). */
+static uint32_t path_of(struct live *l, const struct rec_sample *s)
+{
+    uint32_t node = 0;
+    for (int i = s->nframes; i-- > 0;) {
+        uint32_t f = func_of(l, s->frames[i].code);
+        if (!f) {
+            l->oom |= s->frames[i].code != NULL; /* a frame left out */
+            continue;
+        }
+        uint32_t n = ct_grow_child(&l->tree, node, f);
+        if (!n) {
+            l->oom = 1;
+            break;
+        }
+        node = n;
+    }
+    return node ? node : 1;
+}
+
+/* A suspended green thread's sample: its time and where it waits, in its
+ * own lane (not its thread's time). */
+static void add_suspended(struct live *l, const struct rec_sample *s)
+{
+    struct live_green *g = s->green ? green_of(l, s->green) : NULL;
+    if (!g) {
+        l->oom |= s->green != 0;
+        return;
+    }
+    if (!g->thread && s->tid)
+        g->thread = thread_of(l, s->pid, s->tid);
+    g->susp_samples++;
+    g->susp_wall_ns += s->wall_ns > 0 ? s->wall_ns : 0;
+    if (ct_grow_add(&l->tree, ct_lane(s->green, 1, g->thread), path_of(l, s), s->wall_ns, 0, s->state))
+        l->oom = 1;
 }
 
 static void add_sample(struct live *l, const struct rec_sample *s)
@@ -99,24 +174,19 @@ static void add_sample(struct live *l, const struct rec_sample *s)
         l->h.first_ts = s->ts;
     if (s->ts > l->h.last_ts)
         l->h.last_ts = s->ts;
-    /* the sample's path in the tree, from the outermost frame in */
-    uint32_t node = 0;
-    for (int i = s->nframes; i-- > 0;) {
-        uint32_t f = func_of(l, s->frames[i].code);
-        if (!f) {
-            l->oom |= s->frames[i].code != NULL; /* a frame left out */
-            continue;
-        }
-        uint32_t n = ct_grow_child(&l->tree, node, f);
-        if (!n) {
+    if (s->green) { /* the green thread running on the thread */
+        struct live_green *g = green_of(l, s->green);
+        if (g) {
+            g->samples++;
+            g->wall_ns += w[Q_WALL];
+            g->cpu_ns += w[Q_CPU];
+            if (!g->thread)
+                g->thread = th;
+        } else {
             l->oom = 1;
-            break;
         }
-        node = n;
     }
-    if (!node)
-        node = 1; /* no Python frames */
-    if (ct_grow_add(&l->tree, th, node, s->wall_ns, s->cpu_ns, s->state))
+    if (ct_grow_add(&l->tree, ct_lane(s->green, 0, th), path_of(l, s), s->wall_ns, s->cpu_ns, s->state))
         l->oom = 1;
 }
 
@@ -130,8 +200,14 @@ static void add_batch(struct live *l, const struct batch *b)
         switch (hd->kind) {
         case REC_SAMPLE:
             /* a suspended green thread's sample is not its thread's time */
-            if (!(((const struct rec_sample *)(const void *)hd)->flags & SAMPLE_SUSPENDED))
+            if (((const struct rec_sample *)(const void *)hd)->flags & SAMPLE_SUSPENDED)
+                add_suspended(l, (const void *)hd);
+            else
                 add_sample(l, (const void *)hd);
+            break;
+        case REC_GREEN:
+            if (hd->size >= sizeof(struct rec_green))
+                add_green(l, (const void *)hd);
             break;
         case REC_THREAD: {
             const struct rec_thread *t = (const void *)hd;
@@ -189,10 +265,12 @@ static void live_destroy(struct live *l)
 {
     ct_grow_fini(&l->tree);
     free(l->threads);
+    free(l->greens);
     free(l->fself);
     free(l->ftotal);
     hmap_fini(&l->by_code);
     hmap_fini(&l->by_tid);
+    hmap_fini(&l->by_green);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -204,7 +282,8 @@ int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     l->q = q;
     pthread_mutex_init(&l->mu, NULL);
-    if (ct_grow_init(&l->tree) || hmap_init(&l->by_code, 1024) || hmap_init(&l->by_tid, 64)) {
+    if (ct_grow_init(&l->tree) || hmap_init(&l->by_code, 1024) || hmap_init(&l->by_tid, 64) ||
+        hmap_init(&l->by_green, 64)) {
         live_destroy(l);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
@@ -242,22 +321,39 @@ void live_reset(struct live *l)
         t->wall_ns = t->cpu_ns = 0;
         memset(t->state_ns, 0, sizeof t->state_ns);
     }
+    for (size_t i = 0; i < l->ngreens; i++) {
+        struct live_green *g = &l->greens[i];
+        g->samples = g->susp_samples = 0;
+        g->wall_ns = g->cpu_ns = g->susp_wall_ns = 0;
+    }
     ct_grow_reset(&l->tree);
     pthread_mutex_unlock(&l->mu);
 }
 
-int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
+static int cmp_green(const void *a, const void *b)
+{
+    const struct live_green *x = a, *y = b;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    int c = strcmp(x->func, y->func);
+    if (c)
+        return c;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_snap *s)
 {
     int rc = 0;
     pthread_mutex_lock(&l->mu);
     s->h = l->h;
     s->h.oom = l->oom;
-    s->nthreads = s->nfuncs = 0;
+    s->nthreads = s->nfuncs = s->ngreens = 0;
     memset(s->metric_total, 0, sizeof s->metric_total);
     /* + 1: never NULL, even before the first sample (callers qsort them) */
     size_t nf = l->tree.t.nfuncs;
     if (grow((void **)&s->threads, &s->capthreads, l->nthreads + 1, sizeof *s->threads) ||
-        grow((void **)&s->funcs, &s->capfuncs, nf + 1, sizeof *s->funcs)) {
+        grow((void **)&s->funcs, &s->capfuncs, nf + 1, sizeof *s->funcs) ||
+        grow((void **)&s->greens, &s->capgreens, l->ngreens + 1, sizeof *s->greens)) {
         rc = -ENOMEM;
         goto out;
     }
@@ -270,7 +366,11 @@ int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
     if (l->nthreads) /* before the first sample l->threads is NULL: memcpy(x, NULL, 0) is undefined */
         memcpy(s->threads, l->threads, l->nthreads * sizeof *l->threads);
     s->nthreads = l->nthreads;
-    for (size_t i = 0; i < l->nthreads; i++) {
+    for (size_t i = 0; i < l->ngreens; i++)
+        if (!l->greens[i].ended)
+            s->greens[s->ngreens++] = l->greens[i];
+    qsort(s->greens, s->ngreens, sizeof *s->greens, cmp_green);
+    for (size_t i = 0; i < l->nthreads && !green; i++) {
         const struct live_thread *t = &l->threads[i];
         if (thread && t->id != thread)
             continue;
@@ -281,10 +381,17 @@ int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s)
     /* the flat profile of the selected thread(s), read off the tree as the
      * other views read theirs */
     struct ct_weights w;
-    if (ct_grow_weigh(&l->tree, thread, &w) || calltree_flat(&l->tree.t, &w, l->fself, l->ftotal)) {
+    uint64_t lane, mask;
+    ct_lane_filter(thread, green, &lane, &mask);
+    if (ct_grow_weigh(&l->tree, lane, mask, &w) || calltree_flat(&l->tree.t, &w, l->fself, l->ftotal)) {
         ct_weights_fini(&w);
         rc = -ENOMEM;
         goto out;
+    }
+    if (green) { /* its running and suspended samples */
+        s->metric_total[Q_WALL] = w.all.wall_ns;
+        s->metric_total[Q_CPU] = w.all.cpu_ns;
+        s->metric_total[Q_GIL] = w.all.gil_ns;
     }
     ct_weights_fini(&w);
     /* keep only functions seen in the selection (func 0, no Python frames,
@@ -315,5 +422,6 @@ void live_snap_fini(struct live_snap *s)
 {
     free(s->threads);
     free(s->funcs);
+    free(s->greens);
     memset(s, 0, sizeof *s);
 }

@@ -2,7 +2,9 @@
  * (tracer/sampler.h) that keeps cumulative counters in memory (no SQLite):
  * per thread (samples, wall, CPU, time per GIL state), and the call tree of
  * profiler/calltree.h grown sample by sample (struct ct_grow, costs by
- * thread and node), from which a snapshot reads the flat profile (self and
+ * lane and node: profiler/calltree.h's ct_lane, thread and green thread),
+ * and per green thread (asyncio task: samples, wall and CPU while running,
+ * samples and wall while suspended), from which a snapshot reads the flat profile (self and
  * total wall, CPU and GIL-held time per function) with calltree_flat, as
  * report and the exports do. A function is a code object's qualified name +
  * file + first line; totals count a function once per sample however deep
@@ -40,6 +42,18 @@ struct live_thread {
     int64_t state_ns[STATE_COUNT];
 };
 
+struct live_green {
+    uint32_t id;             /* the sampler's green thread id (rec_green.id) */
+    uint32_t thread;         /* live thread id of the OS thread running it, 0 = not known */
+    int kind;                /* enum green_kind */
+    int ended;
+    char name[64], func[64]; /* from the target: escape before printing */
+    uint64_t samples;        /* while it was the one running on its thread */
+    int64_t wall_ns, cpu_ns; /* while running */
+    uint64_t susp_samples;   /* suspended samples */
+    int64_t susp_wall_ns;
+};
+
 struct live_func {
     const char *name, *file; /* owned by the live aggregator (valid until live_free) */
     int line;                /* first line of the function */
@@ -52,7 +66,9 @@ struct live_snap {
     struct live_header h;
     struct live_thread *threads; size_t nthreads, capthreads;
     struct live_func *funcs;     size_t nfuncs, capfuncs;
-    int64_t metric_total[Q_METRICS]; /* over the selected thread(s) */
+    /* green threads not ended, by (thread, func, id) */
+    struct live_green *greens;   size_t ngreens, capgreens;
+    int64_t metric_total[Q_METRICS]; /* over the selected thread(s) or green thread */
 };
 
 /* Start consuming q on a new thread. q must outlive the aggregator; the
@@ -64,10 +80,12 @@ int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen
  * everything. live_free(NULL) is a no-op. */
 void live_free(struct live *l);
 
-/* Snapshot the counters; thread = a live thread id, or 0 for every thread
- * (then functions sum over threads). Thread-safe against the consumer.
- * 0 or -ENOMEM. */
-int live_snapshot(struct live *l, uint32_t thread, struct live_snap *s);
+/* Snapshot the counters; functions of thread = a live thread id, or 0 for
+ * every thread (then functions sum over threads; suspended green threads'
+ * samples are in neither), or if green is nonzero of that green thread
+ * alone (its samples while running and while suspended: where it waits).
+ * Thread-safe against the consumer. 0 or -ENOMEM. */
+int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_snap *s);
 void live_snap_fini(struct live_snap *s);
 
 /* Zero every counter (threads and functions stay known). Thread-safe. */

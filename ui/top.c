@@ -16,6 +16,20 @@
 enum { SORT_OWN, SORT_TOTAL, SORT_NAME, SORT_FILE, SORT_COUNT };
 enum { PANE_FUNCS, PANE_THREADS };
 
+/* Green threads on one thread past this many are shown grouped by function
+ * (as in sonde view). */
+#define GROUP_OVER 40
+
+/* A row of the threads pane under "(all threads)": a thread (green and
+ * count 0), one of its green threads (green = index in s.greens + 1; deep
+ * when listed under its group), or a group of count green threads sharing
+ * a function (from index first). */
+struct trow {
+    uint32_t thread;
+    uint32_t green, count, first;
+    int deep;
+};
+
 struct top {
     struct live *l;
     const struct top_opts *o;
@@ -23,8 +37,13 @@ struct top {
     enum q_metric mode;
     int sort, pane, paused;
     uint32_t thread;          /* live thread id, 0 = all */
+    uint32_t green;           /* green thread filter (sampler id; then thread is 0), 0 = none */
     int sel, scroll;          /* function table */
-    int tsel;                 /* threads pane */
+    int tsel;                 /* threads pane: row (0 = all threads) */
+    struct trow *rows; size_t nrows, caprows;
+    int xopen;                /* a group is listed in full: */
+    uint32_t xthread;         /* its thread and function */
+    char xfunc[64];
     char msg[128];
 };
 
@@ -42,7 +61,9 @@ static const char *const help_lines[] = {
     "  m           next mode: wall -> cpu -> gil (time holding the GIL)",
     "  w  c  g     mode wall / cpu / gil",
     "  1  2  3  4  sort by own time, total time, function name, file",
-    "  t           threads pane (state per thread); Enter there filters on a thread",
+    "  t           threads pane (state per thread, asyncio tasks under theirs);",
+    "              Enter there filters on a thread or a task (running and waiting),",
+    "              or lists / folds a row of tasks sharing a function",
     "  [  ]        previous / next thread filter",
     "  a           all threads (clear the filter)",
     "  Up Down PgUp PgDn Home End   move in the table",
@@ -106,10 +127,68 @@ static int cmp_func(const void *a, const void *b)
     return c;
 }
 
+static int add_row(struct top *t, struct trow r)
+{
+    if (t->nrows == t->caprows) {
+        size_t n = t->caprows ? t->caprows * 2 : 64;
+        struct trow *p = realloc(t->rows, n * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        t->rows = p;
+        t->caprows = n;
+    }
+    t->rows[t->nrows++] = r;
+    return 0;
+}
+
+/* The green threads of thread th (s.greens is by thread, function, id):
+ * each one, or past GROUP_OVER, a row per function (listed in full under
+ * it when it is the expanded group). */
+static int add_green_rows(struct top *t, uint32_t th)
+{
+    const struct live_green *g = t->s.greens;
+    size_t a = 0, b;
+    while (a < t->s.ngreens && g[a].thread != th)
+        a++;
+    for (b = a; b < t->s.ngreens && g[b].thread == th; b++)
+        ;
+    for (size_t k = a; k < b;) {
+        size_t e = k + 1;
+        if (b - a <= GROUP_OVER) {
+            if (add_row(t, (struct trow){ .thread = th, .green = (uint32_t)k + 1 }))
+                return -ENOMEM;
+            k = e;
+            continue;
+        }
+        while (e < b && !strcmp(g[e].func, g[k].func))
+            e++;
+        if (add_row(t, (struct trow){ .thread = th, .count = (uint32_t)(e - k), .first = (uint32_t)k }))
+            return -ENOMEM;
+        if (t->xopen && t->xthread == th && !strcmp(t->xfunc, g[k].func))
+            for (size_t j = k; j < e; j++)
+                if (add_row(t, (struct trow){ .thread = th, .green = (uint32_t)j + 1, .deep = 1 }))
+                    return -ENOMEM;
+        k = e;
+    }
+    return 0;
+}
+
+/* The rows of the threads pane: each thread with its green threads, then
+ * the green threads whose thread is not known yet. */
+static int build_rows(struct top *t)
+{
+    t->nrows = 0;
+    for (size_t i = 0; i < t->s.nthreads; i++)
+        if (add_row(t, (struct trow){ .thread = t->s.threads[i].id }) ||
+            add_green_rows(t, t->s.threads[i].id))
+            return -ENOMEM;
+    return add_green_rows(t, 0);
+}
+
 static int take(struct top *t)
 {
-    int rc = live_snapshot(t->l, t->thread, &t->s);
-    if (rc)
+    int rc = live_snapshot(t->l, t->thread, t->green, &t->s);
+    if (rc || (rc = build_rows(t)))
         return rc;
     g_mode = t->mode;
     g_sort = t->sort;
@@ -135,6 +214,39 @@ static const struct live_thread *thread_by_id(const struct top *t, uint32_t id)
         if (t->s.threads[i].id == id)
             return &t->s.threads[i];
     return NULL;
+}
+
+/* The green thread filter's label: "NAME (id)", or "#id" once it ended. */
+static void green_label(const struct top *t, char *out, size_t n)
+{
+    for (size_t i = 0; i < t->s.ngreens; i++)
+        if (t->s.greens[i].id == t->green) {
+            snprintf(out, n, "%s (%u)", t->s.greens[i].name[0] ? t->s.greens[i].name : "?", t->green);
+            return;
+        }
+    snprintf(out, n, "#%u (ended)", t->green);
+}
+
+/* Figures of green threads [a, b) of s.greens: samples and CPU while
+ * running, the share of their wall time running. */
+struct gsum {
+    uint64_t samples;
+    double cpu_ns, run_pct;
+};
+
+static struct gsum green_sum(const struct top *t, size_t a, size_t b)
+{
+    struct gsum r = { 0, 0, 0 };
+    double run = 0, all = 0;
+    for (size_t i = a; i < b; i++) {
+        const struct live_green *g = &t->s.greens[i];
+        r.samples += g->samples;
+        r.cpu_ns += (double)g->cpu_ns;
+        run += (double)g->wall_ns;
+        all += (double)g->wall_ns + (double)g->susp_wall_ns;
+    }
+    r.run_pct = pct(run, all);
+    return r;
 }
 
 static void thread_label(const struct top *t, uint32_t id, char *out, size_t n)
@@ -180,6 +292,30 @@ static void header_line(const struct top *t, char *out, size_t n)
 
 /* ---- plain-text snapshots ---- */
 
+/* "  NAME  ID  SAMPLES  task  cpu X%  running Y%  FUNCTION", or for a
+ * group "  + N tasks ..." (samples and CPU while running). */
+static void print_green_row(const struct top *t, const struct trow *r, FILE *f)
+{
+    const struct live_header *h = &t->s.h;
+    double el = (double)(h->last_ts - h->first_ts);
+    char e1[TEXTESC_SIZE(64)], e2[TEXTESC_SIZE(64)], what[32];
+    if (r->green) {
+        const struct live_green *g = &t->s.greens[r->green - 1];
+        struct gsum m = green_sum(t, r->green - 1, r->green);
+        fprintf(f, "  %-22.22s %8u %8llu  %s  cpu %.1f%%  running %.1f%%  %s\n",
+                g->name[0] ? textesc_str(g->name, e1, sizeof e1) : "?", g->id,
+                (unsigned long long)m.samples, green_kind_name(g->kind), pct(m.cpu_ns, el), m.run_pct,
+                textesc_str(g->func, e2, sizeof e2));
+    } else if (r->count) {
+        const struct live_green *g = &t->s.greens[r->first];
+        struct gsum m = green_sum(t, r->first, (size_t)r->first + r->count);
+        snprintf(what, sizeof what, "+ %u %s%s", r->count, green_kind_name(g->kind), r->count == 1 ? "" : "s");
+        fprintf(f, "  %-22.22s %8s %8llu  %s  cpu %.1f%%  running %.1f%%  %s\n", what, "",
+                (unsigned long long)m.samples, green_kind_name(g->kind), pct(m.cpu_ns, el), m.run_pct,
+                textesc_str(g->func, e2, sizeof e2));
+    }
+}
+
 static void print_snapshot(struct top *t, FILE *f, int limit)
 {
     const struct live_header *h = &t->s.h;
@@ -201,7 +337,17 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
                 th->tid, (unsigned long long)th->samples, pct((double)th->state_ns[STATE_GIL], w),
                 pct((double)th->state_ns[STATE_GIL_WAIT], w),
                 pct((double)th->state_ns[STATE_NOGIL], w), pct((double)th->state_ns[STATE_IDLE], w));
+        /* its green threads, indented (the rows after it until the next thread) */
+        size_t r = 0;
+        while (r < t->nrows && (t->rows[r].thread != th->id || t->rows[r].green || t->rows[r].count))
+            r++;
+        for (r++; r < t->nrows && (t->rows[r].green || t->rows[r].count); r++)
+            print_green_row(t, &t->rows[r], f);
     }
+    /* green threads whose thread is not known yet */
+    for (size_t r = 0; r < t->nrows; r++)
+        if (!t->rows[r].thread)
+            print_green_row(t, &t->rows[r], f);
     fprintf(f, "%7s %7s %9s %9s  %s\n", "OWN%", "TOTAL%", "OWN", "TOTAL", "FUNCTION (FILE:LINE)");
     double tot = (double)t->s.metric_total[t->mode];
     int shown = 0;
@@ -262,9 +408,12 @@ static void draw_title(struct top *t, int cols)
     attroff(A_REVERSE | A_BOLD);
     header_line(t, hl, sizeof hl);
     tui_put(1, 0, cols, hl, 1);
-    thread_label(t, t->thread, lab, sizeof lab);
-    tui_putf(2, 0, cols, 1, "Mode %s  Thread %s  Sort %s%s%s", mode_name(t->mode), lab,
-             sort_name(t->sort), t->paused ? "  [PAUSED]" : "",
+    if (t->green)
+        green_label(t, lab, sizeof lab);
+    else
+        thread_label(t, t->thread, lab, sizeof lab);
+    tui_putf(2, 0, cols, 1, "Mode %s  %s %s  Sort %s%s%s", mode_name(t->mode),
+             t->green ? "Task" : "Thread", lab, sort_name(t->sort), t->paused ? "  [PAUSED]" : "",
              h->done ? "  [sampling ended]" : "");
 }
 
@@ -324,24 +473,44 @@ static void draw_threads(struct top *t, int rows, int cols)
     tui_putf(3, 0, cols, 1, " %-18s %7s %7s %6s %6s %6s %6s  %s", "THREAD", "TID", "CPU%", "%GIL",
              "%WAIT", "%NOGIL", "%IDLE", "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
-    int nt = (int)t->s.nthreads;
-    if (t->tsel >= nt + 1)
-        t->tsel = nt;
+    int nr = (int)t->nrows;
+    if (t->tsel >= nr + 1)
+        t->tsel = nr;
+    if (n < 1)
+        n = 1;
+    int scroll = t->tsel >= n ? t->tsel - n + 1 : 0;
     double el = (double)(t->s.h.last_ts - t->s.h.first_ts);
     for (int i = 0; i < n; i++) {
         move(top + i, 0);
         clrtoeol();
-        int r = i; /* row 0: all threads */
-        if (r > nt)
+        int r = scroll + i; /* row 0: all threads */
+        if (r > nr)
             continue;
+        const struct trow *row = r ? &t->rows[r - 1] : NULL;
+        const struct live_thread *th = row && !row->green && !row->count ? thread_by_id(t, row->thread) : NULL;
         int sel = r == t->tsel;
         if (sel)
             attron(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
         if (r == 0) {
             tui_putf(top + i, 0, cols, 1, " %-18s %s", "(all threads)",
-                     t->thread == 0 ? "  <- filter" : "");
-        } else {
-            const struct live_thread *th = &t->s.threads[r - 1];
+                     t->thread == 0 && t->green == 0 ? "  <- filter" : "");
+        } else if (row->green) { /* a green thread, under its thread */
+            const struct live_green *g = &t->s.greens[row->green - 1];
+            struct gsum m = green_sum(t, row->green - 1, row->green);
+            tui_putf(top + i, 0, cols, 1, "%c %s%-*.*s %7u %7.1f  run %5.1f%%  %7llu smp  %s %s",
+                     t->green == g->id ? '>' : ' ', row->deep ? "   " : " ", row->deep ? 15 : 17,
+                     row->deep ? 15 : 17, g->name[0] ? g->name : "?", g->id, pct(m.cpu_ns, el),
+                     m.run_pct, (unsigned long long)m.samples, green_kind_name(g->kind), g->func);
+        } else if (row->count) { /* green threads sharing a function */
+            const struct live_green *g = &t->s.greens[row->first];
+            struct gsum m = green_sum(t, row->first, (size_t)row->first + row->count);
+            char what[32];
+            int open = t->xopen && t->xthread == row->thread && !strcmp(t->xfunc, g->func);
+            snprintf(what, sizeof what, "%c %u %s%s", open ? '-' : '+', row->count, green_kind_name(g->kind),
+                     row->count == 1 ? "" : "s");
+            tui_putf(top + i, 0, cols, 1, "  %-17.17s %7s %7.1f  run %5.1f%%  %7llu smp  %s", what, "",
+                     pct(m.cpu_ns, el), m.run_pct, (unsigned long long)m.samples, g->func);
+        } else if (th) {
             double w = (double)th->wall_ns;
             tui_putf(top + i, 0, cols, 1, "%c%-18.18s %7d %7.1f %6.1f %6.1f %6.1f %6.1f  ",
                      t->thread == th->id ? '>' : ' ', th->name[0] ? th->name : "?", th->tid,
@@ -352,8 +521,7 @@ static void draw_threads(struct top *t, int rows, int cols)
         }
         if (sel)
             attroff(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
-        if (r > 0 && cols > 67) {
-            const struct live_thread *th = &t->s.threads[r - 1];
+        if (th && cols > 67) {
             double w = (double)th->wall_ns, fr[4];
             for (int k = 0; k < 4; k++)
                 fr[k] = w > 0 ? (double)th->state_ns[k] / w : 0;
@@ -380,7 +548,7 @@ static void draw(struct top *t)
     tui_status(t->msg[0] || !t->s.h.oom ? t->msg : " out of memory: some samples are not counted",
                t->pane == PANE_FUNCS
                    ? " q quit  ? help  p pause  m mode  1-4 sort  t threads  [ ] thread  R reset"
-                   : " Enter filter on thread  a all  t/Esc back  q quit  ? help");
+                   : " Enter filter on thread / task  a all  t/Esc back  q quit  ? help");
     refresh();
 }
 
@@ -392,6 +560,7 @@ static void cycle_thread(struct top *t, int dir)
             cur = i + 1;
     cur = ((cur + dir) % (n + 1) + n + 1) % (n + 1);
     t->thread = cur ? t->s.threads[cur - 1].id : 0;
+    t->green = 0;
 }
 
 static int run_curses(struct top *t, char *err, size_t errlen)
@@ -463,11 +632,27 @@ static int run_curses(struct top *t, char *err, size_t errlen)
             break;
         case '[': cycle_thread(t, -1); resnap = 1; break;
         case ']': cycle_thread(t, 1); resnap = 1; break;
-        case 'a': t->thread = 0; resnap = 1; break;
+        case 'a': t->thread = t->green = 0; resnap = 1; break;
         case '\n': case '\r': case KEY_ENTER:
             if (t->pane == PANE_THREADS) {
-                t->thread = t->tsel > 0 && t->tsel <= (int)t->s.nthreads
-                                ? t->s.threads[t->tsel - 1].id : 0;
+                const struct trow *r = t->tsel > 0 && t->tsel <= (int)t->nrows ? &t->rows[t->tsel - 1] : NULL;
+                if (r && r->count) { /* a group: list its green threads, or fold them */
+                    const char *fn = t->s.greens[r->first].func;
+                    if (t->xopen && t->xthread == r->thread && !strcmp(t->xfunc, fn)) {
+                        t->xopen = 0;
+                    } else {
+                        t->xopen = 1;
+                        t->xthread = r->thread;
+                        snprintf(t->xfunc, sizeof t->xfunc, "%s", fn);
+                    }
+                    if (build_rows(t)) {
+                        rc = -ENOMEM;
+                        goto done;
+                    }
+                    break;
+                }
+                t->green = r && r->green ? t->s.greens[r->green - 1].id : 0;
+                t->thread = r && !r->green ? r->thread : 0;
                 t->pane = PANE_FUNCS;
                 t->sel = t->scroll = 0;
                 resnap = 1;
@@ -502,5 +687,6 @@ int top_run(struct live *l, const struct top_opts *o, FILE *out, char *err, size
     struct top t = { .l = l, .o = o, .mode = o->mode, .sort = SORT_OWN };
     int rc = o->plain ? run_plain(&t, out, err, errlen) : run_curses(&t, err, errlen);
     live_snap_fini(&t.s);
+    free(t.rows);
     return rc;
 }

@@ -160,7 +160,7 @@ static void check_grow_matches(const char *what, int kind)
         struct ct_filter f = { .thread = th };
         struct ct_weights mw, gw;
         CHECK_INT(calltree_weigh(t, m, &f, &mw), 0);
-        CHECK_INT(ct_grow_weigh(&g, th, &gw), 0);
+        CHECK_INT(ct_grow_weigh(&g, th, th ? UINT64_MAX : 0, &gw), 0);
         CHECK_INT(calltree_flat(t, &mw, ms, mt), 0);
         CHECK_INT(calltree_flat(&g.t, &gw, gs, gt), 0);
         CHECK_INT(gw.all.samples, mw.all.samples);
@@ -187,7 +187,7 @@ static void check_grow_matches(const char *what, int kind)
     size_t nodes = g.t.nnodes;
     ct_grow_reset(&g);
     struct ct_weights gw;
-    CHECK_INT(ct_grow_weigh(&g, 0, &gw), 0);
+    CHECK_INT(ct_grow_weigh(&g, 0, 0, &gw), 0);
     CHECK_INT(gw.all.samples, 0);
     CHECK_INT(gw.total[0].wall_ns, 0);
     CHECK_INT(g.t.nnodes, nodes);
@@ -206,10 +206,67 @@ static void test_grow(void)
     check_grow_matches("threads", SYNTH_THREADS);
 }
 
+/* The lanes of `sonde top` (ct_lane, ct_lane_filter): a thread's filter
+ * keeps every green thread that ran on it but no suspended sample; a green
+ * thread's keeps its running and suspended samples, on whatever thread;
+ * every thread's keeps no suspended sample. Walls are powers of two so each
+ * sum says which samples it holds. */
+static int64_t lane_wall(const struct ct_grow *g, uint32_t thread, uint32_t green, int64_t *self_of)
+{
+    uint64_t lane, mask;
+    ct_lane_filter(thread, green, &lane, &mask);
+    struct ct_weights w;
+    CHECK_INT(ct_grow_weigh(g, lane, mask, &w), 0);
+    int64_t all = w.all.wall_ns;
+    CHECK_INT(w.total[0].wall_ns, all);
+    for (size_t i = 0; self_of && i < g->t.nnodes; i++)
+        self_of[i] = w.self[i].wall_ns;
+    ct_weights_fini(&w);
+    return all;
+}
+
+static void test_lanes(void)
+{
+    struct ct_grow g;
+    CHECK_INT(ct_grow_init(&g), 0);
+    uint32_t fa = ct_grow_func(&g, "run", "a.py", 1), fb = ct_grow_func(&g, "comp", "a.py", 5),
+             fc = ct_grow_func(&g, "wait", "a.py", 9);
+    uint32_t a = ct_grow_child(&g, 0, fa), b = ct_grow_child(&g, a, fb), c = ct_grow_child(&g, a, fc);
+    CHECK(a && b && c, "no nodes");
+    /* thread 1: itself (1), task 5 running (2), task 5 suspended (4);
+     * thread 2: task 6 running (8), itself (32); task 6 suspended on a
+     * thread not known (16); a thread id past 31 bits is cut, never
+     * mistaken for a suspended sample (64, on thread 3 | 1 << 31) */
+    CHECK_INT(ct_grow_add(&g, ct_lane(0, 0, 1), a, 1, 1, 0), 0);
+    CHECK_INT(ct_grow_add(&g, ct_lane(5, 0, 1), b, 2, 2, 0), 0);
+    CHECK_INT(ct_grow_add(&g, ct_lane(5, 1, 1), c, 4, 0, 0), 0);
+    CHECK_INT(ct_grow_add(&g, ct_lane(6, 0, 2), b, 8, 8, 0), 0);
+    CHECK_INT(ct_grow_add(&g, ct_lane(6, 1, 0), c, 16, 0, 0), 0);
+    CHECK_INT(ct_grow_add(&g, ct_lane(0, 0, 2), a, 32, 32, 0), 0);
+    CHECK_INT(ct_grow_add(&g, ct_lane(0, 0, 3u | 1u << 31), a, 64, 64, 0), 0);
+    CHECK_INT(lane_wall(&g, 0, 0, NULL), 1 + 2 + 8 + 32 + 64);
+    CHECK_INT(lane_wall(&g, 1, 0, NULL), 1 + 2);
+    CHECK_INT(lane_wall(&g, 2, 0, NULL), 8 + 32);
+    CHECK_INT(lane_wall(&g, 3, 0, NULL), 64);
+    int64_t self[8];
+    CHECK(g.t.nnodes <= 8, "nodes");
+    CHECK_INT(lane_wall(&g, 0, 5, self), 2 + 4);
+    CHECK_INT(self[a], 0);
+    CHECK_INT(self[b], 2);
+    CHECK_INT(self[c], 4); /* where it waits */
+    CHECK_INT(lane_wall(&g, 0, 6, self), 8 + 16);
+    CHECK_INT(self[c], 16);
+    /* the green filter wins over the thread */
+    CHECK_INT(lane_wall(&g, 2, 5, NULL), 2 + 4);
+    CHECK_INT(lane_wall(&g, 0, 7, NULL), 0);
+    ct_grow_fini(&g);
+}
+
 int main(void)
 {
     test_structure();
     test_filters();
     test_grow();
+    test_lanes();
     return check_done("calltree");
 }
