@@ -330,17 +330,22 @@ static void *exporter_main(void *arg)
         char *node = strdup(host ? host : "");
         char *extra = resource ? strdup(resource) : NULL;
         int keep = keeping;
+        size_t kept_n = kept_init ? kept.n : 0;
         pthread_mutex_unlock(&mu);
 
-        struct span_batch b;
+        /* spans for the recording are decoded into a batch of this
+         * thread's and moved into `kept` under the lock: a recording may be
+         * saved (agent_spans_save takes `kept`) meanwhile */
+        struct span_batch b, kb;
         span_batch_init(&b);
+        span_batch_init(&kb);
         uint64_t bad = 0, nokeep = 0;
         for (size_t i = 0; i < n; i++) {
             if (!svc || !node || agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &b, 0))
                 bad++;
             else if (keep) {
-                if (kept.n >= SPANS_KEEP_MAX ||
-                    agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kept, 1))
+                if (kept_n + kb.n >= SPANS_KEEP_MAX ||
+                    agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kb, 1))
                     nokeep++;
             }
             free(take[i]);
@@ -357,6 +362,9 @@ static void *exporter_main(void *arg)
         free(extra);
 
         pthread_mutex_lock(&mu);
+        if (kb.n && keeping && kept_init && span_batch_move(&kept, &kb))
+            nokeep += kb.n;
+        span_batch_fini(&kb);
         busy = 0;
         stats[SPST_DROP_QUEUE] += bad;
         stats[SPST_DROP_KEEP] += nokeep;
@@ -405,7 +413,10 @@ static void spans_atfork_child(void)
     mu = m0;
     wake = c0;
     idle = c1;
-    /* the parent's queue and exporter stay the parent's */
+    /* the parent's queue and exporter stay the parent's; this thread's
+     * slot was keyed by the parent's thread id */
+    my_slot = NULL;
+    my_slot_none = 0;
     queue = NULL;
     qcap = qhead = qlen = 0;
     busy = started = stopping = keeping = 0;

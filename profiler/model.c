@@ -297,11 +297,6 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
             FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
         sqlite3_finalize(st);
         st = NULL;
-        for (size_t i = 0; i < m->ngreens; i++) {
-            struct m_green *g = &m->greens[i];
-            if (!g->name && (!(g->name = strdup("")) || !(g->func = strdup(""))))
-                FAIL(-ENOMEM, "out of memory");
-        }
     }
 
     /* samples */
@@ -333,7 +328,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         if (th <= 0 || (size_t)th >= m->nthreads || sk < 0 || (size_t)sk >= m->nstacks ||
             state < 0 || state >= STATE_COUNT || s->ts < -MODEL_TS_MAX || s->ts > MODEL_TS_MAX ||
             s->cpu_ns < -MODEL_NS_MAX || s->cpu_ns > MODEL_NS_MAX || s->wall_ns < -MODEL_NS_MAX ||
-            s->wall_ns > MODEL_NS_MAX || green < 0 || (green && (size_t)green >= m->ngreens) ||
+            s->wall_ns > MODEL_NS_MAX || green < 0 || (uint64_t)green > m->ngreens + ns + 16 ||
             span < 0 || span > UINT32_MAX)
             FAIL(SE_BADFILE, "%s is damaged: bad sample at ts %lld", path, (long long)s->ts);
         cpu_sum += s->cpu_ns < 0 ? -s->cpu_ns : s->cpu_ns;
@@ -341,6 +336,19 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         if (cpu_sum > MODEL_SUM_MAX || wall_sum > MODEL_SUM_MAX)
             FAIL(SE_BADFILE, "%s is damaged: its samples add up to more than %lld s", path,
                  (long long)(MODEL_SUM_MAX / 1000000000));
+        if (green && (size_t)green >= m->ngreens) {
+            /* a green thread whose row was lost (its announce dropped for
+             * want of room): a lane without a name, not a damaged file */
+            size_t n = (size_t)green + 1;
+            struct m_green *g = realloc(m->greens, n * sizeof *g);
+            if (!g)
+                FAIL(-ENOMEM, "out of memory");
+            memset(g + m->ngreens, 0, (n - m->ngreens) * sizeof *g);
+            for (size_t k = m->ngreens; k < n; k++)
+                g[k].end_ns = -1;
+            m->greens = g;
+            m->ngreens = n;
+        }
         s->thread = (uint32_t)th;
         s->stack = (uint32_t)sk;
         s->state = (uint8_t)state;
@@ -362,6 +370,11 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
             qsort(m->samples, m->nsamples, sizeof *m->samples, cmp_sample_ts);
             break;
         }
+    for (size_t i = 0; i < m->ngreens; i++) {
+        struct m_green *g = &m->greens[i];
+        if (!g->name && (!(g->name = strdup("")) || !(g->func = strdup(""))))
+            FAIL(-ENOMEM, "out of memory");
+    }
     /* suspended green threads' samples apart: every view of the threads
      * reads m->samples alone (both stay in ts order) */
     m->gsamples = calloc(nsusp + 1, sizeof *m->gsamples);

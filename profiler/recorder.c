@@ -258,25 +258,23 @@ static void write_batch(struct recorder *r, const struct batch *b)
             const struct rec_green *g = (const void *)h;
             if (!g->id)
                 break;
+            /* either record may come first or alone (a green thread that
+             * ended before it was announced, an announce dropped for want of
+             * room): both insert the whole row if it is not there */
             sqlite3_stmt *st = g->ended ? r->end_green : r->put_green;
-            if (g->ended) {
-                sqlite3_bind_int64(st, 1, g->ts);
-                sqlite3_bind_int64(st, 2, g->id);
-            } else {
-                char name[sizeof g->name + 1], func[sizeof g->func + 1];
-                memcpy(name, g->name, sizeof g->name);
-                name[sizeof g->name] = 0;
-                memcpy(func, g->func, sizeof g->func);
-                func[sizeof g->func] = 0;
-                sqlite3_bind_int64(st, 1, g->id);
-                sqlite3_bind_int(st, 2, g->pid);
-                sqlite3_bind_int64(st, 3, g->tid ? (int64_t)thread_id(r, g->pid, g->tid, 0) : 0);
-                sqlite3_bind_int(st, 4, g->kind);
-                sqlite3_bind_int64(st, 5, (int64_t)g->addr);
-                sqlite3_bind_text(st, 6, name, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_text(st, 7, func, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(st, 8, g->ts);
-            }
+            char name[sizeof g->name + 1], func[sizeof g->func + 1];
+            memcpy(name, g->name, sizeof g->name);
+            name[sizeof g->name] = 0;
+            memcpy(func, g->func, sizeof g->func);
+            func[sizeof g->func] = 0;
+            sqlite3_bind_int64(st, 1, g->id);
+            sqlite3_bind_int(st, 2, g->pid);
+            sqlite3_bind_int64(st, 3, g->tid ? (int64_t)thread_id(r, g->pid, g->tid, 0) : 0);
+            sqlite3_bind_int(st, 4, g->kind);
+            sqlite3_bind_int64(st, 5, (int64_t)g->addr);
+            sqlite3_bind_text(st, 6, name, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 7, func, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 8, g->ts);
             step(r, st);
             break;
         }
@@ -406,7 +404,9 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
         { &r->put_green, "INSERT INTO green(id, pid, thread, kind, addr, name, func, start_ns) VALUES(?,?,?,?,?,?,?,?)"
                          " ON CONFLICT(id) DO UPDATE SET thread = excluded.thread, name = excluded.name,"
                          " func = excluded.func" },
-        { &r->end_green, "UPDATE green SET end_ns = ? WHERE id = ?" },
+        { &r->end_green, "INSERT INTO green(id, pid, thread, kind, addr, name, func, start_ns, end_ns)"
+                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?8)"
+                         " ON CONFLICT(id) DO UPDATE SET end_ns = excluded.end_ns" },
         { &r->ins_gil, "INSERT INTO gil(ts, pid, switches, holder, waiters) VALUES(?,?,?,?,?)" },
         { &r->ins_process, "INSERT OR REPLACE INTO process(pid, ppid, cmd, python_version, start_ns) VALUES(?,?,?,?,?)" },
     };

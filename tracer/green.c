@@ -47,6 +47,7 @@ struct glane {
     uint64_t name_hash;
     int64_t running_ns;        /* wall time of running samples since the last scan */
     int64_t since_ns;          /* counted from (first seen, or the last scan) */
+    uint64_t coro;             /* its coroutine: a new task at a dead one's address has another */
 };
 
 struct green_state {
@@ -115,14 +116,34 @@ static void emit_green(struct sampler *s, struct target *t, const struct glane *
     }
 }
 
+/* End lane i: its record, and out of the tables (the last lane takes its
+ * place). */
+static void lane_end(struct sampler *s, struct target *t, size_t i, int64_t now)
+{
+    struct green_state *g = t->green;
+    struct glane *l = &g->lanes[i];
+    emit_green(s, t, l, NULL, 1, now);
+    hmap_del(&g->by_addr, l->addr, 0);
+    if (i != g->nlanes - 1) {
+        *l = g->lanes[g->nlanes - 1];
+        hmap_put(&g->by_addr, l->addr, 0, i + 1); /* replaces: never fails */
+    }
+    g->nlanes--;
+}
+
 /* The lane of task (created, or updated when renamed or moved), or NULL
- * without memory. */
+ * without memory. A task at the address of a lane whose coroutine differs
+ * is a new task where a dead one was: that lane ends, a new one starts. */
 static struct glane *lane_of(struct sampler *s, struct target *t, const struct py_task *task,
                              int64_t now)
 {
     struct green_state *g = t->green;
     uint64_t *v = hmap_get(&g->by_addr, task->id, 0);
     uint64_t h = hash_str(task->name);
+    if (v && task->coro && g->lanes[*v - 1].coro && g->lanes[*v - 1].coro != task->coro) {
+        lane_end(s, t, (size_t)(*v - 1), now);
+        v = NULL;
+    }
     if (v) {
         struct glane *l = &g->lanes[*v - 1];
         if (l->name_hash != h || (task->tid && l->tid != task->tid)) {
@@ -148,6 +169,7 @@ static struct glane *lane_of(struct sampler *s, struct target *t, const struct p
     l->addr = task->id;
     l->id = ++s->green_next;
     l->tid = task->tid;
+    l->coro = task->coro;
     l->name_hash = h;
     l->seen_scan = g->scan_no;
     l->since_ns = now;
@@ -235,13 +257,7 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
                 i++;
                 continue;
             }
-            emit_green(s, t, l, NULL, 1, now);
-            hmap_del(&g->by_addr, l->addr, 0);
-            if (i != g->nlanes - 1) {
-                *l = g->lanes[g->nlanes - 1];
-                hmap_put(&g->by_addr, l->addr, 0, i + 1); /* replaces: never fails */
-            }
-            g->nlanes--;
+            lane_end(s, t, i, now);
         }
     int grown = 0;
     if (st.dropped && g->cap < TASKS_MAX) {

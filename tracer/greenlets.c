@@ -60,10 +60,12 @@ static uint32_t gr_gen_next;
 static _Thread_local struct gr_ring *gr_mine;
 static _Thread_local int gr_nomore;
 
+/* The clock's time in ns, or -1 (a thread's CPU clock after it exited). */
 static int64_t clock_ns(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(c, &ts);
+    if (clock_gettime(c, &ts))
+        return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -372,7 +374,7 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
             /* what it holds is from before this recording */
             atomic_store(&r->tail, atomic_load(&r->head));
             th->mark_cpu = clock_ns((clockid_t)((~(unsigned)th->tid << 3) | 6));
-            th->mark_mono = now;
+            th->mark_mono = th->mark_cpu < 0 ? 0 : now; /* gone: never charged */
         }
     }
     if (!g->nth)
@@ -391,6 +393,8 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
         struct thread_tick *tk = &s->tick[ti];
         clockid_t cid = (clockid_t)((~(unsigned)th->tid << 3) | 6);
         int64_t cnow = clock_ns(cid), mnow = clock_ns(CLOCK_MONOTONIC);
+        if (cnow < 0)
+            cnow = th->mark_cpu; /* the thread is gone: nothing more to charge */
         uint64_t *v = th->cur ? hmap_get(&g->by_addr, th->cur, 0) : NULL;
         struct glane *cur = v ? &g->lanes[*v - 1] : NULL;
         for (size_t j = 0; j < g->nlanes; j++) {

@@ -530,6 +530,16 @@ static void test_green(void)
     }
     add_green(b, 100, 100, 2, GREEN_TASK, 0, 0x7f0002, 5000, "renamed", "waiter");
     add_green(b, 100, 100, 1, GREEN_TASK, 1, 0, 9500, "", "");
+    /* a greenlet that ended before it was announced: its end makes the row;
+     * and a sample of green thread 5, whose announce was lost: a lane
+     * without a name, never a damaged file */
+    size_t at5 = b->len;
+    add_sample(b, 100, 100, 10500, 7, 500, STATE_GIL, 0, 2, loop);
+    set_green(b, at5, 3);
+    add_green(b, 100, 100, 3, GREEN_GREENLET, 1, 0x7f0003, 10400, "quick", "run");
+    at5 = b->len;
+    add_sample(b, 100, 100, 11000, 0, 500, STATE_IDLE, SAMPLE_SUSPENDED, 1, wait);
+    set_green(b, at5, 5);
     squeue_push(f.q, b);
     squeue_close(f.q);
     struct sampler_stats st = st0;
@@ -541,9 +551,15 @@ static void test_green(void)
     CHECK_INT(model_load(f.path, &m, err, sizeof err), 0);
     if (!m)
         return;
-    CHECK_INT(m->nsamples, 10);  /* the thread's own */
-    CHECK_INT(m->ngsamples, 10); /* task 2's, apart */
-    CHECK_INT(m->ngreens, 3);
+    CHECK_INT(m->nsamples, 11);  /* the thread's own */
+    CHECK_INT(m->ngsamples, 11); /* task 2's and 5's, apart */
+    CHECK_INT(m->ngreens, 6);
+    CHECK_STR(m->greens[3].name, "quick");
+    CHECK_STR(m->greens[3].func, "run");
+    CHECK_INT(m->greens[3].kind, GREEN_GREENLET);
+    CHECK_INT(m->greens[3].end_ns, 10400);
+    CHECK_STR(m->greens[5].name, "");
+    CHECK_INT(m->greens[5].end_ns, -1);
     CHECK_STR(m->greens[1].name, "Task-1");
     CHECK_STR(m->greens[1].func, "compute");
     CHECK_INT(m->greens[1].end_ns, 9500);
@@ -554,14 +570,17 @@ static void test_green(void)
     CHECK_INT(m->greens[2].start_ns, 500);
     CHECK(m->greens[2].thread && m->threads[m->greens[2].thread].tid == 100, "task 2's thread");
     struct thread_sums t = sums_of(m, 100);
-    CHECK_INT(t.n, 10);
-    CHECK_INT(t.wall, 10000);
-    CHECK_INT(t.cpu, 5 * 900 + 5 * 100);
+    CHECK_INT(t.n, 11);
+    CHECK_INT(t.wall, 10500);
+    CHECK_INT(t.cpu, 5 * 900 + 5 * 100 + 7);
     struct q_green *g = NULL;
     size_t n = 0;
     CHECK_INT(query_greens(m, &g, &n), 0);
-    CHECK_INT(n, 2);
-    if (n == 2) {
+    CHECK_INT(n, 4);
+    if (n == 4) {
+        CHECK_INT(g[2].green, 3);
+        CHECK_INT(g[2].samples, 1);
+        CHECK_INT(g[3].green, 5);
         CHECK_INT(g[0].green, 1);
         CHECK_INT(g[0].samples, 5);
         CHECK(g[0].cpu_s > 4499e-9 && g[0].cpu_s < 4501e-9, "task 1 cpu %g", g[0].cpu_s);
