@@ -113,5 +113,27 @@ int main(void)
     n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
     CHECK(n == 1 && truncated == PY_TRUNC_BROKEN, "no side: n %d truncated %d", n, truncated);
 
+    /* 3.10 frame objects: f_lasti counts code units, doubled into bytes. A
+     * torn f_lasti near INT32_MAX (seen under UBSan while asyncio frames
+     * churned) is no offset: -1, never an overflow. */
+    rt.minor = 10;
+    memset(&rt.L, 0xff, sizeof rt.L);
+    rt.L.fo_back = 24;
+    rt.L.fo_code = 32;
+    rt.L.fo_lasti = 104;
+    static uint8_t fo[2][128];
+    memset(fo, 0, sizeof fo);
+    put64(fo[0], 24, (uint64_t)(uintptr_t)fo[1]);
+    put64(fo[0], 32, 0x5000);
+    int32_t lasti = 2115715312;
+    memcpy(fo[0] + 104, &lasti, 4);
+    put64(fo[1], 32, 0x6000);
+    lasti = 21;
+    memcpy(fo[1] + 104, &lasti, 4);
+    n = py_stack_walk(&rt, (uint64_t)(uintptr_t)fo[0], NULL, 0, 0, NULL, out, 16, &truncated);
+    CHECK(n == 2, "3.10 chain: n %d", n);
+    CHECK(n == 2 && out[0].addr == -1 && out[0].code == 0x5000, "torn f_lasti: addr %d", out[0].addr);
+    CHECK(n == 2 && out[1].addr == 42, "f_lasti 21 units = byte 42: addr %d", out[1].addr);
+
     return check_done("frames");
 }

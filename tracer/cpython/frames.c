@@ -257,7 +257,8 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
     fingerprint(rt, addr, co->fp); /* left zero if unreadable: replaced at the next check */
     if (L->co_code_adaptive >= 0) {
         int64_t units; /* PyCodeObject is a var object: ob_size counts code units */
-        if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0)
+        if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0 &&
+            units < ((int64_t)1 << 40)) /* a torn read is no size */
             co->ncodebytes = units * 2;
     }
     if (cache_put(c, co)) {
@@ -357,7 +358,8 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         memcpy(&lasti, f + L->fo_lasti, 4);
         addrs[n] = frame;
         out[n].code = (uint64_t)rd64(f + L->fo_code);
-        out[n].addr = lasti < 0 ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
+        out[n].addr = lasti < 0 || (rt->minor == 10 && lasti > INT32_MAX / 2) /* torn */
+                          ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
         n++;
         frame = (uint64_t)rd64(f + L->fo_back);
     }

@@ -370,7 +370,8 @@ void tk_frame_level(struct py_runtime *rt, const uint8_t *b, struct py_rawframe 
     int32_t lasti = rd32(b + L->fo_lasti);
     *at = 0;
     f->code = rdp(b + L->fo_code);
-    f->addr = lasti < 0 ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
+    f->addr = lasti < 0 || (rt->minor == 10 && lasti > INT32_MAX / 2) /* torn */
+                          ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
     if (lasti < 0)
         return; /* not started */
     if (L->fo_stacktop >= 0) {
