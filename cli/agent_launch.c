@@ -2,6 +2,8 @@
  * the Python package, launching a command with them, loading them into a
  * running process through gdb, and telling what was recorded. */
 #include "cli/agent_launch.h"
+
+#include "cli/launch.h"
 #include "cli/cli.h"
 
 #include "common/err.h"
@@ -163,57 +165,46 @@ static int summary(const struct agent_req *rq, const char *path)
     return EXIT_OK;
 }
 
+struct agent_env {
+    const struct agent_req *rq;
+    const char *lib, *pydir;
+};
+
+/* In the child, before it runs the command: the agent's settings in its
+ * environment (cli_launch_with). 0 or an errno value. */
+static int agent_env_set(void *ctx)
+{
+    const struct agent_env *a = ctx;
+    const struct agent_req *rq = a->rq;
+    char path[PATH_MAX], def[64], rate[16], dur[32], boot[PATH_MAX + 16];
+    snprintf(def, sizeof def, "sonde-%d.sonde", (int)getpid());
+    snprintf(rate, sizeof rate, "%d", rq->rate_hz);
+    snprintf(dur, sizeof dur, "%.6f", rq->duration_s);
+    int e = absolute(rq->out ? rq->out : def, path, sizeof path);
+    if (e)
+        return -e;
+    env_prepend("LD_PRELOAD", a->lib, ":");
+    env_prepend("PYTHONPATH", a->pydir, ":");
+    snprintf(boot, sizeof boot, "%s/sonde/boot", a->pydir);
+    env_prepend("PYTHONPATH", boot, ":");
+    setenv("SONDE_AGENT_LIB", a->lib, 1);
+    setenv("SONDE_AGENT_OUTPUT", path, 1);
+    setenv("SONDE_AGENT_RATE", rate, 1);
+    setenv("SONDE_AGENT_DURATION", dur, 1);
+    if (rq->no_tasks)
+        setenv("SONDE_AGENT_TASKS", "0", 1);
+    if (rq->collector)
+        setenv("SONDE_COLLECTOR", rq->collector, 1);
+    return 0;
+}
+
 static int launch(const struct agent_req *rq, const char *lib, const char *pydir)
 {
-    char path[PATH_MAX];
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return cli_error(-errno, "pipe failed");
-    pid_t pid = fork();
+    char path[PATH_MAX], err[PATH_MAX + 64];
+    struct agent_env a = { rq, lib, pydir };
+    pid_t pid = cli_launch_with(rq->cmd, 0, agent_env_set, &a, err, sizeof err);
     if (pid < 0)
-        return cli_error(-errno, "fork failed");
-    if (pid == 0) {
-        close(p[0]);
-        signal(SIGPIPE, SIG_DFL);
-        char def[64];
-        snprintf(def, sizeof def, "sonde-%d.sonde", (int)getpid());
-        char rate[16], dur[32];
-        snprintf(rate, sizeof rate, "%d", rq->rate_hz);
-        snprintf(dur, sizeof dur, "%.6f", rq->duration_s);
-        int e = absolute(rq->out ? rq->out : def, path, sizeof path);
-        if (!e) {
-            env_prepend("LD_PRELOAD", lib, ":");
-            env_prepend("PYTHONPATH", pydir, ":");
-            char boot[PATH_MAX + 16];
-            snprintf(boot, sizeof boot, "%s/sonde/boot", pydir);
-            env_prepend("PYTHONPATH", boot, ":");
-            setenv("SONDE_AGENT_LIB", lib, 1);
-            setenv("SONDE_AGENT_OUTPUT", path, 1);
-            setenv("SONDE_AGENT_RATE", rate, 1);
-            setenv("SONDE_AGENT_DURATION", dur, 1);
-            if (rq->no_tasks)
-                setenv("SONDE_AGENT_TASKS", "0", 1);
-            if (rq->collector)
-                setenv("SONDE_COLLECTOR", rq->collector, 1);
-            execvp(rq->cmd[0], rq->cmd);
-            e = errno;
-        } else {
-            e = -e;
-        }
-        if (write(p[1], &e, sizeof e) < 0)
-            _exit(127);
-        _exit(127);
-    }
-    close(p[1]);
-    int e = 0;
-    ssize_t n = read(p[0], &e, sizeof e);
-    close(p[0]);
-    if (n == (ssize_t)sizeof e) {
-        waitpid(pid, NULL, 0);
-        char msg[PATH_MAX + 64];
-        snprintf(msg, sizeof msg, "cannot run %s: %s", rq->cmd[0], strerror(e));
-        return cli_error(-e, msg);
-    }
+        return cli_error(pid, err);
     char def[64];
     snprintf(def, sizeof def, "sonde-%d.sonde", (int)pid);
     if (absolute(rq->out ? rq->out : def, path, sizeof path) != 0)

@@ -16,6 +16,12 @@
  * tells apart "exec failed" from "exec succeeded" (closed on exec). */
 pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen)
 {
+    return cli_launch_with(argv, quiet, NULL, NULL, err, errlen);
+}
+
+pid_t cli_launch_with(char **argv, int quiet, int (*prep)(void *ctx), void *ctx, char *err,
+                      size_t errlen)
+{
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0)
         return se_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
@@ -35,8 +41,11 @@ pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen)
                     close(fd);
             }
         }
-        execvp(argv[0], argv);
-        int e = errno;
+        int e = prep ? prep(ctx) : 0;
+        if (!e) {
+            execvp(argv[0], argv);
+            e = errno;
+        }
         if (write(p[1], &e, sizeof e) < 0)
             _exit(127);
         _exit(127);

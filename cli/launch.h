@@ -12,6 +12,12 @@
  * owns the terminal). */
 pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen);
 
+/* The same, with prep(ctx) run in the child just before it executes argv
+ * (to set its environment): prep returns 0, or an errno value that fails
+ * the launch like a failed exec. */
+pid_t cli_launch_with(char **argv, int quiet, int (*prep)(void *ctx), void *ctx, char *err,
+                      size_t errlen);
+
 /* Wait (up to about 10 s, or until *stop is set) until the launched child
  * runs an initialized Python interpreter. 0 or a negative code. */
 int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_t errlen);

@@ -3,34 +3,21 @@
  * same weights, so calltree_flat reads both. */
 #include "profiler/calltree.h"
 
+#include "common/grow.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NOFRAMES "[no Python frames]"
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*arr, n * elem);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = n;
-    return 0;
-}
-
 int ct_grow_init(struct ct_grow *g)
 {
     memset(g, 0, sizeof *g);
     if (strtab_init(&g->names, 1024) || hmap_init(&g->by_func, 1024) ||
         hmap_init(&g->by_child, 4096) || hmap_init(&g->by_cell, 4096) ||
-        grow((void **)&g->t.funcs, &g->capfuncs, 1, sizeof *g->t.funcs) ||
-        grow((void **)&g->t.nodes, &g->capnodes, 2, sizeof *g->t.nodes) ||
+        grow_array((void **)&g->t.funcs, &g->capfuncs, 1, sizeof *g->t.funcs) ||
+        grow_array((void **)&g->t.nodes, &g->capnodes, 2, sizeof *g->t.nodes) ||
         !(g->last_child = calloc(g->capnodes, sizeof *g->last_child)))
         return -ENOMEM;
     g->t.funcs[0] = (struct ct_func){ 0 };
@@ -66,7 +53,7 @@ uint32_t ct_grow_func(struct ct_grow *g, const char *name, const char *file, int
     if (v)
         return (uint32_t)*v;
     if (g->t.nfuncs >= UINT32_MAX ||
-        grow((void **)&g->t.funcs, &g->capfuncs, g->t.nfuncs + 1, sizeof *g->t.funcs) ||
+        grow_array((void **)&g->t.funcs, &g->capfuncs, g->t.nfuncs + 1, sizeof *g->t.funcs) ||
         hmap_put(&g->by_func, k1, k2, g->t.nfuncs))
         return 0;
     g->t.funcs[g->t.nfuncs] = (struct ct_func){ name_id, file_id, line };
@@ -80,7 +67,7 @@ uint32_t ct_grow_child(struct ct_grow *g, uint32_t parent, uint32_t func)
         return (uint32_t)*v;
     size_t id = g->t.nnodes, old = g->capnodes;
     if (id >= UINT32_MAX || parent >= id ||
-        grow((void **)&g->t.nodes, &g->capnodes, id + 1, sizeof *g->t.nodes))
+        grow_array((void **)&g->t.nodes, &g->capnodes, id + 1, sizeof *g->t.nodes))
         return 0;
     if (g->capnodes != old) {
         uint32_t *lc = realloc(g->last_child, g->capnodes * sizeof *lc);
@@ -118,7 +105,7 @@ int ct_grow_add(struct ct_grow *g, uint64_t lane, uint32_t node, int64_t wall_ns
     if (v) {
         c = &g->cells[*v - 1];
     } else {
-        if (grow((void **)&g->cells, &g->capcells, g->ncells + 1, sizeof *g->cells) ||
+        if (grow_array((void **)&g->cells, &g->capcells, g->ncells + 1, sizeof *g->cells) ||
             hmap_put(&g->by_cell, lane, node, g->ncells + 1))
             return -ENOMEM;
         c = &g->cells[g->ncells++];

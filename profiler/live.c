@@ -1,6 +1,7 @@
 #include "profiler/live.h"
 
 #include "common/err.h"
+#include "common/grow.h"
 #include "common/hmap.h"
 #include "common/strtab.h"
 #include "profiler/calltree.h"
@@ -25,27 +26,12 @@ struct live {
     int oom;
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*arr, n * elem);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = n;
-    return 0;
-}
-
 static uint32_t thread_of(struct live *l, int pid, int tid)
 {
     uint64_t *v = hmap_get(&l->by_tid, (uint64_t)pid, (uint64_t)tid);
     if (v)
         return (uint32_t)*v;
-    if (grow((void **)&l->threads, &l->capthreads, l->nthreads + 1, sizeof *l->threads))
+    if (grow_array((void **)&l->threads, &l->capthreads, l->nthreads + 1, sizeof *l->threads))
         return 0;
     struct live_thread *t = &l->threads[l->nthreads++];
     memset(t, 0, sizeof *t);
@@ -65,7 +51,7 @@ static struct live_green *green_of(struct live *l, uint32_t id)
     uint64_t *v = hmap_get(&l->by_green, id, 0);
     if (v)
         return &l->greens[*v - 1];
-    if (grow((void **)&l->greens, &l->capgreens, l->ngreens + 1, sizeof *l->greens) ||
+    if (grow_array((void **)&l->greens, &l->capgreens, l->ngreens + 1, sizeof *l->greens) ||
         hmap_put(&l->by_green, id, 0, l->ngreens + 1))
         return NULL;
     struct live_green *g = &l->greens[l->ngreens++];
@@ -351,15 +337,15 @@ int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_s
     memset(s->metric_total, 0, sizeof s->metric_total);
     /* + 1: never NULL, even before the first sample (callers qsort them) */
     size_t nf = l->tree.t.nfuncs;
-    if (grow((void **)&s->threads, &s->capthreads, l->nthreads + 1, sizeof *s->threads) ||
-        grow((void **)&s->funcs, &s->capfuncs, nf + 1, sizeof *s->funcs) ||
-        grow((void **)&s->greens, &s->capgreens, l->ngreens + 1, sizeof *s->greens)) {
+    if (grow_array((void **)&s->threads, &s->capthreads, l->nthreads + 1, sizeof *s->threads) ||
+        grow_array((void **)&s->funcs, &s->capfuncs, nf + 1, sizeof *s->funcs) ||
+        grow_array((void **)&s->greens, &s->capgreens, l->ngreens + 1, sizeof *s->greens)) {
         rc = -ENOMEM;
         goto out;
     }
     size_t capflat = l->capflat;
-    if (grow((void **)&l->fself, &capflat, nf, sizeof *l->fself) ||
-        grow((void **)&l->ftotal, &l->capflat, nf, sizeof *l->ftotal)) {
+    if (grow_array((void **)&l->fself, &capflat, nf, sizeof *l->fself) ||
+        grow_array((void **)&l->ftotal, &l->capflat, nf, sizeof *l->ftotal)) {
         rc = -ENOMEM;
         goto out;
     }

@@ -23,6 +23,7 @@
 #include "tracer/sampler_impl.h"
 
 #include "common/err.h"
+#include "common/grow.h"
 #include "common/hmap.h"
 #include "common/state.h"
 #include "tracer/cpython/tasks.h"
@@ -154,14 +155,8 @@ static struct glane *lane_of(struct sampler *s, struct target *t, const struct p
         }
         return l;
     }
-    if (g->nlanes == g->caplanes) {
-        size_t n = g->caplanes ? g->caplanes * 2 : 64;
-        struct glane *p = realloc(g->lanes, n * sizeof *p);
-        if (!p)
-            return NULL;
-        g->lanes = p;
-        g->caplanes = n;
-    }
+    if (grow_array((void **)&g->lanes, &g->caplanes, g->nlanes + 1, sizeof *g->lanes))
+        return NULL;
     if (hmap_put(&g->by_addr, task->id, 0, g->nlanes + 1))
         return NULL;
     struct glane *l = &g->lanes[g->nlanes++];
@@ -204,18 +199,9 @@ static void emit_suspended(struct sampler *s, struct target *t, struct glane *l,
     r->wall_ns = wall;
     r->green = l->id;
     r->pad = 0;
-    int k = 0;
-    for (int i = 0; i < nf; i++) {
-        const struct py_code *co = py_code_get(&t->rt, task->frames[i].code);
-        if (!co) {
-            r->flags |= SAMPLE_TRUNCATED;
-            continue;
-        }
-        r->frames[k].code = co;
-        r->frames[k].line = py_code_line(&t->rt, co, task->frames[i].addr);
-        r->frames[k].pad = 0;
-        k++;
-    }
+    int k = frames_resolve(&t->rt, task->frames, nf, r->frames);
+    if (k < nf)
+        r->flags |= SAMPLE_TRUNCATED;
     r->nframes = (uint16_t)k;
 }
 

@@ -23,6 +23,7 @@
 #include "tracer/greenlets.h"
 #include "tracer/sampler_impl.h"
 
+#include "common/grow.h"
 #include "common/hmap.h"
 #include "common/state.h"
 
@@ -215,14 +216,8 @@ static struct glane *lane_get(struct sampler *s, struct target *t, uint64_t addr
     uint64_t *v = hmap_get(&g->by_addr, addr, 0);
     if (v)
         return &g->lanes[*v - 1];
-    if (g->nlanes == g->cap) {
-        size_t n = g->cap ? g->cap * 2 : 64;
-        struct glane *p = realloc(g->lanes, n * sizeof *p);
-        if (!p)
-            return NULL;
-        g->lanes = p;
-        g->cap = n;
-    }
+    if (grow_array((void **)&g->lanes, &g->cap, g->nlanes + 1, sizeof *g->lanes))
+        return NULL;
     if (hmap_put(&g->by_addr, addr, 0, g->nlanes + 1))
         return NULL;
     struct glane *l = &g->lanes[g->nlanes++];
@@ -271,18 +266,9 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
     r->wall_ns = wall;
     r->green = l->id;
     r->pad = 0;
-    int k = 0;
-    for (int i = 0; i < nf; i++) {
-        const struct py_code *co = py_code_get(&t->rt, g->raw[i].code);
-        if (!co) {
-            r->flags |= SAMPLE_TRUNCATED;
-            continue;
-        }
-        r->frames[k].code = co;
-        r->frames[k].line = py_code_line(&t->rt, co, g->raw[i].addr);
-        r->frames[k].pad = 0;
-        k++;
-    }
+    int k = frames_resolve(&t->rt, g->raw, nf, r->frames);
+    if (k < nf)
+        r->flags |= SAMPLE_TRUNCATED;
     r->nframes = (uint16_t)k;
     if (!(flags & SAMPLE_SUSPENDED)) {
         t->charged_ns += cpu;

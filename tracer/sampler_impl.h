@@ -182,6 +182,11 @@ void target_setup(struct sampler *s, struct target *t, int64_t now);
 void sample_target(struct sampler *s, struct target *t, int64_t now);
 /* Record the CPU the kernel counted for t that no sample carried. */
 void record_unsampled(struct sampler *s, struct target *t, int64_t now);
+/* Resolve raw frames (innermost first) into records' frames: out[0..k)
+ * with k <= n; a frame whose code object cannot be read is left out (the
+ * caller marks the sample truncated when k < n). */
+int frames_resolve(struct py_runtime *rt, const struct py_rawframe *raw, int n,
+                   struct rec_frame *out);
 /* Close one thread slot's files and free its memory. */
 void slot_close(struct tslot *sl);
 

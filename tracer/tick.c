@@ -469,6 +469,22 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
 }
 
 /* Pass 4: one sample record per thread. */
+int frames_resolve(struct py_runtime *rt, const struct py_rawframe *raw, int n,
+                   struct rec_frame *out)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const struct py_code *co = py_code_get(rt, raw[i].code);
+        if (!co)
+            continue; /* drop a frame we cannot trust */
+        out[k].code = co;
+        out[k].line = py_code_line(rt, co, raw[i].addr);
+        out[k].pad = 0;
+        k++;
+    }
+    return k;
+}
+
 static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
 {
     for (int i = 0; i < n; i++) {
@@ -501,18 +517,10 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
                 memcpy(r->frames, sl->frames, (size_t)nf * sizeof *r->frames);
             k = nf;
         } else {
-            const struct py_rawframe *raw = s->rawall + tk->raw_first;
-            for (int f = 0; f < nf; f++) {
-                const struct py_code *co = py_code_get(&t->rt, raw[f].code);
-                if (!co) {
-                    trunc = PY_TRUNC_BROKEN;
-                    r->flags |= SAMPLE_TRUNCATED;
-                    continue; /* drop a frame we cannot trust */
-                }
-                r->frames[k].code = co;
-                r->frames[k].line = py_code_line(&t->rt, co, raw[f].addr);
-                r->frames[k].pad = 0;
-                k++;
+            k = frames_resolve(&t->rt, s->rawall + tk->raw_first, nf, r->frames);
+            if (k < nf) {
+                trunc = PY_TRUNC_BROKEN;
+                r->flags |= SAMPLE_TRUNCATED;
             }
             remember_stack(sl, r->frames, k, trunc);
             sl->walk_cpu = tk->prev_cpu;

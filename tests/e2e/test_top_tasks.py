@@ -20,7 +20,12 @@ from test_tui import Tmux, newest_py, selected_line  # noqa: E402,F401
 
 SCRIPT = TARGETS / "aio_work.py"
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+@pytest.fixture(autouse=True)
+def _tmux_installed():
+    """tmux is one of scripts/install-deps' packages: its absence is a
+    broken setup, not a reason to skip."""
+    assert shutil.which("tmux"), "tmux is not installed: run scripts/install-deps"
 
 
 def funcs_shown(screen):

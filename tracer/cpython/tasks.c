@@ -588,6 +588,25 @@ int tk_consider(struct reader *r, uint64_t obj, int dedup)
     return 0;
 }
 
+/* The loop each of threads[0..n) runs and the task running on it (0:
+ * none). 0 or a read error. */
+static int thread_loops(struct py_runtime *rt, struct py_tasks *c, const struct py_task_layout *TL,
+                        const struct py_thread *threads, int n, uint64_t *loops, uint64_t *cur)
+{
+    uint64_t ck[SMALL_DICT], cv[SMALL_DICT];
+    int nc = small_dict(rt, c->current, ck, cv);
+    if (nc < 0)
+        return nc;
+    for (int i = 0; i < n; i++) {
+        loops[i] = thread_loop(rt, c, TL, &threads[i]);
+        cur[i] = 0;
+        for (int k = 0; loops[i] && k < nc; k++)
+            if (ck[k] == loops[i])
+                cur[i] = cv[k];
+    }
+    return 0;
+}
+
 int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
                   int nthreads, struct py_task *out, int max, struct py_tasks_stats *st)
 {
@@ -598,19 +617,11 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
     if (nthreads > PY_MAX_THREADS)
         nthreads = PY_MAX_THREADS;
     uint64_t loops[PY_MAX_THREADS], cur[PY_MAX_THREADS];
-    uint64_t ck[SMALL_DICT], cv[SMALL_DICT];
-    int nc = small_dict(rt, c->current, ck, cv);
-    if (nc < 0)
-        return nc;
-    for (int i = 0; i < nthreads; i++) {
-        loops[i] = thread_loop(rt, c, TL, &threads[i]);
-        cur[i] = 0;
-        for (int k = 0; loops[i] && k < nc; k++)
-            if (ck[k] == loops[i])
-                cur[i] = cv[k];
-    }
+    int rc = thread_loops(rt, c, TL, threads, nthreads, loops, cur);
+    if (rc)
+        return rc;
     struct reader r = { rt, c, TL, threads, nthreads, loops, cur, out, max, 0, st };
-    int rc = tk_read_set(&r, c->all_set, 1, 0);
+    rc = tk_read_set(&r, c->all_set, 1, 0);
     if (!rc && c->eager_set)
         rc = tk_read_set(&r, c->eager_set, 0, 1);
     return rc ? rc : r.n;
@@ -642,19 +653,11 @@ int py_task_read_one(struct py_runtime *rt, struct py_tasks *c, const struct py_
     if (nthreads > PY_MAX_THREADS)
         nthreads = PY_MAX_THREADS;
     uint64_t loops[PY_MAX_THREADS], cur[PY_MAX_THREADS];
-    uint64_t ck[SMALL_DICT], cv[SMALL_DICT];
-    int nc = small_dict(rt, c->current, ck, cv);
-    if (nc < 0)
-        return nc;
-    for (int i = 0; i < nthreads; i++) {
-        loops[i] = thread_loop(rt, c, TL, &threads[i]);
-        cur[i] = 0;
-        for (int k = 0; loops[i] && k < nc; k++)
-            if (ck[k] == loops[i])
-                cur[i] = cv[k];
-    }
+    int rc = thread_loops(rt, c, TL, threads, nthreads, loops, cur);
+    if (rc)
+        return rc;
     struct reader r = { rt, c, TL, threads, nthreads, loops, cur, out, 1, 0, st };
-    int rc = tk_consider(&r, obj, 0);
+    rc = tk_consider(&r, obj, 0);
     return rc ? rc : r.n;
 }
 
