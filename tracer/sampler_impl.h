@@ -41,7 +41,8 @@ struct tslot {
     struct classify_carry carry; /* error diffusion (tracer/classify.h) */
     uint64_t seen_tick;
     uint64_t ident;
-    int named;
+    int named;         /* 0: no name recorded; 1: its OS name (osname); 2: its Python name */
+    char osname[16];   /* the OS name last recorded (comm: 15 characters) */
 };
 
 struct target {

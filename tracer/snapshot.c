@@ -3,6 +3,7 @@
 #include "tracer/snapshot.h"
 
 #include "common/err.h"
+#include "tracer/proc/task.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,8 +57,13 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen)
     for (int i = 0; i < n; i++)
         s->list[i] = s->threads[i].th;
     py_thread_names(&s->rt, s->list, n, names);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         memcpy(s->threads[i].name, names[i], PY_NAME_MAX);
+        /* a thread Python did not start (an embedding host's), or every
+         * thread of a program that never imported threading: its OS name */
+        if (!names[i][0])
+            proc_task_comm(pid, s->threads[i].th.tid, s->threads[i].name, PY_NAME_MAX);
+    }
     free(names);
     return 0;
 }

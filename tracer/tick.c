@@ -111,10 +111,25 @@ static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
         struct tslot *sl = s->threads[i].tid > 0 ? slot_find(t, s->threads[i].tid, 0) : NULL;
         if (!sl)
             continue;
+        char *name = s->names[i];
+        int py = name[0] != 0;
         /* A read that missed a thread (threading._active changing under
          * it, or failing outright) must not erase the name it had. */
-        if (!s->names[i][0] && sl->named)
+        if (!py && sl->named == 2)
             continue;
+        if (!py) {
+            /* Not (yet) in threading._active: a thread Python did not start
+             * (an embedding host's), the main thread of a program that
+             * never imported threading, or a Thread about to register. Its
+             * OS name stands in until a Python name shows up; recorded
+             * again only when it changes. */
+            proc_task_comm(t->pid, s->threads[i].tid, name, sizeof sl->osname);
+            if (!name[0] || (sl->named == 1 && strcmp(name, sl->osname) == 0)) {
+                unnamed = 1;
+                continue;
+            }
+            memcpy(sl->osname, name, sizeof sl->osname);
+        }
         struct rec_thread *r = reserve(s, sizeof *r, now);
         if (!r)
             return;
@@ -122,14 +137,14 @@ static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
         r->pid = t->pid;
         r->tid = s->threads[i].tid;
         r->ident = s->threads[i].ident;
-        memcpy(r->name, s->names[i], sizeof r->name);
+        memcpy(r->name, name, sizeof r->name);
         r->name[sizeof r->name - 1] = 0;
-        sl->named = s->names[i][0] != 0;
-        unnamed |= !sl->named;
+        sl->named = py ? 2 : 1;
+        unnamed |= !py;
     }
     /* A thread registers itself in threading._active a little after its
      * thread state appears: look again soon, backing off to the periodic
-     * refresh for threads that never get a name (native threads). */
+     * refresh for threads that never get a Python name (native threads). */
     t->need_names = unnamed && t->names_backoff < 1000000000;
     t->names_backoff = unnamed ? t->names_backoff * 4 : 5000000;
     t->last_names_ts = now;

@@ -6,9 +6,48 @@
 #include "tracer/proc/task.h"
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* The OS thread name: this thread's (read through /proc/self), a child
+ * process's (through /proc/PID), and none for a thread that is not there. */
+static void test_comm(void)
+{
+    char name[64];
+    pid_t me = (pid_t)syscall(SYS_gettid);
+    CHECK_INT(prctl(PR_SET_NAME, "sonde-comm-t", 0, 0, 0), 0);
+    proc_task_comm(getpid(), me, name, sizeof name);
+    CHECK_STR(name, "sonde-comm-t");
+    proc_task_comm(getpid(), me, name, 5); /* cut to the buffer */
+    CHECK_STR(name, "sond");
+    proc_task_comm(getpid(), 0, name, sizeof name);
+    CHECK_STR(name, "");
+    proc_task_comm(getpid(), 0x7ffffff0, name, sizeof name);
+    CHECK_STR(name, "");
+
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        prctl(PR_SET_NAME, "other-proc", 0, 0, 0);
+        if (write(p[1], "x", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    CHECK_INT(read(p[0], &c, 1), 1);
+    proc_task_comm(child, child, name, sizeof name);
+    CHECK_STR(name, "other-proc");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(p[0]);
+    close(p[1]);
+}
 
 int main(void)
 {
@@ -112,5 +151,6 @@ int main(void)
         dlclose(lib);
     free(big);
     CHECK_INT(proc_maps_files_id(0x7ffffff0), 0); /* no such process */
+    test_comm();
     return check_done("proctask");
 }

@@ -154,6 +154,29 @@ int proc_task_kstack(struct proc_task *t)
     return proc_kstack_classify(buf);
 }
 
+void proc_task_comm(pid_t pid, pid_t tid, char *out, size_t outlen)
+{
+    char path[96];
+    if (!outlen)
+        return;
+    out[0] = 0;
+    if (tid <= 0)
+        return;
+    if (pid == getpid())
+        snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, outlen - 1);
+    close(fd);
+    if (n <= 0)
+        n = 0;
+    out[n] = 0;
+    out[strcspn(out, "\n")] = 0;
+}
+
 void proc_cmdline(pid_t pid, char *out, size_t outlen)
 {
     char path[64];

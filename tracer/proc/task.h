@@ -75,6 +75,13 @@ int proc_kstack_classify(const char *buf);
  * file that cannot be opened or read is not tried again). */
 int proc_task_kstack(struct proc_task *t);
 
+/* The OS name of thread tid of process pid (/proc/PID/task/TID/comm, what
+ * prctl(PR_SET_NAME) or pthread_setname_np set, else the program's name) into
+ * out, without its newline; "" when unreadable (the thread ended). pid ==
+ * getpid() reads /proc/self, which is right in any pid namespace. Opens a
+ * file: not for the sampling hot path. */
+void proc_task_comm(pid_t pid, pid_t tid, char *out, size_t outlen);
+
 /* ---- per process ---- */
 
 /* The command line of pid, arguments joined by spaces ("" if unreadable). */
