@@ -403,11 +403,14 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         }
         uint64_t prev = (uint64_t)rd64(f + L->if_previous);
         int owner = f[L->if_owner];
-        if (owner == 3) { /* FRAME_OWNED_BY_CSTACK: the C stack shim (3.12+) */
+        /* FRAME_OWNED_BY_CSTACK: the C stack shim (3.12, 3.13: 3); 3.14
+         * numbers it 4 after FRAME_OWNED_BY_INTERPRETER (3), also no code */
+        if (owner == 3 || (rt->minor >= 14 && owner == 4)) {
             frame = prev;
             continue;
         }
-        uint64_t code = (uint64_t)rd64(f + L->if_code);
+        /* 3.14's f_executable is a _PyStackRef: a tag in its low bits */
+        uint64_t code = (uint64_t)rd64(f + L->if_code) & ~(uint64_t)7;
         uint64_t instr = (uint64_t)rd64(f + L->if_instr);
         int64_t off = (int64_t)(instr - (code + (uint64_t)L->co_code_adaptive));
         addrs[n] = frame;

@@ -1,6 +1,7 @@
 #include "tracer/cpython/runtime.h"
 
 #include "common/err.h"
+#include "tracer/cpython/debugoffsets.h"
 #include "tracer/cpython/frames.h"
 #include "tracer/cpython/objects.h"
 #include "tracer/proc/elfsym.h"
@@ -77,66 +78,23 @@ static void local_path(pid_t pid, const char *path, char *out, size_t outlen)
         snprintf(out, outlen, "%s", path);
 }
 
-struct dbg_offsets_313 {
-    char cookie[8];
-    uint64_t version, free_threaded;
-    uint64_t rt_size, rt_finalizing, rt_interpreters_head;
-    uint64_t is_size, is_id, is_next, is_threads_head, is_gc, is_imports_modules, is_sysdict,
-        is_builtins, is_ceval_gil, is_gil_runtime_state, is_gil_enabled, is_gil_locked,
-        is_gil_holder;
-    uint64_t ts_size, ts_prev, ts_next, ts_interp, ts_current_frame, ts_thread_id,
-        ts_native_thread_id, ts_datastack_chunk, ts_status;
-    uint64_t if_size, if_previous, if_executable, if_instr_ptr, if_localsplus, if_owner;
-    uint64_t co_size, co_filename, co_name, co_qualname, co_linetable, co_firstlineno,
-        co_argcount, co_localsplusnames, co_localspluskinds, co_code_adaptive;
-    uint64_t ob_size, ob_type;
-    uint64_t tp_size, tp_name, tp_repr, tp_flags;
-};
-
-/* Refine the compiled-in layout from the target's own _Py_DebugOffsets
- * (3.13+). The fields it carries are authoritative for this exact build. */
+/* Refine the layout from the target's own _Py_DebugOffsets (3.13+). The
+ * fields it carries are authoritative for this exact build. */
 static int apply_debug_offsets(struct py_runtime *rt, char *err, size_t errlen)
 {
-    struct dbg_offsets_313 d;
-    int rc = mem_read(&rt->mem, rt->runtime_addr, &d, sizeof d);
+    static uint8_t buf[PY_DBG_MAX_BYTES]; /* attach runs on one thread at a time */
+    size_t len = sizeof buf;
+    int rc = mem_read(&rt->mem, rt->runtime_addr, buf, len);
+    if (rc) /* a runtime smaller than the largest block: read what 3.13's is */
+        rc = mem_read(&rt->mem, rt->runtime_addr, buf, len = 584);
     if (rc)
         return se_fail(err, errlen, rc, "cannot read _Py_DebugOffsets: %s", se_str(rc));
-    if (memcmp(d.cookie, "xdebugpy", 8) != 0)
-        return 0; /* not present: keep the compiled-in table */
-    if (d.free_threaded)
-        return se_fail(err, errlen, SE_UNSUPPORTED,
-                       "unsupported Python version %s (free-threaded build)", rt->version);
-    if ((d.version >> 16) != (uint64_t)((rt->major << 8) | rt->minor))
-        return 0;
-    struct py_layout *L = &rt->L;
-    L->rt_interpreters_head = (int64_t)d.rt_interpreters_head;
-    L->is_next = (int64_t)d.is_next;
-    L->is_threads_head = (int64_t)d.is_threads_head;
-    L->is_modules = (int64_t)d.is_imports_modules;
-    L->is_gil_ptr = (int64_t)d.is_ceval_gil;
-    L->gil_locked = (int64_t)(d.is_gil_locked - d.is_gil_runtime_state);
-    L->gil_last_holder = (int64_t)(d.is_gil_holder - d.is_gil_runtime_state);
-    L->ts_next = (int64_t)d.ts_next;
-    L->ts_interp = (int64_t)d.ts_interp;
-    L->ts_frame = (int64_t)d.ts_current_frame;
-    L->ts_thread_id = (int64_t)d.ts_thread_id;
-    L->ts_native_thread_id = (int64_t)d.ts_native_thread_id;
-    L->ts_datastack_chunk = (int64_t)d.ts_datastack_chunk;
-    L->if_previous = (int64_t)d.if_previous;
-    L->if_code = (int64_t)d.if_executable;
-    L->if_instr = (int64_t)d.if_instr_ptr;
-    L->if_owner = (int64_t)d.if_owner;
-    L->if_size = (int64_t)d.if_size;
-    L->co_filename = (int64_t)d.co_filename;
-    L->co_name = (int64_t)d.co_name;
-    L->co_qualname = (int64_t)d.co_qualname;
-    L->co_linetable = (int64_t)d.co_linetable;
-    L->co_firstlineno = (int64_t)d.co_firstlineno;
-    L->co_code_adaptive = (int64_t)d.co_code_adaptive;
-    L->ob_type = (int64_t)d.ob_type;
-    L->tp_name = (int64_t)d.tp_name;
-    L->tp_flags = (int64_t)d.tp_flags;
-    rt->debug_offsets = 1;
+    char why[160];
+    rc = py_debug_offsets_apply(buf, len, rt->major, rt->minor, &rt->L, why, sizeof why);
+    if (rc < 0)
+        return se_fail(err, errlen, rc, "unsupported Python version %s in process %d (%s)",
+                       rt->version, (int)rt->pid, why);
+    rt->debug_offsets = rc == 1;
     return 0;
 }
 
@@ -306,7 +264,7 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     if (rc == SE_NOTPYTHON) {
         if (*why_unsupported)
             return se_fail(err, errlen, SE_UNSUPPORTED,
-                           "unsupported Python version %s in process %d (sonde reads 3.8 to 3.13)",
+                           "unsupported Python version %s in process %d (sonde reads 3.8 to 3.14)",
                            why_unsupported, (int)pid);
         return se_fail(err, errlen, SE_NOTPYTHON,
                        "process %d (%s) is not a Python process: no CPython runtime found",
@@ -315,18 +273,26 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     if (!rt->major)
         return se_fail(err, errlen, SE_UNSUPPORTED,
                        "cannot tell the Python version of process %d (%s)", (int)pid, rt->binary);
-    const struct py_layout *L = py_layout_for(rt->major, rt->minor);
+    /* 3.14 has no compiled-in table: 3.13's, with every field its
+     * _Py_DebugOffsets carry taken from the target */
+    int dbg_only = rt->major == 3 && rt->minor == PY_DBG_NEWEST_MINOR;
+    const struct py_layout *L = py_layout_for(rt->major, dbg_only ? 13 : rt->minor);
     if (!L)
         return se_fail(err, errlen, SE_UNSUPPORTED,
-                       "unsupported Python version %s in process %d (sonde reads 3.8 to 3.13)",
+                       "unsupported Python version %s in process %d (sonde reads 3.8 to 3.14)",
                        rt->version, (int)pid);
     rt->L = *L;
-    if (rt->minor >= 13) {
+    if (rt->major == 3 && rt->minor >= 13) {
         rc = apply_debug_offsets(rt, err, errlen);
         if (rc == SE_PERM)
             goto perm;
         if (rc)
             return rc;
+        if (dbg_only && !rt->debug_offsets)
+            return se_fail(err, errlen, SE_UNSUPPORTED,
+                           "unsupported Python version %s in process %d: no _Py_DebugOffsets "
+                           "of its version in _PyRuntime (sonde reads 3.14 only through them)",
+                           rt->version, (int)pid);
     }
     /* One read proves that we may read the target at all. */
     uint64_t head;
