@@ -18,6 +18,7 @@
 #define FG_BOTTOM 34
 #define FG_FONT 12
 #define FG_MINPX 0.1
+#define FG_TITLE_CHARS 110 /* at 17 px, about the SVG's width */
 
 static const char FG_SCRIPT[] =
     "<script type=\"text/ecmascript\"><![CDATA[\n"
@@ -66,6 +67,28 @@ static const char FG_SCRIPT[] =
     " window.addEventListener('keydown',function(e){if((e.ctrlKey||e.metaKey)&&e.key==='f')"
     "{e.preventDefault();asksearch();}if(e.key==='Escape'){search(null);unzoom();}});});\n"
     "]]></script>\n";
+
+/* At most max code points of s into out (cap bytes), with an ellipsis
+ * when cut; never splits a UTF-8 sequence. */
+static void fg_cut(char *out, size_t cap, const char *s, size_t max)
+{
+    size_t n = 0, cps = 0, i = 0;
+    while (s[i]) {
+        size_t len = 1;
+        while ((s[i + len] & 0xC0) == 0x80)
+            len++;
+        if (cps == max || n + len + 4 > cap) {
+            memcpy(out + n, "\xe2\x80\xa6", 3);
+            n += 3;
+            break;
+        }
+        memcpy(out + n, s + i, len);
+        n += len;
+        i += len;
+        cps++;
+    }
+    out[n] = 0;
+}
 
 static unsigned fg_hash(const char *s)
 {
@@ -125,15 +148,22 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
             ".btn{cursor:pointer}</style>\n",
             FG_WIDTH, height, FG_WIDTH, height, FG_FONT);
     fputs(FG_SCRIPT, out);
+    /* The title has the top row to itself, cut to what fits the width
+     * (whole in its tooltip); the buttons sit on the row below it, so a
+     * long command line never runs into them. */
+    char shown[sizeof title];
+    fg_cut(shown, sizeof shown, title, FG_TITLE_CHARS);
     fprintf(out,
             "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#f8f8f0\"/>\n"
-            "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
+            "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\"><title>",
             FG_WIDTH, height, FG_WIDTH / 2);
     export_xml_str(out, title);
+    fputs("</title>", out);
+    export_xml_str(out, shown);
     fprintf(out,
-            "</text>\n<text id=\"unzoom\" class=\"btn\" x=\"%d\" y=\"24\" opacity=\"0\">Reset "
+            "</text>\n<text id=\"unzoom\" class=\"btn\" x=\"%d\" y=\"46\" opacity=\"0\">Reset "
             "Zoom</text>\n"
-            "<text id=\"search\" class=\"btn\" x=\"%d\" y=\"24\" opacity=\"0.5\">Search</text>\n"
+            "<text id=\"search\" class=\"btn\" x=\"%d\" y=\"46\" opacity=\"0.5\">Search</text>\n"
             "<text id=\"matched\" x=\"%d\" y=\"%d\"> </text>\n"
             "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n",
             FG_PAD, FG_WIDTH - FG_PAD - 60, FG_WIDTH - FG_PAD - 160, height - 12, FG_PAD,

@@ -489,3 +489,25 @@ def test_svg_script_parses(recs, tmp_path):
     js.write_text(re.search(r"<!\[CDATA\[(.*?)\]\]>", text, re.S).group(1))
     r = subprocess.run([node, "--check", str(js)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_svg_long_title_stays_clear_of_buttons(recs, tmp_path):
+    """A long command line is cut in the title (whole in its tooltip), and the
+    buttons have a row of their own, so the two never overlap."""
+    rec = tmp_path / "long.sonde"
+    shutil.copy(recs["recursive"], rec)
+    cmd = "python3 -c " + "x = 1; " * 60 + "print('\u00e9t\u00e9')"
+    db = sqlite3.connect(str(rec))
+    db.execute("UPDATE meta SET value = ? WHERE key = 'cmd'", (cmd,))
+    db.commit()
+    db.close()
+    root = ET.parse(export(rec, "flamegraph")).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = {t.get("id"): t for t in root.iter(ns + "text") if t.get("id")}
+    title = texts["title"]
+    shown = "".join(title.itertext())[len(title.find(ns + "title").text):]
+    assert title.find(ns + "title").text.endswith(cmd)
+    assert shown.endswith("\u2026") and len(shown) <= 111
+    assert shown[:-1] in title.find(ns + "title").text
+    for b in ("search", "unzoom"):
+        assert texts[b].get("y") != title.get("y")
