@@ -95,7 +95,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     int64_t *values = NULL, *thread_str = NULL, *green_str = NULL;
     uint32_t *frames = NULL;
     uint8_t *buf = NULL;
-    char **labels_txt = NULL, **green_txt = NULL;
+    char **labels_txt = NULL, **green_txt = NULL, **fn_txt = NULL;
     int rc = export_calltree(m, o, &t);
     if (rc)
         goto oom;
@@ -104,7 +104,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     size_t nslots = 16;
     while (nslots < (m->nsamples + (o->green ? m->ngsamples : 0)) * 2 + 2)
         nslots <<= 1;
-    st.cap = m->nstrings + m->nthreads + m->ngreens + 32;
+    st.cap = m->nstrings + m->nthreads + m->ngreens + t->nfuncs + 32;
     st.s = calloc(st.cap, sizeof *st.s);
     st.of_model = calloc(m->nstrings + 1, sizeof *st.of_model);
     agg = calloc(nslots, sizeof *agg);
@@ -196,6 +196,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     /* functions: func f >= 1 has id f; func 0 ([no Python frames]) id nfuncs */
     size_t nf = t->nfuncs;
     funcs = calloc(nf, sizeof *funcs);
+    fn_txt = calloc(nf + 1, sizeof *fn_txt);
     funcp = calloc(nf, sizeof *funcp);
     /* locations: frame i >= 1 has id i; id nframes is [no Python frames] */
     size_t nl = m->nframes ? m->nframes : 1;
@@ -209,7 +210,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     labelp = calloc(nagg + ngreen + 1, sizeof *labelp);
     locids = calloc(nlocids + 1, sizeof *locids);
     values = calloc(3 * nagg + 1, sizeof *values);
-    if (!funcs || !funcp || !locs || !locp || !lines || !linep || !samples || !samplep ||
+    if (!funcs || !fn_txt || !funcp || !locs || !locp || !lines || !linep || !samples || !samplep ||
         !labels || !labelp || !locids || !values)
         goto oom;
     for (size_t f = 0; f < nf; f++) {
@@ -218,6 +219,18 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         fn->id = f ? f : nf;
         if (f) {
             fn->name = fn->system_name = str_model(&st, m, t->funcs[f].name);
+            /* pprof drops a name that is all <...> (a C++ template
+             * argument to it): <module>, <listcomp> and the like show
+             * as (module), (listcomp); system_name keeps the original */
+            const char *nm = model_str(m, t->funcs[f].name);
+            size_t len = nm ? strlen(nm) : 0;
+            if (len >= 2 && nm[0] == '<' && nm[len - 1] == '>') {
+                if (asprintf(&fn_txt[f], "(%.*s)", (int)(len - 2), nm + 1) < 0) {
+                    fn_txt[f] = NULL;
+                    goto oom;
+                }
+                fn->name = str_add(&st, fn_txt[f]);
+            }
             fn->filename = str_model(&st, m, t->funcs[f].file);
             fn->start_line = t->funcs[f].line;
         } else {
@@ -305,6 +318,9 @@ done:
     for (size_t g = 0; green_txt && g <= m->ngreens; g++)
         free(green_txt[g]);
     free(green_txt);
+    for (size_t f = 0; fn_txt && f < t->nfuncs; f++)
+        free(fn_txt[f]);
+    free(fn_txt);
     free(green_str);
     free(buf);
     free(values);

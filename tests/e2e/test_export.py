@@ -511,3 +511,22 @@ def test_svg_long_title_stays_clear_of_buttons(recs, tmp_path):
     assert shown[:-1] in title.find(ns + "title").text
     for b in ("search", "unzoom"):
         assert texts[b].get("y") != title.get("y")
+
+
+def test_pprof_keeps_module_names(recs, tmp_path):
+    """go tool pprof drops a function name wholly inside <...> (it reads it
+    as a C++ template argument): <module> must reach it under a name it keeps."""
+    go = shutil.which("go")
+    assert go, "go is not installed (scripts/install-deps installs golang-go)"
+    rec = tmp_path / "mod.sonde"
+    shutil.copy(recs["recursive"], rec)
+    db = sqlite3.connect(str(rec))
+    sid = db.execute("SELECT name FROM frame ORDER BY id LIMIT 1").fetchone()[0]
+    db.execute("UPDATE string SET s = '<module>' WHERE id = ?", (sid,))
+    db.commit()
+    db.close()
+    r = subprocess.run([go, "tool", "pprof", "-top", "-nodecount=1000", str(export(rec, "pprof"))],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\s\(module\)$", r.stdout, re.M), r.stdout
+    assert "<unknown>" not in r.stdout
