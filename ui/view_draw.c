@@ -92,8 +92,16 @@ static void draw_func_row(struct view *v, int y, int cols, int selected, double 
     int namew = cols - 35;
     if (namew < 8)
         namew = 8;
-    if (indent > namew / 2)
-        indent = namew / 2;
+    /* past half the width the indent stops growing: such rows show their
+     * depth instead ("[37] "), so a deep stack stays readable */
+    char ind[48] = "";
+    int cap = namew / 2 < 40 ? namew / 2 : 40;
+    if (indent > cap) {
+        snprintf(ind, sizeof ind, "%*s[%d] ", cap > 6 ? cap - 6 : 0, "", indent / 2 + 1);
+        indent = (int)strlen(ind);
+    } else {
+        snprintf(ind, sizeof ind, "%*s", indent, "");
+    }
     /* a path that does not fit keeps its end: "...pkg/module.py:12" */
     int room = namew - indent - (int)strlen(lead) - (int)strlen(v->funcs[f].name) - 2;
     int fll = (int)strlen(fl);
@@ -103,7 +111,7 @@ static void draw_func_row(struct view *v, int y, int cols, int selected, double 
         dots = "...";
     }
     char name[1200];
-    snprintf(name, sizeof name, "%*s%s%s  %s%s", indent, "", lead, v->funcs[f].name, dots, fls);
+    snprintf(name, sizeof name, "%s%s%s  %s%s", ind, lead, v->funcs[f].name, dots, fls);
     if (selected)
         sel_on(1);
     tui_putf(y, 0, cols, 1, "%6.1f %6.1f %9s %9s  %s", pct(a, tot), pct(b, tot), sa, sb, name);

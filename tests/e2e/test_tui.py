@@ -464,3 +464,34 @@ def test_top_duration_on_a_terminal(sonde_bin, newest_py, start_target, tmux):
     tmux.wait_for("EXIT-0", timeout=15)
     assert tmux.display("#{alternate_on}") == "0"
     assert t.proc.poll() is None
+
+
+def test_view_deep_tree_shows_depth(sonde_bin, newest_py, tmp_path, tmux):
+    """Past the indent the width allows, rows of a deep call tree show their
+    depth ([N]) instead of all sitting at one indent."""
+    target = tmp_path / "deep_spin.py"
+    target.write_text(
+        "import time\n"
+        "def down(n):\n"
+        "    if n == 0:\n"
+        "        end = time.time() + 1.5\n"
+        "        while time.time() < end:\n"
+        "            pass\n"
+        "        return 0\n"
+        "    return down(n - 1) + 1\n"
+        "down(60)\n")
+    rec = tmp_path / "deep.sonde"
+    r = subprocess.run([sonde_bin, "record", "-q", "-o", rec, "--", newest_py.path, str(target)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    tmux.type("%s view %s" % (sonde_bin, rec))
+    tmux.keys("Enter")
+    tmux.wait_for("[1] call tree")
+    tmux.keys("End")
+    s = tmux.wait_for(lambda s: re.search(r"\[\d+\] [-+ ] down ", s))
+    depths = [int(d) for d in re.findall(r"\[(\d+)\] [-+ ] down ", s)]
+    # consecutive rows of the hot path, one level apart, down to the bottom
+    assert depths == list(range(depths[0], depths[0] + len(depths))), s
+    assert depths[-1] >= 60, s
+    tmux.keys("q")
+    tmux.assert_restored()
