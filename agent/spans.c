@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #define SLOTS 4096          /* threads whose current span is followed */
+#define GSLOTS 8192         /* green threads with a span of their own at once, at most */
+#define GPROBE 64           /* entries a green thread's key is looked for in */
 #define BATCH_MAX 512       /* spans per request */
 #define WAKE_MS 200         /* the exporter's longest sleep */
 #define TRIES 4             /* attempts per batch; backoff 100, 200, 400 ms */
@@ -33,6 +35,7 @@ struct slot {
 static struct slot slots[SLOTS];
 static __thread struct slot *my_slot;
 static __thread int my_slot_none; /* the table was full for this thread */
+static uint64_t green_full;       /* green spans not followed: no room near their key */
 
 static struct slot *claim_slot(void)
 {
@@ -69,9 +72,88 @@ void sonde_span_current(uint32_t no)
     __atomic_store_n(&s->span, no, __ATOMIC_RELAXED);
 }
 
-uint32_t agent_span_of(pid_t tid, void *ctx)
+/* ---- per green thread (asyncio task, greenlet) current span ----
+ * Keyed by the task's or greenlet's object address, the key the sampler
+ * knows its lanes by. Writers (span enter and exit in a green thread) are
+ * serialized by a spin lock (they run under the GIL: it is uncontended);
+ * the sampler reads without it. An entry's key is set once it is claimed
+ * and never cleared (a probe sequence never breaks); an entry whose span
+ * is 0 (its green thread left its spans) may be claimed by another key.
+ * A key is looked for within GPROBE entries of its hash. */
+
+struct gslot {
+    uint64_t key;
+    uint32_t span;
+};
+static struct gslot gslots[GSLOTS];
+static int glock;
+
+static uint32_t ghash(uint64_t key)
+{
+    return (uint32_t)((key >> 4) * 0x9E3779B97F4A7C15ull >> 40);
+}
+
+static void green_set(uint64_t key, uint32_t no)
+{
+    while (__atomic_exchange_n(&glock, 1, __ATOMIC_ACQUIRE))
+        ;
+    uint32_t h = ghash(key);
+    struct gslot *mine = NULL, *spare = NULL;
+    for (unsigned i = 0; i < GPROBE; i++) {
+        struct gslot *g = &gslots[(h + i) % GSLOTS];
+        uint64_t k = __atomic_load_n(&g->key, __ATOMIC_RELAXED);
+        if (k == key) {
+            mine = g;
+            break;
+        }
+        if (!spare && (k == 0 || __atomic_load_n(&g->span, __ATOMIC_RELAXED) == 0))
+            spare = g;
+        if (k == 0)
+            break;
+    }
+    if (mine)
+        __atomic_store_n(&mine->span, no, __ATOMIC_RELEASE);
+    else if (no && spare) {
+        /* its span is 0 meanwhile: a reader finding the key early falls
+         * back to the thread's span, as it did before */
+        __atomic_store_n(&spare->key, key, __ATOMIC_RELEASE);
+        __atomic_store_n(&spare->span, no, __ATOMIC_RELEASE);
+    } else if (no)
+        __atomic_add_fetch(&green_full, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&glock, 0, __ATOMIC_RELEASE);
+}
+
+static uint32_t green_get(uint64_t key)
+{
+    uint32_t h = ghash(key);
+    for (unsigned i = 0; i < GPROBE; i++) {
+        const struct gslot *g = &gslots[(h + i) % GSLOTS];
+        uint64_t k = __atomic_load_n(&g->key, __ATOMIC_ACQUIRE);
+        if (k == key)
+            return __atomic_load_n(&g->span, __ATOMIC_ACQUIRE);
+        if (k == 0)
+            return 0;
+    }
+    return 0;
+}
+
+void sonde_span_at(uint32_t no, uint32_t key_lo, uint32_t key_hi)
+{
+    uint64_t key = (uint64_t)key_hi << 32 | key_lo;
+    if (key)
+        green_set(key, no);
+    else
+        sonde_span_current(no);
+}
+
+uint32_t agent_span_of(pid_t tid, uint64_t green, void *ctx)
 {
     (void)ctx;
+    if (green) {
+        uint32_t no = green_get(green);
+        if (no)
+            return no;
+    }
     uint32_t h = (uint32_t)tid * 2654435761u;
     for (unsigned i = 0; i < SLOTS; i++) {
         const struct slot *s = &slots[(h + i) % SLOTS];
@@ -409,6 +491,7 @@ static void spans_at_exit(void)
 static void spans_atfork_child(void)
 {
     pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+    glock = 0; /* the forking thread's tasks and greenlets keep their entries */
     pthread_cond_t c0 = PTHREAD_COND_INITIALIZER, c1 = PTHREAD_COND_INITIALIZER;
     mu = m0;
     wake = c0;
@@ -467,7 +550,12 @@ static int start_locked(void)
 
 int sonde_span_end(const void *data, size_t len, uint32_t restore)
 {
-    sonde_span_current(restore);
+    return sonde_span_end_at(data, len, restore, 0, 0);
+}
+
+int sonde_span_end_at(const void *data, size_t len, uint32_t restore, uint32_t key_lo, uint32_t key_hi)
+{
+    sonde_span_at(restore, key_lo, key_hi);
     if (!data || len < SPAN_REC_HDR || len > (1u << 24)) {
         pthread_mutex_lock(&mu);
         stats[SPST_ENDED]++;

@@ -180,3 +180,111 @@ def test_tracer_api(sonde_bin, cpython):
     assert res["bad"] == [True] * 8
     assert res["remote"] == ["4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "k=v"]
     assert res["kind"]
+
+
+TASKS = r'''
+import asyncio, json, time, sonde
+
+def burn_left(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+def burn_right(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+async def worker(name, burn, ids):
+    with sonde.span(name) as sp:
+        ids[name] = "%016x" % sp.span_id
+        end = time.monotonic() + 1.2
+        while time.monotonic() < end:
+            burn(0.004)
+            await asyncio.sleep(0)   # the other task runs while this span is open
+
+async def main():
+    ids = {}
+    await asyncio.gather(worker("left", burn_left, ids), worker("right", burn_right, ids))
+    return ids
+
+with sonde.span("outer") as o:
+    ids = asyncio.run(main())
+ids["outer"] = "%016x" % o.span_id
+print(json.dumps(ids))
+'''
+
+
+def test_spans_per_task(sonde_bin, cpython, tmp_path):
+    """Two asyncio tasks on one thread take turns, each inside its own span:
+    each span's samples are its own task's, never the other's, whichever
+    span was entered last on the thread."""
+    out = str(tmp_path / "r.sonde")
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", cpython.path, "-c", TASKS, timeout=90)
+    assert r.returncode == 0, r.stderr
+    ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    by = {s["name"]: s for s in report_json(sonde_bin, out)["spans"]}
+    assert set(by) == {"left", "right", "outer"}, by
+    mine = {"left": "burn_left", "right": "burn_right"}
+    for name, other in (("left", "right"), ("right", "left")):
+        assert by[name]["span_id"] == ids[name]
+        assert by[name]["samples"] >= 20, by[name]
+        fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by[name]["id"])["functions"]}
+        assert mine[name] in fns, (name, fns)
+        assert mine[other] not in fns, (name, fns)
+
+
+GREENLETS = r'''
+import greenlet, json, time, sonde
+
+def burn_left(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+def burn_right(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+ids = {}
+def worker(name, burn):
+    with sonde.span(name) as sp:
+        ids[name] = "%016x" % sp.span_id
+        end = time.monotonic() + 1.2
+        while time.monotonic() < end:
+            burn(0.004)
+            main.switch()            # the other greenlet runs while this span is open
+
+main = greenlet.getcurrent()
+gl = [greenlet.greenlet(worker), greenlet.greenlet(worker)]
+first = [("left", burn_left), ("right", burn_right)]
+with sonde.span("outer") as o:
+    while any(not g.dead for g in gl):
+        for g, a in zip(gl, first):
+            if not g.dead:
+                g.switch(*a) if not g else g.switch()
+ids["outer"] = "%016x" % o.span_id
+print(json.dumps(ids))
+'''
+
+
+def test_spans_per_greenlet(sonde_bin, tmp_path):
+    """The same with two greenlets taking turns on one thread (Debian's
+    python3, the one with greenlet: scripts/install-deps)."""
+    out = str(tmp_path / "r.sonde")
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", "/usr/bin/python3", "-c", GREENLETS, timeout=90)
+    assert r.returncode == 0, r.stderr
+    ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    by = {s["name"]: s for s in report_json(sonde_bin, out)["spans"]}
+    assert set(by) == {"left", "right", "outer"}, by
+    mine = {"left": "burn_left", "right": "burn_right"}
+    for name, other in (("left", "right"), ("right", "left")):
+        assert by[name]["span_id"] == ids[name]
+        assert by[name]["samples"] >= 20, by[name]
+        fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by[name]["id"])["functions"]}
+        assert mine[name] in fns, (name, fns)
+        assert mine[other] not in fns, (name, fns)
+    # the loop switching them ran in the outer span, outside both
+    fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by["outer"]["id"])["functions"]}
+    assert not fns & set(mine.values()), fns

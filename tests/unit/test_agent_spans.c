@@ -127,29 +127,66 @@ static void *other(void *arg)
     pthread_barrier_wait(&bar); /* set */
     pthread_barrier_wait(&bar); /* read by main */
     sonde_span_current(0);
-    other_span = agent_span_of(other_tid, NULL);
+    other_span = agent_span_of(other_tid, 0, NULL);
     return NULL;
 }
 
 static void test_current(void)
 {
     pid_t me = (pid_t)syscall(SYS_gettid);
-    CHECK_INT(agent_span_of(me, NULL), 0); /* never set */
+    CHECK_INT(agent_span_of(me, 0, NULL), 0); /* never set */
     sonde_span_current(5);
-    CHECK_INT(agent_span_of(me, NULL), 5);
+    CHECK_INT(agent_span_of(me, 0, NULL), 5);
     pthread_t t;
     pthread_barrier_init(&bar, NULL, 2);
     pthread_create(&t, NULL, other, NULL);
     pthread_barrier_wait(&bar);
-    CHECK_INT(agent_span_of(other_tid, NULL), 99);
-    CHECK_INT(agent_span_of(me, NULL), 5); /* each thread its own */
+    CHECK_INT(agent_span_of(other_tid, 0, NULL), 99);
+    CHECK_INT(agent_span_of(me, 0, NULL), 5); /* each thread its own */
     pthread_barrier_wait(&bar);
     pthread_join(t, NULL);
     CHECK_INT(other_span, 0);
     sonde_span_current(0);
-    CHECK_INT(agent_span_of(me, NULL), 0);
-    CHECK_INT(agent_span_of(1 << 30, NULL), 0); /* a thread never seen */
+    CHECK_INT(agent_span_of(me, 0, NULL), 0);
+    CHECK_INT(agent_span_of(1 << 30, 0, NULL), 0); /* a thread never seen */
     pthread_barrier_destroy(&bar);
+}
+
+/* asyncio tasks and greenlets: their own span, keyed by their address;
+ * none of their own: their thread's */
+static void test_green(void)
+{
+    pid_t me = (pid_t)syscall(SYS_gettid);
+    uint64_t a = 0x7f12345678a0ull, b = 0x55aa00001230ull, c = 0x7f12345678b0ull;
+    sonde_span_current(3); /* the thread's (outside any task) */
+    sonde_span_at(7, (uint32_t)a, (uint32_t)(a >> 32));
+    sonde_span_at(8, (uint32_t)b, (uint32_t)(b >> 32));
+    CHECK_INT(agent_span_of(me, a, NULL), 7);
+    CHECK_INT(agent_span_of(me, b, NULL), 8);
+    CHECK_INT(agent_span_of(me, c, NULL), 3); /* a task without a span */
+    CHECK_INT(agent_span_of(me, 0, NULL), 3); /* the thread untouched */
+    /* leaving: b's own span ends, the thread's shows again */
+    sonde_span_at(0, (uint32_t)b, (uint32_t)(b >> 32));
+    CHECK_INT(agent_span_of(me, b, NULL), 3);
+    CHECK_INT(agent_span_of(me, a, NULL), 7);
+    /* keys that differ only in their high half are two tasks */
+    uint64_t a2 = a ^ (1ull << 40);
+    sonde_span_at(9, (uint32_t)a2, (uint32_t)(a2 >> 32));
+    CHECK_INT(agent_span_of(me, a2, NULL), 9);
+    CHECK_INT(agent_span_of(me, a, NULL), 7);
+    /* many tasks come and go: released entries are claimed again */
+    for (uint64_t i = 1; i <= 100000; i++) {
+        uint64_t k = 0x7f0000000000ull + i * 0x70;
+        sonde_span_at((uint32_t)i, (uint32_t)k, (uint32_t)(k >> 32));
+        CHECK(agent_span_of(me, k, NULL) == (uint32_t)i, "task %llu", (unsigned long long)i);
+        sonde_span_at(0, (uint32_t)k, (uint32_t)(k >> 32));
+    }
+    CHECK_INT(agent_span_of(me, a, NULL), 7);
+    CHECK_INT(agent_span_of(me, a2, NULL), 9);
+    sonde_span_at(0, (uint32_t)a, (uint32_t)(a >> 32));
+    sonde_span_at(0, (uint32_t)a2, (uint32_t)(a2 >> 32));
+    sonde_span_current(0);
+    CHECK_INT(agent_span_of(me, a, NULL), 0);
 }
 
 static void test_end_refused(void)
@@ -166,6 +203,7 @@ int main(void)
 {
     test_decode();
     test_current();
+    test_green();
     test_end_refused();
     return check_done("agent_spans");
 }
