@@ -1,8 +1,9 @@
 /* The agent's spans: see agent/spans.h. */
 #include "agent/spans.h"
 
+#include "agent/span_json.h"
+
 #include "common/err.h"
-#include "spans/otlp_encode.h"
 #include "spans/span.h"
 #include "store/spans.h"
 
@@ -240,36 +241,18 @@ int sonde_spans_config(const char *ep, const char *svc, const char *hst, const c
     return 0;
 }
 
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int agent_span_decode(const void *rec, size_t len, const char *svc, const char *node, const char *extra,
                       struct span_batch *out, int with_no)
 {
-    const unsigned char *p = rec;
-    if (!rec || len < SPAN_REC_HDR)
+    struct span_hdr h;
+    if (agent_span_header(rec, len, &h))
         return -EINVAL;
-    uint64_t th = rd64(p), tl = rd64(p + 8), sid = rd64(p + 16), pid = rd64(p + 24);
-    int64_t st = (int64_t)rd64(p + 32), en = (int64_t)rd64(p + 40);
-    uint32_t no = rd32(p + 48);
-    unsigned kind = p[52], status = p[53];
-    size_t nlen = (size_t)p[54] | (size_t)p[55] << 8, alen = rd32(p + 56);
-    if ((th == 0 && tl == 0) || sid == 0 || kind > SPAN_KIND_CONSUMER || status > SPAN_STATUS_ERROR ||
-        nlen > len - SPAN_REC_HDR || alen != len - SPAN_REC_HDR - nlen || st < 0 || en < st ||
-        st / 1000 > SPAN_TIME_MAX_US || en / 1000 > SPAN_TIME_MAX_US)
-        return -EINVAL;
-    json_t *attrs = alen ? json_loadb((const char *)p + SPAN_REC_HDR + nlen, alen, JSON_REJECT_DUPLICATES, NULL)
-                         : json_object();
+    uint64_t th = h.trace_hi, tl = h.trace_lo, sid = h.span_id, pid = h.parent_id;
+    int64_t st = h.start_ns, en = h.end_ns;
+    uint32_t no = h.no;
+    unsigned kind = h.kind, status = h.status;
+    size_t nlen = h.name_len, alen = h.attrs_len;
+    json_t *attrs = alen ? json_loadb(h.attrs, alen, JSON_REJECT_DUPLICATES, NULL) : json_object();
     if (!json_is_object(attrs)) {
         json_decref(attrs);
         return -EINVAL;
@@ -293,7 +276,7 @@ int agent_span_decode(const void *rec, size_t len, const char *svc, const char *
     snprintf(s->span_id, sizeof s->span_id, "%016llx", (unsigned long long)sid);
     if (pid)
         snprintf(s->parent_id, sizeof s->parent_id, "%016llx", (unsigned long long)pid);
-    s->name = span_batch_strdup(out, (const char *)p + SPAN_REC_HDR, nlen);
+    s->name = span_batch_strdup(out, h.name, nlen);
     s->service = span_batch_strdup(out, svc ? svc : "", (size_t)-1);
     s->node = span_batch_strdup(out, node ? node : "", (size_t)-1);
     s->attrs = span_batch_strdup(out, atext, (size_t)-1);
@@ -340,13 +323,10 @@ static int post(CURL *c, const char *url, const char *body, size_t len, long tim
     return code == 429 || code >= 500 || code == 408 ? 1 : -1;
 }
 
-/* Export a batch with retries; 0 or -1 (dropped). Called without mu. */
-static int export_batch(CURL *c, const char *url, const struct span_batch *b)
+/* Export a request body with retries; 0 or -1 (dropped). Called without
+ * mu. */
+static int export_body(CURL *c, const char *url, const char *body, size_t len)
 {
-    char *body;
-    size_t len;
-    if (fmt_otlp_json(b->spans, b->n, &body, &len))
-        return -1;
     int rc = -1;
     long backoff = 100;
     for (int t = 0; t < TRIES; t++) {
@@ -374,7 +354,6 @@ static int export_batch(CURL *c, const char *url, const struct span_batch *b)
             backoff *= 2;
         }
     }
-    free(body);
     return rc;
 }
 
@@ -415,29 +394,42 @@ static void *exporter_main(void *arg)
         size_t kept_n = kept_init ? kept.n : 0;
         pthread_mutex_unlock(&mu);
 
-        /* spans for the recording are decoded into a batch of this
-         * thread's and moved into `kept` under the lock: a recording may be
-         * saved (agent_spans_save takes `kept`) meanwhile */
-        struct span_batch b, kb;
-        span_batch_init(&b);
+        /* the export body is written straight from the packed spans (one
+         * pass, attributes parsed only when there are some); spans for the
+         * recording are decoded into a batch of this thread's and moved
+         * into `kept` under the lock: a recording may be saved
+         * (agent_spans_save takes `kept`) meanwhile */
+        struct span_batch kb;
         span_batch_init(&kb);
         uint64_t bad = 0, nokeep = 0;
+        const void *recs[BATCH_MAX];
+        size_t lens[BATCH_MAX], nb = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!svc || !node || agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &b, 0))
-                bad++;
-            else if (keep) {
-                if (kept_n + kb.n >= SPANS_KEEP_MAX ||
-                    agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kb, 1))
+            recs[i] = take[i]->data;
+            lens[i] = take[i]->len;
+        }
+        char *body = NULL;
+        size_t blen = 0;
+        if (!svc || !node || agent_spans_otlp_json(recs, lens, n, svc, node, extra, &body, &blen, &nb, &bad)) {
+            bad = n; /* out of memory: none can go */
+            nb = 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (keep && body) {
+                /* a malformed one was counted as such above */
+                int r = kept_n + kb.n >= SPANS_KEEP_MAX
+                            ? -ENOSPC
+                            : agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kb, 1);
+                if (r && r != -EINVAL)
                     nokeep++;
             }
             free(take[i]);
         }
         int exported = -1;
-        if (url && b.n)
-            exported = export_batch(c, url, &b);
-        size_t nb = b.n;
+        if (url && nb)
+            exported = export_body(c, url, body, blen);
+        free(body);
         int had_url = url != NULL;
-        span_batch_fini(&b);
         free(url);
         free(svc);
         free(node);

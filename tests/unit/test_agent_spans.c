@@ -4,9 +4,12 @@
 #include "check.h"
 
 #include "agent/spans.h"
+#include "agent/span_json.h"
+#include "collector/otlp_json.h"
 #include "spans/span.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -115,6 +118,71 @@ static void test_decode(void)
     span_batch_fini(&sb);
 }
 
+/* The export body, written straight from packed spans, says what the
+ * decoded spans say: the collector's OTLP JSON decoder reads back the same
+ * ids, names, kinds, times (in µs), statuses and attributes (the span's own
+ * winning over the resource's extra ones); a malformed record is left out
+ * and counted; a name that is not UTF-8 is repaired, not refused. */
+static void test_export_body(void)
+{
+    static unsigned char b[4][512];
+    const void *recs[5];
+    size_t lens[5];
+    lens[0] = pack(b[0], 0x0123456789abcdefULL, 0x1122334455667788ULL, 0xaabbccddeeff0011ULL, 0x42,
+                   1700000000123456789LL, 1700000000223456789LL, 7, SPAN_KIND_SERVER, SPAN_STATUS_ERROR,
+                   "GET \"/cart\"\n", "{\"http.status\":500,\"r\":0.5,\"ok\":true,\"l\":[1,\"x\"],"
+                   "\"o\":{\"k\":\"\\u00e9\\\\\"},\"n\":null}");
+    lens[1] = pack(b[1], 0, 9, 3, 0, 1700000000000000000LL, 1700000000000001000LL, 8, SPAN_KIND_INTERNAL,
+                   SPAN_STATUS_UNSET, "plain", "");
+    lens[2] = pack(b[2], 0, 9, 0, 0, 1, 2, 9, 0, 0, "no span id", ""); /* malformed */
+    lens[3] = pack(b[3], 0, 9, 4, 3, 1700000000000000000LL, 1700000000000001000LL, 10, SPAN_KIND_CLIENT,
+                   SPAN_STATUS_OK, "bad \xff\xc0 utf8", "{\"a\":1,\"a\":2}"); /* duplicate key: malformed */
+    recs[0] = b[0], recs[1] = b[1], recs[2] = b[2], recs[3] = b[3];
+    unsigned char u[64];
+    lens[4] = pack(u, 0, 9, 5, 3, 1700000000000000000LL, 1700000000000001000LL, 11, SPAN_KIND_CLIENT,
+                   SPAN_STATUS_OK, "bad \xff\xc0 utf8", "");
+    recs[4] = u;
+    char *body = NULL;
+    size_t len = 0, nspans = 0;
+    uint64_t bad = 0;
+    CHECK_INT(agent_spans_otlp_json(recs, lens, 5, "shop \"eu\"", "host1", "{\"deployment\":\"prod\",\"http.status\":1}",
+                                    &body, &len, &nspans, &bad), 0);
+    CHECK_INT(nspans, 3);
+    CHECK_INT(bad, 2);
+    CHECK_INT(strlen(body), len);
+    struct span_batch got, want;
+    span_batch_init(&got);
+    span_batch_init(&want);
+    char err[256] = "";
+    CHECK(otlp_json_decode(body, len, &got, 100, err, sizeof err) == 0, "decode: %s", err);
+    CHECK_INT(got.n, 3);
+    CHECK_INT(agent_span_decode(b[0], lens[0], "shop \"eu\"", "host1", "{\"deployment\":\"prod\",\"http.status\":1}",
+                                &want, 0), 0);
+    CHECK_INT(agent_span_decode(b[1], lens[1], "shop \"eu\"", "host1", "{\"deployment\":\"prod\",\"http.status\":1}",
+                                &want, 0), 0);
+    for (size_t i = 0; i < 2 && got.n == 3; i++) {
+        const struct span *g = &got.spans[i], *w = &want.spans[i];
+        CHECK_STR(g->trace_id, w->trace_id);
+        CHECK_STR(g->span_id, w->span_id);
+        CHECK_STR(g->parent_id, w->parent_id);
+        CHECK_STR(g->name, w->name);
+        CHECK_STR(g->service, w->service);
+        CHECK_INT(g->kind, w->kind);
+        CHECK_INT(g->status, w->status);
+        CHECK_INT(g->start_us, w->start_us);
+        CHECK_INT(g->end_us, w->end_us);
+        json_t *ga = json_loads(g->attrs, 0, NULL), *wa = json_loads(w->attrs, 0, NULL);
+        CHECK(json_equal(ga, wa), "attrs %s, want %s", g->attrs, w->attrs);
+        json_decref(ga);
+        json_decref(wa);
+    }
+    if (got.n == 3)
+        CHECK_STR(got.spans[2].name, "bad \xef\xbf\xbd\xef\xbf\xbd utf8");
+    span_batch_fini(&got);
+    span_batch_fini(&want);
+    free(body);
+}
+
 static uint32_t other_span;
 static pid_t other_tid;
 static pthread_barrier_t bar;
@@ -203,6 +271,7 @@ int main(void)
 {
     test_decode();
     test_current();
+    test_export_body();
     test_green();
     test_end_refused();
     return check_done("agent_spans");
