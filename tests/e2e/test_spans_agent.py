@@ -7,13 +7,16 @@ import json
 import os
 import socket
 import subprocess
+import urllib.request
 
 from conftest import TARGETS, recording_meta, run_sonde, wait_for
 from test_agent import pkg_dir
-from test_collector import Collector
+from test_collector import CLIENTS, Collector, node_clients  # noqa: F401 (a fixture)
 from test_record import report_json
 
 SW = str(TARGETS / "span_work.py")
+HTTP = str(TARGETS / "span_http.py")
+PY = "/usr/bin/python3"
 
 
 def trace_json(sonde_bin, db, tid):
@@ -86,20 +89,30 @@ def test_spans_collector_and_recording(sonde_bin, cpython, tmp_path):
 
 def test_spans_collector_down(sonde_bin, cpython, tmp_path):
     """Nothing listens at the endpoint: the program runs to its end with its
-    output and exit code, the spans are counted as dropped (stderr, meta)
-    and the recording still holds them."""
+    output and exit code (its stdout the same as without an endpoint), the
+    spans are counted as dropped (stderr, sonde.span_stats(), meta) and the
+    recording still holds them."""
     out = str(tmp_path / "r.sonde")
-    prog = ("import sonde, sys\n"
+    prog = ("import json, sonde, sys\n"
             "for i in range(300):\n"
-            "    with sonde.span('s%d' % i): pass\n"
+            "    with sonde.span('s%d' % i):\n"
+            "        print('line', i, sum(range(i)))\n"
             "print('done', sonde.span_stats()['ended'])\n"
+            "sonde.flush_spans(30)\n"
+            "sys.stderr.write('STATS ' + json.dumps(sonde.span_stats()) + '\\n')\n"
             "sys.exit(3)\n")
     r = run_sonde(sonde_bin, "record", "--agent", "--collector", "http://127.0.0.1:%d" % closed_port(),
                   "-o", out, "--", cpython.path, "-c", prog, timeout=90)
     assert r.returncode == 0, r.stderr
     assert "exited with status 3" in r.stderr
-    assert "done 300" in r.stdout
-    assert "spans dropped" in r.stderr, r.stderr
+    plain = subprocess.run([cpython.path, "-c", prog], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin)))
+    assert plain.returncode == 3, plain.stderr
+    assert r.stdout == plain.stdout and "done 300" in r.stdout
+    st = json.loads([l for l in r.stderr.splitlines() if l.startswith("STATS ")][-1][6:])
+    assert st["ended"] == 300 and st["exported"] == 0, st
+    assert st["dropped_export"] + st["dropped_queue"] == 300, st
+    assert "sonde: agent: 300 of 300 spans dropped" in r.stderr, r.stderr
     assert int(recording_meta(out)["spans_dropped"]) == 300
     assert len(report_json(sonde_bin, out)["spans"]) == 300
 
@@ -288,3 +301,58 @@ def test_spans_per_greenlet(sonde_bin, tmp_path):
     # the loop switching them ran in the outer span, outside both
     fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by["outer"]["id"])["functions"]}
     assert not fns & set(mine.values()), fns
+
+
+def test_http_frontends_join_backend_trace(sonde_bin, node_clients, tmp_path):
+    """A Python backend serving HTTP under the agent; a Python frontend
+    (inject, under the agent too) and a JavaScript one (the OpenTelemetry JS
+    SDK's W3C propagator) call it. All export to one collector: each call's
+    trace holds the frontend's spans and the backend's server span, a child
+    of the frontend's client span from another service."""
+    c = Collector(sonde_bin, tmp_path / "spans.sonde")
+    portfile = str(tmp_path / "port")
+    back = subprocess.Popen(["env", "OTEL_SERVICE_NAME=back", sonde_bin, "record", "--agent", "--collector",
+                             c.url, "-o", str(tmp_path / "back.sonde"), "--", PY, HTTP, "back", portfile],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: os.path.exists(portfile), 30, "the backend's port")
+        url = "http://127.0.0.1:" + open(portfile).read().strip()
+        r = run_sonde(sonde_bin, "record", "--agent", "--collector", c.url, "-o", str(tmp_path / "front.sonde"),
+                      "--", PY, HTTP, "front", url, timeout=90, prefix=("env", "OTEL_SERVICE_NAME=front"))
+        assert r.returncode == 0, r.stderr
+        py = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+        j = subprocess.run([node_clients, str(CLIENTS / "call_backend.js"), c.url, url], capture_output=True,
+                           text=True, timeout=60)
+        assert j.returncode == 0, j.stderr
+        js = json.loads(j.stdout.strip().splitlines()[-1])
+        urllib.request.urlopen(url + "/quit", timeout=30).read()
+        out, err = back.communicate(timeout=60)
+        assert back.returncode == 0, err
+        assert "dropped" not in err, err
+
+        # the Python frontend: front > call > GET /work (back)
+        assert py["reply"]["trace"] == py["trace"] and py["reply"]["parent"] == py["call"]
+
+        def spans_of(tid, n):
+            t = trace_json(sonde_bin, c.db, tid)
+            return {s["name"] + "/" + s["service"]: s for s in t["spans"]} if t and len(t["spans"]) == n else None
+        got = wait_for(lambda: spans_of(py["trace"], 3), 20, "the Python frontend's trace with the backend span")
+        assert set(got) == {"front/front", "call/front", "GET /work/back"}, got
+        assert got["front/front"]["parent_id"] in ("", None)
+        assert got["call/front"]["parent_id"] == py["front"]
+        srv = got["GET /work/back"]
+        assert srv["span_id"] == py["reply"]["span"] and srv["parent_id"] == py["call"], srv
+        assert srv["kind"] == "server" and got["call/front"]["kind"] == "client"
+
+        # the JavaScript frontend: GET /page > GET /work (client) > GET /work (back)
+        assert js["reply"]["trace"] == js["trace_id"] and js["reply"]["parent"] == js["call"]
+        got = wait_for(lambda: spans_of(js["trace_id"], 3), 20, "the JavaScript frontend's trace with the backend span")
+        assert set(got) == {"GET /page/js-front", "GET /work/js-front", "GET /work/back"}, got
+        assert got["GET /work/js-front"]["parent_id"] == js["front"]
+        srv = got["GET /work/back"]
+        assert srv["span_id"] == js["reply"]["span"] and srv["parent_id"] == js["call"], srv
+    finally:
+        if back.poll() is None:
+            back.kill()
+            back.communicate()
+        c.stop()
