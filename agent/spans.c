@@ -1,8 +1,9 @@
 /* The agent's spans: see agent/spans.h. */
 #include "agent/spans.h"
 
+#include "agent/span_json.h"
+
 #include "common/err.h"
-#include "spans/otlp_encode.h"
 #include "spans/span.h"
 #include "store/spans.h"
 
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #define SLOTS 4096          /* threads whose current span is followed */
+#define GSLOTS 8192         /* green threads with a span of their own at once, at most */
+#define GPROBE 64           /* entries a green thread's key is looked for in */
 #define BATCH_MAX 512       /* spans per request */
 #define WAKE_MS 200         /* the exporter's longest sleep */
 #define TRIES 4             /* attempts per batch; backoff 100, 200, 400 ms */
@@ -33,6 +36,7 @@ struct slot {
 static struct slot slots[SLOTS];
 static __thread struct slot *my_slot;
 static __thread int my_slot_none; /* the table was full for this thread */
+static uint64_t green_full;       /* green spans not followed: no room near their key */
 
 static struct slot *claim_slot(void)
 {
@@ -69,9 +73,88 @@ void sonde_span_current(uint32_t no)
     __atomic_store_n(&s->span, no, __ATOMIC_RELAXED);
 }
 
-uint32_t agent_span_of(pid_t tid, void *ctx)
+/* ---- per green thread (asyncio task, greenlet) current span ----
+ * Keyed by the task's or greenlet's object address, the key the sampler
+ * knows its lanes by. Writers (span enter and exit in a green thread) are
+ * serialized by a spin lock (they run under the GIL: it is uncontended);
+ * the sampler reads without it. An entry's key is set once it is claimed
+ * and never cleared (a probe sequence never breaks); an entry whose span
+ * is 0 (its green thread left its spans) may be claimed by another key.
+ * A key is looked for within GPROBE entries of its hash. */
+
+struct gslot {
+    uint64_t key;
+    uint32_t span;
+};
+static struct gslot gslots[GSLOTS];
+static int glock;
+
+static uint32_t ghash(uint64_t key)
+{
+    return (uint32_t)((key >> 4) * 0x9E3779B97F4A7C15ull >> 40);
+}
+
+static void green_set(uint64_t key, uint32_t no)
+{
+    while (__atomic_exchange_n(&glock, 1, __ATOMIC_ACQUIRE))
+        ;
+    uint32_t h = ghash(key);
+    struct gslot *mine = NULL, *spare = NULL;
+    for (unsigned i = 0; i < GPROBE; i++) {
+        struct gslot *g = &gslots[(h + i) % GSLOTS];
+        uint64_t k = __atomic_load_n(&g->key, __ATOMIC_RELAXED);
+        if (k == key) {
+            mine = g;
+            break;
+        }
+        if (!spare && (k == 0 || __atomic_load_n(&g->span, __ATOMIC_RELAXED) == 0))
+            spare = g;
+        if (k == 0)
+            break;
+    }
+    if (mine)
+        __atomic_store_n(&mine->span, no, __ATOMIC_RELEASE);
+    else if (no && spare) {
+        /* its span is 0 meanwhile: a reader finding the key early falls
+         * back to the thread's span, as it did before */
+        __atomic_store_n(&spare->key, key, __ATOMIC_RELEASE);
+        __atomic_store_n(&spare->span, no, __ATOMIC_RELEASE);
+    } else if (no)
+        __atomic_add_fetch(&green_full, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&glock, 0, __ATOMIC_RELEASE);
+}
+
+static uint32_t green_get(uint64_t key)
+{
+    uint32_t h = ghash(key);
+    for (unsigned i = 0; i < GPROBE; i++) {
+        const struct gslot *g = &gslots[(h + i) % GSLOTS];
+        uint64_t k = __atomic_load_n(&g->key, __ATOMIC_ACQUIRE);
+        if (k == key)
+            return __atomic_load_n(&g->span, __ATOMIC_ACQUIRE);
+        if (k == 0)
+            return 0;
+    }
+    return 0;
+}
+
+void sonde_span_at(uint32_t no, uint32_t key_lo, uint32_t key_hi)
+{
+    uint64_t key = (uint64_t)key_hi << 32 | key_lo;
+    if (key)
+        green_set(key, no);
+    else
+        sonde_span_current(no);
+}
+
+uint32_t agent_span_of(pid_t tid, uint64_t green, void *ctx)
 {
     (void)ctx;
+    if (green) {
+        uint32_t no = green_get(green);
+        if (no)
+            return no;
+    }
     uint32_t h = (uint32_t)tid * 2654435761u;
     for (unsigned i = 0; i < SLOTS; i++) {
         const struct slot *s = &slots[(h + i) % SLOTS];
@@ -158,36 +241,18 @@ int sonde_spans_config(const char *ep, const char *svc, const char *hst, const c
     return 0;
 }
 
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int agent_span_decode(const void *rec, size_t len, const char *svc, const char *node, const char *extra,
                       struct span_batch *out, int with_no)
 {
-    const unsigned char *p = rec;
-    if (!rec || len < SPAN_REC_HDR)
+    struct span_hdr h;
+    if (agent_span_header(rec, len, &h))
         return -EINVAL;
-    uint64_t th = rd64(p), tl = rd64(p + 8), sid = rd64(p + 16), pid = rd64(p + 24);
-    int64_t st = (int64_t)rd64(p + 32), en = (int64_t)rd64(p + 40);
-    uint32_t no = rd32(p + 48);
-    unsigned kind = p[52], status = p[53];
-    size_t nlen = (size_t)p[54] | (size_t)p[55] << 8, alen = rd32(p + 56);
-    if ((th == 0 && tl == 0) || sid == 0 || kind > SPAN_KIND_CONSUMER || status > SPAN_STATUS_ERROR ||
-        nlen > len - SPAN_REC_HDR || alen != len - SPAN_REC_HDR - nlen || st < 0 || en < st ||
-        st / 1000 > SPAN_TIME_MAX_US || en / 1000 > SPAN_TIME_MAX_US)
-        return -EINVAL;
-    json_t *attrs = alen ? json_loadb((const char *)p + SPAN_REC_HDR + nlen, alen, JSON_REJECT_DUPLICATES, NULL)
-                         : json_object();
+    uint64_t th = h.trace_hi, tl = h.trace_lo, sid = h.span_id, pid = h.parent_id;
+    int64_t st = h.start_ns, en = h.end_ns;
+    uint32_t no = h.no;
+    unsigned kind = h.kind, status = h.status;
+    size_t nlen = h.name_len, alen = h.attrs_len;
+    json_t *attrs = alen ? json_loadb(h.attrs, alen, JSON_REJECT_DUPLICATES, NULL) : json_object();
     if (!json_is_object(attrs)) {
         json_decref(attrs);
         return -EINVAL;
@@ -211,7 +276,7 @@ int agent_span_decode(const void *rec, size_t len, const char *svc, const char *
     snprintf(s->span_id, sizeof s->span_id, "%016llx", (unsigned long long)sid);
     if (pid)
         snprintf(s->parent_id, sizeof s->parent_id, "%016llx", (unsigned long long)pid);
-    s->name = span_batch_strdup(out, (const char *)p + SPAN_REC_HDR, nlen);
+    s->name = span_batch_strdup(out, h.name, nlen);
     s->service = span_batch_strdup(out, svc ? svc : "", (size_t)-1);
     s->node = span_batch_strdup(out, node ? node : "", (size_t)-1);
     s->attrs = span_batch_strdup(out, atext, (size_t)-1);
@@ -258,13 +323,10 @@ static int post(CURL *c, const char *url, const char *body, size_t len, long tim
     return code == 429 || code >= 500 || code == 408 ? 1 : -1;
 }
 
-/* Export a batch with retries; 0 or -1 (dropped). Called without mu. */
-static int export_batch(CURL *c, const char *url, const struct span_batch *b)
+/* Export a request body with retries; 0 or -1 (dropped). Called without
+ * mu. */
+static int export_body(CURL *c, const char *url, const char *body, size_t len)
 {
-    char *body;
-    size_t len;
-    if (fmt_otlp_json(b->spans, b->n, &body, &len))
-        return -1;
     int rc = -1;
     long backoff = 100;
     for (int t = 0; t < TRIES; t++) {
@@ -292,7 +354,6 @@ static int export_batch(CURL *c, const char *url, const struct span_batch *b)
             backoff *= 2;
         }
     }
-    free(body);
     return rc;
 }
 
@@ -333,29 +394,42 @@ static void *exporter_main(void *arg)
         size_t kept_n = kept_init ? kept.n : 0;
         pthread_mutex_unlock(&mu);
 
-        /* spans for the recording are decoded into a batch of this
-         * thread's and moved into `kept` under the lock: a recording may be
-         * saved (agent_spans_save takes `kept`) meanwhile */
-        struct span_batch b, kb;
-        span_batch_init(&b);
+        /* the export body is written straight from the packed spans (one
+         * pass, attributes parsed only when there are some); spans for the
+         * recording are decoded into a batch of this thread's and moved
+         * into `kept` under the lock: a recording may be saved
+         * (agent_spans_save takes `kept`) meanwhile */
+        struct span_batch kb;
         span_batch_init(&kb);
         uint64_t bad = 0, nokeep = 0;
+        const void *recs[BATCH_MAX];
+        size_t lens[BATCH_MAX], nb = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!svc || !node || agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &b, 0))
-                bad++;
-            else if (keep) {
-                if (kept_n + kb.n >= SPANS_KEEP_MAX ||
-                    agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kb, 1))
+            recs[i] = take[i]->data;
+            lens[i] = take[i]->len;
+        }
+        char *body = NULL;
+        size_t blen = 0;
+        if (!svc || !node || agent_spans_otlp_json(recs, lens, n, svc, node, extra, &body, &blen, &nb, &bad)) {
+            bad = n; /* out of memory: none can go */
+            nb = 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (keep && body) {
+                /* a malformed one was counted as such above */
+                int r = kept_n + kb.n >= SPANS_KEEP_MAX
+                            ? -ENOSPC
+                            : agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kb, 1);
+                if (r && r != -EINVAL)
                     nokeep++;
             }
             free(take[i]);
         }
         int exported = -1;
-        if (url && b.n)
-            exported = export_batch(c, url, &b);
-        size_t nb = b.n;
+        if (url && nb)
+            exported = export_body(c, url, body, blen);
+        free(body);
         int had_url = url != NULL;
-        span_batch_fini(&b);
         free(url);
         free(svc);
         free(node);
@@ -409,6 +483,7 @@ static void spans_at_exit(void)
 static void spans_atfork_child(void)
 {
     pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+    glock = 0; /* the forking thread's tasks and greenlets keep their entries */
     pthread_cond_t c0 = PTHREAD_COND_INITIALIZER, c1 = PTHREAD_COND_INITIALIZER;
     mu = m0;
     wake = c0;
@@ -467,7 +542,12 @@ static int start_locked(void)
 
 int sonde_span_end(const void *data, size_t len, uint32_t restore)
 {
-    sonde_span_current(restore);
+    return sonde_span_end_at(data, len, restore, 0, 0);
+}
+
+int sonde_span_end_at(const void *data, size_t len, uint32_t restore, uint32_t key_lo, uint32_t key_hi)
+{
+    sonde_span_at(restore, key_lo, key_hi);
     if (!data || len < SPAN_REC_HDR || len > (1u << 24)) {
         pthread_mutex_lock(&mu);
         stats[SPST_ENDED]++;

@@ -1,10 +1,12 @@
 /* The agent's spans (libsonde-agent.so): what the Python tracer API
  * (python/sonde/tracing.py) hands to native code, and where it goes.
  *
- *  - Each OS thread has a current span (a recording-local span number, 0 =
- *    none), set by the tracer on span enter and exit through
- *    sonde_span_current; the sampler reads it for every sample it takes of
- *    that thread (agent_span_of), so samples carry their span.
+ *  - Each OS thread, asyncio task and greenlet has a current span (a
+ *    recording-local span number, 0 = none), set by the tracer on span
+ *    enter and exit through sonde_span_at (a task or greenlet by its
+ *    object's address, the key the sampler knows its lane by); the sampler
+ *    reads it for every sample it takes (agent_span_of), so samples carry
+ *    their span.
  *  - Ended spans arrive packed (sonde_span_end, format below) and go into a
  *    bounded queue; a full queue drops the span and counts it, never blocks.
  *    A native thread of the agent (named like the agent's others) takes
@@ -57,10 +59,21 @@ int sonde_spans_config(const char *endpoint, const char *service, const char *ho
  * thread-local slot after the thread's first call. */
 void sonde_span_current(uint32_t no);
 
+/* The current span number (0: none) of the green thread (asyncio task,
+ * greenlet) whose object is at address key_hi << 32 | key_lo (its id()),
+ * or of this thread when that is 0. A green thread's samples carry its
+ * own span, or when it has none (0, or no room was left: rare), its
+ * thread's. Cheap: a short probe under an uncontended spin lock. */
+void sonde_span_at(uint32_t no, uint32_t key_lo, uint32_t key_hi);
+
 /* Hand over an ended span (packed as above, len bytes) and make restore
  * the thread's current span. 0, -EAGAIN (the queue is full: dropped and
  * counted), -EINVAL (malformed: dropped and counted). Never blocks. */
 int sonde_span_end(const void *rec, size_t len, uint32_t restore);
+
+/* sonde_span_end, restore made the current span of the green thread at
+ * key_hi << 32 | key_lo as sonde_span_at does (0: of this thread). */
+int sonde_span_end_at(const void *rec, size_t len, uint32_t restore, uint32_t key_lo, uint32_t key_hi);
 
 /* Wait up to timeout_s for every queued span to be exported (or dropped).
  * 0 when the queue emptied in time, -ETIMEDOUT. */
@@ -71,9 +84,11 @@ void sonde_spans_stats(uint64_t *out);
 
 /* Internal, for agent.c. */
 
-/* The current span of thread tid of this process (0: none). Called on the
- * sampling thread: no lock, no allocation. */
-uint32_t agent_span_of(pid_t tid, void *ctx);
+/* The current span of the green thread whose object is at green (its own
+ * if it set one, else its thread's) or, green 0, of thread tid of this
+ * process (0: none). Called on the sampling thread: no lock, no
+ * allocation. */
+uint32_t agent_span_of(pid_t tid, uint64_t green, void *ctx);
 
 /* A recording starts: keep ended spans for it from now on. */
 void agent_spans_keep(void);

@@ -198,7 +198,7 @@ static void emit_suspended(struct sampler *s, struct target *t, struct glane *l,
     r->cpu_ns = 0;
     r->wall_ns = wall;
     r->green = l->id;
-    r->pad = 0;
+    r->span = s->o.span_of ? s->o.span_of(l->tid, l->addr, s->o.span_ctx) : 0;
     int k = frames_resolve(&t->rt, task->frames, nf, r->frames);
     if (k < nf)
         r->flags |= SAMPLE_TRUNCATED;
@@ -268,6 +268,25 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     s->st.green_scan_ns += cost;
 }
 
+void green_recheck(struct sampler *s, struct target *t, int n)
+{
+    struct green_state *g = t->green;
+    if (!s->o.span_of || !g || g->ncur <= 0)
+        return;
+    uint64_t loops[CURRENT_MAX], now_task[CURRENT_MAX];
+    int nc = py_tasks_current(&t->rt, &g->tc, loops, now_task, CURRENT_MAX);
+    for (int i = 0; i < n; i++) {
+        uint64_t a = s->tick[i].green_addr;
+        int was = 0, is = 0;
+        for (int k = 0; a && k < g->ncur && !was; k++)
+            was = g->cur_task[k] == a;
+        for (int k = 0; was && k < nc && !is; k++)
+            is = now_task[k] == a;
+        if (was && !is)
+            s->tick[i].green_addr = 0;
+    }
+}
+
 void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
 {
     if (!s->o.tasks || n <= 0)
@@ -331,6 +350,7 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
         for (int i = 0; i < n; i++)
             if (s->threads[i].tid == l->tid && s->tick[i].sl) {
                 s->tick[i].green = l->id;
+                s->tick[i].green_addr = l->addr;
                 l->running_ns += s->tick[i].wall;
                 break;
             }

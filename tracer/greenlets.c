@@ -265,7 +265,7 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
     r->cpu_ns = cpu;
     r->wall_ns = wall;
     r->green = l->id;
-    r->pad = 0;
+    r->span = s->o.span_of ? s->o.span_of(l->tid, l->addr, s->o.span_ctx) : 0;
     int k = frames_resolve(&t->rt, g->raw, nf, r->frames);
     if (k < nf)
         r->flags |= SAMPLE_TRUNCATED;
@@ -409,6 +409,7 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
             cur->ran_ns += tk->wall;
             cur->pend_cpu = cur->pend_wall = 0;
             tk->green = cur->id;
+            tk->green_addr = cur->addr;
         }
         th->mark_cpu = cnow;
         th->mark_mono = mnow;

@@ -61,7 +61,7 @@ struct rec_sample {
                           id), 0 = none; with SAMPLE_SUSPENDED in flags, the
                           suspended green thread this sample is of */
     union {
-        uint32_t span; /* the span current on the thread (sampler_opts.span_of), 0 = none */
+        uint32_t span; /* the span current on the thread or green thread (sampler_opts.span_of), 0 = none */
         uint32_t pad;  /* its former name: writers that zero it set no span */
     };
     struct rec_frame frames[];
@@ -149,11 +149,13 @@ struct sampler_opts {
      * Called on the sampling thread. NULL: none. */
     int64_t (*own_cpu_ns)(void *ctx);
     void *own_cpu_ctx;
-    /* In-process mode: the span current on thread tid (recorded in each of
-     * its samples, rec_sample.span; 0 = none). Called on the sampling
-     * thread for every thread sample: it must not block nor allocate.
-     * NULL: samples carry no span. */
-    uint32_t (*span_of)(pid_t tid, void *ctx);
+    /* In-process mode: the span current on thread tid, or in the green
+     * thread (asyncio task, greenlet) whose object is at green (0: the
+     * thread's own), recorded in each sample (rec_sample.span; 0 = none).
+     * Called on the sampling thread for every sample, suspended green
+     * threads' too: it must not block nor allocate. NULL: samples carry
+     * no span. */
+    uint32_t (*span_of)(pid_t tid, uint64_t green, void *ctx);
     void *span_ctx;
 };
 

@@ -92,6 +92,7 @@ struct thread_tick {
     size_t raw_first; /* its frames in sampler.rawall (pass 3) */
     int nraw, truncated;
     uint32_t green;   /* the green thread running on it (tracer/green.c), 0 none */
+    uint64_t green_addr; /* that green thread's object address (its span's key) */
 };
 
 struct rejected {
@@ -195,6 +196,11 @@ void slot_close(struct tslot *sl);
 /* After pass 1 (states) of a tick: tag each thread's tick with the task its
  * loop runs (s->tick[i].green), and scan the tasks when one is due. */
 void green_tick(struct sampler *s, struct target *t, int n, int64_t now);
+/* After the stacks were read (samples carrying spans only): a thread whose
+ * running task changed since green_tick read it has a stack that may be
+ * either task's; its sample carries its thread's span, not the task's
+ * (thread_tick.green_addr cleared). */
+void green_recheck(struct sampler *s, struct target *t, int n);
 /* Forget t's tasks (it is freed, or runs a new image). */
 void green_free(struct target *t);
 

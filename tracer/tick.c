@@ -525,7 +525,7 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         r->cpu_ns = tk->dcpu;
         r->wall_ns = tk->wall;
         r->green = tk->green;
-        r->span = s->o.span_of ? s->o.span_of(th->tid, s->o.span_ctx) : 0;
+        r->span = s->o.span_of ? s->o.span_of(th->tid, tk->green ? tk->green_addr : 0, s->o.span_ctx) : 0;
         int k = 0;
         if (tk->reuse) {
             if (nf)
@@ -595,13 +595,16 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
             gv.holder = s->threads[i].tid;
 
     pass_states(s, t, n, now, &gv, &holder_tid, &waiters);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         s->tick[i].green = 0;
+        s->tick[i].green_addr = 0;
+    }
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);
     int side_ok;
     int batched = pass_gather(s, t, n, &side_ok);
     pass_walk(s, t, n, batched, side_ok);
+    green_recheck(s, t, n);
     pass_emit(s, t, n, now);
     if (sw)
         t->switches_last = sw;

@@ -14,7 +14,9 @@ The current span follows the code through contextvars: per OS thread, and
 per asyncio task (a task created inside a span inherits it). An ended span
 goes to libsonde-agent.so in one call; the agent's native thread exports it
 (OTLP/HTTP JSON) and, while a recording runs, stores it in the recording,
-whose samples carry the span current on their thread. Nothing here waits on
+whose samples carry the span current on their thread, asyncio task or
+greenlet (entering and leaving a span tells the agent, keyed by the task's
+or greenlet's id()). Nothing here waits on
 the network, and a full queue drops the span (counted: stats()).
 
 Configuration, by the OpenTelemetry conventions: OTEL_SERVICE_NAME,
@@ -36,6 +38,7 @@ import os
 import random
 import socket
 import struct
+import sys
 import time
 from urllib.parse import unquote
 
@@ -49,9 +52,44 @@ _numbers = itertools.count(1)
 _rng = random.Random()
 _bits = _rng.getrandbits
 _time_ns = time.time_ns
-_set_current = None   # sonde_span_current, or a no-op
-_end = None           # sonde_span_end, or a no-op
+_set_current = None   # sonde_span_at, or a no-op
+_end = None           # sonde_span_end_at, or a no-op
 _lib = None
+_modules = sys.modules
+_nmods = -1           # len(sys.modules) when _green was last chosen
+_green = None         # id() of the running asyncio task / greenlet, or None
+_M32 = 0xFFFFFFFF
+
+
+def _choose_green():
+    """Choose _green for what is imported now (called again whenever
+    sys.modules grew): a function giving the id() of the asyncio task or
+    greenlet running here, 0 when none (or the thread's main greenlet), or
+    None when neither asyncio nor greenlet is loaded. The id is the key the
+    agent follows a task's or greenlet's span by, the object address the
+    sampler knows its lane by."""
+    global _green, _nmods
+    _nmods = len(_modules)
+    aio, gl = _modules.get("asyncio"), _modules.get("greenlet")
+    loop_of = getattr(getattr(aio, "events", None), "_get_running_loop", None)
+    task_of = getattr(getattr(aio, "tasks", None), "current_task", None)
+    now = getattr(gl, "getcurrent", None)
+    if loop_of is None or task_of is None:
+        loop_of = None
+
+    def green():
+        if loop_of is not None:
+            loop = loop_of()
+            if loop is not None:
+                t = task_of(loop)
+                if t is not None:
+                    return id(t)
+        if now is not None:
+            g = now()
+            if g.parent is not None:
+                return id(g)
+        return 0
+    _green = green if loop_of is not None or now is not None else None
 
 
 def _noop(*a):
@@ -87,10 +125,11 @@ def _init():
         # PyDLL: the calls keep the GIL (they take nanoseconds; releasing
         # and taking it back would cost more and invite a switch)
         lib = ctypes.PyDLL(library_path())
-        # the hot two without argtypes: ctypes passes bytes as char * and
-        # ints (span numbers < 2**31, lengths < 2**24) as int, unconverted
-        lib.sonde_span_current.restype = None
-        lib.sonde_span_end.restype = ctypes.c_int
+        # the hot two without argtypes (converting by argtypes costs about
+        # 1 us a call): ctypes passes bytes as char * and ints (span
+        # numbers < 2**31, lengths < 2**24, keys' 32-bit halves) as int
+        lib.sonde_span_at.restype = None
+        lib.sonde_span_end_at.restype = ctypes.c_int
         lib.sonde_spans_config.argtypes = [ctypes.c_char_p] * 4
         lib.sonde_spans_config.restype = ctypes.c_int
         lib.sonde_spans_flush.argtypes = [ctypes.c_double]
@@ -101,7 +140,7 @@ def _init():
         enc = lambda s: s.encode("utf-8", "replace") if s else None
         lib.sonde_spans_config(enc(ep), enc(service), enc(host), enc(extra))
         _lib = lib
-        _set_current, _end = lib.sonde_span_current, lib.sonde_span_end
+        _set_current, _end = lib.sonde_span_at, lib.sonde_span_end_at
     except OSError:
         _set_current, _end = _noop, _noop
     return _end
@@ -124,7 +163,7 @@ class SpanContext:
 class Span:
     """One span: a context manager (`with`), or start and end() by hand."""
     __slots__ = ("name", "kind", "trace_id", "span_id", "parent_id", "start_ns", "end_ns", "attributes",
-                 "status", "status_message", "no", "tracestate", "_token", "_restore")
+                 "status", "status_message", "no", "tracestate", "_token", "_restore", "_green")
     flags = 1
 
     def __init__(self, name, kind="internal", attributes=None, parent=None):
@@ -151,6 +190,7 @@ class Span:
         self.end_ns = 0
         self._token = None
         self._restore = 0
+        self._green = 0
         self.start_ns = _time_ns()
 
     def set_attribute(self, key, value):
@@ -173,8 +213,15 @@ class Span:
     def __enter__(self):
         prev = _current.get()
         self._token = _current.set(self)
-        self._restore = prev.no if prev is not None else 0
-        (_set_current or _init() and _set_current)(self.no)
+        # the span in force here again at exit: in a task or greenlet, the
+        # one entered in it before (one it inherited is its thread's
+        # business: the agent falls back to the thread's span)
+        if len(_modules) != _nmods:
+            _choose_green()
+        g = _green
+        self._green = k = g() if g is not None else 0
+        self._restore = prev.no if prev is not None and prev._green == k else 0
+        (_set_current or _init() and _set_current)(self.no, k & _M32, k >> 32)
         return self
 
     def __exit__(self, et, ev, tb):
@@ -208,7 +255,8 @@ class Span:
         t = self.trace_id
         rec = _pack(t >> 64, t & _M64, self.span_id, self.parent_id, self.start_ns, self.end_ns, self.no,
                     self.kind, self.status, len(nb), len(ab)) + nb + ab
-        (_end or _init())(rec, len(rec), self._restore)
+        k = self._green
+        (_end or _init())(rec, len(rec), self._restore, k & _M32, k >> 32)
 
 
 def span(name, kind="internal", attributes=None, parent=None):

@@ -7,13 +7,16 @@ import json
 import os
 import socket
 import subprocess
+import urllib.request
 
 from conftest import TARGETS, recording_meta, run_sonde, wait_for
 from test_agent import pkg_dir
-from test_collector import Collector
+from test_collector import CLIENTS, Collector, node_clients  # noqa: F401 (a fixture)
 from test_record import report_json
 
 SW = str(TARGETS / "span_work.py")
+HTTP = str(TARGETS / "span_http.py")
+PY = "/usr/bin/python3"
 
 
 def trace_json(sonde_bin, db, tid):
@@ -86,20 +89,30 @@ def test_spans_collector_and_recording(sonde_bin, cpython, tmp_path):
 
 def test_spans_collector_down(sonde_bin, cpython, tmp_path):
     """Nothing listens at the endpoint: the program runs to its end with its
-    output and exit code, the spans are counted as dropped (stderr, meta)
-    and the recording still holds them."""
+    output and exit code (its stdout the same as without an endpoint), the
+    spans are counted as dropped (stderr, sonde.span_stats(), meta) and the
+    recording still holds them."""
     out = str(tmp_path / "r.sonde")
-    prog = ("import sonde, sys\n"
+    prog = ("import json, sonde, sys\n"
             "for i in range(300):\n"
-            "    with sonde.span('s%d' % i): pass\n"
+            "    with sonde.span('s%d' % i):\n"
+            "        print('line', i, sum(range(i)))\n"
             "print('done', sonde.span_stats()['ended'])\n"
+            "sonde.flush_spans(30)\n"
+            "sys.stderr.write('STATS ' + json.dumps(sonde.span_stats()) + '\\n')\n"
             "sys.exit(3)\n")
     r = run_sonde(sonde_bin, "record", "--agent", "--collector", "http://127.0.0.1:%d" % closed_port(),
                   "-o", out, "--", cpython.path, "-c", prog, timeout=90)
     assert r.returncode == 0, r.stderr
     assert "exited with status 3" in r.stderr
-    assert "done 300" in r.stdout
-    assert "spans dropped" in r.stderr, r.stderr
+    plain = subprocess.run([cpython.path, "-c", prog], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin)))
+    assert plain.returncode == 3, plain.stderr
+    assert r.stdout == plain.stdout and "done 300" in r.stdout
+    st = json.loads([l for l in r.stderr.splitlines() if l.startswith("STATS ")][-1][6:])
+    assert st["ended"] == 300 and st["exported"] == 0, st
+    assert st["dropped_export"] + st["dropped_queue"] == 300, st
+    assert "sonde: agent: 300 of 300 spans dropped" in r.stderr, r.stderr
     assert int(recording_meta(out)["spans_dropped"]) == 300
     assert len(report_json(sonde_bin, out)["spans"]) == 300
 
@@ -180,3 +193,166 @@ def test_tracer_api(sonde_bin, cpython):
     assert res["bad"] == [True] * 8
     assert res["remote"] == ["4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "k=v"]
     assert res["kind"]
+
+
+TASKS = r'''
+import asyncio, json, time, sonde
+
+def burn_left(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+def burn_right(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+async def worker(name, burn, ids):
+    with sonde.span(name) as sp:
+        ids[name] = "%016x" % sp.span_id
+        end = time.monotonic() + 1.2
+        while time.monotonic() < end:
+            burn(0.004)
+            await asyncio.sleep(0)   # the other task runs while this span is open
+
+async def main():
+    ids = {}
+    await asyncio.gather(worker("left", burn_left, ids), worker("right", burn_right, ids))
+    return ids
+
+with sonde.span("outer") as o:
+    ids = asyncio.run(main())
+ids["outer"] = "%016x" % o.span_id
+print(json.dumps(ids))
+'''
+
+
+def test_spans_per_task(sonde_bin, cpython, tmp_path):
+    """Two asyncio tasks on one thread take turns, each inside its own span:
+    each span's samples are its own task's, never the other's, whichever
+    span was entered last on the thread."""
+    out = str(tmp_path / "r.sonde")
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", cpython.path, "-c", TASKS, timeout=90)
+    assert r.returncode == 0, r.stderr
+    ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    by = {s["name"]: s for s in report_json(sonde_bin, out)["spans"]}
+    assert set(by) == {"left", "right", "outer"}, by
+    mine = {"left": "burn_left", "right": "burn_right"}
+    for name, other in (("left", "right"), ("right", "left")):
+        assert by[name]["span_id"] == ids[name]
+        assert by[name]["samples"] >= 20, by[name]
+        fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by[name]["id"])["functions"]}
+        assert mine[name] in fns, (name, fns)
+        assert mine[other] not in fns, (name, fns)
+
+
+GREENLETS = r'''
+import greenlet, json, time, sonde
+
+def burn_left(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+def burn_right(s):
+    end = time.process_time() + s
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+
+ids = {}
+def worker(name, burn):
+    with sonde.span(name) as sp:
+        ids[name] = "%016x" % sp.span_id
+        end = time.monotonic() + 1.2
+        while time.monotonic() < end:
+            burn(0.004)
+            main.switch()            # the other greenlet runs while this span is open
+
+main = greenlet.getcurrent()
+gl = [greenlet.greenlet(worker), greenlet.greenlet(worker)]
+first = [("left", burn_left), ("right", burn_right)]
+with sonde.span("outer") as o:
+    while any(not g.dead for g in gl):
+        for g, a in zip(gl, first):
+            if not g.dead:
+                g.switch(*a) if not g else g.switch()
+ids["outer"] = "%016x" % o.span_id
+print(json.dumps(ids))
+'''
+
+
+def test_spans_per_greenlet(sonde_bin, tmp_path):
+    """The same with two greenlets taking turns on one thread (Debian's
+    python3, the one with greenlet: scripts/install-deps)."""
+    out = str(tmp_path / "r.sonde")
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", "/usr/bin/python3", "-c", GREENLETS, timeout=90)
+    assert r.returncode == 0, r.stderr
+    ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    by = {s["name"]: s for s in report_json(sonde_bin, out)["spans"]}
+    assert set(by) == {"left", "right", "outer"}, by
+    mine = {"left": "burn_left", "right": "burn_right"}
+    for name, other in (("left", "right"), ("right", "left")):
+        assert by[name]["span_id"] == ids[name]
+        assert by[name]["samples"] >= 20, by[name]
+        fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by[name]["id"])["functions"]}
+        assert mine[name] in fns, (name, fns)
+        assert mine[other] not in fns, (name, fns)
+    # the loop switching them ran in the outer span, outside both
+    fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by["outer"]["id"])["functions"]}
+    assert not fns & set(mine.values()), fns
+
+
+def test_http_frontends_join_backend_trace(sonde_bin, node_clients, tmp_path):
+    """A Python backend serving HTTP under the agent; a Python frontend
+    (inject, under the agent too) and a JavaScript one (the OpenTelemetry JS
+    SDK's W3C propagator) call it. All export to one collector: each call's
+    trace holds the frontend's spans and the backend's server span, a child
+    of the frontend's client span from another service."""
+    c = Collector(sonde_bin, tmp_path / "spans.sonde")
+    portfile = str(tmp_path / "port")
+    back = subprocess.Popen(["env", "OTEL_SERVICE_NAME=back", sonde_bin, "record", "--agent", "--collector",
+                             c.url, "-o", str(tmp_path / "back.sonde"), "--", PY, HTTP, "back", portfile],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: os.path.exists(portfile), 30, "the backend's port")
+        url = "http://127.0.0.1:" + open(portfile).read().strip()
+        r = run_sonde(sonde_bin, "record", "--agent", "--collector", c.url, "-o", str(tmp_path / "front.sonde"),
+                      "--", PY, HTTP, "front", url, timeout=90, prefix=("env", "OTEL_SERVICE_NAME=front"))
+        assert r.returncode == 0, r.stderr
+        py = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+        j = subprocess.run([node_clients, str(CLIENTS / "call_backend.js"), c.url, url], capture_output=True,
+                           text=True, timeout=60)
+        assert j.returncode == 0, j.stderr
+        js = json.loads(j.stdout.strip().splitlines()[-1])
+        urllib.request.urlopen(url + "/quit", timeout=30).read()
+        out, err = back.communicate(timeout=60)
+        assert back.returncode == 0, err
+        assert "dropped" not in err, err
+
+        # the Python frontend: front > call > GET /work (back)
+        assert py["reply"]["trace"] == py["trace"] and py["reply"]["parent"] == py["call"]
+
+        def spans_of(tid, n):
+            t = trace_json(sonde_bin, c.db, tid)
+            return {s["name"] + "/" + s["service"]: s for s in t["spans"]} if t and len(t["spans"]) == n else None
+        got = wait_for(lambda: spans_of(py["trace"], 3), 20, "the Python frontend's trace with the backend span")
+        assert set(got) == {"front/front", "call/front", "GET /work/back"}, got
+        assert got["front/front"]["parent_id"] in ("", None)
+        assert got["call/front"]["parent_id"] == py["front"]
+        srv = got["GET /work/back"]
+        assert srv["span_id"] == py["reply"]["span"] and srv["parent_id"] == py["call"], srv
+        assert srv["kind"] == "server" and got["call/front"]["kind"] == "client"
+
+        # the JavaScript frontend: GET /page > GET /work (client) > GET /work (back)
+        assert js["reply"]["trace"] == js["trace_id"] and js["reply"]["parent"] == js["call"]
+        got = wait_for(lambda: spans_of(js["trace_id"], 3), 20, "the JavaScript frontend's trace with the backend span")
+        assert set(got) == {"GET /page/js-front", "GET /work/js-front", "GET /work/back"}, got
+        assert got["GET /work/js-front"]["parent_id"] == js["front"]
+        srv = got["GET /work/back"]
+        assert srv["span_id"] == js["reply"]["span"] and srv["parent_id"] == js["call"], srv
+    finally:
+        if back.poll() is None:
+            back.kill()
+            back.communicate()
+        c.stop()
