@@ -18,12 +18,13 @@
 
 static void export_usage(FILE *f)
 {
-    fputs("usage: sonde export -f FORMAT [-o OUT] [--mode wall|cpu] [--thread NAME|TID]\n"
+    fputs("usage: sonde export -f FORMAT [-o OUT] [--mode wall|cpu|gil] [--thread NAME|TID]\n"
           "                    [--task NAME|ID] [--per-thread] FILE.sonde\n"
           "  -f, --format FORMAT  output format (below)\n"
           "  -o, --output OUT     output file; '-' is stdout (default: FILE minus .sonde\n"
           "                       plus the format's extension)\n"
-          "  -m, --mode MODE      weigh samples by wall time (default) or cpu time\n"
+          "  -m, --mode MODE      weigh samples by wall time (default), cpu time, or gil:\n"
+          "                       wall time with the GIL held (chrome: no effect)\n"
           "  -t, --thread T       only the thread with this Python name or OS thread id\n"
           "  -T, --task T         only this green thread (asyncio task or greenlet: its\n"
           "                       name, or its ID from sonde report): its running and\n"
@@ -220,8 +221,10 @@ int cmd_export(int argc, char **argv)
                 o.mode = EXPORT_WALL;
             else if (!strcmp(optarg, "cpu"))
                 o.mode = EXPORT_CPU;
+            else if (!strcmp(optarg, "gil"))
+                o.mode = EXPORT_GIL;
             else
-                return cli_error(SE_USAGE, "--mode must be wall or cpu");
+                return cli_error(SE_USAGE, "--mode must be wall, cpu or gil");
             break;
         case 't': thread = optarg; break;
         case 'T': task = optarg; break;

@@ -149,7 +149,10 @@ static void put_fn(struct cg_out *c, const char *key, uint32_t func)
 
 static void put_vals(FILE *f, const struct ct_cost *c, const struct export_opts *o)
 {
-    if (o->mode == EXPORT_CPU)
+    if (o->mode == EXPORT_GIL)
+        fprintf(f, "%lld %lld %lld %lld\n", (long long)c->gil_us, (long long)c->wall_us,
+                (long long)c->cpu_us, (long long)c->samples);
+    else if (o->mode == EXPORT_CPU)
         fprintf(f, "%lld %lld %lld\n", (long long)c->cpu_us, (long long)c->wall_us,
                 (long long)c->samples);
     else
@@ -159,7 +162,10 @@ static void put_vals(FILE *f, const struct ct_cost *c, const struct export_opts 
 
 static void put_cost(FILE *f, int32_t line, const struct ct_cost *c, const struct export_opts *o)
 {
-    if (o->mode == EXPORT_CPU)
+    if (o->mode == EXPORT_GIL)
+        fprintf(f, "%d %lld %lld %lld %lld\n", line, (long long)c->gil_us,
+                (long long)c->wall_us, (long long)c->cpu_us, (long long)c->samples);
+    else if (o->mode == EXPORT_CPU)
         fprintf(f, "%d %lld %lld %lld\n", line, (long long)c->cpu_us, (long long)c->wall_us,
                 (long long)c->samples);
     else
@@ -277,11 +283,19 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
         put_name(out, label);
         putc('\n', out);
     }
-    fprintf(out, "desc: Weights: %s\n", o->mode == EXPORT_CPU ? "CPU time first" : "wall time first");
+    fprintf(out, "desc: Weights: %s\n",
+            o->mode == EXPORT_CPU   ? "CPU time first"
+            : o->mode == EXPORT_GIL ? "time holding the GIL first"
+                                    : "wall time first");
     fputs("positions: line\n", out);
     const char *ev_wall = "event: wall_us : Wall time (\xc2\xb5s)\n";
     const char *ev_cpu = "event: cpu_us : CPU time (\xc2\xb5s)\n";
-    if (o->mode == EXPORT_CPU)
+    if (o->mode == EXPORT_GIL)
+        fprintf(out,
+                "event: gil_us : Time holding the GIL (\xc2\xb5s)\n%s%sevent: samples : "
+                "Samples\nevents: gil_us wall_us cpu_us samples\n",
+                ev_wall, ev_cpu);
+    else if (o->mode == EXPORT_CPU)
         fprintf(out, "%s%sevent: samples : Samples\nevents: cpu_us wall_us samples\n", ev_cpu,
                 ev_wall);
     else

@@ -17,6 +17,8 @@
 enum export_mode {
     EXPORT_WALL = 0, /* weight samples by the wall time they stand for */
     EXPORT_CPU = 1,  /* weight samples by the CPU time the thread used */
+    EXPORT_GIL = 2,  /* weight samples by their wall time with the GIL held
+                      * (samples in any other state weigh nothing) */
 };
 
 struct export_opts {
@@ -136,13 +138,15 @@ static inline int export_calltree(const struct model *m, const struct export_opt
 /* A cost in ns under the options' mode. */
 static inline int64_t export_cost(const struct export_opts *o, const struct ct_cost *c)
 {
-    return o->mode == EXPORT_CPU ? c->cpu_ns : c->wall_ns;
+    return o->mode == EXPORT_CPU ? c->cpu_ns : o->mode == EXPORT_GIL ? c->gil_ns : c->wall_ns;
 }
 
 /* The sample's weight in nanoseconds under the options' mode. */
 static inline int64_t export_weight(const struct export_opts *o, const struct m_sample *s)
 {
-    int64_t w = o->mode == EXPORT_CPU ? s->cpu_ns : s->wall_ns;
+    int64_t w = o->mode == EXPORT_CPU ? s->cpu_ns
+                : o->mode == EXPORT_GIL && s->state != STATE_GIL ? 0
+                : s->wall_ns;
     return w > 0 ? w : 0;
 }
 

@@ -132,7 +132,7 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
     int64_t total = export_cost(o, &t->w.total[0]);
     int height = FG_TOP + FG_BOTTOM + ((int)t->maxdepth + 1) * FG_FRAME;
     double scale = total > 0 ? (double)(FG_WIDTH - 2 * FG_PAD) / (double)total : 0;
-    const char *what = o->mode == EXPORT_CPU ? "CPU" : "wall";
+    const char *what = o->mode == EXPORT_CPU ? "CPU" : o->mode == EXPORT_GIL ? "GIL-held" : "wall";
     char title[512], label[1024];
     const char *cmd = model_meta(m, "cmd");
     snprintf(title, sizeof title, "Flame graph (%s time): %s", what,

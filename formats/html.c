@@ -91,7 +91,7 @@ static const char HTML_TAIL2[] =
 static const char HTML_TAIL3[] =
     "var r=t.runs,n=r.length/5;\n"
     "  for(var k=0;k<n;k++){var a=r[5*k],b=r[5*k+1];if(b<=v0||a>=v1)continue;var f=(Math.min(b,v1)-Math.max(a,v0))/Math.max(1,b-a);\n"
-    "   w[r[5*k+3]]+=f*(D.mode==='cpu'?r[5*k+4]:(b-a));}});\n"
+    "   w[r[5*k+3]]+=f*(D.mode==='cpu'?r[5*k+4]:D.mode==='gil'?(D.states[r[5*k+2]]==='gil'?b-a:0):(b-a));}});\n"
     " root={name:'all',v:0,kids:new Map(),depth:0};var node=new Array(D.stacks.length);node[0]=root;\n"
     " for(var s=1;s<D.stacks.length;s++){var p=node[D.stacks[s][0]]||root,f=D.stacks[s][1],c=p.kids.get(f);\n"
     "  if(!c){var fn=D.funcs[f];c={name:fn[0],full:fn[0]+' ('+fn[1]+':'+fn[2]+')',v:0,kids:new Map(),depth:p.depth+1,parent:p};p.kids.set(f,c);}node[s]=c;}\n"
@@ -110,7 +110,7 @@ static const char HTML_TAIL3[] =
     " if(w>30){x.fillStyle='#000';x.save();x.beginPath();x.rect(x0,y,w-2,17);x.clip();x.fillText(n.name,x0+3,y+12);x.restore();}\n"
     " boxes.push([x0,y,w,n]);}\n"
     "function hit(e){for(var i=boxes.length-1;i>=0;i--){var b=boxes[i];if(e.offsetX>=b[0]&&e.offsetX<b[0]+b[2]&&e.offsetY>=b[1]&&e.offsetY<b[1]+18)return b[3];}return null;}\n"
-    "fg.addEventListener('mousemove',function(e){var n=hit(e);if(n)$('details').textContent=n.full+'\\n'+(D.mode==='cpu'?'CPU ':'wall ')+fmt(n.v)+' ('+(100*n.v/root.v).toFixed(2)+'%)';});\n"
+    "fg.addEventListener('mousemove',function(e){var n=hit(e);if(n)$('details').textContent=n.full+'\\n'+(D.mode==='cpu'?'CPU ':D.mode==='gil'?'GIL held ':'wall ')+fmt(n.v)+' ('+(100*n.v/root.v).toFixed(2)+'%)';});\n"
     "fg.addEventListener('click',function(e){var n=hit(e);if(n){fz=n;drawFG();}});\n"
     "$('fgreset').addEventListener('click',function(){fz=root;drawFG();});\n"
     "window.addEventListener('resize',function(){drawTL();drawFG();});\n"
@@ -181,7 +181,8 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
     fputs("<script type=\"application/json\" id=\"sonde-data\">{\"title\":", out);
     const char *cmd = model_meta(m, "cmd");
     export_json_str(out, cmd && *cmd ? cmd : (o->input ? o->input : ""));
-    fprintf(out, ",\"mode\":\"%s\",\"states\":[", o->mode == EXPORT_CPU ? "cpu" : "wall");
+    fprintf(out, ",\"mode\":\"%s\",\"states\":[",
+            o->mode == EXPORT_CPU ? "cpu" : o->mode == EXPORT_GIL ? "gil" : "wall");
     for (int s = 0; s < STATE_COUNT; s++) {
         fputs(s ? "," : "", out);
         export_json_str(out, state_name(s));

@@ -50,7 +50,7 @@ static int64_t str_model(struct pp_strtab *st, const struct model *m, uint32_t i
 struct agg {
     uint64_t key; /* thread << 32 | stack, +1 so that 0 is empty */
     uint32_t green; /* the green thread that ran (or, under --task, waited), 0 = none */
-    int64_t samples, wall, cpu;
+    int64_t samples, wall, cpu, gil;
 };
 
 static int gzip_to(FILE *out, const uint8_t *buf, size_t len)
@@ -85,7 +85,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     struct calltree *t = NULL;
     struct pp_strtab st = { 0 };
     struct agg *agg = NULL;
-    PValueType vt[4], *vtp[3];
+    PValueType vt[5], *vtp[4];
     PSample *samples = NULL, **samplep = NULL;
     PLabel *labels = NULL, **labelp = NULL;
     PLocation *locs = NULL, **locp = NULL;
@@ -137,12 +137,17 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         agg[j].samples++;
         agg[j].wall += s->wall_ns > 0 ? s->wall_ns : 0;
         agg[j].cpu += s->cpu_ns > 0 ? s->cpu_ns : 0;
+        if (s->state == STATE_GIL)
+            agg[j].gil += s->wall_ns > 0 ? s->wall_ns : 0;
     }
+    /* --mode gil adds a fourth value, the wall time with the GIL held */
+    const int nv = o->mode == EXPORT_GIL ? 4 : 3;
 
     str_add(&st, "");
     int64_t s_samples = str_add(&st, "samples"), s_count = str_add(&st, "count");
     int64_t s_wall = str_add(&st, "wall"), s_ns = str_add(&st, "nanoseconds");
     int64_t s_cpu = str_add(&st, "cpu"), s_thread = str_add(&st, "thread");
+    int64_t s_gil = str_add(&st, "gil");
     int64_t s_noframes = str_add(&st, calltree_func_name(m, t, 0));
     int64_t s_sonde = str_add(&st, calltree_func_file(m, t, 0));
     labels_txt = calloc(m->nthreads + 1, sizeof *labels_txt);
@@ -171,23 +176,24 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     }
 
     PProfile p = PERFTOOLS__PROFILES__PROFILE__INIT;
-    const int64_t types[3][2] = { { s_samples, s_count }, { s_wall, s_ns }, { s_cpu, s_ns } };
-    for (int i = 0; i < 3; i++) {
+    const int64_t types[4][2] = { { s_samples, s_count }, { s_wall, s_ns }, { s_cpu, s_ns },
+                                  { s_gil, s_ns } };
+    for (int i = 0; i < nv; i++) {
         perftools__profiles__value_type__init(&vt[i]);
         vt[i].type = types[i][0];
         vt[i].unit = types[i][1];
         vtp[i] = &vt[i];
     }
-    perftools__profiles__value_type__init(&vt[3]);
-    vt[3].type = s_wall;
-    vt[3].unit = s_ns;
-    p.n_sample_type = 3;
+    perftools__profiles__value_type__init(&vt[4]);
+    vt[4].type = s_wall;
+    vt[4].unit = s_ns;
+    p.n_sample_type = (size_t)nv;
     p.sample_type = vtp;
-    p.period_type = &vt[3];
+    p.period_type = &vt[4];
     const char *rate = model_meta(m, "rate_hz");
     long hz = rate ? strtol(rate, NULL, 10) : 0;
     p.period = hz > 0 ? 1000000000L / hz : 0;
-    p.default_sample_type = o->mode == EXPORT_CPU ? s_cpu : s_wall;
+    p.default_sample_type = o->mode == EXPORT_CPU ? s_cpu : o->mode == EXPORT_GIL ? s_gil : s_wall;
     const char *v = model_meta(m, "start_unix_ns");
     p.time_nanos = v ? strtoll(v, NULL, 10) : 0;
     v = model_meta(m, "duration_ns");
@@ -209,7 +215,7 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     labels = calloc(nagg + ngreen + 1, sizeof *labels);
     labelp = calloc(nagg + ngreen + 1, sizeof *labelp);
     locids = calloc(nlocids + 1, sizeof *locids);
-    values = calloc(3 * nagg + 1, sizeof *values);
+    values = calloc(4 * nagg + 1, sizeof *values);
     if (!funcs || !fn_txt || !funcp || !locs || !locp || !lines || !linep || !samples || !samplep ||
         !labels || !labelp || !locids || !values)
         goto oom;
@@ -268,11 +274,12 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
                 locids[li++] = frames[x];
             s->n_location_id = d;
         }
-        s->value = &values[3 * k];
-        s->n_value = 3;
-        values[3 * k] = agg[j].samples;
-        values[3 * k + 1] = agg[j].wall;
-        values[3 * k + 2] = agg[j].cpu;
+        s->value = &values[4 * k];
+        s->n_value = (size_t)nv;
+        values[4 * k] = agg[j].samples;
+        values[4 * k + 1] = agg[j].wall;
+        values[4 * k + 2] = agg[j].cpu;
+        values[4 * k + 3] = agg[j].gil;
         perftools__profiles__label__init(&labels[lk]);
         labels[lk].key = s_thread;
         labels[lk].str = thread_str[th < m->nthreads ? th : 0];

@@ -2,7 +2,8 @@
  * shared frames = functions, one "sampled" profile per thread, then one per
  * green thread ("task NAME (function) on THREAD": its running and suspended
  * samples; only that one under --task), weights in
- * nanoseconds of wall time (or CPU time with --mode cpu). Consecutive
+ * nanoseconds of wall time (or CPU time with --mode cpu, wall time with the
+ * GIL held with --mode gil). Consecutive
  * samples with the same stack are merged into one weighted sample. */
 #include "formats/export.h"
 

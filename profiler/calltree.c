@@ -11,8 +11,10 @@ void ct_cost_add_raw(struct ct_cost *c, int64_t wall_ns, int64_t cpu_ns, int sta
     int64_t w = wall_ns > 0 ? wall_ns : 0, u = cpu_ns > 0 ? cpu_ns : 0;
     c->wall_ns += w;
     c->cpu_ns += u;
-    if (state == STATE_GIL)
+    if (state == STATE_GIL) {
         c->gil_ns += w;
+        c->gil_us += w / 1000;
+    }
     c->wall_us += w / 1000;
     c->cpu_us += u / 1000;
     c->samples++;
@@ -30,6 +32,7 @@ void ct_cost_sum(struct ct_cost *into, const struct ct_cost *c)
     into->gil_ns += c->gil_ns;
     into->wall_us += c->wall_us;
     into->cpu_us += c->cpu_us;
+    into->gil_us += c->gil_us;
     into->samples += c->samples;
 }
 

@@ -57,7 +57,7 @@ static inline int ct_selected(const struct model *m, const struct ct_filter *f,
  * each sample's floored microseconds, so that sums of sums stay exact.
  * gil_ns: wall time of the samples whose thread held the GIL. */
 struct ct_cost {
-    int64_t wall_ns, cpu_ns, gil_ns, wall_us, cpu_us, samples;
+    int64_t wall_ns, cpu_ns, gil_ns, wall_us, cpu_us, gil_us, samples;
 };
 
 void ct_cost_add(struct ct_cost *c, const struct m_sample *s);

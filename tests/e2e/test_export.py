@@ -350,7 +350,7 @@ def test_thread_filter(recs):
 def test_errors(recs, tmp_path):
     assert sonde("export", "-f", "nope", recs["recursive"]).returncode == 2
     assert sonde("export", recs["recursive"]).returncode == 2
-    assert sonde("export", "-f", "chrome", "--mode", "gil", recs["recursive"]).returncode == 2
+    assert sonde("export", "-f", "chrome", "--mode", "idle", recs["recursive"]).returncode == 2
     assert sonde("export", "-f", "chrome", "--thread", "nobody", "-o", "-", recs["threads"]).returncode == 2
     bad = tmp_path / "bad.sonde"
     bad.write_bytes(b"not a database at all" * 100)
@@ -530,3 +530,47 @@ def test_pprof_keeps_module_names(recs, tmp_path):
     assert r.returncode == 0, r.stderr
     assert re.search(r"\s\(module\)$", r.stdout, re.M), r.stdout
     assert "<unknown>" not in r.stdout
+
+
+def test_gil_mode_every_export(recs):
+    """--mode gil weighs each sample by its wall time when its thread held
+    the GIL, and nothing otherwise: every format's total is that sum."""
+    rec = recs["threads"]
+    db = sqlite3.connect(str(rec))
+    gil_ns, gil_us, all_ns = db.execute(
+        "SELECT sum(CASE WHEN state = 1 THEN wall_ns END), sum(CASE WHEN state = 1 THEN wall_ns / 1000 END),"
+        " sum(wall_ns) FROM sample").fetchone()
+    db.close()
+    assert 0 < gil_ns < all_ns
+    # callgrind: gil_us first, then wall, cpu, samples
+    wall_us, cpu_us, n = totals(rec)[:3]
+    r = subprocess.run(["callgrind_annotate", str(export(rec, "callgrind", "--mode", "gil"))],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "WARNING" not in r.stderr, r.stderr
+    c = r"([\d,]+)(?: \([\d.]+%\))?\s+"
+    m = re.search(r"^\s*" + c * 4 + "PROGRAM TOTALS", r.stdout, re.M)
+    assert m, r.stdout[:2000]
+    assert tuple(int(x.replace(",", "")) for x in m.groups()) == (gil_us, wall_us, cpu_us, n)
+    # collapsed: microseconds, rounded per stack
+    out = export(rec, "collapsed", "--mode", "gil")
+    lines = out.read_text().splitlines()
+    assert abs(sum(int(x.rsplit(" ", 1)[1]) for x in lines) - gil_ns / 1000) <= len(lines)
+    # speedscope: nanosecond weights
+    doc = check_speedscope(export(rec, "speedscope", "--mode", "gil"))
+    assert sum(sum(p["weights"]) for p in doc["profiles"]) == gil_ns
+    # pprof: a fourth sample type, the default
+    go = shutil.which("go")
+    assert go, "go is not installed (scripts/install-deps installs golang-go)"
+    r = subprocess.run([go, "tool", "pprof", "-raw", str(export(rec, "pprof", "--mode", "gil"))],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"samples/count wall/nanoseconds cpu/nanoseconds gil/nanoseconds\[dflt\]",
+                     r.stdout), r.stdout[:500]
+    got = sum(int(m.group(1)) for m in re.finditer(r"^\s+\d+\s+\d+\s+\d+\s+(\d+): [\d ]+",
+                                                   r.stdout, re.M))
+    assert got == gil_ns
+    # flame graph and html: the mode is named
+    assert "GIL-held time" in export(rec, "flamegraph", "--mode", "gil").read_text()
+    assert '"mode":"gil"' in export(rec, "html", "--mode", "gil").read_text()
+    r = sonde("export", "-f", "collapsed", "--mode", "idle", "-o", "-", rec)
+    assert r.returncode == 2 and b"wall, cpu or gil" in r.stderr
