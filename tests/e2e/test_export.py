@@ -574,3 +574,24 @@ def test_gil_mode_every_export(recs):
     assert '"mode":"gil"' in export(rec, "html", "--mode", "gil").read_text()
     r = sonde("export", "-f", "collapsed", "--mode", "idle", "-o", "-", rec)
     assert r.returncode == 2 and b"wall, cpu or gil" in r.stderr
+
+
+def test_html_timeline_axis_ticks(recs, tmp_path):
+    """The timeline's axis has ticks at round steps in the unit of the time
+    shown (a 2 s view reads 0.0 s ... 2.0 s, never "0.0 us")."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node, "node is required (scripts/install-deps installs nodejs)"
+    text = export(recs["threads"], "html").read_text()
+    m = re.search(r"function axisTicks.*?return out;\}", text, re.S)
+    assert m
+    js = tmp_path / "ticks.js"
+    js.write_text(m.group(0) + "\nconsole.log(JSON.stringify([axisTicks(0,2e9,10),"
+                  "axisTicks(0,3.5e6,8),axisTicks(1234567,1239567,5),axisTicks(0,0,5)]));")
+    r = subprocess.run([node, str(js)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    s2, ms, fine, empty = json.loads(r.stdout)
+    assert [l for _, l in s2] == ["%.1f s" % (i / 5) for i in range(11)]
+    assert [l for _, l in ms] == ["%.1f ms" % (i / 2) for i in range(8)]
+    assert [l for _, l in fine] == ["1.%03d ms" % i for i in range(235, 240)]
+    assert [v for v, _ in fine] == [1235000 + 1000 * i for i in range(5)]
+    assert empty == [[0, "0 ns"]]
