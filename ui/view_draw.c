@@ -70,8 +70,9 @@ static void draw_title(struct view *v, int cols)
     const char *pid = model_meta(v->m, "pid"), *cmd = model_meta(v->m, "cmd");
     const char *ver = model_meta(v->m, "python_version");
     attron(A_REVERSE | A_BOLD);
-    tui_putf(0, 0, cols, 1, " sonde view  %s  pid %s  %s  Python %s", v->o->path ? v->o->path : "",
-             pid ? pid : "?", cmd ? cmd : "", ver ? ver : "?");
+    /* the command line last: a long one is what the width cuts */
+    tui_putf(0, 0, cols, 1, " sonde view  %s  Python %s  pid %s  %s", v->o->path ? v->o->path : "",
+             ver ? ver : "?", pid ? pid : "?", cmd ? cmd : "");
     attroff(A_REVERSE | A_BOLD);
     char lab[96];
     vw_thread_label(v, v->thread, lab, sizeof lab);

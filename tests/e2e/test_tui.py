@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sqlite3
 import sys
 import time
 import uuid
@@ -493,5 +494,27 @@ def test_view_deep_tree_shows_depth(sonde_bin, newest_py, tmp_path, tmux):
     # consecutive rows of the hot path, one level apart, down to the bottom
     assert depths == list(range(depths[0], depths[0] + len(depths))), s
     assert depths[-1] >= 60, s
+    tmux.keys("q")
+    tmux.assert_restored()
+
+
+def test_view_title_keeps_version_with_long_command(sonde_bin, tmp_path, tmux):
+    """A long command line is what the title cuts, never the Python version."""
+    mkrec = os.path.join(os.path.dirname(sonde_bin), "tests", "unit", "mkrec")
+    rec = tmp_path / "rec.sonde"
+    subprocess.run([mkrec, "recursive", str(rec)], check=True, timeout=30)
+    db = sqlite3.connect(str(rec))
+    db.execute("UPDATE meta SET value = ? WHERE key = 'cmd'",
+               ("python3 -c " + "x = 1; " * 40,))
+    version = db.execute("SELECT value FROM meta WHERE key = 'python_version'").fetchone()[0]
+    db.commit()
+    db.close()
+    tmux.resize(120, 30)
+    tmux.type("%s view %s" % (sonde_bin, rec))
+    tmux.keys("Enter")
+    s = tmux.wait_for("[1] call tree")
+    title = [l for l in s.splitlines() if "sonde view" in l][0]
+    assert "Python %s " % version in title, title
+    assert "pid 4242" in title, title
     tmux.keys("q")
     tmux.assert_restored()
