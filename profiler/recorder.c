@@ -459,6 +459,11 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("samples", "%" PRIu64, r->samples);
     META("ticks", "%" PRIu64, st->ticks);
     META("errors", "%" PRIu64, st->errors);
+    META("errors_stack", "%" PRIu64, st->err_stack);
+    META("errors_thread", "%" PRIu64, st->err_thread);
+    META("errors_list", "%" PRIu64, st->err_list);
+    META("errors_names", "%" PRIu64, st->err_names);
+    META("errors_other", "%" PRIu64, st->err_other);
     META("dropped", "%" PRIu64, st->dropped);
     META("late_ticks", "%" PRIu64, st->late_ticks);
     META("gil_switches", "%" PRIu64, gil_switches);

@@ -112,6 +112,12 @@ struct rec_process {
 struct sampler_stats {
     uint64_t ticks, samples, errors, dropped, late_ticks, processes;
     uint64_t truncated;      /* samples whose stack was deeper than PY_MAX_DEPTH */
+    /* errors by kind (they sum to errors): a stack that changed while it
+     * was read (its frame chain broke, or a frame was unreadable); a thread
+     * whose state could not be placed (no id, or no slot left); a thread
+     * list or thread names unreadable (the target changing them); other
+     * (sonde out of memory) */
+    uint64_t err_stack, err_thread, err_list, err_names, err_other;
     int64_t start_unix_ns;
     int64_t duration_ns;     /* so far; the whole run once sampler_run returned */
     int64_t start_mono_ns;   /* CLOCK_MONOTONIC at the start */

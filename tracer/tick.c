@@ -103,8 +103,10 @@ static void slots_sweep(struct target *t, uint64_t tick)
 static void emit_names(struct sampler *s, struct target *t, int n, int64_t now)
 {
     int unnamed = 0;
-    if (py_thread_names(&t->rt, s->threads, n, s->names) != 0)
+    if (py_thread_names(&t->rt, s->threads, n, s->names) != 0) {
         s->st.errors++;
+        s->st.err_names++;
+    }
     for (int i = 0; i < n; i++) {
         /* tid 0: a thread still starting (no native id yet); slot_find
          * would take it for a free slot */
@@ -327,6 +329,7 @@ static void pass_states(struct sampler *s, struct target *t, int n, int64_t now,
         tk->sl = NULL;
         if (th->tid <= 0 || !(tk->sl = slot_find(t, th->tid, 1))) {
             s->st.errors++;
+            s->st.err_thread++;
             continue;
         }
         struct tslot *sl = tk->sl;
@@ -447,6 +450,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
             struct py_rawframe *r = realloc(s->rawall, cap * sizeof *r);
             if (!r) {
                 s->st.errors++;
+                s->st.err_other++;
                 continue;
             }
             s->rawall = r;
@@ -470,8 +474,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
             nf = py_stack_read(&t->rt, th->tstate, th->ts, raw, PY_MAX_DEPTH, &truncated);
             sl->nside = 0;
         }
-        if (nf < 0) {
-            s->st.errors++;
+        if (nf < 0) { /* counted with its sample (pass_emit), once */
             nf = 0;
             truncated = PY_TRUNC_BROKEN;
         }
@@ -544,9 +547,10 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         r->nframes = (uint16_t)k;
         /* a stack deeper than the cap keeps its innermost frames: counted
          * apart, it is not an error */
-        if (trunc == PY_TRUNC_BROKEN)
+        if (trunc == PY_TRUNC_BROKEN) {
             s->st.errors++;
-        else if (trunc == PY_TRUNC_DEPTH)
+            s->st.err_stack++;
+        } else if (trunc == PY_TRUNC_DEPTH)
             s->st.truncated++;
         t->charged_ns += tk->dcpu;
         s->st.samples++;
@@ -571,6 +575,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
             record_unsampled(s, t, now); /* a zombie still tells its CPU */
         } else if (!check_exec(s, t, now) && n < 0) {
             s->st.errors++;
+            s->st.err_list++;
         }
         return;
     }

@@ -103,6 +103,17 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     json_object_set_new(root, "threads", threads);
     json_object_set_new(root, "green_threads", greens);
     json_object_set_new(root, "functions", funcs);
+    /* errors by kind; a recording older than the breakdown has only "all" */
+    json_t *errs = json_object();
+    static const char *const ekeys[][2] = { { "errors", "all" }, { "errors_stack", "stack" },
+                                            { "errors_thread", "thread" }, { "errors_list", "list" },
+                                            { "errors_names", "names" }, { "errors_other", "other" } };
+    for (size_t i = 0; i < sizeof ekeys / sizeof *ekeys; i++) {
+        const char *v = model_meta(m, ekeys[i][0]);
+        if (v)
+            json_object_set_new(errs, ekeys[i][1], json_integer((json_int_t)strtoll(v, NULL, 10)));
+    }
+    json_object_set_new(root, "errors", errs);
     json_t *spans = json_array();
     for (size_t i = 0; i < gr->nsp; i++) {
         const struct q_span *q = &gr->sp[i];
@@ -217,6 +228,37 @@ static void write_green_text(FILE *f, const struct model *m, const struct report
     free(rows);
 }
 
+/* What the errors of the header were (recordings before the breakdown
+ * have only the total). */
+static void write_error_kinds(FILE *f, const struct model *m)
+{
+    static const struct {
+        const char *key, *what;
+    } kinds[] = {
+        { "errors_stack", "stacks changed while read (sample kept, stack cut)" },
+        { "errors_thread", "threads not placed (no id yet, or too many)" },
+        { "errors_list", "thread lists unreadable (changing)" },
+        { "errors_names", "thread name reads failed" },
+        { "errors_other", "out of memory" },
+    };
+    const char *all = model_meta(m, "errors");
+    if (!all || !strtoull(all, NULL, 10))
+        return;
+    const char *sep = "Errors: ";
+    int any = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        const char *v = model_meta(m, kinds[i].key);
+        unsigned long long n = v ? strtoull(v, NULL, 10) : 0;
+        if (!n)
+            continue;
+        fprintf(f, "%s%llu %s", sep, n, kinds[i].what);
+        sep = ", ";
+        any = 1;
+    }
+    if (any)
+        fputs(" (the target runs on while it is read: see README, Errors)\n\n", f);
+}
+
 static void write_text(FILE *f, const struct model *m, const struct report_opts *o,
                        const struct q_thread *th, size_t nth, const struct green_rows *gr,
                        const struct q_func *fn, size_t nfn)
@@ -234,6 +276,7 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             ver ? textesc_str(ver, b2, sizeof b2) : "?", g.duration_s,
             rate ? textesc_str(rate, b3, sizeof b3) : "?", m->nsamples,
             errs ? textesc_str(errs, b4, sizeof b4) : "0");
+    write_error_kinds(f, m);
 
     fprintf(f, "%-24s %8s %8s %9s %9s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "WALL s",
             "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
