@@ -106,7 +106,10 @@ static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
         return *v;
     uint64_t id = ++r->nframes;
     sqlite3_bind_int64(r->ins_frame, 1, (int64_t)id);
-    sqlite3_bind_int64(r->ins_frame, 2, (int64_t)intern_string(r, f->code->name));
+    /* the qualified name where Python has one (3.11+: Class.method), as
+     * top shows it, so two methods of one name stay apart everywhere */
+    const char *name = f->code->qualname && *f->code->qualname ? f->code->qualname : f->code->name;
+    sqlite3_bind_int64(r->ins_frame, 2, (int64_t)intern_string(r, name));
     sqlite3_bind_int64(r->ins_frame, 3, (int64_t)intern_string(r, f->code->file));
     sqlite3_bind_int(r->ins_frame, 4, f->line);
     sqlite3_bind_int(r->ins_frame, 5, f->code->firstlineno);

@@ -27,6 +27,7 @@ static char s_main2[] = "main"; /* the same text as c_main's name, elsewhere */
 
 static struct py_code c_mod = { .name = "<module>", .qualname = "<module>", .file = "/app/main.py", .firstlineno = 1 };
 static struct py_code c_main = { .name = "main", .qualname = "main", .file = "/app/main.py", .firstlineno = 5 };
+/* recordings keep the qualified name (3.11+), as top shows it */
 static struct py_code c_alpha = { .name = "alpha", .qualname = "Lib.alpha", .file = "/app/lib.py", .firstlineno = 10 };
 /* same length as "alpha", another text */
 static struct py_code c_gamma = { .name = "gamma", .qualname = "Lib.gamma", .file = "/app/lib.py", .firstlineno = 20 };
@@ -365,18 +366,18 @@ static void test_roundtrip(void)
     }
 
     /* each sample, its frames innermost first */
-    check_sample(m, 100, 1000, 10, 100, STATE_GIL, 0, "alpha /app/lib.py:12 (10) < " MAIN_STACK);
+    check_sample(m, 100, 1000, 10, 100, STATE_GIL, 0, "Lib.alpha /app/lib.py:12 (10) < " MAIN_STACK);
     check_sample(m, 101, 1000, 0, 100, STATE_IDLE, 0, "");
     check_sample(m, 100, 2000, 20, 100, STATE_GIL_WAIT, SAMPLE_GIL_OFFCPU,
-                 "gamma /app/lib.py:21 (20) < " MAIN_STACK);
-    check_sample(m, 101, 2000, 30, 100, STATE_NOGIL, SAMPLE_TRUNCATED, "alpha /app/lib.py:13 (10)");
+                 "Lib.gamma /app/lib.py:21 (20) < " MAIN_STACK);
+    check_sample(m, 101, 2000, 30, 100, STATE_NOGIL, SAMPLE_TRUNCATED, "Lib.alpha /app/lib.py:13 (10)");
     check_sample(m, 201, 2500, 5, 50, STATE_GIL, 0, "main /app/other.py:8 (7)");
-    check_sample(m, 100, 3000, 40, 100, STATE_GIL, 0, "alpha /app/lib.py:12 (10) < " MAIN_STACK);
+    check_sample(m, 100, 3000, 40, 100, STATE_GIL, 0, "Lib.alpha /app/lib.py:12 (10) < " MAIN_STACK);
     check_sample(m, 100, 3500, 8, 50, STATE_IDLE, 0,
-                 "alpha /app/lib.py:12 (10) < main /app/main.py:9 (5) < <module> /app/main.py:3 (1)");
+                 "Lib.alpha /app/lib.py:12 (10) < main /app/main.py:9 (5) < <module> /app/main.py:3 (1)");
     for (int i = 0; i < NBULK; i += 23)
-        check_sample(m, 101, 4000 + i, 1, 10, STATE_GIL, 0, "gamma /app/lib.py:22 (20) < " MAIN_STACK);
-    check_sample(m, 101, 4000 + NBULK - 1, 1, 10, STATE_GIL, 0, "gamma /app/lib.py:22 (20) < " MAIN_STACK);
+        check_sample(m, 101, 4000 + i, 1, 10, STATE_GIL, 0, "Lib.gamma /app/lib.py:22 (20) < " MAIN_STACK);
+    check_sample(m, 101, 4000 + NBULK - 1, 1, 10, STATE_GIL, 0, "Lib.gamma /app/lib.py:22 (20) < " MAIN_STACK);
     /* s1 seen twice: one stack */
     const struct m_sample *a = sample_at(m, 100, 1000), *c = sample_at(m, 100, 3000);
     CHECK(a && c && a->stack == c->stack, "the same stack twice got two ids");
@@ -595,15 +596,15 @@ static void test_green(void)
     CHECK_INT(query_functions(m, &(struct ct_filter){ .green = 2 }, Q_WALL, 0, &fn, &n), 0);
     CHECK_INT(n, 1);
     if (n == 1)
-        CHECK_STR(model_str(m, fn[0].name), "gamma");
+        CHECK_STR(model_str(m, fn[0].name), "Lib.gamma");
     free(fn);
     CHECK_INT(query_functions(m, &(struct ct_filter){ .green = 1 }, Q_CPU, 1, &fn, &n), 0);
-    CHECK(n >= 1 && !strcmp(model_str(m, fn[0].name), "alpha"), "task 1's top function");
+    CHECK(n >= 1 && !strcmp(model_str(m, fn[0].name), "Lib.alpha"), "task 1's top function");
     free(fn);
     /* the threads' view never sees gamma */
     CHECK_INT(query_functions(m, NULL, Q_WALL, 0, &fn, &n), 0);
     for (size_t i = 0; i < n; i++)
-        CHECK(strcmp(model_str(m, fn[i].name), "gamma") != 0, "a suspended stack in the threads' view");
+        CHECK(strcmp(model_str(m, fn[i].name), "Lib.gamma") != 0, "a suspended stack in the threads' view");
     free(fn);
     size_t several = 0;
     CHECK_INT(model_find_green(m, "renamed", &several), 2);
