@@ -13,6 +13,10 @@ from test_agent import pkg_dir
 from test_collector import Collector
 from test_record import report_json
 
+import pytest
+
+pytestmark = pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) is built for 3.8+")
+
 SW = str(TARGETS / "span_work.py")
 
 

@@ -29,20 +29,70 @@ static size_t ts_size(const struct py_layout *L)
     return (size_t)m + 8 <= PY_TSBUF ? (size_t)m + 8 : PY_TSBUF;
 }
 
+/* The GIL's address: the struct (3.7+), the lowest of its static mutexes
+ * and condvars (3.6), or 2.7's lock (0 until a second thread started). */
 static uint64_t gil_addr(struct py_runtime *rt, uint64_t interp)
 {
+    uint64_t g = 0;
+    switch (rt->gil_kind) {
+    case PY_GIL_STATICS:
+        return rt->gil_lo;
+    case PY_GIL_LOCK27:
+        if (mem_read_ptr(&rt->mem, rt->gil_lo, &g))
+            return 0;
+        return g;
+    default:
+        break;
+    }
     if (rt->L.rt_gil >= 0)
         return rt->runtime_addr + (uint64_t)rt->L.rt_gil;
-    uint64_t g = 0;
     if (mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_gil_ptr, &g))
         return 0;
     return g;
 }
 
+/* 2.7 and 3.6: the GIL holder. 3.6's gil_locked is -1 until a thread is
+ * started (PyEval_InitThreads), 2.7's interpreter_lock NULL: until then the
+ * only thread runs with no GIL to take, and the current thread state is
+ * the holder. 2.7's lock keeps no owner: a locked semaphore (value 0) is
+ * held by the current thread state, which the holder sets right after it
+ * takes the lock and clears right before it lets go. */
+static int old_gil_holder(struct py_runtime *rt, uint64_t *holder)
+{
+    int rc;
+    if (rt->gil_kind == PY_GIL_STATICS) {
+        int32_t locked;
+        if ((rc = mem_read(&rt->mem, rt->gil_locked_at, &locked, sizeof locked)))
+            return rc;
+        if (locked > 0)
+            return mem_read_ptr(&rt->mem, rt->gil_holder_at, holder);
+        if (locked < 0)
+            return mem_read_ptr(&rt->mem, rt->tstate_current, holder);
+        return 0;
+    }
+    uint64_t lock;
+    if ((rc = mem_read_ptr(&rt->mem, rt->gil_lo, &lock)))
+        return rc;
+    if (lock) {
+        uint32_t value; /* glibc sem_t: the count in the first 32 bits */
+        if ((rc = mem_read(&rt->mem, lock, &value, sizeof value)))
+            return rc;
+        if (value != 0)
+            return 0;
+    }
+    return mem_read_ptr(&rt->mem, rt->tstate_current, holder);
+}
+
 int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder)
 {
-    uint64_t g = gil_addr(rt, interp);
     *holder = 0;
+    if (rt->gil_kind != PY_GIL_STRUCT) {
+        int rc = old_gil_holder(rt, holder);
+        if (rc)
+            *holder = 0;
+        return rc;
+    }
+    uint64_t g = gil_addr(rt, interp);
     if (!g)
         return SE_FAULT;
     uint8_t buf[256];
@@ -60,8 +110,12 @@ int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder)
 
 int py_gil_switches(struct py_runtime *rt, uint64_t interp, uint64_t *switches)
 {
-    uint64_t g = gil_addr(rt, interp);
     *switches = 0;
+    if (rt->gil_kind == PY_GIL_STATICS)
+        return mem_read(&rt->mem, rt->gil_switch_at, switches, sizeof *switches);
+    if (rt->gil_kind == PY_GIL_LOCK27)
+        return SE_FAULT; /* 2.7 counts no switches */
+    uint64_t g = gil_addr(rt, interp);
     if (!g || rt->L.gil_switch_number < 0)
         return SE_FAULT;
     return mem_read(&rt->mem, g + (uint64_t)rt->L.gil_switch_number, switches, sizeof *switches);
@@ -201,7 +255,8 @@ static int snapshot_slow(struct py_runtime *rt, struct py_snapcache *c, struct p
     c->n = n;
     c->interp = interp;
     c->gil = gil_addr(rt, interp);
-    c->valid = single && c->gil && n < max;
+    /* The one-read path reads the GIL as one struct: not 2.7's or 3.6's. */
+    c->valid = single && c->gil && n < max && rt->gil_kind == PY_GIL_STRUCT;
     return n;
 }
 
@@ -264,7 +319,9 @@ static int name_one(struct py_runtime *rt, uint64_t key, uint64_t value, void *a
         if (c->threads[i].ident != ident)
             continue;
         uint64_t name;
-        if (py_obj_attr(rt, value, "_name", &name) == 0 && name)
+        /* 2.7 mangles Thread.__name */
+        const char *attr = rt->major == 2 ? "_Thread__name" : "_name";
+        if (py_obj_attr(rt, value, attr, &name) == 0 && name)
             py_str_read(rt, name, c->names[i], PY_NAME_MAX);
     }
     return 0;
