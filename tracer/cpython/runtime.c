@@ -302,6 +302,12 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     size_t nf = candidate_files(&m, exe, files, 512);
     char why_unsupported[64] = "";
     uint64_t v[NSYM] = { 0 }, bias = 0;
+    /* The first runtime found, kept while a later file may hold the live
+     * one: a host that links libpython statically can still map a
+     * libpython*.so that extension modules (before 3.8) link against, whose
+     * own runtime nobody initialized. */
+    struct py_runtime *first = NULL;
+    uint64_t first_v[NSYM], first_bias = 0;
     rc = SE_NOTPYTHON;
     for (size_t i = 0; i < nf; i++) {
         char lp[PATH_MAX + 32];
@@ -350,8 +356,27 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
             }
         }
         rc = 0;
-        break;
+        const struct py_layout *PL = py_layout_for(rt->major, rt->minor);
+        uint64_t live = 0;
+        if (!PL || mem_read_ptr(&rt->mem, rt->runtime_addr + (uint64_t)PL->rt_interpreters_head,
+                                &live) || live)
+            break; /* (what is wrong with it is told below) */
+        if (!first && (first = malloc(sizeof *first)) != NULL) {
+            *first = *rt;
+            memcpy(first_v, v, sizeof v);
+            first_bias = bias;
+        }
+        rc = SE_NOTPYTHON;
     }
+    if (rc == SE_NOTPYTHON && first) {
+        /* none is live: the first, whose interpreter may be starting */
+        *rt = *first;
+        memcpy(v, first_v, sizeof v);
+        bias = first_bias;
+        rc = 0;
+    }
+    free(first);
+    first = NULL;
     maps_fini(&m);
     if (rc == SE_NOTPYTHON && !self && py_process_dying(pid)) {
         /* Its memory is going away: a kernel thread, or a process that is
@@ -425,10 +450,12 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     return 0;
 
 perm:
+    free(first);
     maps_fini(&m);
     return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s", (int)pid,
                    PERM_HINT);
 readfail:
+    free(first);
     maps_fini(&m);
     if (rc == SE_EXITED)
         return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);
