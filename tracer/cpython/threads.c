@@ -255,8 +255,7 @@ static int snapshot_slow(struct py_runtime *rt, struct py_snapcache *c, struct p
     c->n = n;
     c->interp = interp;
     c->gil = gil_addr(rt, interp);
-    /* The one-read path reads the GIL as one struct: not 2.7's or 3.6's. */
-    c->valid = single && c->gil && n < max && rt->gil_kind == PY_GIL_STRUCT;
+    c->valid = single && c->gil && n < max;
     return n;
 }
 
@@ -264,23 +263,43 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
                         int max, uint64_t *switches)
 {
     const struct py_layout *L = &rt->L;
-    if (!c->valid || c->n > max || c->n + 4 > PY_MAX_THREADS)
+    enum { K = 7 }; /* iovs before the thread states */
+    if (!c->valid || c->n > max || c->n + K > PY_MAX_THREADS)
         return snapshot_slow(rt, c, out, max, switches);
-    static __thread struct mem_iov iov[PY_MAX_THREADS + 4];
+    static __thread struct mem_iov iov[PY_MAX_THREADS + K];
     uint64_t head = 0, next_interp = 0, first = 0;
     uint8_t gil[256];
-    size_t gsz = (size_t)L->gil_size < sizeof gil ? (size_t)L->gil_size : sizeof gil;
     size_t tsz = ts_size(L);
     iov[0] = (struct mem_iov){ rt->runtime_addr + (uint64_t)L->rt_interpreters_head, &head, 8 };
     iov[1] = (struct mem_iov){ c->interp + (uint64_t)L->is_next, &next_interp, 8 };
     iov[2] = (struct mem_iov){ c->interp + (uint64_t)L->is_threads_head, &first, 8 };
-    iov[3] = (struct mem_iov){ c->gil, gil, gsz };
+    /* The GIL: the struct (3.7+); 3.6's static locked, holder and switch
+     * counter; 2.7's lock pointer (unchanged?) and semaphore count. Before
+     * 3.7 also the current thread state (see old_gil_holder). */
+    int32_t locked = 0;
+    uint64_t holder = 0, sw = 0, lockp = 0, cur = 0;
+    size_t k = 3;
+    if (rt->gil_kind == PY_GIL_STRUCT) {
+        size_t gsz = (size_t)L->gil_size < sizeof gil ? (size_t)L->gil_size : sizeof gil;
+        iov[k++] = (struct mem_iov){ c->gil, gil, gsz };
+    } else {
+        if (rt->gil_kind == PY_GIL_STATICS) {
+            iov[k++] = (struct mem_iov){ rt->gil_locked_at, &locked, 4 };
+            iov[k++] = (struct mem_iov){ rt->gil_holder_at, &holder, 8 };
+            iov[k++] = (struct mem_iov){ rt->gil_switch_at, &sw, 8 };
+        } else {
+            iov[k++] = (struct mem_iov){ rt->gil_lo, &lockp, 8 };
+            iov[k++] = (struct mem_iov){ c->gil, &locked, 4 }; /* the semaphore's count */
+        }
+        iov[k++] = (struct mem_iov){ rt->tstate_current, &cur, 8 };
+    }
     for (int i = 0; i < c->n; i++)
-        iov[4 + i] = (struct mem_iov){ c->tstate[i], out[i].ts, tsz };
-    int rc = mem_readv(&rt->mem, iov, (size_t)c->n + 4);
+        iov[k + (size_t)i] = (struct mem_iov){ c->tstate[i], out[i].ts, tsz };
+    int rc = mem_readv(&rt->mem, iov, (size_t)c->n + k);
     if (rc == SE_EXITED || rc == SE_PERM)
         return rc;
-    if (rc || head != c->interp || next_interp || first != c->tstate[0])
+    if (rc || head != c->interp || next_interp || first != c->tstate[0] ||
+        (rt->gil_kind == PY_GIL_LOCK27 && lockp != c->gil))
         return snapshot_slow(rt, c, out, max, switches);
     for (int i = 0; i < c->n; i++) {
         uint64_t next = rdp(out[i].ts + L->ts_next);
@@ -288,10 +307,20 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
         if (next != (i + 1 < c->n ? c->tstate[i + 1] : 0) || ident != c->ident[i])
             return snapshot_slow(rt, c, out, max, switches);
     }
-    int32_t locked;
-    memcpy(&locked, gil + L->gil_locked, 4);
-    uint64_t holder = locked ? rdp(gil + L->gil_last_holder) : 0;
-    *switches = L->gil_switch_number >= 0 ? rdp(gil + L->gil_switch_number) : 0;
+    switch (rt->gil_kind) {
+    case PY_GIL_STRUCT:
+        memcpy(&locked, gil + L->gil_locked, 4);
+        holder = locked ? rdp(gil + L->gil_last_holder) : 0;
+        sw = L->gil_switch_number >= 0 ? rdp(gil + L->gil_switch_number) : 0;
+        break;
+    case PY_GIL_STATICS:
+        holder = locked > 0 ? holder : locked < 0 ? cur : 0;
+        break;
+    default:
+        holder = locked == 0 ? cur : 0;
+        break;
+    }
+    *switches = sw;
     for (int i = 0; i < c->n; i++) {
         out[i].tstate = c->tstate[i];
         out[i].interp = c->interp;
