@@ -107,7 +107,7 @@ def test_permission_denied(sonde_bin, cpython, start_target):
         exe = os.path.join(d, "sonde")
         shutil.copy(sonde_bin, exe)
         os.chmod(exe, 0o755)
-        t = start_target([cpython.path, "-c", "import time; print('ready', flush=True); time.sleep(100)"])
+        t = start_target([cpython.path, "-c", "import sys, time; print('ready'); sys.stdout.flush(); time.sleep(100)"])
         r = run_sonde(exe, "dump", "-p", t.pid, prefix=pre)
         msg = one_line_error(r, EXIT_PERM)
         assert str(t.pid) in msg
@@ -156,7 +156,8 @@ def work(n):
 ts = [threading.Thread(target=work, args=(i * 5,), name="t%d" % i) for i in range(4)]
 for t in ts:
     t.start()
-print("ready", flush=True)
+print("ready")
+sys.stdout.flush()
 time.sleep(random.random() * 0.02)
 """
 
