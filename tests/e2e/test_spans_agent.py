@@ -15,7 +15,7 @@ from test_record import report_json
 
 import pytest
 
-pytestmark = pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) is built for 3.8+")
+pytestmark = pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) supports 3.8+ only")
 
 SW = str(TARGETS / "span_work.py")
 
