@@ -78,8 +78,9 @@ int snapshot_tasks(struct snapshot *s, char *err, size_t errlen)
      * while the interpreter finalizes can fail: find and read again. */
     for (int tries = 0; tries < 8; tries++) {
         n = py_tasks_find(&s->rt, &c);
-        if (n == 0 && !c.found)
-            return 0; /* asyncio not imported: no tasks */
+        if ((n == 0 && !c.found) || n == SE_UNSUPPORTED)
+            return 0; /* asyncio not imported, or a version whose tasks are not read
+                         (2.7 has no asyncio; 3.6, 3.7: no Task layout) */
         if (n == 0) {
             if (!s->tasks)
                 s->tasks = malloc(sizeof *s->tasks * (size_t)cap);

@@ -6,7 +6,8 @@
     sonde.stop()                                # finishes run.sonde
 
 The agent is a native library (libsonde-agent.so) loaded through ctypes, so
-this one package serves every CPython sonde reads (3.8 to 3.13). Its
+this one package serves every CPython 3.8 to 3.13 (sonde itself also reads 2.7, 3.6
+and 3.7 from outside; the agent does not support them). Its
 sampling thread never takes the GIL and never runs Python code; the
 recording is the same .sonde file `sonde record` writes (`sonde report`,
 `export`, `view` read it). A recording still running when the interpreter

@@ -2,7 +2,10 @@
 
 Interpreters come from scripts/find-pythons. Tests that take the `cpython`
 fixture run once per interpreter found for each supported minor version
-(3.8-3.13); a minor version with no interpreter is skipped. Finding fewer
+(2.7, 3.6-3.13); a minor version with no interpreter is skipped. A test of a
+feature that a version does not have (asyncio tasks before 3.8, the agent)
+says so with @pytest.mark.min_python((3, 8), "why"): it is skipped on older
+versions with that reason. Finding fewer
 than two supported versions is a failure, not a skip: the suite would prove
 too little. `sonde` is the binary in $SONDE (default build/sonde).
 """
@@ -20,8 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = Path(__file__).resolve().parent / "targets"
-SUPPORTED = [(3, m) for m in range(8, 14)]
-UNSUPPORTED = [(2, 7), (3, 6), (3, 7)]
+SUPPORTED = [(2, 7)] + [(3, m) for m in range(6, 14)]
 MIN_SUPPORTED_FOUND = 2
 
 # exit codes: cli/opts.h, docs/exit-codes.md
@@ -99,11 +101,6 @@ def _discover():
                                text=True, timeout=60).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
         paths = []
-    # interpreters too old for find-pythons (2.x) that sonde must refuse
-    pyenv = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
-    for d in sorted(pyenv.glob("2.*")):
-        for b in sorted(d.glob("bin/python2.[0-9]")):
-            paths.append(str(b))
     found = []
     for p in paths:
         it = _probe(p)
@@ -135,12 +132,6 @@ def _params():
 def pytest_generate_tests(metafunc):
     if "cpython" in metafunc.fixturenames:
         metafunc.parametrize("cpython", _params(), indirect=True)
-    if "old_python" in metafunc.fixturenames:
-        ps = []
-        for mm in UNSUPPORTED:
-            its = [i for i in ALL if i.minor == mm]
-            ps.append(pytest.param(its[0] if its else ("missing", mm), id="%d.%d" % mm))
-        metafunc.parametrize("old_python", ps, indirect=True)
 
 
 def require_enough_versions():
@@ -152,20 +143,20 @@ def require_enough_versions():
                        MIN_SUPPORTED_FOUND), pytrace=False)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "min_python(version, reason): the test needs a feature "
+                            "sonde reads from that CPython version on (skipped before it)")
+
+
 @pytest.fixture
 def cpython(request):
     require_enough_versions()
     p = request.param
     if isinstance(p, tuple):
         pytest.skip("no CPython %d.%d on this machine" % p[1])
-    return p
-
-
-@pytest.fixture
-def old_python(request):
-    p = request.param
-    if isinstance(p, tuple):
-        pytest.skip("no CPython %d.%d on this machine" % p[1])
+    m = request.node.get_closest_marker("min_python")
+    if m and p.minor < tuple(m.args[0]):
+        pytest.skip("CPython %s: %s" % (p.version, m.args[1]))
     return p
 
 

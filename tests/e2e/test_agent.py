@@ -14,6 +14,8 @@ import pytest
 from conftest import TARGETS, recording_meta, run_sonde
 from test_record import CPU_REL, W, report_json
 
+pytestmark = pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) supports 3.8+ only")
+
 AW = str(TARGETS / "agent_work.py")
 
 

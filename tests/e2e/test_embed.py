@@ -69,12 +69,14 @@ def test_embedding_host(sonde_bin, cpython, start_target, tmp_path, kind):
     sl = [(f["function"], f["file"], f["line"]) for f in got["emb-sleeper"]["frames"]]
     assert sl[:2] == [("emb_sleep", "<string>", M["emb_sleep"]),
                       ("emb_sleeper", "<string>", M["emb_sleep_call"])]
-    assert [f[0] for f in sl[2:]] == ["run", "_bootstrap_inner", "_bootstrap"]
+    boot = ["run", "__bootstrap_inner", "__bootstrap"] if cpython.minor < (3, 0) else \
+        ["run", "_bootstrap_inner", "_bootstrap"]  # (2.7 spells them __x)
+    assert [f[0] for f in sl[2:]] == boot
     wt = [(f["function"], f["file"], f["line"]) for f in got["emb-waiter"]["frames"]]
     assert [f[0] for f in wt[:2]] == ["wait", "wait"]
     assert wt[2:4] == [("emb_wait", "<string>", M["emb_wait"]),
                        ("emb_waiter", "<string>", M["emb_wait_call"])]
-    assert [f[0] for f in wt[4:]] == ["run", "_bootstrap_inner", "_bootstrap"]
+    assert [f[0] for f in wt[4:]] == boot
     assert not any(th["gil"] for th in doc["threads"])
 
     # text output names the host binary or libpython, never a guess from the name

@@ -51,12 +51,35 @@ def test_not_python(sonde_bin):
         p.wait()
 
 
-def test_old_python_unsupported(sonde_bin, old_python, start_target):
-    code = "import sys, time; print('ready'); sys.stdout.flush(); time.sleep(100)"
-    t = start_target([old_python.path, "-c", code])
+FAKE_NEWER = r"""
+/* Looks like a CPython newer than sonde knows: _PyRuntime and a
+ * Py_Version of 3.%d.0 final, exported; no interpreter behind them. */
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((visibility("default"))) const unsigned int Py_Version = 0x03%02x00f0u;
+__attribute__((visibility("default"))) char _PyRuntime[8192] = "x";
+int main(void)
+{
+    printf("{}\nready\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+"""
+
+
+@pytest.mark.parametrize("minor", [14, 20])
+def test_unknown_newer_python_unsupported(sonde_bin, start_target, tmp_path, minor):
+    """A version with no layout (neither compiled in nor, for 3.14+, one the
+    target describes itself that sonde can use): exit 6, naming it."""
+    if not shutil.which("cc"):
+        pytest.fail("no C compiler (cc): scripts/install-deps installs one")
+    src, exe = tmp_path / "fake.c", tmp_path / "fakepython"
+    src.write_text(FAKE_NEWER % (minor, minor))
+    subprocess.run(["cc", "-rdynamic", "-o", str(exe), str(src)], check=True)
+    t = start_target([exe])
     msg = one_line_error(run_sonde(sonde_bin, "dump", "-p", t.pid), EXIT_UNSUPPORTED)
-    mm = "%d.%d" % old_python.minor
-    assert mm in msg, "message does not name %s: %s" % (mm, msg)
+    assert "unsupported Python version 3.%d.0" % minor in msg, msg
 
 
 def run_as_nobody():
@@ -84,7 +107,7 @@ def test_permission_denied(sonde_bin, cpython, start_target):
         exe = os.path.join(d, "sonde")
         shutil.copy(sonde_bin, exe)
         os.chmod(exe, 0o755)
-        t = start_target([cpython.path, "-c", "import time; print('ready', flush=True); time.sleep(100)"])
+        t = start_target([cpython.path, "-c", "import sys, time; print('ready'); sys.stdout.flush(); time.sleep(100)"])
         r = run_sonde(exe, "dump", "-p", t.pid, prefix=pre)
         msg = one_line_error(r, EXIT_PERM)
         assert str(t.pid) in msg
@@ -133,7 +156,8 @@ def work(n):
 ts = [threading.Thread(target=work, args=(i * 5,), name="t%d" % i) for i in range(4)]
 for t in ts:
     t.start()
-print("ready", flush=True)
+print("ready")
+sys.stdout.flush()
 time.sleep(random.random() * 0.02)
 """
 

@@ -50,9 +50,11 @@ LOADS = [0, 2]
 
 
 def _representative():
-    """Oldest and newest supported interpreter and the system's one (a static
-    PIE executable): where the heavy, version-independent checks run."""
-    found = sorted(SUPPORTED_FOUND, key=lambda i: i.minor)
+    """Oldest and newest supported Python 3 and the system's one (a static
+    PIE executable): where the heavy, version-independent checks run. (Their
+    targets are Python 3 programs; 2.7 runs the accuracy workload and the
+    report checks, like every version.)"""
+    found = sorted((i for i in SUPPORTED_FOUND if i.minor >= (3, 0)), key=lambda i: i.minor)
     pick = []
     for i in (found[:1] + found[-1:] + [i for i in found if i.path.startswith("/usr/")][:1]):
         if i not in pick:
@@ -201,7 +203,15 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
         assert off - queued - PCT_ABS <= t["gil_wait_pct"] <= off + PCT_ABS, \
             "%s: gil_wait %.1f%%, off CPU %.1f%% (%.1f%% of it queued)%s" % (
                 name, t["gil_wait_pct"], off, queued, ctx)
-        assert t["idle_pct"] <= 10, "%s never idles%s" % (name, ctx)
+        if cpython.minor >= (3, 0):
+            assert t["idle_pct"] <= 10, "%s never idles%s" % (name, ctx)
+        else:
+            # 2.7's GIL is a plain lock: every 100 bytecodes the spinner
+            # lets go of it and takes it again, and a spinner preempted in
+            # between is runnable without the GIL, queued for a CPU: idle
+            # (README, "CPython 2.7"). Never more than it was queued.
+            assert t["idle_pct"] <= queued + 10, "%s idles %.1f%%, queued %.1f%%%s" % (
+                name, t["idle_pct"], queued, ctx)
 
     # sleeper: idle while it sleeps (0.5 s per loop), next to no CPU; the
     # rest of its life it mostly waits to take the GIL back from the

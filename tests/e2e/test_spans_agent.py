@@ -14,6 +14,10 @@ from test_agent import pkg_dir
 from test_collector import CLIENTS, Collector, node_clients  # noqa: F401 (a fixture)
 from test_record import report_json
 
+import pytest
+
+pytestmark = pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) supports 3.8+ only")
+
 SW = str(TARGETS / "span_work.py")
 HTTP = str(TARGETS / "span_http.py")
 PY = "/usr/bin/python3"

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import EXIT_OK, EXIT_USAGE, TARGETS, markers, run_sonde
 
+pytestmark = pytest.mark.min_python((3, 8), "asyncio tasks are read on 3.8+ (no Task layout before)")
+
 SCRIPT = TARGETS / "aio_work.py"
 M = markers(SCRIPT)
 SECONDS = 3.0

@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import EXIT_OK, EXIT_USAGE, TARGETS, run_sonde  # noqa: E402
 from test_tui import Tmux  # noqa: E402
 
+pytestmark = pytest.mark.min_python((3, 8), "asyncio tasks are read on 3.8+ (no Task layout before)")
+
 SCRIPT = TARGETS / "aio_work.py"
 FORMATS = ["callgrind", "chrome", "html", "speedscope", "flamegraph", "collapsed", "pprof"]
 _recs = {}

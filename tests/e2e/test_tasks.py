@@ -16,6 +16,8 @@ import pytest
 from conftest import (EXIT_EXITED, EXIT_NOPROC, EXIT_OK, TARGETS, dump_json, markers,
                       run_sonde)
 
+pytestmark = pytest.mark.min_python((3, 8), "asyncio tasks are read on 3.8+ (no Task layout before)")
+
 SCRIPT = TARGETS / "tasks.py"
 M = markers(SCRIPT)
 S = str(SCRIPT)

@@ -18,6 +18,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import TARGETS  # noqa: E402
 from test_tui import Tmux, newest_py, selected_line  # noqa: E402,F401
 
+pytestmark = pytest.mark.min_python((3, 8), "asyncio tasks are read on 3.8+ (no Task layout before)")
+
 SCRIPT = TARGETS / "aio_work.py"
 
 

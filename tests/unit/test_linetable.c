@@ -41,6 +41,8 @@ bad:
     return NULL;
 }
 
+static int seen27; /* files in 2.7's format */
+
 static int check_file(const char *path, int *ncodes, long *noffsets)
 {
     FILE *f = fopen(path, "r");
@@ -49,7 +51,7 @@ static int check_file(const char *path, int *ncodes, long *noffsets)
         return -1;
     char *line = NULL;
     size_t cap = 0;
-    int minor = -1, have_format = 0, declared = -1, codes = 0;
+    int major = 3, minor = -1, have_format = 0, declared = -1, codes = 0;
     enum lt_format fmt = LT_LNOTAB;
     char name[256] = "";
     int firstlineno = 0;
@@ -64,12 +66,19 @@ static int check_file(const char *path, int *ncodes, long *noffsets)
         if (strncmp(line, "format ", 7) == 0) {
             const char *v = line + 7;
             have_format = 1;
-            fmt = !strcmp(v, "lnotab") ? LT_LNOTAB : !strcmp(v, "linetable310") ? LT_310 : LT_LOCATION;
-            CHECK(!strcmp(v, "lnotab") || !strcmp(v, "linetable310") || !strcmp(v, "location"),
+            fmt = !strcmp(v, "lnotab")         ? LT_LNOTAB
+                  : !strcmp(v, "lnotab27")     ? LT_LNOTAB27
+                  : !strcmp(v, "linetable310") ? LT_310
+                                               : LT_LOCATION;
+            CHECK(!strcmp(v, "lnotab") || !strcmp(v, "lnotab27") || !strcmp(v, "linetable310") ||
+                      !strcmp(v, "location"),
                   "%s:%d: unknown format %s", path, lineno, v);
+        } else if (sscanf(line, "major %d", &major) == 1) {
+            /* absent before 2.7's vectors: 3 */
         } else if (sscanf(line, "minor %d", &minor) == 1) {
-            CHECK(have_format && lt_format_for(minor) == fmt,
-                  "%s: lt_format_for(%d) = %d, file says %d", path, minor, lt_format_for(minor), fmt);
+            CHECK(have_format && lt_format_for(major, minor) == fmt,
+                  "%s: lt_format_for(%d, %d) = %d, file says %d", path, major, minor,
+                  lt_format_for(major, minor), fmt);
         } else if (strncmp(line, "code ", 5) == 0) {
             char *hex = malloc(strlen(line));
             free(tab);
@@ -94,8 +103,8 @@ static int check_file(const char *path, int *ncodes, long *noffsets)
                 int got = lt_line(fmt, tab, tablen, firstlineno, off);
                 (*noffsets)++;
                 if (got != want && bad++ < 5)
-                    CHECK(got == want, "3.%d %s: offset %d: lt_line = %d, CPython says %d", minor,
-                          name, off, got, want);
+                    CHECK(got == want, "%d.%d %s: offset %d: lt_line = %d, CPython says %d",
+                          major, minor, name, off, got, want);
                 else
                     check_count++;
             }
@@ -105,6 +114,7 @@ static int check_file(const char *path, int *ncodes, long *noffsets)
             CHECK(0, "%s:%d: unexpected line", path, lineno);
         }
     }
+    seen27 += fmt == LT_LNOTAB27;
     CHECK(declared == codes && codes > 0, "%s: %d code objects, trailer says %d (truncated file?)",
           path, codes, declared);
     free(tab);
@@ -129,6 +139,13 @@ static void check_edges(void)
     CHECK_INT(lt_line(LT_LNOTAB, lnotab, 0, 10, 4), 10);
     /* odd length: the dangling byte is ignored */
     CHECK_INT(lt_line(LT_LNOTAB, lnotab, 3, 10, 300), 11);
+    /* 2.7: line deltas are unsigned, a jump of 300 lines is 255 + 45 */
+    static const uint8_t lnotab27[] = { 6, 1, 0, 255, 4, 45, 10, 200 };
+    CHECK_INT(lt_line(LT_LNOTAB27, lnotab27, sizeof lnotab27, 10, 5), 10);
+    CHECK_INT(lt_line(LT_LNOTAB27, lnotab27, sizeof lnotab27, 10, 6), 266);
+    CHECK_INT(lt_line(LT_LNOTAB27, lnotab27, sizeof lnotab27, 10, 10), 311);
+    CHECK_INT(lt_line(LT_LNOTAB27, lnotab27, sizeof lnotab27, 10, 20), 511);
+    CHECK_INT(lt_line(LT_LNOTAB, lnotab27, sizeof lnotab27, 10, 6), 10);
 
     /* 3.10: 4 bytes on line+1, 2 bytes with no line (-128), 6 bytes at line+3 */
     static const uint8_t t310[] = { 4, 1, 2, 0x80, 6, 2 };
@@ -210,6 +227,7 @@ int main(void)
     /* every table format must be covered by committed vectors */
     CHECK(seen[8] || seen[9], "no 3.8/3.9 (co_lnotab) vectors");
     CHECK(seen[10], "no 3.10 (co_linetable) vectors");
+    CHECK(seen27, "no 2.7 (unsigned co_lnotab) vectors");
     CHECK(seen[11] || seen[12] || seen[13], "no 3.11+ (location table) vectors");
     printf("linetable: %d files, %d code objects, %ld offsets\n", nfiles, ncodes, noffsets);
     return check_done("linetable");

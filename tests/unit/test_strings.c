@@ -212,10 +212,21 @@ static void check_surrogates(void)
 
 int main(void)
 {
-    for (int minor = 8; minor <= 13; minor++)
+    for (int minor = 6; minor <= 13; minor++)
         check_layout(minor);
-    CHECK(py_layout_for(3, 7) == NULL, "3.7 has a layout");
-    CHECK(py_layout_for(2, 7) == NULL, "2.7 has a layout");
+    /* 2.7: str is PyStringObject, unicode a pointer to Py_UNICODE units */
+    const struct py_layout *L27 = py_layout_for(2, 7);
+    CHECK(L27 != NULL, "no layout for 2.7");
+    if (L27) {
+        CHECK_INT(L27->str_length, -1);
+        CHECK_INT(L27->bytes_sval, 36);
+        CHECK_INT(L27->uni_length, 16);
+        CHECK_INT(L27->uni_str, 24);
+        CHECK_INT(L27->d27_table, 40);
+    }
+    CHECK(py_layout_for(3, 5) == NULL, "3.5 has a layout");
+    CHECK(py_layout_for(3, 14) == NULL, "3.14 has a compiled-in layout");
+    CHECK(py_layout_for(2, 6) == NULL, "2.6 has a layout");
     check_truncation();
     check_surrogates();
     return check_done("strings");

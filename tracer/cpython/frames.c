@@ -274,7 +274,7 @@ int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr
     unsigned k = ((unsigned)addr >> 1) & 15;
     if (co->memo_addr[k] == addr + 1)
         return co->memo_line[k];
-    int line = lt_line(lt_format_for(rt->minor), co->lt, co->ltlen, co->firstlineno, addr);
+    int line = lt_line(lt_format_for(rt->major, rt->minor), co->lt, co->ltlen, co->firstlineno, addr);
     mut->memo_addr[k] = addr + 1; /* 0 means empty */
     mut->memo_line[k] = line;
     return line;

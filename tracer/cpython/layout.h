@@ -14,7 +14,7 @@ struct py_layout {
     int major, minor;
 
     /* _PyRuntimeState */
-    int64_t rt_interpreters_head;
+    int64_t rt_interpreters_head;   /* 0 on 2.7 / 3.6: "runtime" is &interp_head */
     int64_t rt_gil;                 /* embedded gil state (3.8-3.11), else -1 */
     int64_t rt_size;
 
@@ -24,7 +24,8 @@ struct py_layout {
     int64_t is_modules;             /* sys.modules dict */
     int64_t is_gil_ptr;             /* ceval.gil pointer (3.12+), else -1 */
 
-    /* struct _gil_runtime_state */
+    /* struct _gil_runtime_state; -1 in the table on 2.7 / 3.6, whose GIL is
+     * static globals (placed at attach time, see runtime.c) */
     int64_t gil_locked;
     int64_t gil_last_holder;
     int64_t gil_switch_number;
@@ -106,6 +107,17 @@ struct py_layout {
     int64_t managed_dict_kind;      /* see scripts/gen-layouts */
     int64_t long_size;              /* ob_size (<=3.11) or lv_tag (3.12+) */
     int64_t long_digit;
+
+    /* 2.7 only, else -1: PyUnicodeObject (length, Py_UNICODE *str, sizeof
+     * Py_UNICODE), PyIntObject's ob_ival, PyDictObject's ma_mask and
+     * ma_table of {hash, key, value} entries. 2.7's str is PyStringObject
+     * (bytes_size, bytes_sval). */
+    int64_t uni_length;
+    int64_t uni_str;
+    int64_t uni_unit;
+    int64_t int_ival;
+    int64_t d27_mask;
+    int64_t d27_table;
 
     /* PyModuleObject */
     int64_t mod_dict;

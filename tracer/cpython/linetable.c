@@ -1,7 +1,9 @@
 #include "tracer/cpython/linetable.h"
 
-enum lt_format lt_format_for(int minor)
+enum lt_format lt_format_for(int major, int minor)
 {
+    if (major == 2)
+        return LT_LNOTAB27;
     if (minor <= 9)
         return LT_LNOTAB;
     if (minor == 10)
@@ -9,14 +11,14 @@ enum lt_format lt_format_for(int minor)
     return LT_LOCATION;
 }
 
-static int lnotab_line(const uint8_t *tab, size_t len, int line, int addrq)
+static int lnotab_line(const uint8_t *tab, size_t len, int line, int addrq, int is_signed)
 {
     int addr = 0;
     for (size_t i = 0; i + 1 < len; i += 2) {
         addr += tab[i];
         if (addr > addrq)
             break;
-        line += (int8_t)tab[i + 1];
+        line += is_signed ? (int8_t)tab[i + 1] : tab[i + 1];
     }
     return line;
 }
@@ -106,8 +108,8 @@ static int loc_advance(struct range *r)
 
 int lt_line(enum lt_format fmt, const uint8_t *tab, size_t len, int firstlineno, int addr)
 {
-    if (fmt == LT_LNOTAB)
-        return lnotab_line(tab, len, firstlineno, addr);
+    if (fmt == LT_LNOTAB || fmt == LT_LNOTAB27)
+        return lnotab_line(tab, len, firstlineno, addr, fmt == LT_LNOTAB);
     if (addr < 0)
         return firstlineno;
     struct range r = { tab, tab + len, -1, 0, -1, firstlineno };

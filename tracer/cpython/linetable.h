@@ -8,16 +8,17 @@
 #include <stdint.h>
 
 enum lt_format {
-    LT_LNOTAB,   /* 3.8, 3.9: co_lnotab, (byte delta, signed line delta) pairs */
+    LT_LNOTAB,   /* 3.6 - 3.9: co_lnotab, (byte delta, signed line delta) pairs */
     LT_310,      /* 3.10: co_linetable, (byte delta, signed line delta, -128 = none) */
     LT_LOCATION, /* 3.11+: location table, entries of code units */
+    LT_LNOTAB27, /* 2.7: co_lnotab, (byte delta, unsigned line delta) pairs */
 };
 
-/* The format a minor version of CPython 3 uses. */
-enum lt_format lt_format_for(int minor);
+/* The format a version of CPython uses. */
+enum lt_format lt_format_for(int major, int minor);
 
 /* Line executing at byte offset addr (for 3.10 and 3.11+, the offset of the
- * instruction's first byte; for 3.8/3.9, f_lasti). */
+ * instruction's first byte; for 2.7 - 3.9, f_lasti). */
 int lt_line(enum lt_format fmt, const uint8_t *tab, size_t len, int firstlineno, int addr);
 
 #endif

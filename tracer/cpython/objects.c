@@ -102,10 +102,102 @@ size_t py_str_to_utf8(const void *data, size_t n, int kind, char *out, size_t ou
     return o;
 }
 
+/* Py_TPFLAGS_STRING_SUBCLASS and Py_TPFLAGS_UNICODE_SUBCLASS of 2.7 */
+#define TPF27_STRING (1ul << 27)
+#define TPF27_UNICODE (1ul << 28)
+
+/* 2.7: a str (PyStringObject: bytes, shown as Latin-1 unless valid UTF-8)
+ * or a unicode object (Py_UNICODE *str of 2 or 4 byte units). */
+static int str27_read(struct py_runtime *rt, uint64_t addr, char *out, size_t outlen)
+{
+    const struct py_layout *L = &rt->L;
+    uint64_t type, flags;
+    int rc = mem_read_ptr(&rt->mem, addr + (uint64_t)L->ob_type, &type);
+    if (!rc)
+        rc = mem_read(&rt->mem, type + (uint64_t)L->tp_flags, &flags, sizeof flags);
+    if (rc)
+        return rc;
+    uint8_t buf[PY_STR_MAX * 4];
+    int64_t len;
+    uint64_t data;
+    int kind;
+    if (flags & TPF27_STRING) {
+        if ((rc = mem_read(&rt->mem, addr + (uint64_t)L->bytes_size, &len, sizeof len)))
+            return rc;
+        data = addr + (uint64_t)L->bytes_sval;
+        kind = 1;
+    } else if (flags & TPF27_UNICODE) {
+        if ((rc = mem_read(&rt->mem, addr + (uint64_t)L->uni_length, &len, sizeof len)) ||
+            (rc = mem_read_ptr(&rt->mem, addr + (uint64_t)L->uni_str, &data)))
+            return rc;
+        kind = rt->unicode_unit == 2 ? 2 : 4;
+    } else {
+        return SE_FAULT;
+    }
+    if (len < 0 || len > (1 << 30))
+        return SE_FAULT;
+    if (len > PY_STR_MAX)
+        len = PY_STR_MAX;
+    if (len && (rc = mem_read(&rt->mem, data, buf, (size_t)len * (size_t)kind)))
+        return rc;
+    if (kind == 1) {
+        /* Source-encoded bytes: kept as they are when they are UTF-8. */
+        size_t n = (size_t)len, i = 0;
+        while (i < n) {
+            uint8_t c = buf[i];
+            size_t k = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                                                        : (c & 0xf8) == 0xf0 ? 4 : 0;
+            if (!k || i + k > n)
+                break;
+            size_t j = 1;
+            while (j < k && (buf[i + j] & 0xc0) == 0x80)
+                j++;
+            if (j < k)
+                break;
+            i += k;
+        }
+        if (i == n) {
+            size_t w = n < outlen ? n : outlen - 1;
+            while (w > 0 && w < n && (buf[w] & 0xc0) == 0x80)
+                w--; /* do not cut a character */
+            memcpy(out, buf, w);
+            out[w] = 0;
+            return 0;
+        }
+    } else if (kind == 2) {
+        /* UCS-2 builds keep astral characters as surrogate pairs: joined
+         * into UCS-4 in place (each pair shrinks to one 4-byte unit). */
+        uint32_t u4[PY_STR_MAX];
+        size_t n = 0;
+        for (int64_t i = 0; i < len; i++) {
+            uint16_t a, b;
+            memcpy(&a, buf + 2 * i, 2);
+            uint32_t c = a;
+            if (a >= 0xd800 && a < 0xdc00 && i + 1 < len) {
+                memcpy(&b, buf + 2 * (i + 1), 2);
+                if (b >= 0xdc00 && b < 0xe000) {
+                    c = 0x10000 + (((uint32_t)a - 0xd800) << 10) + ((uint32_t)b - 0xdc00);
+                    i++;
+                }
+            }
+            u4[n++] = c;
+        }
+        py_str_to_utf8(u4, n, 4, out, outlen);
+        return 0;
+    }
+    py_str_to_utf8(buf, (size_t)len, kind, out, outlen);
+    return 0;
+}
+
 int py_str_read(struct py_runtime *rt, uint64_t addr, char *out, size_t outlen)
 {
     const struct py_layout *L = &rt->L;
     uint8_t hdr[HDR_MAX];
+    if (L->str_length < 0) {
+        if (outlen)
+            out[0] = 0;
+        return outlen ? str27_read(rt, addr, out, outlen) : 0;
+    }
     size_t hl = (size_t)L->str_compact_size + 8;
     if (outlen)
         out[0] = 0;
@@ -162,6 +254,22 @@ int py_long_read(struct py_runtime *rt, uint64_t addr, uint64_t *out)
 {
     const struct py_layout *L = &rt->L;
     int64_t tag;
+    if (L->int_ival >= 0) {
+        /* 2.7: thread idents are ints (PyIntObject), longs when too big */
+        uint64_t type, flags;
+        int rc = mem_read_ptr(&rt->mem, addr + (uint64_t)L->ob_type, &type);
+        if (!rc)
+            rc = mem_read(&rt->mem, type + (uint64_t)L->tp_flags, &flags, sizeof flags);
+        if (rc)
+            return rc;
+        if (flags & (1ul << 23)) { /* Py_TPFLAGS_INT_SUBCLASS */
+            int64_t v;
+            if ((rc = mem_read(&rt->mem, addr + (uint64_t)L->int_ival, &v, sizeof v)))
+                return rc;
+            *out = (uint64_t)v; /* a pthread_t above 2^63 reads back as negative */
+            return 0;
+        }
+    }
     int rc = mem_read(&rt->mem, addr + (uint64_t)L->long_size, &tag, sizeof tag);
     if (rc)
         return rc;
@@ -248,10 +356,46 @@ static int keys_foreach(struct py_runtime *rt, uint64_t keys, uint64_t values_ba
     return rc;
 }
 
+/* 2.7: ma_mask + 1 entries of {hash, key, value}; free and deleted slots
+ * have no value. */
+static int dict27_foreach(struct py_runtime *rt, uint64_t dict, size_t max, py_dict_fn fn,
+                          void *arg)
+{
+    const struct py_layout *L = &rt->L;
+    int64_t mask;
+    uint64_t table;
+    int rc = mem_read(&rt->mem, dict + (uint64_t)L->d27_mask, &mask, sizeof mask);
+    if (!rc)
+        rc = mem_read_ptr(&rt->mem, dict + (uint64_t)L->d27_table, &table);
+    if (rc)
+        return rc;
+    if (mask < 0 || mask >= DICT_MAX_ENTRIES * 4 || ((mask + 1) & mask) || !table)
+        return SE_FAULT;
+    size_t n = (size_t)mask + 1;
+    uint8_t *ebuf = malloc(n * 24);
+    if (!ebuf)
+        return -ENOMEM;
+    rc = mem_read(&rt->mem, table, ebuf, n * 24);
+    size_t seen = 0;
+    for (size_t i = 0; !rc && i < n && seen < max; i++) {
+        uint64_t key = (uint64_t)rd64(ebuf + i * 24 + 8);
+        uint64_t val = (uint64_t)rd64(ebuf + i * 24 + 16);
+        if (!key || !val)
+            continue;
+        seen++;
+        if (fn(rt, key, val, arg))
+            break;
+    }
+    free(ebuf);
+    return rc;
+}
+
 int py_dict_foreach(struct py_runtime *rt, uint64_t dict, size_t max, py_dict_fn fn, void *arg)
 {
     const struct py_layout *L = &rt->L;
     uint64_t keys, values;
+    if (L->d27_table >= 0)
+        return dict27_foreach(rt, dict, max, fn, arg);
     int rc = mem_read_ptr(&rt->mem, dict + (uint64_t)L->dict_keys, &keys);
     if (!rc)
         rc = mem_read_ptr(&rt->mem, dict + (uint64_t)L->dict_values, &values);

@@ -161,6 +161,64 @@ int py_process_dying(pid_t pid)
     return empty;
 }
 
+/* Symbols looked up in every candidate file. */
+enum {
+    S_RUNTIME, S_VERSION, S_GETVERSION, S_INTERP_HEAD, S_TSTATE_CURRENT, S_GIL_LOCKED,
+    S_GIL_HOLDER, S_GIL_SWITCHES, S_GIL_MUTEX, S_GIL_COND, S_SWITCH_MUTEX, S_SWITCH_COND,
+    S_GIL_DROP, S_INTERPRETER_LOCK, S_UCS2, NSYM
+};
+static const char *const sym_names[NSYM] = {
+    "_PyRuntime", "Py_Version", "Py_GetVersion", "interp_head", "_PyThreadState_Current",
+    "gil_locked", "gil_last_holder", "gil_switch_number", "gil_mutex", "gil_cond",
+    "switch_mutex", "switch_cond", "gil_drop_request", "interpreter_lock",
+    "PyUnicodeUCS2_FromString",
+};
+
+/* 2.7 and 3.6: where the GIL's static globals are (see PY_GIL_*). */
+static int setup_old_gil(struct py_runtime *rt, const uint64_t *v, uint64_t bias, char *err,
+                         size_t errlen)
+{
+    rt->tstate_current = v[S_TSTATE_CURRENT] + bias;
+    if (rt->major == 2) {
+        if (!v[S_INTERPRETER_LOCK])
+            return se_fail(err, errlen, SE_UNSUPPORTED,
+                           "Python %s in process %d: no interpreter_lock symbol", rt->version,
+                           (int)rt->pid);
+        rt->gil_kind = PY_GIL_LOCK27;
+        rt->gil_lo = v[S_INTERPRETER_LOCK] + bias;
+        rt->L.gil_size = 32; /* glibc's sem_t */
+        rt->unicode_unit = v[S_UCS2] ? 2 : 4;
+        return 0;
+    }
+    static const int need[] = { S_GIL_LOCKED, S_GIL_HOLDER, S_GIL_SWITCHES, S_GIL_MUTEX,
+                                S_GIL_COND, S_SWITCH_MUTEX, S_SWITCH_COND, S_GIL_DROP };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (!v[need[i]])
+            return se_fail(err, errlen, SE_UNSUPPORTED,
+                           "Python %s in process %d: no %s symbol", rt->version, (int)rt->pid,
+                           sym_names[need[i]]);
+    rt->gil_kind = PY_GIL_STATICS;
+    rt->gil_locked_at = v[S_GIL_LOCKED] + bias;
+    rt->gil_holder_at = v[S_GIL_HOLDER] + bias;
+    rt->gil_switch_at = v[S_GIL_SWITCHES] + bias;
+    /* Waiters sleep on gil_cond / gil_mutex (and switch_cond with
+     * FORCE_SWITCHING): the range spans the four. */
+    static const int waits[] = { S_GIL_MUTEX, S_GIL_COND, S_SWITCH_MUTEX, S_SWITCH_COND };
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+        uint64_t a = v[waits[i]] + bias;
+        lo = a < lo ? a : lo;
+        hi = a + 48 > hi ? a + 48 : hi; /* sizeof(pthread_cond_t), >= sizeof(pthread_mutex_t) */
+    }
+    if (hi - lo > 4096)
+        return se_fail(err, errlen, SE_UNSUPPORTED,
+                       "Python %s in process %d: unexpected GIL variables", rt->version,
+                       (int)rt->pid);
+    rt->gil_lo = lo;
+    rt->L.gil_size = (int64_t)(hi - lo);
+    return 0;
+}
+
 static const char PERM_HINT[] =
     "run sonde as the same user as the target or as root, grant CAP_SYS_PTRACE, "
     "or relax /proc/sys/kernel/yama/ptrace_scope";
@@ -200,22 +258,31 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
 
     const char *files[512];
     size_t nf = candidate_files(&m, exe, files, 512);
-    static const char *const names[] = { "_PyRuntime", "Py_Version", "Py_GetVersion" };
     char why_unsupported[64] = "";
+    uint64_t v[NSYM] = { 0 }, bias = 0;
+    /* The first runtime found, kept while a later file may hold the live
+     * one: a host that links libpython statically can still map a
+     * libpython*.so that extension modules (before 3.8) link against, whose
+     * own runtime nobody initialized. */
+    struct py_runtime *first = NULL;
+    uint64_t first_v[NSYM], first_bias = 0;
     rc = SE_NOTPYTHON;
     for (size_t i = 0; i < nf; i++) {
         char lp[PATH_MAX + 32];
         local_path(pid, files[i], lp, sizeof lp);
-        uint64_t v[3];
         struct elf_info info;
-        int found = elf_lookup(lp, names, v, 3, &info);
+        int found = elf_lookup(lp, sym_names, v, NSYM, &info);
         if (found <= 0)
             continue;
         int ma = 0, mi = -1;
         int islib = libpython_version(files[i], &ma, &mi);
-        if (!v[0]) {
-            if (v[2] || islib) {
-                /* A Python too old to have _PyRuntime (2.7, 3.6). */
+        /* 2.7 and 3.6 have no _PyRuntime: their interpreter list starts at
+         * the static interp_head, found in the symbol table (.symtab). */
+        int old = !v[S_RUNTIME] && v[S_INTERP_HEAD] && v[S_TSTATE_CURRENT] && v[S_GETVERSION];
+        if (!v[S_RUNTIME] && !old) {
+            if (v[S_GETVERSION] || islib) {
+                /* A Python too old to have _PyRuntime, without the symbol
+                 * table that would place its interpreter (a stripped build). */
                 char vs[32] = "";
                 if (elf_find_version_string(lp, islib ? mi : -1, vs, sizeof vs) != 0 && islib)
                     snprintf(vs, sizeof vs, "%d.%d", ma, mi);
@@ -224,14 +291,13 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
             }
             continue;
         }
-        uint64_t bias;
         if (load_bias(&m, files[i], &info, &bias) != 0)
             continue;
-        rt->runtime_addr = v[0] + bias;
+        rt->runtime_addr = (old ? v[S_INTERP_HEAD] : v[S_RUNTIME]) + bias;
         snprintf(rt->binary, sizeof rt->binary, "%s", files[i]);
-        if (v[1]) {
+        if (v[S_VERSION]) {
             uint32_t hex;
-            rc = mem_read(&rt->mem, v[1] + bias, &hex, sizeof hex);
+            rc = mem_read(&rt->mem, v[S_VERSION] + bias, &hex, sizeof hex);
             if (rc == SE_PERM)
                 goto perm;
             if (rc)
@@ -248,8 +314,27 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
             }
         }
         rc = 0;
-        break;
+        const struct py_layout *PL = py_layout_for(rt->major, rt->minor);
+        uint64_t live = 0;
+        if (!PL || mem_read_ptr(&rt->mem, rt->runtime_addr + (uint64_t)PL->rt_interpreters_head,
+                                &live) || live)
+            break; /* (what is wrong with it is told below) */
+        if (!first && (first = malloc(sizeof *first)) != NULL) {
+            *first = *rt;
+            memcpy(first_v, v, sizeof v);
+            first_bias = bias;
+        }
+        rc = SE_NOTPYTHON;
     }
+    if (rc == SE_NOTPYTHON && first) {
+        /* none is live: the first, whose interpreter may be starting */
+        *rt = *first;
+        memcpy(v, first_v, sizeof v);
+        bias = first_bias;
+        rc = 0;
+    }
+    free(first);
+    first = NULL;
     maps_fini(&m);
     if (rc == SE_NOTPYTHON && !self && py_process_dying(pid)) {
         /* Its memory is going away: a kernel thread, or a process that is
@@ -264,7 +349,9 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     if (rc == SE_NOTPYTHON) {
         if (*why_unsupported)
             return se_fail(err, errlen, SE_UNSUPPORTED,
-                           "unsupported Python version %s in process %d (sonde reads 3.8 to 3.14)",
+                           "unsupported Python version %s in process %d (sonde reads 2.7 and 3.6 "
+                           "to 3.14; before 3.7 it needs the interpreter's symbol table, which "
+                           "this build lacks)",
                            why_unsupported, (int)pid);
         return se_fail(err, errlen, SE_NOTPYTHON,
                        "process %d (%s) is not a Python process: no CPython runtime found",
@@ -279,9 +366,15 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     const struct py_layout *L = py_layout_for(rt->major, dbg_only ? 13 : rt->minor);
     if (!L)
         return se_fail(err, errlen, SE_UNSUPPORTED,
-                       "unsupported Python version %s in process %d (sonde reads 3.8 to 3.14)",
+                       "unsupported Python version %s in process %d (sonde reads 2.7 and 3.6 "
+                       "to 3.14)",
                        rt->version, (int)pid);
     rt->L = *L;
+    if (L->rt_size < 0) {
+        rc = setup_old_gil(rt, v, bias, err, errlen);
+        if (rc)
+            return rc;
+    }
     if (rt->major == 3 && rt->minor >= 13) {
         rc = apply_debug_offsets(rt, err, errlen);
         if (rc == SE_PERM)
@@ -323,10 +416,12 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
     return 0;
 
 perm:
+    free(first);
     maps_fini(&m);
     return se_fail(err, errlen, SE_PERM, "permission denied reading process %d: %s", (int)pid,
                    PERM_HINT);
 readfail:
+    free(first);
     maps_fini(&m);
     if (rc == SE_EXITED)
         return se_fail(err, errlen, SE_EXITED, "process %d exited while being read", (int)pid);

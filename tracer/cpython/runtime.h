@@ -28,6 +28,23 @@ struct py_runtime {
     int64_t now_ns;              /* set by a sampler each tick: when cached code objects
                                     are re-validated (0: never, for one-shot reads) */
     struct py_codecache *codes;  /* decoded code objects by address */
+
+    /* Interpreters older than _PyRuntime (2.7, 3.6): runtime_addr is then
+     * &interp_head, and the GIL is static globals rather than a struct. */
+    int gil_kind;                /* PY_GIL_STRUCT, PY_GIL_STATICS, PY_GIL_LOCK27 */
+    uint64_t tstate_current;     /* &_PyThreadState_Current (2.7, 3.6), else 0 */
+    uint64_t gil_locked_at;      /* STATICS: &gil_locked (an int, -1 until threads start) */
+    uint64_t gil_holder_at;      /* STATICS: &gil_last_holder */
+    uint64_t gil_switch_at;      /* STATICS: &gil_switch_number */
+    uint64_t gil_lo;             /* STATICS: lowest of the GIL's mutexes and condvars
+                                    (rt->L.gil_size spans them); LOCK27: &interpreter_lock */
+    int unicode_unit;            /* 2.7: sizeof(Py_UNICODE) of this build (2 or 4) */
+};
+
+enum {
+    PY_GIL_STRUCT = 0, /* 3.7+: struct _gil_runtime_state (in _PyRuntime or the interpreter) */
+    PY_GIL_STATICS,    /* 3.6: the same fields as static globals of ceval.c */
+    PY_GIL_LOCK27,     /* 2.7: interpreter_lock, a PyThread lock (a sem_t on Linux) */
 };
 
 /* Find the CPython runtime in process pid. Returns 0, or SE_NOPROC, SE_PERM,

@@ -29,20 +29,70 @@ static size_t ts_size(const struct py_layout *L)
     return (size_t)m + 8 <= PY_TSBUF ? (size_t)m + 8 : PY_TSBUF;
 }
 
+/* The GIL's address: the struct (3.7+), the lowest of its static mutexes
+ * and condvars (3.6), or 2.7's lock (0 until a second thread started). */
 static uint64_t gil_addr(struct py_runtime *rt, uint64_t interp)
 {
+    uint64_t g = 0;
+    switch (rt->gil_kind) {
+    case PY_GIL_STATICS:
+        return rt->gil_lo;
+    case PY_GIL_LOCK27:
+        if (mem_read_ptr(&rt->mem, rt->gil_lo, &g))
+            return 0;
+        return g;
+    default:
+        break;
+    }
     if (rt->L.rt_gil >= 0)
         return rt->runtime_addr + (uint64_t)rt->L.rt_gil;
-    uint64_t g = 0;
     if (mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_gil_ptr, &g))
         return 0;
     return g;
 }
 
+/* 2.7 and 3.6: the GIL holder. 3.6's gil_locked is -1 until a thread is
+ * started (PyEval_InitThreads), 2.7's interpreter_lock NULL: until then the
+ * only thread runs with no GIL to take, and the current thread state is
+ * the holder. 2.7's lock keeps no owner: a locked semaphore (value 0) is
+ * held by the current thread state, which the holder sets right after it
+ * takes the lock and clears right before it lets go. */
+static int old_gil_holder(struct py_runtime *rt, uint64_t *holder)
+{
+    int rc;
+    if (rt->gil_kind == PY_GIL_STATICS) {
+        int32_t locked;
+        if ((rc = mem_read(&rt->mem, rt->gil_locked_at, &locked, sizeof locked)))
+            return rc;
+        if (locked > 0)
+            return mem_read_ptr(&rt->mem, rt->gil_holder_at, holder);
+        if (locked < 0)
+            return mem_read_ptr(&rt->mem, rt->tstate_current, holder);
+        return 0;
+    }
+    uint64_t lock;
+    if ((rc = mem_read_ptr(&rt->mem, rt->gil_lo, &lock)))
+        return rc;
+    if (lock) {
+        uint32_t value; /* glibc sem_t: the count in the first 32 bits */
+        if ((rc = mem_read(&rt->mem, lock, &value, sizeof value)))
+            return rc;
+        if (value != 0)
+            return 0;
+    }
+    return mem_read_ptr(&rt->mem, rt->tstate_current, holder);
+}
+
 int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder)
 {
-    uint64_t g = gil_addr(rt, interp);
     *holder = 0;
+    if (rt->gil_kind != PY_GIL_STRUCT) {
+        int rc = old_gil_holder(rt, holder);
+        if (rc)
+            *holder = 0;
+        return rc;
+    }
+    uint64_t g = gil_addr(rt, interp);
     if (!g)
         return SE_FAULT;
     uint8_t buf[256];
@@ -60,8 +110,12 @@ int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder)
 
 int py_gil_switches(struct py_runtime *rt, uint64_t interp, uint64_t *switches)
 {
-    uint64_t g = gil_addr(rt, interp);
     *switches = 0;
+    if (rt->gil_kind == PY_GIL_STATICS)
+        return mem_read(&rt->mem, rt->gil_switch_at, switches, sizeof *switches);
+    if (rt->gil_kind == PY_GIL_LOCK27)
+        return SE_FAULT; /* 2.7 counts no switches */
+    uint64_t g = gil_addr(rt, interp);
     if (!g || rt->L.gil_switch_number < 0)
         return SE_FAULT;
     return mem_read(&rt->mem, g + (uint64_t)rt->L.gil_switch_number, switches, sizeof *switches);
@@ -209,23 +263,43 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
                         int max, uint64_t *switches)
 {
     const struct py_layout *L = &rt->L;
-    if (!c->valid || c->n > max || c->n + 4 > PY_MAX_THREADS)
+    enum { K = 7 }; /* iovs before the thread states */
+    if (!c->valid || c->n > max || c->n + K > PY_MAX_THREADS)
         return snapshot_slow(rt, c, out, max, switches);
-    static __thread struct mem_iov iov[PY_MAX_THREADS + 4];
+    static __thread struct mem_iov iov[PY_MAX_THREADS + K];
     uint64_t head = 0, next_interp = 0, first = 0;
     uint8_t gil[256];
-    size_t gsz = (size_t)L->gil_size < sizeof gil ? (size_t)L->gil_size : sizeof gil;
     size_t tsz = ts_size(L);
     iov[0] = (struct mem_iov){ rt->runtime_addr + (uint64_t)L->rt_interpreters_head, &head, 8 };
     iov[1] = (struct mem_iov){ c->interp + (uint64_t)L->is_next, &next_interp, 8 };
     iov[2] = (struct mem_iov){ c->interp + (uint64_t)L->is_threads_head, &first, 8 };
-    iov[3] = (struct mem_iov){ c->gil, gil, gsz };
+    /* The GIL: the struct (3.7+); 3.6's static locked, holder and switch
+     * counter; 2.7's lock pointer (unchanged?) and semaphore count. Before
+     * 3.7 also the current thread state (see old_gil_holder). */
+    int32_t locked = 0;
+    uint64_t holder = 0, sw = 0, lockp = 0, cur = 0;
+    size_t k = 3;
+    if (rt->gil_kind == PY_GIL_STRUCT) {
+        size_t gsz = (size_t)L->gil_size < sizeof gil ? (size_t)L->gil_size : sizeof gil;
+        iov[k++] = (struct mem_iov){ c->gil, gil, gsz };
+    } else {
+        if (rt->gil_kind == PY_GIL_STATICS) {
+            iov[k++] = (struct mem_iov){ rt->gil_locked_at, &locked, 4 };
+            iov[k++] = (struct mem_iov){ rt->gil_holder_at, &holder, 8 };
+            iov[k++] = (struct mem_iov){ rt->gil_switch_at, &sw, 8 };
+        } else {
+            iov[k++] = (struct mem_iov){ rt->gil_lo, &lockp, 8 };
+            iov[k++] = (struct mem_iov){ c->gil, &locked, 4 }; /* the semaphore's count */
+        }
+        iov[k++] = (struct mem_iov){ rt->tstate_current, &cur, 8 };
+    }
     for (int i = 0; i < c->n; i++)
-        iov[4 + i] = (struct mem_iov){ c->tstate[i], out[i].ts, tsz };
-    int rc = mem_readv(&rt->mem, iov, (size_t)c->n + 4);
+        iov[k + (size_t)i] = (struct mem_iov){ c->tstate[i], out[i].ts, tsz };
+    int rc = mem_readv(&rt->mem, iov, (size_t)c->n + k);
     if (rc == SE_EXITED || rc == SE_PERM)
         return rc;
-    if (rc || head != c->interp || next_interp || first != c->tstate[0])
+    if (rc || head != c->interp || next_interp || first != c->tstate[0] ||
+        (rt->gil_kind == PY_GIL_LOCK27 && lockp != c->gil))
         return snapshot_slow(rt, c, out, max, switches);
     for (int i = 0; i < c->n; i++) {
         uint64_t next = rdp(out[i].ts + L->ts_next);
@@ -233,10 +307,20 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
         if (next != (i + 1 < c->n ? c->tstate[i + 1] : 0) || ident != c->ident[i])
             return snapshot_slow(rt, c, out, max, switches);
     }
-    int32_t locked;
-    memcpy(&locked, gil + L->gil_locked, 4);
-    uint64_t holder = locked ? rdp(gil + L->gil_last_holder) : 0;
-    *switches = L->gil_switch_number >= 0 ? rdp(gil + L->gil_switch_number) : 0;
+    switch (rt->gil_kind) {
+    case PY_GIL_STRUCT:
+        memcpy(&locked, gil + L->gil_locked, 4);
+        holder = locked ? rdp(gil + L->gil_last_holder) : 0;
+        sw = L->gil_switch_number >= 0 ? rdp(gil + L->gil_switch_number) : 0;
+        break;
+    case PY_GIL_STATICS:
+        holder = locked > 0 ? holder : locked < 0 ? cur : 0;
+        break;
+    default:
+        holder = locked == 0 ? cur : 0;
+        break;
+    }
+    *switches = sw;
     for (int i = 0; i < c->n; i++) {
         out[i].tstate = c->tstate[i];
         out[i].interp = c->interp;
@@ -264,7 +348,9 @@ static int name_one(struct py_runtime *rt, uint64_t key, uint64_t value, void *a
         if (c->threads[i].ident != ident)
             continue;
         uint64_t name;
-        if (py_obj_attr(rt, value, "_name", &name) == 0 && name)
+        /* 2.7 mangles Thread.__name */
+        const char *attr = rt->major == 2 ? "_Thread__name" : "_name";
+        if (py_obj_attr(rt, value, attr, &name) == 0 && name)
             py_str_read(rt, name, c->names[i], PY_NAME_MAX);
     }
     return 0;

@@ -91,7 +91,7 @@ int elf_lookup(const char *path, const char *const *names, uint64_t *values, siz
     return (int)found;
 }
 
-/* "3.M.P" then optional [a|b|rc]N and/or '+', nothing else. */
+/* "3.M.P" (or "2.7.P") then optional [a|b|rc]N and/or '+', nothing else. */
 static int looks_like_version(const char *s, size_t len, int minor)
 {
     if (len < 5 || len > 16 || (s[0] != '3' && s[0] != '2') || s[1] != '.')
@@ -139,7 +139,7 @@ int elf_find_version_string(const char *path, int minor, char *out, size_t outle
          * prefix contains the version (pyenv). */
         for (int pass = 0; pass < 2 && rc != 0; pass++) {
             for (size_t i = 0; i + 5 < sz; i++) {
-                if (b[i] != '3' || b[i + 1] != '.')
+                if ((b[i] != '3' && b[i] != '2') || b[i + 1] != '.')
                     continue;
                 char before = i > 0 ? b[i - 1] : 0;
                 if (pass == 0 ? before != 0 : (before != '/' && before != '-'))

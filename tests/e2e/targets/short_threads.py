@@ -17,11 +17,13 @@ import sys
 import threading
 import time
 
+from compat import monotonic, thread_time
+
 
 def burn(ms, linger_ms):
-    end = time.thread_time() + ms / 1000.0
+    end = thread_time() + ms / 1000.0
     n = 0
-    while time.thread_time() < end:
+    while thread_time() < end:
         n += 1
     if linger_ms:
         time.sleep(linger_ms / 1000.0)
@@ -37,7 +39,7 @@ def main():
     sys.stdout.flush()
     with open(fifo) as f:
         f.read()
-    t0 = time.monotonic()
+    t0 = monotonic()
     done = 0
     while done < nthreads:
         batch = [threading.Thread(target=burn, args=(cpu_ms, linger_ms), name="short-%d" % (done + i))
@@ -47,7 +49,7 @@ def main():
         for t in batch:
             t.join()
         done += len(batch)
-    print(json.dumps({"threads": done, "wall_s": time.monotonic() - t0}))
+    print(json.dumps({"threads": done, "wall_s": monotonic() - t0}))
     sys.stdout.flush()
 
 

@@ -5,13 +5,15 @@ time.sleep() inside a method, "spinner" spins in pure Python. Once every
 thread is in place (checked with sys._current_frames()), prints one JSON line
 (native thread ids, each worker's stack as Python sees it, threading's file)
 then "ready". Lines are found by the '# @marker' comments: keep every call on
-one line.
+one line. Runs on 2.7 and 3.6+ alike.
 """
 import json
 import os
 import sys
 import threading
 import time
+
+from compat import monotonic, native_id
 
 never = threading.Event()
 ids = {}
@@ -22,7 +24,7 @@ def waiter_inner():
 
 
 def waiter_outer():
-    ids["waiter"] = threading.get_native_id()
+    ids["waiter"] = native_id()
     waiter_inner()  # @waiter_call
 
 
@@ -32,7 +34,7 @@ class Parker:
 
 
 def sleeper_outer():
-    ids["sleeper"] = threading.get_native_id()
+    ids["sleeper"] = native_id()
     Parker().sleep_here()  # @sleeper_call
 
 
@@ -42,7 +44,7 @@ def spin_inner():
 
 
 def spin_outer():
-    ids["spinner"] = threading.get_native_id()
+    ids["spinner"] = native_id()
     spin_inner()  # @spin_call
 
 
@@ -72,27 +74,29 @@ def main():
         if "# @" in text:
             line[text.split("# @")[1].strip()] = n
     workers = [
-        (threading.Thread(target=waiter_outer, name="waiter", daemon=True), "waiter_inner", line["waiter_inner"]),
-        (threading.Thread(target=sleeper_outer, name="sleeper", daemon=True), "sleep_here", line["sleeper_inner"]),
-        (threading.Thread(target=spin_outer, name="spinner", daemon=True), "spin_inner", line["spin"]),
+        (threading.Thread(target=waiter_outer, name="waiter"), "waiter_inner", line["waiter_inner"]),
+        (threading.Thread(target=sleeper_outer, name="sleeper"), "sleep_here", line["sleeper_inner"]),
+        (threading.Thread(target=spin_outer, name="spinner"), "spin_inner", line["spin"]),
     ]
     for t, _, _ in workers:
+        t.daemon = True
         t.start()
-    deadline = time.monotonic() + 30
+    deadline = monotonic() + 30
     while not all(parked(t, fn, ln) for t, fn, ln in workers):
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             sys.exit("threads did not park")
         time.sleep(0.01)
-    ids["MainThread"] = threading.get_native_id()
+    ids["MainThread"] = native_id()
     info = {
         "pid": os.getpid(),
         "tids": ids,
         "version": "%d.%d.%d" % sys.version_info[:3],
-        "threading_file": threading.__file__,
+        "threading_file": threading._newname.__code__.co_filename,  # (2.7: __file__ is .pyc)
         "stacks": {t.name: stack_of(t.ident) for t, _, _ in workers},
     }
     print(json.dumps(info))
-    print("ready", flush=True)
+    print("ready")
+    sys.stdout.flush()
     main_park()  # @main_call
 
 
