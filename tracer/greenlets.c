@@ -48,6 +48,10 @@ struct gr_ent {
 
 struct gr_ring {
     pid_t tid;
+    /* the hook's own (tracer/greenlets.h, "CPU"): the virtual CPU clock it
+     * writes, the monotonic time of its last switch and of its last read
+     * of the thread's CPU clock */
+    int64_t vcpu, last_mono, read_mono;
     _Atomic uint64_t head;     /* written by the hook */
     _Atomic uint64_t tail;     /* written by the sampler */
     _Atomic uint64_t lost;
@@ -116,8 +120,20 @@ uint32_t greenlet_note_switch(uint64_t origin, uint64_t target, uint64_t frame, 
     e->kind = EV_SWITCH;
     e->a = origin;
     e->b = target;
-    e->cpu = (uint64_t)clock_ns(CLOCK_THREAD_CPUTIME_ID);
-    e->mono = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+    int64_t mono = clock_ns(CLOCK_MONOTONIC), cpu = -1;
+    if (!r->read_mono || mono - r->read_mono >= GREENLET_CPU_READ_NS) {
+        /* the segment since the last read is long: the real clock, so
+         * that this origin gets its CPU minus what the short segments
+         * since the last read were charged */
+        cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        r->read_mono = mono;
+    }
+    if (cpu < 0) /* a short segment: its wall time */
+        cpu = r->vcpu + (mono > r->last_mono ? mono - r->last_mono : 0);
+    r->vcpu = cpu;
+    r->last_mono = mono;
+    e->cpu = (uint64_t)cpu;
+    e->mono = (uint64_t)mono;
     e->frame = dead ? 0 : frame;
     e->dead = dead != 0;
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
@@ -139,6 +155,11 @@ void greenlet_note_name(uint64_t addr, const char *name, const char *func)
     snprintf((char *)&r->e[(h + 1) % GREENLET_RING], sizeof(struct gr_ent), "%s", name ? name : "");
     snprintf((char *)&r->e[(h + 2) % GREENLET_RING], sizeof(struct gr_ent), "%s", func ? func : "");
     atomic_store_explicit(&r->head, h + 3, memory_order_release);
+}
+
+uint32_t greenlet_generation(void)
+{
+    return atomic_load_explicit(&gr_gen, memory_order_relaxed);
 }
 
 void greenlet_atfork_child(void)
