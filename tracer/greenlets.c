@@ -37,8 +37,6 @@
 #define SCAN_SHARE 30          /* suspended scans may take about 1/30 of the time */
 #define EV_SWITCH 1
 #define EV_NAME 2
-#define PYFRAME_F_FRAME 24     /* PyFrameObject.f_frame (3.11+): after the
-                                  object header and f_back */
 
 /* ---- the hook's side ---- */
 
@@ -258,7 +256,9 @@ static int parked_stack(struct target *t, struct greenlet_state *g, uint64_t fra
     *trunc = 0;
     if (!frame)
         return 0;
-    if (t->rt.L.minor >= 11 && mem_read_ptr(&t->rt.mem, frame + PYFRAME_F_FRAME, &frame))
+    /* 3.11+: the frame object's interpreter frame (PyFrameObject.f_frame) */
+    if (t->rt.L.fo_frame >= 0 &&
+        mem_read_ptr(&t->rt.mem, frame + (uint64_t)t->rt.L.fo_frame, &frame))
         return 0;
     int n = py_stack_walk(&t->rt, frame, NULL, 0, 0, NULL, g->raw, PY_MAX_DEPTH, trunc);
     return n < 0 ? 0 : n;
