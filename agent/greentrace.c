@@ -42,8 +42,13 @@ static PyObject *tr_describe;  /* describe(g) */
 static PyObject *tr_prev;      /* the tracer chained after us, or NULL */
 static struct {
     uintptr_t addr;
-    uint32_t gen;
+    uint32_t gen, thread;
 } seen[SEEN];
+/* the thread's number (from 1), for seen: a greenlet of a thread that
+ * ended (its main one) never switches out dead, and its address may serve
+ * a greenlet of another thread */
+static uint32_t threads_met;
+static _Thread_local uint32_t my_thread;
 
 static size_t seen_slot(uintptr_t a)
 {
@@ -52,13 +57,14 @@ static size_t seen_slot(uintptr_t a)
 }
 
 /* Describe g unless this recording (gen) met it already. */
-static void meet(PyObject *g, uint32_t gen)
+static void meet(PyObject *g, uint32_t gen, uint32_t thread)
 {
     size_t k = seen_slot((uintptr_t)g);
-    if (seen[k].addr == (uintptr_t)g && seen[k].gen == gen)
+    if (seen[k].addr == (uintptr_t)g && seen[k].gen == gen && seen[k].thread == thread)
         return;
     seen[k].addr = (uintptr_t)g;
     seen[k].gen = gen;
+    seen[k].thread = thread;
     PyObject *r = api.call_args(tr_describe, g, (PyObject *)NULL);
     if (r)
         api.decref(r);
@@ -77,8 +83,9 @@ static void note(PyObject *args, uint32_t gen)
     }
     if (ev != api.s_switch && ev != api.s_throw)
         return;
-    meet(o, gen);
-    meet(t, gen);
+    uint32_t me = my_thread ? my_thread : (my_thread = ++threads_met);
+    meet(o, gen, me);
+    meet(t, gen, me);
     /* The origin just switched out: it is parked in its top frame, or it
      * finished (no frame). `dead` is asked only then: gevent's Greenlet
      * overrides it with Python code (~250 ns), gr_frame is greenlet's own

@@ -6,7 +6,9 @@
  * greenlet lanes with exact CPU.
  *
  * Each thread that switches gets a ring of GREENLET_RING entries (64 bytes
- * each, allocated at its first switch; at most GREENLET_THREADS threads):
+ * each, allocated at its first switch; at most GREENLET_THREADS threads at
+ * a time: the ring of a thread that ended, once the sampler read it, goes
+ * to the next thread that needs one, and the ended thread's greenlets end):
  * the hook is its only writer, the sampling thread its only reader, with no
  * lock. A switch the sampler has no room for is lost (counted in the
  * recording's green_errors); its interval goes to the next switch's origin.

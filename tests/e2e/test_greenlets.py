@@ -187,6 +187,49 @@ def test_tracer_replaced_by_program(sonde_bin, tmp_path):
         assert gl[name]["end_s"] is not None
 
 
+THREADS = """
+import greenlet, json, threading, time
+agent = greenlet.gettrace()
+class G(greenlet.greenlet):
+    pass
+def one(i):
+    greenlet.settrace(agent)  # greenlet's tracer is per thread
+    main = greenlet.getcurrent()
+    def run():
+        for _ in range(3):
+            sum(range(2000))
+            main.switch()
+    g = G(run)
+    g.name = "t%%d" %% i
+    while not g.dead:
+        g.switch()
+    time.sleep(0.02)  # alive at a tick after its switches: sampled
+for i in range(%(n)d):
+    t = threading.Thread(target=one, args=(i,))
+    t.start()
+    t.join()
+print(json.dumps({"done": %(n)d}))
+"""
+
+
+def test_rings_of_ended_threads_reused(sonde_bin, tmp_path):
+    """400 threads one after the other, each switching greenlets: far more
+    than the agent's GREENLET_THREADS (256) rings, so more than 256 of them
+    only get lanes when the rings of threads that ended are handed over. (A
+    thread the sampler misses, under load, has no samples, hence no lane:
+    most, not all, must be there.)"""
+    out = str(tmp_path / "th.sonde")
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", PY, "-c",
+                  THREADS % {"n": 400}, timeout=180)
+    assert workload(r) == {"done": 400}
+    gl = lanes(report_json(sonde_bin, out))
+    there = [i for i in range(400) if "t%d" % i in gl]
+    assert len(there) > 320, (len(there), sorted(set(range(400)) - set(there)))
+    assert len([i for i in there if i >= 350]) > 35, there
+    assert len({gl["t%d" % i]["tid"] for i in there}) == len(there)  # one thread each
+    assert all(gl["t%d" % i]["end_s"] is not None for i in there)
+
+
 def test_sonde_start_chains_tracer(sonde_bin, tmp_path):
     """sonde.start() in a program that already set its own greenlet tracer:
     both see the switches."""
