@@ -27,6 +27,7 @@
 #include "common/hmap.h"
 #include "common/state.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,6 @@
 #define SCAN_SHARE 30          /* suspended scans may take about 1/30 of the time */
 #define EV_SWITCH 1
 #define EV_NAME 2
-#define PYFRAME_F_FRAME 24     /* PyFrameObject.f_frame (3.11+): after the
-                                  object header and f_back */
 
 /* ---- the hook's side ---- */
 
@@ -48,6 +47,15 @@ struct gr_ent {
 
 struct gr_ring {
     pid_t tid;
+    /* RING_LIVE while its thread runs, RING_DONE once it ended (its
+     * entries still to be read), RING_FREE once the sampler read them all:
+     * a new thread may then take it (and bumps epoch) */
+    _Atomic int state;
+    _Atomic uint32_t epoch;
+    /* the hook's own (tracer/greenlets.h, "CPU"): the virtual CPU clock it
+     * writes, the monotonic time of its last switch and of its last read
+     * of the thread's CPU clock */
+    int64_t vcpu, last_mono, read_mono;
     _Atomic uint64_t head;     /* written by the hook */
     _Atomic uint64_t tail;     /* written by the sampler */
     _Atomic uint64_t lost;
@@ -60,6 +68,22 @@ static _Atomic uint32_t gr_gen;  /* 0 while nothing records */
 static uint32_t gr_gen_next;
 static _Thread_local struct gr_ring *gr_mine;
 static _Thread_local int gr_nomore;
+static pthread_key_t gr_key;     /* its destructor hands the ring back */
+static pthread_once_t gr_key_once = PTHREAD_ONCE_INIT;
+static int gr_key_ok;
+
+enum { RING_LIVE, RING_DONE, RING_FREE };
+
+static void ring_thread_ended(void *p)
+{
+    struct gr_ring *r = p;
+    atomic_store_explicit(&r->state, RING_DONE, memory_order_release);
+}
+
+static void key_init(void)
+{
+    gr_key_ok = pthread_key_create(&gr_key, ring_thread_ended) == 0;
+}
 
 /* The clock's time in ns, or -1 (a thread's CPU clock after it exited). */
 static int64_t clock_ns(clockid_t c)
@@ -70,24 +94,49 @@ static int64_t clock_ns(clockid_t c)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A ring another thread left (RING_FREE), taken over, or NULL. */
+static struct gr_ring *ring_reuse(void)
+{
+    int n = atomic_load_explicit(&gr_nrings, memory_order_acquire);
+    for (int i = 0; i < n && i < GREENLET_THREADS; i++) {
+        struct gr_ring *r = atomic_load_explicit(&gr_rings[i], memory_order_acquire);
+        int free_ = RING_FREE;
+        if (r && atomic_compare_exchange_strong(&r->state, &free_, RING_LIVE)) {
+            r->tid = gettid();
+            r->vcpu = r->last_mono = r->read_mono = 0;
+            /* the sampler sees the new owner with its first entry */
+            atomic_fetch_add_explicit(&r->epoch, 1, memory_order_release);
+            return r;
+        }
+    }
+    return NULL;
+}
+
 static struct gr_ring *my_ring(void)
 {
     if (gr_mine || gr_nomore)
         return gr_mine;
-    struct gr_ring *r = calloc(1, sizeof *r);
+    pthread_once(&gr_key_once, key_init);
+    struct gr_ring *r = ring_reuse();
     if (!r) {
-        gr_nomore = 1;
-        return NULL;
+        if (!(r = calloc(1, sizeof *r))) {
+            gr_nomore = 1;
+            return NULL;
+        }
+        r->tid = gettid();
+        int i = atomic_fetch_add(&gr_nrings, 1);
+        if (i >= GREENLET_THREADS) {
+            atomic_fetch_sub(&gr_nrings, 1);
+            free(r);
+            gr_nomore = 1;
+            return NULL;
+        }
+        atomic_store_explicit(&gr_rings[i], r, memory_order_release);
     }
-    r->tid = gettid();
-    int i = atomic_fetch_add(&gr_nrings, 1);
-    if (i >= GREENLET_THREADS) {
-        atomic_fetch_sub(&gr_nrings, 1);
-        free(r);
-        gr_nomore = 1;
-        return NULL;
-    }
-    atomic_store_explicit(&gr_rings[i], r, memory_order_release);
+    /* at the thread's end the ring goes back (unless it cannot: then it
+     * stays this thread's, as a ring of a thread that never ends) */
+    if (gr_key_ok)
+        pthread_setspecific(gr_key, r);
     return gr_mine = r;
 }
 
@@ -116,8 +165,20 @@ uint32_t greenlet_note_switch(uint64_t origin, uint64_t target, uint64_t frame, 
     e->kind = EV_SWITCH;
     e->a = origin;
     e->b = target;
-    e->cpu = (uint64_t)clock_ns(CLOCK_THREAD_CPUTIME_ID);
-    e->mono = (uint64_t)clock_ns(CLOCK_MONOTONIC);
+    int64_t mono = clock_ns(CLOCK_MONOTONIC), cpu = -1;
+    if (!r->read_mono || mono - r->read_mono >= GREENLET_CPU_READ_NS) {
+        /* the segment since the last read is long: the real clock, so
+         * that this origin gets its CPU minus what the short segments
+         * since the last read were charged */
+        cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        r->read_mono = mono;
+    }
+    if (cpu < 0) /* a short segment: its wall time */
+        cpu = r->vcpu + (mono > r->last_mono ? mono - r->last_mono : 0);
+    r->vcpu = cpu;
+    r->last_mono = mono;
+    e->cpu = (uint64_t)cpu;
+    e->mono = (uint64_t)mono;
     e->frame = dead ? 0 : frame;
     e->dead = dead != 0;
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
@@ -139,6 +200,11 @@ void greenlet_note_name(uint64_t addr, const char *name, const char *func)
     snprintf((char *)&r->e[(h + 1) % GREENLET_RING], sizeof(struct gr_ent), "%s", name ? name : "");
     snprintf((char *)&r->e[(h + 2) % GREENLET_RING], sizeof(struct gr_ent), "%s", func ? func : "");
     atomic_store_explicit(&r->head, h + 3, memory_order_release);
+}
+
+uint32_t greenlet_generation(void)
+{
+    return atomic_load_explicit(&gr_gen, memory_order_relaxed);
 }
 
 void greenlet_atfork_child(void)
@@ -165,6 +231,7 @@ struct gthr {
     uint64_t cur;               /* the greenlet running on it (0: not known) */
     int64_t mark_cpu, mark_mono; /* accounted up to these clocks */
     uint64_t lost_seen;
+    uint32_t epoch;             /* the ring's owner this state is for */
 };
 
 struct greenlet_state {
@@ -214,8 +281,16 @@ static struct glane *lane_get(struct sampler *s, struct target *t, uint64_t addr
 {
     struct greenlet_state *g = t->greenlets;
     uint64_t *v = hmap_get(&g->by_addr, addr, 0);
-    if (v)
-        return &g->lanes[*v - 1];
+    if (v) {
+        struct glane *l = &g->lanes[*v - 1];
+        if (!l->dead && l->tid == tid)
+            return l;
+        /* the address of a greenlet that ended (or of one of a thread that
+         * ended: greenlets never change threads) serves a new one: the old
+         * lane ends at the next tick, unmapped */
+        l->dead = 1;
+        hmap_del(&g->by_addr, addr, 0);
+    }
     if (grow_array((void **)&g->lanes, &g->cap, g->nlanes + 1, sizeof *g->lanes))
         return NULL;
     if (hmap_put(&g->by_addr, addr, 0, g->nlanes + 1))
@@ -237,7 +312,9 @@ static int parked_stack(struct target *t, struct greenlet_state *g, uint64_t fra
     *trunc = 0;
     if (!frame)
         return 0;
-    if (t->rt.L.minor >= 11 && mem_read_ptr(&t->rt.mem, frame + PYFRAME_F_FRAME, &frame))
+    /* 3.11+: the frame object's interpreter frame (PyFrameObject.f_frame) */
+    if (t->rt.L.fo_frame >= 0 &&
+        mem_read_ptr(&t->rt.mem, frame + (uint64_t)t->rt.L.fo_frame, &frame))
         return 0;
     int n = py_stack_walk(&t->rt, frame, NULL, 0, 0, NULL, g->raw, PY_MAX_DEPTH, trunc);
     return n < 0 ? 0 : n;
@@ -281,8 +358,17 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
 static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t now)
 {
     struct gr_ring *r = th->ring;
+    int state = atomic_load_explicit(&r->state, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    uint32_t epoch = atomic_load_explicit(&r->epoch, memory_order_acquire);
+    if (epoch != th->epoch) {
+        /* another thread took the ring over: its switches from here on */
+        th->epoch = epoch;
+        th->tid = r->tid;
+        th->cur = 0;
+        th->mark_cpu = th->mark_mono = 0;
+    }
     while (tail < head) {
         struct gr_ent e = r->e[tail % GREENLET_RING];
         if (e.kind == EV_NAME) {
@@ -325,6 +411,15 @@ static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t 
     uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
     s->st.green_errors += lost - th->lost_seen;
     th->lost_seen = lost;
+    if (state == RING_DONE) {
+        /* all its thread wrote is read: its greenlets (its main one, those
+         * still parked) end with it, and the ring is free for another */
+        struct greenlet_state *g = t->greenlets;
+        for (size_t j = 0; j < g->nlanes; j++)
+            if (g->lanes[j].tid == th->tid)
+                g->lanes[j].dead = 1;
+        atomic_store_explicit(&r->state, RING_FREE, memory_order_release);
+    }
 }
 
 void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
@@ -355,6 +450,7 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
         struct gthr *th = &g->th[g->nth];
         th->ring = r;
         th->tid = r->tid;
+        th->epoch = atomic_load(&r->epoch);
         th->lost_seen = atomic_load(&r->lost);
         if (fresh) {
             /* what it holds is from before this recording */
@@ -424,10 +520,14 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
                 emit_green(s, t, l, now);
             l->named = 1;
             emit_green(s, t, l, now); /* ended */
-            hmap_del(&g->by_addr, l->addr, 0);
+            uint64_t *v = hmap_get(&g->by_addr, l->addr, 0);
+            if (v && *v == j + 1) /* (not when a new lane took its address) */
+                hmap_del(&g->by_addr, l->addr, 0);
             if (j != g->nlanes - 1) {
                 *l = g->lanes[g->nlanes - 1];
-                hmap_put(&g->by_addr, l->addr, 0, j + 1);
+                v = hmap_get(&g->by_addr, l->addr, 0);
+                if (v && *v == g->nlanes)
+                    *v = j + 1;
             }
             g->nlanes--;
             continue;

@@ -2,11 +2,13 @@
 
 install(lib) chains a tracer in front of whatever greenlet.settrace held
 (gevent's monitor, for one) as soon as greenlet is imported: now if it is,
-else at its import. On each switch the tracer hands the agent the origin
-and target greenlets (their id()), the frame where the origin parked, and
-whether it finished; the agent reads the thread's CPU clock there, so each
-greenlet's CPU is exact. A greenlet is described (name, function) the first
-time the current recording meets it.
+else at its import. The tracer is the agent's own, in C
+(agent/greentrace.c): on each switch it hands the agent the origin and
+target greenlets, the frame where the origin parked, and whether it
+finished, without running Python code. A greenlet is described (name,
+function, by _describe here) the first time the current recording meets
+it. Should the agent's tracer be unavailable, the Python one below does the
+same through ctypes, at a much higher cost per switch.
 """
 import ctypes
 import sys
@@ -90,7 +92,16 @@ def _hook_now(lib):
     lib.sonde_greenlet_name.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p]
     lib.sonde_greenlet_name.restype = None
     prev = greenlet.gettrace()
-    greenlet.settrace(_make_tracer(lib, prev))
+    tracer = None
+    try:
+        # PyDLL: the call keeps the GIL (the function builds Python objects)
+        api = ctypes.PyDLL(lib._name, handle=lib._handle).sonde_greenlet_tracer
+        api.argtypes = [ctypes.py_object, ctypes.py_object]
+        api.restype = ctypes.py_object
+        tracer = api(lambda g: _describe(lib, g), prev)
+    except (AttributeError, ValueError):
+        pass
+    greenlet.settrace(tracer if tracer is not None else _make_tracer(lib, prev))
     _installed = True
 
 

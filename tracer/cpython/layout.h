@@ -53,6 +53,7 @@ struct py_layout {
     int64_t fo_back;
     int64_t fo_code;
     int64_t fo_lasti;               /* bytes (<=3.9), code units (3.10) */
+    int64_t fo_frame;               /* its _PyInterpreterFrame* (3.11+), else -1 */
 
     /* _PyInterpreterFrame (3.11+) */
     int64_t if_previous;
