@@ -28,7 +28,7 @@ struct snapshot_thread {
     int nnative;               /* native frames, innermost first */
     int native_truncated;      /* NAT_TRUNC_* */
     int64_t pause_ns;          /* from the interrupt to the resume (nat_capture) */
-    int64_t hold_ns;           /* from seeing it stopped to the resume */
+    int64_t hold_ns;           /* from seeing it stopped to the resume: the pause */
     struct nat_frame *native;  /* NAT_MAX_DEPTH of them, owned */
 };
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct reread {
     struct py_runtime *rt;
@@ -26,6 +27,11 @@ static int reread_python(void *arg)
         r->d->nframes = k;
         r->d->truncated = trunc;
     }
+    /* tests/e2e/test_native.py: hold the thread stopped this long, to kill
+     * sonde (or the target) while it is */
+    const char *hold = getenv("SONDE_TEST_NATIVE_HOLD_MS");
+    if (hold && atoi(hold) > 0)
+        usleep((useconds_t)atoi(hold) * 1000);
     return 0;
 }
 
@@ -67,6 +73,8 @@ int snapshot_native(struct snapshot *s, char *err, size_t errlen)
         d->nnative = nat_unwind(s->nat, c, d->native, NAT_MAX_DEPTH, &d->native_truncated);
     }
     free(c);
+    /* a thread that was slow to stop: detach it as soon as it does */
+    nat_reap(NAT_STOP_TIMEOUT_NS);
     if (!ok && perm)
         return SE_PERM;
     return 0;

@@ -7,7 +7,8 @@
  * while stopped (nothing left to resume), a signal that arrived meanwhile
  * (handed back on detach). A thread that does not stop within
  * NAT_STOP_TIMEOUT_NS stays seized with the interrupt pending; nat_reap
- * (called by the next capture and by nat_release) detaches it once it stops,
+ * (called by the next capture, and by snapshot_native before it returns)
+ * detaches it once it stops,
  * and the kernel detaches every tracee when sonde exits, even on SIGKILL
  * (PTRACE_SEIZE without PTRACE_O_EXITKILL). */
 #ifndef SONDE_NAT_PTSTOP_H
@@ -28,8 +29,11 @@
 #define NAT_STACK_COPY (64 * 1024)
 #define NAT_REDZONE 128
 
-/* How long a thread may take to stop after the interrupt. */
-#define NAT_STOP_TIMEOUT_NS (50 * 1000 * 1000)
+/* How long a thread may take to reach its stop after the interrupt. It is
+ * not paused meanwhile (it runs, or waits for a CPU, or sits in the kernel
+ * until it can take the stop); the pause proper, from the stop to the
+ * detach, is only sonde's own reads (nat_capture.hold_ns). */
+#define NAT_STOP_TIMEOUT_NS (1000 * 1000 * 1000)
 
 struct nat_capture {
     pid_t tid;
