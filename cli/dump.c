@@ -18,7 +18,7 @@
 static void dump_usage(FILE *f)
 {
     fputs("usage: sonde dump -p PID [--json] [--qualname] [--no-tasks] [--native [--native-all]]\n"
-          "  -p, --pid PID    process to read (never paused or written to)\n"
+          "  -p, --pid PID    process to read (never paused or written to, but by --native)\n"
           "  -j, --json       print JSON: {pid, python_version, threads: [{tid, name, gil,\n"
           "                   frames: [{function, file, line}]}], green_threads: [{id, kind,\n"
           "                   name, tid, running, awaited_by: [id...], frames}]}, frames\n"
@@ -291,6 +291,84 @@ static void bench_repeat(struct snapshot *snap, int repeat, int qual)
             nthreads ? us / (double)nthreads : 0.0, frames ? us / (double)frames : 0.0, sink & 1);
 }
 
+struct bench_py {
+    struct py_runtime *rt;
+    uint64_t tstate;
+    struct py_rawframe *out;
+};
+
+static int bench_read_python(void *arg)
+{
+    struct bench_py *b = arg;
+    int trunc;
+    py_stack_read(b->rt, b->tstate, NULL, b->out, PY_MAX_DEPTH, &trunc);
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hidden --repeat N with --native (scripts/bench native): N native samples
+ * of every thread as `record --native` would take them (stop, registers,
+ * stack copy, Python stack, resume, unwind), and on stderr the pause per
+ * sample (median, p99, max): from seeing the thread stopped to the resume,
+ * and from the interrupt to the resume; then the unwind time. */
+static void bench_native_repeat(struct snapshot *snap, int repeat)
+{
+    int n = snap->nthreads, total = repeat * n, k = 0;
+    struct nat_capture *c = malloc(sizeof *c);
+    struct py_rawframe *py = malloc(sizeof *py * PY_MAX_DEPTH);
+    struct nat_frame *fr = malloc(sizeof *fr * NAT_MAX_DEPTH);
+    int64_t *hold = malloc(sizeof *hold * (size_t)(total + 1));
+    int64_t *pause = malloc(sizeof *pause * (size_t)(total + 1));
+    if (!c || !py || !fr || !hold || !pause || !snap->nat)
+        goto out;
+    int64_t unwind_ns = 0, frames = 0, failed = 0, truncated = 0;
+    char err[256];
+    for (int r = 0; r < repeat; r++) {
+        for (int i = 0; i < n; i++) {
+            struct bench_py b = { &snap->rt, snap->threads[i].th.tstate, py };
+            if (nat_capture(snap->rt.pid, snap->threads[i].th.tid, c, bench_read_python, &b, err,
+                            sizeof err)) {
+                failed++;
+                continue;
+            }
+            hold[k] = c->hold_ns;
+            pause[k++] = c->pause_ns;
+            struct timespec t0, t1;
+            int trunc;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            frames += nat_unwind(snap->nat, c, fr, NAT_MAX_DEPTH, &trunc);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            truncated += trunc != 0;
+            unwind_ns += (t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+        }
+    }
+    if (!k)
+        goto out;
+    qsort(hold, (size_t)k, sizeof *hold, cmp_i64);
+    qsort(pause, (size_t)k, sizeof *pause, cmp_i64);
+    int p99 = (int)((double)k * 0.99);
+    if (p99 >= k)
+        p99 = k - 1;
+    fprintf(stderr,
+            "bench: %d native samples of %d threads (%lld failed, %lld truncated): pause "
+            "median %.1f us p99 %.1f us max %.1f us; interrupt to resume median %.1f us p99 "
+            "%.1f us; unwind %.1f us per sample, %.1f frames\n",
+            k, n, (long long)failed, (long long)truncated, (double)hold[k / 2] / 1e3,
+            (double)hold[p99] / 1e3, (double)hold[k - 1] / 1e3, (double)pause[k / 2] / 1e3,
+            (double)pause[p99] / 1e3, (double)unwind_ns / k / 1e3, (double)frames / k);
+out:
+    free(c);
+    free(py);
+    free(fr);
+    free(hold);
+    free(pause);
+}
+
 int cmd_dump(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -534,7 +612,9 @@ int cmd_dump(int argc, char **argv)
     free(sym);
     free(mg);
     task_index_fini(&ix);
-    if (repeat > 0)
+    if (repeat > 0 && native)
+        bench_native_repeat(&snap, repeat);
+    else if (repeat > 0)
         bench_repeat(&snap, repeat, qual);
     snapshot_free(&snap);
     return EXIT_OK;
