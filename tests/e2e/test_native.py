@@ -233,3 +233,40 @@ def test_target_killed_while_stopped(sonde_bin, cpython, native_target):
     out, err = p.communicate(timeout=60)
     assert p.returncode in (0, 7), (p.returncode, err)   # 7: EXIT_EXITED
     assert "Traceback" not in err and "Sanitizer" not in err, err
+
+
+NOCFI = TARGETS / "native_nocfi.py"
+NOCFI_M = markers(NOCFI)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the target's machine code is x86-64")
+def test_no_unwind_info_degrades(sonde_bin, cpython, start_target):
+    """A thread in code no module and no CFI covers: its innermost frame is
+    that address with no module, the unwind goes on (frame pointers) or
+    stops there counted as truncated, the Python stack stays whole, and the
+    thread runs on."""
+    t = start_target([cpython.path, str(NOCFI)])
+    page = t.info["page"]
+
+    def probe():
+        doc = dump_json(sonde_bin, t.pid, "--native")
+        th = [x for x in doc["threads"] if x["name"] == "spinner"][0]
+        fr = th["frames"]
+        return (th, fr) if fr and fr[0]["native"] and \
+            page <= int(fr[0]["address"], 16) < page + 4096 else None
+    th, fr = wait_for(probe, 60, "the spinner caught in its page", interval=0.01)
+    # no file behind it (an anonymous shared page reads as "/dev/zero (deleted)")
+    assert fr[0]["function"] is None, fr[0]
+    assert fr[0]["module"] is None or "(deleted)" in fr[0]["module"], fr[0]
+    py = [(f["function"], f["line"]) for f in fr if not f["native"]]
+    assert py[:2] == [("spin_inner", NOCFI_M["spin"]), ("spinner", NOCFI_M["spin_call"])], py
+    assert [f for f, _ in py[2:]] == BOOT, py
+    reached_start = any(f["native"] and f["function"] in ("start_thread", "__clone3", "clone3",
+                                                          "__clone", "clone") for f in fr)
+    assert reached_start or th["native_truncated"] is True, fr
+    # the text form: no name, an offset
+    r = run_sonde(sonde_bin, "dump", "-p", t.pid, "--native")
+    assert r.returncode == EXIT_OK, r.stderr
+    assert re.search(r"\n\s+\?\? \(.*\+0x[0-9a-f]+\)\n(.*\n)*\s+spin_inner \(", r.stdout), \
+        r.stdout
+    assert_all_running(t.pid)
