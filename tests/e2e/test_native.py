@@ -270,3 +270,33 @@ def test_no_unwind_info_degrades(sonde_bin, cpython, start_target):
     assert re.search(r"\n\s+\?\? \(.*\+0x[0-9a-f]+\)\n(.*\n)*\s+spin_inner \(", r.stdout), \
         r.stdout
     assert_all_running(t.pid)
+
+
+def test_thread_held_by_another_tracer(sonde_bin, cpython, native_target):
+    """A thread another tracer holds cannot be seized: it keeps its Python
+    stack and says why, the other threads get their native frames, exit 0."""
+    pid = native_target.pid
+    env = dict(os.environ, SONDE_TEST_NATIVE_HOLD_MS="8000")
+    p = subprocess.Popen([sonde_bin, "dump", "-p", str(pid), "--native"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        held = wait_for(lambda: [t for t, (s, tr) in task_states(pid).items()
+                                 if s == "t" and tr == p.pid], 30, "a thread held stopped")
+        r = run_sonde(sonde_bin, "dump", "-p", pid, "--native", "--json", timeout=60)
+        assert p.poll() is None, "the holder finished too early for the test to mean anything"
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == EXIT_OK, r.stderr
+    assert re.match(r"^sonde: dump: 1 of \d+ threads without native frames", r.stderr), r.stderr
+    doc = __import__("json").loads(r.stdout)
+    by_tid = {th["tid"]: th for th in doc["threads"]}
+    th = by_tid[held[0]]
+    assert th["native_error"].startswith("cannot trace the thread"), th
+    assert th["native_truncated"] is True
+    assert th["frames"] and not any(f["native"] for f in th["frames"]), th["frames"]
+    others = [x for x in doc["threads"] if x["tid"] != held[0]]
+    assert others and all(x["native_error"] is None for x in others), others
+    assert all(any(f["native"] for f in x["frames"]) for x in others), others
+    wait_for(lambda: all(s != "t" and tr == 0 for s, tr in task_states(pid).values()),
+             30, "every thread running again")
