@@ -125,6 +125,11 @@ int snapshot_tasks(struct snapshot *s, char *err, size_t errlen)
 
 void snapshot_free(struct snapshot *s)
 {
+    for (int i = 0; s->threads && i < s->nthreads; i++)
+        free(s->threads[i].native);
+    if (s->nat_free)
+        s->nat_free(s->nat);
+    s->nat = NULL;
     free(s->tasks);
     s->tasks = NULL;
     s->ntasks = 0;

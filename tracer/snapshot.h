@@ -12,6 +12,7 @@
 #include "tracer/cpython/runtime.h"
 #include "tracer/cpython/tasks.h"
 #include "tracer/cpython/threads.h"
+#include "tracer/native/unwind.h"
 
 #include <stddef.h>
 #include <sys/types.h>
@@ -22,6 +23,13 @@ struct snapshot_thread {
     int nframes;             /* innermost first */
     int truncated;           /* cut short: depth cap, or unreadable */
     struct py_rawframe frames[PY_MAX_DEPTH];
+    /* after snapshot_native: */
+    int native_rc;             /* 0, or why the thread could not be stopped (SE_*) */
+    int nnative;               /* native frames, innermost first */
+    int native_truncated;      /* NAT_TRUNC_* */
+    int64_t pause_ns;          /* from the interrupt to the resume (nat_capture) */
+    int64_t hold_ns;           /* from seeing it stopped to the resume: the pause */
+    struct nat_frame *native;  /* NAT_MAX_DEPTH of them, owned */
 };
 
 struct snapshot {
@@ -34,6 +42,8 @@ struct snapshot {
     struct py_task *tasks;           /* asyncio tasks; a running one's frames are the
                                         top of its thread's stack (innermost first) */
     struct py_tasks_stats task_stats;
+    struct nat_unwinder *nat;        /* after snapshot_native: names the native frames */
+    void (*nat_free)(struct nat_unwinder *);
 };
 
 /* Take a snapshot of process pid. 0, or a negative code (SE_NOPROC,
@@ -48,6 +58,15 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen);
  * a few tries) with a one-line message in err. Tasks whose memory is torn
  * are skipped and counted in task_stats.bad, not an error. */
 int snapshot_tasks(struct snapshot *s, char *err, size_t errlen);
+
+/* Read every thread's native stack (ptrace, tracer/native/): stop one
+ * thread at a time for an instant, read its registers, the top of its stack
+ * and again its Python stack (so that the two agree), resume it, then
+ * unwind. A thread that cannot be stopped keeps its Python stack and gets
+ * native_rc; that is not an error. 0, or -ENOMEM, SE_EXITED, SE_PERM (no
+ * thread could be stopped) with a one-line message in err. Every thread
+ * runs again when this returns. */
+int snapshot_native(struct snapshot *s, char *err, size_t errlen);
 
 /* Release what snapshot_take allocated and detach. */
 void snapshot_free(struct snapshot *s);

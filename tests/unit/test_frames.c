@@ -1,7 +1,8 @@
 /* py_stack_walk on 3.11+ frame chains built in memory: frames come from
  * the window copy, from the side copies or from reads of their own, and a
  * torn pointer (garbage near 2^64, a cycle) ends the walk as truncated
- * instead of reading outside the copies. */
+ * instead of reading outside the copies; entry flags from shims (3.12+) and
+ * is_entry (3.11). */
 #include "check.h"
 
 #include "tracer/cpython/frames.h"
@@ -66,6 +67,22 @@ int main(void)
           out[0].addr);
     CHECK(out[1].code == 0x3000 && out[1].addr == 4, "frame 1: %#" PRIx64 " +%d", out[1].code,
           out[1].addr);
+    /* 3.12+: the frame just inside a shim is the first its evaluation call
+     * ran (native merging ends that call's run of frames there) */
+    CHECK(out[0].entry == 1 && out[1].entry == 0, "shim entry: %d %d", out[0].entry,
+          out[1].entry);
+
+    /* 3.11: no shims, the entry flag is the frame's own is_entry byte */
+    rt.L.if_is_entry = 71;
+    mkframe(win + 0 * FSIZE, 0, wlo + 1 * FSIZE, 0);
+    mkframe(win + 1 * FSIZE, 1, wlo + 2 * FSIZE, 0);
+    mkframe(win + 2 * FSIZE, 2, 0, 0);
+    win[1 * FSIZE + 71] = 1;
+    win[2 * FSIZE + 71] = 1;
+    n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
+    CHECK(n == 3 && out[0].entry == 0 && out[1].entry == 1 && out[2].entry == 1,
+          "is_entry: n %d, %d %d %d", n, out[0].entry, out[1].entry, out[2].entry);
+    rt.L.if_is_entry = -1;
 
     /* Torn previous pointers: near 2^64 (once wrapped around into the
      * window: a crash), just past the window, one byte short of it. */

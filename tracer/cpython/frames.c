@@ -360,6 +360,7 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         out[n].code = (uint64_t)rd64(f + L->fo_code);
         out[n].addr = lasti < 0 || (rt->minor == 10 && lasti > INT32_MAX / 2) /* torn */
                           ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
+        out[n].entry = 1; /* one evaluation call per frame object */
         n++;
         frame = (uint64_t)rd64(f + L->fo_back);
     }
@@ -406,6 +407,8 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         /* FRAME_OWNED_BY_CSTACK: the C stack shim (3.12, 3.13: 3); 3.14
          * numbers it 4 after FRAME_OWNED_BY_INTERPRETER (3), also no code */
         if (owner == 3 || (rt->minor >= 14 && owner == 4)) {
+            if (n > 0)
+                out[n - 1].entry = 1; /* the first frame that call ran */
             frame = prev;
             continue;
         }
@@ -416,6 +419,7 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         addrs[n] = frame;
         out[n].code = code;
         out[n].addr = off >= 0 && off < (1 << 30) ? (int32_t)off : -1;
+        out[n].entry = L->if_is_entry >= 0 && f[L->if_is_entry] != 0; /* 3.11 */
         n++;
         frame = prev;
     }

@@ -11,10 +11,15 @@
 
 #define PY_MAX_DEPTH 1024
 
-/* One frame as read: the code object and the bytecode offset in bytes. */
+/* One frame as read: the code object and the bytecode offset in bytes.
+ * entry is 1 on a thread-stack walk's frame that is the first one its
+ * evaluation call on the C stack ran (the outermost frame of that call):
+ * every frame on 3.8-3.10, `is_entry` on 3.11, the frame just inside a C
+ * stack shim on 3.12+; native-frame merging (tracer/native/) uses it. */
 struct py_rawframe {
     uint64_t code;
     int32_t addr;
+    uint8_t entry;
 };
 
 /* A decoded code object. Owned by the runtime's cache. */

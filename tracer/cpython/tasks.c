@@ -369,6 +369,7 @@ void tk_frame_level(struct py_runtime *rt, const uint8_t *b, struct py_rawframe 
     const struct py_layout *L = &rt->L;
     int32_t lasti = rd32(b + L->fo_lasti);
     *at = 0;
+    f->entry = 0;
     f->code = rdp(b + L->fo_code);
     f->addr = lasti < 0 || (rt->minor == 10 && lasti > INT32_MAX / 2) /* torn */
                           ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
@@ -418,6 +419,7 @@ int tk_chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t
     const uint8_t *fr = g + L->gi_iframe;
     if (state > 0)
         return 0; /* completed or cleared */
+    f->entry = 0;
     f->code = rdp(fr + L->if_code);
     int64_t off = (int64_t)(rdp(fr + L->if_instr) - (f->code + (uint64_t)L->co_code_adaptive));
     f->addr = off >= 0 && off < (1 << 30) ? (int32_t)off : -1;

@@ -1,0 +1,37 @@
+/* A C extension for tests/e2e/test_native.py, built by the test with -g:
+ * natext.spin(n) loops n times in its own function with the GIL released,
+ * so that a native stack shows natext's names and lines. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+__attribute__((noinline)) static long natext_spin_loop(long n)
+{
+    volatile long acc = 0;
+    for (long i = 0; i < n; i++) acc += i ^ (acc >> 3); /* @loop */
+    return acc;
+}
+
+static PyObject *natext_spin(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long n = PyLong_AsLong(arg), r;
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    r = natext_spin_loop(n);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(r);
+}
+
+static PyMethodDef methods[] = {
+    { "spin", natext_spin, METH_O, "loop n times" },
+    { NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef module = { PyModuleDef_HEAD_INIT, "natext", NULL, -1, methods,
+                                     NULL, NULL, NULL, NULL };
+
+PyMODINIT_FUNC PyInit_natext(void)
+{
+    return PyModule_Create(&module);
+}

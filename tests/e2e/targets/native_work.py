@@ -1,0 +1,69 @@
+"""Target for tests/e2e/test_native.py: threads that spend their time in
+native code with the GIL released: OpenSSL's SHA-256 (hashlib on a large
+buffer), zlib's deflate, the libc wait under time.sleep, and, when a
+directory holding a built `natext` extension is given, that extension's own
+C loop. Prints {"tids": {name: tid}} then "ready"."""
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+import zlib
+
+BUF = b"\x5a" * (32 << 20)
+DATA = bytes(range(256)) * 8192
+tids = {}
+
+
+def hash_inner():
+    while True:
+        hashlib.sha256(BUF).digest()  # @hash
+
+
+def hasher():
+    tids["hasher"] = threading.get_native_id()
+    hash_inner()  # @hash_call
+
+
+def compress_inner():
+    while True:
+        zlib.compress(DATA, 9)  # @deflate
+
+
+def compressor():
+    tids["compressor"] = threading.get_native_id()
+    compress_inner()  # @deflate_call
+
+
+def sleep_inner():
+    while True:
+        time.sleep(100)  # @sleep
+
+
+def sleeper():
+    tids["sleeper"] = threading.get_native_id()
+    sleep_inner()  # @sleep_call
+
+
+def ext_inner(natext):
+    while True:
+        natext.spin(1 << 40)  # @ext
+
+
+def extthread():
+    sys.path.insert(0, sys.argv[1])
+    import natext
+    tids["ext"] = threading.get_native_id()
+    ext_inner(natext)  # @ext_call
+
+
+workers = [hasher, compressor, sleeper] + ([extthread] if len(sys.argv) > 1 else [])
+for w in workers:
+    threading.Thread(target=w, name=w.__name__, daemon=True).start()
+while len(tids) < len(workers):
+    time.sleep(0.01)
+print(json.dumps({"tids": tids}), flush=True)
+print("ready", flush=True)
+while True:
+    time.sleep(100)

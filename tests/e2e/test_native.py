@@ -1,0 +1,302 @@
+"""sonde dump --native under every supported CPython (shared libpython and
+Debian's static executable): native frames of OpenSSL's SHA-256, zlib's
+deflate, the libc wait under time.sleep and a C extension built here with
+-g stand inside their Python callers, with the Python stack below them
+whole and in order; the interpreter's own frames show with --native-all.
+Every path resumes the thread: a normal dump, sonde killed with SIGKILL
+while a thread is stopped, the target killed while one is."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+
+import pytest
+
+from conftest import (EXIT_OK, TARGETS, dump_json, markers, run_sonde, wait_for)
+
+SCRIPT = TARGETS / "native_work.py"
+S = str(SCRIPT)
+M = markers(SCRIPT)
+EXT_C = TARGETS / "natext.c"
+EXT_LOOP = [n for n, ln in enumerate(open(EXT_C), 1) if "/* @loop */" in ln][0]
+
+# Python frames below each worker's native frames, innermost first
+PY_BELOW = {
+    "hasher": [("hash_inner", M["hash"]), ("hasher", M["hash_call"])],
+    "compressor": [("compress_inner", M["deflate"]), ("compressor", M["deflate_call"])],
+    "sleeper": [("sleep_inner", M["sleep"]), ("sleeper", M["sleep_call"])],
+    "extthread": [("ext_inner", M["ext"]), ("extthread", M["ext_call"])],
+}
+BOOT = ["run", "_bootstrap_inner", "_bootstrap"]
+
+
+def build_ext(cpython, outdir):
+    r = subprocess.run([cpython.path, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                        "['include'])"], capture_output=True, text=True, timeout=30)
+    inc = r.stdout.strip()
+    assert os.path.exists(os.path.join(inc, "Python.h")), \
+        "no Python.h for %s (python3-dev, see scripts/install-deps)" % cpython.path
+    so = os.path.join(str(outdir), "natext.so")
+    r = subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", so, str(EXT_C),
+                        "-I" + inc], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return str(outdir)
+
+
+@pytest.fixture
+def native_target(cpython, start_target, tmp_path):
+    t = start_target([cpython.path, S, build_ext(cpython, tmp_path)])
+    assert t.info and len(t.info["tids"]) == 4
+    return t
+
+
+def thread_frames(doc, name):
+    for th in doc["threads"]:
+        if th["name"] == name:
+            return th["frames"]
+    return None
+
+
+def check_python_below(frames, name):
+    """The Python frames: the worker's own (markers), then threading's
+    bootstrap, in order, with nothing Python in between."""
+    py = [(f["function"], f["line"]) for f in frames if not f["native"]]
+    want = PY_BELOW[name]
+    assert py[:len(want)] == want, (name, py)
+    assert [f for f, _ in py[len(want):]] == BOOT, (name, py)
+    for f in frames:
+        if not f["native"]:
+            assert f["file"] == S or f["file"].endswith("threading.py"), f
+
+
+def native_above(frames):
+    """The native frames before the first Python frame (innermost first)."""
+    out = []
+    for f in frames:
+        if not f["native"]:
+            break
+        out.append(f)
+    return out
+
+
+def wait_native(sonde_bin, pid, name, pred, *extra):
+    """Dump until the thread `name` is caught where pred says (a sample can
+    land between two calls); return that thread's frames."""
+    last = {}
+
+    def probe():
+        doc = dump_json(sonde_bin, pid, "--native", *extra)
+        fr = thread_frames(doc, name)
+        last["frames"] = fr
+        return fr if fr and pred(native_above(fr)) else None
+    return wait_for(probe, 60, "thread %s in the expected native code" % name, interval=0.01)
+
+
+def test_native_hashlib_zlib_sleep_ext(sonde_bin, cpython, native_target):
+    pid = native_target.pid
+    sha = wait_native(sonde_bin, pid, "hasher", lambda nat: any(
+        "libcrypto" in (f["module"] or "") and re.search("sha256", f["function"] or "", re.I)
+        for f in nat))
+    check_python_below(sha, "hasher")
+
+    dfl = wait_native(sonde_bin, pid, "compressor", lambda nat: any(
+        re.search(r"/libz\.so", f["module"] or "") and (f["function"] or "").startswith("deflate")
+        for f in nat))
+    check_python_below(dfl, "compressor")
+
+    slp = wait_native(sonde_bin, pid, "sleeper", lambda nat: any(
+        "/libc.so" in (f["module"] or "") and
+        f["function"] in ("clock_nanosleep", "__clock_nanosleep", "__select", "select",
+                          "__GI___clock_nanosleep", "__nanosleep") for f in nat))
+    check_python_below(slp, "sleeper")
+    assert "libc.so" in native_above(slp)[0]["module"]
+
+    ext = wait_native(sonde_bin, pid, "extthread", lambda nat: any(
+        f["function"] == "natext_spin_loop" for f in nat))
+    check_python_below(ext, "extthread")
+    nat = native_above(ext)
+    loop = [f for f in nat if f["function"] == "natext_spin_loop"][0]
+    assert loop["file"].endswith("natext.c") and loop["line"] == EXT_LOOP, loop
+    assert loop["module"].endswith("/natext.so") and re.match(r"^0x[0-9a-f]+$", loop["address"])
+    spin = [f["function"] for f in nat]
+    assert spin.index("natext_spin_loop") < spin.index("natext_spin"), spin
+    # frames outside the interpreter only: no interpreter internals by default
+    interp_files = {cpython.path, os.path.realpath(cpython.path)}
+    if cpython.shared:
+        interp_files.add(os.path.realpath(os.path.join(cpython.libdir, cpython.ldlibrary)))
+    for f in nat:
+        assert os.path.realpath(f["module"]) not in interp_files or not cpython.shared, f
+    # every thread runs again
+    assert_all_running(pid)
+
+
+def test_native_all_shows_interpreter(sonde_bin, cpython, native_target):
+    pid = native_target.pid
+    ext = wait_native(sonde_bin, pid, "extthread", lambda nat: any(
+        f["function"] == "natext_spin_loop" for f in nat), "--native-all")
+    check_python_below(ext, "extthread")
+    # between natext_spin and the Python caller: the interpreter's call machinery
+    nat = native_above(ext)
+    names = [f["function"] for f in nat]
+    assert names.index("natext_spin") < len(names) - 1, names
+    assert all(f["function"] != "_PyEval_EvalFrameDefault" for f in ext), \
+        "an evaluation frame stayed: %s" % names
+
+
+def test_native_text(sonde_bin, cpython, native_target):
+    pid = native_target.pid
+
+    def probe():
+        r = run_sonde(sonde_bin, "dump", "-p", pid, "--native")
+        assert r.returncode == EXIT_OK, r.stderr
+        block = r.stdout.split('Thread %d "extthread"' % native_target.info["tids"]["ext"])[1]
+        block = block.split("\n\n")[0]
+        return block if "natext_spin_loop" in block else None
+    block = wait_for(probe, 60, "the extension's loop in the text dump", interval=0.01)
+    lines = block.strip().split("\n")
+    loop = [ln for ln in lines if "natext_spin_loop" in ln][0]
+    assert re.match(r"^\s*natext_spin_loop \(natext\.so\+0x[0-9a-f]+\) at .*natext\.c:%d$"
+                    % EXT_LOOP, loop), loop
+    assert any(re.match(r"^\s+ext_inner \(%s:%d\)$" % (re.escape(S), M["ext"]), ln)
+               for ln in lines), lines
+    assert any(re.match(r"^\s+\S+ \(libc\.so\.6\+0x[0-9a-f]+\)", ln) for ln in lines), lines
+
+
+def task_states(pid):
+    """{tid: (state letter, TracerPid)} of every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        state = re.search(r"^State:\s+(\S)", st, re.M).group(1)
+        tracer = int(re.search(r"^TracerPid:\s+(\d+)", st, re.M).group(1))
+        out[int(tid)] = (state, tracer)
+    return out
+
+
+def assert_all_running(pid):
+    for tid, (state, tracer) in task_states(pid).items():
+        assert state not in ("t", "T") and tracer == 0, (tid, state, tracer)
+
+
+def thread_cpu(pid, tid):
+    with open("/proc/%d/task/%d/schedstat" % (pid, tid)) as f:
+        return int(f.read().split()[0])
+
+
+def test_sigkill_while_stopped_resumes(sonde_bin, cpython, native_target):
+    """sonde killed with SIGKILL while it holds a thread stopped: the kernel
+    detaches it (PTRACE_SEIZE without EXITKILL) and it runs on."""
+    pid = native_target.pid
+    tid = native_target.info["tids"]["hasher"]
+    env = dict(os.environ, SONDE_TEST_NATIVE_HOLD_MS="30000")
+    p = subprocess.Popen([sonde_bin, "dump", "-p", str(pid), "--native"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # some thread is held in a tracing stop by sonde
+        held = wait_for(lambda: [t for t, (s, tr) in task_states(pid).items()
+                                 if s == "t" and tr == p.pid], 30, "a thread held stopped")
+        assert len(held) == 1, held
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        wait_for(lambda: all(s != "t" and tr == 0 for s, tr in task_states(pid).values()),
+                 30, "every thread running again after sonde was killed")
+        # the hashing thread makes progress again
+        c0 = thread_cpu(pid, tid)
+        wait_for(lambda: thread_cpu(pid, tid) > c0 + 20_000_000, 60, "the hasher running")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    # and it can be stopped and read again
+    doc = dump_json(sonde_bin, pid, "--native")
+    assert all(th["native_error"] is None for th in doc["threads"]), doc["threads"]
+    assert_all_running(pid)
+
+
+def test_target_killed_while_stopped(sonde_bin, cpython, native_target):
+    """The target dies while sonde holds one of its threads: sonde neither
+    hangs nor crashes, and says the process exited."""
+    pid = native_target.pid
+    env = dict(os.environ, SONDE_TEST_NATIVE_HOLD_MS="500")
+    p = subprocess.Popen([sonde_bin, "dump", "-p", str(pid), "--native", "--json"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(s == "t" for s, _ in task_states(pid).values()), 30,
+             "a thread held stopped")
+    os.kill(pid, signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode in (0, 7), (p.returncode, err)   # 7: EXIT_EXITED
+    assert "Traceback" not in err and "Sanitizer" not in err, err
+
+
+NOCFI = TARGETS / "native_nocfi.py"
+NOCFI_M = markers(NOCFI)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the target's machine code is x86-64")
+def test_no_unwind_info_degrades(sonde_bin, cpython, start_target):
+    """A thread in code no module and no CFI covers: its innermost frame is
+    that address with no module, the unwind goes on (frame pointers) or
+    stops there counted as truncated, the Python stack stays whole, and the
+    thread runs on."""
+    t = start_target([cpython.path, str(NOCFI)])
+    page = t.info["page"]
+
+    def probe():
+        doc = dump_json(sonde_bin, t.pid, "--native")
+        th = [x for x in doc["threads"] if x["name"] == "spinner"][0]
+        fr = th["frames"]
+        return (th, fr) if fr and fr[0]["native"] and \
+            page <= int(fr[0]["address"], 16) < page + 4096 else None
+    th, fr = wait_for(probe, 60, "the spinner caught in its page", interval=0.01)
+    # no file behind it (an anonymous shared page reads as "/dev/zero (deleted)")
+    assert fr[0]["function"] is None, fr[0]
+    assert fr[0]["module"] is None or "(deleted)" in fr[0]["module"], fr[0]
+    py = [(f["function"], f["line"]) for f in fr if not f["native"]]
+    assert py[:2] == [("spin_inner", NOCFI_M["spin"]), ("spinner", NOCFI_M["spin_call"])], py
+    assert [f for f, _ in py[2:]] == BOOT, py
+    reached_start = any(f["native"] and f["function"] in ("start_thread", "__clone3", "clone3",
+                                                          "__clone", "clone") for f in fr)
+    assert reached_start or th["native_truncated"] is True, fr
+    # the text form: no name, an offset
+    r = run_sonde(sonde_bin, "dump", "-p", t.pid, "--native")
+    assert r.returncode == EXIT_OK, r.stderr
+    assert re.search(r"\n\s+\?\? \(.*\+0x[0-9a-f]+\)\n(.*\n)*\s+spin_inner \(", r.stdout), \
+        r.stdout
+    assert_all_running(t.pid)
+
+
+def test_thread_held_by_another_tracer(sonde_bin, cpython, native_target):
+    """A thread another tracer holds cannot be seized: it keeps its Python
+    stack and says why, the other threads get their native frames, exit 0."""
+    pid = native_target.pid
+    env = dict(os.environ, SONDE_TEST_NATIVE_HOLD_MS="8000")
+    p = subprocess.Popen([sonde_bin, "dump", "-p", str(pid), "--native"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        held = wait_for(lambda: [t for t, (s, tr) in task_states(pid).items()
+                                 if s == "t" and tr == p.pid], 30, "a thread held stopped")
+        r = run_sonde(sonde_bin, "dump", "-p", pid, "--native", "--json", timeout=60)
+        assert p.poll() is None, "the holder finished too early for the test to mean anything"
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == EXIT_OK, r.stderr
+    assert re.match(r"^sonde: dump: 1 of \d+ threads without native frames", r.stderr), r.stderr
+    doc = __import__("json").loads(r.stdout)
+    by_tid = {th["tid"]: th for th in doc["threads"]}
+    th = by_tid[held[0]]
+    assert th["native_error"].startswith("cannot trace the thread"), th
+    assert th["native_truncated"] is True
+    assert th["frames"] and not any(f["native"] for f in th["frames"]), th["frames"]
+    others = [x for x in doc["threads"] if x["tid"] != held[0]]
+    assert others and all(x["native_error"] is None for x in others), others
+    assert all(any(f["native"] for f in x["frames"]) for x in others), others
+    wait_for(lambda: all(s != "t" and tr == 0 for s, tr in task_states(pid).values()),
+             30, "every thread running again")

@@ -1,0 +1,350 @@
+/* Native stacks of a remote thread with libdwfl (see unwind.h). */
+#include "tracer/native/unwind.h"
+
+#include "common/err.h"
+#include "common/grow.h"
+#include "common/hmap.h"
+#include "tracer/proc/mem.h"
+
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads of the running process an unwind may make past the stack copy. */
+#define NAT_LIVE_READS_MAX 4096
+
+struct sym_entry {
+    struct nat_sym s;
+    char *function, *file, *module;
+};
+
+struct nat_unwinder {
+    pid_t pid;
+    Dwfl *dwfl;
+    int attached;             /* dwfl_attach_state done */
+    struct mem_reader mem;
+    char interp[PATH_MAX];    /* realpath of the interpreter's file, "" unknown */
+    uint64_t maps_sig;        /* hash of the executable file mappings */
+    /* the unwind under way */
+    const struct nat_capture *cur;
+    struct nat_frame *out;
+    int n, max, live_reads;
+    /* symbols by (address, lines) */
+    struct hmap syms;
+    struct sym_entry **ent;   /* each allocated alone: nat_sym pointers stay valid */
+    size_t nent, capent;
+    struct nat_stats st;
+};
+
+static char *debuginfo_path;
+
+static const Dwfl_Callbacks proc_callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* Hash of the executable mappings of files in /proc/pid/maps: what decides
+ * which modules there are. */
+static int maps_signature(pid_t pid, uint64_t *sig)
+{
+    char path[64], line[PATH_MAX + 128];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    uint64_t h = 1469598103934665603ULL;
+    while (fgets(line, sizeof line, f)) {
+        char perms[8] = "";
+        int pathat = 0;
+        if (sscanf(line, "%*x-%*x %7s %*x %*x:%*x %*u %n", perms, &pathat) < 1)
+            continue;
+        if (perms[2] != 'x' || pathat <= 0 || line[pathat] != '/')
+            continue;
+        for (const char *p = line; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    fclose(f);
+    *sig = h;
+    return 0;
+}
+
+static void syms_clear(struct nat_unwinder *u)
+{
+    for (size_t i = 0; i < u->nent; i++) {
+        free(u->ent[i]->function);
+        free(u->ent[i]->file);
+        free(u->ent[i]->module);
+        free(u->ent[i]);
+    }
+    u->nent = 0;
+    hmap_fini(&u->syms);
+    hmap_init(&u->syms, 1024);
+}
+
+static int report(struct nat_unwinder *u)
+{
+    dwfl_report_begin(u->dwfl);
+    int rc = dwfl_linux_proc_report(u->dwfl, u->pid);
+    if (dwfl_report_end(u->dwfl, NULL, NULL) != 0 && rc == 0)
+        rc = -1;
+    return rc;
+}
+
+/* --- libdwfl's thread callbacks: one thread, the capture under way --- */
+
+static pid_t cb_next_thread(Dwfl *dwfl, void *dwfl_arg, void **thread_argp)
+{
+    (void)dwfl;
+    (void)dwfl_arg;
+    (void)thread_argp;
+    return 0; /* threads are only asked for by id */
+}
+
+static bool cb_get_thread(Dwfl *dwfl, pid_t tid, void *dwfl_arg, void **thread_argp)
+{
+    (void)dwfl;
+    struct nat_unwinder *u = dwfl_arg;
+    if (!u->cur || u->cur->tid != tid)
+        return false;
+    *thread_argp = u;
+    return true;
+}
+
+static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *dwfl_arg)
+{
+    (void)dwfl;
+    struct nat_unwinder *u = dwfl_arg;
+    const struct nat_capture *c = u->cur;
+    if (addr >= c->stack_lo && c->stack_len >= 8 && addr - c->stack_lo <= c->stack_len - 8) {
+        memcpy(result, c->stack + (addr - c->stack_lo), 8);
+        return true;
+    }
+    if (u->live_reads >= NAT_LIVE_READS_MAX)
+        return false;
+    u->live_reads++;
+    u->st.live_reads++;
+    uint64_t v;
+    if (mem_read(&u->mem, addr, &v, sizeof v))
+        return false;
+    *result = v;
+    return true;
+}
+
+static bool cb_set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+    struct nat_unwinder *u = thread_arg;
+    const struct nat_capture *c = u->cur;
+    Dwarf_Word regs[NAT_NREGS];
+    for (int i = 0; i < c->nregs; i++)
+        regs[i] = c->regs[i];
+    if (!dwfl_thread_state_registers(thread, 0, (unsigned)c->nregs, regs))
+        return false;
+    dwfl_thread_state_register_pc(thread, c->pc);
+    return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = cb_next_thread,
+    .get_thread = cb_get_thread,
+    .memory_read = cb_memory_read,
+    .set_initial_registers = cb_set_initial_registers,
+    .detach = NULL,
+    .thread_detach = NULL,
+};
+
+static int frame_cb(Dwfl_Frame *state, void *arg)
+{
+    struct nat_unwinder *u = arg;
+    Dwarf_Addr pc;
+    bool act;
+    if (!dwfl_frame_pc(state, &pc, &act) || pc == 0)
+        return DWARF_CB_ABORT;
+    if (u->n >= u->max)
+        return DWARF_CB_ABORT;
+    /* the same return address many times over: a loop in a torn stack */
+    if (u->n >= 8 && u->out[u->n - 1].pc == pc && u->out[u->n - 2].pc == pc &&
+        u->out[u->n - 3].pc == pc && u->out[u->n - 4].pc == pc)
+        return DWARF_CB_ABORT;
+    u->out[u->n].pc = pc;
+    u->out[u->n].activation = act;
+    u->n++;
+    return DWARF_CB_OK;
+}
+
+struct nat_unwinder *nat_unwinder_new(pid_t pid, const char *interp_path, char *err,
+                                      size_t errlen)
+{
+    struct nat_unwinder *u = calloc(1, sizeof *u);
+    if (!u) {
+        se_fail(err, errlen, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    u->pid = pid;
+    mem_init_remote(&u->mem, pid);
+    if (interp_path && !realpath(interp_path, u->interp))
+        snprintf(u->interp, sizeof u->interp, "%s", interp_path);
+    if (hmap_init(&u->syms, 1024)) {
+        free(u);
+        se_fail(err, errlen, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    u->dwfl = dwfl_begin(&proc_callbacks);
+    if (!u->dwfl) {
+        se_fail(err, errlen, -ENOMEM, "libdwfl: %s", dwfl_errmsg(-1));
+        goto fail;
+    }
+    maps_signature(pid, &u->maps_sig);
+    int rc = report(u);
+    if (rc) {
+        se_fail(err, errlen, rc > 0 ? -rc : SE_EXITED, "cannot read the modules of process %d: %s",
+                (int)pid, rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+        goto fail;
+    }
+    if (!dwfl_attach_state(u->dwfl, NULL, pid, &thread_callbacks, u)) {
+        se_fail(err, errlen, SE_UNSUPPORTED, "libdwfl cannot unwind process %d: %s", (int)pid,
+                dwfl_errmsg(-1));
+        goto fail;
+    }
+    u->attached = 1;
+    return u;
+fail:
+    nat_unwinder_free(u);
+    return NULL;
+}
+
+void nat_unwinder_free(struct nat_unwinder *u)
+{
+    if (!u)
+        return;
+    syms_clear(u);
+    hmap_fini(&u->syms);
+    free(u->ent);
+    if (u->dwfl)
+        dwfl_end(u->dwfl);
+    free(u);
+}
+
+int nat_refresh(struct nat_unwinder *u)
+{
+    uint64_t sig;
+    int rc = maps_signature(u->pid, &sig);
+    if (rc)
+        return rc;
+    if (sig == u->maps_sig)
+        return 0;
+    u->maps_sig = sig;
+    u->st.refreshes++;
+    syms_clear(u);
+    if (report(u))
+        return SE_EXITED;
+    return 1;
+}
+
+int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_frame *out,
+               int max, int *truncated)
+{
+    *truncated = 0;
+    if (max > NAT_MAX_DEPTH)
+        max = NAT_MAX_DEPTH;
+    if (c->nregs == 0 || max <= 0)
+        return 0;
+    u->cur = c;
+    u->out = out;
+    u->n = 0;
+    u->max = max;
+    u->live_reads = 0;
+    u->st.unwinds++;
+    int rc = dwfl_getthread_frames(u->dwfl, c->tid, frame_cb, u);
+    u->cur = NULL;
+    if (u->n == 0) { /* not even the pc: keep it, the stack is one frame */
+        out[0].pc = c->pc;
+        out[0].activation = 1;
+        u->n = 1;
+    }
+    if (u->n >= max)
+        *truncated = NAT_TRUNC_DEPTH;
+    else if (rc != 0)
+        *truncated = NAT_TRUNC_BROKEN;
+    if (*truncated)
+        u->st.truncated++;
+    return u->n;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int is_eval_name(const char *fn)
+{
+    return fn && (!strcmp(fn, "_PyEval_EvalFrameDefault") || !strcmp(fn, "PyEval_EvalFrameEx"));
+}
+
+const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int activation,
+                                    int lines)
+{
+    static const struct nat_sym unknown = { 0 };
+    /* a return address points after its call: look up the call itself */
+    uint64_t a = activation || pc == 0 ? pc : pc - 1;
+    uint64_t *v = hmap_get(&u->syms, a, (uint64_t)(lines != 0));
+    if (v)
+        return &u->ent[*v]->s;
+    Dwfl_Module *m = dwfl_addrmodule(u->dwfl, a);
+    if (!m && nat_refresh(u) == 1) /* mapped since the last look */
+        m = dwfl_addrmodule(u->dwfl, a);
+    struct sym_entry e = { 0 };
+    if (m) {
+        const char *mname = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        GElf_Addr bias = 0;
+        dwfl_module_getelf(m, &bias);
+        GElf_Off off;
+        GElf_Sym sym;
+        const char *fn = dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL);
+        e.module = dup_or_null(mname);
+        e.function = dup_or_null(fn);
+        char *at = e.function ? strchr(e.function, '@') : NULL;
+        if (at && at != e.function)
+            *at = 0; /* a symbol version: clock_nanosleep@GLIBC_2.2.5 */
+        e.s.offset = pc - bias;
+        e.s.is_eval = (uint8_t)is_eval_name(fn);
+        char real[PATH_MAX];
+        e.s.is_interp = u->interp[0] && mname &&
+                        (!strcmp(mname, u->interp) ||
+                         (realpath(mname, real) && !strcmp(real, u->interp)));
+        if (lines) {
+            Dwfl_Line *ln = dwfl_module_getsrc(m, a);
+            int line = 0;
+            const char *src = ln ? dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL) : NULL;
+            if (src && line > 0) {
+                e.file = strdup(src);
+                e.s.line = line;
+            }
+        }
+    } else {
+        e.s.offset = pc;
+    }
+    e.s.function = e.function;
+    e.s.file = e.file;
+    e.s.module = e.module;
+    struct sym_entry *pe = malloc(sizeof *pe);
+    if (!pe || grow_array((void **)&u->ent, &u->capent, u->nent + 1, sizeof *u->ent) ||
+        hmap_put(&u->syms, a, (uint64_t)(lines != 0), u->nent)) {
+        free(pe);
+        free(e.function);
+        free(e.file);
+        free(e.module);
+        return &unknown;
+    }
+    *pe = e;
+    u->ent[u->nent++] = pe;
+    return &pe->s;
+}
+
+void nat_unwinder_stats(const struct nat_unwinder *u, struct nat_stats *st)
+{
+    *st = u->st;
+}

@@ -1,0 +1,78 @@
+/* Native stacks of a remote thread: unwinding a nat_capture (registers and
+ * a copy of the stack top, ptstop.h) with elfutils' libdwfl, which finds
+ * the CFI in .eh_frame / .debug_frame (x86-64 falls back to frame
+ * pointers where there is none), and naming each address from .symtab,
+ * .dynsym and DWARF lines, with separate debug files found by build-id or
+ * debuglink under /usr/lib/debug. The unwinder runs after the thread was
+ * resumed, never while it is stopped.
+ *
+ * Modules are read once (libdwfl keeps each by path and address range, its
+ * build-id checked when found); nat_refresh re-reads the process's maps,
+ * keeping modules still mapped and dropping the others, and clears the
+ * symbol cache when the executable mappings changed (dlopen, dlclose). */
+#ifndef SONDE_NAT_UNWIND_H
+#define SONDE_NAT_UNWIND_H
+
+#include "tracer/native/ptstop.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NAT_MAX_DEPTH 512
+
+/* Why an unwind stopped short: the depth cap, or an address without
+ * unwind information, unreadable stack or a loop. */
+#define NAT_TRUNC_DEPTH 1
+#define NAT_TRUNC_BROKEN 2
+
+struct nat_frame {
+    uint64_t pc;        /* return address, or the exact pc of the innermost frame */
+    uint8_t activation; /* 1: pc is exact (innermost, or interrupted by a signal) */
+};
+
+/* What an address is. Strings are owned by the unwinder's cache and live
+ * until nat_unwinder_free or a nat_refresh that saw the maps change. */
+struct nat_sym {
+    const char *function; /* NULL: no symbol covers the address */
+    const char *file;     /* source file from DWARF, NULL without line information */
+    int line;             /* 0 without line information */
+    const char *module;   /* path of the mapped file, NULL outside any */
+    uint64_t offset;      /* address relative to the module (link-time address) */
+    uint8_t is_eval;      /* the interpreter's evaluation loop */
+    uint8_t is_interp;    /* in the file that holds the interpreter (libpython, or
+                             the executable of a static build) */
+};
+
+struct nat_unwinder;
+
+/* An unwinder for process pid, whose interpreter lives in the file
+ * interp_path (may be NULL). NULL with a message in err (the maps cannot be
+ * read, out of memory). */
+struct nat_unwinder *nat_unwinder_new(pid_t pid, const char *interp_path, char *err,
+                                      size_t errlen);
+void nat_unwinder_free(struct nat_unwinder *u);
+
+/* Unwind the thread of c, innermost first, into out (at most max frames).
+ * Returns the number of frames (>= 1 when c has registers); *truncated is
+ * set to NAT_TRUNC_DEPTH or NAT_TRUNC_BROKEN when the walk stopped short.
+ * Stack beyond c's copy is read from the running process. */
+int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_frame *out,
+               int max, int *truncated);
+
+/* Name the frame at pc (activation as in nat_frame), with DWARF lines when
+ * lines is set. Never NULL. Cached by address. */
+const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int activation,
+                                    int lines);
+
+/* Re-read the maps of the process (see above). 1 when the executable
+ * mappings changed, 0 when not, negative when they could not be read. */
+int nat_refresh(struct nat_unwinder *u);
+
+/* Counters since nat_unwinder_new. */
+struct nat_stats {
+    uint64_t unwinds, truncated, live_reads, refreshes;
+};
+void nat_unwinder_stats(const struct nat_unwinder *u, struct nat_stats *st);
+
+#endif
