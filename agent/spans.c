@@ -1,6 +1,8 @@
 /* The agent's spans: see agent/spans.h. */
 #include "agent/spans.h"
 
+#include "agent/profiles.h"
+
 #include "common/err.h"
 #include "spans/otlp_encode.h"
 #include "spans/span.h"
@@ -88,6 +90,7 @@ uint32_t agent_span_of(pid_t tid, void *ctx)
 
 struct rec {
     size_t len;
+    int64_t queued_ns; /* monotonic, when it was queued */
     unsigned char data[];
 };
 
@@ -234,6 +237,36 @@ static size_t sink(char *p, size_t sz, size_t n, void *u)
     return sz * n;
 }
 
+/* Whether the samples of the queued span r are in (or waiting longer
+ * would pass PROF_WAIT_MS). */
+static int profile_ready(const struct rec *r)
+{
+    return r->len < SPAN_REC_HDR || agent_profiles_ready((int64_t)rd64(r->data + 40)) ||
+           mono_ns() - r->queued_ns >= PROF_WAIT_MS * 1000000LL;
+}
+
+/* The span r was just decoded into b's last slot: add its profile's
+ * attributes (agent_profiles_take) to it. */
+static void add_profile(struct span_batch *b, const struct rec *r)
+{
+    struct span *s = &b->spans[b->n - 1];
+    char *pa = agent_profiles_take(rd32(r->data + 48), s->trace_id, s->span_id,
+                                   (s->end_us - s->start_us) * 1000);
+    if (!pa)
+        return;
+    json_t *a = json_loads(s->attrs, 0, NULL), *p = json_loads(pa, 0, NULL);
+    free(pa);
+    if (json_is_object(a) && json_is_object(p) && !json_object_update(a, p)) {
+        char *t = json_dumps(a, JSON_COMPACT);
+        const char *c = t ? span_batch_strdup(b, t, (size_t)-1) : NULL;
+        if (c)
+            s->attrs = c;
+        free(t);
+    }
+    json_decref(a);
+    json_decref(p);
+}
+
 /* Post one body; 0 accepted, 1 worth retrying, -1 refused for good. */
 static int post(CURL *c, const char *url, const char *body, size_t len, long timeout_ms)
 {
@@ -320,9 +353,24 @@ static void *exporter_main(void *arg)
         }
         size_t n = 0;
         while (qlen && n < BATCH_MAX) {
+            /* a span's profile needs the samples up to its end: wait for
+             * the recording's writer, a bounded time (agent/profiles.h) */
+            if (!stopping && !flush_deadline_ns && !profile_ready(queue[qhead]))
+                break;
             take[n++] = queue[qhead];
             qhead = (qhead + 1) % qcap;
             qlen--;
+        }
+        if (!n) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&wake, &mu, &ts);
+            continue;
         }
         busy = 1;
         char *url = endpoint ? strdup(endpoint) : NULL;
@@ -341,9 +389,12 @@ static void *exporter_main(void *arg)
         span_batch_init(&kb);
         uint64_t bad = 0, nokeep = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!svc || !node || agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &b, 0))
+            int ok = svc && node && !agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &b, 0);
+            if (!ok)
                 bad++;
-            else if (keep) {
+            else
+                add_profile(&b, take[i]);
+            if (ok && keep) {
                 if (kept_n + kb.n >= SPANS_KEEP_MAX ||
                     agent_span_decode(take[i]->data, take[i]->len, svc, node, extra, &kb, 1))
                     nokeep++;
@@ -478,6 +529,7 @@ int sonde_span_end(const void *data, size_t len, uint32_t restore)
     struct rec *r = malloc(sizeof *r + len);
     if (r) {
         r->len = len;
+        r->queued_ns = mono_ns();
         memcpy(r->data, data, len);
     }
     pthread_mutex_lock(&mu);
