@@ -1,0 +1,75 @@
+"""Span profiles end to end (docs/store-spans.md, "span profiles"): a program
+run under the agent with a collector; the collector's trace --json gives
+each span its profile, checked against what the workload measured itself
+(tests/e2e/targets/span_profile_work.py): a handler computing while another
+thread holds the GIL shows real CPU, its function on top and the GIL wait
+the contention caused; a span blocked on a socket shows idle. The exports
+of a trace's and a span's profile are read by callgrind_annotate (and
+`go tool pprof` when there is one)."""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import TARGETS, run_sonde, wait_for
+from test_collector import Collector
+
+WORK = str(TARGETS / "span_profile_work.py")
+
+
+def trace_json(sonde_bin, db, tid):
+    r = run_sonde(sonde_bin, "trace", "--db", db, "--json", tid)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def span_of(sonde_bin, db, tid, sid):
+    t = trace_json(sonde_bin, db, tid)
+    for s in (t or {}).get("spans", []):
+        if s["span_id"] == sid and s["profile"]:
+            return s
+    return None
+
+
+
+
+def run_work(sonde_bin, cpython, tmp_path):
+    c = Collector(sonde_bin, tmp_path / "spans.sonde")
+    try:
+        r = run_sonde(sonde_bin, "record", "--agent", "--collector", c.url, "-o", str(tmp_path / "r.sonde"), "--",
+                      cpython.path, WORK, "1.5", timeout=120)
+        assert r.returncode == 0, r.stderr
+        truth = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+        wait_for(lambda: span_of(sonde_bin, c.db, truth["trace"], truth["handle"]) and
+                 span_of(sonde_bin, c.db, truth["wait_trace"], truth["wait"]), 20, "both spans' profiles")
+    finally:
+        c.stop()
+    return c.db, truth
+
+
+def test_span_profiles(sonde_bin, cpython, tmp_path):
+    db, truth = run_work(sonde_bin, cpython, tmp_path)
+    h = span_of(sonde_bin, db, truth["trace"], truth["handle"])
+    p = h["profile"]
+    assert set(p) == {"samples", "wall_s", "cpu_s", "gil_pct", "gil_wait_pct", "nogil_pct", "idle_pct", "top"}
+    # the summary also travels as OTLP attributes; the samples do not stay there
+    assert h["attributes"]["sonde.profile.samples"] == p["samples"]
+    assert "sonde.profile.pprof" not in h["attributes"]
+    assert p["samples"] >= 20, p
+    # real CPU: the handler's own measure of its CPU time in the span
+    assert 0.6 * truth["cpu_s"] <= p["cpu_s"] <= 1.5 * truth["cpu_s"] + 0.02, (p, truth)
+    assert p["top"][0]["function"] == "compute_prices", p["top"]
+    assert p["top"][0]["file"].endswith("span_profile_work.py")
+    assert p["top"][0]["self_wall_s"] > 0.5 * p["wall_s"]
+    # the handler wanted the GIL all along: it held it or waited for it
+    assert p["gil_pct"] + p["gil_wait_pct"] >= 85, p
+    # and waited for it the share of the time the hog held it: a thread runs
+    # Python only holding the GIL, so the hog's share of the two threads'
+    # CPU time is its share of the GIL (the machine's load slows both alike)
+    hog_share = 100.0 * truth["hog_cpu_s"] / (truth["hog_cpu_s"] + truth["cpu_s"])
+    assert abs(p["gil_wait_pct"] - hog_share) <= 15, (p, truth, hog_share)
+
+    w = span_of(sonde_bin, db, truth["wait_trace"], truth["wait"])["profile"]
+    assert w["idle_pct"] >= 80, w
+    assert w["cpu_s"] < 0.1 * w["wall_s"], w
+    assert w["samples"] >= 10, w
