@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from conftest import TARGETS, run_sonde, wait_for
-from test_collector import Collector
+from test_collector import Collector, otlp_body
 
 WORK = str(TARGETS / "span_profile_work.py")
 
@@ -29,8 +29,6 @@ def span_of(sonde_bin, db, tid, sid):
         if s["span_id"] == sid and s["profile"]:
             return s
     return None
-
-
 
 
 def run_work(sonde_bin, cpython, tmp_path):
@@ -73,3 +71,77 @@ def test_span_profiles(sonde_bin, cpython, tmp_path):
     assert w["idle_pct"] >= 80, w
     assert w["cpu_s"] < 0.1 * w["wall_s"], w
     assert w["samples"] >= 10, w
+
+
+def test_span_profile_exports(sonde_bin, tmp_path):
+    """A trace's and a span's profile through the recording exporters."""
+    import conftest
+    py = [i for i in conftest.SUPPORTED_FOUND if i.path.startswith("/usr/")] or conftest.SUPPORTED_FOUND
+    db, truth = run_work(sonde_bin, py[0], tmp_path)
+    for scope in ([], ["--span", truth["handle"]]):
+        cg = str(tmp_path / ("t%d.callgrind" % len(scope)))
+        r = run_sonde(sonde_bin, "export", "-f", "callgrind", "--trace", truth["trace"], *scope, "-o", cg, db)
+        assert r.returncode == 0, r.stderr
+        a = subprocess.run(["callgrind_annotate", cg], capture_output=True, text=True, timeout=60)
+        assert a.returncode == 0, a.stderr
+        assert "compute_prices" in a.stdout and "PROGRAM TOTALS" in a.stdout, a.stdout
+        for f in ("speedscope", "flamegraph", "pprof"):
+            out = str(tmp_path / ("t%d.%s" % (len(scope), f)))
+            r = run_sonde(sonde_bin, "export", "-f", f, "--trace", truth["trace"], *scope, "-o", out, db)
+            assert r.returncode == 0, r.stderr
+        ss = json.load(open(str(tmp_path / ("t%d.speedscope" % len(scope)))))
+        assert any(fr["name"].startswith("compute_prices") for fr in ss["shared"]["frames"]), ss["shared"]
+        if shutil.which("go"):
+            g = subprocess.run(["go", "tool", "pprof", "-top", str(tmp_path / ("t%d.pprof" % len(scope)))],
+                               capture_output=True, text=True, timeout=120)
+            assert g.returncode == 0 and "compute_prices" in g.stdout, g.stdout + g.stderr
+    # the idle span's profile alone: its trace has no compute_prices
+    cg = str(tmp_path / "w.callgrind")
+    r = run_sonde(sonde_bin, "export", "-f", "callgrind", "--trace", truth["wait_trace"], "--span", truth["wait"],
+                  "-o", cg, db)
+    assert r.returncode == 0, r.stderr
+    assert "compute_prices" not in open(cg).read()
+    # a span that is not in the trace, a bad id, --span without --trace
+    r = run_sonde(sonde_bin, "export", "-f", "callgrind", "--trace", truth["trace"], "--span", truth["wait"],
+                  "-o", cg, db)
+    assert r.returncode == 1 and "no span" in r.stderr, r.stderr
+    r = run_sonde(sonde_bin, "export", "-f", "callgrind", "--trace", truth["trace"], "--span", "xyz", "-o", cg, db)
+    assert r.returncode == 2 and "invalid span id" in r.stderr, r.stderr
+    r = run_sonde(sonde_bin, "export", "-f", "callgrind", "-o", cg, db)
+    assert r.returncode == 2 and "--trace" in r.stderr, r.stderr
+
+
+def test_hostile_profiles(sonde_bin, tmp_path):
+    """Profiles that lie or are damaged: their span is refused with the
+    reason (OTLP partial success), the others are stored, the collector
+    lives on."""
+    import base64
+    import gzip
+    import time
+    c = Collector(sonde_bin, tmp_path / "spans.sonde")
+    try:
+        tid = "5b8efff798038103d269b633813fc60c"
+        t0 = time.time_ns() - 10**9
+        junk = base64.b64encode(gzip.compress(b"\x0a\x05hello" * 50)).decode()
+        bomb = base64.b64encode(gzip.compress(b"\0" * (9 << 20))).decode()
+
+        def span(sid, value):
+            return {"traceId": tid, "spanId": sid, "name": "op", "kind": 2, "startTimeUnixNano": str(t0),
+                    "endTimeUnixNano": str(t0 + 5 * 10**6),
+                    "attributes": [{"key": "sonde.profile.pprof", "value": value}] if value else []}
+        spans = [span("00000000000000a1", {"stringValue": junk}), span("00000000000000a2", {"stringValue": bomb}),
+                 span("00000000000000a3", {"stringValue": "%%%%"}), span("00000000000000a4", {"intValue": "7"}),
+                 span("00000000000000a5", None)]
+        code, body, _ = c.post("/v1/traces", otlp_body(tid, spans))
+        assert code == 200, body
+        ans = json.loads(body)
+        assert ans["partialSuccess"]["rejectedSpans"] == 4, ans
+        assert "span 00000000000000a" in ans["partialSuccess"]["errorMessage"], ans
+        t = trace_json(sonde_bin, c.db, tid)
+        assert [s["span_id"] for s in t["spans"]] == ["00000000000000a5"]
+        assert t["spans"][0]["profile"] is None
+        # still serving
+        code, body, _ = c.post("/v1/traces", otlp_body(tid, [span("00000000000000a6", None)]))
+        assert code == 200, body
+    finally:
+        c.stop()
