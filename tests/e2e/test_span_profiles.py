@@ -7,6 +7,7 @@ the contention caused; a span blocked on a socket shows idle. The exports
 of a trace's and a span's profile are read by callgrind_annotate (and
 `go tool pprof` when there is one)."""
 import json
+import re
 import shutil
 import subprocess
 
@@ -145,3 +146,87 @@ def test_hostile_profiles(sonde_bin, tmp_path):
         assert code == 200, body
     finally:
         c.stop()
+
+
+def bar_of(screen, name):
+    """The bar of span `name`'s row on a waterfall screen: the text between its |...|."""
+    for line in screen.splitlines():
+        if re.match(r"^[* ] +[-+ ] %s( |$)" % re.escape(name), line):
+            return line[line.index("|") + 1:line.rindex("|")].strip()
+    return None
+
+
+def test_waterfall_states(sonde_bin, tmp_path):
+    """sonde view: a profiled span's bar is split by state in the proportions
+    of its profile, its details list its top functions; the HTML export
+    draws the same (its script run by node against a small DOM)."""
+    import conftest
+    from test_tui import Tmux
+    py = [i for i in conftest.SUPPORTED_FOUND if i.path.startswith("/usr/")] or conftest.SUPPORTED_FOUND
+    db, truth = run_work(sonde_bin, py[0], tmp_path)
+    hp = span_of(sonde_bin, db, truth["trace"], truth["handle"])["profile"]
+    t = Tmux(tmp_path)
+    try:
+        t.type("%s view %s" % (sonde_bin, db))
+        t.keys("Enter")
+        t.wait_for("TRACE ID")
+        t.keys("Enter")  # the most recent trace: the idle span
+        s = t.wait_for("Trace " + truth["wait_trace"])
+        bar = bar_of(s, "wait")
+        assert bar and set(bar) <= {".", "="} and bar.count(".") >= 0.8 * len(bar), s
+        t.keys("q")
+        t.wait_for("TRACE ID")
+        t.keys("Down", "Enter")
+        s = t.wait_for("Trace " + truth["trace"])
+        bar = bar_of(s, "handle")
+        assert bar and set(bar) <= set("=~+."), s
+        # the cells are the profile's shares (cells are rounded: one each)
+        n = len(bar)
+        assert abs(bar.count("=") - hp["gil_pct"] * n / 100) <= 1.5, (bar, hp)
+        assert abs(bar.count("~") - hp["gil_wait_pct"] * n / 100) <= 1.5, (bar, hp)
+        t.keys("d")
+        s = t.wait_for("Span details")
+        assert "top 1: compute_prices" in s and "span_profile_work.py" in s, s
+        assert re.search(r"profile: %d samples" % hp["samples"], s), s
+        t.keys("q", "q")
+    finally:
+        t.kill()
+
+    # the HTML page's script, under node with a minimal DOM
+    if not shutil.which("node"):
+        pytest.fail("node is needed (scripts/install-deps installs nodejs)")
+    page = str(tmp_path / "t.html")
+    r = run_sonde(sonde_bin, "export", "-f", "html", "--trace", truth["trace"], "-o", page, db)
+    assert r.returncode == 0, r.stderr
+    html = open(page).read()
+    data = re.search(r'<script type="application/json" id="sonde-traces">(.*?)</script>', html, re.S).group(1)
+    script = re.search(r"<script>\n(.*?)</script>", html, re.S).group(1)
+    js = DOM_STUB + "const DATA=" + json.dumps(data) + ";\n" + script + """
+const rows = byId.wf.children;
+const row = rows.find(r => r.children[0].text().includes('handle'));
+const bar = row.children[3].children[0];
+row.onclick();
+console.log(JSON.stringify({bg: bar.style.background, title: bar.title, details: byId.details.text(),
+                            legend: byId.legend.text()}));
+"""
+    jf = tmp_path / "page.js"
+    jf.write_text(js)
+    r = subprocess.run(["node", str(jf)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["bg"].startswith("linear-gradient(to right,"), out
+    assert "GIL wait %d%%" % round(hp["gil_wait_pct"]) in out["title"], out
+    assert "compute_prices" in out["details"] and "Top functions" in out["details"], out
+    assert "GIL held" in out["legend"], out
+
+
+DOM_STUB = """
+class E { constructor(t){this.tag=t;this.children=[];this.style={};this.dataset={};this.className='';this._t='';}
+  appendChild(c){this.children.push(c);return c;}
+  set textContent(v){this._t=String(v);this.children=[];} get textContent(){return this._t;}
+  text(){return this._t+this.children.map(c=>c.text()).join(' ');} }
+const byId = {};
+for (const k of ['list','info','legend','wf','details']) byId[k] = new E('div');
+const document = { createElement: t => new E(t), createTextNode: t => { const e = new E('#text'); e.textContent = t; return e; },
+  getElementById: id => id === 'sonde-traces' ? { textContent: DATA } : byId[id] };
+"""
