@@ -45,7 +45,7 @@ static void export_usage(FILE *f)
           "  for clock skew)\n"
           "\n       sonde export -f FORMAT --trace ID [--span ID] [-o OUT] STORE\n"
           "  the profiles the agent sent with the spans of trace ID (or of span ID alone),\n"
-          "  in any format above but html: one thread per span\n",
+          "  as callgrind, speedscope, flamegraph, collapsed or pprof: one thread per span\n",
           f);
 }
 

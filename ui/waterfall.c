@@ -187,8 +187,8 @@ static void draw_details(const struct wf *w, int y0, int h, int cols)
         double wl = (double)m->wall_ns;
         if (y < end)
             tui_putf(y++, 1, cols - 1, 1,
-                     "profile: %lld samples  wall %.3fs  cpu %.3fs  GIL held %.0f%% (=)  waiting %.0f%% (~)  native"
-                     " %.0f%% (+)  idle %.0f%% (.)",
+                     "profile: %lld samples  wall %.3fs  cpu %.3fs  GIL held %.0f%% (#)  waiting %.0f%% (w)  native"
+                     " %.0f%% (=)  idle %.0f%% (.)",
                      (long long)m->samples, m->wall_ns / 1e9, m->cpu_ns / 1e9, 100 * m->state_ns[STATE_GIL] / wl,
                      100 * m->state_ns[STATE_GIL_WAIT] / wl, 100 * m->state_ns[STATE_NOGIL] / wl,
                      100 * m->state_ns[STATE_IDLE] / wl);
@@ -278,7 +278,8 @@ static void wf_draw(struct wf *w)
             if (b > barW)
                 b = barW;
             /* a profiled span's bar is split by state, in proportion:
-             * GIL held '=', waiting '~', native '+', idle '.' */
+             * as the recording's timeline draws them: '#' GIL held,
+             * 'w' waiting for it, '=' native (GIL released), '.' idle */
             int cut[5] = { a, b, b, b, b };
             const struct wf_prof *pf = &w->prof[i];
             if (pf->has) {
@@ -299,7 +300,7 @@ static void wf_draw(struct wf *w)
                     attron(COLOR_PAIR(w->pair[i]) | cattr);
                 char ch = w->crit[i] ? '#' : '=';
                 if (on && pf->has)
-                    ch = k < cut[1] ? '=' : k < cut[2] ? '~' : k < cut[3] ? '+' : '.';
+                    ch = k < cut[1] ? '#' : k < cut[2] ? 'w' : k < cut[3] ? '=' : '.';
                 addch(on ? (chtype)ch : ' ');
                 if (on && w->pair[i])
                     attroff(COLOR_PAIR(w->pair[i]) | cattr);
@@ -332,7 +333,7 @@ static const char *const wf_help[] = {
     "",
     "* and bold rows: the critical path (from the root, the child that ends last).",
     "A span with a profile (sent by sonde's agent) has its bar split by thread state,",
-    "in proportion: = GIL held, ~ waiting for the GIL, + native (GIL released),",
+    "in proportion: # GIL held, w waiting for the GIL, = native (GIL released),",
     ". idle; its details list the profile and its hottest functions.",
     "+ a collapsed span, - an expanded one, ! an error status.",
     NULL,

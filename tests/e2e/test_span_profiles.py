@@ -179,11 +179,11 @@ def test_waterfall_states(sonde_bin, tmp_path):
         t.keys("Down", "Enter")
         s = t.wait_for("Trace " + truth["trace"])
         bar = bar_of(s, "handle")
-        assert bar and set(bar) <= set("=~+."), s
+        assert bar and set(bar) <= set("#w=."), s
         # the cells are the profile's shares (cells are rounded: one each)
         n = len(bar)
-        assert abs(bar.count("=") - hp["gil_pct"] * n / 100) <= 1.5, (bar, hp)
-        assert abs(bar.count("~") - hp["gil_wait_pct"] * n / 100) <= 1.5, (bar, hp)
+        assert abs(bar.count("#") - hp["gil_pct"] * n / 100) <= 1.5, (bar, hp)
+        assert abs(bar.count("w") - hp["gil_wait_pct"] * n / 100) <= 1.5, (bar, hp)
         t.keys("d")
         s = t.wait_for("Span details")
         assert "top 1: compute_prices" in s and "span_profile_work.py" in s, s
