@@ -125,6 +125,7 @@ static int wf_open(struct wf *w, struct span_store *st, const char *id, int64_t 
     for (size_t i = 0; i < n; i++) {
         const struct span *s = &w->v.b.spans[i];
         struct sprof p;
+        sprof_init(&p);
         if (s->pprof && !sprof_decode(s->pprof, s->pprof_len, NULL, NULL, -1, &p, NULL, 0)) {
             struct wf_prof *f = &w->prof[i];
             sprof_summarize(&p, &f->sum);
