@@ -355,9 +355,9 @@ static void *exporter_main(void *arg)
         while (qlen && n < BATCH_MAX) {
             /* a span's profile needs the samples up to its end: wait for
              * the recording's writer, a bounded time (agent/profiles.h),
-             * and never while the queue is half full (the span goes with
+             * and never while the queue is a quarter full (the span goes with
              * the samples that are in) */
-            if (!stopping && !flush_deadline_ns && qlen < qcap / 2 && !profile_ready(queue[qhead]))
+            if (!stopping && !flush_deadline_ns && qlen < qcap / 4 && !profile_ready(queue[qhead]))
                 break;
             take[n++] = queue[qhead];
             qhead = (qhead + 1) % qcap;
