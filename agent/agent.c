@@ -4,6 +4,7 @@
  * stores the batches. Neither ever takes the GIL or calls into Python. */
 #include "agent/agent.h"
 
+#include "agent/profiles.h"
 #include "agent/spans.h"
 
 #include "common/err.h"
@@ -160,10 +161,13 @@ static void *agent_main(void *arg)
     if (!rc) {
         struct sampler_stats st0;
         sampler_get_stats(s, &st0);
-        rc = recorder_start(&r, db, q, &st0, a->rate_hz, &a->stop, a->err, sizeof a->err);
+        struct recorder_hook hook;
+        agent_profiles_start(st0.start_unix_ns, &hook);
+        rc = recorder_start_with(&r, db, q, &st0, a->rate_hz, &a->stop, &hook, a->err, sizeof a->err);
         db = NULL; /* the recorder's now, even after a failure */
     }
     if (rc) {
+        agent_profiles_stop();
         if (db)
             store_close(db);
         sampler_free(s);
@@ -179,6 +183,7 @@ static void *agent_main(void *arg)
     uint64_t switches = sampler_gil_switches(s);
     /* the writer reads the sampler's code objects until it is joined */
     rc = recorder_finish(r, &st, switches, a->rate_hz, a->err, sizeof a->err);
+    agent_profiles_stop(); /* every sample is in: spans wait for none */
     sampler_free(s);
     squeue_free(q);
     if (!rc) /* the spans ended while it ran, into the recording's span tables */
@@ -235,6 +240,7 @@ static void atfork_child(void)
     agent_mu = fresh;
     agent_cur = NULL;
     greenlet_atfork_child();
+    agent_profiles_atfork_child();
 }
 
 uint32_t sonde_greenlet_switch(uint64_t origin, uint64_t target, uint64_t frame, int dead)

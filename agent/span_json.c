@@ -241,7 +241,8 @@ static void put_hex(struct buf *b, uint64_t v)
     put(b, t, 16);
 }
 
-int agent_spans_otlp_json(const void *const *recs, const size_t *lens, size_t n, const char *svc,
+int agent_spans_otlp_json(const void *const *recs, const size_t *lens, const char *const *more, size_t n,
+                          const char *svc,
                           const char *node, const char *extra, char **body, size_t *len, size_t *nspans,
                           uint64_t *bad)
 {
@@ -293,11 +294,20 @@ int agent_spans_otlp_json(const void *const *recs, const size_t *lens, size_t n,
         int first = 1;
         const char *k;
         json_t *v;
+        json_t *p = more && more[i] ? json_loads(more[i], 0, NULL) : NULL;
+        if (p && !json_is_object(p)) {
+            json_decref(p);
+            p = NULL;
+        }
         if (a)
-            json_object_foreach(a, k, v) put_kv(&b, k, v, &first);
+            json_object_foreach(a, k, v) if (!p || !json_object_get(p, k)) put_kv(&b, k, v, &first);
+        if (p)
+            json_object_foreach(p, k, v) put_kv(&b, k, v, &first);
         if (x)
-            json_object_foreach(x, k, v) if (!a || !json_object_get(a, k)) put_kv(&b, k, v, &first);
+            json_object_foreach(x, k, v) if ((!a || !json_object_get(a, k)) && (!p || !json_object_get(p, k)))
+                put_kv(&b, k, v, &first);
         json_decref(a);
+        json_decref(p);
         puts_(&b, "],\"droppedAttributesCount\":0");
         if (h.status)
             putf(&b, ",\"status\":{\"code\":%u}", h.status);

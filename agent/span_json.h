@@ -26,11 +26,14 @@ int agent_span_header(const void *rec, size_t len, struct span_hdr *h);
 /* Encode the n packed spans recs[i] (lens[i] bytes) as one OTLP JSON
  * ExportTraceServiceRequest: one resource (service.name svc, host.name node
  * unless NULL or ""), scope "sonde", each span's attributes merged with
- * extra (a JSON object's text or NULL; the span's own win). A malformed
+ * more[i] (its profile's attributes, a JSON object's text; more or more[i]
+ * may be NULL; they win over the span's own) and with extra (a JSON
+ * object's text or NULL; the span's own win). A malformed
  * record (header, attributes not a JSON object, name not UTF-8 is
  * replaced, not refused) is left out and counted in *bad. *body is
  * malloc'd, NUL-terminated; *nspans: the spans in it. 0 or -ENOMEM. */
-int agent_spans_otlp_json(const void *const *recs, const size_t *lens, size_t n, const char *svc,
+int agent_spans_otlp_json(const void *const *recs, const size_t *lens, const char *const *more, size_t n,
+                          const char *svc,
                           const char *node, const char *extra, char **body, size_t *len, size_t *nspans,
                           uint64_t *bad);
 

@@ -1,6 +1,7 @@
 /* The agent's spans: see agent/spans.h. */
 #include "agent/spans.h"
 
+#include "agent/profiles.h"
 #include "agent/span_json.h"
 
 #include "common/err.h"
@@ -171,6 +172,7 @@ uint32_t agent_span_of(pid_t tid, uint64_t green, void *ctx)
 
 struct rec {
     size_t len;
+    int64_t queued_ns; /* monotonic, when it was queued */
     unsigned char data[];
 };
 
@@ -299,6 +301,34 @@ static size_t sink(char *p, size_t sz, size_t n, void *u)
     return sz * n;
 }
 
+/* Whether the samples of the queued span r are in (or waiting longer
+ * would pass PROF_WAIT_MS). */
+static int profile_ready(const struct rec *r)
+{
+    struct span_hdr h;
+    return agent_span_header(r->data, r->len, &h) || agent_profiles_ready(h.end_ns) ||
+           mono_ns() - r->queued_ns >= PROF_WAIT_MS * 1000000LL;
+}
+
+/* The profile of the queued span r as the text of a JSON object of
+ * attributes (agent_profiles_take), or NULL (none, or r is malformed: the
+ * encoder counts that). */
+static char *take_profile(const struct rec *r)
+{
+    struct span_hdr h;
+    if (agent_span_header(r->data, r->len, &h))
+        return NULL;
+    static const char hx[] = "0123456789abcdef";
+    char tid[33], sid[17];
+    for (int i = 0; i < 16; i++) {
+        tid[i] = hx[(h.trace_hi >> (60 - 4 * i)) & 15];
+        tid[16 + i] = hx[(h.trace_lo >> (60 - 4 * i)) & 15];
+        sid[i] = hx[(h.span_id >> (60 - 4 * i)) & 15];
+    }
+    tid[32] = sid[16] = 0;
+    return agent_profiles_take(h.no, tid, sid, h.end_ns - h.start_ns);
+}
+
 /* Post one body; 0 accepted, 1 worth retrying, -1 refused for good. */
 static int post(CURL *c, const char *url, const char *body, size_t len, long timeout_ms)
 {
@@ -381,9 +411,26 @@ static void *exporter_main(void *arg)
         }
         size_t n = 0;
         while (qlen && n < BATCH_MAX) {
+            /* a span's profile needs the samples up to its end: wait for
+             * the recording's writer, a bounded time (agent/profiles.h),
+             * and never while the queue is a quarter full (the span goes with
+             * the samples that are in) */
+            if (!stopping && !flush_deadline_ns && qlen < qcap / 4 && !profile_ready(queue[qhead]))
+                break;
             take[n++] = queue[qhead];
             qhead = (qhead + 1) % qcap;
             qlen--;
+        }
+        if (!n) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&wake, &mu, &ts);
+            continue;
         }
         busy = 1;
         char *url = endpoint ? strdup(endpoint) : NULL;
@@ -404,13 +451,20 @@ static void *exporter_main(void *arg)
         uint64_t bad = 0, nokeep = 0;
         const void *recs[BATCH_MAX];
         size_t lens[BATCH_MAX], nb = 0;
+        char *prof[BATCH_MAX];
         for (size_t i = 0; i < n; i++) {
             recs[i] = take[i]->data;
             lens[i] = take[i]->len;
+            prof[i] = take_profile(take[i]);
         }
         char *body = NULL;
         size_t blen = 0;
-        if (!svc || !node || agent_spans_otlp_json(recs, lens, n, svc, node, extra, &body, &blen, &nb, &bad)) {
+        int erc = !svc || !node ||
+                  agent_spans_otlp_json(recs, lens, (const char *const *)prof, n, svc, node, extra, &body,
+                                        &blen, &nb, &bad);
+        for (size_t i = 0; i < n; i++)
+            free(prof[i]);
+        if (erc) {
             bad = n; /* out of memory: none can go */
             nb = 0;
         }
@@ -558,6 +612,7 @@ int sonde_span_end_at(const void *data, size_t len, uint32_t restore, uint32_t k
     struct rec *r = malloc(sizeof *r + len);
     if (r) {
         r->len = len;
+        r->queued_ns = mono_ns();
         memcpy(r->data, data, len);
     }
     pthread_mutex_lock(&mu);

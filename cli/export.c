@@ -8,6 +8,7 @@
 #include "common/outfile.h"
 #include "common/textesc.h"
 #include "formats/export.h"
+#include "formats/span_profile.h"
 #include "profiler/model.h"
 
 #include <errno.h>
@@ -42,7 +43,10 @@ static void export_usage(FILE *f)
     fputs(" [--trace ID] [-o OUT] STORE\n"
           "  a span store written by 'sonde collector --db': the trace ID, or every trace\n"
           "  (html: one page with a trace list and an interactive waterfall; times corrected\n"
-          "  for clock skew)\n",
+          "  for clock skew)\n"
+          "\n       sonde export -f FORMAT --trace ID [--span ID] [-o OUT] STORE\n"
+          "  the profiles the agent sent with the spans of trace ID (or of span ID alone),\n"
+          "  as callgrind, speedscope, flamegraph, collapsed or pprof: one thread per span\n",
           f);
 }
 
@@ -178,6 +182,53 @@ static int export_store(const char *format, const char *trace_arg, const char *o
     return out_finish(&o, bad ? -EIO : 0, "write error");
 }
 
+static int export_one(const struct exporter *ex, const struct model *m,
+                      const struct export_opts *o, const char *path);
+
+/* sonde export -f FORMAT --trace ID [--span ID] STORE: the profiles of a
+ * trace's spans, or one span's, through the recording exporter ex. */
+static int export_trace_profile(const struct exporter *ex, const char *trace_arg, const char *span_arg,
+                                int mode, const char *output, const char *input)
+{
+    char err[512] = "", id[33], sid[17];
+    if (span_parse_hex_id(id, trace_arg, strlen(trace_arg), 32, 1)) {
+        snprintf(err, sizeof err, "invalid trace id '%.100s' (16 or 32 hex digits)", trace_arg);
+        return cli_error(SE_USAGE, err);
+    }
+    if (span_arg && span_parse_hex_id(sid, span_arg, strlen(span_arg), 16, 0)) {
+        snprintf(err, sizeof err, "invalid span id '%.100s' (16 hex digits)", span_arg);
+        return cli_error(SE_USAGE, err);
+    }
+    struct span_store *st = NULL;
+    int rc = span_store_open(input, 0, &st, err, sizeof err);
+    if (rc)
+        return cli_error(rc, err);
+    struct trace_view v;
+    memset(&v, 0, sizeof v);
+    rc = trace_load(st, id, trace_store_max_skew(st, -1), &v, err, sizeof err);
+    span_store_free(st);
+    struct model *m = NULL;
+    if (!rc) {
+        rc = trace_profile_model(&v, span_arg ? sid : NULL, &m, err, sizeof err);
+        trace_view_fini(&v);
+    }
+    if (rc == -ENOENT) {
+        fprintf(stderr, "sonde: %s\n", err);
+        return EXIT_FAIL;
+    }
+    if (rc)
+        return cli_error(rc, err);
+    char defpath[4200];
+    if (!output) {
+        cli_default_output(defpath, sizeof defpath, input, ex->ext);
+        output = defpath;
+    }
+    struct export_opts o = { .mode = mode, .input = input };
+    int status = export_one(ex, m, &o, output);
+    model_free(m);
+    return status;
+}
+
 /* Write one output file (or stdout); 0 or an exit status. */
 static int export_one(const struct exporter *ex, const struct model *m,
                       const struct export_opts *o, const char *path)
@@ -201,11 +252,12 @@ int cmd_export(int argc, char **argv)
         { "per-thread", no_argument, NULL, 'P' },
         { "task", required_argument, NULL, 'T' },
         { "trace", required_argument, NULL, 'T' + 256 },
+        { "span", required_argument, NULL, 'S' + 256 },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *format = NULL, *output = NULL, *thread = NULL, *trace_arg = NULL,
-               *task = NULL;
+               *task = NULL, *span_arg = NULL;
     int mode_given = 0;
     struct export_opts o = { .mode = EXPORT_WALL };
     int per_thread = 0, c;
@@ -215,6 +267,7 @@ int cmd_export(int argc, char **argv)
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
         case 'T' + 256: trace_arg = optarg; break;
+        case 'S' + 256: span_arg = optarg; break;
         case 'm':
             mode_given = 1;
             if (!strcmp(optarg, "wall"))
@@ -238,13 +291,22 @@ int cmd_export(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (store_probe(argv[optind]) == STORE_PART_SPANS) {
+        const struct exporter *pex = span_export_find(format) ? NULL : export_find(format);
+        if (pex && !trace_arg)
+            return cli_error(SE_USAGE, "-f FORMAT of a profile on a span store needs --trace ID");
+        if (span_arg && !pex)
+            return cli_error(SE_USAGE, "--span is for the profile formats (callgrind, pprof, ...) with --trace");
+        if (pex && (thread || task || per_thread))
+            return cli_error(SE_USAGE, "--thread, --task and --per-thread are for recordings, not span stores");
+        if (pex)
+            return export_trace_profile(pex, trace_arg, span_arg, o.mode, output, argv[optind]);
         if (mode_given || thread || task || per_thread)
             return cli_error(SE_USAGE,
                              "--mode, --thread, --task and --per-thread are for recordings, not span stores");
         return export_store(format, trace_arg, output, argv[optind]);
     }
-    if (trace_arg)
-        return cli_error(SE_USAGE, "--trace is for span stores (sonde collector --db FILE)");
+    if (trace_arg || span_arg)
+        return cli_error(SE_USAGE, "--trace and --span are for span stores (sonde collector --db FILE)");
     const struct exporter *ex = export_find(format);
     if (!ex) {
         char msg[128];

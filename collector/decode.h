@@ -30,6 +30,15 @@ int span_batch_reject(struct span_batch *b, const char *why);
  * when out of memory. */
 struct span *span_batch_take(struct span_batch *b, size_t max_spans, int *rc);
 
+/* The span profiles a batch carries (the agent's attribute
+ * sonde.profile.pprof: base64 of a gzipped pprof, spans/profile.h): each is
+ * taken out of the span's attributes, checked as hostile input against its
+ * span (sprof_decode: its ids, its duration) and attached to the span
+ * (span.pprof, in the batch arena); a span whose profile fails the check is
+ * rejected whole (counted, with the reason, as the decoders' rejections
+ * are). 0 or -ENOMEM. */
+int span_batch_profiles(struct span_batch *b);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void span_hex(char *out, const uint8_t *in, size_t n);
 

@@ -1,5 +1,6 @@
 #include "collector/http.h"
 
+#include "collector/decode.h"
 #include "collector/otlp_json.h"
 #include "collector/otlp_proto.h"
 #include "collector/zipkin.h"
@@ -300,6 +301,8 @@ static enum MHD_Result decode_submit(struct http_server *s, struct MHD_Connectio
     else
         rc = otlp_json_decode(body, blen, &b, s->o.max_spans, err, sizeof err);
     free(plain);
+    if (!rc && span_batch_profiles(&b))
+        rc = -ENOMEM, snprintf(err, sizeof err, "out of memory");
     if (rc) {
         span_batch_fini(&b);
         return fail(c, rc == -EINVAL ? 400 : 500, err, 0);

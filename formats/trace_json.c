@@ -1,5 +1,7 @@
 #include "formats/trace_json.h"
 
+#include "spans/profile.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -23,6 +25,23 @@ json_t *trace_summary_json(const struct trace_view *v)
                      (json_int_t)s.duration_us);
 }
 
+json_t *trace_span_profile_json(const struct span *s)
+{
+    if (!s->pprof)
+        return json_null();
+    struct sprof p;
+    struct sprof_summary sum;
+    char *txt = NULL;
+    if (!sprof_decode(s->pprof, s->pprof_len, NULL, NULL, -1, &p, NULL, 0)) {
+        sprof_summarize(&p, &sum);
+        txt = sprof_summary_json(&sum);
+    }
+    sprof_fini(&p);
+    json_t *j = txt ? json_loads(txt, 0, NULL) : NULL;
+    free(txt);
+    return j ? j : json_null();
+}
+
 json_t *trace_span_json(const struct span *s)
 {
     json_t *a = json_loads(s->attrs, 0, NULL);
@@ -30,9 +49,10 @@ json_t *trace_span_json(const struct span *s)
         json_decref(a);
         a = json_object();
     }
-    return json_pack("{sssosssssssssIsIsIssso}", "span_id", s->span_id, "parent_id",
+    json_t *prof = trace_span_profile_json(s);
+    return json_pack("{sssosssssssssIsIsIsssoso}", "span_id", s->span_id, "parent_id",
                      *s->parent_id ? json_string(s->parent_id) : json_null(), "name", s->name, "service",
                      s->service, "node", s->node, "kind", span_kind_name(s->kind), "start_us",
                      (json_int_t)span_cstart(s), "end_us", (json_int_t)span_cend(s),
-                     "skew_us", (json_int_t)s->skew_us, "status", span_status_name(s->status), "attributes", a);
+                     "skew_us", (json_int_t)s->skew_us, "status", span_status_name(s->status), "attributes", a, "profile", prof);
 }

@@ -13,9 +13,13 @@ struct json_t;
 struct json_t *trace_summary_json(const struct trace_view *v);
 
 /* {span_id, parent_id (null for a root), name, service, node, kind,
- * start_us, end_us (corrected), skew_us, status, attributes} of s; NULL
- * when out of memory. */
+ * start_us, end_us (corrected), skew_us, status, attributes, profile} of s;
+ * NULL when out of memory. */
 struct json_t *trace_span_json(const struct span *s);
+
+/* s's profile summary (spans/profile.h: sprof_summary_json) as a new
+ * reference, or JSON null when s has none (never NULL). */
+struct json_t *trace_span_profile_json(const struct span *s);
 
 
 #endif

@@ -52,6 +52,7 @@ struct recorder {
     int npending;
     char first_cmd[448], first_version[32];
     int first_pid;
+    struct recorder_hook hook;
 };
 
 static int step(struct recorder *r, sqlite3_stmt *st)
@@ -241,6 +242,8 @@ static void write_batch(struct recorder *r, const struct batch *b)
             row[6] = s->flags;
             row[7] = s->green;
             row[8] = s->span;
+            if (s->span && r->hook.sample)
+                r->hook.sample(r->hook.ctx, s);
             if (s->ts > r->last_ts)
                 r->last_ts = s->ts;
             if (r->npending == SAMPLE_ROWS)
@@ -344,6 +347,8 @@ static void *writer_main(void *arg)
     while ((b = squeue_pop(r->q))) {
         write_batch(r, b);
         squeue_release(r->q, b);
+        if (r->hook.batch_done)
+            r->hook.batch_done(r->hook.ctx, r->last_ts);
     }
     return NULL;
 }
@@ -385,6 +390,13 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
                    const struct sampler_stats *st0, int rate_hz, volatile sig_atomic_t *stop,
                    char *err, size_t errlen)
 {
+    return recorder_start_with(out, db, q, st0, rate_hz, stop, NULL, err, errlen);
+}
+
+int recorder_start_with(struct recorder **out, sqlite3 *db, struct sample_queue *q,
+                        const struct sampler_stats *st0, int rate_hz, volatile sig_atomic_t *stop,
+                        const struct recorder_hook *hook, char *err, size_t errlen)
+{
     if (write_start_meta(db, st0, rate_hz))
         return se_fail(err, errlen, -EIO, "writing the recording failed: %s", sqlite3_errmsg(db));
     struct recorder *r = calloc(1, sizeof *r);
@@ -393,6 +405,8 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
     r->db = db;
     r->q = q;
     r->stop = stop;
+    if (hook)
+        r->hook = *hook;
     struct {
         sqlite3_stmt **st;
         const char *sql;

@@ -18,6 +18,22 @@ int recorder_start(struct recorder **out, sqlite3 *db, struct sample_queue *q,
                    const struct sampler_stats *st0, int rate_hz, volatile sig_atomic_t *stop,
                    char *err, size_t errlen);
 
+/* What the agent learns from the writer (agent/profiles.c), called on the
+ * writer thread: sample for every thread sample that carries a span (its
+ * frames' code objects readable for the duration of the call), batch_done
+ * after each batch with the newest sample time written so far (ns since
+ * the recording started). Neither may block for long. */
+struct recorder_hook {
+    void (*sample)(void *ctx, const struct rec_sample *s);
+    void (*batch_done)(void *ctx, int64_t last_ts);
+    void *ctx;
+};
+
+/* recorder_start, with hook (copied; NULL: none) called by the writer. */
+int recorder_start_with(struct recorder **out, sqlite3 *db, struct sample_queue *q,
+                        const struct sampler_stats *st0, int rate_hz, volatile sig_atomic_t *stop,
+                        const struct recorder_hook *hook, char *err, size_t errlen);
+
 /* Wait until the queue is closed and drained, write the final meta rows
  * (stats, gil switches), finish and close the file. Frees r. Returns 0 or a
  * negative code (a write failed: the message is in err). */

@@ -67,6 +67,19 @@ static char *arena_room(struct span_batch *b, size_t size, struct arena_chunk **
  * store: text that is not well-formed UTF-8 (protobuf does not check it,
  * a store may be foreign) is repaired once, so that every exporter and
  * view can print it. */
+const unsigned char *span_batch_memdup(struct span_batch *b, const void *s, size_t n)
+{
+    struct arena_chunk *c;
+    unsigned char *p = (unsigned char *)arena_room(b, n + 1, &c);
+    if (!p)
+        return NULL;
+    if (n)
+        memcpy(p, s, n);
+    p[n] = 0;
+    c->used += n + 1;
+    return p;
+}
+
 const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n)
 {
     if (!s)

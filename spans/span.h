@@ -34,6 +34,8 @@ struct span {
     int64_t start_us, end_us; /* raw, as reported, µs since the epoch */
     int64_t skew_us;      /* correction added by assembly (0 when none) */
     uint64_t hash;        /* span_content_hash, when computed already; 0: not yet */
+    const unsigned char *pprof; /* its profile (spans/profile.h), checked, or NULL */
+    size_t pprof_len;
 };
 
 /* Span times are microseconds since the epoch in [0, SPAN_TIME_MAX_US]:
@@ -70,6 +72,10 @@ struct span *span_batch_add(struct span_batch *b);
 /* Copy n bytes of s (or strlen(s) if n == (size_t)-1) into the batch arena,
  * NUL-terminated. Returns NULL on allocation failure. */
 const char *span_batch_strdup(struct span_batch *b, const char *s, size_t n);
+
+/* Copy n bytes of binary data into the batch arena, as they are. NULL on
+ * allocation failure. */
+const unsigned char *span_batch_memdup(struct span_batch *b, const void *s, size_t n);
 
 /* Move every span of src to the end of dst (src's arena is handed over);
  * src is left empty. Returns 0 or -ENOMEM. */

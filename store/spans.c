@@ -4,6 +4,8 @@
  * (writer) and ui/, cli/ (readers) use it, and a recording may carry it. */
 #include "store/spans.h"
 
+#include "spans/profile.h"
+
 #include "common/err.h"
 #include "common/utf8.h"
 
@@ -18,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPANS_SCHEMA_VERSION 1
+/* 1: span, trace; 2: span_profile added (version 1 stores are read: no
+ * profiles; a writer adds the table) */
+#define SPANS_SCHEMA_VERSION 2
 
 /* Spans are inserted CHUNK rows per statement (one multi-row INSERT per
  * chunk size, prepared once and cached): fewer statement steps, cursor
@@ -48,6 +52,8 @@ struct checkpointer {
 struct span_store {
     sqlite3 *db;
     sqlite3_stmt *ins_span[CHUNK_SIZES], *find_span, *max_id, *ins_trace, *begin, *commit, *rollback, *set_skew;
+    sqlite3_stmt *ins_prof;
+    int has_profiles; /* the span_profile table is there (version 2) */
     struct checkpointer *ckpt;
 };
 
@@ -184,6 +190,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS trace_start ON trace(start_us);"
     "CREATE INDEX IF NOT EXISTS trace_end ON trace(end_us);"
     "CREATE INDEX IF NOT EXISTS trace_received ON trace(received_us);"
+    "CREATE TABLE IF NOT EXISTS span_profile(trace_id TEXT NOT NULL, span_id TEXT NOT NULL, pprof BLOB NOT NULL,"
+    " PRIMARY KEY(trace_id, span_id));"
     "";
 
 static int db_fail(struct span_store *st, char *err, size_t errlen, const char *what)
@@ -219,6 +227,7 @@ void span_store_free(struct span_store *st)
     sqlite3_finalize(st->commit);
     sqlite3_finalize(st->rollback);
     sqlite3_finalize(st->set_skew);
+    sqlite3_finalize(st->ins_prof);
     sqlite3_close(st->db);
     free(st);
 }
@@ -276,7 +285,20 @@ const struct store_part store_spans_part = {
     .tables = SPAN_TABLES,
     .ntables = sizeof SPAN_TABLES / sizeof SPAN_TABLES[0],
     .version = SPANS_SCHEMA_VERSION,
-    .exact_version = 1,
+    .exact_version = 0,
+};
+
+/* Version 2's table, checked as the others are when a store says it is of
+ * version 2 or later. */
+static const struct store_table PROFILE_TABLES[] = {
+    { "span_profile", { "trace_id", "span_id", "pprof" } },
+};
+static const struct store_part profile_part = {
+    .id = STORE_PART_SPANS,
+    .noun = "sonde span store",
+    .tables = PROFILE_TABLES,
+    .ntables = 1,
+    .version = SPANS_SCHEMA_VERSION,
 };
 
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen)
@@ -300,8 +322,15 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
          * recording that gets spans next to its samples */
         if ((rc = store_part_add(st->db, &store_spans_part, err, errlen)))
             goto fail;
+        st->has_profiles = 1;
     } else if ((rc = store_part_check(st->db, &store_spans_part, path, err, errlen))) {
         goto fail;
+    } else {
+        char *ver = store_meta_get(st->db, store_part_version_key(STORE_PART_SPANS));
+        st->has_profiles = ver && strcmp(ver, "1") != 0;
+        free(ver);
+        if (st->has_profiles && (rc = store_part_check(st->db, &profile_part, path, err, errlen)))
+            goto fail;
     }
     if (prep_inserts(st) ||
         prep(st, "SELECT id FROM span WHERE trace_id=? AND span_id=? AND content_hash=?", &st->find_span) ||
@@ -310,6 +339,8 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
                  " ON CONFLICT(trace_id) DO UPDATE SET start_us=min(start_us, excluded.start_us),"
                  " end_us=max(end_us, excluded.end_us), span_count=span_count+excluded.span_count,"
                  " received_us=excluded.received_us", &st->ins_trace) ||
+        (create && prep(st, "INSERT OR IGNORE INTO span_profile(trace_id, span_id, pprof) VALUES(?,?,?)",
+                        &st->ins_prof)) ||
         prep(st, "BEGIN IMMEDIATE", &st->begin) || prep(st, "COMMIT", &st->commit) ||
         prep(st, "ROLLBACK", &st->rollback)) {
         rc = create ? db_fail(st, err, errlen, path)
@@ -430,6 +461,20 @@ int span_store_insert(struct span_store *st, const struct span *spans, size_t n,
         added += ch;
         k += cs;
     }
+    /* the profiles of the new rows */
+    for (size_t k = 0; k < m; k++) {
+        const struct span *s = rows[k].s;
+        if (!fresh[k] || !s->pprof || !s->pprof_len || !st->ins_prof)
+            continue;
+        sqlite3_stmt *q = st->ins_prof;
+        sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, s->span_id, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 3, s->pprof, (int)s->pprof_len, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
     /* the trace rows: one upsert per trace of the batch */
     for (size_t a = 0; a < m;) {
         size_t b = a;
@@ -486,6 +531,7 @@ int span_store_expire(struct span_store *st, int64_t before_us, size_t *deleted,
              "DELETE FROM expired;"
              "INSERT INTO expired SELECT trace_id FROM trace WHERE end_us < %lld;"
              "DELETE FROM span WHERE trace_id IN (SELECT trace_id FROM expired);"
+             "DELETE FROM span_profile WHERE trace_id IN (SELECT trace_id FROM expired);"
              "DELETE FROM trace WHERE trace_id IN (SELECT trace_id FROM expired);"
              "COMMIT;",
              (long long)before_us);
@@ -536,6 +582,59 @@ static int load_id(char *out, sqlite3_stmt *q, int col, size_t digits, int empty
     return 0;
 }
 
+/* The profiles of the spans out holds from index `from` on (trace
+ * trace_id): each checked as hostile (sprof_decode) and attached to every
+ * row of its span. */
+static int load_profiles(struct span_store *st, const char *trace_id, struct span_batch *out, size_t from,
+                         char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    if (prep(st, "SELECT span_id, pprof FROM span_profile WHERE trace_id=?", &q))
+        return read_fail(st, err, errlen, "load profiles");
+    sqlite3_bind_text(q, 1, trace_id, -1, SQLITE_STATIC);
+    int rc = 0, step;
+    while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        char sid[17];
+        const void *blob = sqlite3_column_blob(q, 1);
+        int len = sqlite3_column_bytes(q, 1);
+        if (load_id(sid, q, 0, 16, 0) || sqlite3_column_type(q, 1) != SQLITE_BLOB || len <= 0) {
+            rc = se_fail(err, errlen, SE_BADFILE, "damaged store: a bad profile row in trace %.32s", trace_id);
+            break;
+        }
+        const unsigned char *copy = NULL;
+        for (size_t i = from; i < out->n; i++) {
+            struct span *s = &out->spans[i];
+            if (strcmp(s->span_id, sid) != 0)
+                continue;
+            if (!copy) {
+                struct sprof p;
+                char why[160];
+                int dr = sprof_decode(blob, (size_t)len, s->trace_id, s->span_id, -1, &p, why, sizeof why);
+                sprof_fini(&p);
+                if (dr == -ENOMEM) {
+                    rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+                    break;
+                }
+                if (dr) {
+                    rc = se_fail(err, errlen, SE_BADFILE, "damaged store: span %s: %s", sid, why);
+                    break;
+                }
+                copy = span_batch_memdup(out, blob, (size_t)len);
+                if (!copy) {
+                    rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+                    break;
+                }
+            }
+            s->pprof = copy;
+            s->pprof_len = (size_t)len;
+        }
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = read_fail(st, err, errlen, "load profiles");
+    sqlite3_finalize(q);
+    return rc;
+}
+
 int span_store_load(struct span_store *st, const char *trace_id, struct span_batch *out, char *err,
                     size_t errlen)
 {
@@ -580,6 +679,8 @@ int span_store_load(struct span_store *st, const char *trace_id, struct span_bat
         rc = read_fail(st, err, errlen, "load trace");
     else if (out->n == before)
         rc = se_fail(err, errlen, -ENOENT, "no trace %s in the store", trace_id);
+    else if (st->has_profiles)
+        rc = load_profiles(st, trace_id, out, before, err, errlen);
 out:
     sqlite3_finalize(q);
     return rc;

@@ -4,6 +4,8 @@
 #include "spans/assemble.h"
 #include "store/spans.h"
 #include "common/err.h"
+#include "common/state.h"
+#include "spans/profile.h"
 #include "ui/trace_text.h"
 #include "ui/tui.h"
 
@@ -18,8 +20,16 @@ enum { WF_LIST_MAX = 1000, WF_PAIR0 = 16, WF_NCOLOURS = 6 };
 
 /* ---- one trace ---- */
 
+/* A span's profile, summarized once when the trace opens. */
+struct wf_prof {
+    int has;
+    struct sprof_summary sum; /* top strings point into top_txt */
+    char top_txt[SPROF_TOP][2][160];
+};
+
 struct wf {
     struct trace_view v;
+    struct wf_prof *prof;
     struct trace_summary sm;
     unsigned char *crit, *collapsed;
     int *pair;        /* colour pair per span, 0: none */
@@ -36,6 +46,7 @@ static void wf_free(struct wf *w)
     free(w->collapsed);
     free(w->pair);
     free(w->rows);
+    free(w->prof);
     memset(w, 0, sizeof *w);
 }
 
@@ -102,14 +113,32 @@ static int wf_open(struct wf *w, struct span_store *st, const char *id, int64_t 
     w->collapsed = calloc(n + 1, 1);
     w->pair = calloc(n + 1, sizeof *w->pair);
     w->rows = calloc(n + 1, sizeof *w->rows);
+    w->prof = calloc(n + 1, sizeof *w->prof);
     const char **svc = calloc(n + 1, sizeof *svc);
-    if (!w->crit || !w->collapsed || !w->pair || !w->rows || !svc) {
+    if (!w->crit || !w->collapsed || !w->pair || !w->rows || !w->prof || !svc) {
         free(svc);
         wf_free(w);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     }
     trace_summarize(&w->v, &w->sm);
     trace_critical_path(&w->v, w->crit);
+    for (size_t i = 0; i < n; i++) {
+        const struct span *s = &w->v.b.spans[i];
+        struct sprof p;
+        sprof_init(&p);
+        if (s->pprof && !sprof_decode(s->pprof, s->pprof_len, NULL, NULL, -1, &p, NULL, 0)) {
+            struct wf_prof *f = &w->prof[i];
+            sprof_summarize(&p, &f->sum);
+            for (size_t k = 0; k < f->sum.ntop; k++) {
+                snprintf(f->top_txt[k][0], sizeof f->top_txt[k][0], "%s", f->sum.top[k].function);
+                snprintf(f->top_txt[k][1], sizeof f->top_txt[k][1], "%s", f->sum.top[k].file);
+                f->sum.top[k].function = f->top_txt[k][0];
+                f->sum.top[k].file = f->top_txt[k][1];
+            }
+            f->has = f->sum.wall_ns > 0;
+        }
+        sprof_fini(&p);
+    }
     /* a colour per service (distinct services, sorted), WF_NCOLOURS in turn */
     static const short colours[WF_NCOLOURS] = { COLOR_GREEN, COLOR_CYAN, COLOR_MAGENTA,
                                                 COLOR_YELLOW, COLOR_BLUE, COLOR_RED };
@@ -153,6 +182,21 @@ static void draw_details(const struct wf *w, int y0, int h, int cols)
     if (y < end)
         tui_putf(y++, 1, cols - 1, 1, "skew_us %lld  (raw start %lld)", (long long)s->skew_us,
                  (long long)s->start_us);
+    const struct wf_prof *pf = &w->prof[i];
+    if (pf->has) {
+        const struct sprof_summary *m = &pf->sum;
+        double wl = (double)m->wall_ns;
+        if (y < end)
+            tui_putf(y++, 1, cols - 1, 1,
+                     "profile: %lld samples  wall %.3fs  cpu %.3fs  GIL held %.0f%% (#)  waiting %.0f%% (w)  native"
+                     " %.0f%% (=)  idle %.0f%% (.)",
+                     (long long)m->samples, m->wall_ns / 1e9, m->cpu_ns / 1e9, 100 * m->state_ns[STATE_GIL] / wl,
+                     100 * m->state_ns[STATE_GIL_WAIT] / wl, 100 * m->state_ns[STATE_NOGIL] / wl,
+                     100 * m->state_ns[STATE_IDLE] / wl);
+        for (size_t k = 0; k < m->ntop && y < end; k++)
+            tui_putf(y++, 3, cols - 3, 1, "top %zu: %s  %s:%lld  %.1f ms self", k + 1, m->top[k].function,
+                     m->top[k].file, (long long)m->top[k].line, m->top[k].self_wall_ns / 1e6);
+    }
     json_t *a = json_loads(s->attrs, 0, NULL);
     if (json_is_object(a) && json_object_size(a)) {
         if (y < end)
@@ -234,13 +278,31 @@ static void wf_draw(struct wf *w)
                 b = a + 1;
             if (b > barW)
                 b = barW;
+            /* a profiled span's bar is split by state, in proportion:
+             * as the recording's timeline draws them: '#' GIL held,
+             * 'w' waiting for it, '=' native (GIL released), '.' idle */
+            int cut[5] = { a, b, b, b, b };
+            const struct wf_prof *pf = &w->prof[i];
+            if (pf->has) {
+                static const int order[4] = { STATE_GIL, STATE_GIL_WAIT, STATE_NOGIL, STATE_IDLE };
+                double acc = 0;
+                for (int k = 0; k < 4; k++) {
+                    acc += (double)pf->sum.state_ns[order[k]] / (double)pf->sum.wall_ns;
+                    int c = a + (int)(acc * (b - a) + 0.5);
+                    cut[k + 1] = c < a ? a : c > b ? b : c;
+                }
+                cut[4] = b;
+            }
             mvaddch(y, barX, '|');
             move(y, barX + 1);
             for (int k = 0; k < barW; k++) {
                 int on = k >= a && k < b;
                 if (on && w->pair[i])
                     attron(COLOR_PAIR(w->pair[i]) | cattr);
-                addch(on ? (w->crit[i] ? '#' : '=') : ' ');
+                char ch = w->crit[i] ? '#' : '=';
+                if (on && pf->has)
+                    ch = k < cut[1] ? '#' : k < cut[2] ? 'w' : k < cut[3] ? '=' : '.';
+                addch(on ? (chtype)ch : ' ');
                 if (on && w->pair[i])
                     attroff(COLOR_PAIR(w->pair[i]) | cattr);
             }
@@ -271,6 +333,9 @@ static const char *const wf_help[] = {
     "  q                                    back to the trace list",
     "",
     "* and bold rows: the critical path (from the root, the child that ends last).",
+    "A span with a profile (sent by sonde's agent) has its bar split by thread state,",
+    "in proportion: # GIL held, w waiting for the GIL, = native (GIL released),",
+    ". idle; its details list the profile and its hottest functions.",
     "+ a collapsed span, - an expanded one, ! an error status.",
     NULL,
 };

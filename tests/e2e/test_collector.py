@@ -162,7 +162,8 @@ def check_two_node_trace(sonde_bin, db, sent, offset_us):
     assert set(spans) == {"GET /checkout", "POST /cart", "handle /cart", "SELECT cart"}
     for s in t["spans"]:
         assert set(s) == {"span_id", "parent_id", "name", "service", "node", "kind", "start_us", "end_us",
-                          "skew_us", "status", "attributes"}
+                          "skew_us", "status", "attributes", "profile"}
+        assert s["profile"] is None  # a client without the agent sends no profile
     root, client, server, db_ = (spans[n] for n in ("GET /checkout", "POST /cart", "handle /cart", "SELECT cart"))
     ids = sent["spans"]
     assert root["parent_id"] is None and root["span_id"] == ids["GET /checkout"]

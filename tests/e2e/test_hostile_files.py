@@ -112,12 +112,15 @@ def run(args, path):
 
 
 def newer_schema(path):
-    """Does the file (still readable by sqlite3) claim a schema newer than 1?"""
+    """Does the file (still readable by sqlite3) claim a schema (of its
+    samples or, since span stores read older versions too, of its spans)
+    newer than 1?"""
     try:
         c = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-        v = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        vs = [r[0] for r in c.execute("SELECT value FROM meta WHERE key IN ('schema_version',"
+                                      " 'spans_schema_version')")]
         c.close()
-        return str(v).isdigit() and int(v) > 1
+        return any(str(v).isdigit() and int(v) > 1 for v in vs)
     except Exception:
         return False
 

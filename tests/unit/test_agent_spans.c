@@ -145,7 +145,7 @@ static void test_export_body(void)
     char *body = NULL;
     size_t len = 0, nspans = 0;
     uint64_t bad = 0;
-    CHECK_INT(agent_spans_otlp_json(recs, lens, 5, "shop \"eu\"", "host1", "{\"deployment\":\"prod\",\"http.status\":1}",
+    CHECK_INT(agent_spans_otlp_json(recs, lens, NULL, 5, "shop \"eu\"", "host1", "{\"deployment\":\"prod\",\"http.status\":1}",
                                     &body, &len, &nspans, &bad), 0);
     CHECK_INT(nspans, 3);
     CHECK_INT(bad, 2);
