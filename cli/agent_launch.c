@@ -204,7 +204,7 @@ static int launch(const struct agent_req *rq, const char *lib, const char *pydir
     struct agent_env a = { rq, lib, pydir };
     pid_t pid = cli_launch_with(rq->cmd, 0, agent_env_set, &a, err, sizeof err);
     if (pid < 0)
-        return cli_error(pid, err);
+        return cli_launch_failed(pid, err);
     char def[64];
     snprintf(def, sizeof def, "sonde-%d.sonde", (int)pid);
     if (absolute(rq->out ? rq->out : def, path, sizeof path) != 0)

@@ -209,7 +209,8 @@ int cmd_export(int argc, char **argv)
     struct export_opts o = { .mode = EXPORT_WALL };
     int per_thread = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:m:t:T:h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:o:m:t:T:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
@@ -227,13 +228,14 @@ int cmd_export(int argc, char **argv)
         case 'T': task = optarg; break;
         case 'P': per_thread = 1; break;
         case 'h': export_usage(stdout); return EXIT_OK;
-        default: export_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("export", c, argv, optind);
         }
     }
-    if (!format || optind != argc - 1) {
-        export_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (!format)
+        return cli_usage_error("export", "give the format: -f FORMAT");
+    if (optind != argc - 1)
+        return optind < argc ? cli_opt_extra("export", argv[optind + 1])
+                             : cli_usage_error("export", "give the recording or span store to export");
     if (store_probe(argv[optind]) == STORE_PART_SPANS) {
         if (mode_given || thread || task || per_thread)
             return cli_error(SE_USAGE,

@@ -1,5 +1,6 @@
 #include "cli/launch.h"
 
+#include "cli/opts.h"
 #include "common/err.h"
 #include "tracer/cpython/runtime.h"
 #include "tracer/proc/task.h"
@@ -7,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,6 +61,15 @@ pid_t cli_launch_with(char **argv, int quiet, int (*prep)(void *ctx), void *ctx,
         return se_fail(err, errlen, -e, "cannot run %s: %s", argv[0], strerror(e));
     }
     return pid;
+}
+
+int cli_launch_failed(int rc, const char *err)
+{
+    if (rc != -ENOMEM && rc != -EAGAIN && rc != -EMFILE && rc != -ENFILE && strncmp(err, "cannot run ", 11) == 0) {
+        fprintf(stderr, "sonde: %s\n", err);
+        return EXIT_NOCMD;
+    }
+    return cli_error(rc, err);
 }
 
 /* Wait until the launched child runs an initialized Python interpreter.

@@ -18,6 +18,11 @@ pid_t cli_launch(char **argv, int quiet, char *err, size_t errlen);
 pid_t cli_launch_with(char **argv, int quiet, int (*prep)(void *ctx), void *ctx, char *err,
                       size_t errlen);
 
+/* A launch that failed (rc, err from cli_launch*): the one-line error, and
+ * EXIT_NOCMD when the command could not be executed (not found, not
+ * executable), else the code of rc. */
+int cli_launch_failed(int rc, const char *err);
+
 /* Wait (up to about 10 s, or until *stop is set) until the launched child
  * runs an initialized Python interpreter. 0 or a negative code. */
 int cli_wait_for_python(pid_t pid, volatile sig_atomic_t *stop, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include "profiler/query.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,11 +122,19 @@ int cli_parse_mode(const char *s, int *mode)
 
 int cli_opt_bad(const char *cmd, int c, char **argv, int optind)
 {
+    /* a short option inside a cluster ("-qx"): name the letter, not the word */
+    char shortopt[3] = { '-', (char)optopt, 0 };
+    const char *what = optopt > 0 && optopt < 128 ? shortopt : argv[optind - 1];
     if (c == ':')
-        fprintf(stderr, "sonde: %s: option '%s' needs a value (see 'sonde %s --help')\n", cmd, argv[optind - 1],
-                cmd);
+        fprintf(stderr, "sonde: %s: option '%s' needs a value (see 'sonde %s --help')\n", cmd, what, cmd);
     else
-        fprintf(stderr, "sonde: %s: unknown option '%s' (see 'sonde %s --help')\n", cmd, argv[optind - 1], cmd);
+        fprintf(stderr, "sonde: %s: unrecognized option '%s' (see 'sonde %s --help')\n", cmd, what, cmd);
+    return EXIT_USAGE;
+}
+
+int cli_usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "sonde: %s: %s (see 'sonde %s --help')\n", cmd, msg, cmd);
     return EXIT_USAGE;
 }
 

@@ -103,7 +103,8 @@ int cmd_record(int argc, char **argv)
     double duration = 0, duty_ms = 0;
     const char *out = NULL, *collector = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:r:d:o:sqah", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:p:r:d:o:sqah", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cli_opt_pid(optarg, &pid))
@@ -139,15 +140,13 @@ int cmd_record(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'h': record_usage(stdout); return EXIT_OK;
-        default: record_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("record", c, argv, optind);
         }
     }
     char **cmd = argv + optind;
     int ncmd = argc - optind;
     if ((pid && ncmd) || (!pid && !ncmd)) {
-        fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
-        record_usage(stderr);
-        return EXIT_USAGE;
+        return cli_usage_error("record", "give either -p PID or -- CMD ARGS...");
     }
     if (agent && (subproc || duty_ms > 0)) {
         fprintf(stderr, "sonde: --agent records one process: no --subprocesses or --duty\n");
@@ -175,7 +174,7 @@ int cmd_record(int argc, char **argv)
     if (ncmd) {
         launched = cli_launch(cmd, 0, err, sizeof err);
         if (launched < 0)
-            return cli_error(launched, err);
+            return cli_launch_failed(launched, err);
         pid = launched;
         if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err)))
             return give_up(launched, rc, err);

@@ -43,7 +43,8 @@ int cmd_report(int argc, char **argv)
     const char *thread = NULL, *task = NULL, *span = NULL;
     int c, mode;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:T:S:n:jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:T:S:n:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
@@ -55,16 +56,22 @@ int cmd_report(int argc, char **argv)
         case 't': thread = optarg; break;
         case 'T': task = optarg; break;
         case 'S': span = optarg; break;
-        case 'n': o.limit = atoi(optarg); break;
+        case 'n': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0 || v > 1000000000)
+                return cli_usage_error("report", "--limit wants a number of rows (0 = all)");
+            o.limit = (int)v;
+            break;
+        }
         case 'j': o.json = 1; break;
         case 'h': report_usage(stdout); return EXIT_OK;
-        default: report_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("report", c, argv, optind);
         }
     }
-    if (optind != argc - 1) {
-        report_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return optind < argc ? cli_opt_extra("report", argv[optind + 1])
+                             : cli_usage_error("report", "give the recording: sonde report FILE.sonde");
     char err[512];
     struct model *m;
     int rc = model_load(argv[optind], &m, err, sizeof err);

@@ -73,7 +73,8 @@ int cmd_top(int argc, char **argv)
     int pid = 0, rate = 100, c, mode = Q_WALL, tasks = 1;
     double interval = 1, duration = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:r:i:d:m:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:p:r:i:d:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cli_opt_pid(optarg, &pid))
@@ -99,15 +100,13 @@ int cmd_top(int argc, char **argv)
             break;
         case 'N': tasks = 0; break;
         case 'h': top_usage(stdout); return EXIT_OK;
-        default: top_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("top", c, argv, optind);
         }
     }
     char **cmd = argv + optind;
     int ncmd = argc - optind;
     if ((pid && ncmd) || (!pid && !ncmd)) {
-        fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
-        top_usage(stderr);
-        return EXIT_USAGE;
+        return cli_usage_error("top", "give either -p PID or -- CMD ARGS...");
     }
     int plain = !isatty(1);
 
@@ -124,7 +123,7 @@ int cmd_top(int argc, char **argv)
     if (ncmd) {
         launched = cli_launch(cmd, !plain, err, sizeof err);
         if (launched < 0)
-            return cli_error(launched, err);
+            return cli_launch_failed(launched, err);
         pid = launched;
         if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err))) {
             kill(launched, SIGTERM);

@@ -101,7 +101,8 @@ int cmd_view(int argc, char **argv)
     int c, mode = Q_WALL, bench = 0, mode_set = 0;
     const char *thread = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
@@ -113,13 +114,12 @@ int cmd_view(int argc, char **argv)
         case 't': thread = optarg; break;
         case 'B': bench = atoi(optarg); break;
         case 'h': view_usage(stdout); return EXIT_OK;
-        default: view_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("view", c, argv, optind);
         }
     }
-    if (optind != argc - 1) {
-        view_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return optind < argc ? cli_opt_extra("view", argv[optind + 1])
+                             : cli_usage_error("view", "give the recording: sonde view FILE.sonde");
     const char *path = argv[optind];
     char err[512] = "";
     if (store_probe(path) == STORE_PART_SPANS) {
