@@ -57,6 +57,20 @@ int cli_opt_bad(const char *cmd, int c, char **argv, int optind);
  * on one line; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *msg);
 
+struct model;
+
+/* --thread SPEC of the recording m at path (NAME, TID, PID:NAME or
+ * PID:TID; model_find_threads), within process pid (0: any): 0 and
+ * *thread, or EXIT_USAGE after a one-line error: no thread matches, or
+ * several do (the error lists them as PID:NAME (TID)). */
+int cli_find_thread(const struct model *m, const char *spec, int32_t pid, const char *path,
+                    uint32_t *thread);
+
+/* --pid PID of the recording m at path: 0 and *pid, or EXIT_USAGE after a
+ * one-line error (not a pid, or no such process in the recording, whose
+ * pids the error lists). */
+int cli_find_pid(const struct model *m, const char *s, const char *path, int32_t *pid);
+
 /* An operand CMD takes none of: "sonde: CMD: unexpected argument 'X'",
  * EXIT_USAGE. */
 int cli_opt_extra(const char *cmd, const char *arg);

@@ -195,7 +195,11 @@ int cmd_top(int argc, char **argv)
     /* the rule of every command that launches one: when sonde stops (q,
      * the duration, Ctrl-C, SIGTERM), so does the command, unless
      * --keep-running */
-    if (launched && !keep)
+    if (launched && !keep && waitpid(launched, NULL, WNOHANG) == 0) {
         cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
+        if (!rc)
+            fprintf(stderr, "sonde: stopped the command (pid %d) with top (--keep-running leaves it"
+                    " running)\n", (int)launched);
+    }
     return rc ? cli_error(rc, err) : EXIT_OK;
 }
