@@ -127,6 +127,8 @@ static int reaped(pid_t pid, int *status)
     return w == pid || (w < 0 && errno == ECHILD);
 }
 
+static int wait_ended(pid_t pid, int ms, int *status);
+
 /* Send sig to pid and to its descendants. */
 static void signal_tree(pid_t pid, int sig)
 {
@@ -135,6 +137,11 @@ static void signal_tree(pid_t pid, int sig)
     kill(pid, sig);
     for (size_t i = 0; i < n; i++)
         kill(kids[i], sig);
+}
+
+int cli_wait_launched(pid_t pid, int ms, int *status)
+{
+    return wait_ended(pid, ms, status);
 }
 
 /* Wait up to ms for pid to end; 1 when it did. */

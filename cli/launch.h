@@ -39,6 +39,10 @@ int cli_wait_for_python_in(pid_t pid, int subprocesses, volatile sig_atomic_t *s
  * root), at most max, into out, parents before children: their count. */
 size_t cli_descendants(pid_t root, pid_t *out, size_t max);
 
+/* Wait up to ms for the launched pid to end (reaping it, *status set):
+ * 1 when it did (or is not sonde's child), else 0. */
+int cli_wait_launched(pid_t pid, int ms, int *status);
+
 /* Grace period between the signals of cli_stop_launched, in ms. */
 #define CLI_STOP_GRACE_MS 2000
 

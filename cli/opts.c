@@ -111,32 +111,30 @@ int cli_opt_number(const char *what, const char *s, double min, double max, doub
 int cli_find_thread(const struct model *m, const char *spec, int32_t pid, const char *path,
                     uint32_t *thread)
 {
-    uint32_t ids[64];
-    size_t n = model_find_threads(m, spec, ids, 64), k = 0, shown = 0;
-    for (size_t i = 0; i < n && i < 64; i++)
+    size_t n = model_find_threads(m, spec, NULL, 0), k = 0;
+    uint32_t *ids = n ? malloc(n * sizeof *ids) : NULL;
+    if (n && !ids)
+        return cli_error(-ENOMEM, "out of memory");
+    model_find_threads(m, spec, ids, n);
+    for (size_t i = 0; i < n; i++)
         if (!pid || m->threads[ids[i]].pid == pid)
             ids[k++] = ids[i];
-    if (n > 64) /* more than the table holds: several at least */
-        k = n;
-    if (k == 1) {
-        *thread = ids[0];
-        return 0;
-    }
     char b[256];
-    if (k == 0) {
+    if (k == 1)
+        *thread = ids[0];
+    else if (k == 0)
         fprintf(stderr, "sonde: no thread named or numbered '%s' in %s%s\n", textesc_str(spec, b, sizeof b),
                 path, pid ? " (in that process)" : "");
-        return EXIT_USAGE;
+    else {
+        fprintf(stderr, "sonde: %zu threads match '%s' in %s: ", k, textesc_str(spec, b, sizeof b), path);
+        for (size_t i = 0; i < k && i < 8; i++) {
+            const struct m_thread *t = &m->threads[ids[i]];
+            fprintf(stderr, "%s%d:%s (%d)", i ? ", " : "", t->pid, textesc_str(t->name, b, sizeof b), t->tid);
+        }
+        fprintf(stderr, "%s (give PID:NAME or the TID)\n", k > 8 ? ", ..." : "");
     }
-    fprintf(stderr, "sonde: %zu threads match '%s' in %s: ", k, textesc_str(spec, b, sizeof b), path);
-    for (size_t i = 0; i < k && i < 64 && shown < 8; i++, shown++) {
-        if (pid && n > 64 && m->threads[ids[i]].pid != pid)
-            continue;
-        const struct m_thread *t = &m->threads[ids[i]];
-        fprintf(stderr, "%s%d:%s (%d)", i ? ", " : "", t->pid, textesc_str(t->name, b, sizeof b), t->tid);
-    }
-    fprintf(stderr, "%s (give PID:NAME or the TID)\n", k > shown ? ", ..." : "");
-    return EXIT_USAGE;
+    free(ids);
+    return k == 1 ? 0 : EXIT_USAGE;
 }
 
 int cli_find_pid(const struct model *m, const char *s, const char *path, int32_t *pid)

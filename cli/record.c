@@ -245,8 +245,14 @@ int cmd_record(int argc, char **argv)
      * command stops too, unless --keep-running */
     int status = 0, ended = 1;
     if (launched) {
-        pid_t w = waitpid(launched, &status, WNOHANG);
-        ended = w == launched || w < 0;
+        /* no stop asked for and the duration not over: every target ended,
+         * the command is ending on its own (exit handlers, a wrapper's last
+         * words): it gets the grace period to do so first */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t ran = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - st.start_mono_ns;
+        int natural = !stop_flag && !(duration > 0 && (double)ran >= duration * 1e9);
+        ended = cli_wait_launched(launched, natural ? CLI_STOP_GRACE_MS : 0, &status);
         if (!ended && !keep) {
             status = cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
             if (!quiet && !rc)
