@@ -31,9 +31,13 @@
 #define LIBNAME "libsonde-agent.so"
 
 static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t tty_interrupt; /* a Ctrl-C: the launched program got it too */
 
-static void on_signal(int sig)
+static void on_signal(int sig, siginfo_t *si, void *uc)
 {
+    (void)uc;
+    if (sig == SIGINT && si && si->si_code == SI_KERNEL)
+        tty_interrupt = 1;
     got_signal = sig;
 }
 
@@ -202,30 +206,60 @@ static int launch(const struct agent_req *rq, const char *lib, const char *pydir
 {
     char path[PATH_MAX], err[PATH_MAX + 64];
     struct agent_env a = { rq, lib, pydir };
+    /* an earlier recording at the output path is not this one's end */
+    struct stat before, now;
+    char pre[PATH_MAX];
+    int had = rq->out && absolute(rq->out, pre, sizeof pre) == 0 && stat(pre, &before) == 0;
     pid_t pid = cli_launch_with(rq->cmd, 0, agent_env_set, &a, err, sizeof err);
     if (pid < 0)
-        return cli_error(pid, err);
+        return cli_launch_failed(pid, err);
     char def[64];
     snprintf(def, sizeof def, "sonde-%d.sonde", (int)pid);
     if (absolute(rq->out ? rq->out : def, path, sizeof path) != 0)
         snprintf(path, sizeof path, "%s", rq->out ? rq->out : def);
-    /* The terminal's Ctrl-C reaches the program itself, which exits and
-     * finishes the recording; a SIGTERM to sonde is passed on. */
-    int status = 0;
+    /* The rule of every command that launches one: when the recording
+     * stops (its duration ended, Ctrl-C, SIGTERM), the program is stopped
+     * too (cli_stop_launched), unless --keep-running. The terminal's Ctrl-C
+     * reaches the program itself, whose agent finishes the recording. */
+    int status = 0, ended = 0, left = 0;
+    struct timespec d = { 0, 50 * 1000 * 1000 };
     for (;;) {
-        pid_t w = waitpid(pid, &status, 0);
-        if (w == pid)
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR)) {
+            ended = w == pid;
             break;
-        if (w < 0 && errno != EINTR)
+        }
+        long long samples;
+        double secs;
+        int done = rq->duration_s > 0 && stat(path, &now) == 0 &&
+                   (!had || now.st_ino != before.st_ino || now.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+                    now.st_mtim.tv_nsec != before.st_mtim.tv_nsec) &&
+                   recording_done(path, &samples, &secs) == 1;
+        if (done || got_signal) {
+            if (rq->keep_running) {
+                left = 1;
+                break;
+            }
+            status = cli_stop_launched(pid, tty_interrupt, CLI_STOP_GRACE_MS);
+            ended = 1;
+            if (done && !rq->quiet)
+                fprintf(stderr, "sonde: stopped the command (pid %d) with the recording (--keep-running"
+                        " leaves it running)\n", (int)pid);
             break;
-        if (got_signal == SIGTERM || got_signal == SIGHUP)
-            kill(pid, got_signal);
-        got_signal = 0;
+        }
+        nanosleep(&d, NULL);
+    }
+    if (left) {
+        if (!rq->quiet)
+            fprintf(stderr, "sonde: the command (pid %d) keeps running%s\n", (int)pid,
+                    got_signal ? "; its agent writes the recording when it ends" : "");
+        if (got_signal)
+            return EXIT_OK;
     }
     int rc = summary(rq, path);
-    if (rc == EXIT_OK && !rq->quiet && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    if (rc == EXIT_OK && !rq->quiet && ended && WIFEXITED(status) && WEXITSTATUS(status) != 0)
         fprintf(stderr, "sonde: note: the command exited with status %d\n", WEXITSTATUS(status));
-    if (rc == EXIT_OK && !rq->quiet && WIFSIGNALED(status))
+    if (rc == EXIT_OK && !rq->quiet && ended && WIFSIGNALED(status))
         fprintf(stderr, "sonde: note: the command was killed by signal %d\n", WTERMSIG(status));
     return rc;
 }
@@ -371,13 +405,12 @@ int cli_agent_record(const struct agent_req *rq)
         return cli_error(rc, err);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    if (rq->pid) {
-        sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (rq->pid)
         return attach(rq, lib);
-    }
-    signal(SIGINT, SIG_IGN);
     return launch(rq, lib, pydir);
 }

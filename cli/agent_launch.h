@@ -14,10 +14,13 @@ struct agent_req {
     int quiet;
     int no_tasks;       /* do not record asyncio tasks (launch only) */
     const char *collector; /* launch only: SONDE_COLLECTOR, where the program's spans go (NULL: none) */
+    int keep_running;   /* launch only: leave the program running when the recording stops */
 };
 
 /* Run the recording and wait for it to be finished: launched, until the
- * command exits (its exit status is noted, as `sonde record` does);
+ * command exits (its exit status is noted, as `sonde record` does), or
+ * until the duration ends, SIGINT or SIGTERM, which stop the command
+ * (cli_stop_launched) unless keep_running;
  * attached, until the duration ends, the process exits, or SIGINT / SIGTERM
  * (which stops the agent through gdb again). Prints the summary or one
  * error line; returns the exit status (cli/opts.h). */

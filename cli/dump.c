@@ -398,20 +398,11 @@ int cmd_dump(int argc, char **argv)
         case 'N': native = 1; break;
         case 'A': native = all = 1; break;
         case 'h': dump_usage(stdout); return EXIT_OK;
-        case ':':
-            fprintf(stderr, "sonde: dump: option '%s' needs a value (see 'sonde dump --help')\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            fprintf(stderr, "sonde: dump: unknown option '%s' (see 'sonde dump --help')\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
+        default: return cli_opt_bad("dump", c, argv, optind);
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "sonde: dump: unexpected argument '%s' (see 'sonde dump --help')\n",
-                argv[optind]);
-        return EXIT_USAGE;
+        return cli_opt_extra("dump", argv[optind]);
     }
     if (!pid) {
         fputs("sonde: dump: which process? -p PID is required (see 'sonde dump --help')\n", stderr);

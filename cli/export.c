@@ -19,14 +19,15 @@
 
 static void export_usage(FILE *f)
 {
-    fputs("usage: sonde export -f FORMAT [-o OUT] [--mode wall|cpu|gil] [--thread NAME|TID]\n"
+    fputs("usage: sonde export -f FORMAT [-o OUT] [--mode wall|cpu|gil] [--pid PID] [--thread [PID:]NAME|TID]\n"
           "                    [--task NAME|ID] [--per-thread] FILE.sonde\n"
           "  -f, --format FORMAT  output format (below)\n"
           "  -o, --output OUT     output file; '-' is stdout (default: FILE minus .sonde\n"
           "                       plus the format's extension)\n"
           "  -m, --mode MODE      weigh samples by wall time (default), cpu time, or gil:\n"
           "                       wall time with the GIL held (chrome: no effect)\n"
-          "  -t, --thread T       only the thread with this Python name or OS thread id\n"
+          "  -p, --pid PID        only this process (of a recording of several)\n"
+          "  -t, --thread T       only this thread: its Python name, PID:NAME, or OS thread id\n"
           "  -T, --task T         only this green thread (asyncio task or greenlet: its\n"
           "                       name, or its ID from sonde report): its running and\n"
           "                       suspended samples\n"
@@ -249,6 +250,7 @@ int cmd_export(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
+        { "pid", required_argument, NULL, 'p' },
         { "per-thread", no_argument, NULL, 'P' },
         { "task", required_argument, NULL, 'T' },
         { "trace", required_argument, NULL, 'T' + 256 },
@@ -257,12 +259,13 @@ int cmd_export(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *format = NULL, *output = NULL, *thread = NULL, *trace_arg = NULL,
-               *task = NULL, *span_arg = NULL;
+               *task = NULL, *span_arg = NULL, *pid = NULL;
     int mode_given = 0;
     struct export_opts o = { .mode = EXPORT_WALL };
     int per_thread = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:m:t:T:h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:o:m:t:p:T:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
         case 'o': output = optarg; break;
@@ -280,29 +283,31 @@ int cmd_export(int argc, char **argv)
                 return cli_error(SE_USAGE, "--mode must be wall, cpu or gil");
             break;
         case 't': thread = optarg; break;
+        case 'p': pid = optarg; break;
         case 'T': task = optarg; break;
         case 'P': per_thread = 1; break;
         case 'h': export_usage(stdout); return EXIT_OK;
-        default: export_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("export", c, argv, optind);
         }
     }
-    if (!format || optind != argc - 1) {
-        export_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (!format)
+        return cli_usage_error("export", "give the format: -f FORMAT");
+    if (optind != argc - 1)
+        return optind < argc ? cli_opt_extra("export", argv[optind + 1])
+                             : cli_usage_error("export", "give the recording or span store to export");
     if (store_probe(argv[optind]) == STORE_PART_SPANS) {
         const struct exporter *pex = span_export_find(format) ? NULL : export_find(format);
         if (pex && !trace_arg)
             return cli_error(SE_USAGE, "-f FORMAT of a profile on a span store needs --trace ID");
         if (span_arg && !pex)
             return cli_error(SE_USAGE, "--span is for the profile formats (callgrind, pprof, ...) with --trace");
-        if (pex && (thread || task || per_thread))
-            return cli_error(SE_USAGE, "--thread, --task and --per-thread are for recordings, not span stores");
+        if (pex && (thread || task || per_thread || pid))
+            return cli_error(SE_USAGE, "--pid, --thread, --task and --per-thread are for recordings, not span stores");
         if (pex)
             return export_trace_profile(pex, trace_arg, span_arg, o.mode, output, argv[optind]);
-        if (mode_given || thread || task || per_thread)
+        if (mode_given || thread || task || per_thread || pid)
             return cli_error(SE_USAGE,
-                             "--mode, --thread, --task and --per-thread are for recordings, not span stores");
+                             "--mode, --pid, --thread, --task and --per-thread are for recordings, not span stores");
         return export_store(format, trace_arg, output, argv[optind]);
     }
     if (trace_arg || span_arg)
@@ -329,10 +334,10 @@ int cmd_export(int argc, char **argv)
     int rc = model_load(input, &m, err, sizeof err);
     if (rc)
         return cli_error(rc, err);
-    if (thread && !(o.thread = model_find_thread(m, thread))) {
-        snprintf(err, sizeof err, "%s has no thread named or numbered '%s'", input, thread);
+    if ((pid && (rc = cli_find_pid(m, pid, input, &o.pid))) ||
+        (thread && (rc = cli_find_thread(m, thread, o.pid, input, &o.thread)))) {
         model_free(m);
-        return cli_error(SE_USAGE, err);
+        return rc;
     }
     if (task) {
         size_t several = 0;
@@ -361,6 +366,8 @@ int cmd_export(int argc, char **argv)
     } else {
         int part = 0;
         for (uint32_t th = 1; th < m->nthreads && status == EXIT_OK; th++) {
+            if (!export_thread_in(m, &o, th))
+                continue;
             size_t k;
             for (k = 0; k < m->nsamples && m->samples[k].thread != th; k++)
                 ;

@@ -95,14 +95,14 @@ static const struct cmd_struct *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+    /* errors are one line (the commands: see 'sonde --help') */
     if (argc < 2) {
-        usage(stderr);
+        fputs("sonde: give a command (see 'sonde --help')\n", stderr);
         return EXIT_USAGE;
     }
     const struct cmd_struct *c = find_command(argv[1]);
     if (!c) {
-        fprintf(stderr, "sonde: unknown command '%s'\n", argv[1]);
-        usage(stderr);
+        fprintf(stderr, "sonde: unknown command '%s' (see 'sonde --help')\n", argv[1]);
         return EXIT_USAGE;
     }
     return c->fn(argc - 1, argv + 1);

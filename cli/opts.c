@@ -3,9 +3,11 @@
 #include "cli/opts.h"
 
 #include "common/err.h"
+#include "common/textesc.h"
 #include "profiler/query.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +108,51 @@ int cli_opt_number(const char *what, const char *s, double min, double max, doub
     return 0;
 }
 
+int cli_find_thread(const struct model *m, const char *spec, int32_t pid, const char *path,
+                    uint32_t *thread)
+{
+    size_t n = model_find_threads(m, spec, NULL, 0), k = 0;
+    uint32_t *ids = n ? malloc(n * sizeof *ids) : NULL;
+    if (n && !ids)
+        return cli_error(-ENOMEM, "out of memory");
+    model_find_threads(m, spec, ids, n);
+    for (size_t i = 0; i < n; i++)
+        if (!pid || m->threads[ids[i]].pid == pid)
+            ids[k++] = ids[i];
+    char b[256];
+    if (k == 1)
+        *thread = ids[0];
+    else if (k == 0)
+        fprintf(stderr, "sonde: no thread named or numbered '%s' in %s%s\n", textesc_str(spec, b, sizeof b),
+                path, pid ? " (in that process)" : "");
+    else {
+        fprintf(stderr, "sonde: %zu threads match '%s' in %s: ", k, textesc_str(spec, b, sizeof b), path);
+        for (size_t i = 0; i < k && i < 8; i++) {
+            const struct m_thread *t = &m->threads[ids[i]];
+            fprintf(stderr, "%s%d:%s (%d)", i ? ", " : "", t->pid, textesc_str(t->name, b, sizeof b), t->tid);
+        }
+        fprintf(stderr, "%s (give PID:NAME or the TID)\n", k > 8 ? ", ..." : "");
+    }
+    free(ids);
+    return k == 1 ? 0 : EXIT_USAGE;
+}
+
+int cli_find_pid(const struct model *m, const char *s, const char *path, int32_t *pid)
+{
+    int v;
+    if (cli_opt_pid(s, &v))
+        return EXIT_USAGE;
+    if (model_process(m, v)) {
+        *pid = v;
+        return 0;
+    }
+    fprintf(stderr, "sonde: no process %d in %s (it has", v, path);
+    for (size_t i = 0; i < m->nprocs && i < 8; i++)
+        fprintf(stderr, "%s %d", i ? "," : "", m->procs[i].pid);
+    fprintf(stderr, "%s)\n", m->nprocs > 8 ? ", ..." : m->nprocs ? "" : " none");
+    return EXIT_USAGE;
+}
+
 int cli_parse_mode(const char *s, int *mode)
 {
     if (!strcmp(s, "wall"))
@@ -121,11 +168,19 @@ int cli_parse_mode(const char *s, int *mode)
 
 int cli_opt_bad(const char *cmd, int c, char **argv, int optind)
 {
+    /* a short option inside a cluster ("-qx"): name the letter, not the word */
+    char shortopt[3] = { '-', (char)optopt, 0 };
+    const char *what = optopt > 0 && optopt < 128 ? shortopt : argv[optind - 1];
     if (c == ':')
-        fprintf(stderr, "sonde: %s: option '%s' needs a value (see 'sonde %s --help')\n", cmd, argv[optind - 1],
-                cmd);
+        fprintf(stderr, "sonde: %s: option '%s' needs a value (see 'sonde %s --help')\n", cmd, what, cmd);
     else
-        fprintf(stderr, "sonde: %s: unknown option '%s' (see 'sonde %s --help')\n", cmd, argv[optind - 1], cmd);
+        fprintf(stderr, "sonde: %s: unrecognized option '%s' (see 'sonde %s --help')\n", cmd, what, cmd);
+    return EXIT_USAGE;
+}
+
+int cli_usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "sonde: %s: %s (see 'sonde %s --help')\n", cmd, msg, cmd);
     return EXIT_USAGE;
 }
 

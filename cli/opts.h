@@ -18,6 +18,7 @@ enum {
     EXIT_EXITED = 7,      /* target exited while being read */
     EXIT_BADFILE = 8,     /* corrupt, truncated or foreign file */
     EXIT_NOTSTORED = 9,   /* collector: the store failed to write some spans (answered 503) */
+    EXIT_NOCMD = 10,      /* the command to launch cannot be run (not found, not executable) */
 };
 
 /* Map a library error code (common/err.h) to an exit status. */
@@ -51,6 +52,24 @@ void cli_default_output(char *buf, size_t len, const char *input, const char *su
  * value" or "... unknown option 'X'", pointing at 'sonde CMD --help', and
  * return EXIT_USAGE. argv and optind are getopt's. */
 int cli_opt_bad(const char *cmd, int c, char **argv, int optind);
+
+/* A bad command line of CMD: "sonde: CMD: MSG (see 'sonde CMD --help')"
+ * on one line; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *msg);
+
+struct model;
+
+/* --thread SPEC of the recording m at path (NAME, TID, PID:NAME or
+ * PID:TID; model_find_threads), within process pid (0: any): 0 and
+ * *thread, or EXIT_USAGE after a one-line error: no thread matches, or
+ * several do (the error lists them as PID:NAME (TID)). */
+int cli_find_thread(const struct model *m, const char *spec, int32_t pid, const char *path,
+                    uint32_t *thread);
+
+/* --pid PID of the recording m at path: 0 and *pid, or EXIT_USAGE after a
+ * one-line error (not a pid, or no such process in the recording, whose
+ * pids the error lists). */
+int cli_find_pid(const struct model *m, const char *s, const char *path, int32_t *pid);
 
 /* An operand CMD takes none of: "sonde: CMD: unexpected argument 'X'",
  * EXIT_USAGE. */

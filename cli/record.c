@@ -22,21 +22,28 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t tty_interrupt; /* a Ctrl-C: the launched command got it too */
 
-static void on_signal(int sig)
+static void on_signal(int sig, siginfo_t *si, void *uc)
 {
-    (void)sig;
+    (void)uc;
+    if (sig == SIGINT && si && si->si_code == SI_KERNEL)
+        tty_interrupt = 1;
     stop_flag = 1;
 }
 
 static void record_usage(FILE *f)
 {
-    fputs("usage: sonde record [-r HZ] [-d SECONDS] [-o FILE] [--subprocesses | --agent] (-p PID | -- CMD ARGS...)\n"
+    fputs("usage: sonde record [-r HZ] [-d SECONDS] [-o FILE] [--subprocesses | --agent] [--keep-running]\n"
+          "                    (-p PID | -- CMD ARGS...)\n"
           "  -p, --pid PID        sample a running process (never paused or written to)\n"
           "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
           "  -d, --duration S     stop after S seconds (default: when the target exits or on Ctrl-C)\n"
           "  -o, --output FILE    the .sonde file to write (default sonde-PID.sonde)\n"
-          "  -s, --subprocesses   also record the target's child processes\n"
+          "  -s, --subprocesses   also record the target's child processes; a command that is\n"
+          "                       not Python (a shell, make) is followed to the Python it runs\n"
+          "  -k, --keep-running   leave a launched command running when recording stops\n"
+          "                       (default: SIGINT, then SIGTERM after 2 s, then SIGKILL)\n"
           "      --no-tasks       do not record asyncio tasks as green threads\n"
           "  -a, --agent          sample from inside the program (no ptrace needed to launch;\n"
           "                       -p PID loads the agent through gdb)\n"
@@ -70,14 +77,12 @@ static void draw_progress(const struct sampler_stats *st, int final, void *ctx)
         p->fd = -1;
 }
 
-/* Fail before recording: a process sonde started for it is not left
- * behind. Returns the exit status. */
-static int give_up(pid_t launched, int rc, const char *err)
+/* Fail before recording: a process sonde started for it is stopped, as
+ * at the end of a recording (unless keep). Returns the exit status. */
+static int give_up(pid_t launched, int keep, int rc, const char *err)
 {
-    if (launched > 0) {
-        kill(launched, SIGTERM);
-        waitpid(launched, NULL, 0);
-    }
+    if (launched > 0 && !keep)
+        cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
     return cli_error(rc, err);
 }
 
@@ -93,17 +98,19 @@ int cmd_record(int argc, char **argv)
         { "quiet", no_argument, NULL, 'q' },
         { "agent", no_argument, NULL, 'a' },
         { "collector", required_argument, NULL, 'C' },
+        { "keep-running", no_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         /* hidden, for scripts/bench: sample only in every other MS-long
          * window of CLOCK_MONOTONIC */
         { "duty", required_argument, NULL, 'D' },
         { 0, 0, 0, 0 },
     };
-    int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, agent = 0, c;
+    int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, agent = 0, keep = 0, c;
     double duration = 0, duty_ms = 0;
     const char *out = NULL, *collector = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:r:d:o:sqah", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:p:r:d:o:sqakh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cli_opt_pid(optarg, &pid))
@@ -122,6 +129,7 @@ int cmd_record(int argc, char **argv)
         case 'N': tasks = 0; break;
         case 'q': quiet = 1; break;
         case 'a': agent = 1; break;
+        case 'k': keep = 1; break;
         case 'C':
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
                 fprintf(stderr, "sonde: --collector wants an http:// or https:// URL, not '%s'\n", optarg);
@@ -139,15 +147,13 @@ int cmd_record(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'h': record_usage(stdout); return EXIT_OK;
-        default: record_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("record", c, argv, optind);
         }
     }
     char **cmd = argv + optind;
     int ncmd = argc - optind;
     if ((pid && ncmd) || (!pid && !ncmd)) {
-        fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
-        record_usage(stderr);
-        return EXIT_USAGE;
+        return cli_usage_error("record", "give either -p PID or -- CMD ARGS...");
     }
     if (agent && (subproc || duty_ms > 0)) {
         fprintf(stderr, "sonde: --agent records one process: no --subprocesses or --duty\n");
@@ -157,14 +163,17 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "sonde: --collector goes with --agent -- CMD (a program sonde launches)\n");
         return EXIT_USAGE;
     }
+    if (keep && pid)
+        return cli_usage_error("record", "--keep-running is for a command sonde launches (-- CMD)");
     if (agent) {
-        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet, !tasks, collector };
+        struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet, !tasks, collector, keep };
         return cli_agent_record(&rq);
     }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -175,10 +184,9 @@ int cmd_record(int argc, char **argv)
     if (ncmd) {
         launched = cli_launch(cmd, 0, err, sizeof err);
         if (launched < 0)
-            return cli_error(launched, err);
-        pid = launched;
-        if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err)))
-            return give_up(launched, rc, err);
+            return cli_launch_failed(launched, err);
+        if ((rc = cli_wait_for_python_in(launched, subproc, &stop_flag, &pid, err, sizeof err)))
+            return give_up(launched, keep, rc, err);
     }
 
     char defname[64];
@@ -188,7 +196,7 @@ int cmd_record(int argc, char **argv)
     }
     struct sample_queue *q = squeue_new(32, 1 << 20);
     if (!q)
-        return give_up(launched, -ENOMEM, "out of memory");
+        return give_up(launched, keep, -ENOMEM, "out of memory");
     struct progress_line pl = { .fd = 2, .rate_hz = rate };
     struct sampler_opts so = {
         .rate_hz = rate,
@@ -196,6 +204,7 @@ int cmd_record(int argc, char **argv)
         .subprocesses = subproc,
         .tasks = tasks,
         .launched = launched,
+        .wrapper = launched && pid != launched ? launched : 0,
         .stop = &stop_flag,
         .duty_ns = (int64_t)(duty_ms * 1e6),
         .progress = !quiet && isatty(2) ? draw_progress : NULL,
@@ -205,7 +214,7 @@ int cmd_record(int argc, char **argv)
     rc = sampler_new(&s, pid, &so, q, err, sizeof err);
     if (rc) {
         squeue_free(q);
-        return give_up(launched, rc, err);
+        return give_up(launched, keep, rc, err);
     }
     sqlite3 *db;
     rc = store_create(out, &db, err, sizeof err);
@@ -219,7 +228,7 @@ int cmd_record(int argc, char **argv)
     if (rc) {
         sampler_free(s);
         squeue_free(q);
-        return give_up(launched, rc, err);
+        return give_up(launched, keep, rc, err);
     }
     /* This thread samples; the recorder's writer thread consumes the queue. */
     sampler_run(s);
@@ -232,6 +241,27 @@ int cmd_record(int argc, char **argv)
     rc = recorder_finish(r, &st, switches, rate, err, sizeof err);
     sampler_free(s);
     squeue_free(q);
+    /* the rule of every command that launches one: when sonde stops, the
+     * command stops too, unless --keep-running */
+    int status = 0, ended = 1;
+    if (launched) {
+        /* no stop asked for and the duration not over: every target ended,
+         * the command is ending on its own (exit handlers, a wrapper's last
+         * words): it gets the grace period to do so first */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t ran = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - st.start_mono_ns;
+        int natural = !stop_flag && !(duration > 0 && (double)ran >= duration * 1e9);
+        ended = cli_wait_launched(launched, natural ? CLI_STOP_GRACE_MS : 0, &status);
+        if (!ended && !keep) {
+            status = cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
+            if (!quiet && !rc)
+                fprintf(stderr, "sonde: stopped the command (pid %d) with the recording (--keep-running"
+                        " leaves it running)\n", (int)launched);
+        } else if (!ended && !quiet && !rc) {
+            fprintf(stderr, "sonde: the command (pid %d) keeps running\n", (int)launched);
+        }
+    }
     if (rc)
         return cli_error(rc, err);
     if (st.stop_reason[0])
@@ -243,11 +273,7 @@ int cmd_record(int argc, char **argv)
                 out, (unsigned long long)st.samples, secs, secs > 0 ? (double)st.ticks / secs : 0.0,
                 rate, (unsigned long long)st.errors, (unsigned long long)st.dropped);
     }
-    if (launched) {
-        int status;
-        if (waitpid(launched, &status, WNOHANG) == launched && WIFEXITED(status) &&
-            WEXITSTATUS(status) != 0 && !quiet)
-            fprintf(stderr, "sonde: note: the command exited with status %d\n", WEXITSTATUS(status));
-    }
+    if (launched && ended && WIFEXITED(status) && WEXITSTATUS(status) != 0 && !quiet)
+        fprintf(stderr, "sonde: note: the command exited with status %d\n", WEXITSTATUS(status));
     return EXIT_OK;
 }

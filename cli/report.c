@@ -13,10 +13,12 @@
 
 static void report_usage(FILE *f)
 {
-    fputs("usage: sonde report [--mode wall|cpu|gil] [--thread NAME|TID] [--task NAME|ID] [--span ID]\n"
-          "                    [--limit N] [--json] FILE.sonde\n"
+    fputs("usage: sonde report [--mode wall|cpu|gil] [--pid PID] [--thread [PID:]NAME|TID] [--task NAME|ID]\n"
+          "                    [--span ID] [--limit N] [--json] FILE.sonde\n"
           "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
-          "  -t, --thread T     only this thread (Python name or OS thread id)\n"
+          "  -p, --pid PID      only this process (of a recording of several: --subprocesses)\n"
+          "  -t, --thread T     only this thread: its Python name, PID:NAME, or OS thread id\n"
+          "                     (a name that several threads share is refused: they are listed)\n"
           "  -T, --task T       only this green thread (asyncio task or greenlet: its name,\n"
           "                     or the ID column of the report), running and suspended\n"
           "  -S, --span ID      only the samples taken while this span was current (its\n"
@@ -32,6 +34,7 @@ int cmd_report(int argc, char **argv)
     static const struct option opts[] = {
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
+        { "pid", required_argument, NULL, 'p' },
         { "task", required_argument, NULL, 'T' },
         { "span", required_argument, NULL, 'S' },
         { "limit", required_argument, NULL, 'n' },
@@ -40,10 +43,11 @@ int cmd_report(int argc, char **argv)
         { 0, 0, 0, 0 },
     };
     struct report_opts o = { .mode = Q_WALL, .limit = 25 };
-    const char *thread = NULL, *task = NULL, *span = NULL;
+    const char *thread = NULL, *task = NULL, *span = NULL, *pid = NULL;
     int c, mode;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:T:S:n:jh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:p:T:S:n:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
@@ -53,30 +57,34 @@ int cmd_report(int argc, char **argv)
             o.mode = (enum q_metric)mode;
             break;
         case 't': thread = optarg; break;
+        case 'p': pid = optarg; break;
         case 'T': task = optarg; break;
         case 'S': span = optarg; break;
-        case 'n': o.limit = atoi(optarg); break;
+        case 'n': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0 || v > 1000000000)
+                return cli_usage_error("report", "--limit wants a number of rows (0 = all)");
+            o.limit = (int)v;
+            break;
+        }
         case 'j': o.json = 1; break;
         case 'h': report_usage(stdout); return EXIT_OK;
-        default: report_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("report", c, argv, optind);
         }
     }
-    if (optind != argc - 1) {
-        report_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return optind < argc ? cli_opt_extra("report", argv[optind + 1])
+                             : cli_usage_error("report", "give the recording: sonde report FILE.sonde");
     char err[512];
     struct model *m;
     int rc = model_load(argv[optind], &m, err, sizeof err);
     if (rc)
         return cli_error(rc == -2 ? SE_BADFILE : rc, err);
-    if (thread) {
-        o.thread = model_find_thread(m, thread);
-        if (!o.thread) {
-            fprintf(stderr, "sonde: no thread named or numbered '%s' in %s\n", thread, argv[optind]);
-            model_free(m);
-            return EXIT_USAGE;
-        }
+    if ((pid && (rc = cli_find_pid(m, pid, argv[optind], &o.pid))) ||
+        (thread && (rc = cli_find_thread(m, thread, o.pid, argv[optind], &o.thread)))) {
+        model_free(m);
+        return rc;
     }
     if (task) {
         size_t several = 0;

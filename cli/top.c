@@ -22,16 +22,20 @@
 static volatile sig_atomic_t stop_flag;     /* quit (signal or user) */
 static volatile sig_atomic_t sampler_stop;  /* stop the sampling loop */
 
-static void on_signal(int sig)
+static volatile sig_atomic_t tty_interrupt; /* a Ctrl-C: the launched command got it too */
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
 {
-    (void)sig;
+    (void)uc;
+    if (sig == SIGINT && si && si->si_code == SI_KERNEL)
+        tty_interrupt = 1;
     stop_flag = 1;
     sampler_stop = 1;
 }
 
 static void top_usage(FILE *f)
 {
-    fputs("usage: sonde top [-r HZ] [--interval S] [--duration S] [--mode M] [--no-tasks]\n"
+    fputs("usage: sonde top [-r HZ] [--interval S] [--duration S] [--mode M] [--no-tasks] [--keep-running]\n"
           "                 (-p PID | -- CMD ARGS...)\n"
           "  -p, --pid PID        watch a running process (never paused or written to)\n"
           "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
@@ -39,6 +43,8 @@ static void top_usage(FILE *f)
           "  -d, --duration S     stop after S seconds (default: when the target exits, or q)\n"
           "  -m, --mode M         start in mode wall, cpu or gil (default wall)\n"
           "      --no-tasks       do not read asyncio tasks (listed under their thread)\n"
+          "  -k, --keep-running   leave a launched command running when top stops\n"
+          "                       (default: SIGINT, then SIGTERM after 2 s, then SIGKILL)\n"
           "On a terminal: an interactive view (press ? for its keys). Otherwise: a plain-text\n"
           "snapshot every interval, until the target exits or the duration ends.\n",
           f);
@@ -67,13 +73,15 @@ int cmd_top(int argc, char **argv)
         { "duration", required_argument, NULL, 'd' },
         { "mode", required_argument, NULL, 'm' },
         { "no-tasks", no_argument, NULL, 'N' },
+        { "keep-running", no_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
-    int pid = 0, rate = 100, c, mode = Q_WALL, tasks = 1;
+    int pid = 0, rate = 100, c, mode = Q_WALL, tasks = 1, keep = 0;
     double interval = 1, duration = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:r:i:d:m:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:p:r:i:d:m:kh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (cli_opt_pid(optarg, &pid))
@@ -98,22 +106,24 @@ int cmd_top(int argc, char **argv)
             }
             break;
         case 'N': tasks = 0; break;
+        case 'k': keep = 1; break;
         case 'h': top_usage(stdout); return EXIT_OK;
-        default: top_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("top", c, argv, optind);
         }
     }
     char **cmd = argv + optind;
     int ncmd = argc - optind;
     if ((pid && ncmd) || (!pid && !ncmd)) {
-        fprintf(stderr, "sonde: give either -p PID or -- CMD ARGS...\n");
-        top_usage(stderr);
-        return EXIT_USAGE;
+        return cli_usage_error("top", "give either -p PID or -- CMD ARGS...");
     }
+    if (keep && pid)
+        return cli_usage_error("top", "--keep-running is for a command sonde launches (-- CMD)");
     int plain = !isatty(1);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -124,11 +134,11 @@ int cmd_top(int argc, char **argv)
     if (ncmd) {
         launched = cli_launch(cmd, !plain, err, sizeof err);
         if (launched < 0)
-            return cli_error(launched, err);
+            return cli_launch_failed(launched, err);
         pid = launched;
         if ((rc = cli_wait_for_python(pid, &stop_flag, err, sizeof err))) {
-            kill(launched, SIGTERM);
-            waitpid(launched, NULL, 0);
+            if (!keep)
+                cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
             return cli_error(rc, err);
         }
     }
@@ -159,10 +169,8 @@ int cmd_top(int argc, char **argv)
         live_free(l);
         sampler_free(s);
         squeue_free(q);
-        if (launched) {
-            kill(launched, SIGTERM);
-            waitpid(launched, NULL, 0);
-        }
+        if (launched && !keep)
+            cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
         return cli_error(rc, err);
     }
 
@@ -184,12 +192,14 @@ int cmd_top(int argc, char **argv)
     live_free(l);
     sampler_free(s);
     squeue_free(q);
-    if (launched) {
-        /* the user quit before the command ended: stop it, as py-spy top does */
-        if (waitpid(launched, NULL, WNOHANG) == 0) {
-            kill(launched, SIGTERM);
-            waitpid(launched, NULL, 0);
-        }
+    /* the rule of every command that launches one: when sonde stops (q,
+     * the duration, Ctrl-C, SIGTERM), so does the command, unless
+     * --keep-running */
+    if (launched && !keep && waitpid(launched, NULL, WNOHANG) == 0) {
+        cli_stop_launched(launched, tty_interrupt, CLI_STOP_GRACE_MS);
+        if (!rc)
+            fprintf(stderr, "sonde: stopped the command (pid %d) with top (--keep-running leaves it"
+                    " running)\n", (int)launched);
     }
     return rc ? cli_error(rc, err) : EXIT_OK;
 }

@@ -22,9 +22,11 @@
 
 static void view_usage(FILE *f)
 {
-    fputs("usage: sonde view [--mode wall|cpu|gil] [--thread NAME|TID] FILE.sonde\n"
+    fputs("usage: sonde view [--mode wall|cpu|gil] [--pid PID] [--thread [PID:]NAME|TID] FILE.sonde\n"
           "  -m, --mode M       start in mode wall, cpu or gil\n"
-          "  -t, --thread T     start filtered on this thread (Python name or OS thread id)\n"
+          "  -p, --pid PID      only this process (of a recording of several)\n"
+          "  -t, --thread T     start filtered on this thread: its Python name, PID:NAME, or\n"
+          "                     OS thread id\n"
           "On a terminal: call tree, flat profile, callers/callees, threads and timeline\n"
           "(press ? for the keys). Otherwise: the text report (sonde report).\n"
           "On a span store (sonde collector --db FILE): a trace list and per-trace waterfall\n"
@@ -35,6 +37,7 @@ static void view_usage(FILE *f)
 struct export_ctx {
     const struct model *m;
     const char *path;
+    int32_t pid;           /* --pid: exports hold that process only */
 };
 
 /* FILE.sonde -> FILE.ext (or FILE.thread-N.ext for a thread, FILE.task-N.ext
@@ -71,6 +74,7 @@ static int view_export(void *ctx, const char *format, enum q_metric mode, uint32
         .mode = mode == Q_CPU ? EXPORT_CPU : EXPORT_WALL,
         .thread = green ? 0 : thread,
         .green = green,
+        .pid = c->pid,
         .input = c->path,
     };
     rc = e->write(c->m, &o, of.f, err, sizeof err);
@@ -94,14 +98,16 @@ int cmd_view(int argc, char **argv)
     static const struct option opts[] = {
         { "mode", required_argument, NULL, 'm' },
         { "thread", required_argument, NULL, 't' },
+        { "pid", required_argument, NULL, 'p' },
         { "bench-keys", required_argument, NULL, 'B' }, /* hidden: scripts/bench view */
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
     int c, mode = Q_WALL, bench = 0, mode_set = 0;
-    const char *thread = NULL;
+    const char *thread = NULL, *pidarg = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_mode(optarg, &mode)) {
@@ -111,20 +117,20 @@ int cmd_view(int argc, char **argv)
             mode_set = 1;
             break;
         case 't': thread = optarg; break;
+        case 'p': pidarg = optarg; break;
         case 'B': bench = atoi(optarg); break;
         case 'h': view_usage(stdout); return EXIT_OK;
-        default: view_usage(stderr); return EXIT_USAGE;
+        default: return cli_opt_bad("view", c, argv, optind);
         }
     }
-    if (optind != argc - 1) {
-        view_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc - 1)
+        return optind < argc ? cli_opt_extra("view", argv[optind + 1])
+                             : cli_usage_error("view", "give the recording: sonde view FILE.sonde");
     const char *path = argv[optind];
     char err[512] = "";
     if (store_probe(path) == STORE_PART_SPANS) {
-        if (thread || mode_set)
-            return cli_error(SE_USAGE, "--thread and --mode are for recordings, not span stores");
+        if (thread || mode_set || pidarg)
+            return cli_error(SE_USAGE, "--thread, --pid and --mode are for recordings, not span stores");
         if (!isatty(1)) {
             char *av[] = { "traces", "--db", (char *)path, NULL };
             return cmd_traces(3, av);
@@ -142,13 +148,14 @@ int cmd_view(int argc, char **argv)
     if (rc)
         return cli_error(rc == -2 ? SE_BADFILE : rc, err);
     uint32_t th = 0;
-    if (thread && !(th = model_find_thread(m, thread))) {
-        fprintf(stderr, "sonde: no thread named or numbered '%s' in %s\n", thread, path);
+    int32_t pid = 0;
+    if ((pidarg && (rc = cli_find_pid(m, pidarg, path, &pid))) ||
+        (thread && (rc = cli_find_thread(m, thread, pid, path, &th)))) {
         model_free(m);
-        return EXIT_USAGE;
+        return rc;
     }
     if (!bench && !isatty(1)) {
-        struct report_opts ro = { .mode = (enum q_metric)mode, .thread = th, .limit = 25 };
+        struct report_opts ro = { .mode = (enum q_metric)mode, .thread = th, .pid = pid, .limit = 25 };
         rc = report_write(stdout, m, &ro);
         model_free(m);
         return rc ? cli_error(rc, "cannot write the report") : EXIT_OK;
@@ -157,11 +164,12 @@ int cmd_view(int argc, char **argv)
         printf("view: load %.1f ms (%.1f ms CPU)\n",
                ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9) * 1e3,
                ((double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9) * 1e3);
-    struct export_ctx ec = { m, path };
+    struct export_ctx ec = { m, path, pid };
     struct view_opts vo = {
         .path = path,
         .mode = (enum q_metric)mode,
         .thread = th,
+        .pid = pid,
         .export_fn = view_export,
         .export_ctx = &ec,
         .bench_keys = bench,

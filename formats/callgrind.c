@@ -261,7 +261,22 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
     if (mp.n > 1)
         qsort(mp.recs, mp.n, sizeof *mp.recs, cg_cmp);
 
+    /* the process of the thread, green thread or --pid exported (a
+     * recording may hold several); else the recording's first */
     const char *pid = model_meta(m, "pid"), *cmd = model_meta(m, "cmd");
+    int32_t own = o->pid;
+    if (o->thread && o->thread < m->nthreads)
+        own = m->threads[o->thread].pid;
+    else if (o->green && o->green < m->ngreens)
+        own = m->greens[o->green].pid;
+    const struct m_process *proc = own ? model_process(m, own) : NULL;
+    char pidbuf[16];
+    if (proc) {
+        snprintf(pidbuf, sizeof pidbuf, "%d", proc->pid);
+        pid = pidbuf;
+        if (*proc->cmd)
+            cmd = proc->cmd;
+    }
     fprintf(out, "# callgrind format\nversion: 1\ncreator: sonde " SONDE_VERSION "\n");
     fprintf(out, "pid: %s\n", pid && *pid ? pid : "0");
     fputs("cmd: ", out);

@@ -233,7 +233,7 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
     }
     struct ct_filter tf = { .green = o->green };
     for (uint32_t th = 1; th < m->nthreads && !rc; th++) {
-        if ((o->thread && th != o->thread) || (o->green && th != only))
+        if ((o->thread && th != o->thread) || (o->green && th != only) || !export_thread_in(m, o, th))
             continue;
         tf.thread = th;
         const struct m_thread *mt = &m->threads[th];
@@ -242,7 +242,10 @@ static int chrome_write(const struct model *m, const struct export_opts *o, FILE
         char label[256], buf[300];
         model_thread_label(m, th, label, sizeof label);
         if (pid != last_pid) {
-            snprintf(buf, sizeof buf, "%s (%d)", cmd && *cmd ? cmd : "python", pid);
+            /* each process under its own command line */
+            const struct m_process *pr = model_process(m, pid);
+            const char *pc = pr && *pr->cmd ? pr->cmd : cmd;
+            snprintf(buf, sizeof buf, "%s (%d)", pc && *pc ? pc : "python", pid);
             meta(&c, "process_name", pid, 0, buf);
             last_pid = pid;
         }

@@ -26,6 +26,7 @@ struct export_opts {
     uint32_t thread;    /* model thread id to export, 0 = every thread */
     uint32_t green;     /* model green thread id to export (its running and
                            suspended samples), 0 = the threads' samples */
+    int32_t pid;        /* process to export, 0 = every process */
     int part;           /* callgrind: part number for per-thread files, 0 = none */
     const char *input;  /* the recording's path, for headers (may be NULL) */
 };
@@ -83,14 +84,23 @@ static inline int64_t export_sample_start(const struct m_sample *s)
 /* The call tree filter of the options (profiler/calltree.h). */
 static inline struct ct_filter export_filter(const struct export_opts *o)
 {
-    return (struct ct_filter){ .thread = o->thread, .green = o->green };
+    return (struct ct_filter){ .thread = o->thread, .green = o->green, .pid = o->pid };
 }
 
-/* Does sample s (of m->samples or m->gsamples) pass the options' thread and
- * green thread filters? */
-static inline int export_selected(const struct export_opts *o, const struct m_sample *s)
+/* Does sample s (of m->samples or m->gsamples) pass the options' thread,
+ * green thread and process filters? */
+static inline int export_selected(const struct model *m, const struct export_opts *o,
+                                  const struct m_sample *s)
 {
-    return (o->thread == 0 || s->thread == o->thread) && (o->green == 0 || s->green == o->green);
+    return (o->thread == 0 || s->thread == o->thread) && (o->green == 0 || s->green == o->green) &&
+           (o->pid == 0 || (s->thread < m->nthreads && m->threads[s->thread].pid == o->pid));
+}
+
+/* Is thread th (a model thread id) in the options' process (every one when
+ * o->pid is 0)? */
+static inline int export_thread_in(const struct model *m, const struct export_opts *o, uint32_t th)
+{
+    return o->pid == 0 || (th < m->nthreads && m->threads[th].pid == o->pid);
 }
 
 /* The samples a filter selects in time order: m->samples, merged with

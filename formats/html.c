@@ -93,16 +93,19 @@ static const char HTML_TAIL2[] =
     " $('details').textContent=t.name+' @ '+fmt(ts-D.t0)+': '+D.states[r[5*lo+2]]+' for '+fmt(r[5*lo+1]-r[5*lo])+'\\n'+stackText(r[5*lo+3]);});\n"
     "var root=null,fz=null,fgT=0;\n"
     "function scheduleFG(){clearTimeout(fgT);fgT=setTimeout(buildFG,60);}\n"
-    "function buildFG(){var w=new Float64Array(D.stacks.length);D.threads.forEach(function(t){";
+    "function buildFG(){var W={};D.threads.forEach(function(t){";
 static const char HTML_TAIL3[] =
-    "var r=t.runs,n=r.length/5;\n"
+    "var w=W[t.pid]||(W[t.pid]=new Float64Array(D.stacks.length)),r=t.runs,n=r.length/5;\n"
     "  for(var k=0;k<n;k++){var a=r[5*k],b=r[5*k+1];if(b<=v0||a>=v1)continue;var f=(Math.min(b,v1)-Math.max(a,v0))/Math.max(1,b-a);\n"
     "   w[r[5*k+3]]+=f*(D.mode==='cpu'?r[5*k+4]:D.mode==='gil'?(D.states[r[5*k+2]]==='gil'?b-a:0):(b-a));}});\n"
-    " root={name:'all',v:0,kids:new Map(),depth:0};var node=new Array(D.stacks.length);node[0]=root;\n"
-    " for(var s=1;s<D.stacks.length;s++){var p=node[D.stacks[s][0]]||root,f=D.stacks[s][1],c=p.kids.get(f);\n"
-    "  if(!c){var fn=D.funcs[f];c={name:fn[0],full:fn[0]+' ('+fn[1]+':'+fn[2]+')',v:0,kids:new Map(),depth:p.depth+1,parent:p};p.kids.set(f,c);}node[s]=c;}\n"
-    " if(w[0]>0){var c={name:'[no Python frames]',full:'[no Python frames]',v:0,kids:new Map(),depth:1,parent:root};root.kids.set(-1,c);c.self=w[0];}\n"
-    " for(s=D.stacks.length-1;s>=1;s--){node[s].self=(node[s].self||0)+w[s];}\n"
+    " root={name:'all',v:0,kids:new Map(),depth:0};var many=D.procs.length>1;\n"
+    " D.procs.forEach(function(pr){var w=W[pr[0]];if(!w)return;var top=root;\n"
+    "  if(many){top={name:pr[1],full:pr[1],v:0,kids:new Map(),depth:1,parent:root};root.kids.set('p'+pr[0],top);}\n"
+    "  var node=new Array(D.stacks.length);node[0]=top;\n"
+    "  for(var s=1;s<D.stacks.length;s++){var p=node[D.stacks[s][0]]||top,f=D.stacks[s][1],c=p.kids.get(f);\n"
+    "   if(!c){var fn=D.funcs[f];c={name:fn[0],full:fn[0]+' ('+fn[1]+':'+fn[2]+')',v:0,kids:new Map(),depth:p.depth+1,parent:p};p.kids.set(f,c);}node[s]=c;}\n"
+    "  if(w[0]>0){var c={name:'[no Python frames]',full:'[no Python frames]',v:0,kids:new Map(),depth:top.depth+1,parent:top};top.kids.set(-1,c);c.self=w[0];}\n"
+    "  for(s=D.stacks.length-1;s>=1;s--){node[s].self=(node[s].self||0)+w[s];}});\n"
     " (function tot(n){var v=n.self||0;n.kids.forEach(function(k){v+=tot(k);});n.v=v;return v;})(root);\n"
     " root.full='all';fz=root;drawFG();}\n"
     "var boxes=[];\n"
@@ -173,7 +176,7 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < (pass ? m->ngsamples : m->nsamples); i++) {
             const struct m_sample *s = pass ? &m->gsamples[i] : &m->samples[i];
-            if (!export_selected(o, s))
+            if (!export_selected(m, o, s))
                 continue;
             int64_t a = export_sample_start(s);
             if (t0 < 0 || a < t0)
@@ -206,6 +209,21 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
     fputs("],\n\"stacks\":[[0,0]", out);
     for (size_t s = 1; s < m->nstacks; s++)
         fprintf(out, ",[%u,%u]", m->stacks[s].parent, t->frame_func[m->stacks[s].frame]);
+    /* the processes: one flame graph root each when there are several */
+    fputs("],\n\"procs\":[", out);
+    int np = 0;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        if (o->pid && m->procs[i].pid != o->pid)
+            continue;
+        char label[600];
+        snprintf(label, sizeof label, "process %d: %s", m->procs[i].pid,
+                 *m->procs[i].cmd ? m->procs[i].cmd : "?");
+        fprintf(out, "%s[%d,", np++ ? "," : "", m->procs[i].pid);
+        export_json_str(out, label);
+        putc(']', out);
+    }
+    if (!np) /* a recording without a process table */
+        fputs("[0,\"all\"]", out);
     fputs("],\n\"threads\":[", out);
     int nth = 0;
     if (o->green && o->green < m->ngreens) {
@@ -214,19 +232,20 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
         uint32_t th = m->greens[o->green].thread;
         fputs("{\"name\":", out);
         export_json_str(out, label);
-        fprintf(out, ",\"tid\":%d,\"runs\":[", th < m->nthreads ? m->threads[th].tid : 0);
+        fprintf(out, ",\"tid\":%d,\"pid\":%d,\"runs\":[", th < m->nthreads ? m->threads[th].tid : 0,
+                np ? (th < m->nthreads ? m->threads[th].pid : m->greens[o->green].pid) : 0);
         struct ct_filter f = { .green = o->green };
         html_runs(out, m, &f);
         fputs("]}", out);
     }
     for (uint32_t th = 1; th < m->nthreads && !o->green; th++) {
-        if (o->thread && th != o->thread)
+        if ((o->thread && th != o->thread) || !export_thread_in(m, o, th))
             continue;
         char label[256];
         model_thread_label(m, th, label, sizeof label);
         fputs(nth++ ? ",\n{\"name\":" : "{\"name\":", out);
         export_json_str(out, label);
-        fprintf(out, ",\"tid\":%d,\"runs\":[", m->threads[th].tid);
+        fprintf(out, ",\"tid\":%d,\"pid\":%d,\"runs\":[", m->threads[th].tid, np ? m->threads[th].pid : 0);
         struct ct_filter f = { .thread = th };
         html_runs(out, m, &f);
         fputs("]}", out);
@@ -240,7 +259,8 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
             snprintf(name, sizeof name, "  %s", gl);
             fputs(",\n{\"name\":", out);
             export_json_str(out, name);
-            fprintf(out, ",\"tid\":%d,\"task\":1,\"runs\":[", m->threads[th].tid);
+            fprintf(out, ",\"tid\":%d,\"pid\":%d,\"task\":1,\"runs\":[", m->threads[th].tid,
+                    np ? m->threads[th].pid : 0);
             struct ct_filter f = { .green = gs[k] };
             html_runs(out, m, &f);
             fputs("]}", out);

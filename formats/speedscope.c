@@ -113,7 +113,7 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
     int nprof = 0;
     rc = 0;
     for (uint32_t th = 1; th < m->nthreads && !rc && !o->green; th++) {
-        if (o->thread && th != o->thread)
+        if ((o->thread && th != o->thread) || !export_thread_in(m, o, th))
             continue;
         char label[256];
         model_thread_label(m, th, label, sizeof label);
@@ -122,7 +122,8 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
     }
     /* green threads: their running and suspended samples, one profile each */
     for (uint32_t g = 1; g < m->ngreens && !rc; g++) {
-        if ((o->green && g != o->green) || (o->thread && m->greens[g].thread != o->thread))
+        if ((o->green && g != o->green) || (o->thread && m->greens[g].thread != o->thread) ||
+            (o->pid && m->greens[g].pid != o->pid))
             continue;
         char label[600];
         export_green_title(m, g, label, sizeof label);

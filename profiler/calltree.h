@@ -32,6 +32,8 @@ struct ct_filter {
                                     ran, and its suspended samples (m->gsamples) */
     uint32_t span;               /* span number (m_sample.span), 0 = any: else the
                                     samples taken while that span was current */
+    int32_t pid;                 /* process id, 0 = every process: else the samples
+                                    of that process's threads */
 };
 
 /* Does sample s pass the filter? (m gives the thread count for f->threads.) */
@@ -39,6 +41,8 @@ static inline int ct_selected(const struct model *m, const struct ct_filter *f,
                               const struct m_sample *s)
 {
     if (f->thread && s->thread != f->thread)
+        return 0;
+    if (f->pid && (s->thread >= m->nthreads || m->threads[s->thread].pid != f->pid))
         return 0;
     if (f->threads && (s->thread >= m->nthreads || !f->threads[s->thread]))
         return 0;

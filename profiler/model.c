@@ -266,6 +266,60 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         if (!m->threads[i].name && !(m->threads[i].name = strdup("")))
             FAIL(-ENOMEM, "out of memory");
 
+    /* processes: by pid; a pid a thread names but the table lacks (a
+     * crafted file) gets a row with no command */
+    {
+        size_t np = 0, cap = 16;
+        m->procs = calloc(cap, sizeof *m->procs);
+        if (!m->procs)
+            FAIL(-ENOMEM, "out of memory");
+        sqlite3_prepare_v2(db, "SELECT pid, ppid, cmd FROM process ORDER BY pid", -1, &st, NULL);
+        while (next_row(st, &bad)) {
+            int64_t pid = sqlite3_column_int64(st, 0), ppid = sqlite3_column_int64(st, 1);
+            if (pid <= 0 || pid > MODEL_PID_MAX || (np && m->procs[np - 1].pid == pid))
+                continue;
+            if (np == cap) {
+                void *g = realloc(m->procs, cap * 2 * sizeof *m->procs);
+                if (!g)
+                    FAIL(-ENOMEM, "out of memory");
+                m->procs = g;
+                cap *= 2;
+            }
+            struct m_process *p = &m->procs[np];
+            p->pid = (int32_t)pid;
+            p->ppid = ppid > 0 && ppid <= MODEL_PID_MAX ? (int32_t)ppid : 0;
+            if (!(p->cmd = utf8_dup((const char *)sqlite3_column_text(st, 2))))
+                FAIL(-ENOMEM, "out of memory");
+            np++;
+            m->nprocs = np;
+        }
+        if (bad)
+            FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        st = NULL;
+        for (size_t i = 1; i < m->nthreads; i++) {
+            int32_t pid = m->threads[i].pid;
+            if (pid <= 0 || model_process(m, pid))
+                continue;
+            if (m->nprocs == cap) {
+                void *g = realloc(m->procs, cap * 2 * sizeof *m->procs);
+                if (!g)
+                    FAIL(-ENOMEM, "out of memory");
+                m->procs = g;
+                cap *= 2;
+            }
+            size_t k = m->nprocs;
+            while (k > 0 && m->procs[k - 1].pid > pid) {
+                m->procs[k] = m->procs[k - 1];
+                k--;
+            }
+            m->procs[k] = (struct m_process){ .pid = pid };
+            m->nprocs++;
+            if (!(m->procs[k].cmd = strdup("")))
+                FAIL(-ENOMEM, "out of memory");
+        }
+    }
+
     /* green threads (version 3 files; earlier ones have none) */
     if (has_table(db, "green")) {
         if ((rc = alloc_by_max(db, "green", sizeof *m->greens, (void **)&m->greens, &m->ngreens)))
@@ -528,6 +582,9 @@ void model_free(struct model *m)
         free(m->spans[i].name);
     free(m->spans);
     free(m->gil);
+    for (size_t i = 0; i < m->nprocs; i++)
+        free(m->procs[i].cmd);
+    free(m->procs);
     for (size_t i = 0; i < m->nmeta; i++) {
         free(m->meta_keys[i]);
         free(m->meta_values[i]);
@@ -545,18 +602,70 @@ const char *model_meta(const struct model *m, const char *key)
     return NULL;
 }
 
-uint32_t model_find_thread(const struct model *m, const char *name_or_tid)
+const struct m_process *model_process(const struct model *m, int32_t pid)
 {
-    for (size_t i = 1; i < m->nthreads; i++)
-        if (m->threads[i].name && strcmp(m->threads[i].name, name_or_tid) == 0)
-            return (uint32_t)i;
+    size_t lo = 0, hi = m->nprocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->procs[mid].pid == pid)
+            return &m->procs[mid];
+        if (m->procs[mid].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* A decimal number that is all of s: 1 and *v, or 0. */
+static int whole_number(const char *s, long *v)
+{
     char *end;
-    long tid = strtol(name_or_tid, &end, 10);
-    if (*name_or_tid && !*end)
+    if (*s < '0' || *s > '9')
+        return 0;
+    errno = 0;
+    *v = strtol(s, &end, 10);
+    return !*end && !errno;
+}
+
+size_t model_find_threads(const struct model *m, const char *spec, uint32_t *out, size_t max)
+{
+    long pid = 0, tid;
+    const char *colon = strchr(spec, ':');
+    if (colon) {
+        char buf[32];
+        size_t n = (size_t)(colon - spec);
+        if (n < sizeof buf) {
+            memcpy(buf, spec, n);
+            buf[n] = 0;
+            if (whole_number(buf, &pid) && pid > 0)
+                spec = colon + 1;
+            else
+                pid = 0; /* a name with a colon in it */
+        }
+    }
+    size_t found = 0;
+    for (size_t i = 1; i < m->nthreads; i++)
+        if (m->threads[i].name && strcmp(m->threads[i].name, spec) == 0 &&
+            (!pid || m->threads[i].pid == pid)) {
+            if (found < max)
+                out[found] = (uint32_t)i;
+            found++;
+        }
+    if (!found && whole_number(spec, &tid))
         for (size_t i = 1; i < m->nthreads; i++)
-            if (m->threads[i].tid == tid)
-                return (uint32_t)i;
-    return 0;
+            if (m->threads[i].tid == tid && (!pid || m->threads[i].pid == pid)) {
+                if (max)
+                    out[0] = (uint32_t)i;
+                return 1;
+            }
+    return found;
+}
+
+uint32_t model_find_thread(const struct model *m, const char *spec)
+{
+    uint32_t id = 0;
+    return model_find_threads(m, spec, &id, 1) ? id : 0;
 }
 
 uint32_t model_find_green(const struct model *m, const char *name_or_id, size_t *several)
@@ -602,10 +711,13 @@ void model_thread_label(const struct model *m, uint32_t thread, char *out, size_
         return;
     }
     const struct m_thread *t = &m->threads[thread];
+    char pid[16] = "";
+    if (m->nprocs > 1)
+        snprintf(pid, sizeof pid, "%d:", t->pid);
     if (t->name && *t->name)
-        snprintf(out, outlen, "%s (%d)", t->name, t->tid);
+        snprintf(out, outlen, "%s%s (%d)", pid, t->name, t->tid);
     else
-        snprintf(out, outlen, "thread %d", t->tid);
+        snprintf(out, outlen, "%sthread %d", pid, t->tid);
 }
 
 const struct m_span *model_span(const struct model *m, uint32_t no)

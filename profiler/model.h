@@ -29,6 +29,12 @@ struct m_thread {
     char *name;            /* Python thread name, or "" */
 };
 
+/* A process of the recording (one, or several with --subprocesses). */
+struct m_process {
+    int32_t pid, ppid;
+    char *cmd;             /* its command line, or "" */
+};
+
 struct m_sample {
     int64_t ts;            /* ns since the recording started */
     int64_t cpu_ns;        /* CPU time the thread used since its previous sample */
@@ -83,6 +89,8 @@ struct model {
     struct m_gil *gil;        size_t ngil;
     char **meta_keys, **meta_values; size_t nmeta;
     struct m_span *spans;     size_t nspans;     /* by no, ascending (none: NULL, 0) */
+    struct m_process *procs;  size_t nprocs;     /* the process table, by pid ascending;
+                                                    every pid a thread names has one */
 };
 
 /* Load the recording at path. 0, or SE_BADFILE / SE_UNSUPPORTED / -errno
@@ -100,9 +108,18 @@ static inline const char *model_str(const struct model *m, uint32_t id)
     return id < m->nstrings && m->strings[id] ? m->strings[id] : "";
 }
 
-/* Find a thread by name or tid given as text ("MainThread", "4242"):
- * its id, or 0 if none matches. */
-uint32_t model_find_thread(const struct model *m, const char *name_or_tid);
+/* Find a thread by name or tid given as text ("MainThread", "4242"), either
+ * one after "PID:" to look in that process only ("4242:MainThread"): its
+ * id (the first in id order when several match), or 0 if none matches. */
+uint32_t model_find_thread(const struct model *m, const char *spec);
+
+/* Every thread that spec (as for model_find_thread) matches: the first max
+ * of their ids into out (may be NULL when max is 0); returns how many
+ * match. A tid or PID:TID matches one thread. */
+size_t model_find_threads(const struct model *m, const char *spec, uint32_t *out, size_t max);
+
+/* The process pid of the recording, or NULL. */
+const struct m_process *model_process(const struct model *m, int32_t pid);
 
 /* Find a green thread by name or id given as text ("Task-3", "12"; the id
  * is the model's): its id, or 0 if none matches. *several is set to the
@@ -119,7 +136,8 @@ const struct m_span *model_span(const struct model *m, uint32_t no);
 /* A display label for a green thread: "task Task-3 (compute)". */
 void model_green_label(const struct model *m, uint32_t green, char *out, size_t outlen);
 
-/* A display label for a thread: "name (tid)". */
+/* A display label for a thread: "name (tid)"; in a recording of several
+ * processes "pid:name (tid)" (the form --thread takes). */
 void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen);
 
 #endif

@@ -167,24 +167,42 @@ done:
 
 void query_gil(const struct model *m, struct q_gil *out)
 {
+    query_gil_pid(m, 0, out);
+}
+
+void query_gil_pid(const struct model *m, int32_t pid, struct q_gil *out)
+{
     memset(out, 0, sizeof *out);
     const char *sw = model_meta(m, "gil_switches");
     const char *dur = model_meta(m, "duration_ns");
-    out->switches = sw ? strtoull(sw, NULL, 10) : 0;
+    out->switches = sw && !pid ? strtoull(sw, NULL, 10) : 0;
     out->duration_s = dur ? (double)strtoll(dur, NULL, 10) / 1e9 : 0;
-    uint64_t held = 0, contended = 0, waiters = 0;
+    uint64_t held = 0, contended = 0, waiters = 0, ticks = 0;
+    int64_t sw0 = -1, sw1 = 0;
     for (size_t i = 0; i < m->ngil; i++) {
+        if (pid && m->gil[i].pid != pid)
+            continue;
+        ticks++;
         held += m->gil[i].holder != 0;
         contended += m->gil[i].waiters > 0;
         waiters += m->gil[i].waiters;
+        /* the interpreter's own counter, per tick: its growth */
+        if (sw0 < 0 || m->gil[i].switches < sw0)
+            sw0 = m->gil[i].switches;
+        if (m->gil[i].switches > sw1)
+            sw1 = m->gil[i].switches;
     }
-    if (m->ngil) {
-        out->held_pct = 100.0 * (double)held / (double)m->ngil;
-        out->contended_pct = 100.0 * (double)contended / (double)m->ngil;
-        out->mean_waiters = (double)waiters / (double)m->ngil;
+    if (pid && sw0 >= 0)
+        out->switches = (uint64_t)(sw1 - sw0);
+    if (ticks) {
+        out->held_pct = 100.0 * (double)held / (double)ticks;
+        out->contended_pct = 100.0 * (double)contended / (double)ticks;
+        out->mean_waiters = (double)waiters / (double)ticks;
     }
     for (size_t i = 0; i < m->nsamples; i++) {
         const struct m_sample *s = &m->samples[i];
+        if (pid && (s->thread >= m->nthreads || m->threads[s->thread].pid != pid))
+            continue;
         double w = (double)s->wall_ns / 1e9;
         if (s->state == STATE_GIL_WAIT)
             out->wait_s += w;

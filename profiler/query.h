@@ -72,7 +72,14 @@ struct q_gil {
                                      those, with the holder off CPU */
 };
 
+/* The GIL summary of every process of the recording (held and contended
+ * shares are over all the processes' ticks, each of which has its own GIL:
+ * of a recording of several, query_gil_pid tells them apart). */
 void query_gil(const struct model *m, struct q_gil *out);
+
+/* The GIL summary of process pid alone (0: as query_gil): its ticks, its
+ * threads' samples, and the growth of its interpreter's switch counter. */
+void query_gil_pid(const struct model *m, int32_t pid, struct q_gil *out);
 
 /* The metric of one sample. */
 static inline double q_sample_value(const struct m_sample *s, enum q_metric k)

@@ -162,6 +162,8 @@ int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
     s->st.start_unix_ns = real_ns();
     s->st.start_mono_ns = s->t0;
     s->roots[s->nroots++] = pid;
+    if (o->subprocesses && o->wrapper > 0 && o->wrapper != pid)
+        s->roots[s->nroots++] = o->wrapper;
     int rc = add_target(s, pid, err, errlen);
     if (rc) {
         sampler_free(s);
@@ -296,7 +298,7 @@ int sampler_run(struct sampler *s)
         }
         s->st.duration_ns = now - s->t0;
         publish_stats(s);
-        if (!alive)
+        if (!alive && !(s->o.subprocesses && s->o.wrapper > 0 && !proc_gone(s->o.wrapper)))
             break;
         if (now - last_progress > 250000000) {
             progress(s, 0);

@@ -139,6 +139,10 @@ struct sampler_opts {
     int subprocesses;        /* follow children of the targets */
     int tasks;               /* read asyncio tasks as green threads (tracer/green.c) */
     pid_t launched;          /* pid sonde launched (reaped by the caller), or 0 */
+    pid_t wrapper;           /* with subprocesses: a launched command that is not
+                                Python itself (a shell, make), 0 = none: its
+                                descendants are followed too, and the loop goes on
+                                while it runs even when no target is left */
     volatile sig_atomic_t *stop; /* set to stop: by a signal handler, or by
                                 another thread with __atomic_store_n */
     int64_t duty_ns;         /* > 0: sample only in the even duty_ns-long windows of

@@ -44,7 +44,7 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         const struct m_green *g = &m->greens[q->green];
         if (o->green && q->green != o->green)
             continue;
-        if (o->thread && g->thread != o->thread)
+        if ((o->thread && g->thread != o->thread) || (o->pid && g->pid != o->pid))
             continue;
         json_t *j = json_object();
         json_object_set_new(j, "id", json_integer(q->green));
@@ -71,10 +71,11 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     }
     for (size_t i = 0; i < nth; i++) {
         const struct q_thread *t = &th[i];
-        if (o->thread && t->thread != o->thread)
-            continue;
         const struct m_thread *mt = &m->threads[t->thread];
+        if ((o->thread && t->thread != o->thread) || (o->pid && mt->pid != o->pid))
+            continue;
         json_t *j = json_object();
+        json_object_set_new(j, "pid", json_integer(mt->pid));
         json_object_set_new(j, "tid", json_integer(mt->tid));
         json_object_set_new(j, "name", jstr(mt->name));
         json_object_set_new(j, "samples", json_integer((json_int_t)t->samples));
@@ -100,6 +101,40 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         json_object_set_new(j, "total_wall_s", json_real(q->total[Q_WALL]));
         json_array_append_new(funcs, j);
     }
+    json_t *procs = json_array();
+    for (size_t i = 0; i < m->nprocs; i++) {
+        const struct m_process *p = &m->procs[i];
+        if (o->pid && p->pid != o->pid)
+            continue;
+        struct q_gil g;
+        query_gil_pid(m, p->pid, &g);
+        uint64_t samples = 0, nthr = 0;
+        double wall = 0, cpu = 0;
+        for (size_t k = 0; k < nth; k++)
+            if (m->threads[th[k].thread].pid == p->pid) {
+                nthr++;
+                samples += th[k].samples;
+                wall += th[k].wall_s;
+                cpu += th[k].cpu_s;
+            }
+        json_t *j = json_object(), *jg = json_object();
+        json_object_set_new(j, "pid", json_integer(p->pid));
+        json_object_set_new(j, "ppid", json_integer(p->ppid));
+        json_object_set_new(j, "cmd", jstr(p->cmd));
+        json_object_set_new(j, "threads", json_integer((json_int_t)nthr));
+        json_object_set_new(j, "samples", json_integer((json_int_t)samples));
+        json_object_set_new(j, "wall_s", json_real(wall));
+        json_object_set_new(j, "cpu_s", json_real(cpu));
+        json_object_set_new(jg, "held_pct", json_real(g.held_pct));
+        json_object_set_new(jg, "contended_pct", json_real(g.contended_pct));
+        json_object_set_new(jg, "mean_waiters", json_real(g.mean_waiters));
+        json_object_set_new(jg, "switches", json_integer((json_int_t)g.switches));
+        json_object_set_new(jg, "wait_s", json_real(g.wait_s));
+        json_object_set_new(jg, "holder_offcpu_pct", json_real(pct(g.held_offcpu_s, g.held_s)));
+        json_object_set_new(j, "gil", jg);
+        json_array_append_new(procs, j);
+    }
+    json_object_set_new(root, "processes", procs);
     json_object_set_new(root, "threads", threads);
     json_object_set_new(root, "green_threads", greens);
     json_object_set_new(root, "functions", funcs);
@@ -170,7 +205,8 @@ static void write_green_text(FILE *f, const struct model *m, const struct report
         return;
     for (size_t i = 0; i < gr->n; i++) {
         const struct m_green *g = &m->greens[gr->g[i].green];
-        if ((o->green && gr->g[i].green != o->green) || (o->thread && g->thread != o->thread))
+        if ((o->green && gr->g[i].green != o->green) || (o->thread && g->thread != o->thread) ||
+            (o->pid && g->pid != o->pid))
             continue;
         rows[n++] = gr->g[i];
     }
@@ -259,6 +295,18 @@ static void write_error_kinds(FILE *f, const struct model *m)
         fputs(" (the target runs on while it is read: see README, Errors)\n\n", f);
 }
 
+/* The GIL summary g under the heading head ("GIL", "GIL of process 42"). */
+static void write_gil(FILE *f, const char *head, const struct q_gil *g)
+{
+    fprintf(f, "\n%s: held %.1f%% of the time, contended %.1f%% (%.2f waiting threads on average),\n"
+               "     %llu switches (%.0f/s), %.3f s spent waiting for it in all threads\n",
+            head, g->held_pct, g->contended_pct, g->mean_waiters, (unsigned long long)g->switches,
+            g->duration_s > 0 ? (double)g->switches / g->duration_s : 0.0, g->wait_s);
+    fprintf(f, "     holder off CPU %.1f%% of the time it held the GIL (%.3f s: preempted or blocked\n"
+               "     in a system call with the GIL held, stalling every thread that needs it)\n",
+            pct(g->held_offcpu_s, g->held_s), g->held_offcpu_s);
+}
+
 static void write_text(FILE *f, const struct model *m, const struct report_opts *o,
                        const struct q_thread *th, size_t nth, const struct green_rows *gr,
                        const struct q_func *fn, size_t nfn)
@@ -267,7 +315,8 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
     const char *pid = model_meta(m, "pid"), *rate = model_meta(m, "rate_hz");
     const char *errs = model_meta(m, "errors");
     struct q_gil g;
-    query_gil(m, &g);
+    query_gil_pid(m, o->pid, &g);
+    int many = m->nprocs > 1 && !o->pid; /* several processes, several GILs */
     /* every string of a recording is untrusted: shown escaped (common/textesc.h) */
     char b1[256], b2[64], b3[64], b4[64];
     fprintf(f, "Process %s: ", pid ? textesc_str(pid, b1, sizeof b1) : "?");
@@ -278,15 +327,42 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             errs ? textesc_str(errs, b4, sizeof b4) : "0");
     write_error_kinds(f, m);
 
-    fprintf(f, "%-24s %8s %8s %9s %9s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "WALL s",
+    if (m->nprocs > 1) {
+        /* each process: its command, and its own GIL's figures */
+        fprintf(f, "%8s %8s %7s %8s %9s %7s %7s %9s  %s\n", "PID", "PPID", "THREADS", "SAMPLES", "CPU s",
+                "%HELD", "%CONT", "SWITCHES", "COMMAND");
+        for (size_t i = 0; i < m->nprocs; i++) {
+            const struct m_process *p = &m->procs[i];
+            if (o->pid && p->pid != o->pid)
+                continue;
+            struct q_gil pg;
+            query_gil_pid(m, p->pid, &pg);
+            unsigned long long samples = 0, nthr = 0;
+            double cpu = 0;
+            for (size_t k = 0; k < nth; k++)
+                if (m->threads[th[k].thread].pid == p->pid) {
+                    nthr++;
+                    samples += th[k].samples;
+                    cpu += th[k].cpu_s;
+                }
+            fprintf(f, "%8d %8d %7llu %8llu %9.3f %7.1f %7.1f %9llu  ", p->pid, p->ppid, nthr, samples, cpu,
+                    pg.held_pct, pg.contended_pct, (unsigned long long)pg.switches);
+            textesc_fputs(*p->cmd ? p->cmd : "?", f);
+            fputc('\n', f);
+        }
+        fputs("(%HELD, %CONT: share of the process's ticks its GIL was held, contended)\n\n", f);
+    }
+
+    fprintf(f, "%-24s %8s %8s %8s %9s %9s %7s %7s %7s %7s\n", "THREAD", "PID", "TID", "SAMPLES", "WALL s",
             "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
     for (size_t i = 0; i < nth; i++) {
         const struct q_thread *t = &th[i];
-        if (o->thread && t->thread != o->thread)
-            continue;
         const struct m_thread *mt = &m->threads[t->thread];
-        fprintf(f, "%-24.24s %8d %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n",
-                mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?", mt->tid, (unsigned long long)t->samples,
+        if ((o->thread && t->thread != o->thread) || (o->pid && mt->pid != o->pid))
+            continue;
+        fprintf(f, "%-24.24s %8d %8d %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n",
+                mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?", mt->pid, mt->tid,
+                (unsigned long long)t->samples,
                 t->wall_s, t->cpu_s, pct(t->state_s[STATE_GIL], t->wall_s),
                 pct(t->state_s[STATE_GIL_WAIT], t->wall_s), pct(t->state_s[STATE_NOGIL], t->wall_s),
                 pct(t->state_s[STATE_IDLE], t->wall_s));
@@ -310,13 +386,15 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
                 pct(q->state_s[STATE_NOGIL], q->wall_s), pct(q->state_s[STATE_IDLE], q->wall_s));
     }
 
-    fprintf(f, "\nGIL: held %.1f%% of the time, contended %.1f%% (%.2f waiting threads on average),\n"
-               "     %llu switches (%.0f/s), %.3f s spent waiting for it in all threads\n",
-            g.held_pct, g.contended_pct, g.mean_waiters, (unsigned long long)g.switches,
-            g.duration_s > 0 ? (double)g.switches / g.duration_s : 0.0, g.wait_s);
-    fprintf(f, "     holder off CPU %.1f%% of the time it held the GIL (%.3f s: preempted or blocked\n"
-               "     in a system call with the GIL held, stalling every thread that needs it)\n",
-            pct(g.held_offcpu_s, g.held_s), g.held_offcpu_s);
+    /* every process has its own GIL: one summary each, never an average */
+    for (size_t i = 0; i < (many ? m->nprocs : 1); i++) {
+        char head[64] = "GIL";
+        if (many) {
+            query_gil_pid(m, m->procs[i].pid, &g);
+            snprintf(head, sizeof head, "GIL of process %d", m->procs[i].pid);
+        }
+        write_gil(f, head, &g);
+    }
 
     double total = 0;
     for (size_t i = 0; i < gr->nsp && o->span; i++)
@@ -324,7 +402,8 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             total += o->mode == Q_CPU ? gr->sp[i].cpu_s
                    : o->mode == Q_GIL ? gr->sp[i].state_s[STATE_GIL] : gr->sp[i].wall_s;
     for (size_t i = 0; i < nth && !o->green && !o->span; i++)
-        if (!o->thread || th[i].thread == o->thread)
+        if ((!o->thread || th[i].thread == o->thread) &&
+            (!o->pid || m->threads[th[i].thread].pid == o->pid))
             total += o->mode == Q_CPU ? th[i].cpu_s
                    : o->mode == Q_GIL ? th[i].state_s[STATE_GIL] : th[i].wall_s;
     for (size_t i = 0; i < gr->n && o->green && !o->span; i++)
@@ -339,6 +418,8 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
         model_green_label(m, o->green, label, sizeof label);
     else if (o->thread)
         model_thread_label(m, o->thread, label, sizeof label);
+    else if (o->pid)
+        snprintf(label, sizeof label, "process %d", o->pid);
     fprintf(f, "\nTop functions by %s time (%s, %.3f s):\n", metric_name(o->mode),
             textesc_str(label, b1, sizeof b1), total);
     fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s", "FUNCTION (FILE:LINE)");
@@ -366,7 +447,8 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
     struct q_green *gs = NULL;
     struct q_span *sp = NULL;
     size_t nth = 0, nfn = 0, ngs = 0, nsp = 0;
-    struct ct_filter flt = { .thread = o->green ? 0 : o->thread, .green = o->green, .span = o->span };
+    struct ct_filter flt = { .thread = o->green ? 0 : o->thread, .green = o->green, .span = o->span,
+                             .pid = o->pid };
     int rc = query_threads(m, &th, &nth);
     if (!rc)
         rc = query_greens(m, &gs, &ngs);

@@ -9,6 +9,7 @@
 struct report_opts {
     enum q_metric mode;   /* sort / show by wall, cpu or gil */
     uint32_t thread;      /* model thread id, 0 = all */
+    int32_t pid;          /* process id, 0 = all */
     uint32_t green;       /* model green thread id: functions of that task /
                              greenlet only (0 = the threads') */
     uint32_t span;        /* span number: functions of the samples taken while

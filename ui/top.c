@@ -327,14 +327,14 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
     fprintf(f, "sonde top: pid %d  %s  Python %s%s\n%s\nmode %s, thread %s\n", h->pid,
             textesc_str(h->cmd, e1, sizeof e1), h->version[0] ? textesc_str(h->version, e2, sizeof e2) : "?",
             h->done ? "  (sampling ended)" : "", hl, mode_name(t->mode), textesc_str(lab, e3, sizeof e3));
-    fprintf(f, "%-24s %8s %8s %7s %7s %7s %7s\n", "THREAD", "TID", "SAMPLES", "%GIL", "%WAIT",
+    fprintf(f, "%-24s %8s %8s %8s %7s %7s %7s %7s\n", "THREAD", "PID", "TID", "SAMPLES", "%GIL", "%WAIT",
             "%NOGIL", "%IDLE");
     for (size_t i = 0; i < t->s.nthreads; i++) {
         const struct live_thread *th = &t->s.threads[i];
         double w = (double)th->wall_ns;
-        fprintf(f, "%-24.24s %8d %8llu %7.1f %7.1f %7.1f %7.1f\n",
+        fprintf(f, "%-24.24s %8d %8d %8llu %7.1f %7.1f %7.1f %7.1f\n",
                 th->name[0] ? textesc_str(th->name, e3, sizeof e3) : "?",
-                th->tid, (unsigned long long)th->samples, pct((double)th->state_ns[STATE_GIL], w),
+                th->pid, th->tid, (unsigned long long)th->samples, pct((double)th->state_ns[STATE_GIL], w),
                 pct((double)th->state_ns[STATE_GIL_WAIT], w),
                 pct((double)th->state_ns[STATE_NOGIL], w), pct((double)th->state_ns[STATE_IDLE], w));
         /* its green threads, indented (the rows after it until the next thread) */
@@ -470,7 +470,7 @@ static void draw_threads(struct top *t, int rows, int cols)
 {
     int top = 4, n = rows - top - 1;
     attron(A_REVERSE);
-    tui_putf(3, 0, cols, 1, " %-18s %7s %7s %6s %6s %6s %6s  %s", "THREAD", "TID", "CPU%", "%GIL",
+    tui_putf(3, 0, cols, 1, " %-18s %7s %7s %7s %6s %6s %6s %6s  %s", "THREAD", "PID", "TID", "CPU%", "%GIL",
              "%WAIT", "%NOGIL", "%IDLE", "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
     int nr = (int)t->nrows;
@@ -497,9 +497,9 @@ static void draw_threads(struct top *t, int rows, int cols)
         } else if (row->green) { /* a green thread, under its thread */
             const struct live_green *g = &t->s.greens[row->green - 1];
             struct gsum m = green_sum(t, row->green - 1, row->green);
-            tui_putf(top + i, 0, cols, 1, "%c %s%-*.*s %7u %7.1f  run %5.1f%%  %7llu smp  %s %s",
+            tui_putf(top + i, 0, cols, 1, "%c %s%-*.*s %7s %7u %7.1f  run %5.1f%%  %7llu smp  %s %s",
                      t->green == g->id ? '>' : ' ', row->deep ? "   " : " ", row->deep ? 15 : 17,
-                     row->deep ? 15 : 17, g->name[0] ? g->name : "?", g->id, pct(m.cpu_ns, el),
+                     row->deep ? 15 : 17, g->name[0] ? g->name : "?", "", g->id, pct(m.cpu_ns, el),
                      m.run_pct, (unsigned long long)m.samples, green_kind_name(g->kind), g->func);
         } else if (row->count) { /* green threads sharing a function */
             const struct live_green *g = &t->s.greens[row->first];
@@ -508,12 +508,12 @@ static void draw_threads(struct top *t, int rows, int cols)
             int open = t->xopen && t->xthread == row->thread && !strcmp(t->xfunc, g->func);
             snprintf(what, sizeof what, "%c %u %s%s", open ? '-' : '+', row->count, green_kind_name(g->kind),
                      row->count == 1 ? "" : "s");
-            tui_putf(top + i, 0, cols, 1, "  %-17.17s %7s %7.1f  run %5.1f%%  %7llu smp  %s", what, "",
+            tui_putf(top + i, 0, cols, 1, "  %-17.17s %7s %7s %7.1f  run %5.1f%%  %7llu smp  %s", what, "", "",
                      pct(m.cpu_ns, el), m.run_pct, (unsigned long long)m.samples, g->func);
         } else if (th) {
             double w = (double)th->wall_ns;
-            tui_putf(top + i, 0, cols, 1, "%c%-18.18s %7d %7.1f %6.1f %6.1f %6.1f %6.1f  ",
-                     t->thread == th->id ? '>' : ' ', th->name[0] ? th->name : "?", th->tid,
+            tui_putf(top + i, 0, cols, 1, "%c%-18.18s %7d %7d %7.1f %6.1f %6.1f %6.1f %6.1f  ",
+                     t->thread == th->id ? '>' : ' ', th->name[0] ? th->name : "?", th->pid, th->tid,
                      pct((double)th->cpu_ns, el), pct((double)th->state_ns[STATE_GIL], w),
                      pct((double)th->state_ns[STATE_GIL_WAIT], w),
                      pct((double)th->state_ns[STATE_NOGIL], w),
@@ -521,11 +521,11 @@ static void draw_threads(struct top *t, int rows, int cols)
         }
         if (sel)
             attroff(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
-        if (th && cols > 67) {
+        if (th && cols > 75) {
             double w = (double)th->wall_ns, fr[4];
             for (int k = 0; k < 4; k++)
                 fr[k] = w > 0 ? (double)th->state_ns[k] / w : 0;
-            tui_state_bar(top + i, 65, cols - 65, fr);
+            tui_state_bar(top + i, 73, cols - 73, fr);
         }
     }
 }

@@ -110,6 +110,13 @@ static int view_init(struct view *v, const struct model *m, const struct view_op
         return -ENOMEM;
     if (query_threads(m, &v->qth, &v->nqth))
         return -ENOMEM;
+    if (o->pid) { /* the other processes' threads are not listed */
+        size_t k = 0;
+        for (size_t i = 0; i < v->nqth; i++)
+            if (m->threads[v->qth[i].thread].pid == o->pid)
+                v->qth[k++] = v->qth[i];
+        v->nqth = k;
+    }
     if (init_greens(v) || vw_build_trows(v))
         return -ENOMEM;
     if (m->nsamples) {

@@ -22,6 +22,7 @@ struct view_opts {
     const char *path;          /* the recording, shown in the title */
     enum q_metric mode;        /* initial mode */
     uint32_t thread;           /* initial thread filter, 0 = all */
+    int32_t pid;               /* only this process's threads, 0 = all */
     view_export_fn export_fn;
     void *export_ctx;
     int bench_keys;            /* > 0: no terminal; time this many scripted

@@ -201,7 +201,7 @@ static void draw_callers(struct view *v, int top, int h, int cols)
 static void draw_threads(struct view *v, int top, int h, int cols)
 {
     attron(A_REVERSE);
-    tui_putf(top - 1, 0, cols, 1, " %-16s %7s %7s %7s %7s %5s %5s %5s %5s %s", "THREAD", "TID",
+    tui_putf(top - 1, 0, cols, 1, " %-16s %7s %7s %7s %7s %7s %5s %5s %5s %5s %s", "THREAD", "PID", "TID",
              "SAMPLES", "WALL s", "CPU s", "%GIL", "%WAIT", "%NOGL", "%IDLE",
              "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
@@ -225,9 +225,9 @@ static void draw_threads(struct view *v, int top, int h, int cols)
             const struct m_green *g = &v->m->greens[r->green];
             int32_t q = v->qg_of[r->green];
             const struct q_green *qg = q >= 0 ? &v->qg[q] : NULL;
-            tui_putf(top + y, 0, cols, 1, "%c %s%-*.*s %7u %7llu %7.2f %7.2f  %s %s",
+            tui_putf(top + y, 0, cols, 1, "%c %s%-*.*s %7d %7u %7llu %7.2f %7.2f  %s %s",
                      v->green == r->green ? '>' : ' ', r->first ? "  " : "", r->first ? 13 : 15,
-                     r->first ? 13 : 15, *g->name ? g->name : "?", r->green,
+                     r->first ? 13 : 15, *g->name ? g->name : "?", g->pid, r->green,
                      (unsigned long long)(qg ? qg->samples : 0), qg ? qg->wall_s : 0.0,
                      qg ? qg->cpu_s : 0.0, green_kind_name(g->kind), g->func);
         } else if (r->count) { /* green threads sharing a function */
@@ -243,23 +243,23 @@ static void draw_threads(struct view *v, int top, int h, int cols)
             }
             char what[32];
             snprintf(what, sizeof what, "%c %u tasks", v->gexp[r->first] ? '-' : '+', r->count);
-            tui_putf(top + y, 0, cols, 1, "  %-15.15s %7s %7llu %7.2f %7.2f  %s", what, "",
+            tui_putf(top + y, 0, cols, 1, "  %-15.15s %7s %7s %7llu %7.2f %7.2f  %s", what, "", "",
                      (unsigned long long)n, wall, cpu, v->m->greens[v->gord[r->first]].func);
         } else if (t) {
             const struct m_thread *mt = &v->m->threads[t->thread];
-            tui_putf(top + y, 0, cols, 1, "%c%-16.16s %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
+            tui_putf(top + y, 0, cols, 1, "%c%-16.16s %7d %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
                      v->thread == t->thread ? '>' : ' ', mt->name && *mt->name ? mt->name : "?",
-                     mt->tid, (unsigned long long)t->samples, t->wall_s, t->cpu_s,
+                     mt->pid, mt->tid, (unsigned long long)t->samples, t->wall_s, t->cpu_s,
                      pct(t->state_s[STATE_GIL], t->wall_s), pct(t->state_s[STATE_GIL_WAIT], t->wall_s),
                      pct(t->state_s[STATE_NOGIL], t->wall_s), pct(t->state_s[STATE_IDLE], t->wall_s));
         }
         if (sel)
             sel_on(0);
-        if (t && cols > 76) {
+        if (t && cols > 84) {
             double fr[4];
             for (int k = 0; k < 4; k++)
                 fr[k] = t->wall_s > 0 ? t->state_s[k] / t->wall_s : 0;
-            tui_state_bar(top + y, 74, cols - 74, fr);
+            tui_state_bar(top + y, 82, cols - 82, fr);
         }
     }
 }
@@ -281,8 +281,13 @@ static void draw_timeline(struct view *v, int top, int h, int cols)
         int sel = i + 1 == v->tsel;
         if (sel)
             sel_on(1);
-        tui_putf(top + i, 0, lw, 1, "%c%.*s %d", v->thread == t->thread ? '>' : ' ', lw - 9,
-                 mt->name && *mt->name ? mt->name : "?", mt->tid);
+        /* several processes: the pid, as --thread PID:NAME takes it */
+        if (v->m->nprocs > 1)
+            tui_putf(top + i, 0, lw, 1, "%c%d:%.*s", v->thread == t->thread ? '>' : ' ', mt->pid, lw - 9,
+                     mt->name && *mt->name ? mt->name : "?");
+        else
+            tui_putf(top + i, 0, lw, 1, "%c%.*s %d", v->thread == t->thread ? '>' : ' ', lw - 9,
+                     mt->name && *mt->name ? mt->name : "?", mt->tid);
         if (sel)
             sel_on(0);
         if (!v->tl)

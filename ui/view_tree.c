@@ -20,7 +20,8 @@
 int vw_build_view_tree(struct view *v)
 {
     const struct model *m = v->m;
-    if (calltree_new(m, NULL, &v->ct))
+    struct ct_filter all = { .pid = v->o->pid }; /* "all threads": of that process */
+    if (calltree_new(m, &all, &v->ct))
         return -ENOMEM;
     const struct calltree *t = v->ct;
     v->nfuncs = t->nfuncs + 1;
@@ -61,7 +62,7 @@ int vw_compute_ws(struct view *v, uint32_t thread, uint32_t green, struct wset *
     size_t nn = v->nnodes * Q_METRICS, nf = v->nfuncs * Q_METRICS;
     if (green)
         thread = 0;
-    struct ct_filter f = { .thread = thread, .green = green };
+    struct ct_filter f = { .thread = thread, .green = green, .pid = v->o->pid };
     struct ct_weights cw;
     struct ct_cost *fs = calloc(t->nfuncs, sizeof *fs), *ft = calloc(t->nfuncs, sizeof *ft);
     w->self = calloc(nn, sizeof *w->self);

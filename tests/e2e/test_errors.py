@@ -132,10 +132,62 @@ def test_bad_command_line(sonde_bin, argv):
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]], ids=["no-command", "unknown-command"])
 def test_bad_command(sonde_bin, argv):
-    r = run_sonde(sonde_bin, *argv)
-    assert r.returncode == EXIT_USAGE
-    assert r.stdout == ""
-    assert r.stderr != ""
+    one_line_error(run_sonde(sonde_bin, *argv), EXIT_USAGE)
+
+
+COMMANDS = ["dump", "record", "report", "collector", "traces", "trace", "export", "top", "view"]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_option_errors_are_one_line(sonde_bin, cmd):
+    """An unknown option or a missing value: one line naming the command and
+    pointing at its --help, exit 2, no usage dump."""
+    msg = one_line_error(run_sonde(sonde_bin, cmd, "--bogus"), EXIT_USAGE)
+    assert msg.startswith("sonde: %s: unrecognized option '--bogus'" % cmd), msg
+    assert "sonde %s --help" % cmd in msg
+    msg = one_line_error(run_sonde(sonde_bin, cmd, "-Z"), EXIT_USAGE)
+    assert "'-Z'" in msg, msg
+
+
+@pytest.mark.parametrize("argv", [
+    ["record"], ["record", "-p", "1", "--", "true"], ["record", "-d"], ["top"], ["top", "-i"],
+    ["report"], ["report", "a.sonde", "b.sonde"], ["report", "-n", "x", "a.sonde"],
+    ["export", "x.sonde"], ["export", "-f", "pprof"], ["export", "-f"], ["view"],
+    ["view", "a", "b"],
+], ids=lambda a: " ".join(a))
+def test_missing_or_extra_operands_are_one_line(sonde_bin, argv):
+    msg = one_line_error(run_sonde(sonde_bin, *argv), EXIT_USAGE)
+    assert msg.startswith("sonde: %s: " % argv[0]), msg
+
+
+@pytest.mark.parametrize("cmd", COMMANDS + ["version", "help"])
+def test_every_command_has_help(sonde_bin, cmd):
+    r = run_sonde(sonde_bin, cmd, "--help")
+    assert r.returncode == EXIT_OK and r.stderr == "", r.stderr
+    assert r.stdout.strip(), "%s --help printed nothing" % cmd
+
+
+@pytest.mark.parametrize("argv", [["report"], ["export", "-f", "pprof"], ["export", "-f", "callgrind", "--per-thread"],
+                                  ["view"], ["traces", "--db"], ["trace", "--db"]],
+                         ids=lambda a: " ".join(a))
+def test_missing_file_is_exit_8(sonde_bin, tmp_path, argv):
+    """Every command that reads a file says the same of a missing one."""
+    path = tmp_path / "missing.sonde"
+    extra = ["0123456789abcdef"] if argv[0] == "trace" else []
+    msg = one_line_error(run_sonde(sonde_bin, *argv, path, *extra), 8)
+    assert str(path) in msg, msg
+
+
+@pytest.mark.parametrize("cmd", ["record", "top"])
+def test_launching_a_missing_command(sonde_bin, tmp_path, cmd):
+    """A command that cannot be executed has its own exit code (10), one line."""
+    missing = tmp_path / "no-such-program"
+    msg = one_line_error(run_sonde(sonde_bin, cmd, "-d", "1", "--", missing), 10)
+    assert "cannot run %s" % missing in msg, msg
+    script = tmp_path / "not-executable.py"
+    script.write_text("print(1)\n")
+    msg = one_line_error(run_sonde(sonde_bin, cmd, "-d", "1", "--", script), 10)
+    assert "cannot run" in msg, msg
 
 
 def test_help_is_not_an_error(sonde_bin):

@@ -34,7 +34,7 @@ W = str(WORK)
 M = markers(WORK)
 WORK_SECONDS = 4.0
 
-THREAD_KEYS = {"tid", "name", "samples", "wall_s", "cpu_s", "gil_pct", "gil_wait_pct",
+THREAD_KEYS = {"pid", "tid", "name", "samples", "wall_s", "cpu_s", "gil_pct", "gil_wait_pct",
                "nogil_pct", "idle_pct", "gil_offcpu_pct"}
 FUNC_KEYS = {"function", "file", "line", "self_cpu_s", "total_cpu_s", "self_wall_s",
              "total_wall_s"}
@@ -269,7 +269,7 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
 def test_report_json_shape(sonde_bin, cpython, tmp_path_factory):
     rec = accuracy_recording(sonde_bin, cpython, tmp_path_factory)
     doc = rec.report
-    assert set(doc) == {"threads", "green_threads", "functions", "spans", "errors"}
+    assert set(doc) == {"processes", "threads", "green_threads", "functions", "spans", "errors"}
     assert doc["green_threads"] == []  # a program without asyncio or greenlets
     for t in doc["threads"]:
         assert set(t) == THREAD_KEYS, t

@@ -32,6 +32,13 @@ static void test_threads_recording(void)
     CHECK_INT(model_find_thread(m, "worker-1"), 2);
     CHECK_INT(model_find_thread(m, "4251"), 3);
     CHECK_INT(model_find_thread(m, "nobody"), 0);
+    /* PID:NAME and PID:TID look in one process; the process table loads */
+    CHECK_INT(model_find_thread(m, "4242:worker-1"), 2);
+    CHECK_INT(model_find_thread(m, "4242:4251"), 3);
+    CHECK_INT(model_find_thread(m, "1:worker-1"), 0);
+    CHECK_INT(model_find_threads(m, "worker-1", NULL, 0), 1);
+    CHECK(model_process(m, 4242) != NULL, "process 4242 not loaded");
+    CHECK(model_process(m, 1) == NULL, "a process that is not in the recording");
     char lab[64];
     model_thread_label(m, 1, lab, sizeof lab);
     CHECK_STR(lab, "MainThread (4242)");
