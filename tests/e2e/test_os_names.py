@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import TARGETS, dump_json, markers, run_sonde
 from test_record import report_json
 
@@ -77,6 +79,7 @@ def test_record_attached_names_from_os(sonde_bin, cpython, start_target, tmp_pat
     assert not any(p["name"].startswith("?") for p in sp["profiles"]), sp["profiles"]
 
 
+@pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) supports 3.8+ only")
 def test_record_launched_and_agent_names_from_os(sonde_bin, cpython, tmp_path):
     base = launched_comm(cpython)
     for how in ((), ("--agent",)):
@@ -100,6 +103,7 @@ def test_top_names_from_os(sonde_bin, cpython, start_target):
     rows = {}
     for line in r.stdout.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) in want:
-            rows[int(parts[1])] = line[:line.index(parts[1])].strip()
+        # NAME PID TID ...: the name is what comes before the PID
+        if len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit() and int(parts[2]) in want:
+            rows[int(parts[2])] = line[:line.index(" " + parts[1] + " ")].strip()
     assert rows == want, r.stdout

@@ -4,7 +4,10 @@ them: "raw-spin" (named through /proc/self/task/TID/comm) spins in pure
 Python, another thread keeps the name it inherited and sleeps, and the main
 thread sleeps too. Prints one JSON line (native thread ids, whether threading
 got imported) then "ready"; exits after argv[1] seconds (0: never)."""
-import _thread
+try:
+    import _thread
+except ImportError:  # 2.7
+    import thread as _thread
 import json
 import os
 import sys
@@ -13,13 +16,22 @@ import time
 ids = {}
 
 
+def native_id():
+    """The OS thread id, without importing threading (compat.py would)."""
+    f = getattr(_thread, "get_native_id", None)
+    if f:
+        return f()
+    import ctypes
+    return ctypes.CDLL(None).syscall({"x86_64": 186, "aarch64": 178}[os.uname()[4]])
+
+
 def raw_spin():
     n = 0
     while True: n += 1  # @raw_spin
 
 
 def spin_main():
-    tid = _thread.get_native_id()
+    tid = native_id()
     with open("/proc/self/task/%d/comm" % tid, "w") as f:
         f.write("raw-spin")
     ids["spin"] = tid
@@ -31,7 +43,7 @@ def raw_sleep():
 
 
 def sleep_main():
-    ids["sleep"] = _thread.get_native_id()
+    ids["sleep"] = native_id()
     raw_sleep()
 
 
@@ -44,10 +56,10 @@ _thread.start_new_thread(sleep_main, ())
 while len(ids) < 2:
     time.sleep(0.01)
 time.sleep(0.05)  # both threads in their functions
-ids["main"] = _thread.get_native_id()
-print(json.dumps({"pid": os.getpid(), "tids": ids, "threading": "threading" in sys.modules}),
-      flush=True)
-print("ready", flush=True)
+ids["main"] = native_id()
+sys.stdout.write(json.dumps({"pid": os.getpid(), "tids": ids, "threading": "threading" in sys.modules})
+                 + "\nready\n")
+sys.stdout.flush()
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 0
 main_park(seconds if seconds > 0 else 3600)
 

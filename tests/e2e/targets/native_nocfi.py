@@ -6,6 +6,8 @@ import ctypes
 import json
 import mmap
 import threading
+
+from compat import native_id
 import time
 
 page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
@@ -20,7 +22,7 @@ def spin_inner():
 
 
 def spinner():
-    info["tid"] = threading.get_native_id()
+    info["tid"] = native_id()
     spin_inner()  # @spin_call
 
 

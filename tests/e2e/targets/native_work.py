@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import threading
+
+from compat import native_id
 import time
 import zlib
 
@@ -22,7 +24,7 @@ def hash_inner():
 
 
 def hasher():
-    tids["hasher"] = threading.get_native_id()
+    tids["hasher"] = native_id()
     hash_inner()  # @hash_call
 
 
@@ -32,7 +34,7 @@ def compress_inner():
 
 
 def compressor():
-    tids["compressor"] = threading.get_native_id()
+    tids["compressor"] = native_id()
     compress_inner()  # @deflate_call
 
 
@@ -42,7 +44,7 @@ def sleep_inner():
 
 
 def sleeper():
-    tids["sleeper"] = threading.get_native_id()
+    tids["sleeper"] = native_id()
     sleep_inner()  # @sleep_call
 
 
@@ -54,7 +56,7 @@ def ext_inner(natext):
 def extthread():
     sys.path.insert(0, sys.argv[1])
     import natext
-    tids["ext"] = threading.get_native_id()
+    tids["ext"] = native_id()
     ext_inner(natext)  # @ext_call
 
 
