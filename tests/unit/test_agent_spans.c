@@ -138,7 +138,7 @@ static void test_export_body(void)
     lens[3] = pack(b[3], 0, 9, 4, 3, 1700000000000000000LL, 1700000000000001000LL, 10, SPAN_KIND_CLIENT,
                    SPAN_STATUS_OK, "bad \xff\xc0 utf8", "{\"a\":1,\"a\":2}"); /* duplicate key: malformed */
     recs[0] = b[0], recs[1] = b[1], recs[2] = b[2], recs[3] = b[3];
-    unsigned char u[64];
+    unsigned char u[128]; /* SPAN_REC_HDR (60) + the name */
     lens[4] = pack(u, 0, 9, 5, 3, 1700000000000000000LL, 1700000000000001000LL, 11, SPAN_KIND_CLIENT,
                    SPAN_STATUS_OK, "bad \xff\xc0 utf8", "");
     recs[4] = u;
