@@ -1,6 +1,7 @@
 /* A span's profile: see spans/profile.h. */
 #include "spans/profile.h"
 
+#include "common/hmap.h"
 #include "common/state.h"
 
 #include "profile.pb-c.h"
@@ -341,6 +342,33 @@ static int add_sat(int64_t *acc, int64_t v)
     return 0;
 }
 
+/* protobuf-c's allocations while unpacking one profile, against a budget
+ * (frees are not subtracted: the budget bounds the work as well) */
+struct unpack_budget {
+    size_t used, cap;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+    struct unpack_budget *b = data;
+    if (b->used > b->cap || size > b->cap - b->used) {
+        b->used = b->cap + 1;
+        return NULL;
+    }
+    b->used += size;
+    return malloc(size);
+}
+
+static void budget_free(void *data, void *ptr)
+{
+    (void)data;
+    free(ptr);
+}
+
+static int decode_body(struct sprof *p, const PProfile *m, const int64_t vi[3], const char *trace_id,
+                       const char *span_id, int64_t duration_ns, struct hmap *fids, struct hmap *lids, char *err,
+                       size_t errlen);
+
 int sprof_decode(const void *data, size_t len, const char *trace_id, const char *span_id, int64_t duration_ns,
                  struct sprof *p, char *err, size_t errlen)
 {
@@ -360,10 +388,16 @@ int sprof_decode(const void *data, size_t len, const char *trace_id, const char 
             return bad(err, errlen, rc, rc == -ENOMEM ? "out of memory" : "profile: corrupt gzip data");
         in = raw;
     }
-    PProfile *m = perftools__profiles__profile__unpack(NULL, rawlen, in);
+    /* protobuf-c builds every message before the limits below are looked
+     * at: an empty sub-message is 2 bytes on the wire and a malloc'd struct
+     * in memory, so the unpacking itself has a budget */
+    struct unpack_budget ub = { 0, SPROF_UNPACK_MAX };
+    ProtobufCAllocator al = { budget_alloc, budget_free, &ub };
+    PProfile *m = perftools__profiles__profile__unpack(&al, rawlen, in);
     free(raw);
     if (!m)
-        return bad(err, errlen, -EINVAL, "profile: not a pprof profile");
+        return ub.used > ub.cap ? bad(err, errlen, -E2BIG, "profile: more than %d MB unpacked", SPROF_UNPACK_MAX >> 20)
+                                : bad(err, errlen, -EINVAL, "profile: not a pprof profile");
     p->msg = m;
     if (m->n_string_table == 0 || m->string_table[0][0])
         return bad(err, errlen, -EINVAL, "profile: string table does not start with \"\"");
@@ -385,14 +419,33 @@ int sprof_decode(const void *data, size_t len, const char *trace_id, const char 
     }
     if (vi[0] < 0 || vi[1] < 0 || vi[2] < 0)
         return bad(err, errlen, -EINVAL, "profile: sample types samples, wall and cpu are not all there");
-    /* functions, then locations as frames */
+    /* functions, then locations as frames; ids are looked up in maps (a
+     * scan per reference would be quadratic in what the sender chooses) */
+    struct hmap fids, lids;
+    if (hmap_init(&fids, m->n_function + 1))
+        return bad(err, errlen, -ENOMEM, "out of memory");
+    if (hmap_init(&lids, m->n_location + 1)) {
+        hmap_fini(&fids);
+        return bad(err, errlen, -ENOMEM, "out of memory");
+    }
+    int rc = decode_body(p, m, vi, trace_id, span_id, duration_ns, &fids, &lids, err, errlen);
+    hmap_fini(&fids);
+    hmap_fini(&lids);
+    return rc;
+}
+
+static int decode_body(struct sprof *p, const PProfile *m, const int64_t vi[3], const char *trace_id,
+                       const char *span_id, int64_t duration_ns, struct hmap *fids, struct hmap *lids, char *err,
+                       size_t errlen)
+{
     for (size_t i = 0; i < m->n_function; i++) {
         const PFunction *f = m->function[i];
         if (f->id == 0 || !str_ok(m, f->name) || !str_ok(m, f->filename) || !str_ok(m, f->system_name))
             return bad(err, errlen, -EINVAL, "profile: function %zu: bad id or string index", i);
-        for (size_t j = 0; j < i; j++)
-            if (m->function[j]->id == f->id)
-                return bad(err, errlen, -EINVAL, "profile: function id %llu twice", (unsigned long long)f->id);
+        if (hmap_get(fids, f->id, 0))
+            return bad(err, errlen, -EINVAL, "profile: function id %llu twice", (unsigned long long)f->id);
+        if (hmap_put(fids, f->id, 0, i))
+            return bad(err, errlen, -ENOMEM, "out of memory");
     }
     if (grow((void **)&p->frames, &p->capframes, m->n_location + 1, sizeof *p->frames))
         return bad(err, errlen, -ENOMEM, "out of memory");
@@ -400,17 +453,16 @@ int sprof_decode(const void *data, size_t len, const char *trace_id, const char 
         const PLocation *l = m->location[i];
         if (l->id == 0)
             return bad(err, errlen, -EINVAL, "profile: location %zu has id 0", i);
-        for (size_t j = 0; j < i; j++)
-            if (m->location[j]->id == l->id)
-                return bad(err, errlen, -EINVAL, "profile: location id %llu twice", (unsigned long long)l->id);
+        if (hmap_get(lids, l->id, 0))
+            return bad(err, errlen, -EINVAL, "profile: location id %llu twice", (unsigned long long)l->id);
+        if (hmap_put(lids, l->id, 0, i))
+            return bad(err, errlen, -ENOMEM, "out of memory");
         if (l->n_line == 0)
             return bad(err, errlen, -EINVAL, "profile: location %llu has no line", (unsigned long long)l->id);
         /* the innermost of inlined lines is the frame */
         const PLine *ln = l->line[0];
-        const PFunction *f = NULL;
-        for (size_t j = 0; j < m->n_function && !f; j++)
-            if (m->function[j]->id == ln->function_id)
-                f = m->function[j];
+        const uint64_t *fi = hmap_get(fids, ln->function_id, 0);
+        const PFunction *f = fi ? m->function[*fi] : NULL;
         if (!f)
             return bad(err, errlen, -EINVAL, "profile: location %llu names no function",
                        (unsigned long long)l->id);
@@ -461,13 +513,11 @@ int sprof_decode(const void *data, size_t len, const char *trace_id, const char 
         *o = (struct sprof_sample){ .off = (uint32_t)p->nstack, .n = (uint32_t)s->n_location_id,
                                     .state = (uint8_t)state, .count = c, .wall_ns = w, .cpu_ns = u };
         for (size_t k = 0; k < s->n_location_id; k++) {
-            size_t j = 0;
-            while (j < m->n_location && m->location[j]->id != s->location_id[k])
-                j++;
-            if (j == m->n_location)
+            const uint64_t *j = hmap_get(lids, s->location_id[k], 0);
+            if (!j)
                 return bad(err, errlen, -EINVAL, "profile: sample %zu names location %llu, which is not there", i,
                            (unsigned long long)s->location_id[k]);
-            p->stack[p->nstack++] = (uint32_t)j;
+            p->stack[p->nstack++] = (uint32_t)*j;
         }
     }
     if (duration_ns >= 0) {

@@ -18,6 +18,7 @@
 #define SPROF_DEPTH_MAX 512        /* frames per stack */
 #define SPROF_BYTES_MAX (1 << 20)  /* an encoded (gzipped) profile */
 #define SPROF_RAW_MAX (8 << 20)    /* the same unpacked */
+#define SPROF_UNPACK_MAX (64 << 20) /* memory protobuf-c may take to unpack it */
 #define SPROF_TEXT_MAX 4096        /* a function's or file's name */
 #define SPROF_TOP 5                /* hottest functions in a summary */
 

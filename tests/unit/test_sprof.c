@@ -358,10 +358,106 @@ static void test_collector_and_store(void)
     free(buf);
 }
 
+/* What a sender chooses must not cost quadratic work or unbounded memory:
+ * 4096 locations and 4096 samples of 512 ids each (a scan per id would be
+ * 8.6e9 steps: this test would time out), and 8 MB of empty samples (2
+ * bytes each on the wire, a malloc'd struct each unpacked: refused by the
+ * unpacking budget, not after it). */
+static void test_costly(void)
+{
+    char *strs[] = { "", "samples", "count", "wall", "nanoseconds", "cpu", "state", "gil", "f", "x.py" };
+    Perftools__Profiles__ValueType vt[3], *vtp[3];
+    int64_t types[3] = { 1, 3, 5 };
+    for (int i = 0; i < 3; i++) {
+        perftools__profiles__value_type__init(&vt[i]);
+        vt[i].type = types[i];
+        vt[i].unit = i ? 4 : 2;
+        vtp[i] = &vt[i];
+    }
+    Perftools__Profiles__Function fn, *fnp = &fn;
+    perftools__profiles__function__init(&fn);
+    fn.id = 1, fn.name = 8, fn.filename = 9, fn.start_line = 1;
+    Perftools__Profiles__Line ln, *lnp = &ln;
+    perftools__profiles__line__init(&ln);
+    ln.function_id = 1, ln.line = 2;
+    enum { NL = SPROF_FRAMES_MAX, NS = SPROF_SAMPLES_MAX, D = SPROF_DEPTH_MAX };
+    Perftools__Profiles__Location *locs = calloc(NL, sizeof *locs), **locp = calloc(NL, sizeof *locp);
+    for (size_t i = 0; i < NL; i++) {
+        perftools__profiles__location__init(&locs[i]);
+        locs[i].id = i + 1, locs[i].n_line = 1, locs[i].line = &lnp;
+        locp[i] = &locs[i];
+    }
+    Perftools__Profiles__Label lb, *lbp = &lb;
+    perftools__profiles__label__init(&lb);
+    lb.key = 6, lb.str = 7;
+    uint64_t ids[D];
+    for (size_t k = 0; k < D; k++)
+        ids[k] = NL; /* the last location: the longest scan */
+    int64_t vals[3] = { 0, 0, 0 };
+    Perftools__Profiles__Sample *sm = calloc(NS, sizeof *sm), **smp = calloc(NS, sizeof *smp);
+    for (size_t i = 0; i < NS; i++) {
+        perftools__profiles__sample__init(&sm[i]);
+        sm[i].n_location_id = D, sm[i].location_id = ids, sm[i].n_value = 3, sm[i].value = vals;
+        sm[i].n_label = 1, sm[i].label = &lbp;
+        smp[i] = &sm[i];
+    }
+    Perftools__Profiles__Profile m;
+    perftools__profiles__profile__init(&m);
+    m.n_sample_type = 3, m.sample_type = vtp, m.n_sample = NS, m.sample = smp, m.n_location = NL;
+    m.location = locp, m.n_function = 1, m.function = &fnp, m.n_string_table = 10, m.string_table = strs;
+    char err[200];
+    size_t plen = perftools__profiles__profile__get_packed_size(&m);
+    uint8_t *pb = malloc(plen);
+    perftools__profiles__profile__pack(&m, pb);
+    uLongf gl = compressBound(plen);
+    uint8_t *gz = malloc(gl);
+    z_stream g;
+    memset(&g, 0, sizeof g);
+    deflateInit2(&g, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    g.next_in = pb, g.avail_in = (uInt)plen, g.next_out = gz, g.avail_out = (uInt)gl;
+    CHECK_INT(deflate(&g, Z_FINISH), Z_STREAM_END);
+    gl -= g.avail_out;
+    deflateEnd(&g);
+    struct sprof q;
+    CHECK(gl < SPROF_BYTES_MAX && plen < SPROF_RAW_MAX, "%lu / %zu bytes", (unsigned long)gl, plen);
+    CHECK_INT(sprof_decode(gz, gl, NULL, NULL, -1, &q, err, sizeof err), 0);
+    CHECK_INT(q.nsamples, NS);
+    sprof_fini(&q);
+    free(gz);
+    free(pb);
+    free(sm);
+    free(smp);
+    free(locs);
+    free(locp);
+
+    /* field 2 (sample), empty, over and over: 8 MB raw */
+    size_t n = SPROF_RAW_MAX - 64;
+    unsigned char *raw = malloc(n);
+    for (size_t i = 0; i + 1 < n; i += 2)
+        raw[i] = 0x12, raw[i + 1] = 0;
+    /* gzipped, it fits the encoded bound */
+    uLongf zl = compressBound(n);
+    unsigned char *z = malloc(zl);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = raw, zs.avail_in = (uInt)n, zs.next_out = z, zs.avail_out = (uInt)zl;
+    CHECK_INT(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    zl = zl - zs.avail_out;
+    deflateEnd(&zs);
+    CHECK(zl < SPROF_BYTES_MAX, "%lu bytes gzipped", (unsigned long)zl);
+    CHECK_INT(sprof_decode(z, zl, NULL, NULL, -1, &q, err, sizeof err), -E2BIG);
+    CHECK(strstr(err, "unpacked"), "%s", err);
+    sprof_fini(&q);
+    free(z);
+    free(raw);
+}
+
 int main(void)
 {
     test_roundtrip();
     test_lies();
+    test_costly();
     test_b64();
     test_collector_and_store();
     return check_done("sprof");
