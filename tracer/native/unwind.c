@@ -85,6 +85,15 @@ static void syms_clear(struct nat_unwinder *u)
     hmap_init(&u->syms, 1024);
 }
 
+/* Forget the lookups, keep the entries: callers may still hold symbols
+ * returned before a refresh (a dump merges a whole stack after symbolizing
+ * it); the entries are freed with the unwinder. */
+static void syms_forget(struct nat_unwinder *u)
+{
+    hmap_fini(&u->syms);
+    hmap_init(&u->syms, 1024);
+}
+
 static int report(struct nat_unwinder *u)
 {
     dwfl_report_begin(u->dwfl);
@@ -238,7 +247,7 @@ int nat_refresh(struct nat_unwinder *u)
         return 0;
     u->maps_sig = sig;
     u->st.refreshes++;
-    syms_clear(u);
+    syms_forget(u);
     if (report(u))
         return SE_EXITED;
     return 1;

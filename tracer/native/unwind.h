@@ -61,7 +61,8 @@ int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_f
                int max, int *truncated);
 
 /* Name the frame at pc (activation as in nat_frame), with DWARF lines when
- * lines is set. Never NULL. Cached by address. */
+ * lines is set. Never NULL. Cached by address; the result stays valid until
+ * nat_unwinder_free (a refresh of the maps forgets lookups, not results). */
 const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int activation,
                                     int lines);
 
