@@ -55,6 +55,7 @@ static void test_314(void)
     small_frames_and_tstate(23, 30, 32, 38);
     blk[31] = 80;                      /* sizeof(_PyInterpreterFrame) */
     blk[16] = 1000, blk[18] = 1008, blk[19] = 1016; /* _gil, _gil.locked, _gil.last_holder */
+    blk[51] = 8;                       /* ob_type: read into 16-byte object headers */
     CHECK_INT(py_debug_offsets_apply(blk, 95 * 8, 3, 14, &L, err, sizeof err), 1);
     CHECK_INT(L.minor, 14);
     CHECK_INT(L.rt_interpreters_head, AT(5));
@@ -81,7 +82,7 @@ static void test_314(void)
     CHECK_INT(L.co_linetable, AT(43));
     CHECK_INT(L.co_firstlineno, AT(44));
     CHECK_INT(L.co_code_adaptive, AT(48));
-    CHECK_INT(L.ob_type, AT(51));
+    CHECK_INT(L.ob_type, 8);
     CHECK_INT(L.tp_name, AT(53));
     CHECK_INT(L.tp_flags, AT(55));
     CHECK_INT(L.list_items, AT(60));
@@ -120,6 +121,13 @@ static void test_314(void)
     blk[31] = 0;
     CHECK_INT(py_debug_offsets_apply(blk, 95 * 8, 3, 14, &M, err, sizeof err), SE_UNSUPPORTED);
     blk[31] = 80;
+    /* ob_type past a 16-byte header; an offset that wraps when 8 is added */
+    blk[51] = 16;
+    CHECK_INT(py_debug_offsets_apply(blk, 95 * 8, 3, 14, &M, err, sizeof err), SE_UNSUPPORTED);
+    blk[51] = 8;
+    blk[40] = UINT64_MAX - 3;
+    CHECK_INT(py_debug_offsets_apply(blk, 95 * 8, 3, 14, &M, err, sizeof err), SE_UNSUPPORTED);
+    blk[40] = AT(40);
     /* cut short */
     CHECK_INT(py_debug_offsets_apply(blk, 94 * 8, 3, 14, &M, err, sizeof err), SE_UNSUPPORTED);
     CHECK(memcmp(&M, base, sizeof M) == 0, "layout changed by a refused block");

@@ -94,7 +94,8 @@ static int64_t field(const uint8_t *b, struct dbg_word w, uint64_t cap)
     if (w.at < 0)
         return -1;
     uint64_t off = word(b, w.at), size = word(b, w.size);
-    if (size == 0 || size > DBG_MAX_SECTION || off + 8 > size || off + 8 > cap)
+    /* written so that no sum wraps: off comes from the target */
+    if (size < 8 || size > DBG_MAX_SECTION || cap < 8 || off > size - 8 || off > cap - 8)
         return -2;
     return (int64_t)off;
 }
@@ -151,7 +152,7 @@ int py_debug_offsets_apply(const void *buf, size_t len, int major, int minor,
         { &n.co_linetable, A->co_linetable, any },
         { &n.co_firstlineno, A->co_firstlineno, any },
         { &n.co_code_adaptive, A->co_code_adaptive, any },
-        { &n.ob_type, A->ob_type, any },
+        { &n.ob_type, A->ob_type, 16 }, /* object headers are read into 16-byte and larger buffers */
         { &n.tp_name, A->tp_name, any },
         { &n.tp_flags, A->tp_flags, any },
         { &n.list_items, A->list_items, any },

@@ -413,7 +413,7 @@ int tk_chain_level(struct py_runtime *rt, uint64_t obj, const uint8_t *g, size_t
         return 1;
     }
     /* 3.11+: the frame is embedded in the generator */
-    if ((size_t)(L->gi_iframe + L->if_size) > glen)
+    if ((size_t)(L->gi_iframe + L->if_size) > glen || L->gi_frame_state < 0 || (size_t)L->gi_frame_state >= glen)
         return SE_FAULT;
     int state = (int8_t)g[L->gi_frame_state];
     const uint8_t *fr = g + L->gi_iframe;
