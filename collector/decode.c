@@ -91,6 +91,11 @@ int span_batch_profiles(struct span_batch *b)
         if (!a)
             return -ENOMEM; /* the decoders wrote it: it parses */
         json_t *v = json_object_get(a, PPROF_KEY);
+        if (!v) { /* the text was in a value or a nested key: no profile */
+            json_decref(a);
+            w++;
+            continue;
+        }
         char why[200] = "";
         unsigned char *raw = NULL;
         size_t rawlen = 0;

@@ -294,6 +294,16 @@ static void test_collector_and_store(void)
     CHECK_STR(b.spans[1].span_id, "5555555555555555");
     CHECK(!b.spans[1].pprof, "no profile");
 
+    /* the key's text in a nested key and in a value: a span with no profile */
+    struct span_batch nb;
+    span_batch_init(&nb);
+    mk(&nb, "6666666666666666", "{\"o\":{\"sonde.profile.pprof\":1},\"v\":\"x\\\"sonde.profile.pprof\"}");
+    CHECK_INT(span_batch_profiles(&nb), 0);
+    CHECK_INT(nb.n, 1);
+    CHECK_INT(nb.rejected, 0);
+    CHECK(!nb.spans[0].pprof, "no profile");
+    span_batch_fini(&nb);
+
     char path[] = "/tmp/sonde-test-sprof-XXXXXX", err[256];
     int fd = mkstemp(path);
     close(fd);
