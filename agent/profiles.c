@@ -164,6 +164,13 @@ void agent_profiles_start(int64_t start_unix_ns, struct recorder_hook *hook)
     pthread_mutex_lock(&pmu);
     if (!maps_init) {
         maps_init = !hmap_init(&gmap, 1024) && !hmap_init(&omap, PROF_OPEN_MAX * 2);
+    } else {
+        /* code objects are keyed by the sampler's pointers, freed with the
+         * last recording's sampler: a new one's may take the same
+         * addresses. Look them up afresh (the frames stay: open profiles
+         * borrow their names). */
+        hmap_fini(&gmap);
+        maps_init = !hmap_init(&gmap, 1024);
     }
     start_unix = start_unix_ns;
     watermark = -1;
