@@ -32,15 +32,16 @@ static int64_t now_ns(void)
 }
 
 /* The signal to hand back on detach for a stop status: a signal that was
- * being delivered when the thread stopped, 0 for our interrupt or a group
- * stop (which the detach leaves in force). */
+ * being delivered when the thread stopped (a SIGTRAP too: a seized thread
+ * gets none from the attach, so one is the program's own), 0 for our
+ * interrupt or a group stop (which the detach leaves in force). */
 static int stop_signal(int status)
 {
     if (!WIFSTOPPED(status))
         return 0;
     if ((status >> 16) == PTRACE_EVENT_STOP)
         return 0;
-    return WSTOPSIG(status) == SIGTRAP ? 0 : WSTOPSIG(status);
+    return WSTOPSIG(status);
 }
 
 /* Waiting for a stop with a bound: waitpid blocks (it wakes the moment the
@@ -199,6 +200,11 @@ int nat_capture(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_fn fn, 
 {
     if (npending)
         nat_reap(0);
+    if (npending >= NAT_PENDING_MAX && nat_reap(NAT_STOP_TIMEOUT_NS) >= NAT_PENDING_MAX)
+        /* no room to remember one more thread that may stop late: seizing
+         * it could leave it stopped until sonde exits */
+        return se_fail(err, errlen, -EBUSY, "thread %d not stopped: %d threads have not stopped yet", (int)tid,
+                       NAT_PENDING_MAX);
     c->tid = tid;
     c->nregs = 0;
     c->stack_len = 0;
