@@ -14,7 +14,7 @@
 static void report_usage(FILE *f)
 {
     fputs("usage: sonde report [--mode wall|cpu|gil] [--pid PID] [--thread [PID:]NAME|TID] [--task NAME|ID]\n"
-          "                    [--span ID] [--limit N] [--json] FILE.sonde\n"
+          "                    [--span ID] [--sort self|total] [--limit N] [--json] FILE.sonde\n"
           "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
           "  -p, --pid PID      only this process (of a recording of several: --subprocesses)\n"
           "  -t, --thread T     only this thread: its Python name, PID:NAME, or OS thread id\n"
@@ -23,6 +23,8 @@ static void report_usage(FILE *f)
           "                     or the ID column of the report), running and suspended\n"
           "  -S, --span ID      only the samples taken while this span was current (its\n"
           "                     number, the ID column, or its 16-hex-digit span id)\n"
+          "      --sort S       rank functions by self time (default: where the time is\n"
+          "                     spent) or total time (with what they call)\n"
           "  -n, --limit N      show the top N functions (default 25, 0 = all)\n"
           "  -j, --json         print {\"threads\": [...], \"green_threads\": [...],\n"
           "                     \"functions\": [...], \"spans\": [...]} (every function)\n",
@@ -38,6 +40,7 @@ int cmd_report(int argc, char **argv)
         { "task", required_argument, NULL, 'T' },
         { "span", required_argument, NULL, 'S' },
         { "limit", required_argument, NULL, 'n' },
+        { "sort", required_argument, NULL, 's' + 256 },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
@@ -55,6 +58,14 @@ int cmd_report(int argc, char **argv)
                 return EXIT_USAGE;
             }
             o.mode = (enum q_metric)mode;
+            break;
+        case 's' + 256:
+            if (!strcmp(optarg, "self"))
+                o.sort_total = 0;
+            else if (!strcmp(optarg, "total"))
+                o.sort_total = 1;
+            else
+                return cli_usage_error("report", "--sort wants self or total");
             break;
         case 't': thread = optarg; break;
         case 'p': pid = optarg; break;

@@ -420,8 +420,8 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
         model_thread_label(m, o->thread, label, sizeof label);
     else if (o->pid)
         snprintf(label, sizeof label, "process %d", o->pid);
-    fprintf(f, "\nTop functions by %s time (%s, %.3f s):\n", metric_name(o->mode),
-            textesc_str(label, b1, sizeof b1), total);
+    fprintf(f, "\nTop functions by %s time (%s, %.3f s), ranked by %s time:\n", metric_name(o->mode),
+            textesc_str(label, b1, sizeof b1), total, o->sort_total ? "total" : "self");
     fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s", "FUNCTION (FILE:LINE)");
     size_t shown = 0;
     for (size_t i = 0; i < nfn && (!o->limit || shown < (size_t)o->limit); i++) {
@@ -455,7 +455,7 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
     if (!rc)
         rc = query_spans(m, &sp, &nsp);
     if (!rc)
-        rc = query_functions(m, &flt, o->mode, 0, &fn, &nfn);
+        rc = query_functions(m, &flt, o->mode, !o->sort_total, &fn, &nfn);
     if (!rc) {
         struct green_rows gr = { sp, nsp, gs, ngs };
         if (o->json)

@@ -15,6 +15,7 @@ struct report_opts {
     uint32_t span;        /* span number: functions of the samples taken while
                              that span was current (0 = every sample) */
     int limit;            /* functions shown in text, 0 = all */
+    int sort_total;       /* rank functions by total time (default: self) */
     int json;
 };
 

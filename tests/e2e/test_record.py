@@ -343,8 +343,14 @@ def test_report_modes(sonde_bin, cpython, tmp_path_factory, mode):
     for name in ("MainThread", "spin-a", "spin-b", "sleeper", "hasher"):
         assert re.search(r"^%s\s+\d+" % re.escape(name), r.stdout, re.M), r.stdout
     rows = top_functions(r.stdout)
-    totals = [row[3] for row in rows]
-    assert totals == sorted(totals, reverse=True), "not ranked by total: %s" % r.stdout
+    selfs = [row[2] for row in rows]
+    assert selfs == sorted(selfs, reverse=True), "not ranked by self time: %s" % r.stdout
+    assert "ranked by self time" in r.stdout
+    rt = run_sonde(sonde_bin, "report", "--mode", mode, "--limit", "0", "--sort", "total", rec.path)
+    assert rt.returncode == 0, rt.stderr
+    totals = [row[3] for row in top_functions(rt.stdout)]
+    assert totals == sorted(totals, reverse=True), "not ranked by total: %s" % rt.stdout
+    assert sorted(top_functions(rt.stdout)) == sorted(rows)  # the same rows, another order
     # the workload's leaf functions, in the order the report ranks them
     leaves = [row[0] for row in rows if row[1] == W and row[0] in
               ("spin_work", "nap", "hash_buffers")]
