@@ -14,7 +14,7 @@
 static void report_usage(FILE *f)
 {
     fputs("usage: sonde report [--mode wall|cpu|gil] [--pid PID] [--thread [PID:]NAME|TID] [--task NAME|ID]\n"
-          "                    [--span ID] [--sort self|total] [--limit N] [--json] FILE.sonde\n"
+          "                    [--span ID] [--sort self|total] [--lines] [--limit N] [--json] FILE.sonde\n"
           "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
           "  -p, --pid PID      only this process (of a recording of several: --subprocesses)\n"
           "  -t, --thread T     only this thread: its Python name, PID:NAME, or OS thread id\n"
@@ -25,6 +25,8 @@ static void report_usage(FILE *f)
           "                     number, the ID column, or its 16-hex-digit span id)\n"
           "      --sort S       rank functions by self time (default: where the time is\n"
           "                     spent) or total time (with what they call)\n"
+          "      --lines        rank lines instead of functions (self: the line running;\n"
+          "                     total: on the stack, running or calling); --json adds \"lines\"\n"
           "  -n, --limit N      show the top N functions (default 25, 0 = all)\n"
           "  -j, --json         print {\"threads\": [...], \"green_threads\": [...],\n"
           "                     \"functions\": [...], \"spans\": [...]} (every function)\n",
@@ -41,6 +43,7 @@ int cmd_report(int argc, char **argv)
         { "span", required_argument, NULL, 'S' },
         { "limit", required_argument, NULL, 'n' },
         { "sort", required_argument, NULL, 's' + 256 },
+        { "lines", no_argument, NULL, 'l' + 256 },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
@@ -67,6 +70,7 @@ int cmd_report(int argc, char **argv)
             else
                 return cli_usage_error("report", "--sort wants self or total");
             break;
+        case 'l' + 256: o.lines = 1; break;
         case 't': thread = optarg; break;
         case 'p': pid = optarg; break;
         case 'T': task = optarg; break;

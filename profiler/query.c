@@ -2,6 +2,8 @@
 
 #include "profiler/calltree.h"
 
+#include "common/hmap.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +165,121 @@ done:
     free(funcs);
     calltree_free(t);
     return rc;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+    const struct q_line *x = a, *y = b;
+    double vx = g_sort_self ? x->self[g_sort_metric] : x->total[g_sort_metric];
+    double vy = g_sort_self ? y->self[g_sort_metric] : y->total[g_sort_metric];
+    if (vx != vy)
+        return vx < vy ? 1 : -1;
+    double sx = x->self[g_sort_metric], sy = y->self[g_sort_metric];
+    if (sx != sy)
+        return sx < sy ? 1 : -1;
+    if (x->name != y->name)
+        return x->name < y->name ? -1 : 1;
+    return x->line - y->line;
+}
+
+struct line_acc {
+    struct hmap map; /* (name << 32 | file, line << 32 | fn_line) -> index + 1 */
+    struct q_line *rows;
+    size_t n, cap;
+    size_t *seen;    /* the last sample (+ 1) that counted each row in totals */
+    uint32_t *frames;
+    uint32_t depth;
+};
+
+static int line_sample(struct line_acc *a, const struct model *m, const struct m_sample *s, size_t stamp)
+{
+    if (!s->stack || s->stack >= m->nstacks)
+        return 0;
+    uint32_t d = calltree_stack_frames(m, s->stack, a->frames, a->depth);
+    double v[Q_METRICS];
+    v[Q_WALL] = s->wall_ns > 0 ? (double)s->wall_ns / 1e9 : 0;
+    v[Q_CPU] = s->cpu_ns > 0 ? (double)s->cpu_ns / 1e9 : 0;
+    v[Q_GIL] = s->state == STATE_GIL ? v[Q_WALL] : 0;
+    for (uint32_t k = 0; k < d; k++) {
+        uint32_t fi = a->frames[k];
+        if (fi == 0 || fi >= m->nframes)
+            continue;
+        const struct m_frame *fr = &m->frames[fi];
+        uint64_t k1 = (uint64_t)fr->name << 32 | fr->file;
+        uint64_t k2 = (uint64_t)(uint32_t)fr->line << 32 | (uint32_t)fr->fn_line;
+        uint64_t *ix = hmap_get(&a->map, k1, k2);
+        size_t i;
+        if (ix) {
+            i = (size_t)*ix - 1;
+        } else {
+            if (a->n == a->cap) {
+                size_t cap = a->cap ? a->cap * 2 : 256;
+                struct q_line *r = realloc(a->rows, cap * sizeof *r);
+                size_t *sn = realloc(a->seen, cap * sizeof *sn);
+                if (r)
+                    a->rows = r;
+                if (sn)
+                    a->seen = sn;
+                if (!r || !sn)
+                    return -ENOMEM;
+                a->cap = cap;
+            }
+            i = a->n++;
+            memset(&a->rows[i], 0, sizeof a->rows[i]);
+            a->rows[i].name = fr->name;
+            a->rows[i].file = fr->file;
+            a->rows[i].line = fr->line;
+            a->rows[i].fn_line = fr->fn_line;
+            a->seen[i] = 0;
+            if (hmap_put(&a->map, k1, k2, i + 1))
+                return -ENOMEM;
+        }
+        if (a->seen[i] != stamp) {
+            a->seen[i] = stamp;
+            for (int q = 0; q < Q_METRICS; q++)
+                a->rows[i].total[q] += v[q];
+        }
+        if (k + 1 == d)
+            for (int q = 0; q < Q_METRICS; q++)
+                a->rows[i].self[q] += v[q];
+    }
+    return 0;
+}
+
+int query_lines(const struct model *m, const struct ct_filter *f, enum q_metric sort_metric, int sort_self,
+                struct q_line **out, size_t *n)
+{
+    struct line_acc a = { 0 };
+    struct ct_filter none = { 0 };
+    if (!f)
+        f = &none;
+    a.depth = calltree_max_depth(m) + 1;
+    a.frames = malloc(a.depth * sizeof *a.frames);
+    int map_ok = a.frames && !hmap_init(&a.map, 1024);
+    int rc = map_ok ? 0 : -ENOMEM;
+    size_t stamp = 0;
+    for (size_t i = 0; !rc && i < m->nsamples; i++)
+        if (ct_selected(m, f, &m->samples[i]))
+            rc = line_sample(&a, m, &m->samples[i], ++stamp);
+    /* a green thread's suspended samples are its own (as calltree_new) */
+    for (size_t i = 0; !rc && f->green && i < m->ngsamples; i++)
+        if (m->gsamples[i].green == f->green && ct_selected(m, f, &m->gsamples[i]))
+            rc = line_sample(&a, m, &m->gsamples[i], ++stamp);
+    if (map_ok)
+        hmap_fini(&a.map);
+    free(a.frames);
+    free(a.seen);
+    if (rc) {
+        free(a.rows);
+        return rc;
+    }
+    g_sort_metric = sort_metric;
+    g_sort_self = sort_self;
+    if (a.n)
+        qsort(a.rows, a.n, sizeof *a.rows, cmp_line);
+    *out = a.rows;
+    *n = a.n;
+    return 0;
 }
 
 void query_gil(const struct model *m, struct q_gil *out)

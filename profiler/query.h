@@ -31,10 +31,25 @@ struct q_func {
 /* Every function seen (a function is name + file + first line), with self
  * and total wall, CPU and GIL-held seconds; only the samples filter f
  * selects (NULL: every thread's). A function counts once per sample in
- * totals, however deep it recurses. Sorted by total of sort_metric,
- * descending. Caller frees. */
+ * totals, however deep it recurses. Sorted by self (sort_self) or total
+ * time of sort_metric, descending. Caller frees. */
 int query_functions(const struct model *m, const struct ct_filter *f, enum q_metric sort_metric,
                     int sort_self, struct q_func **out, size_t *n);
+
+/* A line of a function: self time while it was the line executing in the
+ * innermost frame, total time while it was on the stack (the line running,
+ * or the call site of what ran). */
+struct q_line {
+    uint32_t name, file;          /* string ids */
+    int32_t line, fn_line;
+    double self[Q_METRICS], total[Q_METRICS]; /* seconds */
+};
+
+/* Every line seen in the samples f selects (as query_functions), once per
+ * sample in totals however deep it recurses; sorted as query_functions
+ * sorts. Caller frees. 0 or -ENOMEM. */
+int query_lines(const struct model *m, const struct ct_filter *f, enum q_metric sort_metric, int sort_self,
+                struct q_line **out, size_t *n);
 
 /* A green thread's time: wall_s is its life as observed (running plus
  * suspended samples), running_s the wall time of its thread's samples

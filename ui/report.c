@@ -27,6 +27,8 @@ static double pct(double part, double whole)
 #define GREEN_ROWS_MAX 40
 
 struct green_rows {
+    const struct q_line *ln; /* --lines: the lines, ranked */
+    size_t nln;
     const struct q_span *sp; /* the recording's spans (query_spans), nsp of them */
     size_t nsp;
     const struct q_green *g;
@@ -100,6 +102,23 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         json_object_set_new(j, "self_wall_s", json_real(q->self[Q_WALL]));
         json_object_set_new(j, "total_wall_s", json_real(q->total[Q_WALL]));
         json_array_append_new(funcs, j);
+    }
+    if (o->lines) {
+        json_t *lines = json_array();
+        for (size_t i = 0; i < gr->nln; i++) {
+            const struct q_line *q = &gr->ln[i];
+            json_t *j = json_object();
+            json_object_set_new(j, "function", jstr(model_str(m, q->name)));
+            json_object_set_new(j, "file", jstr(model_str(m, q->file)));
+            json_object_set_new(j, "line", json_integer(q->line));
+            json_object_set_new(j, "fn_line", json_integer(q->fn_line));
+            json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
+            json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
+            json_object_set_new(j, "self_wall_s", json_real(q->self[Q_WALL]));
+            json_object_set_new(j, "total_wall_s", json_real(q->total[Q_WALL]));
+            json_array_append_new(lines, j);
+        }
+        json_object_set_new(root, "lines", lines);
     }
     json_t *procs = json_array();
     for (size_t i = 0; i < m->nprocs; i++) {
@@ -420,11 +439,24 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
         model_thread_label(m, o->thread, label, sizeof label);
     else if (o->pid)
         snprintf(label, sizeof label, "process %d", o->pid);
-    fprintf(f, "\nTop functions by %s time (%s, %.3f s), ranked by %s time:\n", metric_name(o->mode),
-            textesc_str(label, b1, sizeof b1), total, o->sort_total ? "total" : "self");
-    fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s", "FUNCTION (FILE:LINE)");
+    fprintf(f, "\nTop %s by %s time (%s, %.3f s), ranked by %s time:\n", o->lines ? "lines" : "functions",
+            metric_name(o->mode), textesc_str(label, b1, sizeof b1), total, o->sort_total ? "total" : "self");
+    fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s",
+            "FUNCTION (FILE:LINE)");
     size_t shown = 0;
-    for (size_t i = 0; i < nfn && (!o->limit || shown < (size_t)o->limit); i++) {
+    for (size_t i = 0; o->lines && i < gr->nln && (!o->limit || shown < (size_t)o->limit); i++) {
+        const struct q_line *q = &gr->ln[i];
+        if (q->total[o->mode] <= 0)
+            continue;
+        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  ", pct(q->self[o->mode], total), q->self[o->mode],
+                pct(q->total[o->mode], total), q->total[o->mode]);
+        textesc_fputs(model_str(m, q->name), f);
+        fputs(" (", f);
+        textesc_fputs(model_str(m, q->file), f);
+        fprintf(f, ":%d)\n", q->line);
+        shown++;
+    }
+    for (size_t i = 0; !o->lines && i < nfn && (!o->limit || shown < (size_t)o->limit); i++) {
         const struct q_func *q = &fn[i];
         if (q->total[o->mode] <= 0)
             continue;
@@ -456,8 +488,12 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
         rc = query_spans(m, &sp, &nsp);
     if (!rc)
         rc = query_functions(m, &flt, o->mode, !o->sort_total, &fn, &nfn);
+    struct q_line *ln = NULL;
+    size_t nln = 0;
+    if (!rc && o->lines)
+        rc = query_lines(m, &flt, o->mode, !o->sort_total, &ln, &nln);
     if (!rc) {
-        struct green_rows gr = { sp, nsp, gs, ngs };
+        struct green_rows gr = { .ln = ln, .nln = nln, .sp = sp, .nsp = nsp, .g = gs, .n = ngs };
         if (o->json)
             rc = write_json(f, m, o, th, nth, &gr, fn, nfn);
         else
@@ -467,5 +503,6 @@ int report_write(FILE *f, const struct model *m, const struct report_opts *o)
     free(gs);
     free(sp);
     free(fn);
+    free(ln);
     return rc;
 }

@@ -16,6 +16,7 @@ struct report_opts {
                              that span was current (0 = every sample) */
     int limit;            /* functions shown in text, 0 = all */
     int sort_total;       /* rank functions by total time (default: self) */
+    int lines;            /* rank lines (function, file, line) instead */
     int json;
 };
 
