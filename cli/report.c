@@ -14,7 +14,8 @@
 static void report_usage(FILE *f)
 {
     fputs("usage: sonde report [--mode wall|cpu|gil] [--pid PID] [--thread [PID:]NAME|TID] [--task NAME|ID]\n"
-          "                    [--span ID] [--sort self|total] [--lines] [--limit N] [--json] FILE.sonde\n"
+          "                    [--span ID] [--sort self|total] [--lines] [--threads all]\n"
+          "                    [--limit N] [--json] FILE.sonde\n"
           "  -m, --mode M       rank functions by wall, cpu or gil (time holding the GIL)\n"
           "  -p, --pid PID      only this process (of a recording of several: --subprocesses)\n"
           "  -t, --thread T     only this thread: its Python name, PID:NAME, or OS thread id\n"
@@ -27,6 +28,8 @@ static void report_usage(FILE *f)
           "                     spent) or total time (with what they call)\n"
           "      --lines        rank lines instead of functions (self: the line running;\n"
           "                     total: on the stack, running or calling); --json adds \"lines\"\n"
+          "      --threads all  one row per thread (default: threads of a process named\n"
+          "                     alike, 5 or more, are one row with their sums)\n"
           "  -n, --limit N      show the top N functions (default 25, 0 = all)\n"
           "  -j, --json         print {\"threads\": [...], \"green_threads\": [...],\n"
           "                     \"functions\": [...], \"spans\": [...]} (every function)\n",
@@ -44,6 +47,7 @@ int cmd_report(int argc, char **argv)
         { "limit", required_argument, NULL, 'n' },
         { "sort", required_argument, NULL, 's' + 256 },
         { "lines", no_argument, NULL, 'l' + 256 },
+        { "threads", required_argument, NULL, 'a' + 256 },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
@@ -71,6 +75,11 @@ int cmd_report(int argc, char **argv)
                 return cli_usage_error("report", "--sort wants self or total");
             break;
         case 'l' + 256: o.lines = 1; break;
+        case 'a' + 256:
+            if (strcmp(optarg, "all") && strcmp(optarg, "grouped"))
+                return cli_usage_error("report", "--threads wants all or grouped");
+            o.all_threads = !strcmp(optarg, "all");
+            break;
         case 't': thread = optarg; break;
         case 'p': pid = optarg; break;
         case 'T': task = optarg; break;

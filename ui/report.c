@@ -326,6 +326,106 @@ static void write_gil(FILE *f, const char *head, const struct q_gil *g)
             pct(g->held_offcpu_s, g->held_s), g->held_offcpu_s);
 }
 
+/* A thread name's pattern: each run of digits as N ("Thread-N
+ * (process_request_thread)"). */
+static void name_pattern(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = name; *p && n + 2 < cap; p++) {
+        if (*p >= '0' && *p <= '9') {
+            while (p[1] >= '0' && p[1] <= '9')
+                p++;
+            out[n++] = 'N';
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = 0;
+}
+
+/* The thread table. Threads of one process whose names share a pattern
+ * (a thread per request: Thread-N (process_request_thread)) are one row
+ * with their count and their sums once there are REPORT_GROUP_MIN of them,
+ * unless o->all_threads or a thread was asked for. Names are shown whole
+ * up to REPORT_NAME_MAX columns. */
+#define REPORT_GROUP_MIN 5
+#define REPORT_NAME_MAX 48
+static void write_thread_rows(FILE *f, const struct model *m, const struct report_opts *o,
+                              const struct q_thread *th, size_t nth)
+{
+    char (*pat)[128] = calloc(nth + 1, sizeof *pat);
+    size_t *group = calloc(nth + 1, sizeof *group); /* members of i's group, 0 = not a group head */
+    uint8_t *done = calloc(nth + 1, 1);
+    int grouping = pat && group && done && !o->all_threads && !o->thread;
+    char b1[512];
+    int width = 24;
+    size_t ngroups = 0;
+    for (size_t i = 0; i < nth; i++) {
+        const struct m_thread *mt = &m->threads[th[i].thread];
+        const char *nm = mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?";
+        int len = (int)strlen(nm);
+        if (grouping)
+            name_pattern(nm, pat[i], sizeof pat[i]);
+        if (len > width)
+            width = len < REPORT_NAME_MAX ? len : REPORT_NAME_MAX;
+    }
+    for (size_t i = 0; grouping && i < nth; i++) {
+        if (done[i] || !strchr(pat[i], 'N'))
+            continue;
+        size_t k = 0;
+        for (size_t j = i; j < nth; j++)
+            k += !done[j] && m->threads[th[j].thread].pid == m->threads[th[i].thread].pid &&
+                 !strcmp(pat[j], pat[i]);
+        if (k < REPORT_GROUP_MIN)
+            continue;
+        group[i] = k;
+        ngroups++;
+        for (size_t j = i + 1; j < nth; j++)
+            if (m->threads[th[j].thread].pid == m->threads[th[i].thread].pid && !strcmp(pat[j], pat[i]))
+                done[j] = 1;
+    }
+    fprintf(f, "%-*s %8s %8s %8s %9s %9s %7s %7s %7s %7s\n", width, "THREAD", "PID", "TID", "SAMPLES", "WALL s",
+            "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
+    for (size_t i = 0; i < nth; i++) {
+        const struct q_thread *t = &th[i];
+        const struct m_thread *mt = &m->threads[t->thread];
+        if ((o->thread && t->thread != o->thread) || (o->pid && mt->pid != o->pid) || (grouping && done[i]))
+            continue;
+        if (grouping && group[i]) {
+            struct q_thread sum = { 0 };
+            for (size_t j = i; j < nth; j++) {
+                if (m->threads[th[j].thread].pid != mt->pid || strcmp(pat[j], pat[i]))
+                    continue;
+                sum.samples += th[j].samples;
+                sum.wall_s += th[j].wall_s;
+                sum.cpu_s += th[j].cpu_s;
+                for (int s = 0; s < STATE_COUNT; s++)
+                    sum.state_s[s] += th[j].state_s[s];
+            }
+            char label[160], cnt[24];
+            snprintf(label, sizeof label, "%s", pat[i]);
+            snprintf(cnt, sizeof cnt, "x%zu", group[i]);
+            fprintf(f, "%-*.*s %8d %8s %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n", width, width, label, mt->pid,
+                    cnt, (unsigned long long)sum.samples, sum.wall_s, sum.cpu_s,
+                    pct(sum.state_s[STATE_GIL], sum.wall_s), pct(sum.state_s[STATE_GIL_WAIT], sum.wall_s),
+                    pct(sum.state_s[STATE_NOGIL], sum.wall_s), pct(sum.state_s[STATE_IDLE], sum.wall_s));
+            continue;
+        }
+        fprintf(f, "%-*.*s %8d %8d %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n", width, width,
+                mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?", mt->pid, mt->tid,
+                (unsigned long long)t->samples,
+                t->wall_s, t->cpu_s, pct(t->state_s[STATE_GIL], t->wall_s),
+                pct(t->state_s[STATE_GIL_WAIT], t->wall_s), pct(t->state_s[STATE_NOGIL], t->wall_s),
+                pct(t->state_s[STATE_IDLE], t->wall_s));
+    }
+    if (ngroups)
+        fprintf(f, "(%zu group%s of threads named alike, N for their numbers, TID xCOUNT: their sums;"
+                   " --threads all lists each)\n", ngroups, ngroups > 1 ? "s" : "");
+    free(pat);
+    free(group);
+    free(done);
+}
+
 static void write_text(FILE *f, const struct model *m, const struct report_opts *o,
                        const struct q_thread *th, size_t nth, const struct green_rows *gr,
                        const struct q_func *fn, size_t nfn)
@@ -372,20 +472,7 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
         fputs("(%HELD, %CONT: share of the process's ticks its GIL was held, contended)\n\n", f);
     }
 
-    fprintf(f, "%-24s %8s %8s %8s %9s %9s %7s %7s %7s %7s\n", "THREAD", "PID", "TID", "SAMPLES", "WALL s",
-            "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
-    for (size_t i = 0; i < nth; i++) {
-        const struct q_thread *t = &th[i];
-        const struct m_thread *mt = &m->threads[t->thread];
-        if ((o->thread && t->thread != o->thread) || (o->pid && mt->pid != o->pid))
-            continue;
-        fprintf(f, "%-24.24s %8d %8d %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n",
-                mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?", mt->pid, mt->tid,
-                (unsigned long long)t->samples,
-                t->wall_s, t->cpu_s, pct(t->state_s[STATE_GIL], t->wall_s),
-                pct(t->state_s[STATE_GIL_WAIT], t->wall_s), pct(t->state_s[STATE_NOGIL], t->wall_s),
-                pct(t->state_s[STATE_IDLE], t->wall_s));
-    }
+    write_thread_rows(f, m, o, th, nth);
 
     write_green_text(f, m, o, gr);
 

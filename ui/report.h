@@ -17,6 +17,7 @@ struct report_opts {
     int limit;            /* functions shown in text, 0 = all */
     int sort_total;       /* rank functions by total time (default: self) */
     int lines;            /* rank lines (function, file, line) instead */
+    int all_threads;      /* one row per thread: no groups of threads named alike */
     int json;
 };
 

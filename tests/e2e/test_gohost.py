@@ -24,11 +24,11 @@ WAIT_ABS = 0.15
 
 
 def _hosts():
-    """The oldest and the newest supported CPython with a shared libpython
-    and its python3.X-config: two frame layouts (frame objects, interpreter
-    frames)."""
+    """The oldest CPython from 3.8 and the newest with a shared libpython and
+    its python3.X-config: two frame layouts (frame objects, interpreter
+    frames). The host embeds CPython 3 (gohost.py is 3.8+ code)."""
     its = [i for i in SUPPORTED_FOUND if i.shared and not i.path.startswith("/usr/")
-           and os.path.exists(i.path + "-config")]
+           and os.path.exists(i.path + "-config") and i.minor >= (3, 8)]
     its.sort(key=lambda i: i.minor)
     picked = its[:1] + its[-1:] if len(its) > 1 else its
     return [pytest.param(i, id=i.version) for i in picked] or \
