@@ -365,7 +365,9 @@ def test_report_modes(sonde_bin, cpython, tmp_path_factory, mode):
     elif mode == "cpu":
         assert leaves[0] in ("spin_work", "hash_buffers"), r.stdout
         assert top_self[0] in ("spin_work", "hash_buffers"), r.stdout
-        assert "nap" not in leaves[:2], r.stdout
+        # (by total: hash_buffers' own time may sit in a callee, bz2's on 2.7)
+        tot = {row[0]: row[3] for row in rows if row[1] == W}
+        assert tot.get("nap", 0) < min(tot["spin_work"], tot["hash_buffers"]), r.stdout
     else:
         # two threads' lifetimes in spin_work: the most wall time of any leaf
         assert leaves[0] == "spin_work", r.stdout
