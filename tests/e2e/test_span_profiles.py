@@ -175,7 +175,8 @@ def test_waterfall_states(sonde_bin, tmp_path):
         t.keys("Enter")  # the most recent trace: the idle span
         s = t.wait_for("Trace " + truth["wait_trace"])
         bar = bar_of(s, "wait")
-        assert bar and set(bar) <= {".", "="} and bar.count(".") >= 0.8 * len(bar), s
+        # mostly idle; its first moments run Python (a sample may hold the GIL)
+        assert bar and set(bar) <= {".", "=", "#", "w"} and bar.count(".") >= 0.8 * len(bar), s
         t.keys("q")
         t.wait_for("TRACE ID")
         t.keys("Down", "Enter")
