@@ -2,6 +2,7 @@
 #include "formats/span_profile.h"
 
 #include "common/err.h"
+#include "common/grow.h"
 #include "common/hmap.h"
 #include "common/strtab.h"
 #include "spans/profile.h"
@@ -20,20 +21,6 @@ struct build {
     size_t capframes, capstacks, capthreads, capsamples;
 };
 
-static int grow(void **a, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 16;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*a, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *a = q;
-    *cap = n;
-    return 0;
-}
 
 static uint32_t frame_id(struct build *b, const struct sprof_frame *f)
 {
@@ -47,7 +34,7 @@ static uint32_t frame_id(struct build *b, const struct sprof_frame *f)
     if (v)
         return (uint32_t)*v;
     struct model *m = b->m;
-    if (grow((void **)&m->frames, &b->capframes, m->nframes + 1, sizeof *m->frames))
+    if (grow_array((void **)&m->frames, &b->capframes, m->nframes + 1, sizeof *m->frames))
         return 0;
     uint32_t id = (uint32_t)m->nframes++;
     m->frames[id] = (struct m_frame){ .name = name, .file = file, .line = line, .fn_line = fl };
@@ -69,7 +56,7 @@ static int64_t stack_id(struct build *b, const struct sprof *p, const struct spr
             parent = (uint32_t)*v;
             continue;
         }
-        if (grow((void **)&m->stacks, &b->capstacks, m->nstacks + 1, sizeof *m->stacks))
+        if (grow_array((void **)&m->stacks, &b->capstacks, m->nstacks + 1, sizeof *m->stacks))
             return -1;
         uint32_t id = (uint32_t)m->nstacks++;
         m->stacks[id] = (struct m_stack){ .parent = parent, .frame = fr,
@@ -114,7 +101,7 @@ static int add_span(struct build *b, const struct span *s, int64_t *ts, size_t *
     }
     struct model *m = b->m;
     rc = -ENOMEM;
-    if (grow((void **)&m->threads, &b->capthreads, m->nthreads + 1, sizeof *m->threads))
+    if (grow_array((void **)&m->threads, &b->capthreads, m->nthreads + 1, sizeof *m->threads))
         goto out;
     uint32_t th = (uint32_t)m->nthreads;
     size_t nl = strlen(s->name) + 40;
@@ -131,7 +118,7 @@ static int add_span(struct build *b, const struct span *s, int64_t *ts, size_t *
             goto out;
         int64_t k = x->count > 0 && (uint64_t)x->count <= *budget ? x->count : 1;
         *budget -= (size_t)k <= *budget ? (size_t)k : *budget;
-        if (grow((void **)&m->samples, &b->capsamples, m->nsamples + (size_t)k, sizeof *m->samples))
+        if (grow_array((void **)&m->samples, &b->capsamples, m->nsamples + (size_t)k, sizeof *m->samples))
             goto out;
         for (int64_t j = 0; j < k; j++) {
             int64_t w = x->wall_ns / k + (j == 0 ? x->wall_ns % k : 0);
@@ -161,9 +148,9 @@ int trace_profile_model(const struct trace_view *v, const char *span_id, struct 
     struct model *m = b.m;
     /* index 0 of frames, stacks and threads is "none" */
     m->nframes = m->nstacks = m->nthreads = 1;
-    if (grow((void **)&m->frames, &b.capframes, 1, sizeof *m->frames) ||
-        grow((void **)&m->stacks, &b.capstacks, 1, sizeof *m->stacks) ||
-        grow((void **)&m->threads, &b.capthreads, 1, sizeof *m->threads)) {
+    if (grow_array((void **)&m->frames, &b.capframes, 1, sizeof *m->frames) ||
+        grow_array((void **)&m->stacks, &b.capstacks, 1, sizeof *m->stacks) ||
+        grow_array((void **)&m->threads, &b.capthreads, 1, sizeof *m->threads)) {
         rc = se_fail(err, errlen, -ENOMEM, "out of memory");
         goto out;
     }

@@ -2,6 +2,7 @@
 
 #include "profiler/calltree.h"
 
+#include "common/grow.h"
 #include "common/hmap.h"
 
 #include <errno.h>
@@ -100,17 +101,25 @@ int query_spans(const struct model *m, struct q_span **out, size_t *n)
 static enum q_metric g_sort_metric;
 static int g_sort_self;
 
+/* Descending by the ranked time (self or total of the metric), then by
+ * self time; 0 when both tie. */
+static int cmp_rank(const double *xself, const double *xtotal, const double *yself, const double *ytotal)
+{
+    double vx = g_sort_self ? xself[g_sort_metric] : xtotal[g_sort_metric];
+    double vy = g_sort_self ? yself[g_sort_metric] : ytotal[g_sort_metric];
+    if (vx != vy)
+        return vx < vy ? 1 : -1;
+    double sx = xself[g_sort_metric], sy = yself[g_sort_metric];
+    if (sx != sy)
+        return sx < sy ? 1 : -1;
+    return 0;
+}
+
 static int cmp_func(const void *a, const void *b)
 {
     const struct q_func *x = a, *y = b;
-    double vx = g_sort_self ? x->self[g_sort_metric] : x->total[g_sort_metric];
-    double vy = g_sort_self ? y->self[g_sort_metric] : y->total[g_sort_metric];
-    if (vx != vy)
-        return vx < vy ? 1 : -1;
-    double sx = x->self[g_sort_metric], sy = y->self[g_sort_metric];
-    if (sx != sy)
-        return sx < sy ? 1 : -1;
-    return (int)x->name - (int)y->name;
+    int c = cmp_rank(x->self, x->total, y->self, y->total);
+    return c ? c : (int)x->name - (int)y->name;
 }
 
 static double cost_value(const struct ct_cost *c, enum q_metric k)
@@ -170,13 +179,9 @@ done:
 static int cmp_line(const void *a, const void *b)
 {
     const struct q_line *x = a, *y = b;
-    double vx = g_sort_self ? x->self[g_sort_metric] : x->total[g_sort_metric];
-    double vy = g_sort_self ? y->self[g_sort_metric] : y->total[g_sort_metric];
-    if (vx != vy)
-        return vx < vy ? 1 : -1;
-    double sx = x->self[g_sort_metric], sy = y->self[g_sort_metric];
-    if (sx != sy)
-        return sx < sy ? 1 : -1;
+    int c = cmp_rank(x->self, x->total, y->self, y->total);
+    if (c)
+        return c;
     if (x->name != y->name)
         return x->name < y->name ? -1 : 1;
     return x->line - y->line;
@@ -185,7 +190,7 @@ static int cmp_line(const void *a, const void *b)
 struct line_acc {
     struct hmap map; /* (name << 32 | file, line << 32 | fn_line) -> index + 1 */
     struct q_line *rows;
-    size_t n, cap;
+    size_t n, cap, capseen;
     size_t *seen;    /* the last sample (+ 1) that counted each row in totals */
     uint32_t *frames;
     uint32_t depth;
@@ -212,18 +217,9 @@ static int line_sample(struct line_acc *a, const struct model *m, const struct m
         if (ix) {
             i = (size_t)*ix - 1;
         } else {
-            if (a->n == a->cap) {
-                size_t cap = a->cap ? a->cap * 2 : 256;
-                struct q_line *r = realloc(a->rows, cap * sizeof *r);
-                size_t *sn = realloc(a->seen, cap * sizeof *sn);
-                if (r)
-                    a->rows = r;
-                if (sn)
-                    a->seen = sn;
-                if (!r || !sn)
-                    return -ENOMEM;
-                a->cap = cap;
-            }
+            if (grow_array((void **)&a->rows, &a->cap, a->n + 1, sizeof *a->rows) ||
+                grow_array((void **)&a->seen, &a->capseen, a->n + 1, sizeof *a->seen))
+                return -ENOMEM;
             i = a->n++;
             memset(&a->rows[i], 0, sizeof a->rows[i]);
             a->rows[i].name = fr->name;

@@ -1,6 +1,7 @@
 /* A span's profile: see spans/profile.h. */
 #include "spans/profile.h"
 
+#include "common/grow.h"
 #include "common/hmap.h"
 #include "common/state.h"
 
@@ -38,20 +39,6 @@ void sprof_fini(struct sprof *p)
     sprof_init(p);
 }
 
-static int grow(void **a, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 8;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*a, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *a = q;
-    *cap = n;
-    return 0;
-}
 
 int sprof_frame(struct sprof *p, const char *name, const char *file, int64_t line, int64_t fn_line)
 {
@@ -62,7 +49,7 @@ int sprof_frame(struct sprof *p, const char *name, const char *file, int64_t lin
     }
     if (p->nframes >= SPROF_FRAMES_MAX)
         return -ENOSPC;
-    if (grow((void **)&p->frames, &p->capframes, p->nframes + 1, sizeof *p->frames))
+    if (grow_array((void **)&p->frames, &p->capframes, p->nframes + 1, sizeof *p->frames))
         return -ENOMEM;
     p->frames[p->nframes] = (struct sprof_frame){ name, file, line, fn_line };
     return (int)p->nframes++;
@@ -87,8 +74,8 @@ int sprof_add(struct sprof *p, const uint32_t *frames, size_t n, int state, int6
     if (!hit) {
         if (p->nsamples >= SPROF_SAMPLES_MAX)
             return 0; /* the frameless sample of a state that had none: counted nowhere */
-        if (grow((void **)&p->samples, &p->capsamples, p->nsamples + 1, sizeof *p->samples) ||
-            grow((void **)&p->stack, &p->capstack, p->nstack + n, sizeof *p->stack))
+        if (grow_array((void **)&p->samples, &p->capsamples, p->nsamples + 1, sizeof *p->samples) ||
+            grow_array((void **)&p->stack, &p->capstack, p->nstack + n, sizeof *p->stack))
             return -ENOMEM;
         hit = &p->samples[p->nsamples++];
         *hit = (struct sprof_sample){ .off = (uint32_t)p->nstack, .n = (uint32_t)n, .state = (uint8_t)state };
@@ -447,7 +434,7 @@ static int decode_body(struct sprof *p, const PProfile *m, const int64_t vi[3], 
         if (hmap_put(fids, f->id, 0, i))
             return bad(err, errlen, -ENOMEM, "out of memory");
     }
-    if (grow((void **)&p->frames, &p->capframes, m->n_location + 1, sizeof *p->frames))
+    if (grow_array((void **)&p->frames, &p->capframes, m->n_location + 1, sizeof *p->frames))
         return bad(err, errlen, -ENOMEM, "out of memory");
     for (size_t i = 0; i < m->n_location; i++) {
         const PLocation *l = m->location[i];
@@ -506,8 +493,8 @@ static int decode_body(struct sprof *p, const PProfile *m, const int64_t vi[3], 
             return bad(err, errlen, -EINVAL, "profile: sample %zu has a negative value", i);
         if (add_sat(&tot_count, c) || add_sat(&tot_wall, w) || add_sat(&tot_cpu, u))
             return bad(err, errlen, -EINVAL, "profile: totals overflow");
-        if (grow((void **)&p->samples, &p->capsamples, p->nsamples + 1, sizeof *p->samples) ||
-            grow((void **)&p->stack, &p->capstack, p->nstack + s->n_location_id + 1, sizeof *p->stack))
+        if (grow_array((void **)&p->samples, &p->capsamples, p->nsamples + 1, sizeof *p->samples) ||
+            grow_array((void **)&p->stack, &p->capstack, p->nstack + s->n_location_id + 1, sizeof *p->stack))
             return bad(err, errlen, -ENOMEM, "out of memory");
         struct sprof_sample *o = &p->samples[p->nsamples++];
         *o = (struct sprof_sample){ .off = (uint32_t)p->nstack, .n = (uint32_t)s->n_location_id,

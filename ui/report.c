@@ -531,28 +531,20 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
     fprintf(f, "%7s %9s %7s %9s  %s\n", "%SELF", "SELF s", "%TOTAL", "TOTAL s",
             "FUNCTION (FILE:LINE)");
     size_t shown = 0;
-    for (size_t i = 0; o->lines && i < gr->nln && (!o->limit || shown < (size_t)o->limit); i++) {
-        const struct q_line *q = &gr->ln[i];
-        if (q->total[o->mode] <= 0)
+    size_t nrows = o->lines ? gr->nln : nfn;
+    for (size_t i = 0; i < nrows && (!o->limit || shown < (size_t)o->limit); i++) {
+        /* a line (--lines) or a function: the same columns */
+        const struct q_line *l = o->lines ? &gr->ln[i] : NULL;
+        const struct q_func *q = o->lines ? NULL : &fn[i];
+        const double *self = l ? l->self : q->self, *tot = l ? l->total : q->total;
+        if (tot[o->mode] <= 0)
             continue;
-        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  ", pct(q->self[o->mode], total), q->self[o->mode],
-                pct(q->total[o->mode], total), q->total[o->mode]);
-        textesc_fputs(model_str(m, q->name), f);
+        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  ", pct(self[o->mode], total), self[o->mode],
+                pct(tot[o->mode], total), tot[o->mode]);
+        textesc_fputs(model_str(m, l ? l->name : q->name), f);
         fputs(" (", f);
-        textesc_fputs(model_str(m, q->file), f);
-        fprintf(f, ":%d)\n", q->line);
-        shown++;
-    }
-    for (size_t i = 0; !o->lines && i < nfn && (!o->limit || shown < (size_t)o->limit); i++) {
-        const struct q_func *q = &fn[i];
-        if (q->total[o->mode] <= 0)
-            continue;
-        fprintf(f, "%7.1f %9.3f %7.1f %9.3f  ", pct(q->self[o->mode], total), q->self[o->mode],
-                pct(q->total[o->mode], total), q->total[o->mode]);
-        textesc_fputs(model_str(m, q->name), f);
-        fputs(" (", f);
-        textesc_fputs(model_str(m, q->file), f);
-        fprintf(f, ":%d)\n", q->fn_line);
+        textesc_fputs(model_str(m, l ? l->file : q->file), f);
+        fprintf(f, ":%d)\n", l ? l->line : q->fn_line);
         shown++;
     }
     if (!shown)
