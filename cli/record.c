@@ -165,6 +165,11 @@ int cmd_record(int argc, char **argv)
     }
     if (keep && pid)
         return cli_usage_error("record", "--keep-running is for a command sonde launches (-- CMD)");
+    /* a bad -o is said before anything is launched */
+    char err[512] = "";
+    int rc;
+    if (out && (rc = store_check_replaceable(out, err, sizeof err)))
+        return cli_error(rc, err);
     if (agent) {
         struct agent_req rq = { ncmd ? cmd : NULL, pid, out, rate, duration, quiet, !tasks, collector, keep };
         return cli_agent_record(&rq);
@@ -178,8 +183,6 @@ int cmd_record(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[512] = "";
-    int rc;
     pid_t launched = 0;
     if (ncmd) {
         launched = cli_launch(cmd, 0, err, sizeof err);

@@ -28,13 +28,10 @@ int store_write_errno(sqlite3 *db)
  * link) if it exists: never a device or a directory named by -o. */
 static int remove_old(const char *path, char *err, size_t errlen)
 {
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return 0;
-    if (!S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode))
-        return se_fail(err, errlen, SE_USAGE, "%s exists and is not a regular file", path);
-    unlink(path);
-    return 0;
+    int rc = store_check_replaceable(path, err, errlen);
+    if (!rc)
+        unlink(path);
+    return rc;
 }
 
 /* A path readers may open: a regular file (never block on a FIFO, read a
@@ -48,6 +45,14 @@ static int check_regular(const char *path, char *err, size_t errlen)
     int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
     close(fd);
     return regular ? 0 : se_fail(err, errlen, SE_BADFILE, "%s is not a regular file", path);
+}
+
+int store_check_replaceable(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode))
+        return 0;
+    return se_fail(err, errlen, SE_USAGE, "%s exists and is not a regular file", path);
 }
 
 int store_file_check_magic(const char *path, const char *noun, char *err, size_t errlen)

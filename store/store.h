@@ -67,6 +67,11 @@ const char *store_part_version_key(enum store_part_id id);
  * -EIO (cannot create) with a message; *db is NULL on failure. */
 int store_file_open(const char *path, int mode, int busy_ms, sqlite3 **db, char *err, size_t errlen);
 
+/* May STORE_REPLACE replace path? 0 when it is missing, a regular file
+ * or a link; SE_USAGE with a message otherwise. Commands that launch a
+ * program check their output with it before launching. */
+int store_check_replaceable(const char *path, char *err, size_t errlen);
+
 /* Is the file's first page SQLite's? 0, or SE_BADFILE naming noun. */
 int store_file_check_magic(const char *path, const char *noun, char *err, size_t errlen);
 
