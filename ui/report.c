@@ -35,6 +35,24 @@ struct green_rows {
     size_t n;
 };
 
+/* One row of the ranked functions or lines: a line row (fn_line not
+ * NULL) also names its function's first line. */
+static json_t *ranked_row(const struct model *m, uint32_t name, uint32_t file, int line, const int32_t *fn_line,
+                          const double *self, const double *total)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "function", jstr(model_str(m, name)));
+    json_object_set_new(j, "file", jstr(model_str(m, file)));
+    json_object_set_new(j, "line", json_integer(line));
+    if (fn_line)
+        json_object_set_new(j, "fn_line", json_integer(*fn_line));
+    json_object_set_new(j, "self_cpu_s", json_real(self[Q_CPU]));
+    json_object_set_new(j, "total_cpu_s", json_real(total[Q_CPU]));
+    json_object_set_new(j, "self_wall_s", json_real(self[Q_WALL]));
+    json_object_set_new(j, "total_wall_s", json_real(total[Q_WALL]));
+    return j;
+}
+
 static int write_json(FILE *f, const struct model *m, const struct report_opts *o,
                       const struct q_thread *th, size_t nth, const struct green_rows *gr,
                       const struct q_func *fn, size_t nfn)
@@ -93,30 +111,13 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     }
     for (size_t i = 0; i < nfn; i++) {
         const struct q_func *q = &fn[i];
-        json_t *j = json_object();
-        json_object_set_new(j, "function", jstr(model_str(m, q->name)));
-        json_object_set_new(j, "file", jstr(model_str(m, q->file)));
-        json_object_set_new(j, "line", json_integer(q->fn_line));
-        json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
-        json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
-        json_object_set_new(j, "self_wall_s", json_real(q->self[Q_WALL]));
-        json_object_set_new(j, "total_wall_s", json_real(q->total[Q_WALL]));
-        json_array_append_new(funcs, j);
+        json_array_append_new(funcs, ranked_row(m, q->name, q->file, q->fn_line, NULL, q->self, q->total));
     }
     if (o->lines) {
         json_t *lines = json_array();
         for (size_t i = 0; i < gr->nln; i++) {
             const struct q_line *q = &gr->ln[i];
-            json_t *j = json_object();
-            json_object_set_new(j, "function", jstr(model_str(m, q->name)));
-            json_object_set_new(j, "file", jstr(model_str(m, q->file)));
-            json_object_set_new(j, "line", json_integer(q->line));
-            json_object_set_new(j, "fn_line", json_integer(q->fn_line));
-            json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
-            json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
-            json_object_set_new(j, "self_wall_s", json_real(q->self[Q_WALL]));
-            json_object_set_new(j, "total_wall_s", json_real(q->total[Q_WALL]));
-            json_array_append_new(lines, j);
+            json_array_append_new(lines, ranked_row(m, q->name, q->file, q->line, &q->fn_line, q->self, q->total));
         }
         json_object_set_new(root, "lines", lines);
     }
