@@ -266,8 +266,10 @@ int sampler_run(struct sampler *s)
 {
     sched_setup(s->o.rate_hz, s->st.sched, sizeof s->st.sched);
     int64_t period = 1000000000 / s->o.rate_hz;
-    int64_t end = s->o.duration_s > 0 ? s->t0 + (int64_t)(s->o.duration_s * 1e9) : INT64_MAX;
+    /* -d counts from the first tick, not from sampler_new: creating the
+     * recording's store in between can take a while on a busy host */
     int64_t next = mono_ns();
+    int64_t end = s->o.duration_s > 0 ? next + (int64_t)(s->o.duration_s * 1e9) : INT64_MAX;
     int64_t last_scan = 0, last_progress = 0;
     double cpu0 = thread_cpu_s(), pcpu0 = process_cpu_s();
     for (;;) {

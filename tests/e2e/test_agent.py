@@ -176,10 +176,14 @@ def test_sonde_start_stop(sonde_bin, cpython, tmp_path):
 
 # ---------------------------------------------------------------- attach
 
-LONG = ("import sys, time\n"
+# The program works until its stdin closes: gdb's attach takes seconds on a
+# busy host, and a program with a fixed life could end before the recording.
+LONG = ("import sys, threading, time\n"
         "def attached_work():\n    t = time.monotonic()\n    while time.monotonic() - t < 0.05: pass\n"
-        "print('ready', flush=True)\nend = time.monotonic() + float(sys.argv[1])\n"
-        "while time.monotonic() < end: attached_work()\nprint('bye', flush=True)\nsys.exit(6)\n")
+        "done = threading.Event()\n"
+        "threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()\n"
+        "print('ready', flush=True)\n"
+        "while not done.is_set(): attached_work()\nprint('bye', flush=True)\nsys.exit(6)\n")
 
 
 def test_agent_attach(sonde_bin, cpython, tmp_path):
@@ -189,17 +193,21 @@ def test_agent_attach(sonde_bin, cpython, tmp_path):
         pytest.fail("gdb is missing: scripts/install-deps installs it")
     src = tmp_path / "long.py"
     src.write_text(LONG)
-    p = subprocess.Popen([cpython.path, str(src), "8"], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([cpython.path, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         universal_newlines=True)
     try:
         assert p.stdout.readline() == "ready\n"
         out = str(tmp_path / "p.sonde")
-        r = run_sonde(sonde_bin, "record", "--agent", "-p", p.pid, "-d", "1", "-o", out)
+        r = run_sonde(sonde_bin, "record", "--agent", "-p", p.pid, "-d", "1", "-o", out, timeout=120)
         assert r.returncode == 0, r.stderr
         assert finished(out)
+        assert p.poll() is None, "the program ended while the agent recorded it"
         rep = report_json(sonde_bin, out)
         assert "attached_work" in functions(rep)
         main = [t for t in rep["threads"] if t["tid"] == p.pid]
+        # -d 1 counts from the agent's first sample
         assert main and 0.7 <= main[0]["wall_s"] <= 1.3, rep["threads"]
+        p.stdin.close()
         assert p.wait(timeout=30) == 6 and p.stdout.read() == "bye\n"
     finally:
         if p.poll() is None:
