@@ -152,15 +152,20 @@ async def main():
     print("ready", flush=True)
     await asyncio.sleep(float(sys.argv[1]))
     sys.exit(0)
-asyncio.run(main())
+if sys.argv[2] == "run":
+    asyncio.run(main())
+else:  # the tasks outlive the modules: they are freed as the interpreter finalizes
+    asyncio.get_event_loop().run_until_complete(main())
 """
 
 
-def test_target_exits_during_dump(sonde_bin, cpython, start_target):
-    """Dumps of a target with many tasks that exits meanwhile: each one
-    succeeds, or says the process exited (7) or is gone (3); never a
-    crash, a hang or a second line of complaint."""
-    t = start_target([cpython.path, "-c", EXITING, "0.3"])
+@pytest.mark.parametrize("how", ["run", "run_until_complete"])
+def test_target_exits_during_dump(sonde_bin, cpython, start_target, how):
+    """Dumps of a target with many tasks that exits meanwhile (through
+    asyncio.run, which cancels them first, or out of run_until_complete):
+    each one succeeds, or says the process exited (7) or is gone (3); never
+    a crash, a hang or a second line of complaint."""
+    t = start_target([cpython.path, "-c", EXITING, "0.3", how])
     codes = []
     while t.proc.poll() is None or not codes:
         r = run_sonde(sonde_bin, "dump", "-p", t.pid, "--json")

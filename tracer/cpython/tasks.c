@@ -151,7 +151,7 @@ int py_tasks_find(struct py_runtime *rt, struct py_tasks *c)
         return SE_FAULT;
     int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules);
     if (rc || !modules)
-        return rc ? rc : SE_FAULT;
+        return rc; /* no modules (not yet, or finalizing: the tasks go with them) */
     if ((rc = module_dict(rt, modules, "asyncio.tasks", &md)) || !md)
         return rc; /* not imported: nothing to read yet */
     int v312 = rt->minor >= 12;
