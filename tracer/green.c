@@ -310,7 +310,8 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
         int64_t cost = thread_cpu_ns() - c0;
         g->next_find_ns = now + (cost * SCAN_SHARE > FIND_MIN_NS ? cost * SCAN_SHARE : FIND_MIN_NS);
         if (rc == SE_UNSUPPORTED) {
-            g->next_find_ns = INT64_MAX; /* no Task layout for this version */
+            g->next_find_ns = INT64_MAX; /* no Task layout for this version, or a
+                                          3.6 without _asyncio's symbol table */
             return;
         }
         if (rc || !g->tc.found)

@@ -80,7 +80,8 @@ int snapshot_tasks(struct snapshot *s, char *err, size_t errlen)
         n = py_tasks_find(&s->rt, &c);
         if ((n == 0 && !c.found) || n == SE_UNSUPPORTED)
             return 0; /* asyncio not imported, or a version whose tasks are not read
-                         (2.7 has no asyncio; 3.6, 3.7: no Task layout) */
+                         (2.7 has no asyncio; a 3.6 without the
+                         _asyncio module's symbol table) */
         if (n == 0) {
             if (!s->tasks)
                 s->tasks = malloc(sizeof *s->tasks * (size_t)cap);

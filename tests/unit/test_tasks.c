@@ -1,6 +1,7 @@
 /* py_tasks_read on a hand-made process image: Task, weakref, set, str and
  * coroutine objects laid out in this process's own memory with CPython
- * 3.12's layout, read through the local (checked) memory reader. Good
+ * 3.12's layout (and 3.7's: frame objects, tasks without a name), read
+ * through the local (checked) memory reader. Good
  * tasks come back whole, across batches; torn memory (unreadable pointers,
  * a cyclic await chain, a chain deeper than the cap, a type that is no
  * task) is skipped or cut short and counted, never a crash or an endless
@@ -55,7 +56,8 @@ static uint64_t str_new(const char *s)
 {
     uint64_t o = obj_new(str_type);
     put64(o, L->str_length, strlen(s));
-    put32(o, L->str_state, (1 << 2) | (1 << 5) | (1 << 6)); /* kind 1, compact, ascii */
+    /* kind 1, compact, ascii (and ready, before 3.12) */
+    put32(o, L->str_state, (1 << 2) | (1 << 5) | (1 << 6) | (L->minor < 12 ? 1 << 7 : 0));
     memcpy((uint8_t *)(uintptr_t)o + L->str_ascii_size, s, strlen(s) + 1);
     return o;
 }
@@ -70,6 +72,29 @@ static uint64_t coro_new(uint64_t code, uint64_t next)
     put64(fr, L->if_instr, code + (uint64_t)L->co_code_adaptive + 6);
     put32(fr, L->if_stacktop, 1);
     put64(fr, L->if_localsplus, next);
+    return o;
+}
+
+/* 3.7: a coroutine named qualname (NULL: its name unreadable) whose frame
+ * object runs code, suspended in an await of next (0: elsewhere) */
+static uint64_t coro37_new(uint64_t code, const char *qualname, uint64_t next)
+{
+    uint64_t o = obj_new(coro_type), fr = obj_new(other_type);
+    put64(o, L->gi_frame, fr);
+    put64(o, L->gi_qualname, qualname ? str_new(qualname) : BAD);
+    put64(fr, L->fo_code, code);
+    put32(fr, L->fo_lasti, 10);
+    put64(fr, 512, next);                /* the top of its value stack */
+    put64(fr, L->fo_stacktop, fr + 520); /* set while suspended */
+    return o;
+}
+
+static uint64_t task37_new(uint64_t coro)
+{
+    uint64_t o = obj_new(task_type);
+    put64(o, TL->fut_loop, 0x1234000);
+    put32(o, TL->fut_state, 0);
+    put64(o, TL->task_coro, coro);
     return o;
 }
 
@@ -245,6 +270,41 @@ int main(void)
     put64(set, L->set_mask, 31);
     put64(set, L->set_table, BAD);
     CHECK_INT(read_all(&rt, &c, &st), SE_FAULT);
+    free(table);
+
+    /* 4. 3.7: tasks without a name are called by their coroutine's
+     * __qualname__; one whose name is torn is left out, one whose
+     * coroutine is no coroutine is kept, nameless and without frames */
+    L = py_layout_for(3, 7);
+    TL = py_task_layout_for(3, 7);
+    CHECK(L && TL && TL->task_name < 0 && L->gi_qualname > 0, "3.7 layouts");
+    if (!L || !TL) {
+        free(heap);
+        return check_done("tasks");
+    }
+    rt.minor = 7;
+    rt.L = *L;
+    c.current = dict_empty();
+    n = 0;
+    uint64_t t37 = task37_new(coro37_new(0x1000, "Outer.run", coro37_new(0x2000, "inner", 0)));
+    keys[n++] = weak_to(t37);
+    keys[n++] = weak_to(task37_new(coro37_new(0x1000, NULL, 0))); /* its name torn: bad */
+    uint64_t odd = task37_new(obj_new(other_type));
+    keys[n++] = weak_to(odd);
+    c.all_set = set_new(keys, n, 3);
+    got = read_all(&rt, &c, &st);
+    CHECK_INT(got, 2);
+    CHECK_INT(st.bad, 1);
+    for (int i = 0; i < got; i++) {
+        if (out[i].id == t37)
+            CHECK(strcmp(out[i].name, "Outer.run") == 0 && out[i].nframes == 2 &&
+                      out[i].frames[0].code == 0x2000 && out[i].frames[1].code == 0x1000 &&
+                      out[i].frames[0].addr == 10 && out[i].coro_code == 0x1000,
+                  "3.7 task: %s %d", out[i].name, out[i].nframes);
+        else
+            CHECK(out[i].id == odd && !out[i].name[0] && out[i].nframes == 0, "3.7 odd: %s %d",
+                  out[i].name, out[i].nframes);
+    }
     free(table);
     free(heap);
     return check_done("tasks");

@@ -67,6 +67,7 @@ struct py_layout {
     int64_t gi_frame;               /* PyFrameObject* (<= 3.10), else -1 */
     int64_t gi_iframe;              /* embedded _PyInterpreterFrame (3.11+), else -1 */
     int64_t gi_frame_state;         /* int8 (3.11+), else -1 */
+    int64_t gi_qualname;            /* PyObject* str __qualname__ (3.5+), else -1 */
     int64_t fo_valuestack;          /* PyObject** (<= 3.10) */
     int64_t fo_stacktop;            /* PyObject**, NULL unless suspended (<= 3.9) */
     int64_t fo_stackdepth;          /* int (3.10) */

@@ -78,6 +78,37 @@ static void local_path(pid_t pid, const char *path, char *out, size_t outlen)
         snprintf(out, outlen, "%s", path);
 }
 
+int py_runtime_module_symbol(struct py_runtime *rt, const char *stem, const char *name,
+                             uint64_t *addr)
+{
+    struct maps m;
+    char err[128];
+    *addr = 0;
+    int rc = maps_read(&m, rt->pid, err, sizeof err);
+    if (rc)
+        return rc;
+    const char *path = NULL;
+    size_t sl = strlen(stem);
+    for (size_t i = 0; i < m.n && !path; i++) {
+        const char *base = strrchr(m.v[i].path, '/');
+        if (base && strncmp(base + 1, stem, sl) == 0 && base[1 + sl] == '.')
+            path = m.v[i].path;
+    }
+    if (!path)
+        path = rt->binary; /* built in */
+    char lp[PATH_MAX + 32];
+    struct elf_info info;
+    uint64_t v = 0, bias = 0;
+    local_path(rt->pid, path, lp, sizeof lp);
+    rc = elf_lookup(lp, &name, &v, 1, &info);
+    if (rc >= 0)
+        rc = rc == 1 && v ? load_bias(&m, path, &info, &bias) : -ENOENT;
+    if (!rc)
+        *addr = v + bias;
+    maps_fini(&m);
+    return rc < 0 ? rc : 0;
+}
+
 /* Refine the layout from the target's own _Py_DebugOffsets (3.13+). The
  * fields it carries are authoritative for this exact build. */
 static int apply_debug_offsets(struct py_runtime *rt, char *err, size_t errlen)

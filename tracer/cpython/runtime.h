@@ -61,6 +61,16 @@ void py_runtime_fini(struct py_runtime *rt);
  * does early in exit, before it becomes a zombie)? */
 int py_process_dying(pid_t pid);
 
+/* The address in the target of the (possibly static) symbol name of the
+ * extension module whose file name starts with stem followed by a dot
+ * ("_asyncio" finds _asyncio.cpython-36m-x86_64-linux-gnu.so), from its
+ * .symtab or .dynsym; a module built into the interpreter is looked up in
+ * rt->binary. 0 with *addr set, -ENOENT when the module is not mapped or the
+ * symbol is absent (a stripped build), or a negative read error. Reads
+ * /proc/PID/maps and the ELF file: not for the hot path. */
+int py_runtime_module_symbol(struct py_runtime *rt, const char *stem, const char *name,
+                             uint64_t *addr);
+
 /* Address of the first interpreter state, or 0 on failure. */
 uint64_t py_runtime_main_interp(struct py_runtime *rt);
 

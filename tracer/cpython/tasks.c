@@ -3,6 +3,7 @@
 
 #include "tracer/cpython/tasks_impl.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 /* ---- types ---- */
@@ -141,31 +142,65 @@ static int module_dict(struct py_runtime *rt, uint64_t modules, const char *name
     return mem_read_ptr(&rt->mem, mod + (uint64_t)rt->L.mod_dict, md);
 }
 
+/* The set of weakrefs inside the WeakSet ws (0: none). */
+static int weakset_data(struct py_runtime *rt, uint64_t ws, uint64_t *set)
+{
+    *set = 0;
+    return ws ? py_obj_attr(rt, ws, "data", set) : 0;
+}
+
+/* 3.6: the C Task's registries (statics of _asyncio: its symbol table),
+ * the pure-Python Task's (class attributes) and the threading.local that
+ * holds each thread's running loop. */
+static int find_36(struct py_runtime *rt, struct py_tasks *c, const struct py_task_layout *TL,
+                   uint64_t modules)
+{
+    uint64_t ws = 0, pyset = 0, at, emd = 0, rl = 0;
+    int rc;
+    if (c->py_task_type &&
+        ((rc = py_obj_attr(rt, c->py_task_type, "_all_tasks", &ws)) ||
+         (rc = weakset_data(rt, ws, &pyset)) ||
+         (rc = py_obj_attr(rt, c->py_task_type, "_current_tasks", &c->current2))))
+        return rc;
+    if (c->c_task_type) {
+        if ((rc = py_runtime_module_symbol(rt, "_asyncio", "all_tasks", &at)))
+            return rc == -ENOENT ? SE_UNSUPPORTED : rc;
+        if ((rc = mem_read_ptr(&rt->mem, at, &ws)) || (rc = weakset_data(rt, ws, &c->all_set)))
+            return rc;
+        if ((rc = py_runtime_module_symbol(rt, "_asyncio", "current_tasks", &at)))
+            return rc == -ENOENT ? SE_UNSUPPORTED : rc;
+        if ((rc = mem_read_ptr(&rt->mem, at, &c->current)))
+            return rc;
+        if (!c->all_set || !c->current)
+            return SE_FAULT; /* the module is still being initialized */
+        c->all_set2 = pyset;
+    } else {
+        c->all_set = pyset;
+        c->current = c->current2;
+        c->current2 = 0;
+    }
+    if ((rc = module_dict(rt, modules, "asyncio.events", &emd)) ||
+        (emd && (rc = py_dict_get_str(rt, emd, "_running_loop", &rl))) ||
+        (rl && (rc = mem_read_ptr(&rt->mem, rl + (uint64_t)TL->tl_key, &c->tl_key))))
+        return rc;
+    return c->all_set && c->tl_key ? 0 : SE_FAULT;
+}
+
 int py_tasks_find(struct py_runtime *rt, struct py_tasks *c)
 {
-    if (!py_task_layout_for(rt->major, rt->minor))
+    const struct py_task_layout *TL = py_task_layout_for(rt->major, rt->minor);
+    if (!TL)
         return SE_UNSUPPORTED;
-    uint64_t interp = py_runtime_main_interp(rt), modules = 0, md = 0, ws = 0, set = 0;
+    uint64_t interp = py_runtime_main_interp(rt), modules = 0, md = 0, ws = 0;
     c->found = 0;
     if (!interp)
         return SE_FAULT;
     int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules);
     if (rc || !modules)
-        return rc ? rc : SE_FAULT;
+        return rc; /* no modules (not yet, or finalizing: the tasks go with them) */
     if ((rc = module_dict(rt, modules, "asyncio.tasks", &md)) || !md)
         return rc; /* not imported: nothing to read yet */
-    int v312 = rt->minor >= 12;
-    if ((rc = py_dict_get_str(rt, md, v312 ? "_scheduled_tasks" : "_all_tasks", &ws)))
-        return rc;
-    if (ws && (rc = py_obj_attr(rt, ws, "data", &set)))
-        return rc;
-    if (!set)
-        return SE_FAULT;
-    c->all_set = set;
-    if (v312 && (rc = py_dict_get_str(rt, md, "_eager_tasks", &c->eager_set)))
-        return rc;
-    if ((rc = py_dict_get_str(rt, md, "_current_tasks", &c->current)) ||
-        (rc = py_dict_get_str(rt, md, "_PyTask", &c->py_task_type)) ||
+    if ((rc = py_dict_get_str(rt, md, "_PyTask", &c->py_task_type)) ||
         (rc = py_dict_get_str(rt, md, "_GatheringFuture", &c->gather_type)))
         return rc;
     uint64_t amd = 0;
@@ -173,7 +208,24 @@ int py_tasks_find(struct py_runtime *rt, struct py_tasks *c)
         return rc;
     if (amd && (rc = py_dict_get_str(rt, amd, "Task", &c->c_task_type)))
         return rc;
-    if (!c->current || (!c->py_task_type && !c->c_task_type))
+    if (!c->py_task_type && !c->c_task_type)
+        return SE_FAULT;
+    int v312 = rt->minor >= 12;
+    if (TL->tl_key >= 0) {
+        if ((rc = find_36(rt, c, TL, modules)))
+            return rc;
+    } else {
+        if ((rc = py_dict_get_str(rt, md, v312 ? "_scheduled_tasks" : "_all_tasks", &ws)) ||
+            (rc = weakset_data(rt, ws, &c->all_set)))
+            return rc;
+        if (!c->all_set)
+            return SE_FAULT;
+        if (v312 && (rc = py_dict_get_str(rt, md, "_eager_tasks", &c->eager_set)))
+            return rc;
+        if ((rc = py_dict_get_str(rt, md, "_current_tasks", &c->current)))
+            return rc;
+    }
+    if (!c->current)
         return SE_FAULT;
     c->ntypes = 0; /* kinds depend on the types just found */
     c->found = 1;
@@ -182,12 +234,48 @@ int py_tasks_find(struct py_runtime *rt, struct py_tasks *c)
 
 /* ---- one task ---- */
 
+/* 3.6: the loop thread t runs, from its entry of the threading.local
+ * asyncio.events._running_loop: a dict whose "loop_pid" is (loop, pid).
+ * (The pid, which asyncio compares with os.getpid() against a loop left
+ * over by fork, is not checked: in a container it is not our pid.) */
+static uint64_t thread_loop_36(struct py_runtime *rt, struct py_tasks *c,
+                               const struct py_task_layout *TL, const struct py_thread *t)
+{
+    const struct py_layout *L = &rt->L;
+    uint64_t dict, dummy = 0, ld, tuple = 0, keys[SMALL_DICT], vals[SMALL_DICT];
+    if (mem_read_ptr(&rt->mem, t->tstate + (uint64_t)L->ts_dict, &dict) || !dict)
+        return 0;
+    int n = small_dict(rt, dict, keys, vals);
+    for (int i = 0; i < n && !dummy; i++)
+        if (keys[i] == c->tl_key)
+            dummy = vals[i];
+    if (!dummy || mem_read_ptr(&rt->mem, dummy + (uint64_t)TL->tl_dict, &ld) || !ld)
+        return 0;
+    n = small_dict(rt, ld, keys, vals);
+    for (int i = 0; i < n && !tuple; i++) {
+        char s[16];
+        if (c->lp_key)
+            tuple = keys[i] == c->lp_key ? vals[i] : 0;
+        else if (py_str_read(rt, keys[i], s, sizeof s) == 0 && strcmp(s, "loop_pid") == 0) {
+            c->lp_key = keys[i]; /* an interned attribute name */
+            tuple = vals[i];
+        }
+    }
+    /* PyTupleObject: PyObject_VAR_HEAD, then its items */
+    uint64_t tw[4];
+    if (!tuple || mem_read(&rt->mem, tuple, tw, sizeof tw) || tw[2] != 2)
+        return 0;
+    return tw[3];
+}
+
 /* The loop thread t runs, or 0. */
 static uint64_t thread_loop(struct py_runtime *rt, struct py_tasks *c,
                             const struct py_task_layout *TL, const struct py_thread *t)
 {
     const struct py_layout *L = &rt->L;
     uint64_t v = 0;
+    if (c->tl_key)
+        return thread_loop_36(rt, c, TL, t);
     if (L->ts_asyncio_loop >= 0) {
         if (mem_read_ptr(&rt->mem, t->tstate + (uint64_t)L->ts_asyncio_loop, &v))
             return 0;
@@ -236,6 +324,23 @@ int tk_read_name(struct py_runtime *rt, struct py_tasks *c, uint64_t obj, char *
         return 0;
     }
     return SE_FAULT;
+}
+
+/* The name of a task before 3.8 (tasks had none): its coroutine's
+ * __qualname__; "" when the coroutine is not a coroutine or a generator. */
+int tk_coro_name(struct py_runtime *rt, struct py_tasks *c, uint64_t coro, char *out, size_t len)
+{
+    const struct py_layout *L = &rt->L;
+    uint64_t type, q = 0;
+    out[0] = 0;
+    if (!coro || L->gi_qualname < 0)
+        return 0;
+    int rc = mem_read_ptr(&rt->mem, coro + (uint64_t)L->ob_type, &type);
+    if (rc || !tk_is_gen_type(rt, c, type))
+        return rc;
+    if ((rc = mem_read_ptr(&rt->mem, coro + (uint64_t)L->gi_qualname, &q)))
+        return rc;
+    return q ? py_str_read(rt, q, out, len) : SE_FAULT;
 }
 
 /* Add the tasks waiter stands for (a task, or a gather of them) to
@@ -501,28 +606,35 @@ static int read_fields(struct py_runtime *rt, struct py_tasks *c, const struct p
         t->loop = rdp(b + TL->fut_loop);
         t->coro = rdp(b + TL->task_coro);
         *waiter = rdp(b + TL->task_fut_waiter);
-        name = rdp(b + TL->task_name);
+        name = TL->task_name >= 0 ? rdp(b + TL->task_name) : 0;
     } else {
         uint64_t state = 0;
         char s[16];
-        /* _state stays the class's "PENDING" until the instance sets its own */
-        if ((rc = py_obj_attr(rt, obj, "_state", &state)) ||
-            (state && (rc = py_str_read(rt, state, s, sizeof s))))
-            return rc;
-        if (state && strcmp(s, "PENDING") != 0)
-            return 0;
-        if ((rc = py_obj_attr(rt, obj, "_loop", &t->loop)) ||
-            (rc = py_obj_attr(rt, obj, "_coro", &t->coro)) ||
+        if (TL->py_c_future) {
+            if (rd32(b + TL->fut_state) != 0)
+                return 0;
+            t->loop = rdp(b + TL->fut_loop);
+        } else {
+            /* _state stays the class's "PENDING" until the instance sets its own */
+            if ((rc = py_obj_attr(rt, obj, "_state", &state)) ||
+                (state && (rc = py_str_read(rt, state, s, sizeof s))))
+                return rc;
+            if (state && strcmp(s, "PENDING") != 0)
+                return 0;
+            if ((rc = py_obj_attr(rt, obj, "_loop", &t->loop)))
+                return rc;
+        }
+        if ((rc = py_obj_attr(rt, obj, "_coro", &t->coro)) ||
             (rc = py_obj_attr(rt, obj, "_fut_waiter", waiter)) ||
-            (rc = py_obj_attr(rt, obj, "_name", &name)))
+            (TL->task_name >= 0 && (rc = py_obj_attr(rt, obj, "_name", &name))))
             return rc;
         t->python = 1;
     }
     if (!t->loop)
         return SE_FAULT;
-    if ((rc = tk_read_name(rt, c, name, t->name, sizeof t->name)))
-        return rc;
-    return 1;
+    rc = TL->task_name >= 0 ? tk_read_name(rt, c, name, t->name, sizeof t->name)
+                            : tk_coro_name(rt, c, t->coro, t->name, sizeof t->name);
+    return rc ? rc : 1;
 }
 
 /* ---- the whole read ---- */
@@ -533,7 +645,7 @@ int tk_consider(struct reader *r, uint64_t obj, int dedup)
 {
     struct py_runtime *rt = r->rt;
     uint8_t b[256];
-    size_t len = (size_t)r->TL->task_name + 8;
+    size_t len = py_task_span(r->TL);
     uint64_t waiter = 0;
     if (dedup)
         for (int i = 0; i < r->n; i++)
@@ -545,7 +657,7 @@ int tk_consider(struct reader *r, uint64_t obj, int dedup)
         uint64_t type;
         rc = mem_read_ptr(&rt->mem, obj + (uint64_t)rt->L.ob_type, &type);
         kind = rc ? rc : tk_task_kind(rt, r->c, type);
-        if (kind == 1)
+        if (kind == 1 || (kind == 2 && r->TL->py_c_future)) /* b is needed */
             kind = SE_FAULT;
     }
     if (gone(kind))
@@ -590,13 +702,25 @@ int tk_consider(struct reader *r, uint64_t obj, int dedup)
     return 0;
 }
 
+/* The (loop, running task) pairs of _current_tasks (and on 3.6 of the
+ * pure-Python Task's too), at most 2 * SMALL_DICT. Count or < 0. */
+static int current_pairs(struct py_runtime *rt, struct py_tasks *c, uint64_t *k, uint64_t *v)
+{
+    int n = small_dict(rt, c->current, k, v);
+    if (n >= 0 && c->current2) {
+        int n2 = small_dict(rt, c->current2, k + n, v + n);
+        n = n2 < 0 ? n2 : n + n2;
+    }
+    return n;
+}
+
 /* The loop each of threads[0..n) runs and the task running on it (0:
  * none). 0 or a read error. */
 static int thread_loops(struct py_runtime *rt, struct py_tasks *c, const struct py_task_layout *TL,
                         const struct py_thread *threads, int n, uint64_t *loops, uint64_t *cur)
 {
-    uint64_t ck[SMALL_DICT], cv[SMALL_DICT];
-    int nc = small_dict(rt, c->current, ck, cv);
+    uint64_t ck[2 * SMALL_DICT], cv[2 * SMALL_DICT];
+    int nc = current_pairs(rt, c, ck, cv);
     if (nc < 0)
         return nc;
     for (int i = 0; i < n; i++) {
@@ -624,6 +748,8 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
         return rc;
     struct reader r = { rt, c, TL, threads, nthreads, loops, cur, out, max, 0, st };
     rc = tk_read_set(&r, c->all_set, 1, 0);
+    if (!rc && c->all_set2)
+        rc = tk_read_set(&r, c->all_set2, 1, 1);
     if (!rc && c->eager_set)
         rc = tk_read_set(&r, c->eager_set, 0, 1);
     return rc ? rc : r.n;
@@ -634,8 +760,8 @@ int py_tasks_current(struct py_runtime *rt, struct py_tasks *c, uint64_t *loops,
 {
     if (!c->found)
         return 0;
-    uint64_t k[SMALL_DICT], v[SMALL_DICT];
-    int n = small_dict(rt, c->current, k, v);
+    uint64_t k[2 * SMALL_DICT], v[2 * SMALL_DICT];
+    int n = current_pairs(rt, c, k, v);
     if (n < 0)
         return n;
     if (n > max)

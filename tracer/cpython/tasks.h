@@ -6,12 +6,17 @@
  *
  * Where they are: the registries of asyncio.tasks (the same objects
  * whether the C module or the pure-Python code runs them): `_all_tasks`
- * (3.8-3.11) or `_scheduled_tasks` (3.12+), weak sets, `_eager_tasks`
- * (3.12+), a set, and `_current_tasks` (loop -> task). The loop a thread
- * runs: its thread-state dict's "__asyncio_running_event_loop__" (a holder
- * object on 3.8-3.11, the loop on 3.12), or the thread state's own field
- * (3.13). The C Task layout is private to Modules/_asynciomodule.c: one
- * table per version in tasklayouts.c.
+ * (3.7-3.11) or `_scheduled_tasks` (3.12+), weak sets, `_eager_tasks`
+ * (3.12+), a set, and `_current_tasks` (loop -> task). 3.6 has two of
+ * each: the C Task's, static variables of the _asyncio module found in its
+ * ELF symbol table, and the pure-Python Task's class attributes. The loop
+ * a thread runs: its thread-state dict's "__asyncio_running_event_loop__"
+ * (a holder object on 3.7-3.11, the loop on 3.12), the thread state's own
+ * field (3.13), or on 3.6 the thread's entry of the threading.local
+ * asyncio.events._running_loop (its "loop_pid"). The C Task layout is
+ * private to Modules/_asynciomodule.c: one table per version in
+ * tasklayouts.c. Tasks have no name before 3.8: they are called by their
+ * coroutine's __qualname__.
  *
  * Everything is read through the runtime's checked memory reader; torn or
  * implausible memory drops the task (counted), never more. */
@@ -66,6 +71,11 @@ struct py_tasks {
     uint64_t all_set;           /* set of weakrefs: _all_tasks / _scheduled_tasks .data */
     uint64_t eager_set;         /* _eager_tasks (3.12+), else 0 */
     uint64_t current;           /* _current_tasks dict */
+    uint64_t all_set2;          /* 3.6: the pure-Python Task's own registries (class */
+    uint64_t current2;          /* attributes) beside the C Task's, else 0 */
+    uint64_t tl_key;            /* 3.6: the key of asyncio.events._running_loop, a
+                                   threading.local, in each thread state's dict */
+    uint64_t lp_key;            /* 3.6: the interned "loop_pid" once seen */
     uint64_t c_task_type;       /* _asyncio.Task, 0 if the C module is absent */
     uint64_t py_task_type;      /* asyncio.tasks._PyTask */
     uint64_t gather_type;       /* asyncio.tasks._GatheringFuture */
@@ -83,7 +93,8 @@ struct py_tasks {
 /* Locate the registries in process rt (through sys.modules of the main
  * interpreter). 0 with c->found = 1; 0 with c->found = 0 when asyncio.tasks
  * is not imported (yet: call again later); SE_UNSUPPORTED for a version with
- * no Task layout; or a negative read error (SE_EXITED, SE_FAULT...).
+ * no Task layout, or a 3.6 whose _asyncio module has no symbol table; or a
+ * negative read error (SE_EXITED, SE_FAULT...).
  * Allocates only in the object readers it uses (objects.h); not for the hot
  * path: call once, and again only when py_tasks_read fails. */
 int py_tasks_find(struct py_runtime *rt, struct py_tasks *c);

@@ -153,7 +153,7 @@ static int read_batch(struct reader *r, const uint64_t *objs, int n, int dedup)
     uint8_t obuf[BATCH][256];
     uint8_t gbuf[BATCH][GEN_READ];
     uint64_t chain[BATCH][PY_TASK_FRAMES];
-    size_t olen = (size_t)TL->task_name + 8;
+    size_t olen = py_task_span(TL);
     int rc, m = 0;
     if (olen > sizeof obuf[0])
         return SE_FAULT;
@@ -210,7 +210,7 @@ static int read_batch(struct reader *r, const uint64_t *objs, int n, int dedup)
         t->loop = rdp(b + TL->fut_loop);
         t->coro = rdp(b + TL->task_coro);
         sl[i].waiter = rdp(b + TL->task_fut_waiter);
-        sl[i].name = rdp(b + TL->task_name);
+        sl[i].name = TL->task_name >= 0 ? rdp(b + TL->task_name) : 0;
         sl[i].t = t;
         sl[i].keep = 1;
         if (!t->loop) {
@@ -241,6 +241,18 @@ static int read_batch(struct reader *r, const uint64_t *objs, int n, int dedup)
         if (rc) {
             r->st->bad++;
             x->keep = 0;
+        }
+    }
+    /* before 3.8 (no names): each coroutine's __qualname__ */
+    for (int i = 0; TL->task_name < 0 && i < m; i++) {
+        if (sl[i].keep != 1)
+            continue;
+        rc = tk_coro_name(rt, r->c, sl[i].t->coro, sl[i].t->name, sizeof sl[i].t->name);
+        if (gone(rc))
+            return rc;
+        if (rc) {
+            r->st->bad++;
+            sl[i].keep = 0;
         }
     }
     /* what each waits on: a task, a gather of tasks, or another future */

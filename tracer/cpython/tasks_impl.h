@@ -58,6 +58,7 @@ int tk_task_kind(struct py_runtime *rt, struct py_tasks *c, uint64_t type);
 int tk_is_gen_type(struct py_runtime *rt, struct py_tasks *c, uint64_t type);
 int tk_read_name(struct py_runtime *rt, struct py_tasks *c, uint64_t obj, char *out,
                      size_t len);
+int tk_coro_name(struct py_runtime *rt, struct py_tasks *c, uint64_t coro, char *out, size_t len);
 void tk_add_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t,
                        uint64_t waiter, int depth);
 void tk_tg_awaits(struct py_runtime *rt, struct py_tasks *c, struct py_task *t, uint64_t waiter,

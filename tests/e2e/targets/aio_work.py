@@ -10,6 +10,8 @@ gather of the computing tasks.
 usage: aio_work.py SECONDS [COMPUTE] [WAIT]
 Prints "ready" once every task exists, then one JSON line at the end:
 {"cpu": {name: seconds}, "ids": {name: id(task)}, "short": N}.
+Before 3.8 tasks have no name: the names above are the target's own (in
+"ids"); sonde calls those tasks "compute" and "park".
 """
 import asyncio
 import json
@@ -24,6 +26,10 @@ cpu = {}
 ids = {}
 
 
+def thread_time():
+    return time.clock_gettime(time.CLOCK_THREAD_CPUTIME_ID)  # (time.thread_time: 3.7+)
+
+
 def burn(n):
     x = 0
     for i in range(n):  # @burn
@@ -34,9 +40,9 @@ def burn(n):
 async def compute(name, until):
     used = 0.0
     while time.monotonic() < until:
-        c0 = time.thread_time()
+        c0 = thread_time()
         burn(20000)
-        used += time.thread_time() - c0
+        used += thread_time() - c0
         await asyncio.sleep(0)  # @compute-await
     cpu[name] = used
 
@@ -60,14 +66,14 @@ async def main():
     for k in range(WAIT):
         t = asyncio.ensure_future(park(ev))
         t.set_name("wait-%d" % k) if hasattr(t, "set_name") else None
+        ids["wait-%d" % k] = id(t)
         waiters.append(t)
     comps = []
     for k in range(COMPUTE):
         t = asyncio.ensure_future(compute("comp-%d" % k, until))
         t.set_name("comp-%d" % k) if hasattr(t, "set_name") else None
+        ids["comp-%d" % k] = id(t)
         comps.append(t)
-    for t in waiters + comps:
-        ids[t.get_name()] = id(t)
     await asyncio.sleep(0)
     print("ready", flush=True)
     short = 0
@@ -87,4 +93,7 @@ async def main():
     print(json.dumps({"cpu": cpu, "ids": ids, "short": short}), flush=True)
 
 
-asyncio.run(main())
+if sys.version_info >= (3, 7):
+    asyncio.run(main())
+else:  # 3.6: no asyncio.run
+    asyncio.get_event_loop().run_until_complete(main())

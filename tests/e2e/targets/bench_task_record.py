@@ -43,4 +43,8 @@ async def main(n, seconds):
     await asyncio.gather(*waiting)
 
 
-asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 10.0))
+args = int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+if sys.version_info >= (3, 7):
+    asyncio.run(main(*args))
+else:  # 3.6: no asyncio.run
+    asyncio.get_event_loop().run_until_complete(main(*args))

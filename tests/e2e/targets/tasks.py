@@ -12,9 +12,14 @@ reports them: each coroutine's frame then what it awaits, innermost first;
 the task count as asyncio.all_tasks() sees it), then "ready". On SIGUSR1
 prints {"names": {id: get_name()}} of every task (this materializes the
 lazy "Task-N" names of 3.12+: the tests ask only after reading them).
+
+Runs on 3.6 and 3.7 too, where tasks have no name (their name is then their
+coroutine's __qualname__, as sonde shows them), asyncio has no run(),
+all_tasks() or current_task() (3.6) and threads no native_id.
 """
 import asyncio
 import asyncio.tasks
+import ctypes
 import json
 import os
 import signal
@@ -29,6 +34,35 @@ info = {"version": "%d.%d.%d" % sys.version_info[:3], "tasks": {}, "pid": os.get
 registry = {}  # name -> task (for the signal handler)
 ev = None
 b_ready = threading.Event()
+tids = {}
+OLD = sys.version_info < (3, 8)
+
+
+def gettid():
+    return ctypes.CDLL(None).syscall(186)  # SYS_gettid (x86_64)
+
+
+def make_task(loop, coro, name):
+    return loop.create_task(coro) if OLD else loop.create_task(coro, name=name)
+
+
+def task_name(t):
+    return t._coro.__qualname__ if OLD else t.get_name()
+
+
+def all_tasks():
+    """The pending tasks of the running loop, as asyncio.all_tasks()."""
+    if sys.version_info >= (3, 7):
+        return asyncio.all_tasks()
+    loop = asyncio.get_event_loop()
+    both = asyncio.Task.all_tasks(loop) | asyncio.tasks._PyTask.all_tasks(loop)
+    return {t for t in both if not t.done()}
+
+
+def current_task():
+    if sys.version_info >= (3, 7):
+        return asyncio.current_task()
+    return asyncio.Task.current_task() or asyncio.tasks._PyTask.current_task()
 
 
 def chain(coro):
@@ -88,15 +122,16 @@ def spin_inner():
 
 
 async def spinner():
-    info["count_b"] = len(asyncio.all_tasks())
+    info["count_b"] = len(all_tasks())
     b_ready.set()
     spin_inner()  # @spin_call
 
 
 async def b_main():
-    t = asyncio.get_running_loop().create_task(spinner(), name="spinner")
-    info["tasks"]["spinner"] = {"id": id(t), "name": t.get_name()}
-    info["b_main"] = id(asyncio.current_task())
+    tids["spinloop"] = gettid()
+    t = make_task(asyncio.get_event_loop(), spinner(), "spinner")
+    info["tasks"]["spinner"] = {"id": id(t), "name": task_name(t)}
+    info["b_main"] = id(current_task())
     await t  # @b_main
 
 
@@ -109,21 +144,24 @@ def loop_b():
 
 
 def on_usr1():
-    names = {str(id(t)): t.get_name() for t in asyncio.all_tasks()}
+    names = {str(id(t)): task_name(t) for t in all_tasks()}
     print(json.dumps({"names": names}), flush=True)
 
 
 async def main():
     global ev
     ev = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    loop = asyncio.get_event_loop()
     named = {
-        "outer": loop.create_task(outer(), name="outer"),
-        "awaited": loop.create_task(awaited_one(), name="awaited"),
-        "gatherer": loop.create_task(gatherer(), name="gatherer"),
+        "outer": make_task(loop, outer(), "outer"),
+        "awaited": make_task(loop, awaited_one(), "awaited"),
+        "gatherer": make_task(loop, gatherer(), "gatherer"),
     }
-    named["awaiter"] = loop.create_task(awaiter(named["awaited"]), name="awaiter")
-    named["pytask"] = asyncio.tasks._PyTask(py_task_body(), loop=loop, name="pytask")
+    named["awaiter"] = make_task(loop, awaiter(named["awaited"]), "awaiter")
+    if OLD:
+        named["pytask"] = asyncio.tasks._PyTask(py_task_body(), loop=loop)
+    else:
+        named["pytask"] = asyncio.tasks._PyTask(py_task_body(), loop=loop, name="pytask")
     if sys.version_info >= (3, 12):
         loop.set_task_factory(asyncio.eager_task_factory)
         named["eager"] = loop.create_task(outer(), name="eager")
@@ -136,19 +174,18 @@ async def main():
     if sys.version_info >= (3, 11):
         named["tg-1"], named["tg-2"] = tg_kids
     for name, t in named.items():
-        info["tasks"][name] = {"id": id(t), "name": t.get_name(), "chain": chain(t.get_coro()),
+        info["tasks"][name] = {"id": id(t), "name": task_name(t), "chain": chain(t._coro if OLD else t.get_coro()),
                                "python": not isinstance(t, asyncio.tasks.Task)
                                or type(t) is asyncio.tasks._PyTask}
-    me = asyncio.current_task()
+    me = current_task()
     info["main"] = {"id": id(me), "chain": None}
-    kids = [t for t in asyncio.all_tasks() if t not in named.values() and t is not me]
+    kids = [t for t in all_tasks() if t not in named.values() and t is not me]
     info["gather_children"] = [id(t) for t in kids]
-    info["count_a"] = len(asyncio.all_tasks())
+    info["count_a"] = len(all_tasks())
     threading.Thread(target=loop_b, name="spinloop", daemon=True).start()
     b_ready.wait()
     await asyncio.sleep(0.05)
-    info["tids"] = {"spinloop": [t.native_id for t in threading.enumerate()
-                                 if t.name == "spinloop"][0], "main": threading.get_native_id()}
+    info["tids"] = {"spinloop": tids["spinloop"], "main": gettid()}
     loop.add_signal_handler(signal.SIGUSR1, on_usr1)
     print(json.dumps(info), flush=True)
     print("ready", flush=True)
@@ -157,4 +194,7 @@ async def main():
 
 if USE_UVLOOP:
     uvloop.install()
-asyncio.run(main())
+if sys.version_info >= (3, 7):
+    asyncio.run(main())
+else:
+    asyncio.get_event_loop().run_until_complete(main())
