@@ -697,7 +697,7 @@ int agent_spans_save(const char *path, char *err, size_t errlen)
         return 0;
     }
     struct span_store *ss = NULL;
-    int rc = span_store_open(path, STORE_CREATE, &ss, err, errlen);
+    int rc = span_store_open(path, STORE_CREATE | STORE_NOSYNC, &ss, err, errlen);
     if (!rc) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
