@@ -4,12 +4,11 @@
 #include "agent/profiles.h"
 #include "agent/span_json.h"
 
+#include "common/curl_dl.h"
 #include "common/err.h"
 #include "spans/span.h"
 #include "store/spans.h"
 
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -330,67 +329,40 @@ static char *take_profile(const struct rec *r)
     return agent_profiles_take(h.no, tid, sid, h.end_ns - h.start_ns);
 }
 
-/* libcurl, loaded by the exporter at its first export (dlopen): a program
- * that exports no spans never maps it, nor the ~25 libraries it needs (TLS,
- * Kerberos, LDAP, ...), which linking it cost every recorded program's
- * start. Only the exporter thread uses it. */
-static struct {
-    CURLcode (*global_init)(long);
-    CURL *(*easy_init)(void);
-    void (*easy_cleanup)(CURL *);
-    void (*easy_reset)(CURL *);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_perform)(CURL *);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-} cu;
-
-/* A handle on a loaded libcurl, or NULL (no libcurl.so.4: the spans are
- * not exported, and counted dropped; said once on stderr). */
+/* libcurl is loaded at the first export (common/curl_dl.h): a program
+ * that exports no spans never maps it. Only the exporter thread uses it. A
+ * handle, or NULL (no libcurl: said once on stderr; the spans are counted
+ * dropped). */
 static CURL *curl_open(void)
 {
-    static int tried;
-    if (!tried) {
-        tried = 1;
-        void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        void **fn[] = { (void **)&cu.global_init, (void **)&cu.easy_init, (void **)&cu.easy_cleanup,
-                        (void **)&cu.easy_reset, (void **)&cu.easy_setopt, (void **)&cu.easy_perform,
-                        (void **)&cu.easy_getinfo, (void **)&cu.slist_append, (void **)&cu.slist_free_all };
-        static const char *const names[] = { "curl_global_init", "curl_easy_init", "curl_easy_cleanup",
-                                              "curl_easy_reset", "curl_easy_setopt", "curl_easy_perform",
-                                              "curl_easy_getinfo", "curl_slist_append", "curl_slist_free_all" };
-        int ok = h != NULL;
-        for (size_t i = 0; ok && i < sizeof names / sizeof names[0]; i++)
-            ok = (*fn[i] = dlsym(h, names[i])) != NULL;
-        if (!ok || cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            cu.easy_init = NULL;
-            static const char msg[] = "sonde: agent: cannot load libcurl.so.4: spans are not exported\n";
-            if (write(2, msg, sizeof msg - 1) < 0)
-                return NULL;
+    const struct curl_dl *cu = curl_dl();
+    if (!cu) {
+        static const char msg[] = "sonde: agent: cannot load libcurl.so.4: spans are not exported\n";
+        if (write(2, msg, sizeof msg - 1) < 0)
             return NULL;
-        }
+        return NULL;
     }
-    return cu.easy_init ? cu.easy_init() : NULL;
+    return cu->easy_init();
 }
 
 /* Post one body; 0 accepted, 1 worth retrying, -1 refused for good. */
 static int post(CURL *c, const char *url, const char *body, size_t len, long timeout_ms)
 {
-    struct curl_slist *h = cu.slist_append(NULL, "Content-Type: application/json");
-    cu.easy_reset(c);
-    cu.easy_setopt(c, CURLOPT_URL, url);
-    cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    cu.easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    cu.easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 1000 ? timeout_ms : 1000L);
-    cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    CURLcode rc = cu.easy_perform(c);
+    const struct curl_dl *cu = curl_dl(); /* loaded: c was made by it */
+    struct curl_slist *h = cu->slist_append(NULL, "Content-Type: application/json");
+    cu->easy_reset(c);
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 1000 ? timeout_ms : 1000L);
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    CURLcode rc = cu->easy_perform(c);
     long code = 0;
-    cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    cu.slist_free_all(h);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    cu->slist_free_all(h);
     if (rc != CURLE_OK)
         return 1;
     if (code >= 200 && code < 300)
@@ -553,7 +525,7 @@ static void *exporter_main(void *arg)
     }
     pthread_mutex_unlock(&mu);
     if (c)
-        cu.easy_cleanup(c);
+        curl_dl()->easy_cleanup(c);
     return NULL;
 }
 

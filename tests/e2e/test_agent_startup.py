@@ -47,3 +47,12 @@ def test_agent_loads_no_curl_and_no_tracer_until_used(sonde_bin, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["agent True True", "start False False", "span True 1"], r.stdout + r.stderr
     assert recording_meta(out)["recorded_by"] == "agent"
+
+
+def test_sonde_does_not_link_libcurl(sonde_bin):
+    """Every sonde command starts without libcurl's twenty-odd libraries:
+    the collector's forwarder loads it when it starts (common/curl_dl.h)."""
+    r = subprocess.run(["readelf", "-d", sonde_bin], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    needed = re.findall(r"\(NEEDED\).*\[(.*)\]", r.stdout)
+    assert needed and not [n for n in needed if "curl" in n], needed
