@@ -154,10 +154,9 @@ static void *agent_main(void *arg)
     struct recorder *r = NULL;
     sqlite3 *db = NULL;
     rc = sampler_new(&s, getpid(), &so, q, a->err, sizeof a->err);
+    static const char *const meta[] = { "recorded_by", "agent", NULL };
     if (!rc)
-        rc = store_create(a->out, &db, a->err, sizeof a->err);
-    if (!rc && store_meta_set(db, "recorded_by", "agent") != 0)
-        rc = se_fail(a->err, sizeof a->err, -EIO, "cannot write %s", a->out);
+        rc = store_create(a->out, meta, &db, a->err, sizeof a->err);
     if (!rc) {
         struct sampler_stats st0;
         sampler_get_stats(s, &st0);

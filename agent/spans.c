@@ -4,11 +4,11 @@
 #include "agent/profiles.h"
 #include "agent/span_json.h"
 
+#include "common/curl_dl.h"
 #include "common/err.h"
 #include "spans/span.h"
 #include "store/spans.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -329,23 +329,40 @@ static char *take_profile(const struct rec *r)
     return agent_profiles_take(h.no, tid, sid, h.end_ns - h.start_ns);
 }
 
+/* libcurl is loaded at the first export (common/curl_dl.h): a program
+ * that exports no spans never maps it. Only the exporter thread uses it. A
+ * handle, or NULL (no libcurl: said once on stderr; the spans are counted
+ * dropped). */
+static CURL *curl_open(void)
+{
+    const struct curl_dl *cu = curl_dl();
+    if (!cu) {
+        static const char msg[] = "sonde: agent: cannot load libcurl.so.4: spans are not exported\n";
+        if (write(2, msg, sizeof msg - 1) < 0)
+            return NULL;
+        return NULL;
+    }
+    return cu->easy_init();
+}
+
 /* Post one body; 0 accepted, 1 worth retrying, -1 refused for good. */
 static int post(CURL *c, const char *url, const char *body, size_t len, long timeout_ms)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 1000 ? timeout_ms : 1000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    CURLcode rc = curl_easy_perform(c);
+    const struct curl_dl *cu = curl_dl(); /* loaded: c was made by it */
+    struct curl_slist *h = cu->slist_append(NULL, "Content-Type: application/json");
+    cu->easy_reset(c);
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 1000 ? timeout_ms : 1000L);
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    CURLcode rc = cu->easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    cu->slist_free_all(h);
     if (rc != CURLE_OK)
         return 1;
     if (code >= 200 && code < 300)
@@ -391,7 +408,8 @@ static void *exporter_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "sonde-agent");
-    CURL *c = curl_easy_init();
+    CURL *c = NULL;
+    int curl_tried = 0;
     struct rec *take[BATCH_MAX];
     pthread_mutex_lock(&mu);
     for (;;) {
@@ -480,6 +498,10 @@ static void *exporter_main(void *arg)
             free(take[i]);
         }
         int exported = -1;
+        if (url && nb && !curl_tried) {
+            curl_tried = 1;
+            c = curl_open();
+        }
         if (url && nb)
             exported = export_body(c, url, body, blen);
         free(body);
@@ -502,7 +524,8 @@ static void *exporter_main(void *arg)
             stats[SPST_DROP_EXPORT] += nb;
     }
     pthread_mutex_unlock(&mu);
-    curl_easy_cleanup(c);
+    if (c)
+        curl_dl()->easy_cleanup(c);
     return NULL;
 }
 
@@ -573,7 +596,6 @@ static int start_locked(void)
         span_batch_init(&kept);
         kept_init = 1;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -697,7 +719,7 @@ int agent_spans_save(const char *path, char *err, size_t errlen)
         return 0;
     }
     struct span_store *ss = NULL;
-    int rc = span_store_open(path, STORE_CREATE, &ss, err, errlen);
+    int rc = span_store_open(path, STORE_CREATE | STORE_NOSYNC, &ss, err, errlen);
     if (!rc) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);

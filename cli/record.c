@@ -220,7 +220,7 @@ int cmd_record(int argc, char **argv)
         return give_up(launched, keep, rc, err);
     }
     sqlite3 *db;
-    rc = store_create(out, &db, err, sizeof err);
+    rc = store_create(out, NULL, &db, err, sizeof err);
     struct recorder *r = NULL;
     {
         struct sampler_stats st0;

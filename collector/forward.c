@@ -1,9 +1,9 @@
 #include "collector/forward.h"
 
+#include "common/curl_dl.h"
 #include "common/err.h"
 #include "spans/otlp_encode.h" /* the trace model's OTLP JSON, not formats/ (see there) */
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,11 +30,6 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static size_t sink(char *p, size_t sz, size_t n, void *u)
 {
     (void)p;
@@ -45,21 +40,22 @@ static size_t sink(char *p, size_t sz, size_t n, void *u)
 /* 0 sent, 1 retryable failure, -1 permanent failure */
 static int post(struct forwarder *f, CURL *c, const char *body, size_t len)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    const struct curl_dl *cu = curl_dl(); /* loaded: c was made by it */
+    struct curl_slist *h = cu->slist_append(NULL, "Content-Type: application/json");
     if (f->auth)
-        h = curl_slist_append(h, f->auth);
-    curl_easy_setopt(c, CURLOPT_URL, f->url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode cc = curl_easy_perform(c);
+        h = cu->slist_append(h, f->auth);
+    cu->easy_setopt(c, CURLOPT_URL, f->url);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cc = cu->easy_perform(c);
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    cu->slist_free_all(h);
     if (cc != CURLE_OK)
         return 1;
     if (code >= 200 && code < 300)
@@ -72,7 +68,8 @@ static int post(struct forwarder *f, CURL *c, const char *body, size_t len)
 static void *sender(void *arg)
 {
     struct forwarder *f = arg;
-    CURL *c = curl_easy_init();
+    const struct curl_dl *cu = curl_dl();
+    CURL *c = cu ? cu->easy_init() : NULL; /* none: every batch fails and is retried, then dropped */
     struct span_batch work;
     span_batch_init(&work);
     size_t off = 0; /* first unsent span of work */
@@ -150,7 +147,7 @@ static void *sender(void *arg)
     pthread_mutex_unlock(&f->mu);
     span_batch_fini(&work);
     if (c)
-        curl_easy_cleanup(c);
+        cu->easy_cleanup(c);
     return NULL;
 }
 
@@ -159,8 +156,8 @@ int forwarder_new(const struct forwarder_opts *o, struct forwarder **out, char *
     *out = NULL;
     if (strncmp(o->url, "http://", 7) && strncmp(o->url, "https://", 8))
         return se_fail(err, errlen, SE_USAGE, "--forward needs an http:// or https:// URL, not '%s'", o->url);
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, curl_init_once);
+    if (!curl_dl()) /* loaded here, before the sender thread */
+        return se_fail(err, errlen, -ENOENT, "--forward needs libcurl: libcurl.so.4 cannot be loaded");
     struct forwarder *f = calloc(1, sizeof *f);
     if (!f)
         return se_fail(err, errlen, -ENOMEM, "out of memory");

@@ -50,12 +50,12 @@ const struct store_part store_samples_part = {
     .exact_version = 0,
 };
 
-int store_create(const char *path, sqlite3 **db, char *err, size_t errlen)
+int store_create(const char *path, const char *const *meta, sqlite3 **db, char *err, size_t errlen)
 {
-    int rc = store_file_open(path, STORE_REPLACE, 0, db, err, errlen);
+    int rc = store_file_open(path, STORE_REPLACE | STORE_NOSYNC, 0, db, err, errlen);
     if (rc)
         return rc;
-    if ((rc = store_part_add(*db, &store_samples_part, err, errlen))) {
+    if ((rc = store_part_add(*db, &store_samples_part, meta, err, errlen))) {
         sqlite3_close(*db);
         *db = NULL;
         return se_fail(err, errlen, rc, "cannot create %s", path);

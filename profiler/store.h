@@ -29,9 +29,14 @@
 extern const struct store_part store_samples_part;
 
 /* Create a new recording at path (an existing file is replaced), with the
- * schema in place, in WAL mode so that a killed recorder leaves a readable
- * file. 0 or a negative code with a message. */
-int store_create(const char *path, sqlite3 **db, char *err, size_t errlen);
+ * schema, its meta rows and the extra meta rows in meta (NULL, or key,
+ * value, ..., NULL) written in one transaction, in WAL mode so that a killed
+ * recorder leaves a readable file holding every transaction it committed.
+ * A recording is written with synchronous=OFF (STORE_NOSYNC): it costs no
+ * fsync to create or to finish, and only a power cut or an operating-system
+ * crash during the recording may lose its end or damage it. 0 or a negative
+ * code with a message. */
+int store_create(const char *path, const char *const *meta, sqlite3 **db, char *err, size_t errlen);
 
 /* Open an existing .sonde file. Refuses (SE_BADFILE) a missing or
  * unreadable path, anything but a regular file (never blocks on a FIFO),

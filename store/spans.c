@@ -309,7 +309,7 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
     if (!st)
         return se_fail(err, errlen, -ENOMEM, "out of memory");
     int create = flags & STORE_CREATE;
-    int rc = store_file_open(path, create ? STORE_CREATE : STORE_WRITE, 5000, &st->db, err, errlen);
+    int rc = store_file_open(path, create ? STORE_CREATE | (flags & STORE_NOSYNC) : STORE_WRITE, 5000, &st->db, err, errlen);
     if (rc)
         goto fail;
     if (create) {
@@ -320,7 +320,7 @@ int span_store_open(const char *path, int flags, struct span_store **out, char *
         }
         /* a new file, a store made before (its dropped indexes) or a
          * recording that gets spans next to its samples */
-        if ((rc = store_part_add(st->db, &store_spans_part, err, errlen)))
+        if ((rc = store_part_add(st->db, &store_spans_part, NULL, err, errlen)))
             goto fail;
         st->has_profiles = 1;
     } else if ((rc = store_part_check(st->db, &store_spans_part, path, err, errlen))) {

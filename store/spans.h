@@ -30,7 +30,9 @@ extern const struct store_part store_spans_part;
  * non-regular, non-SQLite or foreign/corrupt file (tables that are not the
  * plain tables with the columns readers use), or another negative code;
  * err filled. Without STORE_CREATE the file is read as untrusted input.
- * A store is used by one thread at a time. */
+ * STORE_CREATE | STORE_NOSYNC writes without fsync (synchronous=OFF, for the
+ * spans of a recording; see store_file_open); the collector's store keeps
+ * synchronous=NORMAL. A store is used by one thread at a time. */
 int span_store_open(const char *path, int flags, struct span_store **out, char *err, size_t errlen);
 
 /* Close; NULL is a no-op. */

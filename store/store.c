@@ -114,7 +114,10 @@ int store_file_open(const char *path, int mode, int busy_ms, sqlite3 **db, char 
         return 0;
     }
     char *msg = NULL;
-    if (sqlite3_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
+    /* synchronous first: the switch to WAL is itself a write */
+    const char *pragmas = mode & STORE_NOSYNC ? "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL;"
+                                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+    if (sqlite3_exec(*db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         int code = sqlite3_errcode(*db) == SQLITE_NOTADB ? SE_BADFILE : store_write_errno(*db);
         rc = se_fail(err, errlen, code, "%s: %s", path, msg ? msg : sqlite3_errmsg(*db));
         sqlite3_free(msg);
@@ -124,7 +127,7 @@ int store_file_open(const char *path, int mode, int busy_ms, sqlite3 **db, char 
     return rc;
 }
 
-int store_part_add(sqlite3 *db, const struct store_part *p, char *err, size_t errlen)
+int store_part_add(sqlite3 *db, const struct store_part *p, const char *const *meta, char *err, size_t errlen)
 {
     char *msg = NULL;
     int ok = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) == SQLITE_OK &&
@@ -134,6 +137,8 @@ int store_part_add(sqlite3 *db, const struct store_part *p, char *err, size_t er
     int rc = ok ? store_meta_set(db, store_part_version_key(p->id), v) : store_write_errno(db);
     if (!rc && p->format)
         rc = store_meta_set(db, "format", p->format);
+    for (size_t i = 0; !rc && meta && meta[i] && meta[i + 1]; i += 2)
+        rc = store_meta_set(db, meta[i], meta[i + 1]);
     if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
         rc = store_write_errno(db);
     if (rc) {

@@ -22,6 +22,7 @@ enum {
     STORE_WRITE = 1,   /* read-write, an existing file */
     STORE_CREATE = 2,  /* read-write, created when missing; WAL journal */
     STORE_REPLACE = 4, /* read-write, a new file replacing an earlier one (and its -wal, -shm); WAL */
+    STORE_NOSYNC = 8,  /* with CREATE or REPLACE: synchronous=OFF, for recordings (see store_file_open) */
 };
 
 /* The schema parts a file may hold (bits of store_probe's answer). */
@@ -60,7 +61,13 @@ const char *store_part_version_key(enum store_part_id id);
 /* Open path as mode says. An existing file must be a regular file (opened
  * with O_NONBLOCK first: never blocks on a FIFO, never reads a device);
  * STORE_REPLACE refuses (SE_USAGE) to replace anything but a regular file
- * or a link. Writers (CREATE, REPLACE) get WAL with synchronous=NORMAL;
+ * or a link. Writers (CREATE, REPLACE) get WAL with synchronous=NORMAL
+ * (a committed transaction survives a power cut once the WAL is synced:
+ * the collector's acknowledged spans), or with STORE_NOSYNC synchronous=OFF:
+ * no fsync at all, so a writer that is killed (SIGKILL, a crash) still
+ * loses nothing it committed (the data is in the kernel's page cache), but
+ * a power cut or an operating-system crash may lose the recording's last
+ * transactions or leave the file damaged (readers then refuse it);
  * readers (READ, WRITE) a hardened connection (defensive mode, untrusted
  * schema, values up to STORE_VALUE_MAX) with a busy timeout of busy_ms.
  * Returns 0 and *db, or SE_BADFILE (missing, not regular, not openable),
@@ -75,10 +82,11 @@ int store_check_replaceable(const char *path, char *err, size_t errlen);
 /* Is the file's first page SQLite's? 0, or SE_BADFILE naming noun. */
 int store_file_check_magic(const char *path, const char *noun, char *err, size_t errlen);
 
-/* Add part p to an open, writable file: its tables (p->create_sql) and its
- * version in meta, in one transaction. 0, or -EIO / -ENOSPC (a write
- * failed) with a message. */
-int store_part_add(sqlite3 *db, const struct store_part *p, char *err, size_t errlen);
+/* Add part p to an open, writable file: its tables (p->create_sql), its
+ * version in meta and the meta rows in meta (NULL, or key, value, ...,
+ * NULL), in one transaction. 0, or -EIO / -ENOSPC (a write failed) with a
+ * message. */
+int store_part_add(sqlite3 *db, const struct store_part *p, const char *const *meta, char *err, size_t errlen);
 
 /* Does the file hold part p as this build reads it? Its tables are plain
  * tables (not views, virtual tables or tables with computed columns, whose

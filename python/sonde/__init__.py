@@ -93,6 +93,19 @@ def _stop_at_exit():
         _lib.sonde_agent_stop()
 
 
-# The tracer API (spans): python/sonde/tracing.py.
-from .tracing import span, traced, inject, extract, current_span, flush as flush_spans, stats as span_stats  # noqa: E402
-__all__ += ["span", "traced", "inject", "extract", "current_span", "flush_spans", "span_stats"]
+# The tracer API (spans): python/sonde/tracing.py, imported at the first use
+# of one of these names (it imports json, socket, inspect, urllib...: a
+# program recorded by `sonde record --agent` that uses no spans does not pay
+# for them at start-up).
+_TRACING = {"span": "span", "traced": "traced", "inject": "inject", "extract": "extract",
+            "current_span": "current_span", "flush_spans": "flush", "span_stats": "stats"}
+__all__ += list(_TRACING)
+
+
+def __getattr__(name):
+    if name in _TRACING:
+        from . import tracing
+        value = getattr(tracing, _TRACING[name])
+        globals()[name] = value
+        return value
+    raise AttributeError("module 'sonde' has no attribute %r" % name)

@@ -2,7 +2,8 @@
 
 install(lib) chains a tracer in front of whatever greenlet.settrace held
 (gevent's monitor, for one) as soon as greenlet is imported: now if it is,
-else at its import. The tracer is the agent's own, in C
+else at its import; in the thread that imports it, and in each
+threading.Thread started later (greenlet.settrace is per OS thread). The tracer is the agent's own, in C
 (agent/greentrace.c): on each switch it hands the agent the origin and
 target greenlets, the frame where the origin parked, and whether it
 finished, without running Python code. A greenlet is described (name,
@@ -82,10 +83,13 @@ def _make_tracer(lib, prev):
 
 
 def _hook_now(lib):
+    """Hook this thread's switches, and those of the threads started from
+    now on (greenlet.settrace is per OS thread)."""
     global _installed
     if _installed:
         return
     import greenlet
+    import weakref
     lib.sonde_greenlet_switch.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
                                           ctypes.c_int]
     lib.sonde_greenlet_switch.restype = ctypes.c_uint32
@@ -101,8 +105,47 @@ def _hook_now(lib):
         tracer = api(lambda g: _describe(lib, g), prev)
     except (AttributeError, ValueError):
         pass
-    greenlet.settrace(tracer if tracer is not None else _make_tracer(lib, prev))
+    if tracer is None:
+        tracer = _make_tracer(lib, prev)
+    greenlet.settrace(tracer)
+    ours = weakref.WeakSet([tracer])
+
+    def hook_this_thread():
+        """The hook on a thread just started: the same tracer (the C one
+        is one function for the whole process) when the thread has none yet,
+        else one chained in front of the thread's own."""
+        mine = greenlet.gettrace()
+        if mine is None:
+            greenlet.settrace(tracer)
+        elif mine not in ours:
+            t = _make_tracer(lib, mine)
+            ours.add(t)
+            greenlet.settrace(t)
+
+    _hook_new_threads(hook_this_thread)
     _installed = True
+
+
+def _hook_new_threads(hook):
+    """Run hook first in every threading.Thread started from now on.
+    Threads already running keep no tracer of ours (the hook can only be
+    installed from inside a thread), nor do threads started by other means
+    than threading."""
+    import threading
+    cls = threading.Thread
+    orig = getattr(cls, "_bootstrap_inner", None)
+    if orig is None or getattr(orig, "_sonde_hook", False):
+        return
+
+    def _bootstrap_inner(self):
+        try:
+            hook()
+        except Exception:
+            pass
+        return orig(self)
+
+    _bootstrap_inner._sonde_hook = True
+    cls._bootstrap_inner = _bootstrap_inner
 
 
 class _Finder:

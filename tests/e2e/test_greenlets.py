@@ -268,3 +268,57 @@ def test_plain_threads_program_unchanged(sonde_bin, tmp_path):
     r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", PY, "-c", prog, timeout=60)
     assert workload(r) == {"greenlet": False}
     assert report_json(sonde_bin, out)["green_threads"] == []
+
+
+THREADED = """
+import greenlet, json, threading, time
+class G(greenlet.greenlet):
+    pass
+cpu = {}
+def make(name, n):
+    def run():
+        t = 0.0
+        for _ in range(%(steps)d):
+            c0 = time.thread_time()
+            x = 0
+            for k in range(n):
+                x += k * k
+            t += time.thread_time() - c0
+            other[name].switch()
+        cpu[name] = t
+    return run
+other = {}
+def thread_main():
+    hub = greenlet.getcurrent()
+    a = G(make("work_a", %(base)d))
+    b = G(make("work_b", 2 * %(base)d))
+    a.name, b.name = "work_a", "work_b"
+    other["work_a"], other["work_b"] = b, a
+    # a and b take turns; whichever ends first hands back to the thread
+    a.parent = b.parent = hub
+    a.switch()
+    while not (a.dead and b.dead):
+        (a if not a.dead else b).switch()
+    cpu["tid"] = threading.get_native_id()
+t = threading.Thread(target=thread_main, name="greens")
+t.start()
+t.join()
+print(json.dumps({"cpu": {k: v for k, v in cpu.items() if k != "tid"}, "tid": cpu["tid"]}))
+"""
+
+
+def test_greenlets_in_a_second_thread(sonde_bin, tmp_path):
+    """greenlet is imported by the main thread, whose switches are hooked
+    then; greenlets switching in a threading.Thread started later are lanes
+    of their own too, on that thread, each with its own CPU."""
+    out = str(tmp_path / "t.sonde")
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", PY, "-c",
+                  THREADED % {"steps": 40, "base": 40000}, timeout=120)
+    work = workload(r)
+    gl = lanes(report_json(sonde_bin, out))
+    for name, cpu in work["cpu"].items():
+        g = gl.get(name)
+        assert g, "no lane %s: %s" % (name, sorted(gl))
+        assert g["kind"] == "greenlet", g
+        assert g["tid"] == work["tid"], (g, work["tid"])
+        assert abs(g["cpu_s"] - cpu) <= 0.2 * cpu, (name, g["cpu_s"], cpu)

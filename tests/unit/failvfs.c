@@ -9,6 +9,7 @@
 
 static sqlite3_vfs *real_vfs;
 int failvfs_main, failvfs_wal;
+int failvfs_syncs, failvfs_wal_writes;
 
 struct shim_file {
     sqlite3_file base;
@@ -28,7 +29,11 @@ static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
     return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
-static int s_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
+static int s_sync(sqlite3_file *f, int fl)
+{
+    __atomic_add_fetch(&failvfs_syncs, 1, __ATOMIC_RELAXED);
+    return REAL(f)->pMethods->xSync(REAL(f), fl);
+}
 static int s_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
 static int s_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
 static int s_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
@@ -40,7 +45,14 @@ static int s_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **p)
 {
     return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, p);
 }
-static int s_shmlock(sqlite3_file *f, int o, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
+static int s_shmlock(sqlite3_file *f, int o, int n, int fl)
+{
+    int rc = REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+    /* slot 0 taken exclusively: the WAL's write lock, once a transaction */
+    if (rc == SQLITE_OK && o == 0 && n == 1 && fl == (SQLITE_SHM_LOCK | SQLITE_SHM_EXCLUSIVE))
+        __atomic_add_fetch(&failvfs_wal_writes, 1, __ATOMIC_RELAXED);
+    return rc;
+}
 static void s_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
 static int s_shmunmap(sqlite3_file *f, int d) { return REAL(f)->pMethods->xShmUnmap(REAL(f), d); }
 

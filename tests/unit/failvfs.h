@@ -11,6 +11,11 @@
 
 extern int failvfs_main, failvfs_wal;
 
+/* What went through the VFS since the counters were last zeroed: file
+ * syncs (fsync / fdatasync, the journal's directory included), and write
+ * locks taken on a WAL (one per write transaction or checkpoint). */
+extern int failvfs_syncs, failvfs_wal_writes;
+
 /* Register the VFS as SQLite's default (once, before opening files). */
 void failvfs_install(void);
 

@@ -196,7 +196,7 @@ static void write_big(struct w *w, size_t nsamples)
 int synth_write(const char *path, enum synth_kind kind, size_t nsamples, char *err, size_t errlen)
 {
     struct w w = { 0 };
-    int rc = store_create(path, &w.db, err, errlen);
+    int rc = store_create(path, NULL, &w.db, err, errlen);
     if (rc)
         return rc;
     sqlite3_exec(w.db, "BEGIN", NULL, NULL, NULL);

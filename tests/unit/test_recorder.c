@@ -168,7 +168,7 @@ static int fixture_start(struct rec_fixture *f, const char *name, size_t nbatche
     f->r = NULL;
     f->stop = 0;
     sqlite3 *db = NULL;
-    CHECK_INT(store_create(f->path, &db, err, sizeof err), 0);
+    CHECK_INT(store_create(f->path, NULL, &db, err, sizeof err), 0);
     if (!db)
         return -1;
     f->q = squeue_new(nbatches, bsize);

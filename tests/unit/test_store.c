@@ -13,7 +13,9 @@
 #include "synth.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- tests ---- */
@@ -94,7 +96,7 @@ static void test_close_write_error(void)
     char path[512], err[512] = "";
     failvfs_tmp_path(path, sizeof path, "store", "full.sonde");
     sqlite3 *db = NULL;
-    CHECK_INT(store_create(path, &db, err, sizeof err), 0);
+    CHECK_INT(store_create(path, NULL, &db, err, sizeof err), 0);
     CHECK_INT(store_meta_set(db, "k", "v"), 0);
     failvfs_main = 1;
     int rc = store_close(db);
@@ -120,9 +122,130 @@ static void test_close_write_error(void)
     failvfs_rm(path);
 }
 
+static long long count_rows(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    long long n = -1;
+    if (db && sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
+}
+
+/* A recording is created without a single fsync: synchronous=OFF, and the
+ * schema with every meta row in one transaction; finishing it syncs
+ * nothing either. A collector's span store keeps synchronous=NORMAL. */
+static void test_create_recording_nosync(void)
+{
+    char path[512], err[512] = "";
+    failvfs_tmp_path(path, sizeof path, "store", "fast.sonde");
+    static const char *const meta[] = { "recorded_by", "agent", "note", "x", NULL };
+    sqlite3 *db = NULL;
+    /* what a new file written in one transaction takes (the first reader
+     * of a new WAL takes its write lock too, to build the index) */
+    failvfs_wal_writes = 0;
+    CHECK_INT(store_file_open(path, STORE_REPLACE | STORE_NOSYNC, 0, &db, err, sizeof err), 0);
+    CHECK_INT(sqlite3_exec(db, "BEGIN IMMEDIATE; CREATE TABLE t(x); INSERT INTO t VALUES(1); COMMIT", NULL, NULL,
+                           NULL), SQLITE_OK);
+    int one = failvfs_wal_writes;
+    sqlite3_close(db);
+    failvfs_rm(path);
+
+    failvfs_syncs = failvfs_wal_writes = 0;
+    CHECK_INT(store_create(path, meta, &db, err, sizeof err), 0);
+    CHECK_INT(failvfs_syncs, 0);
+    CHECK_INT(failvfs_wal_writes, one);
+    CHECK_INT(count_rows(db, "PRAGMA synchronous"), 0);
+    CHECK_INT(sqlite3_exec(db, "INSERT INTO string(id, s) VALUES(1, 'a')", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(store_close(db), 0);
+    CHECK_INT(failvfs_syncs, 0);
+
+    /* a complete recording: its tables, format, version and meta rows */
+    CHECK_INT(store_open(path, 1, &db, err, sizeof err), 0);
+    char *by = db ? store_meta_get(db, "recorded_by") : NULL, *note = db ? store_meta_get(db, "note") : NULL;
+    CHECK(by && !strcmp(by, "agent"), "recorded_by = %s", by ? by : "(null)");
+    CHECK(note && !strcmp(note, "x"), "note = %s", note ? note : "(null)");
+    free(by);
+    free(note);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM string"), 1);
+    sqlite3_close(db);
+    CHECK_INT(store_probe(path), STORE_PART_SAMPLES);
+    failvfs_rm(path);
+
+    /* the collector's store: acknowledged spans survive a power cut */
+    failvfs_tmp_path(path, sizeof path, "store", "spans.db");
+    failvfs_rm(path);
+    failvfs_syncs = 0;
+    CHECK_INT(store_file_open(path, STORE_CREATE, 0, &db, err, sizeof err), 0);
+    CHECK_INT(count_rows(db, "PRAGMA synchronous"), 1);
+    CHECK_INT(store_part_add(db, &store_spans_part, NULL, err, sizeof err), 0);
+    CHECK_INT(store_close(db), 0);
+    CHECK(failvfs_syncs > 0, "a span store was written without a sync");
+    failvfs_rm(path);
+}
+
+/* A writer killed (SIGKILL) in the middle of a recording written without
+ * syncs leaves a complete recording holding every transaction it
+ * committed. */
+static void test_killed_writer(void)
+{
+    char path[512], err[512] = "";
+    failvfs_tmp_path(path, sizeof path, "store", "killed.sonde");
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        sqlite3 *db = NULL;
+        static const char *const meta[] = { "recorded_by", "agent", NULL };
+        if (store_create(path, meta, &db, err, sizeof err))
+            _exit(1);
+        sqlite3_stmt *ins = NULL;
+        if (sqlite3_prepare_v2(db, "INSERT INTO sample(ts, thread, stack, cpu_ns, wall_ns, state)"
+                               " VALUES(?, 1, 1, 0, 0, 0)", -1, &ins, NULL) != SQLITE_OK)
+            _exit(1);
+        /* batches of 100 rows: the count committed goes to the parent */
+        for (int n = 0;;) {
+            sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+            for (int i = 0; i < 100; i++, n++) {
+                sqlite3_bind_int(ins, 1, n);
+                sqlite3_step(ins);
+                sqlite3_reset(ins);
+            }
+            if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK ||
+                write(p[1], &n, sizeof n) != sizeof n)
+                _exit(1);
+        }
+    }
+    close(p[1]);
+    CHECK(pid > 0, "fork failed");
+    int committed = 0, got = 0;
+    for (int i = 0; i < 20 && read(p[0], &got, sizeof got) == sizeof got; i++)
+        committed = got;
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    close(p[0]);
+    CHECK(committed >= 100, "the writer committed %d rows", committed);
+
+    sqlite3 *db = NULL;
+    CHECK_INT(store_open(path, 1, &db, err, sizeof err), 0);
+    char *by = db ? store_meta_get(db, "recorded_by") : NULL;
+    CHECK(by && !strcmp(by, "agent"), "recorded_by = %s", by ? by : "(null)");
+    free(by);
+    long long n = count_rows(db, "SELECT count(*) FROM sample");
+    CHECK(n >= committed && n % 100 == 0, "%lld rows read back, %d committed before the kill", n, committed);
+    CHECK_INT(count_rows(db, "PRAGMA integrity_check = 1") != -1, 1);
+    sqlite3_close(db);
+    failvfs_rm(path);
+}
+
 int main(void)
 {
     failvfs_install();
+    test_create_recording_nosync();
+    test_killed_writer();
     test_recording_with_spans();
     test_close_write_error();
     return check_done("store");

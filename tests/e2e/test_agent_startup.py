@@ -1,0 +1,58 @@
+"""What the in-process agent costs a program's start and exit, checked by
+what it does rather than by timing (scripts/bench agent-startup prints the
+figures): `sonde record --agent -- python -c pass` syncs no file (a
+recording is written with synchronous=OFF, store/store.h), the launching
+sonde waits on the program's exit instead of polling it with sleeps, and
+the recorded program neither maps libcurl nor imports the tracer API
+(sonde.tracing) until it exports or makes a span."""
+import os
+import re
+import shutil
+import subprocess
+import pytest
+
+from conftest import recording_meta, run_sonde
+
+PY = "/usr/bin/python3"
+
+
+def test_agent_start_and_exit_sync_nothing_and_never_poll(sonde_bin, tmp_path):
+    assert shutil.which("strace"), "strace missing: run scripts/install-deps"
+    out, log = str(tmp_path / "s.sonde"), str(tmp_path / "strace.log")
+    r = run_sonde(sonde_bin, "record", "--agent", "-q", "-o", out, "--", PY, "-c", "pass", timeout=60,
+                  prefix=("strace", "-f", "-qq", "-o", log,
+                          "-e", "trace=execve,fsync,fdatasync,sync_file_range,nanosleep,clock_nanosleep"))
+    assert r.returncode == 0, r.stderr
+    meta = recording_meta(out)
+    assert meta["recorded_by"] == "agent" and "ticks" in meta, meta
+    lines = open(log).read().splitlines()
+    syncs = [l for l in lines if re.search(r"\b(fsync|fdatasync|sync_file_range)\(", l)]
+    assert not syncs, "the recording was synced:\n" + "\n".join(syncs)
+    sonde_pid = lines[0].split()[0]
+    sleeps = [l for l in lines if l.split()[0] == sonde_pid and "nanosleep(" in l]
+    assert not sleeps, "sonde slept while waiting for the program:\n" + "\n".join(sleeps)
+
+
+def test_agent_loads_no_curl_and_no_tracer_until_used(sonde_bin, tmp_path):
+    out = str(tmp_path / "s.sonde")
+    prog = ("import sys\n"
+            "maps = open('/proc/self/maps').read()\n"
+            "print('agent', 'libsonde-agent' in maps, 'sonde' in sys.modules)\n"
+            "print('start', 'libcurl' in maps, 'sonde.tracing' in sys.modules)\n"
+            "import sonde\n"
+            "with sonde.span('x'):\n"
+            "    pass\n"
+            "print('span', 'sonde.tracing' in sys.modules, sonde.span_stats()['ended'])\n")
+    r = run_sonde(sonde_bin, "record", "--agent", "-q", "-o", out, "--", PY, "-c", prog, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["agent True True", "start False False", "span True 1"], r.stdout + r.stderr
+    assert recording_meta(out)["recorded_by"] == "agent"
+
+
+def test_sonde_does_not_link_libcurl(sonde_bin):
+    """Every sonde command starts without libcurl's twenty-odd libraries:
+    the collector's forwarder loads it when it starts (common/curl_dl.h)."""
+    r = subprocess.run(["readelf", "-d", sonde_bin], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    needed = re.findall(r"\(NEEDED\).*\[(.*)\]", r.stdout)
+    assert needed and not [n for n in needed if "curl" in n], needed
