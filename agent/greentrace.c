@@ -184,5 +184,9 @@ void *sonde_greenlet_tracer(void *describe, void *prev)
         api.decref(old_d);
     if (old_p)
         api.decref(old_p);
+    /* a new reference for the caller (ctypes takes a returned py_object
+     * as one); tr_self keeps its own, so the tracer outlives every copy
+     * handed out */
+    api.incref(tr_self);
     return tr_self;
 }

@@ -23,7 +23,9 @@
  * callable) the first time a recording meets greenlet g. Called from
  * Python holding the GIL (ctypes.PyDLL, py_object arguments). Another call
  * replaces describe and prev of the tracer already built and returns it
- * again. NULL (with no Python error set) when the interpreter lacks one of
+ * again (each call returns a new reference: the library keeps one of its
+ * own, so the tracer lives on whatever its callers drop). NULL (with no
+ * Python error set) when the interpreter lacks one of
  * the functions it needs: the caller then keeps a tracer of its own. */
 void *sonde_greenlet_tracer(void *describe, void *prev);
 

@@ -230,6 +230,32 @@ def test_rings_of_ended_threads_reused(sonde_bin, tmp_path):
     assert all(gl["t%d" % i]["end_s"] is not None for i in there)
 
 
+def test_tracer_asked_for_twice(sonde_bin):
+    """The C tracer handed out twice, every copy dropped, then asked for
+    again and used: it is still alive (each call returns a reference of the
+    caller's own)."""
+    prog = (
+        "import ctypes, gc, greenlet, sonde\n"
+        "lib = sonde._load()\n"
+        "api = ctypes.PyDLL(lib._name, handle=lib._handle).sonde_greenlet_tracer\n"
+        "api.argtypes = [ctypes.py_object, ctypes.py_object]\n"
+        "api.restype = ctypes.py_object\n"
+        "t1 = api(lambda g: None, None)\n"
+        "t2 = api(lambda g: None, None)\n"
+        "assert t1 is t2\n"
+        "del t1, t2\n"
+        "gc.collect()\n"
+        "for _ in range(3):\n"
+        "    greenlet.settrace(api(lambda g: None, None))\n"
+        "    greenlet.greenlet(lambda: 1).switch()\n"
+        "    greenlet.settrace(None)\n"
+        "    gc.collect()\n"
+        "print(repr(api(lambda g: None, None)))\n")
+    env = dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin))
+    r = subprocess.run([PY, "-c", prog], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and "sonde_greenlet_tracer" in r.stdout, (r.returncode, r.stdout, r.stderr)
+
+
 def test_sonde_start_chains_tracer(sonde_bin, tmp_path):
     """sonde.start() in a program that already set its own greenlet tracer:
     both see the switches."""
