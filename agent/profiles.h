@@ -45,7 +45,9 @@ int agent_profiles_ready(int64_t end_unix_ns);
  * memory). */
 char *agent_profiles_take(uint32_t no, const char *trace_id, const char *span_id, int64_t duration_ns);
 
-/* Profiles that found no room (PROF_OPEN_MAX) or could not be encoded. */
+/* Span profiles dropped since the recording started: a sample of a span
+ * whose profile found no room (PROF_OPEN_MAX) counts one, a profile that
+ * could not be encoded one. */
 uint64_t agent_profiles_dropped(void);
 
 /* In a forked child: forget the parent's state. */

@@ -689,6 +689,7 @@ void sonde_spans_stats(uint64_t *out)
     pthread_mutex_lock(&mu);
     memcpy(out, stats, sizeof stats);
     pthread_mutex_unlock(&mu);
+    out[SPST_PROF_DROP] = agent_profiles_dropped();
 }
 
 void agent_spans_keep(void)

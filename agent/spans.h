@@ -41,8 +41,10 @@
 /* Figures (sonde_spans_stats): ended spans received; exported (posted and
  * accepted); dropped because the queue was full or the record malformed;
  * dropped because the endpoint refused them or could not be reached after
- * the retries; spans a recording could not keep. */
-enum { SPST_ENDED, SPST_EXPORTED, SPST_DROP_QUEUE, SPST_DROP_EXPORT, SPST_DROP_KEEP, SPST_N };
+ * the retries; spans a recording could not keep; span profiles dropped
+ * (agent_profiles_dropped: samples of spans whose profile found no room,
+ * profiles that could not be encoded). */
+enum { SPST_ENDED, SPST_EXPORTED, SPST_DROP_QUEUE, SPST_DROP_EXPORT, SPST_DROP_KEEP, SPST_PROF_DROP, SPST_N };
 
 /* Exported to Python (agent.map). */
 

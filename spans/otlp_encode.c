@@ -1,6 +1,8 @@
 /* OTLP JSON encoding of spans: see otlp_encode.h for why it lives in spans/. */
 #include "spans/otlp_encode.h"
 
+#include "spans/profile.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -54,6 +56,18 @@ static json_t *encode_span(const struct span *s)
         json_t *sk = json_integer(s->skew_us);
         json_array_append_new(attrs, kv("sonde.skew_us", sk));
         json_decref(sk);
+    }
+    if (s->pprof && s->pprof_len) {
+        /* the profile goes on as it came: base64 of the gzipped pprof */
+        char *b = sprof_b64(s->pprof, s->pprof_len);
+        json_t *pv = b ? json_string(b) : NULL;
+        free(b);
+        if (!pv) {
+            json_decref(attrs);
+            return NULL;
+        }
+        json_array_append_new(attrs, kv("sonde.profile.pprof", pv));
+        json_decref(pv);
     }
     json_t *o = json_pack("{sssssssisssssosi}", "traceId", s->trace_id, "spanId", s->span_id, "name", s->name,
                           "kind", s->kind, "startTimeUnixNano", st, "endTimeUnixNano", en, "attributes", attrs,

@@ -12,7 +12,9 @@
 /* Encode n spans as OTLP JSON, one resourceSpans per (service, node) with
  * service.name and host.name resource attributes; times are corrected
  * (start_us + skew_us) and a nonzero skew is kept as the sonde.skew_us
- * attribute. *out is malloc'd (caller frees), *len its length. Returns 0 or
+ * attribute; a span's profile (span.pprof) is the sonde.profile.pprof
+ * attribute, base64 of its gzipped pprof as it was received (so a span
+ * forwarded or exported keeps it). *out is malloc'd (caller frees), *len its length. Returns 0 or
  * -ENOMEM. Thread-safe. */
 int fmt_otlp_json(const struct span *spans, size_t n, char **out, size_t *len);
 

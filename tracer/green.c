@@ -39,6 +39,7 @@
                                   this long after the last look, and paced by its cost */
 #define TASKS_MAX (1 << 16)    /* tasks read per scan at most */
 #define CURRENT_MAX 64         /* loops running a task at once */
+#define CORO_DEPTH 64          /* outermost frames looked at for a task's coroutine */
 
 struct glane {
     uint64_t addr;
@@ -49,6 +50,8 @@ struct glane {
     int64_t running_ns;        /* wall time of running samples since the last scan */
     int64_t since_ns;          /* counted from (first seen, or the last scan) */
     uint64_t coro;             /* its coroutine: a new task at a dead one's address has another */
+    int python_coro;           /* the coroutine is a Python one (its code was read) */
+    uint64_t coro_frame;       /* its frame's address while it runs: 0 not read yet, ~0 none */
 };
 
 struct green_state {
@@ -63,6 +66,9 @@ struct green_state {
     int64_t last_scan_ns, next_scan_ns;
     uint64_t cur_loop[CURRENT_MAX], cur_task[CURRENT_MAX];
     int ncur;
+    /* for green_recheck: the code objects of the tasks' coroutines met
+     * (never forgotten) */
+    struct hmap coro_codes;
 };
 
 static int64_t thread_cpu_ns(void)
@@ -88,6 +94,7 @@ void green_free(struct target *t)
     free(g->buf);
     free(g->lanes);
     hmap_fini(&g->by_addr);
+    hmap_fini(&g->coro_codes);
     free(g);
     t->green = NULL;
 }
@@ -165,6 +172,9 @@ static struct glane *lane_of(struct sampler *s, struct target *t, const struct p
     l->id = ++s->green_next;
     l->tid = task->tid;
     l->coro = task->coro;
+    l->python_coro = task->coro_code != 0;
+    if (task->coro_code && !hmap_get(&g->coro_codes, task->coro_code, 0))
+        hmap_put(&g->coro_codes, task->coro_code, 0, 1); /* (without memory: not looked for) */
     l->name_hash = h;
     l->seen_scan = g->scan_no;
     l->since_ns = now;
@@ -268,22 +278,61 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     s->st.green_scan_ns += cost;
 }
 
+/* The address of the frame lane l's coroutine runs in (the thread's stack
+ * holds it while the task runs), or 0 when not known. 3.11+: embedded in
+ * the coroutine; before: its frame object, read once (a coroutine keeps
+ * it for life). */
+static uint64_t coro_frame(struct target *t, struct glane *l)
+{
+    const struct py_layout *L = &t->rt.L;
+    if (!l->coro_frame) {
+        uint64_t f = 0;
+        if (!l->coro || !l->python_coro)
+            f = 0;
+        else if (L->gi_iframe >= 0)
+            f = l->coro + (uint64_t)L->gi_iframe;
+        else if (L->gi_frame >= 0 && mem_read_ptr(&t->rt.mem, l->coro + (uint64_t)L->gi_frame, &f))
+            f = 0;
+        l->coro_frame = f ? f : ~(uint64_t)0;
+    }
+    return l->coro_frame == ~(uint64_t)0 ? 0 : l->coro_frame;
+}
+
 void green_recheck(struct sampler *s, struct target *t, int n)
 {
     struct green_state *g = t->green;
-    if (!s->o.span_of || !g || g->ncur <= 0)
+    if (!s->o.span_of || !g || !g->tc.found)
         return;
     uint64_t loops[CURRENT_MAX], now_task[CURRENT_MAX];
     int nc = py_tasks_current(&t->rt, &g->tc, loops, now_task, CURRENT_MAX);
+    if (nc < 0)
+        nc = 0;
     for (int i = 0; i < n; i++) {
-        uint64_t a = s->tick[i].green_addr;
+        struct thread_tick *tk = &s->tick[i];
+        if (!tk->sl || tk->reuse)
+            continue; /* no walk: its stack and task are the last walk's */
+        uint64_t a = tk->green_addr;
+        if (a && tk->green_frame && tk->green_seen >= 0) {
+            /* the evidence of the stack itself */
+            tk->span_race = !tk->green_seen;
+            continue;
+        }
         int was = 0, is = 0;
         for (int k = 0; a && k < g->ncur && !was; k++)
             was = g->cur_task[k] == a;
         for (int k = 0; was && k < nc && !is; k++)
             is = now_task[k] == a;
         if (was && !is)
-            s->tick[i].green_addr = 0;
+            tk->span_race = 1;
+        if (a)
+            continue;
+        /* No task ran on it at green_tick: a task's coroutine on the stack
+         * walked since says one started before the walk (and may have
+         * ended since). A task's coroutine runs right above its loop's
+         * frames: the outermost CORO_DEPTH frames are looked at. */
+        const struct py_rawframe *raw = s->rawall + tk->raw_first;
+        for (int k = tk->nraw - 1; k >= 0 && k >= tk->nraw - CORO_DEPTH && !tk->span_race; k--)
+            tk->span_race = hmap_get(&g->coro_codes, raw[k].code, 0) != NULL;
     }
 }
 
@@ -295,6 +344,12 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
         if (!(t->green = calloc(1, sizeof *t->green)))
             return;
         if (hmap_init(&t->green->by_addr, 256)) {
+            free(t->green);
+            t->green = NULL;
+            return;
+        }
+        if (hmap_init(&t->green->coro_codes, 64)) {
+            hmap_fini(&t->green->by_addr);
             free(t->green);
             t->green = NULL;
             return;
@@ -352,6 +407,7 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
             if (s->threads[i].tid == l->tid && s->tick[i].sl) {
                 s->tick[i].green = l->id;
                 s->tick[i].green_addr = l->addr;
+                s->tick[i].green_frame = s->o.span_of ? coro_frame(t, l) : 0;
                 l->running_ns += s->tick[i].wall;
                 break;
             }

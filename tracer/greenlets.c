@@ -232,6 +232,8 @@ struct gthr {
     int64_t mark_cpu, mark_mono; /* accounted up to these clocks */
     uint64_t lost_seen;
     uint32_t epoch;             /* the ring's owner this state is for */
+    int ti;                     /* its thread's index in this tick, -1 none */
+    uint64_t drained;           /* the ring's head when this tick drained it */
 };
 
 struct greenlet_state {
@@ -353,6 +355,22 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
     }
 }
 
+void greenlets_recheck(struct sampler *s, struct target *t, int n)
+{
+    struct greenlet_state *g = t->greenlets;
+    if (!s->o.span_of || !g)
+        return;
+    for (int k = 0; k < g->nth; k++) {
+        struct gthr *th = &g->th[k];
+        if (th->ti < 0 || th->ti >= n || s->tick[th->ti].reuse)
+            continue; /* not sampled, or not walked (it did not run) */
+        /* a switch (or the names the hook gives before one) since the
+         * drain: the walk may have read either greenlet's stack */
+        if (atomic_load_explicit(&th->ring->head, memory_order_acquire) != th->drained)
+            s->tick[th->ti].span_race = 1;
+    }
+}
+
 /* Read thread k's new switches: charge the origins, note names, deaths
  * and parking frames. */
 static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t now)
@@ -408,6 +426,7 @@ static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t 
         th->cur = e.b;
     }
     atomic_store_explicit(&r->tail, tail, memory_order_release);
+    th->drained = tail;
     uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
     s->st.green_errors += lost - th->lost_seen;
     th->lost_seen = lost;
@@ -470,6 +489,7 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
                 ti = i;
                 break;
             }
+        th->ti = ti;
         if (ti < 0 || !th->mark_mono)
             continue;
         struct thread_tick *tk = &s->tick[ti];

@@ -128,6 +128,10 @@ struct sampler_stats {
      * their CPU time, lanes created, and torn or unreadable entries */
     uint64_t green_scans, green_lanes, green_errors;
     int64_t green_scan_ns;
+    /* samples that carry no span because a task or greenlet switch raced
+     * their stack read (their stack may be either one's): not errors, the
+     * samples are kept */
+    uint64_t span_races;
     char stop_reason[256];   /* why a target stopped being followed early
                                 ("" when none): it executed a program sonde
                                 cannot read */

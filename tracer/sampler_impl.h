@@ -33,6 +33,10 @@ struct tslot {
      * stack it has left (seen: a 0.5 s sleep charged to the function the
      * thread had returned from). */
     int64_t walk_cpu, walk_pcount;
+    /* the green thread its last walk was tagged with, and whether a switch
+     * raced that walk: a stack used again is theirs */
+    uint64_t walk_green_addr;
+    int walk_race;
     int last_state;
     struct rec_frame *frames; /* last resolved stack (remember_stack) */
     int fcap, nframes, ftruncated, have_frames;
@@ -93,6 +97,12 @@ struct thread_tick {
     int nraw, truncated;
     uint32_t green;   /* the green thread running on it (tracer/green.c), 0 none */
     uint64_t green_addr; /* that green thread's object address (its span's key) */
+    /* an asyncio task's coroutine frame: the walk looks for it (pass 3),
+     * and its stack is the task's only when it was met (0: not known) */
+    uint64_t green_frame;
+    int green_seen;   /* 1 met, 0 not met, -1 not looked for */
+    int span_race;    /* a switch raced the stack read: the sample's span is
+                         not known (it carries none; sampler_stats.span_races) */
 };
 
 struct rejected {
@@ -196,10 +206,13 @@ void slot_close(struct tslot *sl);
 /* After pass 1 (states) of a tick: tag each thread's tick with the task its
  * loop runs (s->tick[i].green), and scan the tasks when one is due. */
 void green_tick(struct sampler *s, struct target *t, int n, int64_t now);
-/* After the stacks were read (samples carrying spans only): a thread whose
- * running task changed since green_tick read it has a stack that may be
- * either task's; its sample carries its thread's span, not the task's
- * (thread_tick.green_addr cleared). */
+/* After the stacks were read (samples carrying spans only): a thread's
+ * stack is its running task's when the walk met that task's coroutine
+ * frame. When it did not (a switch raced the read), or, the frame not
+ * known, the running task changed since green_tick read it, or a task
+ * started running on a thread that had none then, the stack may be
+ * another task's or the loop's: the sample's span is not known
+ * (thread_tick.span_race). */
 void green_recheck(struct sampler *s, struct target *t, int n);
 /* Forget t's tasks (it is freed, or runs a new image). */
 void green_free(struct target *t);
@@ -209,6 +222,11 @@ void green_free(struct target *t);
  * by the greenlet switches the hook reported (exact CPU per greenlet), tag
  * it with the greenlet running now, emit lanes and suspended samples. */
 void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now);
+/* After the stacks were read (samples carrying spans only): a thread whose
+ * hook reported a switch since greenlets_tick drained its ring has a stack
+ * that may be either greenlet's: the sample's span is not known
+ * (thread_tick.span_race). */
+void greenlets_recheck(struct sampler *s, struct target *t, int n);
 /* Forget t's greenlets; the hook stops reporting until the next recording. */
 void greenlets_free(struct target *t);
 

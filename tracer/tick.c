@@ -466,10 +466,14 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
             side->addr = s->side_addr + s->side_first[i];
             side->buf = &s->sidebuf[0][0] + (size_t)s->side_first[i] * SIDE_BYTES;
             side->stride = SIDE_BYTES;
+            side->want = tk->green_frame;
             nf = src->frame ? py_stack_walk(&t->rt, src->frame, w, src->win_lo, src->win_hi, side,
                                             raw, PY_MAX_DEPTH, &truncated)
                             : 0;
             remember_side(sl, side);
+            /* met its task's coroutine frame? (unknown when only the
+             * innermost frames of a deeper stack were kept) */
+            tk->green_seen = truncated == PY_TRUNC_DEPTH ? -1 : src->frame ? side->want_seen : 0;
         } else {
             nf = py_stack_read(&t->rt, th->tstate, th->ts, raw, PY_MAX_DEPTH, &truncated);
             sl->nside = 0;
@@ -528,7 +532,15 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         r->cpu_ns = tk->dcpu;
         r->wall_ns = tk->wall;
         r->green = tk->green;
-        r->span = s->o.span_of ? s->o.span_of(th->tid, tk->green ? tk->green_addr : 0, s->o.span_ctx) : 0;
+        r->span = 0;
+        if (s->o.span_of) {
+            if (tk->reuse) /* the last walk's stack: its task's or greenlet's */
+                tk->span_race |= sl->walk_race || sl->walk_green_addr != tk->green_addr;
+            if (tk->span_race)
+                s->st.span_races++;
+            else
+                r->span = s->o.span_of(th->tid, tk->green ? tk->green_addr : 0, s->o.span_ctx);
+        }
         int k = 0;
         if (tk->reuse) {
             if (nf)
@@ -543,6 +555,8 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
             remember_stack(sl, r->frames, k, trunc);
             sl->walk_cpu = tk->prev_cpu;
             sl->walk_pcount = tk->prev_pcount;
+            sl->walk_green_addr = tk->green_addr;
+            sl->walk_race = tk->span_race;
         }
         r->nframes = (uint16_t)k;
         /* a stack deeper than the cap keeps its innermost frames: counted
@@ -603,6 +617,9 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     for (int i = 0; i < n; i++) {
         s->tick[i].green = 0;
         s->tick[i].green_addr = 0;
+        s->tick[i].green_frame = 0;
+        s->tick[i].green_seen = -1;
+        s->tick[i].span_race = 0;
     }
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);
@@ -610,6 +627,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     int batched = pass_gather(s, t, n, &side_ok);
     pass_walk(s, t, n, batched, side_ok);
     green_recheck(s, t, n);
+    greenlets_recheck(s, t, n);
     pass_emit(s, t, n, now);
     if (sw)
         t->switches_last = sw;

@@ -359,13 +359,15 @@ def flush(timeout=2.0):
 
 def stats():
     """{"ended", "exported", "dropped_queue", "dropped_export",
-    "not_kept"}: the agent's span figures for this process."""
+    "not_kept", "profiles_dropped"}: the agent's span figures for this
+    process (profiles_dropped: samples of spans whose profile found no room
+    among the 512 built at once, and profiles that could not be encoded)."""
     if _lib is None:
         _init()
-    out = (ctypes.c_uint64 * 5)()
+    out = (ctypes.c_uint64 * 6)()
     if _lib is not None:
         _lib.sonde_spans_stats(out)
-    return dict(zip(("ended", "exported", "dropped_queue", "dropped_export", "not_kept"), out))
+    return dict(zip(("ended", "exported", "dropped_queue", "dropped_export", "not_kept", "profiles_dropped"), out))
 
 
 _reseed()

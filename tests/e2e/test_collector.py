@@ -328,6 +328,46 @@ def test_forward_to_a_second_collector(sonde_bin, node_clients, collector):
     check_two_node_trace(sonde_bin, upstream.db, sent, 2000000)
 
 
+PROFILED = r'''
+import json, time, sonde
+with sonde.span("busy") as sp:
+    end = time.process_time() + 0.4
+    while time.process_time() < end:
+        sum(i * i for i in range(300))
+print(json.dumps({"trace": "%032x" % sp.trace_id, "span": "%016x" % sp.span_id}))
+'''
+
+
+def test_forward_keeps_span_profiles(sonde_bin, collector, tmp_path):
+    """A span with its profile (the agent's sonde.profile.* attributes, the
+    samples as sonde.profile.pprof) reaches the upstream through --forward
+    with the profile: the same pprof bytes stored at both ends, the same
+    summary in both collectors' trace --json."""
+    upstream = collector(name="upstream.sonde")
+    edge = collector("--forward", upstream.url, name="edge.sonde")
+    r = subprocess.run([sonde_bin, "record", "--agent", "--collector", edge.url, "-o", str(tmp_path / "r.sonde"),
+                        "--", "/usr/bin/python3", "-c", PROFILED], capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    ids = json.loads(r.stdout.strip().splitlines()[-1])
+
+    def profile(db):
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT pprof FROM span_profile WHERE trace_id=? AND span_id=?",
+                               (ids["trace"], ids["span"])).fetchone()
+        return row and row[0]
+    sent = wait_for(lambda: profile(edge.db), 20, "the span's profile at the edge")
+    assert wait_for(lambda: profile(upstream.db), 20, "the span's profile at the upstream") == sent
+
+    def summary(db):
+        t = subprocess.run([sonde_bin, "trace", "--db", db, "--json", ids["trace"]], capture_output=True,
+                           text=True, timeout=30)
+        assert t.returncode == 0, t.stderr
+        (sp,) = json.loads(t.stdout)["spans"]
+        return sp["profile"], {k: v for k, v in sp["attributes"].items() if k.startswith("sonde.profile.")}
+    here, there = summary(edge.db), summary(upstream.db)
+    assert here[0] and here[0]["samples"] > 0 and there == here
+
+
 def test_forward_retries_until_upstream_is_up(sonde_bin, collector, tmp_path):
     import socket
     s = socket.socket()

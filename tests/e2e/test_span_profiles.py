@@ -233,3 +233,41 @@ for (const k of ['list','info','legend','wf','details']) byId[k] = new E('div');
 const document = { createElement: t => new E(t), createTextNode: t => { const e = new E('#text'); e.textContent = t; return e; },
   getElementById: id => id === 'sonde-traces' ? { textContent: DATA } : byId[id] };
 """
+
+
+CROWD = r'''
+import asyncio, json, sonde
+
+async def one(i, started):
+    with sonde.span("t%d" % i):
+        started.append(i)
+        await asyncio.sleep(1.5)     # suspended inside its span: its samples are the span's
+
+async def main(n):
+    started = []
+    await asyncio.gather(*(one(i, started) for i in range(n)))
+    return len(started)
+
+print("started", asyncio.run(main(N_TASKS)))
+sonde.flush_spans(30)
+print("STATS " + json.dumps(sonde.span_stats()))
+'''
+
+
+def crowd_stats(sonde_bin, cpython, tmp_path, n):
+    r = run_sonde(sonde_bin, "record", "--agent", "-o", str(tmp_path / ("r%d.sonde" % n)), "--",
+                  cpython.path, "-c", CROWD.replace("N_TASKS", str(n)), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "started %d" % n in r.stdout, r.stdout
+    return json.loads([l for l in r.stdout.splitlines() if l.startswith("STATS ")][-1][6:])
+
+
+def test_profiles_dropped_in_span_stats(sonde_bin, cpython, tmp_path):
+    """sonde.span_stats() shows the span profiles dropped: 50 tasks each
+    suspended in its own span all have a profile (none dropped); 700 at
+    once are more than the 512 profiles built at once, so the samples of
+    those that found no room are counted."""
+    few = crowd_stats(sonde_bin, cpython, tmp_path, 50)
+    assert few["ended"] == 50 and few["profiles_dropped"] == 0, few
+    many = crowd_stats(sonde_bin, cpython, tmp_path, 700)
+    assert many["ended"] == 700 and many["profiles_dropped"] >= 700 - 512, many

@@ -357,6 +357,8 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         int32_t lasti;
         memcpy(&lasti, f + L->fo_lasti, 4);
         addrs[n] = frame;
+        if (side && frame == side->want)
+            side->want_seen = 1;
         out[n].code = (uint64_t)rd64(f + L->fo_code);
         out[n].addr = lasti < 0 || (rt->minor == 10 && lasti > INT32_MAX / 2) /* torn */
                           ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
@@ -417,6 +419,8 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         uint64_t instr = (uint64_t)rd64(f + L->if_instr);
         int64_t off = (int64_t)(instr - (code + (uint64_t)L->co_code_adaptive));
         addrs[n] = frame;
+        if (side && frame == side->want)
+            side->want_seen = 1;
         out[n].code = code;
         out[n].addr = off >= 0 && off < (1 << 30) ? (int32_t)off : -1;
         out[n].entry = L->if_is_entry >= 0 && f[L->if_is_entry] != 0; /* 3.11 */
@@ -458,8 +462,10 @@ int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, 
                   int *truncated)
 {
     *truncated = 0;
-    if (side)
+    if (side) {
         side->nused = 0;
+        side->want_seen = 0;
+    }
     if (rt->L.fo_back >= 0)
         return walk_frame_objects(rt, frame, side, out, max, truncated);
     return walk_interp_frames(rt, frame, window, wlo, whi, side, out, max, truncated);

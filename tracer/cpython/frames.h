@@ -109,6 +109,8 @@ struct py_side {
     size_t stride;
     int nused;                  /* out: frames used outside the window, */
     uint64_t used[PY_SIDE_MAX]; /* in walk order (at most PY_SIDE_MAX) */
+    uint64_t want;              /* in: a frame's address (0: none): is it on */
+    int want_seen;              /* the stack? out: 1 when the walk met it */
 };
 size_t py_side_size(const struct py_runtime *rt);
 
