@@ -169,6 +169,10 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
             json_object_set_new(errs, ekeys[i][1], json_integer((json_int_t)strtoll(v, NULL, 10)));
     }
     json_object_set_new(root, "errors", errs);
+    {
+        const char *v = model_meta(m, "span_races");
+        json_object_set_new(root, "span_races", json_integer(v ? (json_int_t)strtoll(v, NULL, 10) : 0));
+    }
     json_t *spans = json_array();
     for (size_t i = 0; i < gr->nsp; i++) {
         const struct q_span *q = &gr->sp[i];
@@ -446,6 +450,13 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
             rate ? textesc_str(rate, b3, sizeof b3) : "?", m->nsamples,
             errs ? textesc_str(errs, b4, sizeof b4) : "0");
     write_error_kinds(f, m);
+    {
+        const char *v = model_meta(m, "span_races");
+        unsigned long long n = v ? strtoull(v, NULL, 10) : 0;
+        if (n)
+            fprintf(f, "Spans: %llu samples carry no span (a task or greenlet switch raced their stack "
+                    "read; see README)\n\n", n);
+    }
 
     if (m->nprocs > 1) {
         /* each process: its command, and its own GIL's figures */

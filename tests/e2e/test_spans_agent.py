@@ -277,6 +277,10 @@ def check_own_span(sonde_bin, out, by, mine):
         assert own > 0 and oth <= 0.03 * own, (name, got)
     meta = recording_meta(out)
     assert int(meta["span_races"]) <= 0.05 * int(meta["samples"]), meta
+    # the report says how many
+    assert report_json(sonde_bin, out)["span_races"] == int(meta["span_races"])
+    text = run_sonde(sonde_bin, "report", out).stdout
+    assert ("samples carry no span" in text) == (int(meta["span_races"]) > 0), text
 
 GREENLETS = r'''
 import greenlet, json, time, sonde
