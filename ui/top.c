@@ -105,14 +105,21 @@ static int take(struct top *t)
     int had = t->tsel > 0 && t->tsel <= (int)t->nrows;
     if (had)
         was = t->rows[t->tsel - 1];
-    uint32_t was_first = had && was.tcount ? t->s.threads[was.first].id : 0;
+    /* a group of threads named alike: by process and pattern (its members
+     * change) */
+    char was_pat[160] = "", pat[160];
+    int was_pid = had && was.tcount ? t->s.threads[was.first].pid : 0;
+    if (had && was.tcount)
+        tgroup_pattern(t->s.threads[was.first].name, was_pat, sizeof was_pat);
     uint32_t was_green = had && was.green ? t->s.greens[was.green - 1].id : 0;
     int rc = live_snapshot(t->l, t->thread, t->green, &t->s);
     if (rc || (rc = top_build_rows(t)))
         return rc;
     for (size_t i = 0; had && i < t->nrows; i++) {
         const struct trow *r = &t->rows[i];
-        int same = was.tcount ? r->tcount && t->s.threads[r->first].id == was_first
+        if (r->tcount)
+            tgroup_pattern(t->s.threads[r->first].name, pat, sizeof pat);
+        int same = was.tcount ? r->tcount && t->s.threads[r->first].pid == was_pid && !strcmp(pat, was_pat)
                  : was.green ? r->green && t->s.greens[r->green - 1].id == was_green
                  : was.count ? 0
                  : !r->green && !r->count && !r->tcount && r->thread == was.thread;
