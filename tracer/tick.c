@@ -6,9 +6,11 @@
 #include "common/err.h"
 #include "common/state.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int64_t ticks_to_ns(uint64_t ticks)
@@ -85,7 +87,11 @@ static void slots_sweep(struct sampler *s, struct target *t, uint64_t tick, int6
         if (!old[i].tid)
             continue;
         if (old[i].seen_tick != tick) {
-            struct rec_thread_end *e = reserve(s, sizeof *e, now);
+            /* a thread list read while it changed can miss a live thread:
+             * only a thread the kernel no longer has has ended */
+            struct rec_thread_end *e = syscall(SYS_tgkill, t->pid, old[i].tid, 0) != 0 && errno == ESRCH
+                                           ? reserve(s, sizeof *e, now)
+                                           : NULL;
             if (e) {
                 e->h.kind = REC_THREAD_END;
                 e->pid = t->pid;
