@@ -177,6 +177,12 @@ int ct_grow_add(struct ct_grow *g, uint64_t lane, uint32_t node, int64_t wall_ns
 /* Zero every cost (functions and nodes stay). */
 void ct_grow_reset(struct ct_grow *g);
 
+/* Move every cell's costs to lane map(ctx, lane) (the same lane: stays),
+ * merging cells that meet on one (lane, node): how `sonde top` folds the
+ * lanes of threads that ended into one, so the cells stay bounded by the
+ * threads alive, not those ever seen. 0, or -ENOMEM with g unchanged. */
+int ct_grow_fold(struct ct_grow *g, uint64_t (*map)(void *ctx, uint64_t lane), void *ctx);
+
 /* Costs by node of the samples of the lanes l with (l & mask) == lane into
  * w (mask 0, lane 0: every lane; mask UINT64_MAX: lane alone; a lane made
  * of fields, e.g. green thread << 32 | thread, selects on some of them):

@@ -123,6 +123,42 @@ void ct_grow_reset(struct ct_grow *g)
         memset(&g->cells[i].self, 0, sizeof g->cells[i].self);
 }
 
+int ct_grow_fold(struct ct_grow *g, uint64_t (*map)(void *ctx, uint64_t lane), void *ctx)
+{
+    /* first the new index (allocating; g untouched on failure): cells keep
+     * their order, a cell meeting an earlier one's (lane, node) merges into
+     * it */
+    struct hmap by;
+    if (hmap_init(&by, g->ncells))
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < g->ncells; i++) {
+        uint64_t lane = map(ctx, g->cells[i].lane);
+        if (hmap_get(&by, lane, g->cells[i].node))
+            continue;
+        if (hmap_put(&by, lane, g->cells[i].node, ++k)) {
+            hmap_fini(&by);
+            return -ENOMEM;
+        }
+    }
+    /* then the moves: a first occurrence lands at the next free index
+     * (never after its own), a later one adds to it */
+    k = 0;
+    for (size_t i = 0; i < g->ncells; i++) {
+        struct ct_cell c = g->cells[i];
+        c.lane = map(ctx, c.lane);
+        size_t j = (size_t)*hmap_get(&by, c.lane, c.node) - 1;
+        if (j == k)
+            g->cells[k++] = c;
+        else
+            ct_cost_sum(&g->cells[j].self, &c.self);
+    }
+    g->ncells = k;
+    hmap_fini(&g->by_cell);
+    g->by_cell = by;
+    return 0;
+}
+
 int ct_grow_weigh(const struct ct_grow *g, uint64_t lane, uint64_t mask, struct ct_weights *w)
 {
     memset(w, 0, sizeof *w);

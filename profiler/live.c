@@ -16,33 +16,149 @@ struct live {
     pthread_t thread;
     pthread_mutex_t mu;
     struct live_header h;
-    struct live_thread *threads; size_t nthreads, capthreads; /* index = id - 1 */
+    struct live_thread *threads; size_t nthreads, capthreads; /* by id */
+    uint32_t next_id;      /* the last thread id given */
+    struct live_thread ended; /* sums of the threads dropped */
+    int64_t now_ts;        /* the newest sampler timestamp seen (not reset) */
+    int64_t swept_ts;      /* when ended threads were last looked for */
     struct live_green *greens; size_t ngreens, capgreens;
     struct ct_grow tree;   /* the call tree, costs by (ct_lane, node) */
     struct hmap by_code;   /* code pointer -> func id */
-    struct hmap by_tid;    /* (pid, tid) -> thread id */
+    struct hmap by_tid;    /* (pid, tid) -> index in threads + 1 (not for threads whose end was seen) */
     struct hmap by_green;  /* green id -> index in greens + 1 */
     struct ct_cost *fself, *ftotal; size_t capflat; /* snapshot scratch, by func */
     int oom;
 };
 
-static uint32_t thread_of(struct live *l, int pid, int tid)
+/* The thread (pid, tid), created if new; NULL without memory (or ids).
+ * The pointer is good until the next thread is created or threads are
+ * dropped. */
+static struct live_thread *thread_of(struct live *l, int pid, int tid)
 {
     uint64_t *v = hmap_get(&l->by_tid, (uint64_t)pid, (uint64_t)tid);
     if (v)
-        return (uint32_t)*v;
-    if (grow_array((void **)&l->threads, &l->capthreads, l->nthreads + 1, sizeof *l->threads))
-        return 0;
+        return &l->threads[*v - 1];
+    if (l->next_id + 1 >= LIVE_ENDED_ID ||
+        grow_array((void **)&l->threads, &l->capthreads, l->nthreads + 1, sizeof *l->threads) ||
+        hmap_put(&l->by_tid, (uint64_t)pid, (uint64_t)tid, l->nthreads + 1))
+        return NULL;
     struct live_thread *t = &l->threads[l->nthreads++];
     memset(t, 0, sizeof *t);
-    t->id = (uint32_t)l->nthreads;
+    t->id = ++l->next_id;
     t->pid = pid;
     t->tid = tid;
-    if (hmap_put(&l->by_tid, (uint64_t)pid, (uint64_t)tid, t->id)) {
-        l->nthreads--;
-        return 0;
+    t->last_ts = l->now_ts;
+    return t;
+}
+
+static uint32_t thread_id_of(struct live *l, int pid, int tid)
+{
+    struct live_thread *t = thread_of(l, pid, tid);
+    return t ? t->id : 0;
+}
+
+static void saw_ts(struct live *l, int64_t ts)
+{
+    if (ts > l->now_ts)
+        l->now_ts = ts;
+}
+
+/* The thread (pid, tid) ended at ts: marked, and no longer the one a
+ * sample of (pid, tid) goes to (the kernel reuses tids). */
+static void thread_end(struct live *l, int pid, int tid, int64_t ts)
+{
+    uint64_t *v = hmap_get(&l->by_tid, (uint64_t)pid, (uint64_t)tid);
+    if (!v)
+        return;
+    struct live_thread *t = &l->threads[*v - 1];
+    t->ended = 2;
+    t->ended_ts = ts;
+    hmap_del(&l->by_tid, (uint64_t)pid, (uint64_t)tid);
+}
+
+static void sum_thread(struct live_thread *into, const struct live_thread *t)
+{
+    into->samples += t->samples;
+    into->wall_ns += t->wall_ns;
+    into->cpu_ns += t->cpu_ns;
+    for (int k = 0; k < STATE_COUNT; k++)
+        into->state_ns[k] += t->state_ns[k];
+}
+
+/* Lanes of dropped threads (marked by a 0 id in drop_map) go to
+ * LIVE_ENDED_ID, green thread and suspended bits kept. */
+struct drop_ctx {
+    struct hmap gone; /* thread id -> 1 */
+};
+
+static uint64_t drop_map(void *ctx, uint64_t lane)
+{
+    struct drop_ctx *d = ctx;
+    if (!hmap_get(&d->gone, lane & CT_LANE_THREAD_MASK, 0))
+        return lane;
+    return (lane & ~(uint64_t)CT_LANE_THREAD_MASK) | LIVE_ENDED_ID;
+}
+
+/* Mark threads not sampled for LIVE_STALE_NS (their end record lost) as
+ * ended; drop those ended LIVE_ENDED_KEEP_NS ago: their counters into
+ * l->ended, their lanes folded into LIVE_ENDED_ID's. Runs at most every
+ * quarter second of sampler time. Without memory nothing is dropped (and
+ * it is tried again next time). */
+static void sweep_ended(struct live *l)
+{
+    if (l->now_ts - l->swept_ts < 250000000)
+        return;
+    l->swept_ts = l->now_ts;
+    size_t ndrop = 0;
+    for (size_t i = 0; i < l->nthreads; i++) {
+        struct live_thread *t = &l->threads[i];
+        /* tid 0: the process's CPU no sample saw, recorded now and then */
+        if (!t->ended && t->tid && t->last_ts + LIVE_STALE_NS < l->now_ts) {
+            t->ended = 1;
+            t->ended_ts = t->last_ts;
+        }
+        ndrop += t->ended && t->ended_ts + LIVE_ENDED_KEEP_NS <= l->now_ts;
     }
-    return t->id;
+    if (!ndrop)
+        return;
+    struct drop_ctx d;
+    if (hmap_init(&d.gone, ndrop)) {
+        l->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < l->nthreads; i++) {
+        const struct live_thread *t = &l->threads[i];
+        if (t->ended && t->ended_ts + LIVE_ENDED_KEEP_NS <= l->now_ts && hmap_put(&d.gone, t->id, 0, 1)) {
+            hmap_fini(&d.gone);
+            l->oom = 1;
+            return;
+        }
+    }
+    if (ct_grow_fold(&l->tree, drop_map, &d)) {
+        hmap_fini(&d.gone);
+        l->oom = 1;
+        return;
+    }
+    /* the list closes up; the map from (pid, tid) follows the moves */
+    size_t k = 0;
+    for (size_t i = 0; i < l->nthreads; i++) {
+        struct live_thread *t = &l->threads[i];
+        if (hmap_get(&d.gone, t->id, 0)) {
+            sum_thread(&l->ended, t);
+            l->h.ended_threads++;
+            if (t->ended == 1) /* still the one (pid, tid) maps to */
+                hmap_del(&l->by_tid, (uint64_t)t->pid, (uint64_t)t->tid);
+            continue;
+        }
+        if (k != i) {
+            l->threads[k] = *t;
+            if (t->ended != 2)
+                *hmap_get(&l->by_tid, (uint64_t)t->pid, (uint64_t)t->tid) = k + 1;
+        }
+        k++;
+    }
+    l->nthreads = k;
+    hmap_fini(&d.gone);
 }
 
 /* The green thread of sampler id `id`, created if new; NULL without memory. */
@@ -74,7 +190,7 @@ static void add_green(struct live *l, const struct rec_green *r)
     memcpy(g->func, r->func, sizeof g->func);
     g->func[sizeof g->func - 1] = 0;
     if (r->tid) {
-        uint32_t th = thread_of(l, r->pid, r->tid);
+        uint32_t th = thread_id_of(l, r->pid, r->tid);
         if (th)
             g->thread = th;
     }
@@ -130,7 +246,7 @@ static void add_suspended(struct live *l, const struct rec_sample *s)
         return;
     }
     if (!g->thread && s->tid)
-        g->thread = thread_of(l, s->pid, s->tid);
+        g->thread = thread_id_of(l, s->pid, s->tid);
     g->susp_samples++;
     g->susp_wall_ns += s->wall_ns > 0 ? s->wall_ns : 0;
     if (ct_grow_add(&l->tree, ct_lane(s->green, 1, g->thread), path_of(l, s), s->wall_ns, 0, s->state))
@@ -139,12 +255,17 @@ static void add_suspended(struct live *l, const struct rec_sample *s)
 
 static void add_sample(struct live *l, const struct rec_sample *s)
 {
-    uint32_t th = thread_of(l, s->pid, s->tid);
-    if (!th) {
+    struct live_thread *t = thread_of(l, s->pid, s->tid);
+    if (!t) {
         l->oom = 1;
         return;
     }
-    struct live_thread *t = &l->threads[th - 1];
+    uint32_t th = t->id;
+    saw_ts(l, s->ts);
+    if (s->ts > t->last_ts)
+        t->last_ts = s->ts;
+    if (t->ended == 1) /* sampled again: it had not ended */
+        t->ended = 0;
     int64_t w[Q_METRICS] = { s->wall_ns, s->cpu_ns, s->state == STATE_GIL ? s->wall_ns : 0 };
     for (int k = 0; k < Q_METRICS; k++)
         if (w[k] < 0)
@@ -197,15 +318,23 @@ static void add_batch(struct live *l, const struct batch *b)
             break;
         case REC_THREAD: {
             const struct rec_thread *t = (const void *)hd;
-            uint32_t th = thread_of(l, t->pid, t->tid);
+            struct live_thread *th = thread_of(l, t->pid, t->tid);
             if (th) {
-                memcpy(l->threads[th - 1].name, t->name, sizeof l->threads[th - 1].name);
-                l->threads[th - 1].name[sizeof l->threads[th - 1].name - 1] = 0;
+                memcpy(th->name, t->name, sizeof th->name);
+                th->name[sizeof th->name - 1] = 0;
             }
             break;
         }
+        case REC_THREAD_END:
+            if (hd->size >= sizeof(struct rec_thread_end)) {
+                const struct rec_thread_end *e = (const void *)hd;
+                saw_ts(l, e->ts);
+                thread_end(l, e->pid, e->tid, e->ts);
+            }
+            break;
         case REC_GIL: {
             const struct rec_gil *g = (const void *)hd;
+            saw_ts(l, g->ts);
             l->h.ticks++;
             if (g->holder_tid)
                 l->h.gil_held_ticks++;
@@ -229,6 +358,7 @@ static void add_batch(struct live *l, const struct batch *b)
         }
         off += hd->size;
     }
+    sweep_ended(l);
 }
 
 static void *consumer_main(void *arg)
@@ -301,6 +431,7 @@ void live_reset(struct live *l)
     l->h.done = done;
     memcpy(l->h.cmd, cmd, sizeof cmd);
     memcpy(l->h.version, ver, sizeof ver);
+    memset(&l->ended, 0, sizeof l->ended);
     for (size_t i = 0; i < l->nthreads; i++) {
         struct live_thread *t = &l->threads[i];
         t->samples = 0;
@@ -333,6 +464,9 @@ int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_s
     pthread_mutex_lock(&l->mu);
     s->h = l->h;
     s->h.oom = l->oom;
+    s->h.cells = l->tree.ncells;
+    s->ended = l->ended;
+    s->ended.id = LIVE_ENDED_ID;
     s->nthreads = s->nfuncs = s->ngreens = 0;
     memset(s->metric_total, 0, sizeof s->metric_total);
     /* + 1: never NULL, even before the first sample (callers qsort them) */
@@ -356,9 +490,10 @@ int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_s
         if (!l->greens[i].ended)
             s->greens[s->ngreens++] = l->greens[i];
     qsort(s->greens, s->ngreens, sizeof *s->greens, cmp_green);
-    for (size_t i = 0; i < l->nthreads && !green; i++) {
-        const struct live_thread *t = &l->threads[i];
-        if (thread && t->id != thread)
+    for (size_t i = 0; i <= l->nthreads && !green; i++) { /* the threads, then the dropped ones' sums */
+        const struct live_thread *t = i < l->nthreads ? &l->threads[i] : &l->ended;
+        uint32_t id = i < l->nthreads ? t->id : LIVE_ENDED_ID;
+        if (thread && id != thread)
             continue;
         s->metric_total[Q_WALL] += t->wall_ns;
         s->metric_total[Q_CPU] += t->cpu_ns;

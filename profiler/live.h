@@ -9,7 +9,13 @@
  * report and the exports do. A function is a code object's qualified name +
  * file + first line; totals count a function once per sample however deep
  * it recurses. Counters are cumulative since the start
- * (or the last live_reset). */
+ * (or the last live_reset).
+ *
+ * Threads that end (REC_THREAD_END, or no sample for LIVE_STALE_NS while
+ * others are sampled) stay listed, marked ended, for LIVE_ENDED_KEEP_NS of
+ * sampler time; then their counters go to one "ended threads" sum and
+ * their call-tree costs to one lane (LIVE_ENDED_ID), so memory follows the
+ * threads alive, not every thread a thread-per-request server ever ran. */
 #ifndef SONDE_LIVE_H
 #define SONDE_LIVE_H
 
@@ -31,11 +37,20 @@ struct live_header {
     int64_t cpu_ns;          /* CPU time summed over every thread */
     int done;                /* the queue was closed: sampling has ended */
     int oom;                 /* memory ran out: some samples or frames are not counted */
+    uint64_t ended_threads;  /* threads ended and dropped from the list (their sums: live_snap.ended) */
+    size_t cells;            /* call-tree cost cells held (memory: bounded by the threads alive) */
 };
 
+/* The live thread id standing for every thread dropped after it ended. */
+#define LIVE_ENDED_ID UINT32_C(0x7fffffff)
+#define LIVE_ENDED_KEEP_NS INT64_C(3000000000)
+#define LIVE_STALE_NS INT64_C(5000000000)
+
 struct live_thread {
-    uint32_t id;             /* live's id, stable for the session (1-based) */
+    uint32_t id;             /* live's id, never reused (1-based, < LIVE_ENDED_ID) */
     int pid, tid;
+    int ended;               /* gone since ended_ts (sampler ns): dropped LIVE_ENDED_KEEP_NS later */
+    int64_t ended_ts, last_ts; /* last_ts: its last sample (or when it was first seen) */
     char name[64];
     uint64_t samples;
     int64_t wall_ns, cpu_ns;
@@ -64,7 +79,8 @@ struct live_func {
  * reused from call to call; free them with live_snap_fini. */
 struct live_snap {
     struct live_header h;
-    struct live_thread *threads; size_t nthreads, capthreads;
+    struct live_thread *threads; size_t nthreads, capthreads; /* by id */
+    struct live_thread ended;    /* the sums of the threads dropped (id LIVE_ENDED_ID) */
     struct live_func *funcs;     size_t nfuncs, capfuncs;
     /* green threads not ended, by (thread, func, id) */
     struct live_green *greens;   size_t ngreens, capgreens;
@@ -80,7 +96,8 @@ int live_new(struct live **out, struct sample_queue *q, char *err, size_t errlen
  * everything. live_free(NULL) is a no-op. */
 void live_free(struct live *l);
 
-/* Snapshot the counters; functions of thread = a live thread id, or 0 for
+/* Snapshot the counters; functions of thread = a live thread id (or
+ * LIVE_ENDED_ID: the threads dropped), or 0 for
  * every thread (then functions sum over threads; suspended green threads'
  * samples are in neither), or if green is nonzero of that green thread
  * alone (its samples while running and while suspended: where it waits).
@@ -88,7 +105,8 @@ void live_free(struct live *l);
 int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_snap *s);
 void live_snap_fini(struct live_snap *s);
 
-/* Zero every counter (threads and functions stay known). Thread-safe. */
+/* Zero every counter (threads and functions stay known; the count of
+ * threads dropped restarts). Thread-safe. */
 void live_reset(struct live *l);
 
 #endif

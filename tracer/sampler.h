@@ -35,7 +35,7 @@
 
 /* ---- records ---- */
 
-enum rec_kind { REC_SAMPLE = 1, REC_THREAD, REC_GIL, REC_PROCESS, REC_GREEN };
+enum rec_kind { REC_SAMPLE = 1, REC_THREAD, REC_GIL, REC_PROCESS, REC_GREEN, REC_THREAD_END };
 
 struct rec_hdr {
     uint16_t kind;
@@ -88,6 +88,14 @@ struct rec_thread {
     int32_t pid, tid;
     uint64_t ident;
     char name[64];
+};
+
+/* A thread sampled before is gone (not in the thread list at ts). Best
+ * effort: dropped like any record when the consumer is behind. */
+struct rec_thread_end {
+    struct rec_hdr h;
+    int32_t pid, tid;
+    int64_t ts;
 };
 
 struct rec_gil {

@@ -6,9 +6,11 @@
 #include "common/err.h"
 #include "common/state.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int64_t ticks_to_ns(uint64_t ticks)
@@ -69,8 +71,9 @@ void slot_close(struct tslot *sl)
 }
 
 /* Remove slots not seen at this tick (threads that ended), keeping the
- * open-addressing table consistent by rebuilding it. Rare. */
-static void slots_sweep(struct target *t, uint64_t tick)
+ * open-addressing table consistent by rebuilding it, and tell the consumer
+ * they ended (REC_THREAD_END). Rare. */
+static void slots_sweep(struct sampler *s, struct target *t, uint64_t tick, int64_t now)
 {
     size_t n = (size_t)1 << SLOT_BITS;
     if (t->nseen == t->nslots)
@@ -84,6 +87,17 @@ static void slots_sweep(struct target *t, uint64_t tick)
         if (!old[i].tid)
             continue;
         if (old[i].seen_tick != tick) {
+            /* a thread list read while it changed can miss a live thread:
+             * only a thread the kernel no longer has has ended */
+            struct rec_thread_end *e = syscall(SYS_tgkill, t->pid, old[i].tid, 0) != 0 && errno == ESRCH
+                                           ? reserve(s, sizeof *e, now)
+                                           : NULL;
+            if (e) {
+                e->h.kind = REC_THREAD_END;
+                e->pid = t->pid;
+                e->tid = old[i].tid;
+                e->ts = now - s->t0;
+            }
             slot_close(&old[i]);
             t->nslots--;
             continue;
@@ -640,7 +654,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
         g->switches = sw;
         g->waiters = waiters;
     }
-    slots_sweep(t, s->st.ticks + 1);
+    slots_sweep(s, t, s->st.ticks + 1, now);
     /* Names: as soon as a thread appears (at most every 5 ms; reading them
      * is one small dict walk once threading._active is known), and every
      * second in case one was renamed. */

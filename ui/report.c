@@ -4,6 +4,7 @@
 #include "ui/report.h"
 
 #include "common/textesc.h"
+#include "ui/tgroup.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -331,75 +332,50 @@ static void write_gil(FILE *f, const char *head, const struct q_gil *g)
             pct(g->held_offcpu_s, g->held_s), g->held_offcpu_s);
 }
 
-/* A thread name's pattern: each run of digits as N ("Thread-N
- * (process_request_thread)"). */
-static void name_pattern(const char *name, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = name; *p && n + 2 < cap; p++) {
-        if (*p >= '0' && *p <= '9') {
-            while (p[1] >= '0' && p[1] <= '9')
-                p++;
-            out[n++] = 'N';
-        } else {
-            out[n++] = *p;
-        }
-    }
-    out[n] = 0;
-}
-
 /* The thread table. Threads of one process whose names share a pattern
  * (a thread per request: Thread-N (process_request_thread)) are one row
- * with their count and their sums once there are REPORT_GROUP_MIN of them,
- * unless o->all_threads or a thread was asked for. Names are shown whole
- * up to REPORT_NAME_MAX columns. */
-#define REPORT_GROUP_MIN 5
+ * with their count and their sums once there are TGROUP_MIN of them
+ * (ui/tgroup.h), unless o->all_threads or a thread was asked for. Names
+ * are shown whole up to REPORT_NAME_MAX columns. */
 #define REPORT_NAME_MAX 48
 static void write_thread_rows(FILE *f, const struct model *m, const struct report_opts *o,
                               const struct q_thread *th, size_t nth)
 {
-    char (*pat)[128] = calloc(nth + 1, sizeof *pat);
-    size_t *group = calloc(nth + 1, sizeof *group); /* members of i's group, 0 = not a group head */
-    uint8_t *done = calloc(nth + 1, 1);
-    int grouping = pat && group && done && !o->all_threads && !o->thread;
+    int *pids = malloc((nth + 1) * sizeof *pids);
+    const char **names = malloc((nth + 1) * sizeof *names);
+    size_t *head = malloc((nth + 1) * sizeof *head), *members = calloc(nth + 1, sizeof *members);
+    long ngroups = 0;
+    int grouping = pids && names && head && members && !o->all_threads && !o->thread;
     char b1[512];
     int width = 24;
-    size_t ngroups = 0;
     for (size_t i = 0; i < nth; i++) {
         const struct m_thread *mt = &m->threads[th[i].thread];
         const char *nm = mt->name && *mt->name ? textesc_str(mt->name, b1, sizeof b1) : "?";
         int len = (int)strlen(nm);
-        if (grouping)
-            name_pattern(nm, pat[i], sizeof pat[i]);
+        if (grouping) {
+            pids[i] = mt->pid;
+            names[i] = mt->name;
+        }
         if (len > width)
             width = len < REPORT_NAME_MAX ? len : REPORT_NAME_MAX;
     }
-    for (size_t i = 0; grouping && i < nth; i++) {
-        if (done[i] || !strchr(pat[i], 'N'))
-            continue;
-        size_t k = 0;
-        for (size_t j = i; j < nth; j++)
-            k += !done[j] && m->threads[th[j].thread].pid == m->threads[th[i].thread].pid &&
-                 !strcmp(pat[j], pat[i]);
-        if (k < REPORT_GROUP_MIN)
-            continue;
-        group[i] = k;
-        ngroups++;
-        for (size_t j = i + 1; j < nth; j++)
-            if (m->threads[th[j].thread].pid == m->threads[th[i].thread].pid && !strcmp(pat[j], pat[i]))
-                done[j] = 1;
-    }
+    if (grouping && (ngroups = tgroup_find(pids, names, nth, TGROUP_MIN, head)) <= 0)
+        grouping = 0;
+    for (size_t i = 0; grouping && i < nth; i++)
+        members[head[i]]++;
     fprintf(f, "%-*s %8s %8s %8s %9s %9s %7s %7s %7s %7s\n", width, "THREAD", "PID", "TID", "SAMPLES", "WALL s",
             "CPU s", "%GIL", "%WAIT", "%NOGIL", "%IDLE");
     for (size_t i = 0; i < nth; i++) {
         const struct q_thread *t = &th[i];
         const struct m_thread *mt = &m->threads[t->thread];
-        if ((o->thread && t->thread != o->thread) || (o->pid && mt->pid != o->pid) || (grouping && done[i]))
+        if ((o->thread && t->thread != o->thread) || (o->pid && mt->pid != o->pid) ||
+            (grouping && head[i] != i))
             continue;
-        if (grouping && group[i]) {
+        size_t k = grouping ? members[i] : 1;
+        if (k > 1) { /* the head of a group: the group's row */
             struct q_thread sum = { 0 };
             for (size_t j = i; j < nth; j++) {
-                if (m->threads[th[j].thread].pid != mt->pid || strcmp(pat[j], pat[i]))
+                if (head[j] != i)
                     continue;
                 sum.samples += th[j].samples;
                 sum.wall_s += th[j].wall_s;
@@ -407,9 +383,10 @@ static void write_thread_rows(FILE *f, const struct model *m, const struct repor
                 for (int s = 0; s < STATE_COUNT; s++)
                     sum.state_s[s] += th[j].state_s[s];
             }
-            char label[160], cnt[24];
-            snprintf(label, sizeof label, "%s", pat[i]);
-            snprintf(cnt, sizeof cnt, "x%zu", group[i]);
+            char pat[160], esc[TEXTESC_SIZE(160)], cnt[24];
+            tgroup_pattern(mt->name, pat, sizeof pat);
+            const char *label = textesc_str(pat, esc, sizeof esc);
+            snprintf(cnt, sizeof cnt, "x%zu", k);
             fprintf(f, "%-*.*s %8d %8s %8llu %9.3f %9.3f %7.1f %7.1f %7.1f %7.1f\n", width, width, label, mt->pid,
                     cnt, (unsigned long long)sum.samples, sum.wall_s, sum.cpu_s,
                     pct(sum.state_s[STATE_GIL], sum.wall_s), pct(sum.state_s[STATE_GIL_WAIT], sum.wall_s),
@@ -423,12 +400,13 @@ static void write_thread_rows(FILE *f, const struct model *m, const struct repor
                 pct(t->state_s[STATE_GIL_WAIT], t->wall_s), pct(t->state_s[STATE_NOGIL], t->wall_s),
                 pct(t->state_s[STATE_IDLE], t->wall_s));
     }
-    if (ngroups)
-        fprintf(f, "(%zu group%s of threads named alike, N for their numbers, TID xCOUNT: their sums;"
+    if (grouping && ngroups)
+        fprintf(f, "(%ld group%s of threads named alike, N for their numbers, TID xCOUNT: their sums;"
                    " --threads all lists each)\n", ngroups, ngroups > 1 ? "s" : "");
-    free(pat);
-    free(group);
-    free(done);
+    free(pids);
+    free(names);
+    free(head);
+    free(members);
 }
 
 static void write_text(FILE *f, const struct model *m, const struct report_opts *o,

@@ -1,10 +1,11 @@
 /* The live view's drawing: curses panes and plain-text snapshots of the
  * live aggregator (ui/top.h). (cli/top.c is the `sonde top` command: options,
  * attach or launch, then this.) */
-#include "ui/top.h"
+#include "ui/top_int.h"
 
 #include "common/err.h"
 #include "common/textesc.h"
+#include "ui/tgroup.h"
 #include "ui/tui.h"
 
 #include <curses.h>
@@ -12,40 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-enum { SORT_OWN, SORT_TOTAL, SORT_NAME, SORT_FILE, SORT_COUNT };
-enum { PANE_FUNCS, PANE_THREADS };
-
-/* Green threads on one thread past this many are shown grouped by function
- * (as in sonde view). */
-#define GROUP_OVER 40
-
-/* A row of the threads pane under "(all threads)": a thread (green and
- * count 0), one of its green threads (green = index in s.greens + 1; deep
- * when listed under its group), or a group of count green threads sharing
- * a function (from index first). */
-struct trow {
-    uint32_t thread;
-    uint32_t green, count, first;
-    int deep;
-};
-
-struct top {
-    struct live *l;
-    const struct top_opts *o;
-    struct live_snap s;
-    enum q_metric mode;
-    int sort, pane, paused;
-    uint32_t thread;          /* live thread id, 0 = all */
-    uint32_t green;           /* green thread filter (sampler id; then thread is 0), 0 = none */
-    int sel, scroll;          /* function table */
-    int tsel;                 /* threads pane: row (0 = all threads) */
-    struct trow *rows; size_t nrows, caprows;
-    int xopen;                /* a group is listed in full: */
-    uint32_t xthread;         /* its thread and function */
-    char xfunc[64];
-    char msg[128];
-};
 
 static const char *const help_lines[] = {
     "sonde top: what the target is doing, refreshed every interval.",
@@ -63,7 +30,8 @@ static const char *const help_lines[] = {
     "  1  2  3  4  sort by own time, total time, function name, file",
     "  t           threads pane (state per thread, asyncio tasks under theirs);",
     "              Enter there filters on a thread or a task (running and waiting),",
-    "              or lists / folds a row of tasks sharing a function",
+    "              or lists / folds a row of tasks sharing a function, or of",
+    "              threads named alike (Thread-N (handle) xCOUNT: their sums)",
     "  [  ]        previous / next thread filter",
     "  a           all threads (clear the filter)",
     "  Up Down PgUp PgDn Home End   move in the table",
@@ -74,6 +42,8 @@ static const char *const help_lines[] = {
     "               = nogil (on CPU without the GIL)  . idle",
     "Header: CPU % = CPU time of every thread / elapsed (can exceed 100);",
     "GIL held % = ticks with a holder; GIL wait % = ticks with a waiter.",
+    "Threads that end stay a few seconds (dimmed, \"ended\"), then count in",
+    "the \"+N ended\" row: their sums (Enter there: their functions).",
     NULL,
 };
 
@@ -127,69 +97,37 @@ static int cmp_func(const void *a, const void *b)
     return c;
 }
 
-static int add_row(struct top *t, struct trow r)
-{
-    if (t->nrows == t->caprows) {
-        size_t n = t->caprows ? t->caprows * 2 : 64;
-        struct trow *p = realloc(t->rows, n * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        t->rows = p;
-        t->caprows = n;
-    }
-    t->rows[t->nrows++] = r;
-    return 0;
-}
-
-/* The green threads of thread th (s.greens is by thread, function, id):
- * each one, or past GROUP_OVER, a row per function (listed in full under
- * it when it is the expanded group). */
-static int add_green_rows(struct top *t, uint32_t th)
-{
-    const struct live_green *g = t->s.greens;
-    size_t a = 0, b;
-    while (a < t->s.ngreens && g[a].thread != th)
-        a++;
-    for (b = a; b < t->s.ngreens && g[b].thread == th; b++)
-        ;
-    for (size_t k = a; k < b;) {
-        size_t e = k + 1;
-        if (b - a <= GROUP_OVER) {
-            if (add_row(t, (struct trow){ .thread = th, .green = (uint32_t)k + 1 }))
-                return -ENOMEM;
-            k = e;
-            continue;
-        }
-        while (e < b && !strcmp(g[e].func, g[k].func))
-            e++;
-        if (add_row(t, (struct trow){ .thread = th, .count = (uint32_t)(e - k), .first = (uint32_t)k }))
-            return -ENOMEM;
-        if (t->xopen && t->xthread == th && !strcmp(t->xfunc, g[k].func))
-            for (size_t j = k; j < e; j++)
-                if (add_row(t, (struct trow){ .thread = th, .green = (uint32_t)j + 1, .deep = 1 }))
-                    return -ENOMEM;
-        k = e;
-    }
-    return 0;
-}
-
-/* The rows of the threads pane: each thread with its green threads, then
- * the green threads whose thread is not known yet. */
-static int build_rows(struct top *t)
-{
-    t->nrows = 0;
-    for (size_t i = 0; i < t->s.nthreads; i++)
-        if (add_row(t, (struct trow){ .thread = t->s.threads[i].id }) ||
-            add_green_rows(t, t->s.threads[i].id))
-            return -ENOMEM;
-    return add_green_rows(t, 0);
-}
-
 static int take(struct top *t)
 {
+    /* the selected row of the threads pane stays selected while it is
+     * listed (rows come and go as threads start and end) */
+    struct trow was = { 0 };
+    int had = t->tsel > 0 && t->tsel <= (int)t->nrows;
+    if (had)
+        was = t->rows[t->tsel - 1];
+    /* a group of threads named alike: by process and pattern (its members
+     * change) */
+    char was_pat[160] = "", pat[160];
+    int was_pid = had && was.tcount ? t->s.threads[was.first].pid : 0;
+    if (had && was.tcount)
+        tgroup_pattern(t->s.threads[was.first].name, was_pat, sizeof was_pat);
+    uint32_t was_green = had && was.green ? t->s.greens[was.green - 1].id : 0;
     int rc = live_snapshot(t->l, t->thread, t->green, &t->s);
-    if (rc || (rc = build_rows(t)))
+    if (rc || (rc = top_build_rows(t)))
         return rc;
+    for (size_t i = 0; had && i < t->nrows; i++) {
+        const struct trow *r = &t->rows[i];
+        if (r->tcount)
+            tgroup_pattern(t->s.threads[r->first].name, pat, sizeof pat);
+        int same = was.tcount ? r->tcount && t->s.threads[r->first].pid == was_pid && !strcmp(pat, was_pat)
+                 : was.green ? r->green && t->s.greens[r->green - 1].id == was_green
+                 : was.count ? 0
+                 : !r->green && !r->count && !r->tcount && r->thread == was.thread;
+        if (same) {
+            t->tsel = (int)i + 1;
+            break;
+        }
+    }
     g_mode = t->mode;
     g_sort = t->sort;
     qsort(t->s.funcs, t->s.nfuncs, sizeof *t->s.funcs, cmp_func);
@@ -203,20 +141,6 @@ static void resort(struct top *t)
     qsort(t->s.funcs, t->s.nfuncs, sizeof *t->s.funcs, cmp_func);
 }
 
-static double pct(double a, double b)
-{
-    return b > 0 ? 100.0 * a / b : 0;
-}
-
-static const struct live_thread *thread_by_id(const struct top *t, uint32_t id)
-{
-    for (size_t i = 0; i < t->s.nthreads; i++)
-        if (t->s.threads[i].id == id)
-            return &t->s.threads[i];
-    return NULL;
-}
-
-/* The green thread filter's label: "NAME (id)", or "#id" once it ended. */
 static void green_label(const struct top *t, char *out, size_t n)
 {
     for (size_t i = 0; i < t->s.ngreens; i++)
@@ -227,33 +151,15 @@ static void green_label(const struct top *t, char *out, size_t n)
     snprintf(out, n, "#%u (ended)", t->green);
 }
 
-/* Figures of green threads [a, b) of s.greens: samples and CPU while
- * running, the share of their wall time running. */
-struct gsum {
-    uint64_t samples;
-    double cpu_ns, run_pct;
-};
-
-static struct gsum green_sum(const struct top *t, size_t a, size_t b)
-{
-    struct gsum r = { 0, 0, 0 };
-    double run = 0, all = 0;
-    for (size_t i = a; i < b; i++) {
-        const struct live_green *g = &t->s.greens[i];
-        r.samples += g->samples;
-        r.cpu_ns += (double)g->cpu_ns;
-        run += (double)g->wall_ns;
-        all += (double)g->wall_ns + (double)g->susp_wall_ns;
-    }
-    r.run_pct = pct(run, all);
-    return r;
-}
-
 static void thread_label(const struct top *t, uint32_t id, char *out, size_t n)
 {
-    const struct live_thread *th = thread_by_id(t, id);
-    if (!id || !th)
+    const struct live_thread *th = top_thread_by_id(t, id);
+    if (!id)
         snprintf(out, n, "all");
+    else if (id == LIVE_ENDED_ID)
+        snprintf(out, n, "(%llu ended threads)", (unsigned long long)t->s.h.ended_threads);
+    else if (!th) /* dropped since it ended: its samples are the ended threads' now */
+        snprintf(out, n, "#%u (ended)", id);
     else
         snprintf(out, n, "%s (%d)", th->name[0] ? th->name : "?", th->tid);
 }
@@ -286,8 +192,8 @@ static void header_line(const struct top *t, char *out, size_t n)
     snprintf(out, n,
              "%d Hz  Samples %llu  Errors %llu  CPU %.1f%%  GIL held %.1f%%  GIL wait %.1f%%  %.0fs",
              t->o->rate_hz, (unsigned long long)h->samples, (unsigned long long)errs,
-             pct((double)h->cpu_ns, el * 1e9), pct((double)h->gil_held_ticks, (double)h->ticks),
-             pct((double)h->gil_contended_ticks, (double)h->ticks), el);
+             top_pct((double)h->cpu_ns, el * 1e9), top_pct((double)h->gil_held_ticks, (double)h->ticks),
+             top_pct((double)h->gil_contended_ticks, (double)h->ticks), el);
 }
 
 /* ---- plain-text snapshots ---- */
@@ -301,17 +207,17 @@ static void print_green_row(const struct top *t, const struct trow *r, FILE *f)
     char e1[TEXTESC_SIZE(64)], e2[TEXTESC_SIZE(64)], what[32];
     if (r->green) {
         const struct live_green *g = &t->s.greens[r->green - 1];
-        struct gsum m = green_sum(t, r->green - 1, r->green);
+        struct gsum m = top_green_sum(t, r->green - 1, r->green);
         fprintf(f, "  %-22.22s %8u %8llu  %s  cpu %.1f%%  running %.1f%%  %s\n",
                 g->name[0] ? textesc_str(g->name, e1, sizeof e1) : "?", g->id,
-                (unsigned long long)m.samples, green_kind_name(g->kind), pct(m.cpu_ns, el), m.run_pct,
+                (unsigned long long)m.samples, green_kind_name(g->kind), top_pct(m.cpu_ns, el), m.run_pct,
                 textesc_str(g->func, e2, sizeof e2));
     } else if (r->count) {
         const struct live_green *g = &t->s.greens[r->first];
-        struct gsum m = green_sum(t, r->first, (size_t)r->first + r->count);
+        struct gsum m = top_green_sum(t, r->first, (size_t)r->first + r->count);
         snprintf(what, sizeof what, "+ %u %s%s", r->count, green_kind_name(g->kind), r->count == 1 ? "" : "s");
         fprintf(f, "  %-22.22s %8s %8llu  %s  cpu %.1f%%  running %.1f%%  %s\n", what, "",
-                (unsigned long long)m.samples, green_kind_name(g->kind), pct(m.cpu_ns, el), m.run_pct,
+                (unsigned long long)m.samples, green_kind_name(g->kind), top_pct(m.cpu_ns, el), m.run_pct,
                 textesc_str(g->func, e2, sizeof e2));
     }
 }
@@ -327,27 +233,42 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
     fprintf(f, "sonde top: pid %d  %s  Python %s%s\n%s\nmode %s, thread %s\n", h->pid,
             textesc_str(h->cmd, e1, sizeof e1), h->version[0] ? textesc_str(h->version, e2, sizeof e2) : "?",
             h->done ? "  (sampling ended)" : "", hl, mode_name(t->mode), textesc_str(lab, e3, sizeof e3));
-    fprintf(f, "%-24s %8s %8s %8s %7s %7s %7s %7s\n", "THREAD", "PID", "TID", "SAMPLES", "%GIL", "%WAIT",
+    int nw = top_name_width(t, 1000) - 3 < 24 ? 24 : top_name_width(t, 1000) - 3;
+    fprintf(f, "%-*s %8s %8s %8s %7s %7s %7s %7s\n", nw, "THREAD", "PID", "TID", "SAMPLES", "%GIL", "%WAIT",
             "%NOGIL", "%IDLE");
-    for (size_t i = 0; i < t->s.nthreads; i++) {
-        const struct live_thread *th = &t->s.threads[i];
-        double w = (double)th->wall_ns;
-        fprintf(f, "%-24.24s %8d %8d %8llu %7.1f %7.1f %7.1f %7.1f\n",
-                th->name[0] ? textesc_str(th->name, e3, sizeof e3) : "?",
-                th->pid, th->tid, (unsigned long long)th->samples, pct((double)th->state_ns[STATE_GIL], w),
-                pct((double)th->state_ns[STATE_GIL_WAIT], w),
-                pct((double)th->state_ns[STATE_NOGIL], w), pct((double)th->state_ns[STATE_IDLE], w));
-        /* its green threads, indented (the rows after it until the next thread) */
-        size_t r = 0;
-        while (r < t->nrows && (t->rows[r].thread != th->id || t->rows[r].green || t->rows[r].count))
-            r++;
-        for (r++; r < t->nrows && (t->rows[r].green || t->rows[r].count); r++)
-            print_green_row(t, &t->rows[r], f);
+    /* the rows of the threads pane: threads named alike as one row, green
+     * threads under their thread, the threads dropped after they ended */
+    for (size_t r = 0; r < t->nrows; r++) {
+        const struct trow *row = &t->rows[r];
+        if (row->green || row->count) {
+            print_green_row(t, row, f);
+            continue;
+        }
+        uint32_t ended = 0;
+        struct live_thread sum = top_row_sums(t, row, &ended);
+        const struct live_thread *th = row->tcount ? &t->s.threads[row->first] : top_thread_by_id(t, row->thread);
+        char name[192], tid[24], pid[16];
+        if (row->tcount) {
+            char pat[160];
+            tgroup_pattern(th->name, pat, sizeof pat);
+            snprintf(name, sizeof name, "%s", textesc_str(pat, e3, sizeof e3));
+            snprintf(tid, sizeof tid, "x%u", row->tcount);
+        } else if (row->thread == LIVE_ENDED_ID) {
+            snprintf(name, sizeof name, "+%llu ended", (unsigned long long)t->s.h.ended_threads);
+            snprintf(tid, sizeof tid, "-");
+        } else {
+            snprintf(name, sizeof name, "%s", th->name[0] ? textesc_str(th->name, e3, sizeof e3) : "?");
+            snprintf(tid, sizeof tid, "%d", th->tid);
+        }
+        snprintf(pid, sizeof pid, "%d", th->pid);
+        double w = (double)sum.wall_ns;
+        fprintf(f, "%-*.*s %8s %8s %8llu %7.1f %7.1f %7.1f %7.1f%s\n", nw, nw, name,
+                row->thread == LIVE_ENDED_ID ? "-" : pid, tid, (unsigned long long)sum.samples,
+                top_pct((double)sum.state_ns[STATE_GIL], w), top_pct((double)sum.state_ns[STATE_GIL_WAIT], w),
+                top_pct((double)sum.state_ns[STATE_NOGIL], w), top_pct((double)sum.state_ns[STATE_IDLE], w),
+                row->thread == LIVE_ENDED_ID ? "  (dropped after they ended)"
+                : row->tcount && ended ? "  (some ended)" : !row->tcount && th->ended ? "  (ended)" : "");
     }
-    /* green threads whose thread is not known yet */
-    for (size_t r = 0; r < t->nrows; r++)
-        if (!t->rows[r].thread)
-            print_green_row(t, &t->rows[r], f);
     fprintf(f, "%7s %7s %9s %9s  %s\n", "OWN%", "TOTAL%", "OWN", "TOTAL", "FUNCTION (FILE:LINE)");
     double tot = (double)t->s.metric_total[t->mode];
     int shown = 0;
@@ -357,8 +278,8 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
             continue;
         tui_fmt_secs(a, sizeof a, (double)fn->self[t->mode] / 1e9);
         tui_fmt_secs(b, sizeof b, (double)fn->total[t->mode] / 1e9);
-        fprintf(f, "%7.1f %7.1f %9s %9s  ", pct((double)fn->self[t->mode], tot),
-                pct((double)fn->total[t->mode], tot), a, b);
+        fprintf(f, "%7.1f %7.1f %9s %9s  ", top_pct((double)fn->self[t->mode], tot),
+                top_pct((double)fn->total[t->mode], tot), a, b);
         textesc_fputs(fn->name, f);
         fputs(" (", f);
         textesc_fputs(fn->file, f);
@@ -454,7 +375,7 @@ static void draw_funcs(struct top *t, int rows, int cols)
         tui_fmt_secs(b, sizeof b, (double)fn->total[t->mode] / 1e9);
         file_line(fl, sizeof fl, fn->file, fn->line, filew);
         snprintf(line, sizeof line, " %6.1f  %6.1f  %8s  %8s  %-*.*s %s",
-                 pct((double)fn->self[t->mode], tot), pct((double)fn->total[t->mode], tot), a, b,
+                 top_pct((double)fn->self[t->mode], tot), top_pct((double)fn->total[t->mode], tot), a, b,
                  namew, namew, fn->name, fl);
         if (r == t->sel)
             attron(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
@@ -468,64 +389,119 @@ static void draw_funcs(struct top *t, int rows, int cols)
 
 static void draw_threads(struct top *t, int rows, int cols)
 {
-    int top = 4, n = rows - top - 1;
+    int top = 4, n = rows - top - 1, nw = top_name_width(t, cols);
     attron(A_REVERSE);
-    tui_putf(3, 0, cols, 1, " %-18s %7s %7s %7s %6s %6s %6s %6s  %s", "THREAD", "PID", "TID", "CPU%", "%GIL",
+    tui_putf(3, 0, cols, 1, " %-*s %7s %7s %7s %6s %6s %6s %6s  %s", nw, "THREAD", "PID", "TID", "CPU%", "%GIL",
              "%WAIT", "%NOGIL", "%IDLE", "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
     int nr = (int)t->nrows;
     if (t->tsel >= nr + 1)
         t->tsel = nr;
+    if (t->tsel < 0)
+        t->tsel = 0;
     if (n < 1)
         n = 1;
-    int scroll = t->tsel >= n ? t->tsel - n + 1 : 0;
+    /* the pane shows what fits and scrolls with the selection */
+    if (t->tsel < t->tscroll)
+        t->tscroll = t->tsel;
+    if (t->tsel >= t->tscroll + n)
+        t->tscroll = t->tsel - n + 1;
+    if (t->tscroll > nr + 1 - n)
+        t->tscroll = nr + 1 - n > 0 ? nr + 1 - n : 0;
     double el = (double)(t->s.h.last_ts - t->s.h.first_ts);
+    int barx = nw + 55;
     for (int i = 0; i < n; i++) {
         move(top + i, 0);
         clrtoeol();
-        int r = scroll + i; /* row 0: all threads */
+        int r = t->tscroll + i; /* row 0: all threads */
         if (r > nr)
             continue;
         const struct trow *row = r ? &t->rows[r - 1] : NULL;
-        const struct live_thread *th = row && !row->green && !row->count ? thread_by_id(t, row->thread) : NULL;
-        int sel = r == t->tsel;
+        int is_thread = row && !row->green && !row->count;
+        struct live_thread sum = { 0 };
+        uint32_t ended = 0;
+        if (is_thread)
+            sum = top_row_sums(t, row, &ended);
+        const struct live_thread *th = is_thread && !row->tcount ? top_thread_by_id(t, row->thread) : NULL;
+        int sel = r == t->tsel, dim = th && th->ended && row->thread != LIVE_ENDED_ID;
         if (sel)
             attron(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
+        if (dim)
+            attron(A_DIM);
         if (r == 0) {
-            tui_putf(top + i, 0, cols, 1, " %-18s %s", "(all threads)",
+            tui_putf(top + i, 0, cols, 1, " %-*s %s", nw, "(all threads)",
                      t->thread == 0 && t->green == 0 ? "  <- filter" : "");
         } else if (row->green) { /* a green thread, under its thread */
             const struct live_green *g = &t->s.greens[row->green - 1];
-            struct gsum m = green_sum(t, row->green - 1, row->green);
+            struct gsum m = top_green_sum(t, row->green - 1, row->green);
             tui_putf(top + i, 0, cols, 1, "%c %s%-*.*s %7s %7u %7.1f  run %5.1f%%  %7llu smp  %s %s",
-                     t->green == g->id ? '>' : ' ', row->deep ? "   " : " ", row->deep ? 15 : 17,
-                     row->deep ? 15 : 17, g->name[0] ? g->name : "?", "", g->id, pct(m.cpu_ns, el),
+                     t->green == g->id ? '>' : ' ', row->deep ? "   " : " ", row->deep ? nw - 3 : nw - 1,
+                     row->deep ? nw - 3 : nw - 1, g->name[0] ? g->name : "?", "", g->id, top_pct(m.cpu_ns, el),
                      m.run_pct, (unsigned long long)m.samples, green_kind_name(g->kind), g->func);
         } else if (row->count) { /* green threads sharing a function */
             const struct live_green *g = &t->s.greens[row->first];
-            struct gsum m = green_sum(t, row->first, (size_t)row->first + row->count);
+            struct gsum m = top_green_sum(t, row->first, (size_t)row->first + row->count);
             char what[32];
             int open = t->xopen && t->xthread == row->thread && !strcmp(t->xfunc, g->func);
             snprintf(what, sizeof what, "%c %u %s%s", open ? '-' : '+', row->count, green_kind_name(g->kind),
                      row->count == 1 ? "" : "s");
-            tui_putf(top + i, 0, cols, 1, "  %-17.17s %7s %7s %7.1f  run %5.1f%%  %7llu smp  %s", what, "", "",
-                     pct(m.cpu_ns, el), m.run_pct, (unsigned long long)m.samples, g->func);
-        } else if (th) {
-            double w = (double)th->wall_ns;
-            tui_putf(top + i, 0, cols, 1, "%c%-18.18s %7d %7d %7.1f %6.1f %6.1f %6.1f %6.1f  ",
-                     t->thread == th->id ? '>' : ' ', th->name[0] ? th->name : "?", th->pid, th->tid,
-                     pct((double)th->cpu_ns, el), pct((double)th->state_ns[STATE_GIL], w),
-                     pct((double)th->state_ns[STATE_GIL_WAIT], w),
-                     pct((double)th->state_ns[STATE_NOGIL], w),
-                     pct((double)th->state_ns[STATE_IDLE], w));
+            tui_putf(top + i, 0, cols, 1, "  %-*.*s %7s %7s %7.1f  run %5.1f%%  %7llu smp  %s", nw - 1, nw - 1,
+                     what, "", "", top_pct(m.cpu_ns, el), m.run_pct, (unsigned long long)m.samples, g->func);
+        } else {
+            char name[192], tid[24];
+            int pid = 0;
+            if (row->tcount) { /* threads named alike: "+ Thread-N (handle)", xCOUNT */
+                const struct live_thread *f = &t->s.threads[row->first];
+                char pat[160];
+                tgroup_pattern(f->name, pat, sizeof pat);
+                snprintf(name, sizeof name, "%c %s", top_tgroup_open(t, row->first) ? '-' : '+', pat);
+                snprintf(tid, sizeof tid, "x%u", row->tcount);
+                pid = f->pid;
+            } else if (row->thread == LIVE_ENDED_ID) {
+                snprintf(name, sizeof name, "+%llu ended", (unsigned long long)t->s.h.ended_threads);
+                snprintf(tid, sizeof tid, "-");
+            } else if (th) {
+                snprintf(name, sizeof name, "%s%s", row->deep ? "  " : "", th->name[0] ? th->name : "?");
+                snprintf(tid, sizeof tid, "%d", th->tid);
+                pid = th->pid;
+            } else {
+                name[0] = tid[0] = 0;
+            }
+            double w = (double)sum.wall_ns;
+            char pidcol[16] = "";
+            if (pid)
+                snprintf(pidcol, sizeof pidcol, "%d", pid);
+            tui_putf(top + i, 0, cols, 1, "%c%-*.*s %7s %7s %7.1f %6.1f %6.1f %6.1f %6.1f  ",
+                     t->thread == row->thread && !row->tcount ? '>' : ' ', nw, nw, name, pidcol, tid,
+                     top_pct((double)sum.cpu_ns, el), top_pct((double)sum.state_ns[STATE_GIL], w),
+                     top_pct((double)sum.state_ns[STATE_GIL_WAIT], w), top_pct((double)sum.state_ns[STATE_NOGIL], w),
+                     top_pct((double)sum.state_ns[STATE_IDLE], w));
         }
+        if (dim)
+            attroff(A_DIM);
         if (sel)
             attroff(A_BOLD | (has_colors() ? COLOR_PAIR(TUI_C_SEL) : A_REVERSE));
-        if (th && cols > 75) {
-            double w = (double)th->wall_ns, fr[4];
+        if (!is_thread || cols <= barx + 2)
+            continue;
+        if (row->thread == LIVE_ENDED_ID) {
+            tui_put(top + i, barx, cols - barx, "dropped after they ended (Enter: their functions)", 1);
+        } else if (dim) {
+            tui_put(top + i, barx, cols - barx, "ended", 1);
+        } else {
+            double w = (double)sum.wall_ns, fr[4];
             for (int k = 0; k < 4; k++)
-                fr[k] = w > 0 ? (double)th->state_ns[k] / w : 0;
-            tui_state_bar(top + i, 73, cols - 73, fr);
+                fr[k] = w > 0 ? (double)sum.state_ns[k] / w : 0;
+            int bw = cols - barx;
+            char note[32] = "";
+            if (row->tcount && ended)
+                snprintf(note, sizeof note, " %u ended", ended);
+            if (note[0] && bw > (int)strlen(note) + 8)
+                bw -= (int)strlen(note);
+            else
+                note[0] = 0;
+            tui_state_bar(top + i, barx, bw, fr);
+            if (note[0])
+                tui_put(top + i, barx + bw, (int)strlen(note), note, 0);
         }
     }
 }
@@ -636,6 +612,21 @@ static int run_curses(struct top *t, char *err, size_t errlen)
         case '\n': case '\r': case KEY_ENTER:
             if (t->pane == PANE_THREADS) {
                 const struct trow *r = t->tsel > 0 && t->tsel <= (int)t->nrows ? &t->rows[t->tsel - 1] : NULL;
+                if (r && r->tcount) { /* threads named alike: list them, or fold them */
+                    const struct live_thread *f = &t->s.threads[r->first];
+                    if (top_tgroup_open(t, r->first)) {
+                        t->tgopen = 0;
+                    } else {
+                        t->tgopen = 1;
+                        t->tgpid = f->pid;
+                        tgroup_pattern(f->name, t->tgpat, sizeof t->tgpat);
+                    }
+                    if (top_build_rows(t)) {
+                        rc = -ENOMEM;
+                        goto done;
+                    }
+                    break;
+                }
                 if (r && r->count) { /* a group: list its green threads, or fold them */
                     const char *fn = t->s.greens[r->first].func;
                     if (t->xopen && t->xthread == r->thread && !strcmp(t->xfunc, fn)) {
@@ -645,7 +636,7 @@ static int run_curses(struct top *t, char *err, size_t errlen)
                         t->xthread = r->thread;
                         snprintf(t->xfunc, sizeof t->xfunc, "%s", fn);
                     }
-                    if (build_rows(t)) {
+                    if (top_build_rows(t)) {
                         rc = -ENOMEM;
                         goto done;
                     }
@@ -664,10 +655,10 @@ static int run_curses(struct top *t, char *err, size_t errlen)
         case KEY_DOWN: case 'j':
             if (t->pane == PANE_FUNCS) t->sel++; else t->tsel++;
             break;
-        case KEY_PPAGE: t->sel -= page; break;
-        case KEY_NPAGE: t->sel += page; break;
-        case KEY_HOME: t->sel = 0; break;
-        case KEY_END: t->sel = (int)t->s.nfuncs - 1; break;
+        case KEY_PPAGE: if (t->pane == PANE_FUNCS) t->sel -= page; else t->tsel -= page; break;
+        case KEY_NPAGE: if (t->pane == PANE_FUNCS) t->sel += page; else t->tsel += page; break;
+        case KEY_HOME: if (t->pane == PANE_FUNCS) t->sel = 0; else t->tsel = 0; break;
+        case KEY_END: if (t->pane == PANE_FUNCS) t->sel = (int)t->s.nfuncs - 1; else t->tsel = (int)t->nrows; break;
         default:
             snprintf(t->msg, sizeof t->msg, " unknown key: press ? for help");
             break;
@@ -688,5 +679,6 @@ int top_run(struct live *l, const struct top_opts *o, FILE *out, char *err, size
     int rc = o->plain ? run_plain(&t, out, err, errlen) : run_curses(&t, err, errlen);
     live_snap_fini(&t.s);
     free(t.rows);
+    free(t.thead);
     return rc;
 }

@@ -36,6 +36,8 @@ static void view_fini(struct view *v)
     free(v->qg_of);
     free(v->gord);
     free(v->gexp);
+    free(v->thead);
+    free(v->tgexp);
     free(v->trows);
     free(v->funcs);
     free(v->nodes);
@@ -117,7 +119,9 @@ static int view_init(struct view *v, const struct model *m, const struct view_op
                 v->qth[k++] = v->qth[i];
         v->nqth = k;
     }
-    if (init_greens(v) || vw_build_trows(v))
+    v->thead = malloc((v->nqth + 1) * sizeof *v->thead);
+    v->tgexp = calloc(v->nqth + 1, 1);
+    if (!v->thead || !v->tgexp || init_greens(v) || vw_build_trows(v))
         return -ENOMEM;
     if (m->nsamples) {
         v->t0 = m->samples[0].ts;

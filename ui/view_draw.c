@@ -2,6 +2,7 @@
  * (curses). Reads the state ui/view_tree.c keeps; changes only the
  * selection's clamping and the timeline's cache. */
 #include "ui/view_int.h"
+#include "ui/tgroup.h"
 
 #include "ui/tui.h"
 
@@ -59,6 +60,8 @@ void vw_thread_label(struct view *v, uint32_t t, char *out, size_t n)
 {
     if (!t && v->green)
         model_green_label(v->m, v->green, out, n);
+    else if (!t && v->o->pid)
+        snprintf(out, n, "all (pid %d)", v->o->pid);
     else if (!t)
         snprintf(out, n, "all");
     else
@@ -198,10 +201,29 @@ static void draw_callers(struct view *v, int top, int h, int cols)
     }
 }
 
+/* The threads pane's name column: as wide as the longest name (whole names
+ * where there is room), 16 to 48 columns, less on a narrow screen. */
+static int thread_name_width(const struct view *v, int cols)
+{
+    int w = 16;
+    for (size_t i = 0; i < v->nqth; i++) {
+        const char *nm = v->m->threads[v->qth[i].thread].name;
+        int len = nm ? (int)strlen(nm) + 2 : 0;
+        if (len > w)
+            w = len;
+    }
+    if (w > 48)
+        w = 48;
+    if (w > cols - 76)
+        w = cols - 76 > 16 ? cols - 76 : 16;
+    return w;
+}
+
 static void draw_threads(struct view *v, int top, int h, int cols)
 {
+    int nw = thread_name_width(v, cols), barx = nw + 66;
     attron(A_REVERSE);
-    tui_putf(top - 1, 0, cols, 1, " %-16s %7s %7s %7s %7s %7s %5s %5s %5s %5s %s", "THREAD", "PID", "TID",
+    tui_putf(top - 1, 0, cols, 1, " %-*s %7s %7s %7s %7s %7s %5s %5s %5s %5s %s", nw, "THREAD", "PID", "TID",
              "SAMPLES", "WALL s", "CPU s", "%GIL", "%WAIT", "%NOGL", "%IDLE",
              "# gil w wait = nogil . idle");
     attroff(A_REVERSE);
@@ -213,14 +235,20 @@ static void draw_threads(struct view *v, int top, int h, int cols)
         int sel = i == v->tsel;
         const struct trow *r = i ? &v->trows[i - 1] : NULL;
         const struct q_thread *t = NULL;
-        for (size_t k = 0; r && !r->green && !r->count && k < v->nqth; k++)
+        struct q_thread gsum;
+        int have_gsum = 0;
+        for (size_t k = 0; r && !r->green && !r->count && !r->tcount && k < v->nqth; k++)
             if (v->qth[k].thread == r->thread)
                 t = &v->qth[k];
         if (sel)
             sel_on(1);
         if (i == 0) {
-            tui_putf(top, 0, cols, 1, "%c%-16s", v->thread == 0 && !v->green ? '>' : ' ',
-                     "(all threads)");
+            char all[48];
+            if (v->o->pid)
+                snprintf(all, sizeof all, "(all threads of pid %d)", v->o->pid);
+            else
+                snprintf(all, sizeof all, "(all threads)");
+            tui_putf(top, 0, cols, 1, "%c%-16s", v->thread == 0 && !v->green ? '>' : ' ', all);
         } else if (r->green) { /* a green thread, under its thread */
             const struct m_green *g = &v->m->greens[r->green];
             int32_t q = v->qg_of[r->green];
@@ -245,21 +273,48 @@ static void draw_threads(struct view *v, int top, int h, int cols)
             snprintf(what, sizeof what, "%c %u tasks", v->gexp[r->first] ? '-' : '+', r->count);
             tui_putf(top + y, 0, cols, 1, "  %-15.15s %7s %7s %7llu %7.2f %7.2f  %s", what, "", "",
                      (unsigned long long)n, wall, cpu, v->m->greens[v->gord[r->first]].func);
+        } else if (r->tcount) { /* threads named alike: "+ Thread-N (handle)", xCOUNT, their sums */
+            struct q_thread sum = { 0 };
+            for (size_t k = r->first; k < v->nqth; k++) {
+                if (v->thead[k] != r->first)
+                    continue;
+                sum.samples += v->qth[k].samples;
+                sum.wall_s += v->qth[k].wall_s;
+                sum.cpu_s += v->qth[k].cpu_s;
+                for (int s = 0; s < STATE_COUNT; s++)
+                    sum.state_s[s] += v->qth[k].state_s[s];
+            }
+            const struct m_thread *mt = &v->m->threads[v->qth[r->first].thread];
+            char pat[160], name[168], cnt[24];
+            tgroup_pattern(mt->name, pat, sizeof pat);
+            snprintf(name, sizeof name, "%c %s", v->tgexp[r->first] ? '-' : '+', pat);
+            snprintf(cnt, sizeof cnt, "x%u", r->tcount);
+            tui_putf(top + y, 0, cols, 1, " %-*.*s %7d %7s %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f", nw, nw,
+                     name, mt->pid, cnt, (unsigned long long)sum.samples, sum.wall_s, sum.cpu_s,
+                     pct(sum.state_s[STATE_GIL], sum.wall_s), pct(sum.state_s[STATE_GIL_WAIT], sum.wall_s),
+                     pct(sum.state_s[STATE_NOGIL], sum.wall_s), pct(sum.state_s[STATE_IDLE], sum.wall_s));
+            t = NULL;
+            gsum = sum;
+            have_gsum = 1;
         } else if (t) {
             const struct m_thread *mt = &v->m->threads[t->thread];
-            tui_putf(top + y, 0, cols, 1, "%c%-16.16s %7d %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
-                     v->thread == t->thread ? '>' : ' ', mt->name && *mt->name ? mt->name : "?",
+            char name[160];
+            snprintf(name, sizeof name, "%s%s", r->first ? "  " : "", mt->name && *mt->name ? mt->name : "?");
+            tui_putf(top + y, 0, cols, 1, "%c%-*.*s %7d %7d %7llu %7.2f %7.2f %5.1f %5.1f %5.1f %5.1f",
+                     v->thread == t->thread ? '>' : ' ', nw, nw, name,
                      mt->pid, mt->tid, (unsigned long long)t->samples, t->wall_s, t->cpu_s,
                      pct(t->state_s[STATE_GIL], t->wall_s), pct(t->state_s[STATE_GIL_WAIT], t->wall_s),
                      pct(t->state_s[STATE_NOGIL], t->wall_s), pct(t->state_s[STATE_IDLE], t->wall_s));
         }
         if (sel)
             sel_on(0);
-        if (t && cols > 84) {
+        if (have_gsum)
+            t = &gsum;
+        if (t && cols > barx + 2) {
             double fr[4];
             for (int k = 0; k < 4; k++)
                 fr[k] = t->wall_s > 0 ? t->state_s[k] / t->wall_s : 0;
-            tui_state_bar(top + y, 82, cols - 82, fr);
+            tui_state_bar(top + y, barx, cols - barx, fr);
         }
     }
 }

@@ -34,13 +34,15 @@ struct wset {
     double *fself, *ftotal;    /* [func * Q_METRICS + k] */
 };
 
-/* A row of the threads pane: a thread (green 0, count 0), one of its green
- * threads (green), or a group of them sharing a function (count of them:
- * v->gord[first .. first + count), shown when a thread has more than
- * VW_GROUP_OVER; gexp[first] lists them under it, with first set to 1 on
- * their rows). */
+/* A row of the threads pane: a thread (green 0, count 0; first 1 when
+ * listed under its group), one of its green threads (green), a group of
+ * them sharing a function (count of them: v->gord[first .. first + count),
+ * shown when a thread has more than VW_GROUP_OVER; gexp[first] lists them
+ * under it, with first set to 1 on their rows), or a group of tcount
+ * threads named alike (ui/tgroup.h: v->qth[k] with thead[k] == first;
+ * thread is the first's; tgexp[first] lists them under it). */
 struct trow {
-    uint32_t thread, green, count, first;
+    uint32_t thread, green, count, first, tcount;
 };
 
 #define VW_GROUP_OVER 40
@@ -67,6 +69,8 @@ struct view {
     uint32_t *gord; size_t ngord; /* green threads with samples by (thread, function, id) */
     uint8_t *gexp;             /* by index in gord: that group is expanded */
     struct trow *trows; size_t ntrows;
+    size_t *thead;             /* by index in qth: the first of its group of threads named alike */
+    uint8_t *tgexp;            /* by index in qth: that group of threads is listed in full */
     double duration_s;
     int64_t t0, t1;
 

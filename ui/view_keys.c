@@ -27,7 +27,8 @@ static const char *const help_lines[] = {
     "  Enter  space  call tree: expand / collapse;  flat: its callers/callees;",
     "                callers/callees: focus that function;",
     "                threads, timeline: filter on that thread (or task;",
-    "                a row of tasks sharing a function: list / fold them)",
+    "                a row of tasks sharing a function, or of threads named",
+    "                alike (Thread-N (handle) xCOUNT: their sums): list / fold them)",
     "  *             call tree: expand the hottest path below the selection",
     "  x             call tree: collapse everything",
     "  s             flat: sort by self or total",
@@ -309,6 +310,12 @@ static enum vw_redraw k_enter(struct view *v, int ch)
         }
     } else if (v->pane == P_THREADS) {
         const struct trow *r = v->tsel > 0 && (size_t)v->tsel <= v->ntrows ? &v->trows[v->tsel - 1] : NULL;
+        if (r && r->tcount) { /* threads named alike: list them, or fold them */
+            v->tgexp[r->first] = !v->tgexp[r->first];
+            if (vw_build_trows(v))
+                snprintf(v->msg, sizeof v->msg, " out of memory");
+            return VW_REDRAW;
+        }
         if (r && r->count) { /* a group: list its green threads, or fold them */
             v->gexp[r->first] = !v->gexp[r->first];
             if (vw_build_trows(v))

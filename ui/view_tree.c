@@ -5,6 +5,8 @@
  * ui/view_draw.c. */
 #include "ui/view_int.h"
 
+#include "ui/tgroup.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -490,16 +492,15 @@ static int add_trow(struct view *v, size_t *cap, struct trow r)
     return 0;
 }
 
-int vw_build_trows(struct view *v)
+/* Thread qth[i]'s row (first: listed under its group), then its green
+ * threads. */
+static int add_thread_rows(struct view *v, size_t *capp, size_t i, int deep)
 {
     const struct model *m = v->m;
-    size_t cap = 0;
-    free(v->trows);
-    v->trows = NULL;
-    v->ntrows = 0;
-    for (size_t i = 0; i < v->nqth; i++) {
+    size_t cap = *capp;
+    {
         uint32_t th = v->qth[i].thread;
-        if (add_trow(v, &cap, (struct trow){ .thread = th }))
+        if (add_trow(v, &cap, (struct trow){ .thread = th, .first = (uint32_t)deep }))
             return -ENOMEM;
         size_t a = 0, b;
         while (a < v->ngord && m->greens[v->gord[a]].thread != th)
@@ -526,5 +527,52 @@ int vw_build_trows(struct view *v)
             k = e;
         }
     }
+    *capp = cap;
     return 0;
+}
+
+int vw_build_trows(struct view *v)
+{
+    const struct model *m = v->m;
+    size_t cap = 0, n = v->nqth;
+    free(v->trows);
+    v->trows = NULL;
+    v->ntrows = 0;
+    /* threads named alike: one row (ui/tgroup.h), as in the report */
+    int *pids = malloc((n + 1) * sizeof *pids);
+    const char **names = malloc((n + 1) * sizeof *names);
+    uint32_t *cnt = calloc(n + 1, sizeof *cnt);
+    int rc = -ENOMEM;
+    if (!pids || !names || !cnt)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct m_thread *mt = &m->threads[v->qth[i].thread];
+        pids[i] = mt->pid;
+        names[i] = mt->name;
+    }
+    if (tgroup_find(pids, names, n, TGROUP_MIN, v->thead) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        cnt[v->thead[i]]++;
+    for (size_t i = 0; i < n; i++) {
+        if (v->thead[i] != i)
+            continue; /* listed with its group */
+        if (cnt[i] < 2) {
+            if (add_thread_rows(v, &cap, i, 0))
+                goto out;
+            continue;
+        }
+        if (add_trow(v, &cap, (struct trow){ .thread = v->qth[i].thread, .tcount = cnt[i],
+                                             .first = (uint32_t)i }))
+            goto out;
+        for (size_t j = i; v->tgexp[i] && j < n; j++)
+            if (v->thead[j] == i && add_thread_rows(v, &cap, j, 1))
+                goto out;
+    }
+    rc = 0;
+out:
+    free(pids);
+    free(names);
+    free(cnt);
+    return rc;
 }
