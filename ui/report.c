@@ -94,9 +94,24 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     for (size_t i = 0; i < nfn; i++) {
         const struct q_func *q = &fn[i];
         json_t *j = json_object();
-        json_object_set_new(j, "function", jstr(model_str(m, q->name)));
-        json_object_set_new(j, "file", jstr(model_str(m, q->file)));
-        json_object_set_new(j, "line", json_integer(q->fn_line));
+        if (q->native) {
+            /* a native function: named by its module and offset when no
+             * symbol covers it */
+            char addr[32];
+            snprintf(addr, sizeof addr, "0x%llx", (unsigned long long)q->address);
+            const char *fname = model_str(m, q->name);
+            json_object_set_new(j, "function", strcmp(fname, "??") ? jstr(fname) : json_null());
+            json_object_set_new(j, "file", json_null());
+            json_object_set_new(j, "line", json_null());
+            json_object_set_new(j, "native", json_true());
+            json_object_set_new(j, "module", jstr(model_str(m, q->file)));
+            json_object_set_new(j, "address", json_string(addr));
+        } else {
+            json_object_set_new(j, "function", jstr(model_str(m, q->name)));
+            json_object_set_new(j, "file", jstr(model_str(m, q->file)));
+            json_object_set_new(j, "line", json_integer(q->fn_line));
+            json_object_set_new(j, "native", json_false());
+        }
         json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
         json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
         json_object_set_new(j, "self_wall_s", json_real(q->self[Q_WALL]));
@@ -543,6 +558,14 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
                 pct(tot[o->mode], total), tot[o->mode]);
         textesc_fputs(model_str(m, l ? l->name : q->name), f);
         fputs(" (", f);
+        if (q && q->native) {
+            /* function (module+0xOFFSET): the module's file name */
+            const char *mod = model_str(m, q->file), *b = strrchr(mod, '/');
+            textesc_fputs(b ? b + 1 : mod, f);
+            fprintf(f, "+0x%llx)\n", (unsigned long long)q->address);
+            shown++;
+            continue;
+        }
         textesc_fputs(model_str(m, l ? l->file : q->file), f);
         fprintf(f, ":%d)\n", l ? l->line : q->fn_line);
         shown++;
