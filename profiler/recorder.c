@@ -534,6 +534,14 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("sampler_cpu_s", "%.6f", st->cpu_s);
     META("sampler_sched", "%s", st->sched);
     META("process_cpu_s", "%.6f", st->process_cpu_s);
+    if (st->native_samples || st->native_failed) {
+        META("native_samples", "%" PRIu64, st->native_samples);
+        META("native_failed", "%" PRIu64, st->native_failed);
+        META("native_truncated", "%" PRIu64, st->native_truncated);
+        META("native_hold_max_us", "%.1f", (double)st->native_hold_max_ns / 1e3);
+        META("native_hold_mean_us", "%.1f",
+             st->native_samples ? (double)st->native_hold_sum_ns / 1e3 / (double)st->native_samples : 0.0);
+    }
     META("green_scans", "%" PRIu64, st->green_scans);
     META("green_scan_cpu_s", "%.6f", (double)st->green_scan_ns / 1e9);
     META("green_errors", "%" PRIu64, st->green_errors);
