@@ -8,6 +8,7 @@ while a thread is stopped, the target killed while one is."""
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -433,6 +434,55 @@ def test_record_native(sonde_bin, cpython, native_target, tmp_path):
     c.close()
     assert meta["schema_version"] == "4" and int(meta["native_samples"]) > 0, meta
     assert kinds == {0, 1}, kinds
+    check_native_exports(sonde_bin, out, tmp_path)
+
+
+def check_native_exports(sonde_bin, rec, tmp_path):
+    """The exports name native frames' object files: callgrind's ob= (as
+    callgrind_annotate shows it), pprof's mappings (as go tool pprof reads
+    them), the flame graph's own colours."""
+    cg = str(tmp_path / "nat.callgrind")
+    r = run_sonde(sonde_bin, "export", "-f", "callgrind", "-o", cg, rec)
+    assert r.returncode == EXIT_OK, r.stderr
+    text = open(cg).read()
+    obs = re.findall(r"^c?ob=\(\d+\) (.*)$", text, re.M)
+    assert "[python]" in obs and any("/natext.so" in o for o in obs), obs
+    r = subprocess.run(["callgrind_annotate", "--inclusive=yes", cg], capture_output=True,
+                       text=True, errors="replace", timeout=60)
+    assert r.returncode == 0 and "WARNING" not in r.stderr, r.stderr
+    # file:function [object]
+    assert re.search(r":natext_spin_loop \[\S*/natext\.so\]$", r.stdout, re.M), r.stdout[:3000]
+    assert re.search(r":hash_inner \[\[python\]\]$", r.stdout, re.M), r.stdout[:3000]
+
+    pp = str(tmp_path / "nat.pb.gz")
+    r = run_sonde(sonde_bin, "export", "-f", "pprof", "-o", pp, rec)
+    assert r.returncode == EXIT_OK, r.stderr
+    go = shutil.which("go")
+    assert go, "go is required (golang-go, see scripts/install-deps)"
+    r = subprocess.run([go, "tool", "pprof", "-raw", pp], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    maps = {}
+    for mm in re.finditer(r"^(\d+): 0x([0-9a-f]+)/0x([0-9a-f]+)/0x[0-9a-f]+ (\S+)", r.stdout, re.M):
+        maps[int(mm.group(1))] = (int(mm.group(2), 16), int(mm.group(3), 16), mm.group(4))
+    assert any(p.endswith("/natext.so") for _, _, p in maps.values()), r.stdout[-3000:]
+    # the extension's location: an address inside its module's mapping
+    loc = re.search(r"^\s+\d+: 0x([0-9a-f]+) M=(\d+) natext_spin_loop ", r.stdout, re.M)
+    assert loc, r.stdout[-3000:]
+    lo, hi, path = maps[int(loc.group(2))]
+    assert path.endswith("/natext.so") and lo <= int(loc.group(1), 16) < hi
+
+    svg = str(tmp_path / "nat.svg")
+    r = run_sonde(sonde_bin, "export", "-f", "flamegraph", "-o", svg, rec)
+    assert r.returncode == EXIT_OK, r.stderr
+    fills = {}
+    for g in re.finditer(r'<g class="f"( data-native="1")? [^>]*data-n="([^"]*)".*?fill="rgb\((\d+),'
+                         r'(\d+),(\d+)\)"', open(svg).read()):
+        fills.setdefault(bool(g.group(1)), []).append((g.group(2), tuple(map(int, g.group(3, 4, 5)))))
+    assert any(n.startswith("natext_spin_loop ") for n, _ in fills[True]), fills[True][:20]
+    assert not any(n.startswith("natext_spin_loop ") for n, _ in fills.get(False, []))
+    # native frames blue, Python ones warm
+    assert all(b > r for _, (r, g, b) in fills[True]) and all(r > b for _, (r, g, b) in fills[False])
 
 
 def test_record_native_all(sonde_bin, cpython, native_target, tmp_path):
