@@ -95,8 +95,9 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         const struct q_func *q = &fn[i];
         json_t *j = json_object();
         if (q->native) {
-            /* a native function: named by its module and offset when no
-             * symbol covers it */
+            /* a native function (Python ones have no "native" key, as
+             * before native frames): named by its module and offset when
+             * no symbol covers it */
             char addr[32];
             snprintf(addr, sizeof addr, "0x%llx", (unsigned long long)q->address);
             const char *fname = model_str(m, q->name);
@@ -110,7 +111,6 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
             json_object_set_new(j, "function", jstr(model_str(m, q->name)));
             json_object_set_new(j, "file", jstr(model_str(m, q->file)));
             json_object_set_new(j, "line", json_integer(q->fn_line));
-            json_object_set_new(j, "native", json_false());
         }
         json_object_set_new(j, "self_cpu_s", json_real(q->self[Q_CPU]));
         json_object_set_new(j, "total_cpu_s", json_real(q->total[Q_CPU]));
