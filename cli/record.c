@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "profiler/recorder.h"
 #include "profiler/store.h"
+#include "tracer/native/nsample.h"
 #include "tracer/sampler.h"
 
 #include <errno.h>
@@ -35,7 +36,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 static void record_usage(FILE *f)
 {
     fputs("usage: sonde record [-r HZ] [-d SECONDS] [-o FILE] [--subprocesses | --agent] [--keep-running]\n"
-          "                    (-p PID | -- CMD ARGS...)\n"
+          "                    [--native [--native-all]] (-p PID | -- CMD ARGS...)\n"
           "  -p, --pid PID        sample a running process (never paused or written to)\n"
           "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
           "  -d, --duration S     stop after S seconds (default: when the target exits or on Ctrl-C)\n"
@@ -45,6 +46,9 @@ static void record_usage(FILE *f)
           "  -k, --keep-running   leave a launched command running when recording stops\n"
           "                       (default: SIGINT, then SIGTERM after 2 s, then SIGKILL)\n"
           "      --no-tasks       do not record asyncio tasks as green threads\n"
+          "      --native         native (C) frames too: each thread that ran is stopped for an\n"
+          "                       instant with ptrace at each sample (not with --agent)\n"
+          "      --native-all     also the interpreter's own native frames\n"
           "  -a, --agent          sample from inside the program (no ptrace needed to launch;\n"
           "                       -p PID loads the agent through gdb)\n"
           "      --collector URL  with --agent: export the program's spans (sonde.span) to this\n"
@@ -100,12 +104,15 @@ int cmd_record(int argc, char **argv)
         { "collector", required_argument, NULL, 'C' },
         { "keep-running", no_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
+        { "native", no_argument, NULL, 'n' },
+        { "native-all", no_argument, NULL, 'A' },
         /* hidden, for scripts/bench: sample only in every other MS-long
          * window of CLOCK_MONOTONIC */
         { "duty", required_argument, NULL, 'D' },
         { 0, 0, 0, 0 },
     };
     int pid = 0, rate = 100, subproc = 0, quiet = 0, tasks = 1, agent = 0, keep = 0, c;
+    int native = 0, native_all = 0;
     double duration = 0, duty_ms = 0;
     const char *out = NULL, *collector = NULL;
     optind = 1;
@@ -130,6 +137,8 @@ int cmd_record(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'a': agent = 1; break;
         case 'k': keep = 1; break;
+        case 'n': native = 1; break;
+        case 'A': native = native_all = 1; break;
         case 'C':
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
                 fprintf(stderr, "sonde: --collector wants an http:// or https:// URL, not '%s'\n", optarg);
@@ -157,6 +166,10 @@ int cmd_record(int argc, char **argv)
     }
     if (agent && (subproc || duty_ms > 0)) {
         fprintf(stderr, "sonde: --agent records one process: no --subprocesses or --duty\n");
+        return EXIT_USAGE;
+    }
+    if (agent && native) {
+        fprintf(stderr, "sonde: --native reads threads from outside: not with --agent\n");
         return EXIT_USAGE;
     }
     if (collector && (!agent || pid)) {
@@ -212,6 +225,8 @@ int cmd_record(int argc, char **argv)
         .duty_ns = (int64_t)(duty_ms * 1e6),
         .progress = !quiet && isatty(2) ? draw_progress : NULL,
         .progress_ctx = &pl,
+        .native = native ? &nat_sampler_hooks : NULL,
+        .native_all = native_all,
     };
     struct sampler *s = NULL;
     rc = sampler_new(&s, pid, &so, q, err, sizeof err);
@@ -275,6 +290,14 @@ int cmd_record(int argc, char **argv)
                 "sonde: wrote %s: %llu samples in %.2f s (%.0f of %d Hz), %llu errors, %llu dropped\n",
                 out, (unsigned long long)st.samples, secs, secs > 0 ? (double)st.ticks / secs : 0.0,
                 rate, (unsigned long long)st.errors, (unsigned long long)st.dropped);
+        if (native)
+            fprintf(stderr,
+                    "sonde: native stacks: %llu (%llu cut short), %llu samples without (thread not"
+                    " stopped); threads stood stopped %.0f us on average, %.0f us at most\n",
+                    (unsigned long long)st.native_samples, (unsigned long long)st.native_truncated,
+                    (unsigned long long)st.native_failed,
+                    st.native_samples ? (double)st.native_hold_sum_ns / 1e3 / (double)st.native_samples : 0.0,
+                    (double)st.native_hold_max_ns / 1e3);
     }
     if (launched && ended && WIFEXITED(status) && WEXITSTATUS(status) != 0 && !quiet)
         fprintf(stderr, "sonde: note: the command exited with status %d\n", WEXITSTATUS(status));

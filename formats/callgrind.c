@@ -110,6 +110,12 @@ struct cg_out {
     uint32_t *fn_id;   /* by func: compressed id */
     uint8_t *dup;      /* by func: another function has the same name and file */
     uint32_t nfl, nfn;
+    uint32_t fl_native; /* the compressed id of "???" */
+    /* with native functions: the object file of each function (ob= / cob=),
+     * compressed by string id (0: Python code, "[python]") */
+    int objects;
+    uint32_t *ob_id;
+    uint32_t nob;
 };
 
 /* A name or path ends at the end of its line: newlines and every other
@@ -122,6 +128,17 @@ static void put_name(FILE *f, const char *s)
 
 static void put_fl(struct cg_out *c, const char *key, uint32_t func)
 {
+    if (func && c->t->funcs[func].native) {
+        /* a native function: its object is its module (ob=); its source
+         * file is not known per function ("???", as valgrind writes it) */
+        if (c->fl_native) {
+            fprintf(c->f, "%s=(%u)\n", key, c->fl_native);
+            return;
+        }
+        c->fl_native = ++c->nfl;
+        fprintf(c->f, "%s=(%u) ???\n", key, c->nfl);
+        return;
+    }
     uint32_t file = func ? c->t->funcs[func].file : 0;
     if (c->fl_id[file]) {
         fprintf(c->f, "%s=(%u)\n", key, c->fl_id[file]);
@@ -133,6 +150,24 @@ static void put_fl(struct cg_out *c, const char *key, uint32_t func)
     putc('\n', c->f);
 }
 
+/* The object file of func: a native function's module, so KCacheGrind
+ * groups functions by library; Python functions are "[python]". */
+static void put_ob(struct cg_out *c, const char *key, uint32_t func)
+{
+    if (!c->objects)
+        return;
+    const struct ct_func *fn = &c->t->funcs[func];
+    uint32_t id = func && fn->native ? fn->file : 0;
+    if (c->ob_id[id]) {
+        fprintf(c->f, "%s=(%u)\n", key, c->ob_id[id]);
+        return;
+    }
+    c->ob_id[id] = ++c->nob;
+    fprintf(c->f, "%s=(%u) ", key, c->nob);
+    put_name(c->f, id ? model_str(c->m, id) : "[python]");
+    putc('\n', c->f);
+}
+
 static void put_fn(struct cg_out *c, const char *key, uint32_t func)
 {
     if (c->fn_id[func]) {
@@ -141,6 +176,14 @@ static void put_fn(struct cg_out *c, const char *key, uint32_t func)
     }
     c->fn_id[func] = ++c->nfn;
     fprintf(c->f, "%s=(%u) ", key, c->nfn);
+    const struct ct_func *fn = &c->t->funcs[func];
+    if (func && fn->native && !strcmp(calltree_func_name(c->m, c->t, func), "??")) {
+        /* no symbol: the module's file name and the offset */
+        const char *mod = model_str(c->m, fn->file), *b = strrchr(mod, '/');
+        put_name(c->f, b ? b + 1 : mod);
+        fprintf(c->f, "+0x%llx\n", (unsigned long long)fn->address);
+        return;
+    }
     put_name(c->f, calltree_func_name(c->m, c->t, func));
     if (c->dup[func])
         fprintf(c->f, "'%d", c->t->funcs[func].line);
@@ -207,9 +250,12 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
     c.fl_id = calloc(m->nstrings + 1, sizeof *c.fl_id);
     c.fn_id = calloc(t->nfuncs, sizeof *c.fn_id);
     c.dup = calloc(t->nfuncs, 1);
+    c.ob_id = calloc(m->nstrings + 1, sizeof *c.ob_id);
+    for (size_t i = 1; i < t->nfuncs; i++)
+        c.objects |= t->funcs[i].native;
     order = malloc(t->nfuncs * sizeof *order);
     rc = -ENOMEM;
-    if (!frames || !seen || !has_in || !c.fl_id || !c.fn_id || !c.dup || !order)
+    if (!frames || !seen || !has_in || !c.fl_id || !c.fn_id || !c.dup || !c.ob_id || !order)
         goto oom;
 
     /* functions sharing a name in one file get their first line appended */
@@ -327,10 +373,12 @@ static int callgrind_write(const struct model *m, const struct export_opts *o, F
         if (r->func != cur) {
             cur = r->func;
             putc('\n', out);
+            put_ob(&c, "ob", cur);
             put_fl(&c, "fl", cur);
             put_fn(&c, "fn", cur);
         }
         if (r->callee) {
+            put_ob(&c, "cob", r->callee);
             put_fl(&c, "cfl", r->callee);
             put_fn(&c, "cfn", r->callee);
             fprintf(out, "calls=%lld %d\n", (long long)r->calls, t->funcs[r->callee].line);
@@ -353,6 +401,7 @@ done:
     free(c.fl_id);
     free(c.fn_id);
     free(c.dup);
+    free(c.ob_id);
     calltree_free(t);
     return rc;
 }

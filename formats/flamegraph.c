@@ -105,7 +105,12 @@ static void fg_label(const struct model *m, const struct calltree *t, uint32_t f
         snprintf(buf, len, "all");
     else if (func == 0)
         snprintf(buf, len, "%s", calltree_func_name(m, t, 0));
-    else
+    else if (t->funcs[func].native) {
+        /* function (module+0xOFFSET) */
+        const char *mod = calltree_func_file(m, t, func), *b = strrchr(mod, '/');
+        snprintf(buf, len, "%s (%s+0x%llx)", calltree_func_name(m, t, func), b ? b + 1 : mod,
+                 (unsigned long long)t->funcs[func].address);
+    } else
         snprintf(buf, len, "%s (%s:%d)", calltree_func_name(m, t, func), calltree_func_file(m, t, func),
                  t->funcs[func].line);
 }
@@ -179,9 +184,15 @@ static int flamegraph_write(const struct model *m, const struct export_opts *o, 
         fg_label(m, t, func, label, sizeof label);
         unsigned h = fg_hash(i ? calltree_func_name(m, t, func) : "all");
         int r = 205 + (int)(h % 50), g = (int)((h >> 8) % 230), b = (int)((h >> 16) % 55);
+        int native = i && func < t->nfuncs && t->funcs[func].native;
+        if (native) { /* native frames in blues, apart from Python's warm colours */
+            r = 60 + (int)(h % 60);
+            g = 120 + (int)((h >> 8) % 80);
+            b = 200 + (int)((h >> 16) % 55);
+        }
         double y = height - FG_BOTTOM - (double)(n->depth + 1) * FG_FRAME;
-        fprintf(out, "<g class=\"f\" data-x=\"%lld\" data-w=\"%lld\" data-d=\"%u\" data-n=\"",
-                (long long)x[i], (long long)w, n->depth);
+        fprintf(out, "<g class=\"f\"%s data-x=\"%lld\" data-w=\"%lld\" data-d=\"%u\" data-n=\"",
+                native ? " data-native=\"1\"" : "", (long long)x[i], (long long)w, n->depth);
         export_xml_str(out, label);
         fputs("\"><title>", out);
         export_xml_str(out, label);

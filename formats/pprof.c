@@ -24,6 +24,12 @@ typedef Perftools__Profiles__Label PLabel;
 typedef Perftools__Profiles__Location PLocation;
 typedef Perftools__Profiles__Line PLine;
 typedef Perftools__Profiles__Function PFunction;
+typedef Perftools__Profiles__Mapping PMapping;
+
+/* Native frames' mappings: mapping k (from 1) stands at k << MAP_SHIFT in a
+ * made-up address space, one range per module, so that each location's
+ * address is its module's base plus its offset in the module. */
+#define MAP_SHIFT 40
 
 struct pp_strtab {
     char **s; size_t n, cap;
@@ -89,6 +95,9 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     PSample *samples = NULL, **samplep = NULL;
     PLabel *labels = NULL, **labelp = NULL;
     PLocation *locs = NULL, **locp = NULL;
+    PMapping *maps = NULL, **mapp = NULL;
+    uint32_t *map_of = NULL; /* by string id: mapping id, 0 = none yet */
+    size_t nmap = 0;
     PLine *lines = NULL, **linep = NULL;
     PFunction *funcs = NULL, **funcp = NULL;
     uint64_t *locids = NULL;
@@ -237,6 +246,16 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
                 }
                 fn->name = str_add(&st, fn_txt[f]);
             }
+            if (t->funcs[f].native && !strcmp(nm, "??")) {
+                /* no symbol: the module's file name and the offset */
+                const char *mod = model_str(m, t->funcs[f].file), *b = strrchr(mod, '/');
+                if (asprintf(&fn_txt[f], "%s+0x%llx", b ? b + 1 : mod,
+                             (unsigned long long)t->funcs[f].address) < 0) {
+                    fn_txt[f] = NULL;
+                    goto oom;
+                }
+                fn->name = fn->system_name = str_add(&st, fn_txt[f]);
+            }
             fn->filename = str_model(&st, m, t->funcs[f].file);
             fn->start_line = t->funcs[f].line;
         } else {
@@ -245,6 +264,11 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         }
         funcp[f] = fn;
     }
+    maps = calloc(nl, sizeof *maps);
+    mapp = calloc(nl, sizeof *mapp);
+    map_of = calloc(m->nstrings + 1, sizeof *map_of);
+    if (!maps || !mapp || !map_of)
+        goto oom;
     for (size_t i = 0; i < nl; i++) {
         PLocation *l = &locs[i];
         perftools__profiles__location__init(l);
@@ -255,6 +279,25 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
         linep[i] = &lines[i];
         l->n_line = 1;
         l->line = &linep[i];
+        const struct m_frame *fr = i && i < m->nframes ? &m->frames[i] : NULL;
+        if (fr && fr->kind == 1 && fr->module && fr->module < m->nstrings) {
+            /* a native frame: its module's mapping, its address in it */
+            if (!map_of[fr->module]) {
+                PMapping *mp = &maps[nmap];
+                perftools__profiles__mapping__init(mp);
+                mp->id = ++nmap;
+                mp->memory_start = (uint64_t)mp->id << MAP_SHIFT;
+                mp->memory_limit = ((uint64_t)mp->id + 1) << MAP_SHIFT;
+                mp->filename = str_model(&st, m, fr->module);
+                mp->has_functions = mp->has_filenames = 1;
+                mp->has_line_numbers = 1;
+                mapp[nmap - 1] = mp;
+                map_of[fr->module] = (uint32_t)mp->id;
+            }
+            l->mapping_id = map_of[fr->module];
+            l->address = ((uint64_t)l->mapping_id << MAP_SHIFT) |
+                         (fr->address & (((uint64_t)1 << MAP_SHIFT) - 1));
+        }
         locp[i] = l;
     }
     size_t k = 0, li = 0, lk = 0;
@@ -303,6 +346,8 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
     p.function = funcp;
     p.n_location = nl;
     p.location = locp;
+    p.n_mapping = nmap;
+    p.mapping = mapp;
     p.n_string_table = st.n;
     p.string_table = st.s;
 
@@ -340,6 +385,9 @@ done:
     free(lines);
     free(locp);
     free(locs);
+    free(maps);
+    free(mapp);
+    free(map_of);
     free(funcp);
     free(funcs);
     free(thread_str);

@@ -109,17 +109,24 @@ static int build_funcs(const struct model *m, struct calltree *t)
     t->nfuncs = 1;
     for (size_t i = 1; i < m->nframes; i++) {
         const struct m_frame *f = &m->frames[i];
-        uint64_t h = mix(((uint64_t)f->name << 32) ^ f->file ^ ((uint64_t)(uint32_t)f->fn_line << 17));
+        /* a native function: by name, module and offset (its frames differ
+         * by source line only) */
+        struct ct_func k = { f->name, f->file, f->fn_line, 0, 0 };
+        if (f->kind == 1)
+            k = (struct ct_func){ f->name, f->module, 0, 1, f->address };
+        uint64_t h = mix(((uint64_t)k.name << 32) ^ k.file ^ ((uint64_t)(uint32_t)k.line << 17) ^
+                         (k.address * 0x9e3779b97f4a7c15ULL) ^ k.native);
         size_t j = h & (cap - 1);
         while (slots[j]) {
             const struct ct_func *g = &t->funcs[slots[j]];
-            if (g->name == f->name && g->file == f->file && g->line == f->fn_line)
+            if (g->name == k.name && g->file == k.file && g->line == k.line &&
+                g->native == k.native && g->address == k.address)
                 break;
             j = (j + 1) & (cap - 1);
         }
         if (!slots[j]) {
             slots[j] = (uint32_t)t->nfuncs;
-            t->funcs[t->nfuncs++] = (struct ct_func){ f->name, f->file, f->fn_line };
+            t->funcs[t->nfuncs++] = k;
         }
         t->frame_func[i] = slots[j];
     }

@@ -71,8 +71,10 @@ void ct_cost_sum(struct ct_cost *into, const struct ct_cost *c);
 
 /* Function 0 is "[no Python frames]": samples whose stack is 0. */
 struct ct_func {
-    uint32_t name, file; /* string ids */
-    int32_t line;        /* first line */
+    uint32_t name, file; /* string ids; a native function's file is its module's path */
+    int32_t line;        /* first line (0 for a native function) */
+    uint8_t native;      /* 1: a native function (frame kind 1) */
+    uint64_t address;    /* native: its offset in the module (m_frame.address) */
 };
 
 /* Node 0 is the root (func 0, depth 0); nodes are created after their

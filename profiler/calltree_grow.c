@@ -56,7 +56,7 @@ uint32_t ct_grow_func(struct ct_grow *g, const char *name, const char *file, int
         grow_array((void **)&g->t.funcs, &g->capfuncs, g->t.nfuncs + 1, sizeof *g->t.funcs) ||
         hmap_put(&g->by_func, k1, k2, g->t.nfuncs))
         return 0;
-    g->t.funcs[g->t.nfuncs] = (struct ct_func){ name_id, file_id, line };
+    g->t.funcs[g->t.nfuncs] = (struct ct_func){ name_id, file_id, line, 0, 0 };
     return (uint32_t)g->t.nfuncs++;
 }
 

@@ -191,7 +191,13 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     /* frames */
     if ((rc = alloc_by_max(db, "frame", sizeof *m->frames, (void **)&m->frames, &m->nframes)))
         FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad frame table", path);
-    sqlite3_prepare_v2(db, "SELECT id, name, file, line, fn_line, kind FROM frame", -1, &st, NULL);
+    char *fver = store_meta_get(db, "schema_version");
+    int has_native = fver && atoi(fver) >= 4; /* versions 1-3 had no module, address */
+    free(fver);
+    sqlite3_prepare_v2(db,
+                       has_native ? "SELECT id, name, file, line, fn_line, kind, module, address FROM frame"
+                                  : "SELECT id, name, file, line, fn_line, kind, 0, 0 FROM frame",
+                       -1, &st, NULL);
     while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         if (id <= 0 || (size_t)id >= m->nframes)
@@ -200,7 +206,9 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         int64_t name = sqlite3_column_int64(st, 1), file = sqlite3_column_int64(st, 2);
         int64_t line = sqlite3_column_int64(st, 3), fn_line = sqlite3_column_int64(st, 4);
         int64_t kind = sqlite3_column_int64(st, 5);
-        if (name < 0 || (size_t)name >= m->nstrings || file < 0 || (size_t)file >= m->nstrings)
+        int64_t module = sqlite3_column_int64(st, 6);
+        if (name < 0 || (size_t)name >= m->nstrings || file < 0 || (size_t)file >= m->nstrings ||
+            module < 0 || (size_t)module >= m->nstrings)
             FAIL(SE_BADFILE, "%s is damaged: frame %lld names a missing string", path, (long long)id);
         if (line < INT32_MIN || line > INT32_MAX || fn_line < INT32_MIN || fn_line > INT32_MAX ||
             kind < 0 || kind > 255)
@@ -210,6 +218,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         f->line = (int32_t)line;
         f->fn_line = (int32_t)fn_line;
         f->kind = (uint8_t)kind;
+        f->module = (uint32_t)module;
+        f->address = (uint64_t)sqlite3_column_int64(st, 7);
     }
     if (bad)
         FAIL(SE_BADFILE, "%s is damaged: %s", path, sqlite3_errmsg(db));

@@ -15,6 +15,9 @@ struct m_frame {
     int32_t line;          /* line executing in this frame (the call site for callers) */
     int32_t fn_line;       /* first line of the function */
     uint8_t kind;          /* 0 Python, 1 native */
+    uint32_t module;       /* native: string id of the mapped file's path (0 for Python) */
+    uint64_t address;      /* native: offset of the function in it, or of the sampled
+                              address when no symbol covers it (name "??") */
 };
 
 struct m_stack {

@@ -156,6 +156,8 @@ int query_functions(const struct model *m, const struct ct_filter *f, enum q_met
         q->name = t->funcs[i].name;
         q->file = t->funcs[i].file;
         q->fn_line = t->funcs[i].line;
+        q->native = t->funcs[i].native;
+        q->address = t->funcs[i].address;
         for (int k = 0; k < Q_METRICS; k++) {
             q->self[k] = cost_value(&self[i], (enum q_metric)k);
             q->total[k] = cost_value(&total[i], (enum q_metric)k);

@@ -23,8 +23,10 @@ struct q_thread {
 int query_threads(const struct model *m, struct q_thread **out, size_t *n);
 
 struct q_func {
-    uint32_t name, file;          /* string ids */
+    uint32_t name, file;          /* string ids; a native function's file is its module */
     int32_t fn_line;
+    uint8_t native;               /* 1: a native function (ct_func.native) */
+    uint64_t address;             /* native: its offset in the module */
     double self[Q_METRICS], total[Q_METRICS]; /* seconds */
 };
 

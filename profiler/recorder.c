@@ -5,6 +5,7 @@
 #include "common/strtab.h"
 #include "common/thread.h"
 #include "profiler/store.h"
+#include "tracer/native/unwind.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +38,8 @@ struct recorder {
     struct strtab strings; /* text -> id */
     struct hmap strptr;   /* (char *) -> id */
     struct hmap frames;   /* (code *, line) -> id */
+    struct hmap natptr;   /* (nat_sym *, 0) -> id */
+    struct hmap natframes; /* native frames by what they show (intern_native) -> id */
     struct hmap stacks;   /* (parent, frame) -> id */
     struct hmap threads;  /* (pid, tid) -> id */
     uint64_t nframes, nstacks, nthreads;
@@ -100,8 +103,46 @@ static uint64_t intern_string(struct recorder *r, const char *s)
     return id;
 }
 
+/* A native frame: one row per function of a module (per source line
+ * when DWARF has lines), whatever return address in it was sampled; an
+ * address no symbol covers is a frame of its own (its offset the name). */
+static uint64_t intern_native(struct recorder *r, const struct nat_sym *y)
+{
+    uint64_t *v = hmap_get(&r->natptr, (uint64_t)(uintptr_t)y, 0);
+    if (v)
+        return *v;
+    uint64_t name = intern_string(r, y->function ? y->function : "??");
+    uint64_t module = intern_string(r, y->module ? y->module : "");
+    uint64_t file = intern_string(r, y->file ? y->file : "");
+    uint64_t k1 = name << 32 | module;
+    uint64_t k2 = y->function ? file << 32 | (uint32_t)y->line : y->func_offset | 1ULL << 63;
+    v = hmap_get(&r->natframes, k1, k2);
+    uint64_t id;
+    if (v) {
+        id = *v;
+    } else {
+        id = ++r->nframes;
+        sqlite3_bind_int64(r->ins_frame, 1, (int64_t)id);
+        sqlite3_bind_int64(r->ins_frame, 2, (int64_t)name);
+        sqlite3_bind_int64(r->ins_frame, 3, (int64_t)file);
+        sqlite3_bind_int(r->ins_frame, 4, y->line);
+        sqlite3_bind_int(r->ins_frame, 5, 0);
+        sqlite3_bind_int(r->ins_frame, 6, 1);
+        sqlite3_bind_int64(r->ins_frame, 7, (int64_t)module);
+        sqlite3_bind_int64(r->ins_frame, 8, (int64_t)y->func_offset);
+        step(r, r->ins_frame);
+        if (hmap_put(&r->natframes, k1, k2, id))
+            nomem(r);
+    }
+    if (hmap_put(&r->natptr, (uint64_t)(uintptr_t)y, 0, id))
+        nomem(r);
+    return id;
+}
+
 static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
 {
+    if (f->native)
+        return intern_native(r, f->nat);
     uint64_t *v = hmap_get(&r->frames, (uint64_t)(uintptr_t)f->code, (uint64_t)(uint32_t)f->line);
     if (v)
         return *v;
@@ -115,6 +156,8 @@ static uint64_t intern_frame(struct recorder *r, const struct rec_frame *f)
     sqlite3_bind_int(r->ins_frame, 4, f->line);
     sqlite3_bind_int(r->ins_frame, 5, f->code->firstlineno);
     sqlite3_bind_int(r->ins_frame, 6, 0);
+    sqlite3_bind_int(r->ins_frame, 7, 0);
+    sqlite3_bind_int(r->ins_frame, 8, 0);
     step(r, r->ins_frame);
     if (hmap_put(&r->frames, (uint64_t)(uintptr_t)f->code, (uint64_t)(uint32_t)f->line, id))
         nomem(r);
@@ -363,6 +406,8 @@ static void recorder_free(struct recorder *r)
     strtab_fini(&r->strings);
     hmap_fini(&r->strptr);
     hmap_fini(&r->frames);
+    hmap_fini(&r->natptr);
+    hmap_fini(&r->natframes);
     hmap_fini(&r->stacks);
     hmap_fini(&r->threads);
     for (size_t i = 0; i < r->nmemo; i++)
@@ -412,7 +457,8 @@ int recorder_start_with(struct recorder **out, sqlite3 *db, struct sample_queue 
         const char *sql;
     } prep[] = {
         { &r->ins_string, "INSERT INTO string(id, s) VALUES(?, ?)" },
-        { &r->ins_frame, "INSERT INTO frame(id, name, file, line, fn_line, kind) VALUES(?,?,?,?,?,?)" },
+        { &r->ins_frame, "INSERT INTO frame(id, name, file, line, fn_line, kind, module, address)"
+                         " VALUES(?,?,?,?,?,?,?,?)" },
         { &r->ins_stack, "INSERT INTO stack(id, parent, frame) VALUES(?,?,?)" },
         { &r->ins_thread, "INSERT INTO thread(id, pid, tid, ident, name) VALUES(?,?,?,?,'')" },
         { &r->upd_thread, "UPDATE thread SET name = ?, ident = ? WHERE id = ?" },
@@ -446,6 +492,7 @@ int recorder_start_with(struct recorder **out, sqlite3 *db, struct sample_queue 
     }
     if (strtab_init(&r->strings, 1024) || hmap_init(&r->strptr, 1024) ||
         hmap_init(&r->frames, 4096) || hmap_init(&r->stacks, 4096) ||
+        hmap_init(&r->natptr, 1024) || hmap_init(&r->natframes, 1024) ||
         hmap_init(&r->threads, 64) || pthread_create(&r->thread, NULL, writer_main, r)) {
         recorder_free(r);
         return se_fail(err, errlen, -ENOMEM, "out of memory");
@@ -487,6 +534,14 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("sampler_cpu_s", "%.6f", st->cpu_s);
     META("sampler_sched", "%s", st->sched);
     META("process_cpu_s", "%.6f", st->process_cpu_s);
+    if (st->native_samples || st->native_failed) {
+        META("native_samples", "%" PRIu64, st->native_samples);
+        META("native_failed", "%" PRIu64, st->native_failed);
+        META("native_truncated", "%" PRIu64, st->native_truncated);
+        META("native_hold_max_us", "%.1f", (double)st->native_hold_max_ns / 1e3);
+        META("native_hold_mean_us", "%.1f",
+             st->native_samples ? (double)st->native_hold_sum_ns / 1e3 / (double)st->native_samples : 0.0);
+    }
     META("green_scans", "%" PRIu64, st->green_scans);
     META("green_scan_cpu_s", "%.6f", (double)st->green_scan_ns / 1e9);
     META("green_errors", "%" PRIu64, st->green_errors);

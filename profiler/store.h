@@ -19,8 +19,13 @@
  * set, and samples flagged SAMPLE_SUSPENDED (a suspended green thread's,
  * not its OS thread's). Version 1 and 2 files read as having no green
  * threads; sonde before version 3 refuses version 3 files (it would count
- * suspended samples as its threads' time). */
-#define STORE_SCHEMA_VERSION 3
+ * suspended samples as its threads' time).
+ * 4: native frames (record --native): frame.kind 1, frame.module (the
+ * string of the mapped file's path) and frame.address (the function's
+ * offset in it, or the sampled address's when no symbol covers it).
+ * Version 1 to 3 files read as having module and address 0 (they hold no
+ * native frames). */
+#define STORE_SCHEMA_VERSION 4
 
 /* sample.state holds an enum sample_state (common/state.h). */
 

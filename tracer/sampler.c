@@ -85,6 +85,10 @@ void target_setup(struct sampler *s, struct target *t, int64_t now)
     py_gil_range(&t->rt, t->gil_interp, &t->gil_lo, &t->gil_hi);
     py_gil_switches(&t->rt, t->gil_interp, &t->switches0);
     t->switches_last = t->switches0;
+    if (s->o.native && !t->nat) {
+        char err[256];
+        t->nat = s->o.native->open(&t->rt, err, sizeof err);
+    }
     struct rec_process *p = reserve(s, sizeof *p, now);
     if (p) {
         p->h.kind = REC_PROCESS;
@@ -96,7 +100,7 @@ void target_setup(struct sampler *s, struct target *t, int64_t now)
     }
 }
 
-static void target_free(struct target *t)
+static void target_free(struct target *t, void (*nat_close)(void *))
 {
     if (!t)
         return;
@@ -109,6 +113,11 @@ static void target_free(struct target *t)
     if (t->fd_stat >= 0)
         close(t->fd_stat);
     py_runtime_fini(&t->rt);
+    if (nat_close) {
+        nat_close(t->nat);
+        for (int i = 0; i < t->nnat_retired; i++)
+            nat_close(t->nat_retired[i]);
+    }
     for (int i = 0; i < t->nretired; i++) {
         py_runtime_fini(t->retired[i]);
         free(t->retired[i]);
@@ -179,8 +188,9 @@ void sampler_free(struct sampler *s)
     if (!s)
         return;
     for (int i = 0; i < s->ntargets; i++)
-        target_free(s->targets[i]);
+        target_free(s->targets[i], s->o.native ? s->o.native->close : NULL);
     free(s->rawall);
+    free(s->mgall);
     pthread_mutex_destroy(&s->pub_mu);
     free(s);
 }

@@ -42,12 +42,24 @@ struct rec_hdr {
     uint16_t size;     /* whole record, bytes, 8-aligned */
 };
 
+struct nat_sym;
+
 /* A frame as resolved on the sampling path: the cached code object (never
- * freed while the sampler lives; NULL if unreadable) and the line. */
+ * freed while the sampler lives; NULL if unreadable) and the line; or, with
+ * native set (sampler_opts.native), a native frame: its symbol (owned by
+ * the sampler's unwinder, valid as long as the code objects, with the same
+ * rule: a consumer reads only its function, file, line, module and
+ * func_offset), line unused. */
 struct rec_frame {
-    const struct py_code *code;
+    union {
+        const struct py_code *code;
+        const struct nat_sym *nat;
+    };
     int32_t line;
-    int32_t pad;
+    union {
+        int32_t pad;    /* its former name: writers that zero it make Python frames */
+        int32_t native; /* 1: nat is set */
+    };
 };
 
 struct rec_sample {
@@ -140,6 +152,12 @@ struct sampler_stats {
      * their stack read (their stack may be either one's): not errors, the
      * samples are kept */
     uint64_t span_races;
+    /* --native: threads stopped and unwound, those that could not be
+     * stopped (ended, not traceable, slow to stop: sampled with Python
+     * frames only), native stacks cut short, and how long threads stood
+     * stopped (the longest, and the sum over native_samples) */
+    uint64_t native_samples, native_failed, native_truncated;
+    int64_t native_hold_max_ns, native_hold_sum_ns;
     char stop_reason[256];   /* why a target stopped being followed early
                                 ("" when none): it executed a program sonde
                                 cannot read */
@@ -179,6 +197,38 @@ struct sampler_opts {
      * no span. */
     uint32_t (*span_of)(pid_t tid, uint64_t green, void *ctx);
     void *span_ctx;
+    /* Native frames (out-of-process only: tracer/native/nsample.h gives
+     * the hooks; NULL: Python frames only). Each thread that ran since its
+     * previous sample is stopped for an instant while its registers, the
+     * top of its stack and its Python stack are read; its native stack is
+     * unwound once it runs again. native_all keeps the interpreter's own
+     * frames. */
+    const struct sampler_native *native;
+    int native_all;
+};
+
+struct py_runtime;
+struct py_thread;
+
+/* The hooks of native sampling (tracer/native/nsample.c), apart so that
+ * the agent's build of the sampler links without ptrace and libdwfl. */
+struct sampler_native {
+    /* Native state for the target whose runtime is rt; NULL with a message
+     * in err when its modules cannot be read. */
+    void *(*open)(struct py_runtime *rt, char *err, size_t errlen);
+    void (*close)(void *st);
+    /* Stop thread th, read its Python stack into raw (at most rawmax;
+     * *nraw, *rawtrunc as py_stack_read) and its native stack, and merge:
+     * out (at most outmax) gets the stack innermost first, native frames
+     * with native = 1, Python frames with code NULL and line the index of
+     * their raw frame; *nattrunc set when the native stack was cut short,
+     * *hold_ns to how long the thread stood stopped. Returns the count, or
+     * a negative code when the thread could not be stopped (raw is then
+     * left to the caller). Re-reads the maps (modules mapped or unmapped)
+     * at most once a second. */
+    int (*walk)(void *st, struct py_runtime *rt, const struct py_thread *th, int all,
+                struct py_rawframe *raw, int rawmax, int *nraw, int *rawtrunc,
+                struct rec_frame *out, int outmax, int *nattrunc, int64_t *hold_ns);
 };
 
 

@@ -20,6 +20,7 @@
 #define SLOT_BITS 13 /* 8192 slots for up to PY_MAX_THREADS threads */
 #define SIDE_SLOTS 4096 /* frames outside the windows read per tick, at most */
 #define SIDE_BYTES 256  /* >= py_side_size() */
+#define NAT_MERGED_MAX (512 + PY_MAX_DEPTH) /* a merged stack: NAT_MAX_DEPTH + PY_MAX_DEPTH */
 
 struct tslot {
     pid_t tid;         /* 0: free */
@@ -85,6 +86,9 @@ struct target {
     int unsampled_named;
     struct green_state *green; /* its asyncio tasks (tracer/green.c), NULL until asked */
     struct greenlet_state *greenlets; /* its greenlets (tracer/greenlets.c), in-process only */
+    void *nat;             /* its native state (sampler_opts.native), NULL: none */
+    void *nat_retired[8];  /* of images it left: queued records name their symbols */
+    int nnat_retired;
 };
 
 /* What pass 1 of a tick learns about one thread, for passes 2 and 3. */
@@ -95,6 +99,10 @@ struct thread_tick {
     int64_t prev_cpu, prev_pcount; /* the slot's schedstat at the previous tick */
     size_t raw_first; /* its frames in sampler.rawall (pass 3) */
     int nraw, truncated;
+    int native;       /* 1: its stack is merged with native frames: nmg of them
+                         from sampler.mgall[mg_first] (pass 3) */
+    int nmg;
+    size_t mg_first;
     uint32_t green;   /* the green thread running on it (tracer/green.c), 0 none */
     uint64_t green_addr; /* that green thread's object address (its span's key) */
     /* an asyncio task's coroutine frame: the walk looks for it (pass 3),
@@ -131,6 +139,8 @@ struct sampler {
     struct py_thread threads[PY_MAX_THREADS];
     struct py_rawframe *rawall; /* every thread's frames at this tick */
     size_t rawcap;
+    struct rec_frame *mgall;    /* with native frames: every thread's merged stack */
+    size_t mgcap, mg_used;
     /* one scattered read per tick for every thread's top frame and window */
     struct py_stack_src src[PY_MAX_THREADS];
     struct thread_tick tick[PY_MAX_THREADS];

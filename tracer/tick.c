@@ -296,6 +296,10 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
         }
         *old = t->rt;
         t->retired[t->nretired++] = old;
+        if (t->nat) { /* records still queued name its symbols */
+            t->nat_retired[t->nnat_retired++] = t->nat;
+            t->nat = NULL;
+        }
     } else {
         py_runtime_fini(&t->rt); /* the previous try's */
     }
@@ -446,10 +450,57 @@ static int pass_gather(struct sampler *s, struct target *t, int n, int *side_ok_
     return batched;
 }
 
+/* With native frames (sampler_opts.native): stop thread i for an instant,
+ * read its Python stack into raw and its native stack, merged into mgall.
+ * 0 (tk->native set), or negative when it could not be stopped (sampled
+ * with its Python frames alone, counted in native_failed). */
+static int native_walk(struct sampler *s, struct target *t, int i, struct py_rawframe *raw,
+                       int *nf, int *truncated)
+{
+    struct thread_tick *tk = &s->tick[i];
+    size_t used = s->mg_used;
+    const size_t need = NAT_MERGED_MAX;
+    if (!t->nat) {
+        s->st.native_failed++;
+        return -ENOENT;
+    }
+    if (used + need > s->mgcap) {
+        size_t cap = s->mgcap ? s->mgcap * 2 : 4 * need;
+        while (cap < used + need)
+            cap *= 2;
+        struct rec_frame *m = realloc(s->mgall, cap * sizeof *m);
+        if (!m) {
+            s->st.native_failed++;
+            return -ENOMEM;
+        }
+        s->mgall = m;
+        s->mgcap = cap;
+    }
+    int nattrunc = 0;
+    int64_t hold = 0;
+    int k = s->o.native->walk(t->nat, &t->rt, &s->threads[i], s->o.native_all, raw, PY_MAX_DEPTH,
+                              nf, truncated, s->mgall + used, (int)need, &nattrunc, &hold);
+    if (hold > s->st.native_hold_max_ns)
+        s->st.native_hold_max_ns = hold;
+    s->st.native_hold_sum_ns += hold;
+    if (k < 0) {
+        s->st.native_failed++;
+        return k;
+    }
+    s->st.native_samples++;
+    s->st.native_truncated += nattrunc != 0;
+    tk->native = 1;
+    tk->mg_first = used;
+    tk->nmg = k;
+    s->mg_used = used + (size_t)k;
+    return 0;
+}
+
 /* Pass 3: walk the stacks that were read, into rawall. */
 static void pass_walk(struct sampler *s, struct target *t, int n, int batched, int side_ok)
 {
     size_t nraw = 0;
+    s->mg_used = 0;
     for (int i = 0; i < n; i++) {
         struct py_thread *th = &s->threads[i];
         struct thread_tick *tk = &s->tick[i];
@@ -472,7 +523,10 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         }
         struct py_rawframe *raw = s->rawall + nraw;
         int truncated = 0, nf;
-        if (batched) {
+        tk->native = 0;
+        if (s->o.native && native_walk(s, t, i, raw, &nf, &truncated) == 0) {
+            sl->nside = 0;
+        } else if (batched) {
             const struct py_stack_src *src = &s->src[i];
             const uint8_t *w = s->winoff[i] >= 0 ? s->winbuf + s->winoff[i] : NULL;
             struct py_side *side = &s->side;
@@ -521,6 +575,21 @@ int frames_resolve(struct py_runtime *rt, const struct py_rawframe *raw, int n,
     return k;
 }
 
+/* A merged stack (native_walk) into records' frames: native frames as
+ * they are, Python ones resolved as frames_resolve does. */
+static int merged_resolve(struct py_runtime *rt, const struct py_rawframe *raw, int nraw,
+                          const struct rec_frame *mg, int n, struct rec_frame *out)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (mg[i].native)
+            out[k++] = mg[i];
+        else if (mg[i].line >= 0 && mg[i].line < nraw)
+            k += frames_resolve(rt, raw + mg[i].line, 1, out + k);
+    }
+    return k;
+}
+
 static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
 {
     for (int i = 0; i < n; i++) {
@@ -529,7 +598,7 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         struct tslot *sl = tk->sl;
         if (!sl)
             continue;
-        int nf = tk->reuse ? sl->nframes : tk->nraw;
+        int nf = tk->reuse ? sl->nframes : tk->native ? tk->nmg : tk->nraw;
         struct rec_sample *r =
             reserve(s, sizeof *r + (size_t)nf * sizeof(struct rec_frame), now);
         if (!r) {
@@ -561,7 +630,11 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
                 memcpy(r->frames, sl->frames, (size_t)nf * sizeof *r->frames);
             k = nf;
         } else {
-            k = frames_resolve(&t->rt, s->rawall + tk->raw_first, nf, r->frames);
+            if (tk->native)
+                k = merged_resolve(&t->rt, s->rawall + tk->raw_first, tk->nraw,
+                                   s->mgall + tk->mg_first, nf, r->frames);
+            else
+                k = frames_resolve(&t->rt, s->rawall + tk->raw_first, nf, r->frames);
             if (k < nf) {
                 trunc = PY_TRUNC_BROKEN;
                 r->flags |= SAMPLE_TRUNCATED;
@@ -637,8 +710,10 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     }
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);
-    int side_ok;
-    int batched = pass_gather(s, t, n, &side_ok);
+    int side_ok = 0;
+    /* native frames: each thread's Python stack is read while it is
+     * stopped, not in the scattered read */
+    int batched = s->o.native ? 0 : pass_gather(s, t, n, &side_ok);
     pass_walk(s, t, n, batched, side_ok);
     green_recheck(s, t, n);
     greenlets_recheck(s, t, n);

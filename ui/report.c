@@ -112,7 +112,22 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
     }
     for (size_t i = 0; i < nfn; i++) {
         const struct q_func *q = &fn[i];
-        json_array_append_new(funcs, ranked_row(m, q->name, q->file, q->fn_line, NULL, q->self, q->total));
+        json_t *j = ranked_row(m, q->name, q->file, q->fn_line, NULL, q->self, q->total);
+        if (q->native) {
+            /* a native function (Python ones have no "native" key, as
+             * before native frames): named by its module and offset when
+             * no symbol covers it */
+            char addr[32];
+            snprintf(addr, sizeof addr, "0x%llx", (unsigned long long)q->address);
+            const char *fname = model_str(m, q->name);
+            json_object_set_new(j, "function", strcmp(fname, "??") ? jstr(fname) : json_null());
+            json_object_set_new(j, "file", json_null());
+            json_object_set_new(j, "line", json_null());
+            json_object_set_new(j, "native", json_true());
+            json_object_set_new(j, "module", jstr(model_str(m, q->file)));
+            json_object_set_new(j, "address", json_string(addr));
+        }
+        json_array_append_new(funcs, j);
     }
     if (o->lines) {
         json_t *lines = json_array();
@@ -533,6 +548,14 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
                 pct(tot[o->mode], total), tot[o->mode]);
         textesc_fputs(model_str(m, l ? l->name : q->name), f);
         fputs(" (", f);
+        if (q && q->native) {
+            /* function (module+0xOFFSET): the module's file name */
+            const char *mod = model_str(m, q->file), *b = strrchr(mod, '/');
+            textesc_fputs(b ? b + 1 : mod, f);
+            fprintf(f, "+0x%llx)\n", (unsigned long long)q->address);
+            shown++;
+            continue;
+        }
         textesc_fputs(model_str(m, l ? l->file : q->file), f);
         fprintf(f, ":%d)\n", l ? l->line : q->fn_line);
         shown++;

@@ -5,9 +5,12 @@ deflate, the libc wait under time.sleep and a C extension built here with
 whole and in order; the interpreter's own frames show with --native-all.
 Every path resumes the thread: a normal dump, sonde killed with SIGKILL
 while a thread is stopped, the target killed while one is."""
+import json
 import os
 import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -305,3 +308,214 @@ def test_thread_held_by_another_tracer(sonde_bin, cpython, native_target):
     assert all(any(f["native"] for f in x["frames"]) for x in others), others
     wait_for(lambda: all(s != "t" and tr == 0 for s, tr in task_states(pid).values()),
              30, "every thread running again")
+
+
+# ---- record --native ----
+
+def record_native(sonde_bin, pid, out, *extra, seconds=3):
+    r = run_sonde(sonde_bin, "record", "-p", pid, "-d", seconds, "-o", out, "--native", *extra,
+                  timeout=120)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert "native stacks:" in r.stderr, r.stderr
+    return r
+
+
+def report_json(sonde_bin, path, *extra):
+    r = run_sonde(sonde_bin, "report", "--json", path, *extra)
+    assert r.returncode == EXIT_OK, r.stderr
+    return json.loads(r.stdout)
+
+
+def collapsed(sonde_bin, path, *extra):
+    """The recording's stacks, outermost first, each a list of frame labels."""
+    r = run_sonde(sonde_bin, "export", "-f", "collapsed", "-o", "-", path, *extra)
+    assert r.returncode == EXIT_OK, r.stderr
+    out = []
+    for ln in r.stdout.splitlines():
+        stack, _, weight = ln.rpartition(" ")
+        out.append((stack.split(";"), int(weight)))
+    return out
+
+
+def is_sha(label):
+    """A frame of OpenSSL's SHA-256 (or, without OpenSSL, _sha256's)."""
+    return ("/libcrypto." in label or "/_sha256." in label) and (
+        re.search("sha256", label, re.I) or "??" in label)
+
+
+def under(stacks, caller, pred):
+    """Weight of the stacks where a frame matching pred stands somewhere
+    inside (above) the Python frame `caller` (a label prefix)."""
+    w = 0
+    for frames, weight in stacks:
+        idx = [i for i, f in enumerate(frames) if f.startswith(caller)]
+        if idx and any(pred(f) for f in frames[idx[-1] + 1:]):
+            w += weight
+    return w
+
+
+def interp_file(pid, cpython):
+    """The file holding the interpreter of process pid: its libpython when
+    it maps one, else its executable (Debian's static build)."""
+    lib = os.path.realpath(os.path.join(cpython.libdir or "", cpython.ldlibrary or ""))
+    with open("/proc/%d/maps" % pid) as f:
+        mapped = {os.path.realpath(ln.split(None, 5)[5].strip()) for ln in f
+                  if len(ln.split(None, 5)) == 6}
+    return lib if lib in mapped else os.path.realpath(cpython.path)
+
+
+def test_record_native(sonde_bin, cpython, native_target, tmp_path):
+    pid = native_target.pid
+    out = str(tmp_path / "nat.sonde")
+    record_native(sonde_bin, pid, out)
+    assert_all_running(pid)
+    doc = report_json(sonde_bin, out)
+    # the GIL states stay as they are: a worker that runs without the GIL
+    # in a recording without --native (the extension's loop; the hasher
+    # where hashlib releases the GIL, not 3.6's own _sha256) still does,
+    # the sleeper idles. (How running time splits into nogil and idle
+    # depends on the CPUs the machine leaves the target, not on --native.)
+    plain = str(tmp_path / "plain.sonde")
+    r = run_sonde(sonde_bin, "record", "-p", pid, "-d", 3, "-o", plain, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    thr = lambda d, name: [t for t in d["threads"] if t["name"] == name][0]
+    held = lambda t: t["gil_pct"] + t["gil_wait_pct"]
+    ref = report_json(sonde_bin, plain)
+    nogil = [n for n in ("hasher", "compressor", "extthread")
+             if thr(ref, n)["nogil_pct"] > 10 and thr(ref, n)["nogil_pct"] > 2 * held(thr(ref, n))]
+    assert "extthread" in nogil, ref["threads"]
+    for name in nogil:
+        t = thr(doc, name)
+        assert t["nogil_pct"] > held(t), (name, doc["threads"], ref["threads"])
+    for d in (doc, ref):
+        t = thr(d, "sleeper")
+        assert t["idle_pct"] > 90, d["threads"]
+    # native functions in the report: module and address, the extension's
+    # own function by name
+    nat = [f for f in doc["functions"] if f.get("native")]
+    assert nat, doc["functions"]
+    for f in nat:
+        assert f["module"] and re.match(r"^0x[0-9a-f]+$", f["address"]), f
+        assert f["file"] is None and f["line"] is None, f
+    assert any(f["function"] == "natext_spin_loop" and f["module"].endswith("/natext.so")
+               for f in nat), nat
+    assert any("/libz.so" in f["module"] for f in nat), nat
+    py = [f for f in doc["functions"] if "native" not in f]
+    assert any(f["function"] == "hash_inner" and f["file"] == S for f in py), py
+    # each native function inside its Python caller, the Python stack below
+    # it whole: the worker, then threading's bootstrap
+    stacks = collapsed(sonde_bin, out)
+    # (collapsed names each function by its first line)
+    hash_at = "hash_inner (%s:" % S
+    assert under(stacks, hash_at, is_sha) > 0, [s for s, _ in stacks if hash_at in ";".join(s)]
+    assert under(stacks, "compress_inner (%s:" % S,
+                 lambda f: "/libz.so" in f) > 0
+    assert under(stacks, "ext_inner (%s:" % S,
+                 lambda f: f.startswith("natext_spin_loop ")) > 0
+    assert under(stacks, "sleep_inner (%s:" % S,
+                 lambda f: "/libc.so" in f) > 0
+    for frames, _ in stacks:
+        if any(f.startswith(hash_at) for f in frames):
+            py = [f.split(" (")[0] for f in frames if re.search(r"\.py:\d+\)$", f)]
+            assert py[-2:] == ["hasher", "hash_inner"] and py[0] == "Thread._bootstrap" or \
+                py[-5:-2] == BOOT[::-1], frames
+    # the interpreter's own frames stay hidden
+    interp = {interp_file(pid, cpython)}
+    for f in nat:
+        assert os.path.realpath(f["module"]) not in interp, f
+    # the text report: function (module+0xOFFSET)
+    r = run_sonde(sonde_bin, "report", out)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert re.search(r"natext_spin_loop \(natext\.so\+0x[0-9a-f]+\)$", r.stdout, re.M), r.stdout
+    # the recording says how native sampling went
+    c = sqlite3.connect(out)
+    meta = dict(c.execute("SELECT key, value FROM meta"))
+    kinds = {k for (k,) in c.execute("SELECT DISTINCT kind FROM frame")}
+    c.close()
+    assert meta["schema_version"] == "4" and int(meta["native_samples"]) > 0, meta
+    assert kinds == {0, 1}, kinds
+    check_native_exports(sonde_bin, out, tmp_path)
+
+
+def check_native_exports(sonde_bin, rec, tmp_path):
+    """The exports name native frames' object files: callgrind's ob= (as
+    callgrind_annotate shows it), pprof's mappings (as go tool pprof reads
+    them), the flame graph's own colours."""
+    cg = str(tmp_path / "nat.callgrind")
+    r = run_sonde(sonde_bin, "export", "-f", "callgrind", "-o", cg, rec)
+    assert r.returncode == EXIT_OK, r.stderr
+    text = open(cg).read()
+    obs = re.findall(r"^c?ob=\(\d+\) (.*)$", text, re.M)
+    assert "[python]" in obs and any("/natext.so" in o for o in obs), obs
+    r = subprocess.run(["callgrind_annotate", "--inclusive=yes", cg], capture_output=True,
+                       text=True, errors="replace", timeout=60)
+    assert r.returncode == 0 and "WARNING" not in r.stderr, r.stderr
+    # file:function [object]
+    assert re.search(r":natext_spin_loop \[\S*/natext\.so\]$", r.stdout, re.M), r.stdout[:3000]
+    assert re.search(r":hash_inner \[\[python\]\]$", r.stdout, re.M), r.stdout[:3000]
+
+    pp = str(tmp_path / "nat.pb.gz")
+    r = run_sonde(sonde_bin, "export", "-f", "pprof", "-o", pp, rec)
+    assert r.returncode == EXIT_OK, r.stderr
+    go = shutil.which("go")
+    assert go, "go is required (golang-go, see scripts/install-deps)"
+    r = subprocess.run([go, "tool", "pprof", "-raw", pp], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    maps = {}
+    for mm in re.finditer(r"^(\d+): 0x([0-9a-f]+)/0x([0-9a-f]+)/0x[0-9a-f]+ (\S+)", r.stdout, re.M):
+        maps[int(mm.group(1))] = (int(mm.group(2), 16), int(mm.group(3), 16), mm.group(4))
+    assert any(p.endswith("/natext.so") for _, _, p in maps.values()), r.stdout[-3000:]
+    # the extension's location: an address inside its module's mapping
+    loc = re.search(r"^\s+\d+: 0x([0-9a-f]+) M=(\d+) natext_spin_loop ", r.stdout, re.M)
+    assert loc, r.stdout[-3000:]
+    lo, hi, path = maps[int(loc.group(2))]
+    assert path.endswith("/natext.so") and lo <= int(loc.group(1), 16) < hi
+
+    svg = str(tmp_path / "nat.svg")
+    r = run_sonde(sonde_bin, "export", "-f", "flamegraph", "-o", svg, rec)
+    assert r.returncode == EXIT_OK, r.stderr
+    fills = {}
+    for g in re.finditer(r'<g class="f"( data-native="1")? [^>]*data-n="([^"]*)".*?fill="rgb\((\d+),'
+                         r'(\d+),(\d+)\)"', open(svg).read()):
+        fills.setdefault(bool(g.group(1)), []).append((g.group(2), tuple(map(int, g.group(3, 4, 5)))))
+    assert any(n.startswith("natext_spin_loop ") for n, _ in fills[True]), fills[True][:20]
+    assert not any(n.startswith("natext_spin_loop ") for n, _ in fills.get(False, []))
+    # native frames blue, Python ones warm
+    assert all(b > r for _, (r, g, b) in fills[True]) and all(r > b for _, (r, g, b) in fills[False])
+
+
+def test_record_native_all(sonde_bin, cpython, native_target, tmp_path):
+    """--native-all keeps the interpreter's own frames (not its evaluation
+    loop, which its Python frames replace)."""
+    pid = native_target.pid
+    out = str(tmp_path / "all.sonde")
+    record_native(sonde_bin, pid, out, "--native-all", seconds=2)
+    assert_all_running(pid)
+    interp = {interp_file(pid, cpython)}
+    nat = [f for f in report_json(sonde_bin, out)["functions"] if f.get("native")]
+    inside = [f["function"] for f in nat if os.path.realpath(f["module"]) in interp]
+    assert inside, nat
+    assert "_PyEval_EvalFrameDefault" not in inside, inside
+
+
+def test_schema_3_still_read(sonde_bin, cpython, native_target, tmp_path):
+    """A recording of schema 3 (no frame.module, frame.address) reads as it
+    did: its report is a version 4 one's, Python frames only."""
+    out = str(tmp_path / "py.sonde")
+    r = run_sonde(sonde_bin, "record", "-p", native_target.pid, "-d", 1, "-o", out, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    want = report_json(sonde_bin, out)
+    old = str(tmp_path / "v3.sonde")
+    c = sqlite3.connect(out)
+    c.execute("VACUUM INTO ?", (old,))
+    c.close()
+    c = sqlite3.connect(old)
+    c.execute("ALTER TABLE frame DROP COLUMN module")
+    c.execute("ALTER TABLE frame DROP COLUMN address")
+    c.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    c.commit()
+    c.close()
+    got = report_json(sonde_bin, old)
+    assert got["functions"] == want["functions"] and got["threads"] == want["threads"]
+    assert all("native" not in f for f in got["functions"])

@@ -45,9 +45,9 @@ static void add_sample(struct batch *b, int pid, int tid, int64_t ts, int64_t wa
     s->ts = ts;
     s->cpu_ns = wall / 2;
     s->wall_ns = wall;
-    s->frames[0] = (struct rec_frame){ worker ? &c_handle : &c_main, 3, 0 };
+    s->frames[0] = (struct rec_frame){ .code = worker ? &c_handle : &c_main, .line = 3 };
     if (worker)
-        s->frames[1] = (struct rec_frame){ &c_run, 950, 0 };
+        s->frames[1] = (struct rec_frame){ .code = &c_run, .line = 950 };
 }
 
 static void add_thread(struct batch *b, int pid, int tid, const char *name)

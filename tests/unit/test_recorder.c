@@ -72,7 +72,7 @@ static void add_sample(struct batch *b, int pid, int tid, int64_t ts, int64_t cp
     s->cpu_ns = cpu;
     s->wall_ns = wall;
     for (int i = 0; i < n; i++)
-        s->frames[i] = (struct rec_frame){ fr[i].code, fr[i].line, 0 };
+        s->frames[i] = (struct rec_frame){ .code = fr[i].code, .line = fr[i].line };
 }
 
 static void add_green(struct batch *b, int pid, int tid, uint32_t id, int kind, int ended,

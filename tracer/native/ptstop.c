@@ -198,6 +198,14 @@ static void copy_stack(pid_t pid, struct nat_capture *c)
 int nat_capture(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_fn fn, void *arg,
                 char *err, size_t errlen)
 {
+    return nat_capture_within(pid, tid, c, fn, arg, NAT_STOP_TIMEOUT_NS, err, errlen);
+}
+
+int nat_capture_within(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_fn fn, void *arg,
+                       int64_t timeout_ns, char *err, size_t errlen)
+{
+    if (timeout_ns <= 0 || timeout_ns > NAT_STOP_TIMEOUT_NS)
+        timeout_ns = NAT_STOP_TIMEOUT_NS;
     if (npending)
         nat_reap(0);
     if (npending >= NAT_PENDING_MAX && nat_reap(NAT_STOP_TIMEOUT_NS) >= NAT_PENDING_MAX)
@@ -225,14 +233,14 @@ int nat_capture(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_fn fn, 
         return se_fail(err, errlen, SE_EXITED, "thread %d ended", (int)tid);
     }
     int status = 0;
-    int r = wait_stop(tid, &status, t0 + NAT_STOP_TIMEOUT_NS);
+    int r = wait_stop(tid, &status, t0 + timeout_ns);
     if (r == 0)
         return se_fail(err, errlen, SE_EXITED, "thread %d ended while being stopped", (int)tid);
     if (r < 0) {
         if (npending < NAT_PENDING_MAX)
             pending[npending++] = tid;
         return se_fail(err, errlen, -ETIMEDOUT, "thread %d did not stop within %d ms", (int)tid,
-                       NAT_STOP_TIMEOUT_NS / 1000000);
+                       (int)(timeout_ns / 1000000));
     }
     int64_t t1 = now_ns();
     int rc = read_regs(tid, c);

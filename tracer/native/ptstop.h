@@ -62,6 +62,12 @@ typedef int (*nat_stopped_fn)(void *arg);
 int nat_capture(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_fn fn, void *arg,
                 char *err, size_t errlen);
 
+/* nat_capture with another bound than NAT_STOP_TIMEOUT_NS on the time the
+ * thread may take to reach its stop (the sampler's: a tick must not wait a
+ * second for one thread). */
+int nat_capture_within(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_fn fn, void *arg,
+                       int64_t timeout_ns, char *err, size_t errlen);
+
 /* Detach the threads left seized by a timed-out capture that have stopped
  * since (waiting up to wait_ns for them). Returns how many remain seized. */
 int nat_reap(int64_t wait_ns);

@@ -319,6 +319,7 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
         if (at && at != e.function)
             *at = 0; /* a symbol version: clock_nanosleep@GLIBC_2.2.5 */
         e.s.offset = pc - bias;
+        e.s.func_offset = fn ? a - off - bias : e.s.offset;
         e.s.is_eval = (uint8_t)is_eval_name(fn);
         char real[PATH_MAX];
         e.s.is_interp = u->interp[0] && mname &&
@@ -335,6 +336,7 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
         }
     } else {
         e.s.offset = pc;
+        e.s.func_offset = pc;
     }
     e.s.function = e.function;
     e.s.file = e.file;

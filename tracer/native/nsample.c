@@ -1,0 +1,129 @@
+/* Native frames for the sampler (see nsample.h). */
+#include "tracer/native/nsample.h"
+
+#include "common/err.h"
+#include "tracer/cpython/runtime.h"
+#include "tracer/cpython/threads.h"
+#include "tracer/native/merge.h"
+#include "tracer/native/ptstop.h"
+#include "tracer/native/unwind.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Maps re-read at most this often (a module mapped since is also found on
+ * the first address outside every known module: nat_symbolize). */
+#define NAT_REFRESH_NS 1000000000ll
+
+struct nsample {
+    struct nat_unwinder *u;
+    pid_t pid;
+    int64_t last_refresh;
+    struct nat_capture c; /* big: the stack copy */
+    struct nat_frame fr[NAT_MAX_DEPTH];
+    const struct nat_sym *sym[NAT_MAX_DEPTH];
+    struct nat_merged mg[NAT_MAX_DEPTH + PY_MAX_DEPTH];
+};
+
+static int64_t mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *ns_open(struct py_runtime *rt, char *err, size_t errlen)
+{
+    struct nsample *n = calloc(1, sizeof *n);
+    if (!n) {
+        se_fail(err, errlen, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    n->pid = rt->pid;
+    n->u = nat_unwinder_new(rt->pid, rt->binary, err, errlen);
+    if (!n->u) {
+        free(n);
+        return NULL;
+    }
+    n->last_refresh = mono();
+    return n;
+}
+
+static void ns_close(void *st)
+{
+    struct nsample *n = st;
+    if (!n)
+        return;
+    nat_unwinder_free(n->u);
+    free(n);
+    /* a thread that was slow to stop: detach it as soon as it does */
+    nat_reap(NAT_SAMPLE_STOP_TIMEOUT_NS);
+}
+
+struct reread {
+    struct py_runtime *rt;
+    uint64_t tstate;
+    struct py_rawframe *raw;
+    int max, n, trunc;
+};
+
+/* While the thread is stopped: its Python stack at the same instant. */
+static int reread_python(void *arg)
+{
+    struct reread *r = arg;
+    r->n = py_stack_read(r->rt, r->tstate, NULL, r->raw, r->max, &r->trunc);
+    return 0;
+}
+
+static int ns_walk(void *st, struct py_runtime *rt, const struct py_thread *th, int all,
+                   struct py_rawframe *raw, int rawmax, int *nraw, int *rawtrunc,
+                   struct rec_frame *out, int outmax, int *nattrunc, int64_t *hold_ns)
+{
+    struct nsample *n = st;
+    *nattrunc = 0;
+    *hold_ns = 0;
+    int64_t now = mono();
+    if (now - n->last_refresh >= NAT_REFRESH_NS) {
+        n->last_refresh = now;
+        nat_refresh(n->u);
+    }
+    struct reread r = { rt, th->tstate, raw, rawmax, 0, 0 };
+    char e[256];
+    int rc = nat_capture_within(n->pid, th->tid, &n->c, reread_python, &r,
+                                NAT_SAMPLE_STOP_TIMEOUT_NS, e, sizeof e);
+    *hold_ns = n->c.hold_ns;
+    if (rc)
+        return rc;
+    if (r.n < 0) { /* its Python stack unreadable: native frames alone */
+        r.n = 0;
+        r.trunc = PY_TRUNC_BROKEN;
+    }
+    *nraw = r.n;
+    *rawtrunc = r.trunc;
+    int nn = nat_unwind(n->u, &n->c, n->fr, NAT_MAX_DEPTH, nattrunc);
+    for (int k = 0; k < nn; k++) {
+        /* lines only where they are shown: not for the interpreter's own
+         * frames that the merge hides */
+        const struct nat_sym *y = nat_symbolize(n->u, n->fr[k].pc, n->fr[k].activation, 0);
+        if (all || (!y->is_interp && !y->is_eval))
+            y = nat_symbolize(n->u, n->fr[k].pc, n->fr[k].activation, 1);
+        n->sym[k] = y;
+    }
+    int unmatched = 0;
+    int max = outmax < NAT_MAX_DEPTH + PY_MAX_DEPTH ? outmax : NAT_MAX_DEPTH + PY_MAX_DEPTH;
+    int m = nat_merge(n->sym, nn, raw, r.n, all, n->mg, max, &unmatched);
+    for (int i = 0; i < m; i++) {
+        if (n->mg[i].native)
+            out[i] = (struct rec_frame){ .nat = n->sym[n->mg[i].idx], .line = 0, .native = 1 };
+        else
+            out[i] = (struct rec_frame){ .code = NULL, .line = n->mg[i].idx, .native = 0 };
+    }
+    return m;
+}
+
+const struct sampler_native nat_sampler_hooks = {
+    .open = ns_open,
+    .close = ns_close,
+    .walk = ns_walk,
+};
