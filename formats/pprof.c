@@ -176,8 +176,11 @@ static int pprof_write(const struct model *m, const struct export_opts *o, FILE 
             continue;
         const struct m_green *mg = &m->greens[g];
         const char *name = mg->name && *mg->name ? mg->name : "?";
-        if ((mg->func && *mg->func ? asprintf(&green_txt[g], "%s (%s)", name, mg->func)
-                                   : asprintf(&green_txt[g], "%s", name)) < 0) {
+        char id[16] = ""; /* a name other green threads share: its id too, or they merge */
+        if (mg->shared)
+            snprintf(id, sizeof id, " #%u", g);
+        if ((mg->func && *mg->func ? asprintf(&green_txt[g], "%s%s (%s)", name, id, mg->func)
+                                   : asprintf(&green_txt[g], "%s%s", name, id)) < 0) {
             green_txt[g] = NULL;
             goto oom;
         }

@@ -157,6 +157,33 @@ static int derive_duration(struct model *m)
         goto fail;                                       \
     } while (0)
 
+static int cmp_green_name(const void *a, const void *b)
+{
+    const struct m_green *x = *(struct m_green *const *)a, *y = *(struct m_green *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Set .shared on every green thread whose name another one has (names
+ * set, "" for none). 0 or -ENOMEM. */
+static int mark_shared_names(struct model *m)
+{
+    if (m->ngreens < 3)
+        return 0;
+    struct m_green **by = malloc((m->ngreens - 1) * sizeof *by);
+    if (!by)
+        return -ENOMEM;
+    for (size_t i = 1; i < m->ngreens; i++)
+        by[i - 1] = &m->greens[i];
+    size_t n = m->ngreens - 1;
+    qsort(by, n, sizeof *by, cmp_green_name);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (strcmp(by[i]->name, by[i + 1]->name) == 0)
+            by[i]->shared = by[i + 1]->shared = 1;
+    free(by);
+    return 0;
+}
+
 int model_load(const char *path, struct model **out, char *err, size_t errlen)
 {
     sqlite3 *db;
@@ -439,6 +466,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
         if (!g->name && (!(g->name = strdup("")) || !(g->func = strdup(""))))
             FAIL(-ENOMEM, "out of memory");
     }
+    if ((rc = mark_shared_names(m)))
+        FAIL(rc, "out of memory");
     /* suspended green threads' samples apart: every view of the threads
      * reads m->samples alone (both stay in ts order) */
     m->gsamples = calloc(nsusp + 1, sizeof *m->gsamples);
@@ -708,10 +737,14 @@ void model_green_label(const struct model *m, uint32_t green, char *out, size_t 
         return;
     }
     const struct m_green *g = &m->greens[green];
+    char id[16] = "";
+    if (g->shared)
+        snprintf(id, sizeof id, " #%u", green);
     if (g->func && *g->func)
-        snprintf(out, outlen, "%s %s (%s)", green_kind_name(g->kind), *g->name ? g->name : "?", g->func);
+        snprintf(out, outlen, "%s %s%s (%s)", green_kind_name(g->kind), *g->name ? g->name : "?", id,
+                 g->func);
     else
-        snprintf(out, outlen, "%s %s", green_kind_name(g->kind), *g->name ? g->name : "?");
+        snprintf(out, outlen, "%s %s%s", green_kind_name(g->kind), *g->name ? g->name : "?", id);
 }
 
 void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen)

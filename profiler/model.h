@@ -57,6 +57,8 @@ struct m_green {
     uint64_t addr;         /* the object's address in the target */
     char *name;            /* its name ("Task-3"), or "" */
     char *func;            /* its coroutine / run function, or "" */
+    uint8_t shared;        /* 1: another green thread has the same name (tasks before 3.8
+                              are named by their coroutine): labels add its id */
     int64_t start_ns;      /* first seen */
     int64_t end_ns;        /* seen to end, or -1 (alive when the recording ended) */
 };
@@ -136,7 +138,8 @@ uint32_t model_find_span(const struct model *m, const char *no_or_id);
 /* The span numbered no, or NULL. */
 const struct m_span *model_span(const struct model *m, uint32_t no);
 
-/* A display label for a green thread: "task Task-3 (compute)". */
+/* A display label for a green thread: "task Task-3 (compute)"; with a name
+ * other green threads share, its id too: "task compute #3 (compute)". */
 void model_green_label(const struct model *m, uint32_t green, char *out, size_t outlen);
 
 /* A display label for a thread: "name (tid)"; in a recording of several

@@ -5,7 +5,9 @@ plain-text mode lists them too, grouped by function past 40 on a thread.
 
 The target (targets/aio_work.py) runs on MainThread: comp-K computing in
 burn() called from compute(), wait-K suspended in park -> hold the whole
-run."""
+run. Before 3.8 tasks have no name: sonde calls them by their coroutine
+(compute, park), which several share, and they are told apart by the id
+both panes show."""
 import os
 import re
 import shutil
@@ -18,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import TARGETS  # noqa: E402
 from test_tui import Tmux, newest_py, selected_line  # noqa: E402,F401
 
-pytestmark = pytest.mark.min_python((3, 8), "asyncio tasks are read on 3.8+ (no Task layout before)")
+pytestmark = pytest.mark.min_python((3, 6), "asyncio tasks are read on 3.6+ (2.7 has no asyncio)")
 
 SCRIPT = TARGETS / "aio_work.py"
 
@@ -40,13 +42,41 @@ def funcs_shown(screen):
     return out
 
 
+def task_rows(lines, name, plain=False):
+    """The threads pane's rows of tasks called name: [(line index, id)]. A
+    row is NAME, (the plain mode: ID) (the TUI: no PID) ID."""
+    pat = r"^  %s\s+(\d+)\s" if plain else r"^.\s+%s\s+(\d+)\s"
+    out = []
+    for i, l in enumerate(lines):
+        m = re.match(pat % re.escape(name), l)
+        if m:
+            out.append((i, int(m.group(1))))
+    return out
+
+
+def task_row(lines, name, minor, plain=False):
+    """The row of the task the target calls name (comp-0, wait-0): by that
+    name from 3.8; before, by its coroutine's, the first of several (the
+    target starts 4 of each). (line index, its id)."""
+    if minor >= (3, 8):
+        (row,) = task_rows(lines, name, plain)
+        return row
+    func = "compute" if name.startswith("comp-") else "park"
+    rows = task_rows(lines, func, plain)
+    ids = [i for _, i in rows]
+    assert len(rows) == 4 and len(set(ids)) == 4, "\n".join(lines)
+    return rows[0]
+
+
 def select_row(tmux, text, tries=40):
-    """Move the threads pane's selection down from the top to the row with text."""
+    """Move the threads pane's selection down from the top to the row with
+    text (a str, or a compiled pattern)."""
     tmux.keys("Home")
     for _ in range(60):
         tmux.keys("Up")
     for _ in range(tries):
-        if text in selected_line(tmux):
+        line = selected_line(tmux)
+        if (text.search(line) if isinstance(text, re.Pattern) else text in line):
             return
         prev = selected_line(tmux)
         tmux.keys("Down")
@@ -60,30 +90,47 @@ def test_top_lists_and_filters_tasks(sonde_bin, cpython, tmp_path):
         tmux.type("%s top -i 0.3 -- %s %s 30 4 4" % (sonde_bin, cpython.path, SCRIPT))
         tmux.keys("Enter")
         tmux.wait_for("burn", timeout=20)
+        # counters from here: the waiting tasks ran their one step (into
+        # park, then hold) before the computing ones' first, and no more
+        tmux.keys("R")
+        tmux.wait_for("counters reset")
         tmux.keys("t")
-        s = tmux.wait_for(lambda s: "comp-0" in s and "wait-0" in s, timeout=15)
+        old = cpython.minor < (3, 8)
+        # the thread's name (its comm until sonde reads threading's) and
+        # every task of the target listed
+        main_named = lambda s: re.search(r"^.MainThread\s", s, re.M)
+        if old:
+            s = tmux.wait_for(lambda s: main_named(s) and len(task_rows(s.splitlines(), "compute")) == 4
+                              and len(task_rows(s.splitlines(), "park")) == 4, timeout=15)
+        else:
+            s = tmux.wait_for(lambda s: main_named(s) and "comp-0" in s and "wait-0" in s, timeout=15)
         lines = s.splitlines()
         main = [i for i, l in enumerate(lines) if re.match(r"^.MainThread\s", l)]
         assert main, s
+        ids, label = {}, {}
         for name, func in (("comp-0", "compute"), ("wait-0", "park")):
-            (row,) = [i for i, l in enumerate(lines) if re.search(r"\s%s\s" % name, l)]
+            row, ids[name] = task_row(lines, name, cpython.minor)
             assert row > main[0], s
             # indented under its thread, with its function and running share
-            assert re.match(r"^.\s+%s\s" % name, lines[row]) and lines[row][1] == " ", lines[row]
+            assert lines[row][1] == " ", lines[row]
             assert func in lines[row] and "run" in lines[row], lines[row]
+            # the filter's label: its name and id
+            label[name] = "Task %s (%d)" % (func if old else name, ids[name])
+        row_pat = {n: re.compile(r"^.\s+%s\s+%d\s" % ((f if old else n), ids[n]))
+                   for n, f in (("comp-0", "compute"), ("wait-0", "park"))}
 
         # a waiting task: where it waits, none of the computing
-        select_row(tmux, "wait-0")
+        select_row(tmux, row_pat["wait-0"])
         tmux.keys("Enter")
-        s = tmux.wait_for(lambda s: "Task wait-0" in s and {"park", "hold"} <= funcs_shown(s))
+        s = tmux.wait_for(lambda s: label["wait-0"] in s and {"park", "hold"} <= funcs_shown(s))
         assert "burn" not in funcs_shown(s), s
 
         # a computing task: its own samples while running
         tmux.keys("t")
         tmux.wait_for("(all threads)")
-        select_row(tmux, "comp-0")
+        select_row(tmux, row_pat["comp-0"])
         tmux.keys("Enter")
-        s = tmux.wait_for(lambda s: "Task comp-0" in s and {"burn", "compute"} <= funcs_shown(s))
+        s = tmux.wait_for(lambda s: label["comp-0"] in s and {"burn", "compute"} <= funcs_shown(s))
         assert not {"park", "hold"} & funcs_shown(s), s
 
         # the thread and every thread: no suspended task's samples
@@ -141,19 +188,24 @@ def test_top_plain_lists_tasks(sonde_bin, cpython):
         assert r.returncode == 0, r.stderr
         return r.stdout.split("sonde top: pid ")[-1]
 
+    old = cpython.minor < (3, 8)
     last = run()
     lines = last.splitlines()
     (main,) = [i for i, l in enumerate(lines) if l.startswith("MainThread ")]
     for name, func in (("comp-0", "compute"), ("wait-0", "park")):
-        (row,) = [i for i, l in enumerate(lines) if l.startswith("  %s " % name)]
+        row, _ = task_row(lines, name, cpython.minor, plain=True)
         assert row > main and lines[row].rstrip().endswith(func), last
         assert re.search(r"running \d+\.\d%", lines[row]), lines[row]
 
     # past 40 tasks on a thread: one row per function, with a count
     last = run(waiters=45)
     assert re.search(r"^  \+ 45 tasks\s.*\spark$", last, re.M), last
+    assert not task_rows(last.splitlines(), "park" if old else "wait-0", plain=True), last
     assert "wait-0" not in last
 
     # --no-tasks: the threads alone
     last = run("--no-tasks")
-    assert "comp-0" not in last and "wait-0" not in last and "MainThread" in last
+    assert "MainThread" in last
+    for name in ("compute", "park") if old else ("comp-0", "wait-0"):
+        assert not task_rows(last.splitlines(), name, plain=True), last
+    assert "comp-0" not in last and "wait-0" not in last
