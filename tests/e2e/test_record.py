@@ -274,7 +274,7 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
 def test_report_json_shape(sonde_bin, cpython, tmp_path_factory):
     rec = accuracy_recording(sonde_bin, cpython, tmp_path_factory)
     doc = rec.report
-    assert set(doc) == {"processes", "threads", "green_threads", "functions", "spans", "errors"}
+    assert set(doc) == {"processes", "threads", "green_threads", "functions", "spans", "errors", "span_races"}
     assert doc["green_threads"] == []  # a program without asyncio or greenlets
     for t in doc["threads"]:
         assert set(t) == THREAD_KEYS, t
