@@ -229,6 +229,10 @@ struct sampler_native {
     int (*walk)(void *st, struct py_runtime *rt, const struct py_thread *th, int all,
                 struct py_rawframe *raw, int rawmax, int *nraw, int *rawtrunc,
                 struct rec_frame *out, int outmax, int *nattrunc, int64_t *hold_ns);
+    /* Once per tick, whether or not any thread is walked: let go of the
+     * threads that reached their stop after walk gave up on them (a thread
+     * that stopped late uses no CPU, so it may never be walked again). */
+    void (*tick)(void *st);
 };
 
 

@@ -711,6 +711,8 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);
     int side_ok = 0;
+    if (s->o.native && t->nat && s->o.native->tick)
+        s->o.native->tick(t->nat);
     /* native frames: each thread's Python stack is read while it is
      * stopped, not in the scattered read */
     int batched = s->o.native ? 0 : pass_gather(s, t, n, &side_ok);

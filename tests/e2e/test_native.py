@@ -485,6 +485,37 @@ def check_native_exports(sonde_bin, rec, tmp_path):
     assert all(b > r for _, (r, g, b) in fills[True]) and all(r > b for _, (r, g, b) in fills[False])
 
 
+SLOW_STOP = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import natext
+end = time.time() + 4.0
+last, gap, n = time.time(), 0.0, 0
+while time.time() < end:
+    natext.vfork_wait(100)  # the 20 ms a sample waits for the stop run out
+    t = time.time()
+    while time.time() - t < 0.02:
+        pass
+    now = time.time()
+    gap, last, n = max(gap, now - last), now, n + 1
+print(json.dumps({"gap": gap, "n": n}))
+"""
+
+
+def test_record_native_thread_slow_to_stop(sonde_bin, cpython, tmp_path):
+    """A thread that reaches its stop only after the sample gave up on it
+    (here: in vfork's wait) is let go at the next tick, also when it is the
+    only thread and never runs again to be sampled: the program is not held
+    stopped for the rest of the recording."""
+    out = tmp_path / "slow.sonde"
+    r = run_sonde(sonde_bin, "record", "--native", "-q", "-d", "2", "--keep-running", "-o", out, "--",
+                  cpython.path, "-c", SLOW_STOP, build_ext(cpython, tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    work = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    # an iteration takes about 120 ms; held stopped, one took the recording's rest
+    assert work["gap"] < 1.0 and work["n"] > 10, work
+
+
 def test_record_native_all(sonde_bin, cpython, native_target, tmp_path):
     """--native-all keeps the interpreter's own frames (not its evaluation
     loop, which its Python frames replace)."""

@@ -122,8 +122,15 @@ static int ns_walk(void *st, struct py_runtime *rt, const struct py_thread *th, 
     return m;
 }
 
+static void ns_tick(void *st)
+{
+    (void)st;
+    nat_reap(0);
+}
+
 const struct sampler_native nat_sampler_hooks = {
     .open = ns_open,
     .close = ns_close,
     .walk = ns_walk,
+    .tick = ns_tick,
 };

@@ -1,8 +1,13 @@
 /* A C extension for tests/e2e/test_native.py, built by the test with -g:
  * natext.spin(n) loops n times in its own function with the GIL released,
- * so that a native stack shows natext's names and lines. */
+ * so that a native stack shows natext's names and lines; natext.vfork_wait(ms)
+ * keeps its thread in the kernel's vfork wait for ms milliseconds, where no
+ * ptrace interrupt stops it. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 __attribute__((noinline)) static long natext_spin_loop(long n)
 {
@@ -23,8 +28,26 @@ static PyObject *natext_spin(PyObject *self, PyObject *arg)
     return PyLong_FromLong(r);
 }
 
+static PyObject *natext_vfork_wait(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long ms = PyLong_AsLong(arg);
+    if (ms == -1 && PyErr_Occurred())
+        return NULL;
+    pid_t c = vfork();
+    if (c == 0) {
+        struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
+        nanosleep(&d, NULL);
+        _exit(0);
+    }
+    if (c > 0)
+        waitpid(c, NULL, 0);
+    return PyLong_FromLong((long)c);
+}
+
 static PyMethodDef methods[] = {
     { "spin", natext_spin, METH_O, "loop n times" },
+    { "vfork_wait", natext_vfork_wait, METH_O, "stay in vfork's wait for ms milliseconds" },
     { NULL, NULL, 0, NULL },
 };
 
