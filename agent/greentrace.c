@@ -39,7 +39,9 @@ static struct {
 /* Everything below is touched holding the GIL only. */
 static PyObject *tr_self;      /* the tracer function, kept for good */
 static PyObject *tr_describe;  /* describe(g) */
-static PyObject *tr_prev;      /* the tracer chained after us, or NULL */
+/* the tracer chained after us on this thread, or NULL (greenlet.settrace
+ * is per thread: each thread's own, never another thread's) */
+static _Thread_local PyObject *tr_prev;
 static struct {
     uintptr_t addr;
     uint32_t gen, thread;

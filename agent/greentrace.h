@@ -20,7 +20,8 @@
 
 /* The tracer, a new builtin function object (a PyObject *), chaining prev
  * (a callable, or None / NULL for nothing) and calling describe(g) (a
- * callable) the first time a recording meets greenlet g. Called from
+ * callable) the first time a recording meets greenlet g; prev is the
+ * calling thread's (each thread chains its own). Called from
  * Python holding the GIL (ctypes.PyDLL, py_object arguments). Another call
  * replaces describe and prev of the tracer already built and returns it
  * again (each call returns a new reference: the library keeps one of its

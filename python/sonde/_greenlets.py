@@ -96,31 +96,38 @@ def _hook_now(lib):
     lib.sonde_greenlet_name.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p]
     lib.sonde_greenlet_name.restype = None
     prev = greenlet.gettrace()
-    tracer = None
+    tracer = api = None
+
+    def describe(g):
+        _describe(lib, g)
     try:
         # PyDLL: the call keeps the GIL (the function builds Python objects)
         api = ctypes.PyDLL(lib._name, handle=lib._handle).sonde_greenlet_tracer
         api.argtypes = [ctypes.py_object, ctypes.py_object]
         api.restype = ctypes.py_object
-        tracer = api(lambda g: _describe(lib, g), prev)
+        tracer = api(describe, prev)
     except (AttributeError, ValueError):
-        pass
+        api = None
     if tracer is None:
+        api = None
         tracer = _make_tracer(lib, prev)
     greenlet.settrace(tracer)
     ours = weakref.WeakSet([tracer])
 
     def hook_this_thread():
-        """The hook on a thread just started: the same tracer (the C one
-        is one function for the whole process) when the thread has none yet,
-        else one chained in front of the thread's own."""
+        """The hook on a thread just started, chained in front of the
+        thread's own tracer if it has one, never another thread's (the C
+        tracer is one function for the whole process that keeps each
+        thread's predecessor apart)."""
         mine = greenlet.gettrace()
-        if mine is None:
-            greenlet.settrace(tracer)
-        elif mine not in ours:
-            t = _make_tracer(lib, mine)
-            ours.add(t)
-            greenlet.settrace(t)
+        if mine is not None and mine in ours:
+            return
+        if api is not None:
+            greenlet.settrace(api(describe, mine))
+            return
+        t = _make_tracer(lib, mine)
+        ours.add(t)
+        greenlet.settrace(t)
 
     _hook_new_threads(hook_this_thread)
     _installed = True

@@ -256,6 +256,30 @@ def test_tracer_asked_for_twice(sonde_bin):
     assert r.returncode == 0 and "sonde_greenlet_tracer" in r.stdout, (r.returncode, r.stdout, r.stderr)
 
 
+def test_threads_keep_their_own_tracers(sonde_bin, tmp_path):
+    """The main thread's own greenlet tracer sees the main thread's
+    switches only: a thread started later gets sonde's hook chained to its
+    own tracer (none here), never to the main thread's."""
+    out = str(tmp_path / "t.sonde")
+    prog = (
+        "import greenlet, json, threading, sonde\n"
+        "seen = set()\n"
+        "greenlet.settrace(lambda ev, args: seen.add(threading.get_ident()))\n"
+        "sonde.start(output=%r, rate=200)\n"
+        "def work():\n"
+        "    for _ in range(200):\n"
+        "        greenlet.greenlet(lambda: sum(range(1000))).switch()\n"
+        "t = threading.Thread(target=work)\n"
+        "t.start(); t.join()\n"
+        "greenlet.greenlet(lambda: None).switch()\n"
+        "sonde.stop()\n"
+        "print(json.dumps({'main': threading.get_ident(), 'other': t.ident, 'seen': sorted(seen)}))\n" % out)
+    env = dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin))
+    r = subprocess.run([PY, "-c", prog], capture_output=True, text=True, timeout=60, env=env)
+    work = workload(r)
+    assert work["seen"] == [work["main"]], work
+
+
 def test_sonde_start_chains_tracer(sonde_bin, tmp_path):
     """sonde.start() in a program that already set its own greenlet tracer:
     both see the switches."""
