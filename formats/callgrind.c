@@ -185,7 +185,9 @@ static void put_fn(struct cg_out *c, const char *key, uint32_t func)
         return;
     }
     put_name(c->f, calltree_func_name(c->m, c->t, func));
-    if (c->dup[func])
+    if (c->dup[func] && fn->native) /* same name in one module: its offset */
+        fprintf(c->f, "'0x%llx", (unsigned long long)fn->address);
+    else if (c->dup[func])
         fprintf(c->f, "'%d", c->t->funcs[func].line);
     putc('\n', c->f);
 }

@@ -15,6 +15,8 @@
 #include "profiler/recorder.h"
 #include "profiler/query.h"
 #include "profiler/store.h"
+#include "formats/export.h"
+#include "tracer/native/unwind.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -615,11 +617,63 @@ static void test_green(void)
     failvfs_rm(f.path);
 }
 
+/* Native frames: two functions of one name in one module without line
+ * information (statics of different source files, no DWARF) stay two
+ * functions in the recording and in callgrind, told apart by offset. */
+static void test_native_same_name(void)
+{
+    char err[512] = "";
+    struct sampler_stats st0 = { .start_unix_ns = 1700000000000000000 };
+    struct rec_fixture f;
+    if (fixture_start(&f, "nat.sonde", 2, 16384, &st0, 100))
+        return;
+    static const struct nat_sym d1 = { "dealloc", NULL, 0, "/lib/libx.so", 0x123, 0x100, 0, 0 };
+    static const struct nat_sym d2 = { "dealloc", NULL, 0, "/lib/libx.so", 0x234, 0x200, 0, 0 };
+    static const struct nat_sym d1b = { "dealloc", NULL, 0, "/lib/libx.so", 0x130, 0x100, 0, 0 };
+    const struct nat_sym *at[] = { &d1, &d2, &d1b };
+    struct batch *b = get_free(f.q);
+    add_process(b, 100, 1, "python3 x.py", "3.12.1");
+    add_thread(b, 100, 100, 0x1111, "MainThread");
+    for (int i = 0; i < 3; i++) {
+        const struct fl py[] = { { &c_main, 6 }, { &c_mod, 3 } };
+        add_sample(b, 100, 100, 1000 * (i + 1), 100, 1000, STATE_NOGIL, 0, 2, py);
+        /* the sample just added: its innermost frame becomes native */
+        struct rec_sample *sm = (struct rec_sample *)(b->buf + b->len - sizeof *sm - 2 * sizeof(struct rec_frame));
+        sm->frames[0] = (struct rec_frame){ .nat = at[i], .line = 0, .native = 1 };
+    }
+    squeue_push(f.q, b);
+    squeue_close(f.q);
+    struct sampler_stats st = st0;
+    st.duration_ns = 3000;
+    CHECK_INT(recorder_finish(f.r, &st, 0, 100, err, sizeof err), 0);
+    squeue_free(f.q);
+    struct model *m = NULL;
+    CHECK_INT(model_load(f.path, &m, err, sizeof err), 0);
+    if (!m)
+        return;
+    int natives = 0;
+    for (size_t i = 1; i < m->nframes; i++)
+        natives += m->frames[i].kind == 1;
+    CHECK_INT(natives, 2); /* d1 and d1b are one function, d2 another */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    struct export_opts o = { .mode = EXPORT_WALL };
+    CHECK_INT(export_callgrind.write(m, &o, out, err, sizeof err), 0);
+    fclose(out);
+    CHECK(buf && strstr(buf, "dealloc'0x100") && strstr(buf, "dealloc'0x200"),
+          "callgrind names the two by offset");
+    free(buf);
+    model_free(m);
+    failvfs_rm(f.path);
+}
+
 int main(void)
 {
     failvfs_install();
     test_roundtrip();
     test_green();
+    test_native_same_name();
     test_write_fails();
     test_close_fails();
     return check_done("recorder");
