@@ -516,6 +516,30 @@ def test_record_native_thread_slow_to_stop(sonde_bin, cpython, tmp_path):
     assert work["gap"] < 1.0 and work["n"] > 10, work
 
 
+EXIT_WHILE_HELD = r"""
+import os, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import natext
+def leave():
+    time.sleep(0.5)
+    os._exit(3)
+threading.Thread(target=leave).start()
+while True:
+    natext.vfork_wait(300)  # where a sample gives up on the main thread
+"""
+
+
+def test_record_native_exit_status_kept(sonde_bin, cpython, tmp_path):
+    """The launched command ends (exit status 3) while sonde still has its
+    main thread seized after a sample gave up on it: sonde lets go of it
+    without taking the command's exit status, and says how it exited."""
+    out = tmp_path / "exit.sonde"
+    r = run_sonde(sonde_bin, "record", "--native", "-d", "20", "-o", out, "--",
+                  cpython.path, "-c", EXIT_WHILE_HELD, build_ext(cpython, tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "the command exited with status 3" in r.stderr, r.stderr
+
+
 def test_record_native_all(sonde_bin, cpython, native_target, tmp_path):
     """--native-all keeps the interpreter's own frames (not its evaluation
     loop, which its Python frames replace)."""

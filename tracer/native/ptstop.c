@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
@@ -92,6 +94,25 @@ static void timer_arm(int64_t first_ns, int64_t tick_ns)
 
 /* Wait for tid to stop or end, until deadline (a deadline already past:
  * look once). 1 stopped (*status set), 0 ended, -ETIMEDOUT. */
+/* Is tid a process (not a thread) whose parent is sonde? */
+static int own_child(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    long tgid = -1, ppid = -1;
+    while (fgets(buf, sizeof buf, f)) {
+        if (!strncmp(buf, "Tgid:", 5))
+            tgid = strtol(buf + 5, NULL, 10);
+        else if (!strncmp(buf, "PPid:", 5))
+            ppid = strtol(buf + 5, NULL, 10);
+    }
+    fclose(f);
+    return tgid == tid && ppid == getpid();
+}
+
 static int wait_stop(pid_t tid, int *status, int64_t deadline)
 {
     int64_t left = deadline - now_ns();
@@ -100,7 +121,18 @@ static int wait_stop(pid_t tid, int *status, int64_t deadline)
         timer_arm(left < NAT_TIMER_TICK_NS ? left : NAT_TIMER_TICK_NS, NAT_TIMER_TICK_NS);
     int rc;
     for (;;) {
-        pid_t r = waitpid(tid, status, __WALL | (blocking ? 0 : WNOHANG));
+        /* look before reaping: the exit of a process sonde launched (its
+         * leader is sonde's child) is the launcher's to collect, with the
+         * command's exit status */
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)tid, &si, WEXITED | WSTOPPED | __WALL | WNOWAIT | (blocking ? 0 : WNOHANG)) == 0 &&
+            si.si_pid == tid && si.si_code != CLD_TRAPPED && si.si_code != CLD_STOPPED && own_child(tid)) {
+            ptrace(PTRACE_DETACH, tid, 0, 0);
+            rc = 0;
+            break;
+        }
+        pid_t r = waitpid(tid, status, __WALL | WNOHANG); /* 0: the timer's tick */
         if (r == tid) {
             rc = WIFSTOPPED(*status) ? 1 : 0;
             break;

@@ -34,7 +34,9 @@ static PyObject *natext_vfork_wait(PyObject *self, PyObject *arg)
     long ms = PyLong_AsLong(arg);
     if (ms == -1 && PyErr_Occurred())
         return NULL;
-    pid_t c = vfork();
+    pid_t c;
+    Py_BEGIN_ALLOW_THREADS
+    c = vfork();
     if (c == 0) {
         struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
         nanosleep(&d, NULL);
@@ -42,6 +44,7 @@ static PyObject *natext_vfork_wait(PyObject *self, PyObject *arg)
     }
     if (c > 0)
         waitpid(c, NULL, 0);
+    Py_END_ALLOW_THREADS
     return PyLong_FromLong((long)c);
 }
 
