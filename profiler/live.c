@@ -99,16 +99,80 @@ static uint64_t drop_map(void *ctx, uint64_t lane)
     return (lane & ~(uint64_t)CT_LANE_THREAD_MASK) | LIVE_ENDED_ID;
 }
 
+/* Lanes of dropped green threads (in gone) lose their green thread: a
+ * running lane becomes its thread's lane without a green thread, a
+ * suspended one its thread's suspended lane without one (which no filter
+ * selects but a green thread's), so the thread views keep their totals. */
+static uint64_t green_drop_map(void *ctx, uint64_t lane)
+{
+    struct drop_ctx *d = ctx;
+    if (!(lane >> 32) || !hmap_get(&d->gone, lane >> 32, 0))
+        return lane;
+    return lane & UINT64_C(0xffffffff);
+}
+
+static int green_gone(const struct live *l, const struct live_green *g)
+{
+    return g->ended && g->ended_ts + LIVE_ENDED_KEEP_NS <= l->now_ts;
+}
+
+/* Drop the green threads ended LIVE_ENDED_KEEP_NS ago: out of the list and
+ * by_green (their id, if the sampler gives it again, is a new green
+ * thread), their lanes folded by green_drop_map. Without memory nothing
+ * is dropped (and it is tried again next time). */
+static void sweep_greens(struct live *l)
+{
+    size_t ndrop = 0;
+    for (size_t i = 0; i < l->ngreens; i++)
+        ndrop += green_gone(l, &l->greens[i]);
+    if (!ndrop)
+        return;
+    struct drop_ctx d;
+    if (hmap_init(&d.gone, ndrop)) {
+        l->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < l->ngreens; i++)
+        if (green_gone(l, &l->greens[i]) && hmap_put(&d.gone, l->greens[i].id, 0, 1)) {
+            hmap_fini(&d.gone);
+            l->oom = 1;
+            return;
+        }
+    if (ct_grow_fold(&l->tree, green_drop_map, &d)) {
+        hmap_fini(&d.gone);
+        l->oom = 1;
+        return;
+    }
+    /* the list closes up; by_green follows the moves */
+    size_t k = 0;
+    for (size_t i = 0; i < l->ngreens; i++) {
+        struct live_green *g = &l->greens[i];
+        if (hmap_get(&d.gone, g->id, 0)) {
+            hmap_del(&l->by_green, g->id, 0);
+            continue;
+        }
+        if (k != i) {
+            l->greens[k] = *g;
+            *hmap_get(&l->by_green, g->id, 0) = k + 1;
+        }
+        k++;
+    }
+    l->ngreens = k;
+    hmap_fini(&d.gone);
+}
+
 /* Mark threads not sampled for LIVE_STALE_NS (their end record lost) as
  * ended; drop those ended LIVE_ENDED_KEEP_NS ago: their counters into
- * l->ended, their lanes folded into LIVE_ENDED_ID's. Runs at most every
- * quarter second of sampler time. Without memory nothing is dropped (and
- * it is tried again next time). */
+ * l->ended, their lanes folded into LIVE_ENDED_ID's. Ended green threads
+ * go the same way (sweep_greens). Runs at most every quarter second of
+ * sampler time. Without memory nothing is dropped (and it is tried again
+ * next time). */
 static void sweep_ended(struct live *l)
 {
     if (l->now_ts - l->swept_ts < 250000000)
         return;
     l->swept_ts = l->now_ts;
+    sweep_greens(l);
     size_t ndrop = 0;
     for (size_t i = 0; i < l->nthreads; i++) {
         struct live_thread *t = &l->threads[i];
@@ -184,6 +248,10 @@ static void add_green(struct live *l, const struct rec_green *r)
         return;
     }
     g->kind = r->kind;
+    if (r->ended && !g->ended) {
+        saw_ts(l, r->ts);
+        g->ended_ts = r->ts;
+    }
     g->ended = r->ended;
     memcpy(g->name, r->name, sizeof g->name);
     g->name[sizeof g->name - 1] = 0;
@@ -465,6 +533,7 @@ int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_s
     s->h = l->h;
     s->h.oom = l->oom;
     s->h.cells = l->tree.ncells;
+    s->h.greens = l->ngreens;
     s->ended = l->ended;
     s->ended.id = LIVE_ENDED_ID;
     s->nthreads = s->nfuncs = s->ngreens = 0;

@@ -15,7 +15,11 @@
  * others are sampled) stay listed, marked ended, for LIVE_ENDED_KEEP_NS of
  * sampler time; then their counters go to one "ended threads" sum and
  * their call-tree costs to one lane (LIVE_ENDED_ID), so memory follows the
- * threads alive, not every thread a thread-per-request server ever ran. */
+ * threads alive, not every thread a thread-per-request server ever ran.
+ * Ended green threads leave the same way, LIVE_ENDED_KEEP_NS after their
+ * end: out of the list, their call-tree costs folded into their OS
+ * thread's (running samples) or left to no view (suspended ones), so every
+ * thread view keeps its totals; a green id seen again is a new one. */
 #ifndef SONDE_LIVE_H
 #define SONDE_LIVE_H
 
@@ -39,6 +43,7 @@ struct live_header {
     int oom;                 /* memory ran out: some samples or frames are not counted */
     uint64_t ended_threads;  /* threads ended and dropped from the list (their sums: live_snap.ended) */
     size_t cells;            /* call-tree cost cells held (memory: bounded by the threads alive) */
+    size_t greens;           /* green threads held, ended ones not yet dropped included */
 };
 
 /* The live thread id standing for every thread dropped after it ended. */
@@ -61,7 +66,8 @@ struct live_green {
     uint32_t id;             /* the sampler's green thread id (rec_green.id) */
     uint32_t thread;         /* live thread id of the OS thread running it, 0 = not known */
     int kind;                /* enum green_kind */
-    int ended;
+    int ended;               /* gone since ended_ts (sampler ns): dropped LIVE_ENDED_KEEP_NS later */
+    int64_t ended_ts;
     char name[64], func[64]; /* from the target: escape before printing */
     uint64_t samples;        /* while it was the one running on its thread */
     int64_t wall_ns, cpu_ns; /* while running */
