@@ -68,7 +68,26 @@ void vw_thread_label(struct view *v, uint32_t t, char *out, size_t n)
         model_thread_label(v->m, t, out, n);
 }
 
-static void draw_title(struct view *v, int cols)
+/* Thread rows the timeline shows in a pane of h rows (the last is its legend). */
+static int tl_visible(int h)
+{
+    return h - 1 > 1 ? h - 1 : 1;
+}
+
+/* The timeline's selection (v->tsel: 0 = all threads, k = v->qth[k - 1])
+ * kept in range, and its window (v->tlscroll) scrolled to show it. */
+static void tl_clamp(struct view *v, int h)
+{
+    int count = (int)v->nqth;
+    if (v->tsel > count)
+        v->tsel = count;
+    if (v->tsel < 0)
+        v->tsel = 0;
+    int r = v->tsel ? v->tsel - 1 : 0;
+    vw_clamp(&r, &v->tlscroll, count, tl_visible(h));
+}
+
+static void draw_title(struct view *v, int cols, int h)
 {
     const char *pid = model_meta(v->m, "pid"), *cmd = model_meta(v->m, "cmd");
     const char *ver = model_meta(v->m, "python_version");
@@ -79,8 +98,14 @@ static void draw_title(struct view *v, int cols)
     attroff(A_REVERSE | A_BOLD);
     char lab[96];
     vw_thread_label(v, v->thread, lab, sizeof lab);
-    tui_putf(1, 0, cols, 1, "[%d] %s   Mode %s   Thread %s   %zu samples  %.2fs  total %.3fs",
-             v->pane + 1, pane_names[v->pane], vw_mode_name(v->mode), lab, v->m->nsamples,
+    char where[64] = "";
+    if (v->pane == P_TIMELINE && v->nqth) {
+        int last = v->tlscroll + tl_visible(h);
+        snprintf(where, sizeof where, " (rows %d-%d of %zu)", v->tlscroll + 1,
+                 last < (int)v->nqth ? last : (int)v->nqth, v->nqth);
+    }
+    tui_putf(1, 0, cols, 1, "[%d] %s%s   Mode %s   Thread %s   %zu samples  %.2fs  total %.3fs",
+             v->pane + 1, pane_names[v->pane], where, vw_mode_name(v->mode), lab, v->m->nsamples,
              v->duration_s, vw_grand_total(v));
 }
 
@@ -328,9 +353,11 @@ static void draw_timeline(struct view *v, int top, int h, int cols)
     snprintf(right, sizeof right, "%.2fs", v->duration_s);
     tui_putf(top - 1, 0, cols, 1, "%-*s|0s%*s|", lw - 1, " THREAD", w - 2 > 0 ? w - 2 : 0, right);
     attroff(A_REVERSE);
-    int count = (int)v->nqth, dummy = 0;
-    vw_clamp(&v->tsel, &dummy, count + 1, h - 1);
-    for (int i = 0; i < count && i < h - 1; i++) {
+    int count = (int)v->nqth, vis = tl_visible(h);
+    tl_clamp(v, h);
+    int shown = count - v->tlscroll < vis ? count - v->tlscroll : vis;
+    for (int y = 0; y < shown; y++) {
+        int i = v->tlscroll + y;
         const struct q_thread *t = &v->qth[i];
         const struct m_thread *mt = &v->m->threads[t->thread];
         int sel = i + 1 == v->tsel;
@@ -338,16 +365,16 @@ static void draw_timeline(struct view *v, int top, int h, int cols)
             sel_on(1);
         /* several processes: the pid, as --thread PID:NAME takes it */
         if (v->m->nprocs > 1)
-            tui_putf(top + i, 0, lw, 1, "%c%d:%.*s", v->thread == t->thread ? '>' : ' ', mt->pid, lw - 9,
+            tui_putf(top + y, 0, lw, 1, "%c%d:%.*s", v->thread == t->thread ? '>' : ' ', mt->pid, lw - 9,
                      mt->name && *mt->name ? mt->name : "?");
         else
-            tui_putf(top + i, 0, lw, 1, "%c%.*s %d", v->thread == t->thread ? '>' : ' ', lw - 9,
+            tui_putf(top + y, 0, lw, 1, "%c%.*s %d", v->thread == t->thread ? '>' : ' ', lw - 9,
                      mt->name && *mt->name ? mt->name : "?", mt->tid);
         if (sel)
             sel_on(0);
         if (!v->tl)
             continue;
-        move(top + i, lw);
+        move(top + y, lw);
         for (int c = 0; c < w; c++) {
             int st = v->tl[(size_t)i * w + c];
             if (st == 255) {
@@ -361,7 +388,7 @@ static void draw_timeline(struct view *v, int top, int h, int cols)
                 attroff(COLOR_PAIR(tui_state_pair(st)));
         }
     }
-    tui_put(top + (count < h - 1 ? count : h - 1), 0, cols,
+    tui_put(top + shown, 0, cols,
             " legend: # gil (holds the GIL)  w gil_wait  = nogil (on CPU, no GIL)  . idle   (one column = a time slice, its most frequent state)",
             1);
 }
@@ -377,8 +404,10 @@ void vw_draw(struct view *v)
         doupdate();
         return;
     }
-    draw_title(v, cols);
     int top = 3, h = rows - top - 1;
+    if (v->pane == P_TIMELINE)
+        tl_clamp(v, h); /* the title shows the timeline's window */
+    draw_title(v, cols, h);
     switch (v->pane) {
     case P_TREE: draw_tree(v, top, h, cols); break;
     case P_FLAT: draw_flat(v, top, h, cols); break;

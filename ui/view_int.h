@@ -88,6 +88,7 @@ struct view {
     int csel, cscroll;
     double *acc;               /* scratch, per function */
     int tsel;
+    int tlscroll;              /* first thread row the timeline shows */
     int tl_width;
     uint8_t *tl;               /* [qth row * width + col]: state, 255 = none */
     char search[128];

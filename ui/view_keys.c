@@ -21,7 +21,7 @@ static const char *const help_lines[] = {
     "  m             next mode: wall -> cpu -> gil (wall time holding the GIL)",
     "  w  c  g       mode wall / cpu / gil",
     "  t  T          next / previous thread filter;  a  all threads",
-    "  Up Down PgUp PgDn Home End   move",
+    "  Up Down PgUp PgDn Home End   move (the timeline scrolls its rows)",
     "  Right  +      call tree: expand the selected function",
     "  Left   -      call tree: collapse it (or go to its caller)",
     "  Enter  space  call tree: expand / collapse;  flat: its callers/callees;",
@@ -175,6 +175,8 @@ static enum vw_redraw k_thread(struct view *v, int ch)
 static enum vw_redraw k_move(struct view *v, int ch)
 {
     int page = vw_pane_height();
+    if (v->pane == P_TIMELINE && page > 2)
+        page--; /* the timeline's last row is its legend */
     switch (ch) {
     case KEY_UP: case 'k': move_sel(v, -1); break;
     case KEY_DOWN: case 'j': move_sel(v, 1); break;
