@@ -347,7 +347,15 @@ static int name_one(struct py_runtime *rt, uint64_t key, uint64_t value, void *a
     for (int i = 0; i < c->n; i++) {
         if (c->threads[i].ident != ident)
             continue;
-        uint64_t name;
+        uint64_t name, nid_obj, nid;
+        /* An ident is a pthread_t, which a thread started after this one
+         * ended may carry: the registry read after the thread list can
+         * name an ended thread after its successor. 3.8+ Threads know
+         * their OS thread: a different one is not this thread. */
+        if (c->threads[i].tid > 0 && (rt->major > 3 || (rt->major == 3 && rt->minor >= 8)) &&
+            py_obj_attr(rt, value, "_native_id", &nid_obj) == 0 && nid_obj &&
+            py_long_read(rt, nid_obj, &nid) == 0 && nid != (uint64_t)c->threads[i].tid)
+            continue;
         /* 2.7 mangles Thread.__name */
         const char *attr = rt->major == 2 ? "_Thread__name" : "_name";
         if (py_obj_attr(rt, value, attr, &name) == 0 && name)
