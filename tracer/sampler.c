@@ -333,6 +333,13 @@ int sampler_run(struct sampler *s)
             sleep_until(s, next);
     }
     int64_t now = mono_ns();
+    /* a last tick when a stop was asked (the agent at the program's exit):
+     * what happened since the previous one is in the recording too, the
+     * greenlet switches the hook reported meanwhile (their ends) among it */
+    if (stop_asked(s))
+        for (int i = 0; i < s->ntargets; i++)
+            if (s->targets[i]->alive)
+                sample_target(s, s->targets[i], now);
     for (int i = 0; i < s->ntargets; i++)
         if (s->targets[i]->alive)
             record_unsampled(s, s->targets[i], now);

@@ -670,7 +670,10 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     uint64_t sw = 0;
     int n = py_threads_snapshot(&t->rt, &t->snap, s->threads, PY_MAX_THREADS, &sw);
     if (n <= 0) {
-        /* No thread at all: the interpreter is finalizing or the process left. */
+        /* No thread at all: the interpreter is finalizing or the process left.
+         * The greenlet switches the hook reported before (their ends) are
+         * still the recording's. */
+        greenlets_tick(s, t, 0, now);
         if (n == SE_EXITED || n == SE_PERM || proc_gone(t->pid)) {
             t->alive = 0;
             record_unsampled(s, t, now); /* a zombie still tells its CPU */
