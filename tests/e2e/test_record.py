@@ -254,9 +254,15 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
     # bytecodes and hold the GIL while queued for a CPU (measured in CI: 6.8%
     # held, half of it off CPU). So: its GIL time on a CPU stays under 5%,
     # and all of it under 5% plus the time it was queued.
+    # 2.7's lock names no owner: a thread counts as holding it when the lock
+    # is taken and its state is the current one, two words read a moment
+    # apart, so a thread that just let go while another took the lock can be
+    # read as its holder (measured in CI: 6.2% on a CPU; README, "CPython
+    # 2.7"): 10% there.
+    bound = 5 if cpython.minor >= (3, 0) else 10
     on_cpu_gil = t["gil_pct"] * (1 - t["gil_offcpu_pct"] / 100.0)
-    assert on_cpu_gil <= 5, "hasher: GIL held on a CPU %.1f%%%s" % (on_cpu_gil, ctx)
-    assert t["gil_pct"] <= 5 + queued, "hasher: GIL held %.1f%%, queued %.1f%%%s" % (
+    assert on_cpu_gil <= bound, "hasher: GIL held on a CPU %.1f%%%s" % (on_cpu_gil, ctx)
+    assert t["gil_pct"] <= bound + queued, "hasher: GIL held %.1f%%, queued %.1f%%%s" % (
         t["gil_pct"], queued, ctx)
     # Off CPU it waits for the GIL -- or, while it is runnable, for a CPU (the
     # spinners' GIL handoffs and sonde itself compete for the two cores): the
