@@ -81,7 +81,8 @@ def test_tasks_are_lanes_with_their_own_time(sonde_bin, cpython, tmp_path):
     assert tasks_cpu <= main["cpu_s"] + 1e-6
     # short tasks come and go during the recording, and end
     short = [g for g in greens if g["function"].endswith("short_lived")]
-    assert len(short) >= 5, "%d short tasks seen of %d%s" % (len(short), truth["short"], ctx)
+    # (a sampler slowed down, under a sanitizer on a busy host, meets fewer)
+    assert len(short) >= 3, "%d short tasks seen of %d%s" % (len(short), truth["short"], ctx)
     assert sum(1 for g in short if g["end_s"] is not None) >= len(short) - 3
 
 
