@@ -160,20 +160,10 @@ def test_top_memory_does_not_follow_ended_threads(sonde_bin, newest_py, start_ta
         top.stderr.close()
 
 
-WORK = r"""
-import threading, time
-def handle(n):
-    end = time.time() + 0.02
-    while time.time() < end:
-        pass
-    time.sleep(0.05)
-ts = []
-for i in range(30):
-    ts.append(threading.Thread(target=handle, args=(i,), name="Thread-%d (handle)" % (i + 1)))
-    ts[-1].start()
-    time.sleep(0.01)
-for x in ts: x.join()
-"""
+# the report's thread-per-request workload (30 Thread-N (handle) and a
+# long-named thread)
+from test_report_threads import WORK  # noqa: E402
+
 
 
 def test_view_groups_threads_and_names_the_pid(sonde_bin, cpython, tmp_path):
