@@ -111,6 +111,27 @@ static uint64_t green_drop_map(void *ctx, uint64_t lane)
     return lane & UINT64_C(0xffffffff);
 }
 
+/* Into d->gone, or (no memory) d->gone freed and l->oom set: -1. */
+static int gone_add(struct live *l, struct drop_ctx *d, uint64_t id)
+{
+    if (!hmap_put(&d->gone, id, 0, 1))
+        return 0;
+    hmap_fini(&d->gone);
+    l->oom = 1;
+    return -1;
+}
+
+/* Fold the tree's lanes through map; without memory d->gone is freed and
+ * l->oom set: -1. */
+static int gone_fold(struct live *l, struct drop_ctx *d, uint64_t (*map)(void *, uint64_t))
+{
+    if (!ct_grow_fold(&l->tree, map, d))
+        return 0;
+    hmap_fini(&d->gone);
+    l->oom = 1;
+    return -1;
+}
+
 static int green_gone(const struct live *l, const struct live_green *g)
 {
     return g->ended && g->ended_ts + LIVE_ENDED_KEEP_NS <= l->now_ts;
@@ -133,16 +154,10 @@ static void sweep_greens(struct live *l)
         return;
     }
     for (size_t i = 0; i < l->ngreens; i++)
-        if (green_gone(l, &l->greens[i]) && hmap_put(&d.gone, l->greens[i].id, 0, 1)) {
-            hmap_fini(&d.gone);
-            l->oom = 1;
+        if (green_gone(l, &l->greens[i]) && gone_add(l, &d, l->greens[i].id))
             return;
-        }
-    if (ct_grow_fold(&l->tree, green_drop_map, &d)) {
-        hmap_fini(&d.gone);
-        l->oom = 1;
+    if (gone_fold(l, &d, green_drop_map))
         return;
-    }
     /* the list closes up; by_green follows the moves */
     size_t k = 0;
     for (size_t i = 0; i < l->ngreens; i++) {
@@ -192,17 +207,11 @@ static void sweep_ended(struct live *l)
     }
     for (size_t i = 0; i < l->nthreads; i++) {
         const struct live_thread *t = &l->threads[i];
-        if (t->ended && t->ended_ts + LIVE_ENDED_KEEP_NS <= l->now_ts && hmap_put(&d.gone, t->id, 0, 1)) {
-            hmap_fini(&d.gone);
-            l->oom = 1;
+        if (t->ended && t->ended_ts + LIVE_ENDED_KEEP_NS <= l->now_ts && gone_add(l, &d, t->id))
             return;
-        }
     }
-    if (ct_grow_fold(&l->tree, drop_map, &d)) {
-        hmap_fini(&d.gone);
-        l->oom = 1;
+    if (gone_fold(l, &d, drop_map))
         return;
-    }
     /* the list closes up; the map from (pid, tid) follows the moves */
     size_t k = 0;
     for (size_t i = 0; i < l->nthreads; i++) {
