@@ -301,7 +301,28 @@ static uint64_t coro_frame(struct target *t, struct glane *l)
 void green_recheck(struct sampler *s, struct target *t, int n)
 {
     struct green_state *g = t->green;
-    if (!s->o.span_of || !g || !g->tc.found)
+    if (!g || !g->tc.found)
+        return;
+    /* The stack's evidence first: a walk that did not meet the frame of
+     * its task's coroutine read another task's stack, or the loop's (the
+     * task gave the loop its turn between green_tick's read and the walk).
+     * That sample is the thread's, with its CPU: a task is charged only
+     * for stacks that are its own. */
+    for (int i = 0; i < n; i++) {
+        struct thread_tick *tk = &s->tick[i];
+        if (!tk->sl || tk->reuse || !tk->green_addr || !tk->green_frame || tk->green_seen)
+            continue;
+        uint64_t *v = hmap_get(&g->by_addr, tk->green_addr, 0);
+        if (v)
+            g->lanes[*v - 1].running_ns -= tk->wall;
+        tk->green = 0;
+        tk->green_addr = 0;
+        tk->green_frame = 0;
+        tk->green_seen = -1;
+        tk->span_race = 1; /* (its span is not known either) */
+        s->st.green_races++;
+    }
+    if (!s->o.span_of)
         return;
     uint64_t loops[CURRENT_MAX], now_task[CURRENT_MAX];
     int nc = py_tasks_current(&t->rt, &g->tc, loops, now_task, CURRENT_MAX);
@@ -407,7 +428,7 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
             if (s->threads[i].tid == l->tid && s->tick[i].sl) {
                 s->tick[i].green = l->id;
                 s->tick[i].green_addr = l->addr;
-                s->tick[i].green_frame = s->o.span_of ? coro_frame(t, l) : 0;
+                s->tick[i].green_frame = coro_frame(t, l);
                 l->running_ns += s->tick[i].wall;
                 break;
             }

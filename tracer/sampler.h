@@ -152,6 +152,10 @@ struct sampler_stats {
      * their stack read (their stack may be either one's): not errors, the
      * samples are kept */
     uint64_t span_races;
+    /* samples of a thread whose running task was switched out between the
+     * read of the loop's running task and the stack read (the walk did not
+     * meet the task's coroutine): charged to the thread, not to a task */
+    uint64_t green_races;
     /* --native: threads stopped and unwound, those that could not be
      * stopped (ended, not traceable, slow to stop: sampled with Python
      * frames only), native stacks cut short, and how long threads stood

@@ -57,8 +57,12 @@ def test_tasks_are_lanes_with_their_own_time(sonde_bin, cpython, tmp_path):
     # turns, which task gets a tick's CPU is a draw among the COMPUTE tasks,
     # so a task's share has a relative spread of sqrt((COMPUTE-1)/ticks);
     # the bound is 20%, or four times that spread when it is wider.
-    ticks = int(recording_meta(path)["ticks"])
+    meta = recording_meta(path)
+    ticks = int(meta["ticks"])
     rel = max(0.2, 4 * ((COMPUTE - 1) / max(ticks, 1)) ** 0.5)
+    # samples whose task gave the loop its turn during the stack read are
+    # the thread's (measured: 4-8 of 1,640 ticks)
+    assert int(meta["green_races"]) <= 0.1 * ticks, meta
     for name, want in truth["cpu"].items():
         (g,) = by_addr[truth["ids"][name]]
         assert g["name"] == (name if cpython.minor >= (3, 8) else "compute"), g
@@ -73,7 +77,9 @@ def test_tasks_are_lanes_with_their_own_time(sonde_bin, cpython, tmp_path):
         (g,) = by_addr[truth["ids"]["wait-%d" % k]]
         assert g["name"] == ("wait-%d" % k if cpython.minor >= (3, 8) else "park"), g
         assert g["function"].endswith("park"), g
-        assert g["cpu_s"] == 0 and g["running_pct"] == 0, (g, ctx)
+        # they run once, briefly, when their event is set at the end: a
+        # tick may find one finishing (and charge it that tick's CPU)
+        assert g["cpu_s"] <= 0.01 and g["running_pct"] < 1, (g, ctx)
         assert g["wall_s"] > 0.7 * SECONDS, (g, ctx)
         assert g["end_s"] is None or g["end_s"] > 0.7 * SECONDS, g
     # the tasks of the loop thread never use more CPU than the thread
@@ -150,7 +156,7 @@ def test_agent_records_tasks(sonde_bin, cpython, tmp_path):
     for name, want in truth["cpu"].items():
         g = by_name[name]
         assert abs(g["cpu_s"] - want) <= 0.2 * want + 0.03, (name, g["cpu_s"], want, cpython)
-    assert by_name["wait-0"]["cpu_s"] == 0
+    assert by_name["wait-0"]["cpu_s"] <= 0.01  # (it runs once, briefly, at the end)
     path, _ = record(sonde_bin, cpython, tmp_path, "--agent", "--no-tasks")
     assert report(sonde_bin, path)["green_threads"] == []
 
@@ -189,3 +195,22 @@ def test_no_tasks_states_no_period(sonde_bin, cpython, tmp_path):
     meta = dict(db.execute("SELECT key, value FROM meta"))
     db.close()
     assert meta["green_scans"] == "0" and float(meta["green_suspended_period_ms"]) == 0
+
+
+@pytest.mark.min_python((3, 8), "the rhythm workload names its tasks (3.8+)")
+def test_tasks_in_rhythm_with_the_sampler_are_not_aliased(sonde_bin, cpython, tmp_path):
+    """Four tasks take turns on 1 ms boundaries, sampled at 500 Hz: on a
+    fixed 2 ms grid, every tick would see turn-0 or turn-2 and never the
+    others. Each task's CPU against what it measured itself."""
+    out = tmp_path / "rhythm.sonde"
+    r = run_sonde(sonde_bin, "record", "-q", "-r", 500, "-o", out, "--",
+                  cpython.path, TARGETS / "rhythm.py", "tasks", 2.5, 1, 4, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    truth = json.loads(r.stdout.strip().splitlines()[-1])["cpu"]
+    by_name = {g["name"]: g for g in report(sonde_bin, out)["green_threads"]}
+    ticks = int(recording_meta(out)["ticks"])
+    rel = max(0.2, 4 * (3 / max(ticks, 1)) ** 0.5)
+    for name, want in truth.items():
+        got = by_name[name]["cpu_s"]
+        assert abs(got - want) <= rel * want + 0.03, \
+            "%s: cpu_s %.3f, measured %.3f (%d ticks, %s)" % (name, got, want, ticks, cpython)

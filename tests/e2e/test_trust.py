@@ -419,3 +419,29 @@ def test_exec_into_other_program_says_why(sonde_bin, interp, tmp_path):
     assert len(lines) == 1 and "sleep" in lines[0], r.stderr
     funcs = {f["function"] for f in report_json(sonde_bin, out)["functions"]}
     assert "before_exec" in funcs
+
+
+RHYTHM = TARGETS / "rhythm.py"
+
+
+def test_work_in_rhythm_with_the_sampler_is_not_aliased(sonde_bin, cpython, tmp_path):
+    """A thread that alternates between two functions on 1 ms boundaries,
+    sampled at 500 Hz: ticks on a fixed 2 ms grid would all land in the same
+    function (one shown with all the CPU, the other with none). Each
+    function's self CPU against what the workload measured itself."""
+    out = tmp_path / "rhythm.sonde"
+    r = run_sonde(sonde_bin, "record", "-q", "-r", 500, "-o", out, "--",
+                  cpython.path, RHYTHM, "threads", 2.5, 1, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    truth = json.loads(r.stdout.strip().splitlines()[-1])["cpu"]
+    r = run_sonde(sonde_bin, "report", "--json", "--mode", "cpu", out)
+    assert r.returncode == EXIT_OK, r.stderr
+    got = {f["function"]: f["self_cpu_s"] for f in json.loads(r.stdout)["functions"]}
+    ticks = int(meta(out)["ticks"])
+    # each tick is a draw between the two: a share's spread is
+    # sqrt(1/4/ticks); the bound is 15%, or four times that when wider
+    rel = max(0.15, 4 * (0.25 / max(ticks, 1)) ** 0.5 * 2)
+    for name in ("tick", "tock"):
+        assert abs(got.get(name, 0) - truth[name]) <= rel * truth[name] + 0.03, \
+            "%s: self CPU %.3f s, measured %.3f s (%d ticks, %s)" % (
+                name, got.get(name, 0), truth[name], ticks, cpython)
