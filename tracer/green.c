@@ -34,6 +34,8 @@
 #include <time.h>
 
 #define SCAN_SHARE 50          /* scans may take 1/50 of the time (about 2%) */
+#define EARLY_SHARE 12     /* while the number of tasks grows: about 8% */
+#define EARLY_MIN 16        /* grows: by more than this many since the last scan */
 #define SUSPENDED_RATE 10000  /* suspended samples a second at most, about 1% of a CPU */
 #define FIND_MIN_NS 20000000 /* look for asyncio again, while not imported: at least
                                   this long after the last look, and paced by its cost */
@@ -64,6 +66,8 @@ struct green_state {
     struct hmap by_addr;       /* task address -> lane index + 1 */
     uint64_t scan_no;
     int64_t last_scan_ns, next_scan_ns;
+    int64_t last_cost_ns;      /* CPU the last scan took */
+    int64_t scan_seen;         /* registry entries it met */
     uint64_t cur_loop[CURRENT_MAX], cur_task[CURRENT_MAX];
     int ncur;
     /* for green_recheck: the code objects of the tasks' coroutines met
@@ -271,6 +275,8 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     }
     int64_t cost = thread_cpu_ns() - c0;
     g->last_scan_ns = now;
+    g->last_cost_ns = cost;
+    g->scan_seen = st.seen;
     int64_t wait = cost * SCAN_SHARE, rows = (int64_t)got * 1000000000 / SUSPENDED_RATE;
     if (wait < rows)
         wait = rows;
@@ -400,6 +406,16 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
             }
         }
         g->next_scan_ns = now;
+    }
+    if (now < g->next_scan_ns && now >= g->last_scan_ns + g->last_cost_ns * EARLY_SHARE) {
+        /* More tasks than the last scan met (a program starting its
+         * thousands of tasks while a scan ran, a burst of requests): one
+         * read of the registries' sizes says so, and the next scan comes
+         * early, paced at EARLY_SHARE instead, until they stop growing.
+         * Tasks that end as others start leave the size as it was. */
+        int64_t cnt;
+        if (!py_tasks_count(&t->rt, &g->tc, &cnt) && cnt - g->scan_seen > EARLY_MIN)
+            g->next_scan_ns = now;
     }
     if (now >= g->next_scan_ns)
         scan(s, t, n, now);

@@ -755,6 +755,27 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
     return rc ? rc : r.n;
 }
 
+int py_tasks_count(struct py_runtime *rt, struct py_tasks *c, int64_t *n)
+{
+    *n = 0;
+    if (!c->found)
+        return 0;
+    /* PySetObject: fill, used, mask: `used` sits right before the mask */
+    uint64_t sets[3] = { c->all_set, c->all_set2, c->eager_set };
+    for (int i = 0; i < 3; i++) {
+        int64_t used;
+        if (!sets[i])
+            continue;
+        int rc = mem_read(&rt->mem, sets[i] + (uint64_t)rt->L.set_mask - 8, &used, 8);
+        if (rc)
+            return rc;
+        if (used < 0 || used > (int64_t)SET_MAX_SLOTS)
+            return SE_FAULT; /* torn */
+        *n += used;
+    }
+    return 0;
+}
+
 int py_tasks_current(struct py_runtime *rt, struct py_tasks *c, uint64_t *loops, uint64_t *tasks,
                      int max)
 {

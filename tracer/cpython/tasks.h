@@ -113,6 +113,12 @@ int py_tasks_find(struct py_runtime *rt, struct py_tasks *c);
 int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
                   int nthreads, struct py_task *out, int max, struct py_tasks_stats *st);
 
+/* How many entries the task registries hold now (live tasks, and weak
+ * references to tasks that died since the set last shrank): one small read
+ * per registry, to tell that tasks came or went in numbers since a scan.
+ * 0 (and *n) or a negative read error; *n = 0 when c found nothing. */
+int py_tasks_count(struct py_runtime *rt, struct py_tasks *c, int64_t *n);
+
 /* The tasks running now: (loop, task) pairs of _current_tasks, at most max
  * (and at most a few dozen loops). One or two reads; nothing allocated.
  * Count, or a negative read error. 0 when c has not found the registries. */
