@@ -48,10 +48,12 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
         return -ENOMEM;
     t->fd_stat = -1;
     t->slots = calloc((size_t)1 << SLOT_BITS, sizeof *t->slots);
-    int rc = t->slots ? py_runtime_attach(&t->rt, pid, err, errlen) : -ENOMEM;
+    t->occ = calloc((size_t)1 << SLOT_BITS, sizeof *t->occ);
+    int rc = t->slots && t->occ ? py_runtime_attach(&t->rt, pid, err, errlen) : -ENOMEM;
     if (rc) {
         py_runtime_fini(&t->rt);
         free(t->slots);
+        free(t->occ);
         free(t);
         return rc;
     }
@@ -104,10 +106,10 @@ static void target_free(struct target *t, void (*nat_close)(void *))
 {
     if (!t)
         return;
-    for (size_t i = 0; i < ((size_t)1 << SLOT_BITS); i++)
-        if (t->slots[i].tid)
-            slot_close(&t->slots[i]);
+    for (int k = 0; k < t->nslots; k++)
+        slot_close(&t->slots[t->occ[k]]);
     free(t->slots);
+    free(t->occ);
     green_free(t);
     greenlets_free(t);
     if (t->fd_stat >= 0)
