@@ -80,3 +80,14 @@ def test_sonde_does_not_link_libcurl(sonde_bin):
     assert r.returncode == 0, r.stderr
     needed = re.findall(r"\(NEEDED\).*\[(.*)\]", r.stdout)
     assert needed and not [n for n in needed if "curl" in n], needed
+
+
+def test_sonde_does_not_link_microhttpd(sonde_bin):
+    """Every sonde command (`sonde record --agent` on the recorded program's
+    start-up path among them) starts without libmicrohttpd and GnuTLS's
+    libraries: the collector loads it when its HTTP server starts
+    (collector/mhd_dl.h)."""
+    r = subprocess.run(["readelf", "-d", sonde_bin], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    needed = re.findall(r"\(NEEDED\).*\[(.*)\]", r.stdout)
+    assert needed and not [n for n in needed if "microhttpd" in n or "gnutls" in n], needed
