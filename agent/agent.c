@@ -44,6 +44,10 @@ struct agent {
      * the program's: kept out of the recording's unsampled CPU */
     pid_t own[MAX_OWN];
     int nown;
+    /* the sampler while it runs, for stop_locked to wake (the agent's
+     * threads block signals: nothing else ends its sleep between ticks) */
+    pthread_mutex_t smu;
+    struct sampler *s;
 };
 
 static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -168,6 +172,7 @@ static void *agent_main(void *arg)
         .own_cpu_ns = own_cpu_ns,
         .own_cpu_ctx = a,
         .span_of = agent_span_of,
+        .wakeable = 1,
     };
     struct sampler *s = NULL;
     struct recorder *r = NULL;
@@ -198,7 +203,13 @@ static void *agent_main(void *arg)
     }
     find_own_threads(a);
     phase("sampling");
+    pthread_mutex_lock(&a->smu);
+    a->s = s;
+    pthread_mutex_unlock(&a->smu);
     sampler_run(s);
+    pthread_mutex_lock(&a->smu);
+    a->s = NULL;
+    pthread_mutex_unlock(&a->smu);
     phase("sampler stopped");
     struct sampler_stats st;
     sampler_get_stats(s, &st);
@@ -230,8 +241,13 @@ static int stop_locked(void)
     agent_cur = NULL;
     __atomic_store_n(&a->stop, 1, __ATOMIC_RELAXED);
     phase("stop asked");
+    pthread_mutex_lock(&a->smu);
+    if (a->s)
+        sampler_wake(a->s);
+    pthread_mutex_unlock(&a->smu);
     pthread_join(a->thread, NULL);
     int rc = a->rc;
+    pthread_mutex_destroy(&a->smu);
     free(a);
     return rc;
 }
@@ -289,6 +305,7 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
         return -ENOMEM;
     a->rate_hz = rate_hz;
     a->duration_s = duration_s;
+    pthread_mutex_init(&a->smu, NULL);
     int n;
     if (output[0] == '/') {
         n = snprintf(a->out, sizeof a->out, "%s", output);

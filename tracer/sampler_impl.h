@@ -124,6 +124,9 @@ struct rejected {
 
 struct sampler {
     struct sampler_opts o;
+    pthread_mutex_t wake_mu; /* o.wakeable: the sleep between ticks (sampler_wake) */
+    pthread_cond_t wake_cv;  /* on CLOCK_MONOTONIC */
+    int woken;
     struct sample_queue *q;
     struct target *targets[MAX_TARGETS];
     int ntargets;
