@@ -44,6 +44,10 @@ struct agent {
      * the program's: kept out of the recording's unsampled CPU */
     pid_t own[MAX_OWN];
     int nown;
+    /* the sampler while it runs, for stop_locked to wake (the agent's
+     * threads block signals: nothing else ends its sleep between ticks) */
+    pthread_mutex_t smu;
+    struct sampler *s;
 };
 
 static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -125,11 +129,30 @@ static int wait_for_runtime(struct agent *a)
     }
 }
 
+/* SONDE_AGENT_TIMING=1 at load: the agent's phases, in ms since its load,
+ * on stderr (for scripts/bench agent-startup). */
+static int agent_timing;
+static struct timespec agent_t0;
+
+static void phase(const char *what)
+{
+    if (!agent_timing)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    char msg[128];
+    snprintf(msg, sizeof msg, "timing: %.1f ms %s",
+             (double)(now.tv_sec - agent_t0.tv_sec) * 1e3 + (double)(now.tv_nsec - agent_t0.tv_nsec) / 1e6, what);
+    say(msg);
+}
+
 static void *agent_main(void *arg)
 {
     struct agent *a = arg;
     pthread_setname_np(pthread_self(), AGENT_NAME);
+    phase("thread started");
     int rc = wait_for_runtime(a);
+    phase("runtime found");
     if (rc) {
         a->rc = rc;
         say(a->err);
@@ -149,14 +172,17 @@ static void *agent_main(void *arg)
         .own_cpu_ns = own_cpu_ns,
         .own_cpu_ctx = a,
         .span_of = agent_span_of,
+        .wakeable = 1,
     };
     struct sampler *s = NULL;
     struct recorder *r = NULL;
     sqlite3 *db = NULL;
     rc = sampler_new(&s, getpid(), &so, q, a->err, sizeof a->err);
+    phase("sampler attached");
     static const char *const meta[] = { "recorded_by", "agent", NULL };
     if (!rc)
         rc = store_create(a->out, meta, &db, a->err, sizeof a->err);
+    phase("store created");
     if (!rc) {
         struct sampler_stats st0;
         sampler_get_stats(s, &st0);
@@ -176,17 +202,29 @@ static void *agent_main(void *arg)
         return NULL;
     }
     find_own_threads(a);
+    phase("sampling");
+    pthread_mutex_lock(&a->smu);
+    a->s = s;
+    pthread_mutex_unlock(&a->smu);
     sampler_run(s);
+    pthread_mutex_lock(&a->smu);
+    a->s = NULL;
+    pthread_mutex_unlock(&a->smu);
+    phase("sampler stopped");
     struct sampler_stats st;
     sampler_get_stats(s, &st);
     uint64_t switches = sampler_gil_switches(s);
     /* the writer reads the sampler's code objects until it is joined */
     rc = recorder_finish(r, &st, switches, a->rate_hz, a->err, sizeof a->err);
+    phase("recording finished");
     agent_profiles_stop(); /* every sample is in: spans wait for none */
+    phase("profiles stopped");
     sampler_free(s);
     squeue_free(q);
+    phase("sampler freed");
     if (!rc) /* the spans ended while it ran, into the recording's span tables */
         rc = agent_spans_save(a->out, a->err, sizeof a->err);
+    phase("spans saved");
     if (rc) {
         a->rc = rc;
         say(a->err);
@@ -202,8 +240,14 @@ static int stop_locked(void)
         return 0;
     agent_cur = NULL;
     __atomic_store_n(&a->stop, 1, __ATOMIC_RELAXED);
+    phase("stop asked");
+    pthread_mutex_lock(&a->smu);
+    if (a->s)
+        sampler_wake(a->s);
+    pthread_mutex_unlock(&a->smu);
     pthread_join(a->thread, NULL);
     int rc = a->rc;
+    pthread_mutex_destroy(&a->smu);
     free(a);
     return rc;
 }
@@ -261,6 +305,7 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
         return -ENOMEM;
     a->rate_hz = rate_hz;
     a->duration_s = duration_s;
+    pthread_mutex_init(&a->smu, NULL);
     int n;
     if (output[0] == '/') {
         n = snprintf(a->out, sizeof a->out, "%s", output);
@@ -308,6 +353,9 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
  * starts do not record into the same file. */
 __attribute__((constructor)) static void agent_init(void)
 {
+    clock_gettime(CLOCK_MONOTONIC, &agent_t0);
+    const char *tm = getenv("SONDE_AGENT_TIMING");
+    agent_timing = tm && strcmp(tm, "1") == 0;
     pthread_atfork(NULL, NULL, atfork_child);
     const char *out = getenv("SONDE_AGENT_OUTPUT");
     if (!out || !*out || !dlsym(RTLD_DEFAULT, "_PyRuntime"))
@@ -324,6 +372,13 @@ __attribute__((constructor)) static void agent_init(void)
     unsetenv("SONDE_AGENT_DURATION");
     unsetenv("SONDE_AGENT_TASKS");
     int rc = sonde_agent_start(path, rate, dur);
+    if (!rc) {
+        /* for sonde/boot/sitecustomize.py: this process records (a child
+         * inherits the variable, with another pid than its own) */
+        char pid[16];
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        setenv("SONDE_AGENT_RECORDING", pid, 1);
+    }
     if (rc) {
         char msg[PATH_MAX + 64];
         snprintf(msg, sizeof msg, "cannot record into %s: %s", path, strerror(-rc));

@@ -1,6 +1,7 @@
 #include "collector/http.h"
 
 #include "collector/decode.h"
+#include "collector/mhd_dl.h"
 #include "collector/otlp_json.h"
 #include "collector/otlp_proto.h"
 #include "collector/zipkin.h"
@@ -10,7 +11,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
+
+/* libmicrohttpd, loaded by http_server_new before it starts the daemon
+ * (collector/mhd_dl.h): every other use follows */
+static const struct mhd_dl *mhd;
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -68,20 +72,20 @@ struct req {
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype, const void *body,
                                size_t len, int retry_after)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = mhd->create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     if (ctype)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry_after);
-        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+        mhd->add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (status == 401)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+        mhd->add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = mhd->queue_response(c, status, r);
+    mhd->destroy_response(r);
     return ret;
 }
 
@@ -101,7 +105,7 @@ static int token_ok(struct http_server *s, struct MHD_Connection *c)
 {
     if (!s->token)
         return 1;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7))
         return 0;
     h += 7;
@@ -189,7 +193,7 @@ out:
 
 static int is_proto(struct MHD_Connection *c)
 {
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     return ct && (!strncasecmp(ct, "application/x-protobuf", 22) || !strncasecmp(ct, "application/protobuf", 20));
 }
 
@@ -246,7 +250,7 @@ static void stored_cb(void *arg, int rc)
     pthread_mutex_unlock(&s->mu);
     /* from here on r may be answered and freed by its connection's thread */
     if (resume)
-        MHD_resume_connection(c);
+        mhd->resume_connection(c);
     pthread_mutex_lock(&s->mu);
     s->pending--;
     pthread_cond_broadcast(&s->cv);
@@ -273,7 +277,7 @@ static enum MHD_Result finish(struct http_server *s, struct MHD_Connection *c, s
 /* finish: decode the body and hand its spans to the store */
 static enum MHD_Result decode_submit(struct http_server *s, struct MHD_Connection *c, struct req *r)
 {
-    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *enc = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     char *plain = NULL;
     size_t plen = 0;
     const char *body = r->body ? r->body : "";
@@ -347,7 +351,7 @@ static enum MHD_Result decode_submit(struct http_server *s, struct MHD_Connectio
     pthread_mutex_lock(&s->mu);
     r->submitted = 1;
     if (!r->stored) {
-        MHD_suspend_connection(c);
+        mhd->suspend_connection(c);
         r->suspended = 1;
     }
     int stored = r->stored;
@@ -366,7 +370,7 @@ static int grow_body(struct http_server *s, struct MHD_Connection *c, struct req
     size_t nc = r->cap ? r->cap : 16384;
     while (nc < need)
         nc *= 2;
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
     if (len >= need && nc > len)
         nc = (size_t)len; /* the whole body, no more */
@@ -428,7 +432,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             r->done = 1;
             return fail(c, 405, "method not allowed: use POST", 0);
         }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl = mhd->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
         if (len > s->o.max_body) {
             r->done = 1;
@@ -520,6 +524,8 @@ int http_server_new(const char *host, int port, const struct http_opts *o, struc
                     struct http_server **out, int *bound_port, char *err, size_t errlen)
 {
     *out = NULL;
+    if (!mhd && !(mhd = mhd_dl()))
+        return se_fail(err, errlen, -ENOENT, "cannot load libmicrohttpd.so.12 (install libmicrohttpd12)");
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res = NULL;
@@ -582,7 +588,7 @@ int http_server_new(const char *host, int port, const struct http_opts *o, struc
     json_object_seed(0);
     /* a request waiting for the store is suspended: its thread serves other
      * connections meanwhile (MHD_ALLOW_SUSPEND_RESUME) */
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+    s->d = mhd->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                                 MHD_ALLOW_SUSPEND_RESUME,
                             0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
                             s->o.threads, MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
@@ -611,7 +617,7 @@ void http_server_free(struct http_server *s)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     if (s->d)
-        MHD_stop_daemon(s->d);
+        mhd->stop_daemon(s->d);
     if (s->fd >= 0)
         close(s->fd);
     free(s->token);

@@ -48,10 +48,12 @@ static int add_target(struct sampler *s, pid_t pid, char *err, size_t errlen)
         return -ENOMEM;
     t->fd_stat = -1;
     t->slots = calloc((size_t)1 << SLOT_BITS, sizeof *t->slots);
-    int rc = t->slots ? py_runtime_attach(&t->rt, pid, err, errlen) : -ENOMEM;
+    t->occ = calloc((size_t)1 << SLOT_BITS, sizeof *t->occ);
+    int rc = t->slots && t->occ ? py_runtime_attach(&t->rt, pid, err, errlen) : -ENOMEM;
     if (rc) {
         py_runtime_fini(&t->rt);
         free(t->slots);
+        free(t->occ);
         free(t);
         return rc;
     }
@@ -104,10 +106,10 @@ static void target_free(struct target *t, void (*nat_close)(void *))
 {
     if (!t)
         return;
-    for (size_t i = 0; i < ((size_t)1 << SLOT_BITS); i++)
-        if (t->slots[i].tid)
-            slot_close(&t->slots[i]);
+    for (int k = 0; k < t->nslots; k++)
+        slot_close(&t->slots[t->occ[k]]);
     free(t->slots);
+    free(t->occ);
     green_free(t);
     greenlets_free(t);
     if (t->fd_stat >= 0)
@@ -166,6 +168,12 @@ int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
         s->o.rate_hz = 10000;
     s->q = q;
     pthread_mutex_init(&s->pub_mu, NULL);
+    pthread_mutex_init(&s->wake_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake_cv, &ca);
+    pthread_condattr_destroy(&ca);
     s->t0 = mono_ns();
     s->t0_ticks = proc_boot_ticks_now();
     s->st.start_unix_ns = real_ns();
@@ -183,6 +191,14 @@ int sampler_new(struct sampler **out, pid_t pid, const struct sampler_opts *o,
     return 0;
 }
 
+void sampler_wake(struct sampler *s)
+{
+    pthread_mutex_lock(&s->wake_mu);
+    s->woken = 1;
+    pthread_cond_signal(&s->wake_cv);
+    pthread_mutex_unlock(&s->wake_mu);
+}
+
 void sampler_free(struct sampler *s)
 {
     if (!s)
@@ -192,6 +208,8 @@ void sampler_free(struct sampler *s)
     free(s->rawall);
     free(s->mgall);
     pthread_mutex_destroy(&s->pub_mu);
+    pthread_mutex_destroy(&s->wake_mu);
+    pthread_cond_destroy(&s->wake_cv);
     free(s);
 }
 
@@ -264,9 +282,16 @@ static int64_t duty_start(const struct sampler *s, int64_t t)
 }
 
 /* Sleep until CLOCK_MONOTONIC reaches t, or a stop is asked for. */
-static void sleep_until(const struct sampler *s, int64_t t)
+static void sleep_until(struct sampler *s, int64_t t)
 {
     struct timespec ts = { (time_t)(t / 1000000000), (long)(t % 1000000000) };
+    if (s->o.wakeable) {
+        pthread_mutex_lock(&s->wake_mu);
+        while (!s->woken && !stop_asked(s) && pthread_cond_timedwait(&s->wake_cv, &s->wake_mu, &ts) == 0)
+            ;
+        pthread_mutex_unlock(&s->wake_mu);
+        return;
+    }
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         if (stop_asked(s))
             break;

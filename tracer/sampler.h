@@ -179,6 +179,10 @@ struct sampler_opts {
                                 while it runs even when no target is left */
     volatile sig_atomic_t *stop; /* set to stop: by a signal handler, or by
                                 another thread with __atomic_store_n */
+    int wakeable;            /* sleep between ticks on a condition variable that
+                                sampler_wake signals (for a sampling thread that
+                                blocks signals: the agent's), rather than in
+                                clock_nanosleep, which a signal interrupts */
     int64_t duty_ns;         /* > 0: sample only in the even duty_ns-long windows of
                                 CLOCK_MONOTONIC (scripts/bench measures the
                                 target's speed in the odd ones against them) */
@@ -241,6 +245,11 @@ struct sampler_native {
 
 
 struct sampler;
+
+/* With o.wakeable: end the sampling thread's current sleep at once, so that
+ * sampler_run sees *o.stop (set it first) now rather than at its next tick.
+ * Any thread, while s exists; a no-op without o.wakeable. */
+void sampler_wake(struct sampler *s);
 
 /* Create a sampler over pid (already a live Python process) that fills q
  * (the caller owns q and frees it after the sampler and its consumer). */

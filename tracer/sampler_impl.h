@@ -56,6 +56,10 @@ struct target {
     int alive;
     struct tslot *slots;   /* hash by tid, 1 << SLOT_BITS */
     int nslots, nseen;     /* slots in use; of those, seen at this tick */
+    /* the indices of the slots in use (nslots of them), so that closing
+     * them all reads those alone: the table is 1 << SLOT_BITS slots whose
+     * untouched pages would each fault in */
+    uint16_t *occ;
     uint64_t gil_lo, gil_hi, gil_interp;
     uint64_t switches0, switches_last;
     int64_t last_names_ts;
@@ -120,6 +124,9 @@ struct rejected {
 
 struct sampler {
     struct sampler_opts o;
+    pthread_mutex_t wake_mu; /* o.wakeable: the sleep between ticks (sampler_wake) */
+    pthread_cond_t wake_cv;  /* on CLOCK_MONOTONIC */
+    int woken;
     struct sample_queue *q;
     struct target *targets[MAX_TARGETS];
     int ntargets;

@@ -36,7 +36,7 @@ static struct tslot *slot_find(struct target *t, pid_t tid, int create)
             struct tslot *sl = &t->slots[i];
             memset(sl, 0, sizeof *sl);
             sl->tid = tid;
-            t->nslots++;
+            t->occ[t->nslots++] = (uint16_t)i;
             sl->last_cpu = -1;
             sl->last_delay = -1;
             sl->last_pcount = -1;
@@ -83,9 +83,9 @@ static void slots_sweep(struct sampler *s, struct target *t, uint64_t tick, int6
     if (!fresh)
         return;
     t->slots = fresh;
-    for (size_t i = 0; i < n; i++) {
-        if (!old[i].tid)
-            continue;
+    int was = t->nslots, kept = 0;
+    for (int k = 0; k < was; k++) {
+        size_t i = t->occ[k];
         if (old[i].seen_tick != tick) {
             /* a thread list read while it changed can miss a live thread:
              * only a thread the kernel no longer has has ended */
@@ -108,6 +108,7 @@ static void slots_sweep(struct sampler *s, struct target *t, uint64_t tick, int6
             j = (j + 1) & mask;
         sl = &fresh[j];
         *sl = old[i];
+        t->occ[kept++] = (uint16_t)j; /* kept <= k: the old index was read */
     }
     free(old);
 }
@@ -280,10 +281,10 @@ static int check_exec(struct sampler *s, struct target *t, int64_t now)
             return 0;
         /* a new image: the old one's threads, code objects and addresses
          * are gone */
-        for (size_t i = 0; i < ((size_t)1 << SLOT_BITS); i++)
-            if (t->slots[i].tid)
-                slot_close(&t->slots[i]);
-        memset(t->slots, 0, ((size_t)1 << SLOT_BITS) * sizeof *t->slots);
+        for (int k = 0; k < t->nslots; k++) {
+            slot_close(&t->slots[t->occ[k]]);
+            memset(&t->slots[t->occ[k]], 0, sizeof *t->slots);
+        }
         t->nslots = 0;
         t->exec_pending = 1;
         t->exec_since = now;

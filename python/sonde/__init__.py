@@ -17,7 +17,6 @@ of their own, through a switch hook installed when greenlet is imported
 to this file (an installed sonde), then in the build tree.
 """
 import atexit
-import ctypes
 import os
 
 __all__ = ["start", "stop", "active", "library_path"]
@@ -41,6 +40,7 @@ def library_path():
 def _load():
     global _lib
     if _lib is None:
+        import ctypes  # here, not at import: `import sonde` stays cheap
         lib = ctypes.CDLL(library_path())
         lib.sonde_agent_start.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_double]
         lib.sonde_agent_start.restype = ctypes.c_int

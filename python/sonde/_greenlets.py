@@ -9,9 +9,10 @@ target greenlets, the frame where the origin parked, and whether it
 finished, without running Python code. A greenlet is described (name,
 function, by _describe here) the first time the current recording meets
 it. Should the agent's tracer be unavailable, the Python one below does the
-same through ctypes, at a much higher cost per switch.
+same through ctypes, at a much higher cost per switch. Neither this module
+nor install_at_import imports ctypes: the process `sonde record --agent`
+starts pays for it only once greenlet is imported.
 """
-import ctypes
 import sys
 
 _installed = False
@@ -88,6 +89,7 @@ def _hook_now(lib):
     global _installed
     if _installed:
         return
+    import ctypes
     import greenlet
     import weakref
     lib.sonde_greenlet_switch.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
@@ -156,7 +158,9 @@ def _hook_new_threads(hook):
 
 
 class _Finder:
-    """Installs the hook right after greenlet is imported."""
+    """Installs the hook right after greenlet is imported. lib is the
+    agent's CDLL, or a function that returns it (or None: no hook) when
+    greenlet is imported."""
 
     def __init__(self, lib):
         self.lib = lib
@@ -166,10 +170,18 @@ class _Finder:
             return None
         import importlib.util
         sys.meta_path.remove(self)
+        lib = self.lib
+        if callable(lib):
+            try:
+                lib = lib()
+            except Exception:
+                lib = None
+            if lib is None:
+                return None
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        loader, lib = spec.loader, self.lib
+        loader = spec.loader
 
         class _Loader:
             def create_module(self, spec):
@@ -184,6 +196,30 @@ class _Finder:
 
         spec.loader = _Loader()
         return spec
+
+
+def _loaded_agent(path):
+    """The agent library at path as a CDLL if this process has it loaded
+    and it records, else None."""
+    import ctypes
+    import os
+    dll = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    dll.sonde_agent_active.restype = ctypes.c_int
+    return dll if dll.sonde_agent_active() else None
+
+
+def install_at_import(path):
+    """Hook greenlet switches into the agent library at path, already loaded
+    (LD_PRELOAD), once greenlet is imported, if the agent records then."""
+    if _installed:
+        return
+    if "greenlet" in sys.modules:
+        lib = _loaded_agent(path)
+        if lib is not None:
+            install(lib)
+        return
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(lambda: _loaded_agent(path)))
 
 
 def install(lib):

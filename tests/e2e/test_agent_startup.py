@@ -55,6 +55,24 @@ def test_agent_loads_no_curl_and_no_tracer_until_used(sonde_bin, tmp_path):
     assert recording_meta(out)["recorded_by"] == "agent"
 
 
+def test_agent_boot_imports_no_ctypes_until_greenlet(sonde_bin, tmp_path):
+    """The greenlet hook that `sonde record --agent` installs in the program
+    (sonde/boot/sitecustomize.py) imports ctypes only once greenlet is
+    imported; the agent tells the program that it records through
+    $SONDE_AGENT_RECORDING, its pid, which a child does not take for its own."""
+    out = str(tmp_path / "s.sonde")
+    prog = ("import os, subprocess, sys\n"
+            "print('start', 'ctypes' in sys.modules, os.environ.get('SONDE_AGENT_RECORDING') == str(os.getpid()))\n"
+            "print('finder', any(type(f).__name__ == '_Finder' for f in sys.meta_path))\n"
+            "c = subprocess.run([sys.executable, '-c', 'import os, sys; "
+            "print(os.environ.get(\"SONDE_AGENT_RECORDING\") == str(os.getpid()), "
+            "any(type(f).__name__ == \"_Finder\" for f in sys.meta_path))'], capture_output=True, text=True)\n"
+            "print('child', c.stdout.strip())\n")
+    r = run_sonde(sonde_bin, "record", "--agent", "-q", "-o", out, "--", PY, "-c", prog, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["start False True", "finder True", "child False False"], r.stdout + r.stderr
+
+
 def test_sonde_does_not_link_libcurl(sonde_bin):
     """Every sonde command starts without libcurl's twenty-odd libraries:
     the collector's forwarder loads it when it starts (common/curl_dl.h)."""
@@ -62,3 +80,14 @@ def test_sonde_does_not_link_libcurl(sonde_bin):
     assert r.returncode == 0, r.stderr
     needed = re.findall(r"\(NEEDED\).*\[(.*)\]", r.stdout)
     assert needed and not [n for n in needed if "curl" in n], needed
+
+
+def test_sonde_does_not_link_microhttpd(sonde_bin):
+    """Every sonde command (`sonde record --agent` on the recorded program's
+    start-up path among them) starts without libmicrohttpd and GnuTLS's
+    libraries: the collector loads it when its HTTP server starts
+    (collector/mhd_dl.h)."""
+    r = subprocess.run(["readelf", "-d", sonde_bin], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    needed = re.findall(r"\(NEEDED\).*\[(.*)\]", r.stdout)
+    assert needed and not [n for n in needed if "microhttpd" in n or "gnutls" in n], needed

@@ -216,9 +216,77 @@ static void check_bad_files(void)
     }
 }
 
+/* Copy the file at from to to (through a temporary name renamed over it: a
+ * new inode). 0 or -1. */
+static int copy_file(const char *from, const char *to)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.new", to);
+    FILE *in = fopen(from, "rb"), *out = fopen(tmp, "wb");
+    int ok = in && out;
+    char buf[65536];
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, out) == n;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        ok = 0;
+    return ok && rename(tmp, to) == 0 ? 0 : -1;
+}
+
+/* The same question about an unchanged file is answered from the cache;
+ * another question, or the file replaced, parses it again. */
+static void check_cache(void)
+{
+    char dir[] = "/tmp/sonde-test-elfcacheXXXXXX", path[PATH_MAX];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/exe", dir);
+    CHECK_INT(copy_file(main_path, path), 0);
+    const char *names[] = { "sonde_test_global_marker", "main" };
+    const char *other[] = { "main", "sonde_test_global_marker" };
+    uint64_t v[2] = { 0, 0 }, w[2] = { 9, 9 };
+    struct elf_info i1, i2;
+    unsigned long p0 = elf_lookup_parses();
+    CHECK_INT(elf_lookup(path, names, v, 2, &i1), 2);
+    CHECK_INT(elf_lookup_parses() - p0, 1);
+    memset(&i2, 0xff, sizeof i2);
+    CHECK_INT(elf_lookup(path, names, w, 2, &i2), 2);
+    CHECK_INT(elf_lookup_parses() - p0, 1); /* answered from the cache */
+    CHECK_INT(w[0], v[0]);
+    CHECK_INT(w[1], v[1]);
+    CHECK(memcmp(&i1, &i2, sizeof i1) == 0, "cached elf_info differs");
+    CHECK_INT(elf_lookup(path, other, w, 2, NULL), 2);
+    CHECK_INT(elf_lookup_parses() - p0, 2); /* other names: parsed */
+    CHECK_INT(w[0], v[1]);
+    CHECK_INT(w[1], v[0]);
+
+    /* replaced by a file that is not ELF: no stale answer */
+    char text[PATH_MAX];
+    snprintf(text, sizeof text, "%s/text", dir);
+    FILE *f = fopen(text, "w");
+    CHECK(f != NULL, "fopen");
+    if (f) {
+        fputs("not an ELF file\n", f);
+        fclose(f);
+    }
+    CHECK_INT(copy_file(text, path), 0);
+    CHECK_INT(elf_lookup(path, names, w, 2, NULL), SE_BADFILE);
+    /* replaced again by the executable: parsed afresh */
+    CHECK_INT(copy_file(main_path, path), 0);
+    unsigned long p1 = elf_lookup_parses();
+    CHECK_INT(elf_lookup(path, names, w, 2, NULL), 2);
+    CHECK_INT(elf_lookup_parses() - p1, 1);
+    CHECK_INT(w[0], v[0]);
+    unlink(path);
+    unlink(text);
+    rmdir(dir);
+}
+
 int main(void)
 {
     check_self();
+    check_cache();
     check_libc();
     check_pythons();
     check_bad_files();

@@ -7,17 +7,114 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static Elf *open_elf(const char *path, int *fd)
+/* The answers of the last lookups, by file identity (device, inode, size,
+ * modification time) and the names asked: a process is attached to more
+ * than once (the agent waits for its runtime, then its sampler attaches),
+ * and parsing the symbol table of a large executable costs milliseconds
+ * each time. A file replaced or rewritten has another identity. */
+#define CACHE_N 8
+struct cached {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    size_t n;
+    char *names;         /* the n names, each NUL-terminated, one after another */
+    uint64_t *values;
+    struct elf_info info;
+    int found;
+};
+static struct cached cache[CACHE_N];
+static size_t cache_next;
+static unsigned long cache_parses;
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_file(const struct cached *c, const struct stat *st)
+{
+    return c->names && c->dev == st->st_dev && c->ino == st->st_ino && c->size == st->st_size &&
+           c->mtime.tv_sec == st->st_mtim.tv_sec && c->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static int same_names(const struct cached *c, const char *const *names, size_t n)
+{
+    if (c->n != n)
+        return 0;
+    const char *p = c->names;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(p, names[i]) != 0)
+            return 0;
+        p += strlen(p) + 1;
+    }
+    return 1;
+}
+
+/* Under cache_mu: the answer for st and names, copied out; 1 if found. */
+static int cache_get(const struct stat *st, const char *const *names, uint64_t *values, size_t n,
+                     struct elf_info *info, int *found)
+{
+    for (size_t k = 0; k < CACHE_N; k++) {
+        const struct cached *c = &cache[k];
+        if (!same_file(c, st) || !same_names(c, names, n))
+            continue;
+        if (n)
+            memcpy(values, c->values, n * sizeof *values);
+        if (info)
+            *info = c->info;
+        *found = c->found;
+        return 1;
+    }
+    return 0;
+}
+
+/* Under cache_mu: keep an answer (best effort: nothing is kept when out of
+ * memory). */
+static void cache_put(const struct stat *st, const char *const *names, const uint64_t *values, size_t n,
+                      const struct elf_info *info, int found)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(names[i]) + 1;
+    char *nm = malloc(len);
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!nm || !v) {
+        free(nm);
+        free(v);
+        return;
+    }
+    char *p = nm;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(names[i]) + 1;
+        memcpy(p, names[i], l);
+        p += l;
+    }
+    if (n)
+        memcpy(v, values, n * sizeof *v);
+    struct cached *c = &cache[cache_next];
+    cache_next = (cache_next + 1) % CACHE_N;
+    free(c->names);
+    free(c->values);
+    *c = (struct cached){ st->st_dev, st->st_ino, st->st_size, st->st_mtim, n, nm, v, *info, found };
+}
+
+unsigned long elf_lookup_parses(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    unsigned long n = cache_parses;
+    pthread_mutex_unlock(&cache_mu);
+    return n;
+}
+
+/* libelf over the open file *fd (closed, and set to -1, on failure) */
+static Elf *begin_elf(int *fd)
 {
     elf_version(EV_CURRENT);
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0)
-        return NULL;
     Elf *e = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
     if (!e || elf_kind(e) != ELF_K_ELF) {
         if (e)
@@ -30,13 +127,35 @@ static Elf *open_elf(const char *path, int *fd)
     return e;
 }
 
+static Elf *open_elf(const char *path, int *fd)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return NULL;
+    return begin_elf(fd);
+}
+
 int elf_lookup(const char *path, const char *const *names, uint64_t *values, size_t n,
                struct elf_info *info)
 {
-    int fd;
-    Elf *e = open_elf(path, &fd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int have_st = fstat(fd, &st) == 0, hit = 0, cached_found = 0;
+    pthread_mutex_lock(&cache_mu);
+    if (have_st)
+        hit = cache_get(&st, names, values, n, info, &cached_found);
+    if (!hit)
+        cache_parses++;
+    pthread_mutex_unlock(&cache_mu);
+    if (hit) {
+        close(fd);
+        return cached_found;
+    }
+    Elf *e = begin_elf(&fd);
     if (!e)
-        return errno == ENOEXEC ? SE_BADFILE : -errno;
+        return SE_BADFILE;
     size_t found = 0;
     for (size_t i = 0; i < n; i++)
         values[i] = 0;
@@ -47,18 +166,19 @@ int elf_lookup(const char *path, const char *const *names, uint64_t *values, siz
         close(fd);
         return SE_BADFILE;
     }
-    if (info) {
-        memset(info, 0, sizeof *info);
-        info->is_dyn = eh.e_type == ET_DYN;
-        size_t phnum = 0;
-        elf_getphdrnum(e, &phnum);
-        for (size_t i = 0; i < phnum; i++) {
-            GElf_Phdr ph;
-            if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD) {
-                info->first_load_vaddr = ph.p_vaddr & ~(uint64_t)0xfff;
-                info->first_load_offset = ph.p_offset & ~(uint64_t)0xfff;
-                break;
-            }
+    struct elf_info local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
+    info->is_dyn = eh.e_type == ET_DYN;
+    size_t phnum = 0;
+    elf_getphdrnum(e, &phnum);
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD) {
+            info->first_load_vaddr = ph.p_vaddr & ~(uint64_t)0xfff;
+            info->first_load_offset = ph.p_offset & ~(uint64_t)0xfff;
+            break;
         }
     }
 
@@ -88,6 +208,11 @@ int elf_lookup(const char *path, const char *const *names, uint64_t *values, siz
     }
     elf_end(e);
     close(fd);
+    if (have_st) {
+        pthread_mutex_lock(&cache_mu);
+        cache_put(&st, names, values, n, info, (int)found);
+        pthread_mutex_unlock(&cache_mu);
+    }
     return (int)found;
 }
 

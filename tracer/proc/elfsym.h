@@ -14,9 +14,16 @@ struct elf_info {
 /* Look up each of names[i] (n of them) in the .dynsym and .symtab of the ELF
  * file at path; values[i] receives st_value (link-time address) or 0 if
  * absent. Fills info when non-NULL. Returns the number of names found, or a
- * negative error (SE_BADFILE for a file that is not ELF, -errno). */
+ * negative error (SE_BADFILE for a file that is not ELF, -errno). The
+ * answers of the last few lookups are kept by the file's device, inode,
+ * size and modification time and the names asked: the same question about
+ * an unchanged file is answered without parsing it again. Thread-safe. */
 int elf_lookup(const char *path, const char *const *names, uint64_t *values, size_t n,
                struct elf_info *info);
+
+/* How many times elf_lookup has parsed a file's symbol tables (rather than
+ * answered from its cache) in this process. */
+unsigned long elf_lookup_parses(void);
 
 /* Scan the read-only data sections of path for a NUL-terminated string that
  * looks like a CPython version "3.M.P[suffix]" with the given minor version

@@ -1,21 +1,18 @@
 # sonde record --agent puts this folder first on PYTHONPATH: in the process
-# the agent records, hook greenlet switches (sonde._greenlets), then run the
-# sitecustomize this one hides, if any.
+# the agent records, hook greenlet switches (sonde._greenlets) once greenlet
+# is imported, then run the sitecustomize this one hides, if any. Cheap: the
+# preloaded agent tells that it records in $SONDE_AGENT_RECORDING (its pid),
+# and ctypes is imported only with greenlet.
 import os
 import sys
 
 
 def _sonde_boot():
     lib = os.environ.get("SONDE_AGENT_LIB", "")
-    if lib:
+    if lib and os.environ.get("SONDE_AGENT_RECORDING") == str(os.getpid()):
         try:
-            import ctypes
-            # only where the agent is already loaded (LD_PRELOAD) and recording
-            dll = ctypes.CDLL(lib, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-            dll.sonde_agent_active.restype = ctypes.c_int
-            if dll.sonde_agent_active():
-                from sonde import _greenlets
-                _greenlets.install(dll)
+            from sonde import _greenlets
+            _greenlets.install_at_import(lib)
         except Exception:
             pass
     here = os.path.dirname(os.path.abspath(__file__))
