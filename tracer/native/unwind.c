@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/grow.h"
 #include "common/hmap.h"
+#include "tracer/native/lines.h"
 #include "tracer/proc/mem.h"
 
 #include <elfutils/libdwfl.h>
@@ -15,6 +16,16 @@
 
 /* Reads of the running process an unwind may make past the stack copy. */
 #define NAT_LIVE_READS_MAX 4096
+
+/* Modules whose lines are read by nat_lines (lines.h) rather than by
+ * libdwfl loading all their DWARF; at most this many, the others by
+ * libdwfl. */
+#define NAT_LINE_READERS 64
+
+struct line_reader {
+    Dwfl_Module *m;
+    struct nat_lines *nl; /* NULL: this module's lines come from libdwfl */
+};
 
 struct sym_entry {
     struct nat_sym s;
@@ -37,6 +48,8 @@ struct nat_unwinder {
     struct sym_entry **ent;   /* each allocated alone: nat_sym pointers stay valid */
     size_t nent, capent;
     struct nat_stats st;
+    struct line_reader lr[NAT_LINE_READERS];
+    int nlr;
 };
 
 static char *debuginfo_path;
@@ -92,6 +105,55 @@ static void syms_forget(struct nat_unwinder *u)
 {
     hmap_fini(&u->syms);
     hmap_init(&u->syms, 1024);
+}
+
+/* Drop the line readers: libdwfl may drop the modules they belong to. */
+static void line_readers_clear(struct nat_unwinder *u)
+{
+    for (int i = 0; i < u->nlr; i++)
+        nat_lines_close(u->lr[i].nl);
+    u->nlr = 0;
+}
+
+/* The line reader of module m (the file that holds its DWARF, mapped at
+ * the addresses of the module: main bias), or NULL to ask libdwfl. Called
+ * after dwfl_module_addrinfo, which found the separate debug file if the
+ * module's symbols are in one. */
+static struct nat_lines *line_reader(struct nat_unwinder *u, Dwfl_Module *m, Elf *main_elf)
+{
+    for (int i = 0; i < u->nlr; i++)
+        if (u->lr[i].m == m)
+            return u->lr[i].nl;
+    if (u->nlr >= NAT_LINE_READERS)
+        return NULL;
+    const char *mainfile = NULL, *debugfile = NULL;
+    dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
+    struct nat_lines *nl = NULL;
+    uint64_t dv, mv = 0;
+    if (debugfile) {
+        nl = nat_lines_open(debugfile);
+        /* the debug file must have its module's addresses */
+        size_t n = 0;
+        int have_mv = 0;
+        if (main_elf && !elf_getphdrnum(main_elf, &n))
+            for (size_t i = 0; i < n && !have_mv; i++) {
+                GElf_Phdr ph;
+                if (gelf_getphdr(main_elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
+                    mv = ph.p_vaddr;
+                    have_mv = 1;
+                }
+            }
+        if (nl && (!have_mv || nat_lines_first_vaddr(nl, &dv) || dv != mv)) {
+            nat_lines_close(nl);
+            nl = NULL;
+        }
+    } else if (mainfile) {
+        nl = nat_lines_open(mainfile);
+    }
+    u->lr[u->nlr].m = m;
+    u->lr[u->nlr].nl = nl;
+    u->nlr++;
+    return nl;
 }
 
 static int report(struct nat_unwinder *u)
@@ -230,6 +292,7 @@ void nat_unwinder_free(struct nat_unwinder *u)
     if (!u)
         return;
     syms_clear(u);
+    line_readers_clear(u);
     hmap_fini(&u->syms);
     free(u->ent);
     if (u->dwfl)
@@ -248,6 +311,7 @@ int nat_refresh(struct nat_unwinder *u)
     u->maps_sig = sig;
     u->st.refreshes++;
     syms_forget(u);
+    line_readers_clear(u);
     if (report(u))
         return SE_EXITED;
     return 1;
@@ -309,7 +373,7 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
     if (m) {
         const char *mname = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
         GElf_Addr bias = 0;
-        dwfl_module_getelf(m, &bias);
+        Elf *main_elf = dwfl_module_getelf(m, &bias);
         GElf_Off off;
         GElf_Sym sym;
         const char *fn = dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL);
@@ -326,9 +390,14 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
                         (!strcmp(mname, u->interp) ||
                          (realpath(mname, real) && !strcmp(real, u->interp)));
         if (lines) {
-            Dwfl_Line *ln = dwfl_module_getsrc(m, a);
+            /* the unit of a only (lines.h), else all the module's DWARF */
+            struct nat_lines *nl = line_reader(u, m, main_elf);
             int line = 0;
-            const char *src = ln ? dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL) : NULL;
+            const char *src = NULL;
+            if (!nl || !nat_lines_find(nl, a - bias, &src, &line)) {
+                Dwfl_Line *ln = dwfl_module_getsrc(m, a);
+                src = ln ? dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL) : NULL;
+            }
             if (src && line > 0) {
                 e.file = strdup(src);
                 e.s.line = line;
