@@ -643,3 +643,39 @@ def test_record_native_no_symbol_text(sonde_bin, cpython, start_target, tmp_path
         tm.keys("q")
     finally:
         tm.kill()
+
+
+def test_top_native(sonde_bin, cpython, start_target, tmp_path):
+    """sonde top --native, driven through tmux: the threads of a target in
+    hashlib and zlib show SHA-256's and deflate's native functions in the
+    functions pane (its FILE:LINE column says "module+0xOFFSET"), next to
+    their Python callers; q leaves every thread of the target
+    running."""
+    assert shutil.which("tmux"), "tmux is required (see scripts/install-deps)"
+    from test_tui import Tmux
+    t = start_target([cpython.path, S])  # hasher, compressor, sleeper
+    # the pane's FUNCTION and FILE:LINE columns: "SHA256_Update   libcrypto.so.3+0x29f7f0"
+    sha = re.compile(r"\S*(?i:sha256)\S* +(?:libcrypto|_sha256)\.\S*\+0x[0-9a-f]+$", re.M)
+    defl = re.compile(r" deflate\S* +libz\.so[.0-9]*\+0x[0-9a-f]+$", re.M)
+    tm = Tmux(tmp_path, width=160, height=60)
+    try:
+        tm.type("%s top -p %d -i 0.5 --native" % (sonde_bin, t.pid))
+        tm.keys("Enter")
+        tm.wait_for("hash_inner", timeout=30)
+        tm.keys("2")  # sorted by total time: callers with their callees
+        s = tm.wait_for(lambda s: bool("Sort total" in s and sha.search(s) and defl.search(s)),
+                        timeout=30)
+        assert "compress_inner" in s and "hash_inner" in s, s
+        tm.keys("q")
+        tm.assert_restored()
+    finally:
+        tm.kill()
+    assert_all_running(t.pid)
+    # not on a terminal: the plain table (its 25 top rows by own time: the
+    # innermost functions, those without a symbol one row per address)
+    # names them "name (module+0xOFFSET)"
+    r = run_sonde(sonde_bin, "top", "-p", t.pid, "--native", "-d", 3, "-i", 1, timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert re.search(r"  \S+ \((?:libc|libz|libcrypto|_sha256)\.\S*\+0x[0-9a-f]+\)$", r.stdout,
+                     re.M), r.stdout
+    assert_all_running(t.pid)
