@@ -20,7 +20,7 @@ import pytest
 
 pytestmark = pytest.mark.min_python((3, 6), "--native is checked on Python 3 only: the test builds a Python 3 C extension (2.7 is not covered)")
 
-from conftest import (EXIT_OK, TARGETS, dump_json, markers, run_sonde, wait_for)
+from conftest import (EXIT_OK, EXIT_USAGE, TARGETS, dump_json, markers, run_sonde, wait_for)
 
 SCRIPT = TARGETS / "native_work.py"
 S = str(SCRIPT)
@@ -679,3 +679,30 @@ def test_top_native(sonde_bin, cpython, start_target, tmp_path):
     assert re.search(r"  \S+ \((?:libc|libz|libcrypto|_sha256)\.\S*\+0x[0-9a-f]+\)$", r.stdout,
                      re.M), r.stdout
     assert_all_running(t.pid)
+
+
+def test_native_refused_in_agent(sonde_bin, tmp_path):
+    """--native is out-of-process only: record --agent --native (launched
+    or attached) and python -m sonde --native are refused with one sonde:
+    line and the usage exit code, before anything runs or is written."""
+    from test_agent import pkg_dir
+    ran = tmp_path / "ran"
+    script = tmp_path / "s.py"
+    script.write_text("open(%r, 'w').close()\n" % str(ran))
+    out = tmp_path / "a.sonde"
+    for args in (["--native", "--", sys.executable, script],
+                 ["--native-all", "--", sys.executable, script],
+                 ["-p", os.getpid(), "--native"]):
+        r = run_sonde(sonde_bin, "record", "--agent", "-o", out, *args)
+        assert r.returncode == EXIT_USAGE, (args, r.stderr)
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sonde: ") and "--native" in lines[0] \
+            and "--agent" in lines[0], (args, r.stderr)
+    env = dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin))
+    for opt in ("--native", "--native-all"):
+        r = subprocess.run([sys.executable, "-m", "sonde", "-o", str(out), opt, str(script)],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == EXIT_USAGE, r.stderr
+        first = r.stderr.splitlines()[0]
+        assert first.startswith("sonde: %s " % opt) and "out-of-process" in first, r.stderr
+    assert not ran.exists() and not out.exists()
