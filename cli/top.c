@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 #include "profiler/live.h"
+#include "tracer/native/nsample.h"
 #include "tracer/sampler.h"
 #include "ui/top.h"
 
@@ -36,13 +37,17 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 static void top_usage(FILE *f)
 {
     fputs("usage: sonde top [-r HZ] [--interval S] [--duration S] [--mode M] [--no-tasks] [--keep-running]\n"
-          "                 (-p PID | -- CMD ARGS...)\n"
-          "  -p, --pid PID        watch a running process (never paused or written to)\n"
+          "                 [--native [--native-all]] (-p PID | -- CMD ARGS...)\n"
+          "  -p, --pid PID        watch a running process (never paused or written to, but by\n"
+          "                       --native)\n"
           "  -r, --rate HZ        samples per second per thread, 1..10000 (default 100)\n"
           "  -i, --interval S     refresh every S seconds (default 1)\n"
           "  -d, --duration S     stop after S seconds (default: when the target exits, or q)\n"
           "  -m, --mode M         start in mode wall, cpu or gil (default wall)\n"
           "      --no-tasks       do not read asyncio tasks (listed under their thread)\n"
+          "      --native         native (C) frames too, as record --native takes them: each\n"
+          "                       thread that ran is stopped for an instant with ptrace\n"
+          "      --native-all     also the interpreter's own native frames\n"
           "  -k, --keep-running   leave a launched command running when top stops\n"
           "                       (default: SIGINT, then SIGTERM after 2 s, then SIGKILL)\n"
           "On a terminal: an interactive view (press ? for its keys). Otherwise: a plain-text\n"
@@ -74,10 +79,12 @@ int cmd_top(int argc, char **argv)
         { "mode", required_argument, NULL, 'm' },
         { "no-tasks", no_argument, NULL, 'N' },
         { "keep-running", no_argument, NULL, 'k' },
+        { "native", no_argument, NULL, 'n' },
+        { "native-all", no_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 },
     };
-    int pid = 0, rate = 100, c, mode = Q_WALL, tasks = 1, keep = 0;
+    int pid = 0, rate = 100, c, mode = Q_WALL, tasks = 1, keep = 0, native = 0, native_all = 0;
     double interval = 1, duration = 0;
     optind = 1;
     opterr = 0;
@@ -107,6 +114,8 @@ int cmd_top(int argc, char **argv)
             break;
         case 'N': tasks = 0; break;
         case 'k': keep = 1; break;
+        case 'n': native = 1; break;
+        case 'A': native = native_all = 1; break;
         case 'h': top_usage(stdout); return EXIT_OK;
         default: return cli_opt_bad("top", c, argv, optind);
         }
@@ -152,6 +161,8 @@ int cmd_top(int argc, char **argv)
         .tasks = tasks,
         .launched = launched,
         .stop = &sampler_stop,
+        .native = native ? &nat_sampler_hooks : NULL,
+        .native_all = native_all,
     };
     struct sampler *s = NULL;
     struct live *l = NULL;

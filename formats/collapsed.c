@@ -1,7 +1,8 @@
 /* Collapsed stacks ("folded"), the input of flamegraph.pl and inferno: one
  * line per distinct call path, outermost frame first, frames joined by ';',
  * then a space and the path's self weight in microseconds: wall time by
- * default, CPU time with --mode cpu. Frames are "name (file:first line)";
+ * default, CPU time with --mode cpu. Frames are "name (file:first line)",
+ * native ones "name (module+0xOFFSET)" ("??" the name without a symbol);
  * names and files are shown escaped (common/textesc.h) with ';' as ':'. */
 #include "formats/export.h"
 
@@ -24,7 +25,14 @@ static void put_text(FILE *out, const char *s)
 static void put_frame(FILE *out, const struct model *m, const struct calltree *t, uint32_t func)
 {
     put_text(out, calltree_func_name(m, t, func));
-    if (func) {
+    if (func && t->funcs[func].native) {
+        /* function (module+0xOFFSET), as dump --native prints it */
+        char where[512];
+        model_native_where(m, t->funcs[func].file, t->funcs[func].address, where, sizeof where);
+        fputs(" (", out);
+        put_text(out, where);
+        putc(')', out);
+    } else if (func) {
         fputs(" (", out);
         put_text(out, calltree_func_file(m, t, func));
         fprintf(out, ":%d)", t->funcs[func].line);

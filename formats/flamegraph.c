@@ -107,9 +107,9 @@ static void fg_label(const struct model *m, const struct calltree *t, uint32_t f
         snprintf(buf, len, "%s", calltree_func_name(m, t, 0));
     else if (t->funcs[func].native) {
         /* function (module+0xOFFSET) */
-        const char *mod = calltree_func_file(m, t, func), *b = strrchr(mod, '/');
-        snprintf(buf, len, "%s (%s+0x%llx)", calltree_func_name(m, t, func), b ? b + 1 : mod,
-                 (unsigned long long)t->funcs[func].address);
+        char where[512];
+        model_native_where(m, t->funcs[func].file, t->funcs[func].address, where, sizeof where);
+        snprintf(buf, len, "%s (%s)", calltree_func_name(m, t, func), where);
     } else
         snprintf(buf, len, "%s (%s:%d)", calltree_func_name(m, t, func), calltree_func_file(m, t, func),
                  t->funcs[func].line);

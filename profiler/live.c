@@ -5,9 +5,11 @@
 #include "common/hmap.h"
 #include "common/strtab.h"
 #include "profiler/calltree.h"
+#include "tracer/native/unwind.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,15 +294,40 @@ static uint32_t func_of(struct live *l, const struct py_code *co)
     return id;
 }
 
+/* Function id of a native frame's symbol (sampler_opts.native), or 0 (no
+ * memory): a function of its own per symbol and module, per address
+ * without a symbol. Its file is where it stands, "libfoo.so+0x1a2b" (the
+ * text form of dump --native), its line -1, and it is marked native. */
+static uint32_t func_of_native(struct live *l, const struct nat_sym *y)
+{
+    if (!y)
+        return 0;
+    uint64_t *v = hmap_get(&l->by_code, (uint64_t)(uintptr_t)y, 1);
+    if (v)
+        return (uint32_t)*v;
+    const char *mod = y->module ? y->module : "?", *b = strrchr(mod, '/');
+    char where[512];
+    snprintf(where, sizeof where, "%s+0x%llx", b ? b + 1 : mod, (unsigned long long)y->func_offset);
+    uint32_t id = ct_grow_func(&l->tree, y->function ? y->function : "??", where, -1);
+    if (!id)
+        return 0;
+    l->tree.t.funcs[id].native = 1;
+    l->tree.t.funcs[id].address = y->func_offset;
+    if (hmap_put(&l->by_code, (uint64_t)(uintptr_t)y, 1, id))
+        l->oom = 1;
+    return id;
+}
+
 /* The sample's path in the tree, from the outermost frame in: its
  * innermost node (1: no Python frames). */
 static uint32_t path_of(struct live *l, const struct rec_sample *s)
 {
     uint32_t node = 0;
     for (int i = s->nframes; i-- > 0;) {
-        uint32_t f = func_of(l, s->frames[i].code);
+        const struct rec_frame *fr = &s->frames[i];
+        uint32_t f = fr->native == 1 ? func_of_native(l, fr->nat) : func_of(l, fr->code);
         if (!f) {
-            l->oom |= s->frames[i].code != NULL; /* a frame left out */
+            l->oom |= fr->code != NULL; /* a frame left out */
             continue;
         }
         uint32_t n = ct_grow_child(&l->tree, node, f);
@@ -604,6 +631,7 @@ int live_snapshot(struct live *l, uint32_t thread, uint32_t green, struct live_s
         f->name = ct_grow_func_name(&l->tree, (uint32_t)i);
         f->file = ct_grow_func_file(&l->tree, (uint32_t)i);
         f->line = l->tree.t.funcs[i].line;
+        f->native = l->tree.t.funcs[i].native;
         f->self[Q_WALL] = sf->wall_ns;
         f->self[Q_CPU] = sf->cpu_ns;
         f->self[Q_GIL] = sf->gil_ns;

@@ -76,8 +76,11 @@ struct live_green {
 };
 
 struct live_func {
-    const char *name, *file; /* owned by the live aggregator (valid until live_free) */
-    int line;                /* first line of the function */
+    const char *name, *file; /* owned by the live aggregator (valid until live_free);
+                                a native function's file is where it stands,
+                                "libfoo.so+0x1a2b", its name "??" without a symbol */
+    int line;                /* first line of the function (-1: native) */
+    int native;              /* 1: a native function (a --native sampler's frames) */
     int64_t self[Q_METRICS], total[Q_METRICS]; /* ns */
 };
 

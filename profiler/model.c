@@ -794,3 +794,12 @@ uint32_t model_find_span(const struct model *m, const char *no_or_id)
     }
     return 0;
 }
+
+void model_native_where(const struct model *m, uint32_t module, uint64_t address, char *out,
+                        size_t outlen)
+{
+    const char *mod = model_str(m, module), *b = strrchr(mod, '/');
+    if (b)
+        mod = b + 1;
+    snprintf(out, outlen, "%s+0x%llx", *mod ? mod : "?", (unsigned long long)address);
+}

@@ -146,4 +146,11 @@ void model_green_label(const struct model *m, uint32_t green, char *out, size_t 
  * processes "pid:name (tid)" (the form --thread takes). */
 void model_thread_label(const struct model *m, uint32_t thread, char *out, size_t outlen);
 
+/* Where a native frame stands, for text: its module's file name and the
+ * offset, "libfoo.so+0x1a2b" ("?" for an unknown module); text surfaces
+ * show a native function as "name (libfoo.so+0x1a2b)", "?? (...)" when no
+ * symbol covers it (the form `sonde dump --native` prints). */
+void model_native_where(const struct model *m, uint32_t module, uint64_t address, char *out,
+                        size_t outlen);
+
 #endif

@@ -214,6 +214,13 @@ static int line_sample(struct line_acc *a, const struct model *m, const struct m
         const struct m_frame *fr = &m->frames[fi];
         uint64_t k1 = (uint64_t)fr->name << 32 | fr->file;
         uint64_t k2 = (uint64_t)(uint32_t)fr->line << 32 | (uint32_t)fr->fn_line;
+        if (fr->kind == 1) {
+            /* a native frame: the recording keeps one per function and
+             * line of a module (per offset without a symbol), so the frame
+             * is the row; no Python row has a name id this large */
+            k1 = UINT64_MAX;
+            k2 = fi;
+        }
         uint64_t *ix = hmap_get(&a->map, k1, k2);
         size_t i;
         if (ix) {
@@ -228,6 +235,9 @@ static int line_sample(struct line_acc *a, const struct model *m, const struct m
             a->rows[i].file = fr->file;
             a->rows[i].line = fr->line;
             a->rows[i].fn_line = fr->fn_line;
+            a->rows[i].native = fr->kind == 1;
+            a->rows[i].module = fr->module;
+            a->rows[i].address = fr->address;
             a->seen[i] = 0;
             if (hmap_put(&a->map, k1, k2, i + 1))
                 return -ENOMEM;

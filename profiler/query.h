@@ -42,8 +42,11 @@ int query_functions(const struct model *m, const struct ct_filter *f, enum q_met
  * innermost frame, total time while it was on the stack (the line running,
  * or the call site of what ran). */
 struct q_line {
-    uint32_t name, file;          /* string ids */
-    int32_t line, fn_line;
+    uint32_t name, file;          /* string ids; a native frame's file is its DWARF source ("" without) */
+    int32_t line, fn_line;        /* a native frame: its DWARF line (0 without), fn_line 0 */
+    uint8_t native;               /* 1: a native frame (one row per recorded frame) */
+    uint32_t module;              /* native: string id of its module's path */
+    uint64_t address;             /* native: its offset in the module (m_frame.address) */
     double self[Q_METRICS], total[Q_METRICS]; /* seconds */
 };
 

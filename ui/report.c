@@ -133,7 +133,22 @@ static int write_json(FILE *f, const struct model *m, const struct report_opts *
         json_t *lines = json_array();
         for (size_t i = 0; i < gr->nln; i++) {
             const struct q_line *q = &gr->ln[i];
-            json_array_append_new(lines, ranked_row(m, q->name, q->file, q->line, &q->fn_line, q->self, q->total));
+            json_t *j = ranked_row(m, q->name, q->file, q->line, &q->fn_line, q->self, q->total);
+            if (q->native) {
+                /* a native frame: as its function row, with its DWARF
+                 * source line when the recording has one */
+                char addr[32];
+                snprintf(addr, sizeof addr, "0x%llx", (unsigned long long)q->address);
+                const char *fname = model_str(m, q->name), *src = model_str(m, q->file);
+                json_object_set_new(j, "function", strcmp(fname, "??") ? jstr(fname) : json_null());
+                json_object_set_new(j, "file", *src ? jstr(src) : json_null());
+                json_object_set_new(j, "line", q->line > 0 ? json_integer(q->line) : json_null());
+                json_object_set_new(j, "fn_line", json_null());
+                json_object_set_new(j, "native", json_true());
+                json_object_set_new(j, "module", jstr(model_str(m, q->module)));
+                json_object_set_new(j, "address", json_string(addr));
+            }
+            json_array_append_new(lines, j);
         }
         json_object_set_new(root, "lines", lines);
     }
@@ -548,11 +563,20 @@ static void write_text(FILE *f, const struct model *m, const struct report_opts 
                 pct(tot[o->mode], total), tot[o->mode]);
         textesc_fputs(model_str(m, l ? l->name : q->name), f);
         fputs(" (", f);
-        if (q && q->native) {
-            /* function (module+0xOFFSET): the module's file name */
-            const char *mod = model_str(m, q->file), *b = strrchr(mod, '/');
-            textesc_fputs(b ? b + 1 : mod, f);
-            fprintf(f, "+0x%llx)\n", (unsigned long long)q->address);
+        if ((q && q->native) || (l && l->native)) {
+            /* function (module+0xOFFSET), as dump --native prints it; a
+             * line row adds its DWARF source line when there is one */
+            char where[512];
+            model_native_where(m, q ? q->file : l->module, q ? q->address : l->address, where,
+                               sizeof where);
+            textesc_fputs(where, f);
+            fputc(')', f);
+            if (l && l->line > 0 && *model_str(m, l->file)) {
+                fputs(" at ", f);
+                textesc_fputs(model_str(m, l->file), f);
+                fprintf(f, ":%d", l->line);
+            }
+            fputc('\n', f);
             shown++;
             continue;
         }

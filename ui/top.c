@@ -165,10 +165,13 @@ static void thread_label(const struct top *t, uint32_t id, char *out, size_t n)
 }
 
 /* "path/to/file.py:12" cut from the left to fit w. */
-static void file_line(char *out, size_t n, const char *file, int line, int w)
+static void file_line(char *out, size_t n, const char *file, int line, int native, int w)
 {
     char buf[1024];
-    snprintf(buf, sizeof buf, "%s:%d", file, line);
+    if (native) /* where it stands: "libfoo.so+0x1a2b" */
+        snprintf(buf, sizeof buf, "%s", file);
+    else
+        snprintf(buf, sizeof buf, "%s:%d", file, line);
     size_t len = strlen(buf);
     const char *p = buf;
     if (w > 3 && len > (size_t)w) {
@@ -283,7 +286,10 @@ static void print_snapshot(struct top *t, FILE *f, int limit)
         textesc_fputs(fn->name, f);
         fputs(" (", f);
         textesc_fputs(fn->file, f);
-        fprintf(f, ":%d)\n", fn->line);
+        if (fn->native) /* "name (libfoo.so+0x1a2b)", as dump --native prints it */
+            fputs(")\n", f);
+        else
+            fprintf(f, ":%d)\n", fn->line);
         shown++;
     }
     if (!shown)
@@ -373,7 +379,7 @@ static void draw_funcs(struct top *t, int rows, int cols)
         char a[32], b[32], fl[512], line[1024];
         tui_fmt_secs(a, sizeof a, (double)fn->self[t->mode] / 1e9);
         tui_fmt_secs(b, sizeof b, (double)fn->total[t->mode] / 1e9);
-        file_line(fl, sizeof fl, fn->file, fn->line, filew);
+        file_line(fl, sizeof fl, fn->file, fn->line, fn->native, filew);
         snprintf(line, sizeof line, " %6.1f  %6.1f  %8s  %8s  %-*.*s %s",
                  top_pct((double)fn->self[t->mode], tot), top_pct((double)fn->total[t->mode], tot), a, b,
                  namew, namew, fn->name, fl);

@@ -39,6 +39,8 @@ static void view_fini(struct view *v)
     free(v->thead);
     free(v->tgexp);
     free(v->trows);
+    for (size_t f = 0; v->funcs && f < v->nfuncs; f++)
+        free(v->funcs[f].where);
     free(v->funcs);
     free(v->nodes);
     free(v->ctnode);

@@ -34,7 +34,9 @@ static void sel_on(int on)
 
 static void fileline(char *out, size_t n, const struct vfunc *f)
 {
-    if (f->file[0])
+    if (f->where)
+        snprintf(out, n, "%s", f->where);
+    else if (f->file[0])
         snprintf(out, n, "%s:%d", f->file, f->line);
     else
         out[0] = 0;

@@ -16,8 +16,9 @@
 enum { P_TREE, P_FLAT, P_CALLERS, P_THREADS, P_TIMELINE, P_COUNT };
 
 struct vfunc {
-    const char *name, *file;
-    int32_t line;
+    const char *name, *file; /* a native function's file: "module+0xOFFSET" (where) */
+    int32_t line;            /* 0 for a native function: no ":line" */
+    char *where;             /* native: owned text file points to */
 };
 
 /* A call-tree node: one function called along one path (the model's stack

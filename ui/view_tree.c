@@ -33,11 +33,19 @@ int vw_build_view_tree(struct view *v)
     v->ctnode = calloc(v->nnodes, sizeof *v->ctnode);
     if (!v->funcs || !v->nodes || !v->ctnode)
         return -ENOMEM;
-    v->funcs[0] = (struct vfunc){ "(root)", "", 0 };
-    v->funcs[1] = (struct vfunc){ "(no Python frames)", "", 0 };
-    for (size_t f = 1; f < t->nfuncs; f++)
+    v->funcs[0] = (struct vfunc){ "(root)", "", 0, NULL };
+    v->funcs[1] = (struct vfunc){ "(no Python frames)", "", 0, NULL };
+    for (size_t f = 1; f < t->nfuncs; f++) {
         v->funcs[f + 1] = (struct vfunc){ model_str(m, t->funcs[f].name),
-                                          model_str(m, t->funcs[f].file), t->funcs[f].line };
+                                          model_str(m, t->funcs[f].file), t->funcs[f].line, NULL };
+        if (t->funcs[f].native) {
+            /* "name  module+0xOFFSET": the form dump --native prints */
+            char where[512];
+            model_native_where(m, t->funcs[f].file, t->funcs[f].address, where, sizeof where);
+            if (!(v->funcs[f + 1].where = strdup(where)))
+                return -ENOMEM;
+        }
+    }
     v->nopy_node = (uint32_t)v->nnodes - 1;
     v->ctnode[v->nopy_node] = 1;
     for (uint32_t n = 1; n < v->nopy_node; n++)

@@ -25,6 +25,10 @@ def main(argv):
         if a in ("-h", "--help"):
             print(USAGE)
             return 0
+        if a in ("--native", "--native-all"):
+            # the agent reads its own process without stopping threads:
+            # native stacks need sonde outside it (ptrace)
+            _fail("%s is out-of-process only: use sonde record --native (not --agent)" % a)
         if a == "-q":
             quiet = True
             i += 1
