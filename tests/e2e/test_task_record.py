@@ -199,18 +199,20 @@ def test_no_tasks_states_no_period(sonde_bin, cpython, tmp_path):
 
 @pytest.mark.min_python((3, 8), "the rhythm workload names its tasks (3.8+)")
 def test_tasks_in_rhythm_with_the_sampler_are_not_aliased(sonde_bin, cpython, tmp_path):
-    """Four tasks take turns on 1 ms boundaries, sampled at 500 Hz: on a
-    fixed 2 ms grid, every tick would see turn-0 or turn-2 and never the
-    others. Each task's CPU against what it measured itself."""
+    """Four tasks take turns on slot boundaries, sampled at twice the slot
+    (test_trust.py says why these figures): on a fixed grid every tick would
+    see turn-0 or turn-2 and never the others. Each task's CPU against what
+    it measured itself."""
+    from test_trust import RHYTHM_RATE, RHYTHM_STEP_MS, draws
     out = tmp_path / "rhythm.sonde"
-    r = run_sonde(sonde_bin, "record", "-q", "-r", 500, "-o", out, "--",
-                  cpython.path, TARGETS / "rhythm.py", "tasks", 2.5, 1, 4, timeout=60)
+    r = run_sonde(sonde_bin, "record", "-q", "-r", RHYTHM_RATE, "-o", out, "--",
+                  cpython.path, TARGETS / "rhythm.py", "tasks", 2.5, RHYTHM_STEP_MS, 4, timeout=60)
     assert r.returncode == EXIT_OK, r.stderr
     truth = json.loads(r.stdout.strip().splitlines()[-1])["cpu"]
     by_name = {g["name"]: g for g in report(sonde_bin, out)["green_threads"]}
-    ticks = int(recording_meta(out)["ticks"])
-    rel = max(0.2, 4 * (3 / max(ticks, 1)) ** 0.5)
+    n = draws(out)
+    rel = max(0.2, 4 * (3 / max(n, 1)) ** 0.5)
     for name, want in truth.items():
         got = by_name[name]["cpu_s"]
         assert abs(got - want) <= rel * want + 0.03, \
-            "%s: cpu_s %.3f, measured %.3f (%d ticks, %s)" % (name, got, want, ticks, cpython)
+            "%s: cpu_s %.3f, measured %.3f (%.0f draws, %s)" % (name, got, want, n, cpython)

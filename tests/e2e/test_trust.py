@@ -424,24 +424,54 @@ def test_exec_into_other_program_says_why(sonde_bin, interp, tmp_path):
 RHYTHM = TARGETS / "rhythm.py"
 
 
+def draws(path):
+    """How many independent draws the CPU of a recording's samples amounts
+    to: each sample charges its interval's CPU to the stack it shows, so
+    with unequal intervals (a loaded host runs the target in bursts) the
+    effective number is (sum of CPU)^2 / (sum of squares)."""
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        s, s2 = db.execute("SELECT sum(cpu_ns), sum(cpu_ns * cpu_ns * 1.0) FROM sample "
+                           "WHERE cpu_ns > 0 AND flags & 4 = 0").fetchone()
+    finally:
+        db.close()
+    return (s * s / s2) if s2 else 0
+
+
+# 320 Hz: a 3.125 ms period, twice the workload's 1.5625 ms slot (a fixed
+# grid would always land in the same half of its cycle), and a multiple of
+# none of the kernel's scheduling ticks (1, 3.3, 4, 10 ms): on a loaded host
+# the target stands where it was preempted, and preemptions must not keep a
+# rhythm of their own with the slots either.
+RHYTHM_RATE, RHYTHM_STEP_MS = 320, 1.5625
+
+
 def test_work_in_rhythm_with_the_sampler_is_not_aliased(sonde_bin, cpython, tmp_path):
-    """A thread that alternates between two functions on 1 ms boundaries,
-    sampled at 500 Hz: ticks on a fixed 2 ms grid would all land in the same
-    function (one shown with all the CPU, the other with none). Each
+    """A thread that alternates between two functions on slot boundaries,
+    sampled at twice the slot: ticks on a fixed grid would all land in the
+    same function (one shown with all the CPU, the other with none). Each
     function's self CPU against what the workload measured itself."""
     out = tmp_path / "rhythm.sonde"
-    r = run_sonde(sonde_bin, "record", "-q", "-r", 500, "-o", out, "--",
-                  cpython.path, RHYTHM, "threads", 2.5, 1, timeout=60)
+    r = run_sonde(sonde_bin, "record", "-q", "-r", RHYTHM_RATE, "-o", out, "--",
+                  cpython.path, RHYTHM, "threads", 2.5, RHYTHM_STEP_MS, timeout=60)
     assert r.returncode == EXIT_OK, r.stderr
     truth = json.loads(r.stdout.strip().splitlines()[-1])["cpu"]
     r = run_sonde(sonde_bin, "report", "--json", "--mode", "cpu", out)
     assert r.returncode == EXIT_OK, r.stderr
     got = {f["function"]: f["self_cpu_s"] for f in json.loads(r.stdout)["functions"]}
-    ticks = int(meta(out)["ticks"])
-    # each tick is a draw between the two: a share's spread is
-    # sqrt(1/4/ticks); the bound is 15%, or four times that when wider
-    rel = max(0.15, 4 * (0.25 / max(ticks, 1)) ** 0.5 * 2)
-    for name in ("tick", "tock"):
-        assert abs(got.get(name, 0) - truth[name]) <= rel * truth[name] + 0.03, \
-            "%s: self CPU %.3f s, measured %.3f s (%d ticks, %s)" % (
-                name, got.get(name, 0), truth[name], ticks, cpython)
+    sonde_both = got.get("tick", 0) + got.get("tock", 0)
+    truth_both = truth["tick"] + truth["tock"]
+    assert sonde_both > 0.25 * truth_both, (got, truth)
+    # The share of each of the two, not its seconds: on a loaded host the
+    # target is off its CPU at most ticks, standing where it was preempted,
+    # and a preemption comes more often on the way back from a system call
+    # (here the workload's own clock reads, between the two functions, for
+    # both alike): CPU goes to those frames, which no tick grid makes.
+    # Each draw goes to one of the two: a share's spread is sqrt(1/4/n);
+    # the bound is 7 points, or four times that spread when wider.
+    n = draws(out) * sonde_both / truth_both
+    bound = max(0.07, 4 * (0.25 / max(n, 1)) ** 0.5)
+    share, want = got.get("tick", 0) / sonde_both, truth["tick"] / truth_both
+    assert abs(share - want) <= bound, \
+        "tick: %.1f%% of the two functions' self CPU, measured %.1f%% (%.0f draws, %s): %r" % (
+            100 * share, 100 * want, n, cpython, got)

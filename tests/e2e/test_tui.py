@@ -89,7 +89,7 @@ class Tmux:
         while True:
             s = self.screen()
             if callable(what):
-                ok = what(s)
+                ok = bool(what(s))  # (a predicate's None is a no, not a match)
             elif isinstance(what, re.Pattern):
                 ok = bool(what.search(s))
             else:

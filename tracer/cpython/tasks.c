@@ -755,6 +755,18 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
     return rc ? rc : r.n;
 }
 
+int py_modules_count(struct py_runtime *rt, int64_t *n)
+{
+    *n = 0;
+    uint64_t interp = py_runtime_main_interp(rt), modules = 0;
+    if (!interp)
+        return SE_FAULT;
+    int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules);
+    if (rc || !modules)
+        return rc;
+    return mem_read(&rt->mem, modules + (uint64_t)rt->L.dict_used, n, 8);
+}
+
 int py_tasks_count(struct py_runtime *rt, struct py_tasks *c, int64_t *n)
 {
     *n = 0;
