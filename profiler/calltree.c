@@ -64,6 +64,13 @@ uint32_t calltree_stack_frames(const struct model *m, uint32_t s, uint32_t *out,
         out[--i] = m->stacks[s].frame;
         s = m->stacks[s].parent;
     }
+    if (i > 0) {
+        /* the chain is shorter than the depth it states (a damaged file
+         * that the model's checks let through): what it has, outermost
+         * first, never slots left unwritten */
+        memmove(out, out + i, (size_t)(d - i) * sizeof *out);
+        d -= i;
+    }
     return d;
 }
 

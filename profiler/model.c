@@ -257,13 +257,18 @@ int model_load(const char *path, struct model **out, char *err, size_t errlen)
     if ((rc = alloc_by_max(db, "stack", sizeof *m->stacks, (void **)&m->stacks, &m->nstacks)))
         FAIL(rc, rc == -ENOMEM ? "out of memory" : "%s is damaged: bad stack table", path);
     sqlite3_prepare_v2(db, "SELECT id, parent, frame FROM stack ORDER BY id", -1, &st, NULL);
+    int64_t last_id = 0;
     while (next_row(st, &bad)) {
         int64_t id = sqlite3_column_int64(st, 0);
         int64_t parent = sqlite3_column_int64(st, 1);
         int64_t frame = sqlite3_column_int64(st, 2);
-        if (id <= 0 || (size_t)id >= m->nstacks || parent < 0 || parent >= id || frame <= 0 ||
+        /* ids strictly increasing: a damaged b-tree page can hand rows back
+         * out of order or twice, and a node read again after its children
+         * would leave them deeper than their chain */
+        if (id <= last_id || (size_t)id >= m->nstacks || parent < 0 || parent >= id || frame <= 0 ||
             (size_t)frame >= m->nframes)
             FAIL(SE_BADFILE, "%s is damaged: bad stack node %lld", path, (long long)id);
+        last_id = id;
         struct m_stack *s = &m->stacks[id];
         s->parent = (uint32_t)parent;
         s->frame = (uint32_t)frame;
