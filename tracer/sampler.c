@@ -229,6 +229,25 @@ static int is_descendant(const struct sampler *s, pid_t pid)
     return 0;
 }
 
+#define TRANSIENT_TRIES 10 /* scans, 200 ms apart */
+
+/* A hash of /proc/PID/cmdline (0 when unreadable): a forked child that
+ * execs the same interpreter keeps its exe link but not its arguments. */
+static uint64_t cmdline_hash(pid_t pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    uint64_t h = 1469598103934665603ull;
+    for (ssize_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)buf[i]) * 1099511628211ull;
+    return n > 0 ? h : 0;
+}
+
 static void scan_children(struct sampler *s)
 {
     DIR *d = opendir("/proc");
@@ -248,11 +267,14 @@ static void scan_children(struct sampler *s)
         snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
         ssize_t el = readlink(link, exe, sizeof exe - 1);
         exe[el > 0 ? el : 0] = 0;
+        uint64_t cmd_hash = cmdline_hash(pid);
         int rej = -1;
         for (int i = 0; i < s->nrejected; i++)
             if (s->rejected[i].pid == pid)
                 rej = i;
-        if (rej >= 0 && strcmp(s->rejected[rej].exe, exe) == 0)
+        int same = rej >= 0 && strcmp(s->rejected[rej].exe, exe) == 0 &&
+                   s->rejected[rej].cmd_hash == cmd_hash;
+        if (same && s->rejected[rej].tries >= TRANSIENT_TRIES)
             continue;
         char err[256];
         int rc = add_target(s, pid, err, sizeof err);
@@ -262,8 +284,14 @@ static void scan_children(struct sampler *s)
             if (rej < 0 && s->nrejected < 256)
                 rej = s->nrejected++;
             if (rej >= 0) {
-                s->rejected[rej].pid = pid;
-                snprintf(s->rejected[rej].exe, sizeof s->rejected[rej].exe, "%s", exe);
+                struct rejected *r = &s->rejected[rej];
+                r->tries = same ? r->tries + 1 : 1;
+                /* not Python, or not ours to read: for good */
+                if (rc == SE_NOTPYTHON || rc == SE_PERM || rc == SE_UNSUPPORTED)
+                    r->tries = TRANSIENT_TRIES;
+                r->pid = pid;
+                r->cmd_hash = cmd_hash;
+                snprintf(r->exe, sizeof r->exe, "%s", exe);
             }
         }
     }

@@ -117,9 +117,15 @@ struct thread_tick {
                          not known (it carries none; sampler_stats.span_races) */
 };
 
+/* A descendant that --subprocesses could not sample: not looked at again
+ * while it runs the same program with the same arguments (an exec changes
+ * one or the other), after TRANSIENT_TRIES scans for errors that may pass
+ * (a process caught between fork and exec, or exiting). */
 struct rejected {
     pid_t pid;
     char exe[128];
+    uint64_t cmd_hash;
+    int tries;
 };
 
 struct sampler {

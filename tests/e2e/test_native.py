@@ -517,7 +517,9 @@ def test_record_native_thread_slow_to_stop(sonde_bin, cpython, tmp_path):
     assert r.returncode == 0, r.stderr
     work = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
     # an iteration takes about 120 ms; held stopped, one took the recording's rest
-    assert work["gap"] < 1.0 and work["n"] > 10, work
+    # (1.5 s: a loaded host may leave a runnable thread off its CPU for most
+    # of a second; a thread held stopped misses the whole rest)
+    assert work["gap"] < 1.5 and work["n"] > 10, work
 
 
 EXIT_WHILE_HELD = r"""
