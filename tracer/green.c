@@ -278,7 +278,11 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     int64_t cost = thread_cpu_ns() - c0;
     g->last_scan_ns = now;
     g->last_cost_ns = cost;
-    g->scan_seen = st.seen;
+    /* the baseline of early scans: the registries' size as
+     * py_tasks_count reads it (live entries, not the dummies of removed
+     * ones that the scan met too) */
+    if (py_tasks_count(&t->rt, &g->tc, &g->scan_seen))
+        g->scan_seen = st.seen;
     int64_t wait = cost * SCAN_SHARE, rows = (int64_t)got * 1000000000 / SUSPENDED_RATE;
     if (wait < rows)
         wait = rows;

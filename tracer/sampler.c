@@ -286,8 +286,10 @@ static void scan_children(struct sampler *s)
             if (rej >= 0) {
                 struct rejected *r = &s->rejected[rej];
                 r->tries = same ? r->tries + 1 : 1;
-                /* not Python, or not ours to read: for good */
-                if (rc == SE_NOTPYTHON || rc == SE_PERM || rc == SE_UNSUPPORTED)
+                /* not ours to read, or a version sonde does not read: for
+                 * good (not Python may be a Python still starting: tried
+                 * again, as errors that may pass are) */
+                if (rc == SE_PERM || rc == SE_UNSUPPORTED)
                     r->tries = TRANSIENT_TRIES;
                 r->pid = pid;
                 r->cmd_hash = cmd_hash;
@@ -317,6 +319,7 @@ static void sleep_until(struct sampler *s, int64_t t)
         pthread_mutex_lock(&s->wake_mu);
         while (!s->woken && !stop_asked(s) && pthread_cond_timedwait(&s->wake_cv, &s->wake_mu, &ts) == 0)
             ;
+        s->woken = 0; /* one wake ends one sleep */
         pthread_mutex_unlock(&s->wake_mu);
         return;
     }

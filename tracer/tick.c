@@ -541,8 +541,9 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
                             : 0;
             remember_side(sl, side);
             /* met its task's coroutine frame? (unknown when only the
-             * innermost frames of a deeper stack were kept) */
-            tk->green_seen = truncated == PY_TRUNC_DEPTH ? -1 : src->frame ? side->want_seen : 0;
+             * innermost frames of a deeper stack were kept, or a torn
+             * read cut the walk short) */
+            tk->green_seen = truncated ? -1 : src->frame ? side->want_seen : 0;
         } else {
             nf = py_stack_read(&t->rt, th->tstate, th->ts, raw, PY_MAX_DEPTH, &truncated);
             sl->nside = 0;

@@ -128,7 +128,10 @@ static int sec_init(struct nat_lines *nl, struct lsec *s, Elf_Scn *scn, const GE
     size_t at = nl->is64 ? 8 : 4, w = nl->is64 ? 8 : 4;
     for (size_t i = 0; i < w; i++)
         size |= (uint64_t)s->raw[at + (nl->msb ? w - 1 - i : i)] << (8 * i);
-    if (type != ELFCOMPRESS_ZLIB || size > NAT_LINES_MAX_SECTION || s->rawlen - hl > UINT32_MAX)
+    /* (DWARF deflates by 3-10 times: a claim far beyond that is a bomb,
+     * and the file is left to libdwfl's own checks) */
+    if (type != ELFCOMPRESS_ZLIB || size > NAT_LINES_MAX_SECTION || s->rawlen - hl > UINT32_MAX ||
+        size / 64 > s->rawlen - hl)
         return -1;
     s->raw += hl;
     s->rawlen -= hl;
@@ -533,7 +536,7 @@ int nat_lines_find(struct nat_lines *nl, uint64_t addr, const char **file, int *
         return 0;
     unsigned version = (unsigned)rd(nl, sec_data(info) + at, 2);
     size_t abbr_at = version >= 5 ? at + 4 : at + 2;
-    if (version < 2 || version > 5 || end - abbr_at < ow)
+    if (version < 2 || version > 5 || abbr_at > end || end - abbr_at < ow)
         return 0;
     if (abbrev_end(nl, rd(nl, sec_data(info) + abbr_at, (int)ow), &aend))
         return 0;
