@@ -34,7 +34,7 @@ struct lsec {
 struct nat_lines {
     int fd;
     Elf *elf;
-    int is64, msb;
+    int msb;
     struct lsec s[S_N];
     /* libdw's view: an in-memory ELF file of the sections (view_build),
      * the first three cut at view_len */
@@ -119,13 +119,13 @@ static int sec_init(struct nat_lines *nl, struct lsec *s, Elf_Scn *scn, const GE
         return 0;
     }
     /* the compression header, read from the raw bytes in the file's order */
-    size_t hl = nl->is64 ? 24 : 12;
+    size_t hl = sizeof(Elf64_Chdr);
     if (s->rawlen < hl)
         return -1;
     uint64_t type = 0, size = 0;
     for (int i = 0; i < 4; i++)
         type |= (uint64_t)s->raw[nl->msb ? 3 - i : i] << (8 * i);
-    size_t at = nl->is64 ? 8 : 4, w = nl->is64 ? 8 : 4;
+    size_t at = 8, w = 8; /* ch_size, after ch_type and ch_reserved */
     for (size_t i = 0; i < w; i++)
         size |= (uint64_t)s->raw[at + (nl->msb ? w - 1 - i : i)] << (8 * i);
     /* (DWARF deflates by 3-10 times: a claim far beyond that is a bomb,
@@ -156,7 +156,10 @@ struct nat_lines *nat_lines_open(const char *path)
     const char *id = elf_getident(nl->elf, NULL);
     if (!id)
         goto fail;
-    nl->is64 = id[EI_CLASS] == ELFCLASS64;
+    /* 64-bit files only (a 64-bit process maps no other): anything else is
+     * libdwfl's */
+    if (id[EI_CLASS] != ELFCLASS64)
+        goto fail;
     nl->msb = id[EI_DATA] == ELFDATA2MSB;
     size_t shstrndx;
     if (elf_getshdrstrndx(nl->elf, &shstrndx))
@@ -321,10 +324,10 @@ static int view_build(struct nat_lines *nl)
     size_t shstr_name = shlen;
     memcpy(shstr + shlen, ".shstrtab", 10);
     shlen += 10;
-    size_t ehsize = nl->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+    size_t ehsize = sizeof(Elf64_Ehdr);
     size_t shstr_at = ehsize;
     size_t shoff = (shstr_at + shlen + 7) & ~(size_t)7;
-    size_t shentsize = nl->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+    size_t shentsize = sizeof(Elf64_Shdr);
     int shnum = nsec + 2;
     size_t total = shoff + (size_t)shnum * shentsize;
     GElf_Ehdr eh;
@@ -337,59 +340,31 @@ static int view_build(struct nat_lines *nl)
     /* in host order, the only order accepted here (see nat_lines_find);
      * the debug sections are empty in the image, their data set below */
     int sh = 1;
-    if (nl->is64) {
-        Elf64_Ehdr *e = (Elf64_Ehdr *)img;
-        memcpy(e->e_ident, eh.e_ident, EI_NIDENT);
-        e->e_type = ET_DYN;
-        e->e_machine = eh.e_machine;
-        e->e_version = EV_CURRENT;
-        e->e_ehsize = (Elf64_Half)ehsize;
-        e->e_shoff = shoff;
-        e->e_shentsize = (Elf64_Half)shentsize;
-        e->e_shnum = (Elf64_Half)shnum;
-        e->e_shstrndx = (Elf64_Half)(shnum - 1);
-        Elf64_Shdr *s = (Elf64_Shdr *)(img + shoff);
-        for (int k = 0; k < S_N; k++) {
-            if (!nl->s[k].present)
-                continue;
-            s[sh].sh_name = (Elf64_Word)shstr_off[k];
-            s[sh].sh_type = SHT_PROGBITS;
-            s[sh].sh_offset = shstr_at;
-            s[sh].sh_addralign = 1;
-            sh++;
-        }
-        s[sh].sh_name = (Elf64_Word)shstr_name;
-        s[sh].sh_type = SHT_STRTAB;
+    Elf64_Ehdr *e = (Elf64_Ehdr *)img;
+    memcpy(e->e_ident, eh.e_ident, EI_NIDENT);
+    e->e_type = ET_DYN;
+    e->e_machine = eh.e_machine;
+    e->e_version = EV_CURRENT;
+    e->e_ehsize = (Elf64_Half)ehsize;
+    e->e_shoff = shoff;
+    e->e_shentsize = (Elf64_Half)shentsize;
+    e->e_shnum = (Elf64_Half)shnum;
+    e->e_shstrndx = (Elf64_Half)(shnum - 1);
+    Elf64_Shdr *s = (Elf64_Shdr *)(img + shoff);
+    for (int k = 0; k < S_N; k++) {
+        if (!nl->s[k].present)
+            continue;
+        s[sh].sh_name = (Elf64_Word)shstr_off[k];
+        s[sh].sh_type = SHT_PROGBITS;
         s[sh].sh_offset = shstr_at;
-        s[sh].sh_size = shlen;
         s[sh].sh_addralign = 1;
-    } else {
-        Elf32_Ehdr *e = (Elf32_Ehdr *)img;
-        memcpy(e->e_ident, eh.e_ident, EI_NIDENT);
-        e->e_type = ET_DYN;
-        e->e_machine = eh.e_machine;
-        e->e_version = EV_CURRENT;
-        e->e_ehsize = (Elf32_Half)ehsize;
-        e->e_shoff = (Elf32_Off)shoff;
-        e->e_shentsize = (Elf32_Half)shentsize;
-        e->e_shnum = (Elf32_Half)shnum;
-        e->e_shstrndx = (Elf32_Half)(shnum - 1);
-        Elf32_Shdr *s = (Elf32_Shdr *)(img + shoff);
-        for (int k = 0; k < S_N; k++) {
-            if (!nl->s[k].present)
-                continue;
-            s[sh].sh_name = (Elf32_Word)shstr_off[k];
-            s[sh].sh_type = SHT_PROGBITS;
-            s[sh].sh_offset = (Elf32_Off)shstr_at;
-            s[sh].sh_addralign = 1;
-            sh++;
-        }
-        s[sh].sh_name = (Elf32_Word)shstr_name;
-        s[sh].sh_type = SHT_STRTAB;
-        s[sh].sh_offset = (Elf32_Off)shstr_at;
-        s[sh].sh_size = (Elf32_Word)shlen;
-        s[sh].sh_addralign = 1;
+        sh++;
     }
+    s[sh].sh_name = (Elf64_Word)shstr_name;
+    s[sh].sh_type = SHT_STRTAB;
+    s[sh].sh_offset = shstr_at;
+    s[sh].sh_size = shlen;
+    s[sh].sh_addralign = 1;
     nl->image = img;
     nl->velf = elf_memory((char *)img, total);
     if (!nl->velf) {
