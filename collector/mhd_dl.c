@@ -1,7 +1,8 @@
 /* libmicrohttpd loaded on first use (see mhd_dl.h). */
 #include "collector/mhd_dl.h"
 
-#include <dlfcn.h>
+#include "common/dlbind.h"
+
 #include <pthread.h>
 
 static struct mhd_dl fns;
@@ -10,9 +11,6 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-    void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return;
     static const char *const names[] = { "MHD_start_daemon", "MHD_stop_daemon", "MHD_create_response_from_buffer",
                                          "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response",
                                          "MHD_lookup_connection_value", "MHD_suspend_connection",
@@ -22,10 +20,7 @@ static void load(void)
                        (void **)&fns.queue_response, (void **)&fns.destroy_response,
                        (void **)&fns.lookup_connection_value, (void **)&fns.suspend_connection,
                        (void **)&fns.resume_connection };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!(*slots[i] = dlsym(h, names[i])))
-            return; /* the handle stays open: harmless */
-    loaded = 1;
+    loaded = !dl_bind("libmicrohttpd.so.12", names, slots, sizeof names / sizeof names[0]);
 }
 
 const struct mhd_dl *mhd_dl(void)
