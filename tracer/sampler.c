@@ -231,23 +231,6 @@ static int is_descendant(const struct sampler *s, pid_t pid)
 
 #define TRANSIENT_TRIES 10 /* scans, 200 ms apart */
 
-/* A hash of /proc/PID/cmdline (0 when unreadable): a forked child that
- * execs the same interpreter keeps its exe link but not its arguments. */
-static uint64_t cmdline_hash(pid_t pid)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf);
-    close(fd);
-    uint64_t h = 1469598103934665603ull;
-    for (ssize_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)buf[i]) * 1099511628211ull;
-    return n > 0 ? h : 0;
-}
-
 static void scan_children(struct sampler *s)
 {
     DIR *d = opendir("/proc");
@@ -263,17 +246,14 @@ static void scan_children(struct sampler *s)
             known = s->targets[i]->pid == pid;
         if (known || !is_descendant(s, pid))
             continue;
-        char link[64], exe[128] = "";
-        snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
-        ssize_t el = readlink(link, exe, sizeof exe - 1);
-        exe[el > 0 ? el : 0] = 0;
-        uint64_t cmd_hash = cmdline_hash(pid);
+        /* the program it runs: an exec changes it, of the same
+         * interpreter too (a child caught between fork and exec) */
+        uint64_t image = proc_image_id(pid);
         int rej = -1;
         for (int i = 0; i < s->nrejected; i++)
             if (s->rejected[i].pid == pid)
                 rej = i;
-        int same = rej >= 0 && strcmp(s->rejected[rej].exe, exe) == 0 &&
-                   s->rejected[rej].cmd_hash == cmd_hash;
+        int same = rej >= 0 && s->rejected[rej].image == image;
         if (same && s->rejected[rej].tries >= TRANSIENT_TRIES)
             continue;
         char err[256];
@@ -292,8 +272,7 @@ static void scan_children(struct sampler *s)
                 if (rc == SE_PERM || rc == SE_UNSUPPORTED)
                     r->tries = TRANSIENT_TRIES;
                 r->pid = pid;
-                r->cmd_hash = cmd_hash;
-                snprintf(r->exe, sizeof r->exe, "%s", exe);
+                r->image = image;
             }
         }
     }

@@ -118,13 +118,12 @@ struct thread_tick {
 };
 
 /* A descendant that --subprocesses could not sample: not looked at again
- * while it runs the same program with the same arguments (an exec changes
- * one or the other), after TRANSIENT_TRIES scans for errors that may pass
- * (a process caught between fork and exec, or exiting). */
+ * while it runs the same program image (proc_image_id: an exec changes
+ * it), after TRANSIENT_TRIES scans for errors that may pass (a process
+ * caught between fork and exec, or exiting, or a Python still starting). */
 struct rejected {
     pid_t pid;
-    char exe[128];
-    uint64_t cmd_hash;
+    uint64_t image;
     int tries;
 };
 
