@@ -61,6 +61,7 @@ struct green_state {
     int64_t next_find_ns;
     int64_t last_find_ns, find_cost_ns; /* the last look for asyncio, its CPU */
     int64_t find_modules;      /* how many modules sys.modules held then */
+    uint64_t modules_dict;     /* sys.modules (py_modules_count's cache) */
     struct py_task *buf;
     int cap;
     struct glane *lanes;
@@ -391,19 +392,21 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
     struct green_state *g = t->green;
     g->ncur = 0;
     if (!g->tc.found) {
-        /* sys.modules grew since the last look: asyncio may be among the
-         * new ones, look again sooner (a look costs a walk of sys.modules:
-         * paced at a fifth of SCAN_SHARE then, on a sanitizer build under
-         * load up to a second apart otherwise) */
-        int64_t nmod;
+        /* sys.modules changed since the last look: asyncio may be among
+         * the new ones, look again sooner (a look costs a walk of
+         * sys.modules: paced at a fifth of SCAN_SHARE then, on a sanitizer
+         * build under load up to a second apart otherwise) */
+        int64_t nmod = -1;
         if (now < g->next_find_ns && now >= g->last_find_ns + g->find_cost_ns * (SCAN_SHARE / 5) &&
-            now >= g->last_find_ns + FIND_MIN_NS && !py_modules_count(&t->rt, &nmod) &&
-            nmod != g->find_modules)
+            now >= g->last_find_ns + FIND_MIN_NS && py_modules_count(&t->rt, &g->modules_dict, &nmod))
+            nmod = -1;
+        if (nmod >= 0 && nmod != g->find_modules)
             g->next_find_ns = now;
         if (now < g->next_find_ns)
             return;
-        if (py_modules_count(&t->rt, &g->find_modules))
-            g->find_modules = -1;
+        if (nmod < 0 && py_modules_count(&t->rt, &g->modules_dict, &nmod))
+            nmod = -1;
+        g->find_modules = nmod;
         int64_t c0 = thread_cpu_ns();
         int rc = py_tasks_find(&t->rt, &g->tc);
         int64_t cost = thread_cpu_ns() - c0;

@@ -755,16 +755,21 @@ int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thr
     return rc ? rc : r.n;
 }
 
-int py_modules_count(struct py_runtime *rt, int64_t *n)
+int py_modules_count(struct py_runtime *rt, uint64_t *dict, int64_t *n)
 {
     *n = 0;
-    uint64_t interp = py_runtime_main_interp(rt), modules = 0;
-    if (!interp)
-        return SE_FAULT;
-    int rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, &modules);
-    if (rc || !modules)
-        return rc;
-    return mem_read(&rt->mem, modules + (uint64_t)rt->L.dict_used, n, 8);
+    int rc = 0;
+    if (!*dict) {
+        uint64_t interp = py_runtime_main_interp(rt);
+        if (!interp)
+            return SE_FAULT;
+        rc = mem_read_ptr(&rt->mem, interp + (uint64_t)rt->L.is_modules, dict);
+        if (rc || !*dict)
+            return rc;
+    }
+    if ((rc = mem_read(&rt->mem, *dict + (uint64_t)rt->L.dict_used, n, 8)))
+        *dict = 0;
+    return rc;
 }
 
 int py_tasks_count(struct py_runtime *rt, struct py_tasks *c, int64_t *n)

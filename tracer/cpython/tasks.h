@@ -113,10 +113,11 @@ int py_tasks_find(struct py_runtime *rt, struct py_tasks *c);
 int py_tasks_read(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
                   int nthreads, struct py_task *out, int max, struct py_tasks_stats *st);
 
-/* How many modules sys.modules holds now (one read after the
- * interpreter's): a change says asyncio may have been imported since
- * py_tasks_find last looked. 0 (and *n) or a negative read error. */
-int py_modules_count(struct py_runtime *rt, int64_t *n);
+/* How many modules sys.modules holds now: a change says asyncio may have
+ * been imported since py_tasks_find last looked. *dict caches the dict's
+ * address (0: not known yet, read from the interpreter), so that a call is
+ * one read. 0 (and *n) or a negative read error (then *dict is 0 again). */
+int py_modules_count(struct py_runtime *rt, uint64_t *dict, int64_t *n);
 
 /* How many entries the task registries hold now (live tasks, and weak
  * references to tasks that died since the set last shrank): one small read
