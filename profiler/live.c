@@ -295,7 +295,7 @@ static uint32_t func_of(struct live *l, const struct py_code *co)
 }
 
 /* Function id of a native frame's symbol (sampler_opts.native), or 0 (no
- * memory): a function of its own per symbol and module, per address
+ * memory): a function of its own per symbol and module, per unwind entry
  * without a symbol. Its file is where it stands, "libfoo.so+0x1a2b" (the
  * text form of dump --native), its line -1, and it is marked native. */
 static uint32_t func_of_native(struct live *l, const struct nat_sym *y)

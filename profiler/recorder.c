@@ -105,7 +105,8 @@ static uint64_t intern_string(struct recorder *r, const char *s)
 
 /* A native frame: one row per function of a module (per source line
  * when DWARF has lines), whatever return address in it was sampled; an
- * address no symbol covers is a frame of its own (its offset the name). */
+ * address no symbol covers is one frame per unwind table entry (its start
+ * the name: unwind.h). */
 static uint64_t intern_native(struct recorder *r, const struct nat_sym *y)
 {
     uint64_t *v = hmap_get(&r->natptr, (uint64_t)(uintptr_t)y, 0);

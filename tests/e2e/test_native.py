@@ -45,13 +45,25 @@ def build_ext(cpython, outdir, strip=False):
     assert os.path.exists(os.path.join(inc, "Python.h")), \
         "no Python.h for %s (python3-dev, see scripts/install-deps)" % cpython.path
     so = os.path.join(str(outdir), "natext.so")
-    # stripped (-s, no -g): its static functions have no symbol left; its
-    # unwind information (.eh_frame) stays
-    r = subprocess.run(["gcc"] + (["-s"] if strip else ["-g"]) +
-                       ["-O0", "-shared", "-fPIC", "-o", so, str(EXT_C), "-I" + inc],
+    r = subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", so, str(EXT_C), "-I" + inc],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+    if strip:
+        # stripped: its static functions have no symbol left, its unwind
+        # information (.eh_frame) stays; the built copy, natext.so.full,
+        # keeps the symbols to check against
+        shutil.copy(so, so + ".full")
+        r = subprocess.run(["strip", "-s", so], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
     return str(outdir)
+
+
+def function_starts(so):
+    """{name: offset} of the functions of an ELF file, from its symbols."""
+    r = subprocess.run(["nm", "--defined-only", so], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return {f[2]: int(f[0], 16) for f in (ln.split() for ln in r.stdout.splitlines())
+            if len(f) == 3 and f[1] in "tT"}
 
 
 @pytest.fixture
@@ -600,6 +612,11 @@ def test_record_native_no_symbol_text(sonde_bin, cpython, start_target, tmp_path
     offs = {int(f["address"], 16) for f in doc["functions"]
             if f.get("native") and f["function"] is None and f["module"].endswith("/natext.so")}
     assert offs, doc["functions"]
+    # one frame per function, whichever of its addresses was sampled: the
+    # offset is where the function starts (its unwind entry's start), as
+    # the unstripped build's symbols say
+    starts = function_starts(os.path.join(str(tmp_path), "natext.so.full"))
+    assert offs <= set(starts.values()) and starts["natext_spin_loop"] in offs, (offs, starts)
     lines = [ln for ln in doc["lines"] if ln.get("native") and ln["module"].endswith("/natext.so")]
     assert lines and all(ln["function"] is None and ln["line"] is None for ln in lines), lines
     assert {int(ln["address"], 16) for ln in lines} == offs, (lines, offs)
@@ -674,7 +691,7 @@ def test_top_native(sonde_bin, cpython, start_target, tmp_path):
         tm.kill()
     assert_all_running(t.pid)
     # not on a terminal: the plain table (its 25 top rows by own time: the
-    # innermost functions, those without a symbol one row per address)
+    # innermost functions, those without a symbol one row per unwind entry)
     # names them "name (module+0xOFFSET)"
     r = run_sonde(sonde_bin, "top", "-p", t.pid, "--native", "-d", 3, "-i", 1, timeout=60)
     assert r.returncode == EXIT_OK, r.stderr

@@ -357,6 +357,98 @@ static int is_eval_name(const char *fn)
     return fn && (!strcmp(fn, "_PyEval_EvalFrameDefault") || !strcmp(fn, "PyEval_EvalFrameEx"));
 }
 
+/* Size of a value of DWARF pointer encoding enc in .eh_frame_hdr, 0 for
+ * one this reader does not take (absolute or pc-relative only). */
+static size_t eh_enc_size(unsigned enc)
+{
+    if ((enc & 0x70) > 0x10)
+        return 0;
+    switch (enc & 0x0f) {
+    case 0x00: case 0x04: case 0x0c: return 8;
+    case 0x02: case 0x0a: return 2;
+    case 0x03: case 0x0b: return 4;
+    default: return 0;
+    }
+}
+
+/* Where the function holding x (a link-time address of the file elf)
+ * starts: the greatest initial location at most x in the sorted table of
+ * unwind entries of .eh_frame_hdr, which the linker writes one per
+ * function. 0 with *start set, -1 when the file has no such table or it
+ * is not one this reader takes (the file is outside input: every bound is
+ * checked). */
+static int eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start)
+{
+    size_t shstrndx;
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+        return -1;
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
+        GElf_Shdr sh;
+        const char *name;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+            !(name = elf_strptr(elf, shstrndx, sh.sh_name)) || strcmp(name, ".eh_frame_hdr"))
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf || d->d_size < 4)
+            return -1;
+        const unsigned char *b = d->d_buf;
+        size_t pz = eh_enc_size(b[1]), cz = eh_enc_size(b[2]);
+        /* version 1; count absolute; table: datarel sdata4 pairs */
+        if (b[0] != 1 || !pz || !cz || (b[2] & 0x70) || b[3] != 0x3b || d->d_size < 4 + pz + cz)
+            return -1;
+        uint64_t n = 0;
+        memcpy(&n, b + 4 + pz, cz < 8 ? cz : 8); /* little-endian host and file */
+        if (cz == 2)
+            n &= 0xffff;
+        else if (cz == 4)
+            n &= 0xffffffffu;
+        size_t at = 4 + pz + cz;
+        if (n == 0 || n > (d->d_size - at) / 8)
+            return -1;
+        size_t lo = 0, hi = (size_t)n; /* first entry whose start exceeds x */
+        uint64_t best = 0;
+        int found = 0;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int32_t rel;
+            memcpy(&rel, b + at + 8 * mid, 4);
+            uint64_t st = sh.sh_addr + (uint64_t)(int64_t)rel;
+            if (st <= x) {
+                best = st;
+                found = 1;
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if (!found)
+            return -1;
+        *start = best;
+        return 0;
+    }
+    return -1;
+}
+
+/* Where the function holding a starts, relative to its module, when no
+ * symbol covers it: the start of its unwind table entry, which compilers
+ * emit one per function. So every address sampled in one nameless
+ * function is one frame, named by its start as a named function is.
+ * fallback when no unwind information covers a, or the file has no table
+ * of its entries. */
+static uint64_t unnamed_start(Dwfl_Module *m, Elf *main_elf, uint64_t main_bias, uint64_t a,
+                              uint64_t fallback)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
+    Dwarf_Frame *fr = NULL;
+    int covered = cfi && a >= bias && dwarf_cfi_addrframe(cfi, a - bias, &fr) == 0;
+    free(fr);
+    uint64_t start;
+    if (!covered || a < main_bias || eh_hdr_start(main_elf, a - main_bias, &start))
+        return fallback;
+    return start;
+}
+
 const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int activation,
                                     int lines)
 {
@@ -383,7 +475,7 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
         if (at && at != e.function)
             *at = 0; /* a symbol version: clock_nanosleep@GLIBC_2.2.5 */
         e.s.offset = pc - bias;
-        e.s.func_offset = fn ? a - off - bias : e.s.offset;
+        e.s.func_offset = fn ? a - off - bias : unnamed_start(m, main_elf, bias, a, e.s.offset);
         e.s.is_eval = (uint8_t)is_eval_name(fn);
         char real[PATH_MAX];
         e.s.is_interp = u->interp[0] && mname &&

@@ -39,8 +39,9 @@ struct nat_sym {
     int line;             /* 0 without line information */
     const char *module;   /* path of the mapped file, NULL outside any */
     uint64_t offset;      /* address relative to the module (link-time address) */
-    uint64_t func_offset; /* the start of the function relative to the module, or
-                             offset when no symbol covers the address */
+    uint64_t func_offset; /* the start of the function relative to the module:
+                             its symbol's, else its unwind table entry's
+                             (.eh_frame_hdr), else offset */
     uint8_t is_eval;      /* the interpreter's evaluation loop */
     uint8_t is_interp;    /* in the file that holds the interpreter (libpython, or
                              the executable of a static build) */
