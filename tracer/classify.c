@@ -88,6 +88,17 @@ int classify_state(const struct classify_evidence *e, struct classify_carry *c)
          * from GIL handoffs, which count as gil_wait above.) */
         if (e->kstack == PROC_KSTACK_ON_CPU)
             return STATE_NOGIL;
+        /* Seen off its CPU (the kernel shows a stack only for a thread
+         * not on one) and not put on one since its previous sample: it was
+         * queued the whole interval this sample stands for. The interval's
+         * split cannot say so: the kernel adds a wait in the run queue to
+         * ddelay only when the thread runs again, so a wait in progress is
+         * not in it. (The kernel stack alone is no proof for the interval:
+         * on a host with few CPUs the sampler itself takes one, and at that
+         * instant a thread it displaced is queued.) */
+        if (e->did_not_run &&
+            (e->kstack == PROC_KSTACK_OTHER || e->kstack == PROC_KSTACK_WAIT_RETURN))
+            return STATE_IDLE;
         return running_state(e, c);
     case PROC_SYS_CALL:
         return waits_on_gil(&e->sys, &e->gil) ? STATE_GIL_WAIT : STATE_IDLE;

@@ -236,19 +236,15 @@ def test_accuracy(sonde_bin, cpython, tmp_path_factory, load):
     assert w["cpu_s"] > 0.1, ctx
     on_cpu = 100.0 * w["cpu_s"] / w["wall_s"]
     queued = 100.0 * w.get("queued_s", 0.0) / w["wall_s"]
-    if rec.noise <= 0.15:
-        # idle, or loaded by the test's own two busy processes only
-        assert abs(t["nogil_pct"] - on_cpu) <= PCT_ABS, "hasher: nogil %.1f%%, on CPU %.1f%%%s" % (
-            t["nogil_pct"], on_cpu, ctx)
-    else:
-        # Other processes load the machine beyond the test's own load: a
-        # thread that releases the GIL and is then queued most of its life
-        # (4 busy processes on 2 CPUs: on a CPU ~11%, queued ~32%) is seen
-        # running more than it runs (README, "record": the run queue's
-        # split of an interval is only known once the thread runs again).
-        # It is still never seen running more than it was runnable.
-        assert on_cpu - PCT_ABS <= t["nogil_pct"] <= on_cpu + queued + PCT_ABS, \
-            "hasher: nogil %.1f%%, on CPU %.1f%%, queued %.1f%%%s" % (t["nogil_pct"], on_cpu, queued, ctx)
+    # A thread that releases the GIL and is then queued for a CPU (by other
+    # processes, by the test's own load, or by its own process's threads:
+    # three busy threads on two CPUs queue it 20-60% of its life) is seen
+    # running more than it runs (README, "record": the kernel adds a wait in
+    # the run queue to the interval's split only once the thread runs
+    # again). It is never seen running less than it ran, nor more than it
+    # was runnable; with nothing queuing it, the two bounds meet.
+    assert on_cpu - PCT_ABS <= t["nogil_pct"] <= on_cpu + queued + PCT_ABS, \
+        "hasher: nogil %.1f%%, on CPU %.1f%%, queued %.1f%%%s" % (t["nogil_pct"], on_cpu, queued, ctx)
     # On a CPU it holds the GIL for a few bytecodes per 2 MiB hashed (< 1%
     # by construction); on a loaded host it may also be preempted in those
     # bytecodes and hold the GIL while queued for a CPU (measured in CI: 6.8%

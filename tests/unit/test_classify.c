@@ -120,6 +120,35 @@ int main(void)
         CHECK_INT(classify_state(&e, &c), STATE_NOGIL);
     }
 
+    /* runnable, seen off its CPU and not put on one since its previous
+     * (nogil) sample: queued the whole interval, idle, whatever the split
+     * (the kernel has not counted the wait in progress yet: empty); having
+     * run in between, or with an unreadable kernel stack, or seen on a
+     * CPU, the rules above */
+    int off_kinds[] = { PROC_KSTACK_OTHER, PROC_KSTACK_WAIT_RETURN };
+    for (int k = 0; k < 2; k++) {
+        e = base();
+        e.sys = sys_of("running\n");
+        e.kstack = off_kinds[k];
+        e.did_not_run = 1;
+        e.last_state = STATE_NOGIL;
+        e.dcpu = e.ddelay = 0;
+        c.run = 0;
+        CHECK_INT(classify_state(&e, &c), STATE_IDLE);
+        e.did_not_run = 0;
+        c.run = 0;
+        CHECK_INT(classify_state(&e, &c), STATE_NOGIL);
+    }
+    e = base();
+    e.sys = sys_of("running\n");
+    e.did_not_run = 1;
+    e.last_state = STATE_NOGIL;
+    e.dcpu = e.ddelay = 0;
+    c.run = 0;
+    CHECK_INT(classify_state(&e, &c), STATE_NOGIL); /* kernel stack unknown */
+    e.kstack = PROC_KSTACK_ON_CPU;
+    CHECK_INT(classify_state(&e, &c), STATE_NOGIL);
+
     /* handoff rules: a runnable thread back from a wait (kernel stack
      * WAIT_RETURN) waits for the GIL if it waited for it before, or held it
      * and the GIL switched or another thread holds it now */
