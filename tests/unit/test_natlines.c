@@ -250,6 +250,123 @@ out:
     free(b);
 }
 
+/* Offset and size in the file of section name of the ELF file path. */
+static int section_at(const char *path, const char *name, size_t *off, size_t *size)
+{
+    int fd = open(path, O_RDONLY), found = 0;
+    Elf *e = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+    size_t shstr;
+    if (e && !elf_getshdrstrndx(e, &shstr))
+        for (Elf_Scn *s = NULL; (s = elf_nextscn(e, s)) && !found;) {
+            GElf_Shdr sh;
+            const char *nm;
+            if (gelf_getshdr(s, &sh) && (nm = elf_strptr(e, shstr, sh.sh_name)) &&
+                !strcmp(nm, name)) {
+                *off = sh.sh_offset;
+                *size = sh.sh_size;
+                found = 1;
+            }
+        }
+    if (e)
+        elf_end(e);
+    if (fd >= 0)
+        close(fd);
+    return found ? 0 : -1;
+}
+
+static int named_in(const char *path, uint64_t lo, uint64_t hi, uint64_t step)
+{
+    struct nat_lines *nl = nat_lines_open(path);
+    int named = 0;
+    for (uint64_t a = lo; nl && a < hi; a += step) {
+        const char *file;
+        int line;
+        if (nat_lines_find(nl, a, &file, &line)) {
+            CHECK(file && line > 0, "an answer without file or line");
+            named++;
+        }
+    }
+    nat_lines_close(nl);
+    return named;
+}
+
+/* Crafted, not random: every unit of the plain .debug_info cut to an
+ * initial length of 2 or 3 with version 5 (too short for the version's
+ * own header: its abbreviation offset would lie past the unit's end), and
+ * a compressed .debug_info claiming 65 times its size (under the absolute
+ * bound: a bomb by ratio). Each names nothing, and reads nothing outside
+ * the file (the ASan build runs this test too). */
+static void test_crafted(void)
+{
+    char self[4096], d[256], z[256];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(k > 0, "readlink /proc/self/exe");
+    self[k > 0 ? k : 0] = 0;
+    snprintf(d, sizeof d, "%s/c", tmpdir);
+    snprintf(z, sizeof z, "%s/z", tmpdir);
+    uint64_t lo, hi;
+    CHECK_INT(text_range(self, &lo, &hi), 0);
+    CHECK(named_in(self, lo, hi, 7) > 50, "the plain file names lines");
+    size_t off = 0, size = 0;
+    CHECK_INT(section_at(self, ".debug_info", &off, &size), 0);
+    FILE *f = fopen(self, "r");
+    struct stat st;
+    size_t n = f && !fstat(fileno(f), &st) ? (size_t)st.st_size : 0;
+    uint8_t *orig = n ? malloc(n) : NULL, *b = n ? malloc(n) : NULL;
+    CHECK(orig && b && fread(orig, 1, n, f) == n && off + size <= n, "cannot read %s", self);
+    if (f)
+        fclose(f);
+    if (!orig || !b || off + size > n)
+        goto out;
+    for (uint32_t cut = 2; cut <= 3; cut++) {
+        memcpy(b, orig, n);
+        int units = 0;
+        for (size_t u = off; u + 6 <= off + size; units++) {
+            uint32_t len;
+            memcpy(&len, b + u, 4);
+            if (len >= 0xfffffff0u || len > off + size - u - 4)
+                break;
+            memcpy(b + u, &cut, 4);
+            b[u + 4] = 5;
+            b[u + 5] = 0;
+            u += 4 + (size_t)len;
+        }
+        CHECK(units >= 2, "%d units in .debug_info", units);
+        write_file(d, b, n);
+        CHECK_INT(named_in(d, lo, hi, 7), 0);
+        /* compressed too: the last unit then ends where the inflated
+         * buffer does, and a read past it is outside any allocation */
+        char cmd[600], dz[300];
+        snprintf(dz, sizeof dz, "%s.z", d);
+        snprintf(cmd, sizeof cmd, "objcopy --compress-debug-sections=zlib '%s' '%s'", d, dz);
+        CHECK_INT(system(cmd), 0);
+        CHECK_INT(named_in(dz, lo, hi, 7), 0);
+        unlink(dz);
+    }
+    size_t zoff = 0, zsize = 0;
+    f = fopen(z, "r");
+    size_t zn = f && !fstat(fileno(f), &st) ? (size_t)st.st_size : 0;
+    uint8_t *zb = zn ? malloc(zn) : NULL;
+    CHECK(section_at(z, ".debug_info", &zoff, &zsize) == 0 && zb && fread(zb, 1, zn, f) == zn &&
+              zoff + zsize <= zn && zsize > sizeof(Elf64_Chdr),
+          "cannot read %s", z);
+    if (f)
+        fclose(f);
+    if (zb && zoff + zsize <= zn && zsize > sizeof(Elf64_Chdr)) {
+        CHECK(named_in(z, lo, hi, 7) > 50, "the compressed file names lines");
+        uint64_t claim = (uint64_t)(zsize - sizeof(Elf64_Chdr)) * 65;
+        CHECK(claim < NAT_LINES_MAX_SECTION, "a claim under the absolute bound");
+        memcpy(zb + zoff + 8, &claim, 8); /* Elf64_Chdr.ch_size, little-endian */
+        write_file(d, zb, zn);
+        CHECK_INT(named_in(d, lo, hi, 7), 0);
+    }
+    free(zb);
+out:
+    unlink(d);
+    free(orig);
+    free(b);
+}
+
 int main(void)
 {
     elf_version(EV_CURRENT);
@@ -260,6 +377,7 @@ int main(void)
     test_own_binary();
     test_libc();
     test_damaged();
+    test_crafted();
     char z[256];
     snprintf(z, sizeof z, "%s/z", tmpdir);
     unlink(z);
