@@ -67,7 +67,8 @@ static const char HTML_TAIL2[] =
     " var d=Math.min(9,Math.max(0,-Math.floor(Math.log10(st/u[0])+1e-9))),out=[];\n"
     " for(var k=Math.ceil(a/st);k*st<=b&&out.length<=n+1;k++)out.push([k*st,(k*st/u[0]).toFixed(d)+u[1]]);return out;}\n"
     "function fname(f){var x=D.funcs[f];return x[0];}\n"
-    "function stackText(s){var out=[];while(s){var f=D.funcs[D.stacks[s][1]];out.push('  '+f[0]+' ('+f[1]+':'+f[2]+')');s=D.stacks[s][0];}return out.length?out.join('\\n'):'  [no Python frames]';}\n"
+    "function floc(f){return f[2]===null?f[1]:f[1]+':'+f[2];}\n"
+    "function stackText(s){var out=[];while(s){var f=D.funcs[D.stacks[s][1]];out.push('  '+f[0]+' ('+floc(f)+')');s=D.stacks[s][0];}return out.length?out.join('\\n'):'  [no Python frames]';}\n"
     "function setup(c,h){var r=window.devicePixelRatio||1;c.style.height=h+'px';c.width=c.clientWidth*r;c.height=h*r;var x=c.getContext('2d');x.setTransform(r,0,0,r,0,0);return x;}\n"
     "function drawTL(){var h=Math.max(40,D.threads.length*ROW+20),x=setup(tl,h),W=tl.clientWidth-LBL,sc=W/(v1-v0);\n"
     " x.clearRect(0,0,tl.clientWidth,h);x.font='12px sans-serif';\n"
@@ -103,7 +104,7 @@ static const char HTML_TAIL3[] =
     "  if(many){top={name:pr[1],full:pr[1],v:0,kids:new Map(),depth:1,parent:root};root.kids.set('p'+pr[0],top);}\n"
     "  var node=new Array(D.stacks.length);node[0]=top;\n"
     "  for(var s=1;s<D.stacks.length;s++){var p=node[D.stacks[s][0]]||top,f=D.stacks[s][1],c=p.kids.get(f);\n"
-    "   if(!c){var fn=D.funcs[f];c={name:fn[0],full:fn[0]+' ('+fn[1]+':'+fn[2]+')',v:0,kids:new Map(),depth:p.depth+1,parent:p};p.kids.set(f,c);}node[s]=c;}\n"
+    "   if(!c){var fn=D.funcs[f];c={name:fn[0],full:fn[0]+' ('+floc(fn)+')',v:0,kids:new Map(),depth:p.depth+1,parent:p};p.kids.set(f,c);}node[s]=c;}\n"
     "  if(w[0]>0){var c={name:'[no Python frames]',full:'[no Python frames]',v:0,kids:new Map(),depth:top.depth+1,parent:top};top.kids.set(-1,c);c.self=w[0];}\n"
     "  for(s=D.stacks.length-1;s>=1;s--){node[s].self=(node[s].self||0)+w[s];}});\n"
     " (function tot(n){var v=n.self||0;n.kids.forEach(function(k){v+=tot(k);});n.v=v;return v;})(root);\n"
@@ -203,6 +204,15 @@ static int html_write(const struct model *m, const struct export_opts *o, FILE *
         fputs(f ? ",[" : "[", out);
         export_json_str(out, calltree_func_name(m, t, f));
         putc(',', out);
+        if (f && t->funcs[f].native) {
+            /* where it stands, "libz.so.1+0x6f10", and no line: shown as
+             * "deflate (libz.so.1+0x6f10)", dump --native's form */
+            char where[512];
+            model_native_where(m, t->funcs[f].file, t->funcs[f].address, where, sizeof where);
+            export_json_str(out, where);
+            fputs(",null]", out);
+            continue;
+        }
         export_json_str(out, calltree_func_file(m, t, f));
         fprintf(out, ",%d]", f ? t->funcs[f].line : 0);
     }

@@ -647,6 +647,38 @@ def test_record_native_no_symbol_text(sonde_bin, cpython, start_target, tmp_path
     assert named and all(f["file"].endswith("/natext.so") for f in named), frames
     assert not any(f["name"] == "??" for f in frames), frames
     text_offsets("\n".join(f["name"] for f in named), "speedscope")
+    # chrome: slices named as the text names them, in category native, with
+    # their module and where they stand in args
+    r = run_sonde(sonde_bin, "export", "-f", "chrome", "-o", "-", out)
+    assert r.returncode == EXIT_OK, r.stderr
+    evs = json.loads(r.stdout)
+    evs = evs["traceEvents"] if isinstance(evs, dict) else evs
+    nat = [e for e in evs if e.get("ph") == "X" and e.get("cat") == "native" and
+           re.fullmatch(NAMELESS, e["name"])]
+    assert nat and all(e["args"]["module"].endswith("/natext.so") and
+                       "(%s)" % e["args"]["at"] in e["name"] for e in nat), nat[:5]
+    assert not any(e.get("name") == "??" for e in evs)
+    text_offsets("\n".join(e["name"] for e in nat), "chrome")
+    # html: the page's frames read "?? (natext.so+0xOFFSET)" (its script run
+    # by node with test_export's stand-in for the DOM)
+    html = tmp_path / "n.html"
+    r = run_sonde(sonde_bin, "export", "-f", "html", "-o", html, out)
+    assert r.returncode == EXIT_OK, r.stderr
+    text = html.read_text()
+    data = re.search(r'<script type="application/json" id="sonde-data">(.*?)</script>', text,
+                     re.S).group(1)
+    script = re.findall(r"<script>(.*?)</script>", text, re.S)[-1]
+    from test_export import _DOM_STUB
+    js = tmp_path / "page.js"
+    js.write_text("var DATA = %s;\n%s\n%s\n" % (json.dumps(data), _DOM_STUB, script) +
+                  "D.funcs.forEach(function (f) { if (f[0] === '??') "
+                  "console.log(f[0] + ' (' + floc(f) + ')'); });\n")
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node, "node is required (see scripts/install-deps)"
+    r = subprocess.run([node, str(js)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "natext.so:" not in r.stdout
+    text_offsets(r.stdout, "html")
     # the view's flat pane: "??  natext.so+0xOFFSET"
     assert shutil.which("tmux"), "tmux is required (see scripts/install-deps)"
     from test_tui import Tmux
