@@ -30,9 +30,10 @@ int classify_wants_kstack(const struct classify_evidence *e)
  * queue; the kernel's split of the last interval (dcpu on CPU, ddelay
  * queued) tells how likely each is, and error diffusion turns that into
  * states whose totals are unbiased: nogil when on CPU, idle when queued. */
-static int running_state(const struct classify_evidence *e, struct classify_carry *c)
+static int running_state(const struct classify_evidence *e, struct classify_carry *c,
+                         int64_t ddelay)
 {
-    int64_t dcpu = e->dcpu, ddelay = e->ddelay;
+    int64_t dcpu = e->dcpu;
     double p = dcpu + ddelay > 0 ? (double)dcpu / (double)(dcpu + ddelay) : 1.0;
     c->run += p;
     if (c->run >= 0.5) {
@@ -68,6 +69,14 @@ int classify_in_gil_handoff(int last_state, const struct gil_view *g)
  * GIL). */
 int classify_state(const struct classify_evidence *e, struct classify_carry *c)
 {
+    /* The run-queue time of the interval, less what ticks that saw the
+     * thread queued throughout counted idle already (below): the kernel
+     * adds a wait to ddelay only once the thread runs, all of it. */
+    int64_t ddelay = e->ddelay;
+    if (!e->did_not_run) {
+        ddelay = ddelay > c->queued ? ddelay - c->queued : 0;
+        c->queued = 0;
+    }
     if (e->holds_gil)
         return STATE_GIL;
     /* A thread that was not put on a CPU since its previous sample and used
@@ -97,9 +106,11 @@ int classify_state(const struct classify_evidence *e, struct classify_carry *c)
          * on a host with few CPUs the sampler itself takes one, and at that
          * instant a thread it displaced is queued.) */
         if (e->did_not_run &&
-            (e->kstack == PROC_KSTACK_OTHER || e->kstack == PROC_KSTACK_WAIT_RETURN))
+            (e->kstack == PROC_KSTACK_OTHER || e->kstack == PROC_KSTACK_WAIT_RETURN)) {
+            c->queued += e->wall > 0 ? e->wall : 0;
             return STATE_IDLE;
-        return running_state(e, c);
+        }
+        return running_state(e, c, ddelay);
     case PROC_SYS_CALL:
         return waits_on_gil(&e->sys, &e->gil) ? STATE_GIL_WAIT : STATE_IDLE;
     default:

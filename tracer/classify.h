@@ -30,6 +30,7 @@ struct classify_evidence {
     int did_not_run;      /* not put on a CPU and no CPU used since its previous sample */
     int last_state;       /* its state at the previous sample, -1 none */
     int64_t dcpu, ddelay; /* ns on a CPU and queued for one over the interval */
+    int64_t wall;         /* ns since its previous sample */
     struct gil_view gil;
     struct proc_syscall sys; /* if classify_wants_syscall (else kind UNKNOWN) */
     int kstack;              /* PROC_KSTACK_*, if classify_wants_kstack (else UNKNOWN) */
@@ -41,6 +42,8 @@ struct classify_evidence {
 struct classify_carry {
     double run;     /* running: on CPU (nogil) against queued (idle) */
     double holder;  /* GIL holder: on CPU against off it */
+    int64_t queued; /* ns of a wait in the run queue already counted idle,
+                       which the kernel adds to ddelay when the thread runs */
 };
 
 /* Is the syscall line needed? (Not for a thread that did not run while
@@ -50,7 +53,7 @@ int classify_wants_syscall(const struct classify_evidence *e);
 int classify_wants_kstack(const struct classify_evidence *e);
 
 /* The thread's state (enum sample_state). Updates c->run when it splits a
- * runnable thread by the interval's deltas. */
+ * runnable thread by the interval's deltas, and c->queued. */
 int classify_state(const struct classify_evidence *e, struct classify_carry *c);
 
 /* For a thread in STATE_GIL: was the holder off its CPU (asleep in a

@@ -385,6 +385,7 @@ static void pass_states(struct sampler *s, struct target *t, int n, int64_t now,
             .last_state = sl->last_state,
             .dcpu = tk->dcpu,
             .ddelay = ddelay,
+            .wall = tk->wall,
             .gil = *gv,
             .kstack = PROC_KSTACK_UNKNOWN,
         };

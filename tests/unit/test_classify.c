@@ -139,6 +139,52 @@ int main(void)
         c.run = 0;
         CHECK_INT(classify_state(&e, &c), STATE_NOGIL);
     }
+    /* after a gil sample, or none, the same; a handoff still comes first */
+    int lasts[] = { STATE_GIL, -1 };
+    for (int k = 0; k < 2; k++) {
+        e = base();
+        e.sys = sys_of("running\n");
+        e.kstack = PROC_KSTACK_OTHER;
+        e.did_not_run = 1;
+        e.last_state = lasts[k];
+        e.dcpu = e.ddelay = 0;
+        c = (struct classify_carry){ 0 };
+        CHECK_INT(classify_state(&e, &c), STATE_IDLE);
+    }
+    e.kstack = PROC_KSTACK_WAIT_RETURN;
+    e.last_state = STATE_GIL;
+    e.gil.switched = 1;
+    CHECK_INT(classify_state(&e, &c), STATE_GIL_WAIT);
+
+    /* the wait counted idle is not counted again when the kernel adds it
+     * to the interval in which the thread runs: queued 2 ms seen by a
+     * tick, then 1 ms on a CPU and the 2 ms wait in ddelay: all on CPU */
+    e = base();
+    e.sys = sys_of("running\n");
+    e.kstack = PROC_KSTACK_OTHER;
+    e.did_not_run = 1;
+    e.last_state = STATE_NOGIL;
+    e.dcpu = e.ddelay = 0;
+    e.wall = 2000000;
+    c = (struct classify_carry){ 0 };
+    CHECK_INT(classify_state(&e, &c), STATE_IDLE);
+    CHECK_INT(c.queued, 2000000);
+    e.did_not_run = 0;
+    e.kstack = PROC_KSTACK_UNKNOWN;
+    e.dcpu = 1000000;
+    e.ddelay = 2000000;
+    CHECK_INT(classify_state(&e, &c), STATE_NOGIL);
+    CHECK_INT(c.queued, 0);
+    /* (without that, a third on CPU: idle) */
+    c = (struct classify_carry){ 0 };
+    CHECK_INT(classify_state(&e, &c), STATE_IDLE);
+    /* a wait longer than counted: the rest stays in the split */
+    c = (struct classify_carry){ .queued = 500000 };
+    e.dcpu = 1000000;
+    e.ddelay = 3500000;
+    CHECK_INT(classify_state(&e, &c), STATE_IDLE); /* 1 ms on CPU, 3 ms queued */
+    CHECK_INT(c.queued, 0);
+
     e = base();
     e.sys = sys_of("running\n");
     e.did_not_run = 1;
