@@ -117,8 +117,9 @@ static uint64_t intern_native(struct recorder *r, const struct nat_sym *y)
     uint64_t file = intern_string(r, y->file ? y->file : "");
     uint64_t k1 = name << 32 | module;
     /* without a line, two functions of one name in one module (statics of
-     * different source files) are told apart by their offsets */
-    uint64_t k2 = y->function && y->line > 0 ? file << 32 | (uint32_t)y->line
+     * different source files) are told apart by their offsets; a line of
+     * a nameless function is a frame of its own too */
+    uint64_t k2 = y->line > 0 ? file << 32 | (uint32_t)y->line
                   : (uint64_t)y->func_offset | (y->function ? 1ULL << 62 : 1ULL << 63);
     v = hmap_get(&r->natframes, k1, k2);
     uint64_t id;

@@ -59,11 +59,20 @@ def build_ext(cpython, outdir, strip=False):
 
 
 def function_starts(so):
-    """{name: offset} of the functions of an ELF file, from its symbols."""
+    """{name: offset} of the functions of an ELF file, from its symbols,
+    and of its executable sections (the linker's stubs in .plt have an
+    unwind entry and no symbol)."""
     r = subprocess.run(["nm", "--defined-only", so], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    return {f[2]: int(f[0], 16) for f in (ln.split() for ln in r.stdout.splitlines())
-            if len(f) == 3 and f[1] in "tT"}
+    starts = {f[2]: int(f[0], 16) for f in (ln.split() for ln in r.stdout.splitlines())
+              if len(f) == 3 and f[1] in "tT"}
+    r = subprocess.run(["readelf", "-SW", so], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for m in re.finditer(r"\]\s+(\.\S+)\s+PROGBITS\s+([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+(\S+)",
+                         r.stdout):
+        if "X" in m.group(3):
+            starts.setdefault(m.group(1), int(m.group(2), 16))
+    return starts
 
 
 @pytest.fixture

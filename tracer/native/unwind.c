@@ -358,10 +358,10 @@ static int is_eval_name(const char *fn)
 }
 
 /* Size of a value of DWARF pointer encoding enc in .eh_frame_hdr, 0 for
- * one this reader does not take (absolute or pc-relative only). */
+ * one this reader does not take (absolute or pc-relative, direct only). */
 static size_t eh_enc_size(unsigned enc)
 {
-    if ((enc & 0x70) > 0x10)
+    if ((enc & 0x70) > 0x10 || (enc & 0x80))
         return 0;
     switch (enc & 0x0f) {
     case 0x00: case 0x04: case 0x0c: return 8;
@@ -380,7 +380,11 @@ static size_t eh_enc_size(unsigned enc)
 static int eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start)
 {
     size_t shstrndx;
-    if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+    /* the table is read as little-endian 64-bit words: the files this
+     * host's processes map; any other is left alone */
+    const char *id = elf ? elf_getident(elf, NULL) : NULL;
+    if (!id || id[EI_CLASS] != ELFCLASS64 || id[EI_DATA] != ELFDATA2LSB ||
+        elf_getshdrstrndx(elf, &shstrndx))
         return -1;
     for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
         GElf_Shdr sh;
@@ -397,7 +401,7 @@ static int eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start)
         if (b[0] != 1 || !pz || !cz || (b[2] & 0x70) || b[3] != 0x3b || d->d_size < 4 + pz + cz)
             return -1;
         uint64_t n = 0;
-        memcpy(&n, b + 4 + pz, cz < 8 ? cz : 8); /* little-endian host and file */
+        memcpy(&n, b + 4 + pz, cz); /* little-endian host and file */
         if (cz == 2)
             n &= 0xffff;
         else if (cz == 4)
