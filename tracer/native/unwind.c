@@ -371,13 +371,8 @@ static size_t eh_enc_size(unsigned enc)
     }
 }
 
-/* Where the function holding x (a link-time address of the file elf)
- * starts: the greatest initial location at most x in the sorted table of
- * unwind entries of .eh_frame_hdr, which the linker writes one per
- * function. 0 with *start set, -1 when the file has no such table or it
- * is not one this reader takes (the file is outside input: every bound is
- * checked). */
-static int eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start)
+/* (unwind.h) */
+int nat_eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start)
 {
     size_t shstrndx;
     /* the table is read as little-endian 64-bit words: the files this
@@ -448,7 +443,7 @@ static uint64_t unnamed_start(Dwfl_Module *m, Elf *main_elf, uint64_t main_bias,
     int covered = cfi && a >= bias && dwarf_cfi_addrframe(cfi, a - bias, &fr) == 0;
     free(fr);
     uint64_t start;
-    if (!covered || a < main_bias || eh_hdr_start(main_elf, a - main_bias, &start))
+    if (!covered || a < main_bias || nat_eh_hdr_start(main_elf, a - main_bias, &start))
         return fallback;
     return start;
 }

@@ -15,6 +15,7 @@
 
 #include "tracer/native/ptstop.h"
 
+#include <libelf.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -72,6 +73,15 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
 /* Re-read the maps of the process (see above). 1 when the executable
  * mappings changed, 0 when not, negative when they could not be read. */
 int nat_refresh(struct nat_unwinder *u);
+
+/* Where the function holding x (a link-time address of the ELF file elf)
+ * starts: the greatest initial location at most x in the sorted table of
+ * unwind entries of .eh_frame_hdr, which the linker writes one per
+ * function. 0 with *start set; -1 when the file has no such table, or one
+ * this reader does not take (little-endian 64-bit files, direct pointer
+ * encodings, datarel sdata4 entries). The file is outside input: every
+ * bound is checked. Exposed for tests. */
+int nat_eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start);
 
 /* Counters since nat_unwinder_new. */
 struct nat_stats {
