@@ -358,16 +358,20 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
 void greenlets_recheck(struct sampler *s, struct target *t, int n)
 {
     struct greenlet_state *g = t->greenlets;
-    if (!s->o.span_of || !g)
+    if (!g)
         return;
     for (int k = 0; k < g->nth; k++) {
         struct gthr *th = &g->th[k];
-        if (th->ti < 0 || th->ti >= n || s->tick[th->ti].reuse)
+        if (th->ti < 0 || th->ti >= n || s->tick[th->ti].reuse || !th->ring)
             continue; /* not sampled, or not walked (it did not run) */
         /* a switch (or the names the hook gives before one) since the
-         * drain: the walk may have read either greenlet's stack */
-        if (atomic_load_explicit(&th->ring->head, memory_order_acquire) != th->drained)
-            s->tick[th->ti].span_race = 1;
+         * drain: the walk may have read either greenlet's stack. The
+         * sample stays the greenlet's that ran at the drain (its CPU is
+         * the hook's, exact); counted, and without a span. */
+        if (atomic_load_explicit(&th->ring->head, memory_order_acquire) != th->drained) {
+            s->st.greenlet_races++;
+            s->tick[th->ti].span_race |= s->o.span_of != NULL;
+        }
     }
 }
 

@@ -156,6 +156,10 @@ struct sampler_stats {
      * read of the loop's running task and the stack read (the walk did not
      * meet the task's coroutine): charged to the thread, not to a task */
     uint64_t green_races;
+    /* samples of a thread whose greenlet switched (or named one) between
+     * the drain of its switches and the stack read: the stack may be
+     * either greenlet's; kept with the one that ran at the drain */
+    uint64_t greenlet_races;
     /* --native: threads stopped and unwound, those that could not be
      * stopped (ended, not traceable, slow to stop: sampled with Python
      * frames only), native stacks cut short, and how long threads stood
