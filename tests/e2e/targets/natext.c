@@ -19,7 +19,7 @@ __attribute__((noinline)) static long natext_spin_loop(long n)
 static PyObject *natext_spin(PyObject *self, PyObject *arg)
 {
     (void)self;
-    long n = PyLong_AsLong(arg), r;
+    long n = PyLong_AsLong(arg), r; /* (2.7: an int is taken too) */
     if (n == -1 && PyErr_Occurred())
         return NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -54,6 +54,7 @@ static PyMethodDef methods[] = {
     { NULL, NULL, 0, NULL },
 };
 
+#if PY_MAJOR_VERSION >= 3
 static struct PyModuleDef module = { PyModuleDef_HEAD_INIT, "natext", NULL, -1, methods,
                                      NULL, NULL, NULL, NULL };
 
@@ -61,3 +62,9 @@ PyMODINIT_FUNC PyInit_natext(void)
 {
     return PyModule_Create(&module);
 }
+#else
+PyMODINIT_FUNC initnatext(void)
+{
+    Py_InitModule("natext", methods);
+}
+#endif

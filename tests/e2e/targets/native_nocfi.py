@@ -5,6 +5,7 @@ a Python caller. Prints {"tid": tid, "page": address} then "ready"."""
 import ctypes
 import json
 import mmap
+import sys
 import threading
 
 from compat import native_id
@@ -26,11 +27,14 @@ def spinner():
     spin_inner()  # @spin_call
 
 
-threading.Thread(target=spinner, name="spinner", daemon=True).start()
+t = threading.Thread(target=spinner, name="spinner")
+t.daemon = True
+t.start()
 while "tid" not in info:
     time.sleep(0.01)
 info["page"] = addr
-print(json.dumps(info), flush=True)
-print("ready", flush=True)
+print(json.dumps(info))
+print("ready")
+sys.stdout.flush()
 while True:
     time.sleep(100)

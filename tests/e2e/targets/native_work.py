@@ -13,8 +13,13 @@ from compat import native_id
 import time
 import zlib
 
-BUF = b"\x5a" * (32 << 20)
-DATA = bytes(range(256)) * 8192
+if sys.version_info < (3,):
+    # 2.7's own SHA-256 (_sha256) keeps the GIL, and 2.7 lets go of it only
+    # every 100 bytecodes: a smaller buffer and a check every bytecode, so
+    # that the other threads start in time
+    sys.setcheckinterval(1)
+BUF = b"\x5a" * ((32 if sys.version_info >= (3,) else 2) << 20)
+DATA = bytes(bytearray(range(256))) * 8192
 tids = {}
 
 
@@ -62,10 +67,13 @@ def extthread():
 
 workers = [hasher, compressor, sleeper] + ([extthread] if len(sys.argv) > 1 else [])
 for w in workers:
-    threading.Thread(target=w, name=w.__name__, daemon=True).start()
+    t = threading.Thread(target=w, name=w.__name__)
+    t.daemon = True
+    t.start()
 while len(tids) < len(workers):
     time.sleep(0.01)
-print(json.dumps({"tids": tids}), flush=True)
-print("ready", flush=True)
+print(json.dumps({"tids": tids}))
+print("ready")
+sys.stdout.flush()
 while True:
     time.sleep(100)
