@@ -475,3 +475,45 @@ def test_work_in_rhythm_with_the_sampler_is_not_aliased(sonde_bin, cpython, tmp_
     assert abs(share - want) <= bound, \
         "tick: %.1f%% of the two functions' self CPU, measured %.1f%% (%.0f draws, %s): %r" % (
             100 * share, 100 * want, n, cpython, got)
+
+
+# ------------------------------------------------------------ code objects freed while read
+
+CHURN = r"""
+import sys, time
+mods = ["fractions", "textwrap", "calendar", "difflib", "string", "decimal", "ipaddress",
+        "tempfile", "platform", "zipfile"]
+end = time.time() + 2.0
+while time.time() < end:
+    for m in mods:
+        for k in [k for k in sys.modules if k == m or k.startswith(m + ".")]:
+            del sys.modules[k]
+        try:
+            __import__(m)
+        except ImportError:
+            pass
+"""
+
+
+def test_code_objects_freed_while_read(sonde_bin, cpython, tmp_path):
+    """Modules imported again and again: each import's <module> code is
+    freed after it runs and the next one's is often built at its address,
+    sometimes while sonde reads it. A code object read across such a change
+    is no code object: every Python frame the recording holds has a name, a
+    first line of 0 or more, and a line of -1 (unknown) or more (a torn read
+    kept one object's fields under the next's identity: an empty name, a
+    first line of -1971369616)."""
+    out = str(tmp_path / "churn.sonde")
+    r = run_sonde(sonde_bin, "record", "-r", 1000, "-o", out, "--", cpython.path, "-c", CHURN,
+                  timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    db = sqlite3.connect(out)
+    try:
+        frames = db.execute("SELECT n.s, f.s, fr.line, fr.fn_line FROM frame fr "
+                            "JOIN string n ON n.id = fr.name JOIN string f ON f.id = fr.file "
+                            "WHERE fr.kind = 0").fetchall()
+    finally:
+        db.close()
+    assert len(frames) > 50, frames
+    bad = [f for f in frames if not f[0] or f[3] < 0 or f[2] < -1]
+    assert not bad, bad[:10]

@@ -94,9 +94,16 @@ static int cache_put(struct py_codecache *c, struct py_code *co)
     return 0;
 }
 
+/* A live code object: its type is code, and its reference count (the
+ * first word of every object) is one a live object has. A freed one keeps
+ * its fields for a while, but the allocator writes its own link over the
+ * first words (pymalloc: the count; malloc: the type too), and the strings
+ * it pointed to may be freed already: read, they gave empty names. */
 static int is_code_object(struct py_runtime *rt, uint64_t addr)
 {
-    uint64_t type;
+    uint64_t type, refcnt;
+    if (mem_read_ptr(&rt->mem, addr, &refcnt) || refcnt == 0 || refcnt >= ((uint64_t)1 << 40))
+        return 0;
     if (mem_read_ptr(&rt->mem, addr + (uint64_t)rt->L.ob_type, &type))
         return 0;
     if (rt->code_type)
@@ -238,6 +245,17 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
         return NULL;
     co->addr = addr;
     co->ncodebytes = -1;
+    /* The object may be freed, or another built at its address, while it
+     * is read (a module's <module> code is freed after its import, and the
+     * next import's code often lands there): its identity is read before
+     * and after the fields, and a read that straddles a change is no read.
+     * Without this, fields of one object were kept under the fingerprint
+     * of the next, for good: an empty name, a first line of -1971369616. */
+    uint64_t fp0[3];
+    if (fingerprint(rt, addr, fp0)) {
+        code_free(co);
+        return NULL;
+    }
     co->name = read_str_dup(rt, addr, L->co_name);
     co->file = read_str_dup(rt, addr, L->co_filename);
     co->qualname = L->co_qualname >= 0 ? read_str_dup(rt, addr, L->co_qualname) : co->name;
@@ -254,12 +272,16 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
     }
     co->firstlineno = first;
     co->checked_ns = rt->now_ns;
-    fingerprint(rt, addr, co->fp); /* left zero if unreadable: replaced at the next check */
     if (L->co_code_adaptive >= 0) {
         int64_t units; /* PyCodeObject is a var object: ob_size counts code units */
         if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0 &&
             units < ((int64_t)1 << 40)) /* a torn read is no size */
             co->ncodebytes = units * 2;
+    }
+    if (fingerprint(rt, addr, co->fp) || memcmp(fp0, co->fp, sizeof fp0) || first < 0 ||
+        !is_code_object(rt, addr)) {
+        code_free(co);
+        return NULL;
     }
     if (cache_put(c, co)) {
         code_free(co);
