@@ -101,10 +101,21 @@ static int cache_put(struct py_codecache *c, struct py_code *co)
  * it pointed to may be freed already: read, they gave empty names. */
 static int is_code_object(struct py_runtime *rt, uint64_t addr)
 {
-    uint64_t type, refcnt;
-    if (mem_read_ptr(&rt->mem, addr, &refcnt) || refcnt == 0 || refcnt >= ((uint64_t)1 << 40))
+    uint64_t head[2], type, refcnt;
+    if (rt->L.ob_type == 8) { /* the count and the type in one read */
+        if (mem_read(&rt->mem, addr, head, sizeof head))
+            return 0;
+        refcnt = head[0];
+        type = head[1];
+    } else if (mem_read_ptr(&rt->mem, addr, &refcnt) ||
+               mem_read_ptr(&rt->mem, addr + (uint64_t)rt->L.ob_type, &type)) {
         return 0;
-    if (mem_read_ptr(&rt->mem, addr + (uint64_t)rt->L.ob_type, &type))
+    }
+    /* (3.14 keeps flags in the word's upper half: the count is its low
+     * 32 bits, an immortal object's 3 << 30) */
+    if (rt->major == 3 && rt->minor >= 14)
+        refcnt = (uint32_t)refcnt;
+    if (refcnt == 0 || refcnt >= ((uint64_t)1 << 40))
         return 0;
     if (rt->code_type)
         return type == rt->code_type;
