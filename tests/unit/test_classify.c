@@ -27,6 +27,19 @@ static struct proc_syscall sys_of(const char *line)
     return s;
 }
 
+/* runnable, seen with kernel stack kstack, not put on a CPU since its
+ * previous sample (in state last), nothing in the interval's split */
+static struct classify_evidence queued_since(int kstack, int last)
+{
+    struct classify_evidence e = base();
+    e.sys = sys_of("running\n");
+    e.kstack = kstack;
+    e.did_not_run = 1;
+    e.last_state = last;
+    e.dcpu = e.ddelay = 0;
+    return e;
+}
+
 int main(void)
 {
     struct classify_carry c = { 0 };
@@ -127,12 +140,7 @@ int main(void)
      * CPU, the rules above */
     int off_kinds[] = { PROC_KSTACK_OTHER, PROC_KSTACK_WAIT_RETURN };
     for (int k = 0; k < 2; k++) {
-        e = base();
-        e.sys = sys_of("running\n");
-        e.kstack = off_kinds[k];
-        e.did_not_run = 1;
-        e.last_state = STATE_NOGIL;
-        e.dcpu = e.ddelay = 0;
+        e = queued_since(off_kinds[k], STATE_NOGIL);
         c.run = 0;
         CHECK_INT(classify_state(&e, &c), STATE_IDLE);
         e.did_not_run = 0;
@@ -142,12 +150,7 @@ int main(void)
     /* after a gil sample, or none, the same; a handoff still comes first */
     int lasts[] = { STATE_GIL, -1 };
     for (int k = 0; k < 2; k++) {
-        e = base();
-        e.sys = sys_of("running\n");
-        e.kstack = PROC_KSTACK_OTHER;
-        e.did_not_run = 1;
-        e.last_state = lasts[k];
-        e.dcpu = e.ddelay = 0;
+        e = queued_since(PROC_KSTACK_OTHER, lasts[k]);
         c = (struct classify_carry){ 0 };
         CHECK_INT(classify_state(&e, &c), STATE_IDLE);
     }
@@ -159,12 +162,7 @@ int main(void)
     /* the wait counted idle is not counted again when the kernel adds it
      * to the interval in which the thread runs: queued 2 ms seen by a
      * tick, then 1 ms on a CPU and the 2 ms wait in ddelay: all on CPU */
-    e = base();
-    e.sys = sys_of("running\n");
-    e.kstack = PROC_KSTACK_OTHER;
-    e.did_not_run = 1;
-    e.last_state = STATE_NOGIL;
-    e.dcpu = e.ddelay = 0;
+    e = queued_since(PROC_KSTACK_OTHER, STATE_NOGIL);
     e.wall = 2000000;
     c = (struct classify_carry){ 0 };
     CHECK_INT(classify_state(&e, &c), STATE_IDLE);
@@ -185,11 +183,7 @@ int main(void)
     CHECK_INT(classify_state(&e, &c), STATE_IDLE); /* 1 ms on CPU, 3 ms queued */
     CHECK_INT(c.queued, 0);
 
-    e = base();
-    e.sys = sys_of("running\n");
-    e.did_not_run = 1;
-    e.last_state = STATE_NOGIL;
-    e.dcpu = e.ddelay = 0;
+    e = queued_since(PROC_KSTACK_UNKNOWN, STATE_NOGIL);
     c.run = 0;
     CHECK_INT(classify_state(&e, &c), STATE_NOGIL); /* kernel stack unknown */
     e.kstack = PROC_KSTACK_ON_CPU;
