@@ -78,32 +78,25 @@ static const char *func_prefix(struct ch *c, uint32_t func)
 {
     if (c->prefix && c->prefix[func])
         return c->prefix[func];
-    const char *fname = calltree_func_name(c->m, c->t, func);
-    int native = func && c->t->funcs[func].native;
-    char where[512], label[600];
-    if (native) {
-        /* native: "deflate" in category native, its module and offset in
-         * args; "?? (libz.so.1+0x5d80)" without a symbol (dump --native's
-         * form) */
+    char label[600], where[512];
+    char *name = json_of(calltree_func_label(c->m, c->t, func, label, sizeof label));
+    char *file = json_of(calltree_func_file(c->m, c->t, func)); /* a module's path if native */
+    char *at = NULL, *out = NULL;
+    if (func && c->t->funcs[func].native) {
+        /* native: in category native, its module and offset in args */
         model_native_where(c->m, c->t->funcs[func].file, c->t->funcs[func].address, where,
                            sizeof where);
-        if (!strcmp(fname, "??")) {
-            snprintf(label, sizeof label, "?? (%s)", where);
-            fname = label;
-        }
-    }
-    char *name = json_of(fname);
-    char *file = json_of(calltree_func_file(c->m, c->t, func)); /* a module's path if native */
-    char *at = native ? json_of(where) : NULL;
-    char *out = NULL;
-    if (native ? name && file && at &&
-                     asprintf(&out, "{\"ph\":\"X\",\"cat\":\"native\",\"name\":%s,\"args\":"
-                              "{\"module\":%s,\"at\":%s},\"pid\":", name, file, at) < 0
-               : name && file &&
-                     asprintf(&out, "{\"ph\":\"X\",\"cat\":\"python\",\"name\":%s,\"args\":"
-                              "{\"file\":%s,\"line\":%d},\"pid\":",
-                              name, file, func ? c->t->funcs[func].line : 0) < 0)
+        at = json_of(where);
+        if (name && file && at &&
+            asprintf(&out, "{\"ph\":\"X\",\"cat\":\"native\",\"name\":%s,\"args\":"
+                     "{\"module\":%s,\"at\":%s},\"pid\":", name, file, at) < 0)
+            out = NULL;
+    } else if (name && file &&
+               asprintf(&out, "{\"ph\":\"X\",\"cat\":\"python\",\"name\":%s,\"args\":"
+                        "{\"file\":%s,\"line\":%d},\"pid\":",
+                        name, file, func ? c->t->funcs[func].line : 0) < 0) {
         out = NULL;
+    }
     free(name);
     free(file);
     free(at);

@@ -105,17 +105,8 @@ static int speedscope_write(const struct model *m, const struct export_opts *o, 
     fputs(",\"activeProfileIndex\":0,\"shared\":{\"frames\":[", out);
     for (uint32_t f = 0; f < t->nfuncs; f++) {
         fputs(f ? ",{\"name\":" : "{\"name\":", out);
-        const char *name = calltree_func_name(m, t, f);
-        if (f && t->funcs[f].native && !strcmp(name, "??")) {
-            /* a native frame no symbol covers: "?? (module+0xOFFSET)", as
-             * dump --native prints it (its file is the module's path) */
-            char where[512], label[600];
-            model_native_where(m, t->funcs[f].file, t->funcs[f].address, where, sizeof where);
-            snprintf(label, sizeof label, "?? (%s)", where);
-            export_json_str(out, label);
-        } else {
-            export_json_str(out, name);
-        }
+        char label[600]; /* (a native frame's file is its module's path) */
+        export_json_str(out, calltree_func_label(m, t, f, label, sizeof label));
         fputs(",\"file\":", out);
         export_json_str(out, calltree_func_file(m, t, f));
         fprintf(out, ",\"line\":%d}", f ? t->funcs[f].line : 0);

@@ -1,6 +1,7 @@
 #include "profiler/calltree.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,18 @@ const char *calltree_func_name(const struct model *m, const struct calltree *t, 
         return NOFRAMES;
     const char *s = model_str(m, t->funcs[func].name);
     return *s ? s : "?";
+}
+
+const char *calltree_func_label(const struct model *m, const struct calltree *t, uint32_t func,
+                                char *buf, size_t len)
+{
+    const char *name = calltree_func_name(m, t, func);
+    if (!func || func >= t->nfuncs || !t->funcs[func].native || strcmp(name, "??"))
+        return name;
+    char where[512];
+    model_native_where(m, t->funcs[func].file, t->funcs[func].address, where, sizeof where);
+    snprintf(buf, len, "?? (%s)", where);
+    return buf;
 }
 
 const char *calltree_func_file(const struct model *m, const struct calltree *t, uint32_t func)

@@ -124,6 +124,10 @@ int calltree_flat(const struct calltree *t, const struct ct_weights *w, struct c
  * for function 0, "?" for an empty string. */
 const char *calltree_func_name(const struct model *m, const struct calltree *t, uint32_t func);
 const char *calltree_func_file(const struct model *m, const struct calltree *t, uint32_t func);
+/* calltree_func_name, but a native function no symbol covers reads
+ * "?? (module+0xOFFSET)", as dump --native prints it (written into buf). */
+const char *calltree_func_label(const struct model *m, const struct calltree *t, uint32_t func,
+                                char *buf, size_t len);
 
 /* The frames of stack node s, outermost first, into out (capacity cap,
  * at least the stack's depth). Returns the count. */
