@@ -76,6 +76,12 @@ struct green_state {
     /* for green_recheck: the code objects of the tasks' coroutines met
      * (never forgotten) */
     struct hmap coro_codes;
+    /* the threads that ran a task (tid -> 1), and the registries' version
+     * read before the running tasks were (green_tick), for green_recheck */
+    struct hmap loop_tids;
+    uint64_t ver0;
+    int ver_ok;
+    int cur_ok;                /* the running tasks were read at this tick */
 };
 
 static int64_t thread_cpu_ns(void)
@@ -102,6 +108,7 @@ void green_free(struct target *t)
     free(g->lanes);
     hmap_fini(&g->by_addr);
     hmap_fini(&g->coro_codes);
+    hmap_fini(&g->loop_tids);
     free(g);
     t->green = NULL;
 }
@@ -146,6 +153,14 @@ static void lane_end(struct sampler *s, struct target *t, size_t i, int64_t now)
     g->nlanes--;
 }
 
+/* tid runs tasks: green_recheck looks at its samples' spans */
+static void note_loop_tid(struct green_state *g, pid_t tid)
+{
+    if (tid > 0 && !hmap_get(&g->loop_tids, (uint64_t)tid, 0))
+        hmap_put(&g->loop_tids, (uint64_t)tid, 0, 1); /* (without memory, not
+                                                          noted: the other checks stay) */
+}
+
 /* The lane of task (created, or updated when renamed or moved), or NULL
  * without memory. A task at the address of a lane whose coroutine differs
  * is a new task where a dead one was: that lane ends, a new one starts. */
@@ -163,8 +178,10 @@ static struct glane *lane_of(struct sampler *s, struct target *t, const struct p
         struct glane *l = &g->lanes[*v - 1];
         if (l->name_hash != h || (task->tid && l->tid != task->tid)) {
             l->name_hash = h;
-            if (task->tid)
+            if (task->tid) {
                 l->tid = task->tid;
+                note_loop_tid(g, l->tid);
+            }
             emit_green(s, t, l, task, 0, now);
         }
         return l;
@@ -178,6 +195,7 @@ static struct glane *lane_of(struct sampler *s, struct target *t, const struct p
     l->addr = task->id;
     l->id = ++s->green_next;
     l->tid = task->tid;
+    note_loop_tid(g, l->tid);
     l->coro = task->coro;
     l->python_coro = task->coro_code != 0;
     if (task->coro_code && !hmap_get(&g->coro_codes, task->coro_code, 0))
@@ -229,6 +247,9 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     struct py_tasks_stats st;
     int64_t c0 = thread_cpu_ns();
     int got = py_tasks_read(&t->rt, &g->tc, s->threads, n, g->buf, g->cap, &st);
+    if (got == SE_FAULT) /* most often a registry read while a task switched:
+                            once more before looking for them all again */
+        got = py_tasks_read(&t->rt, &g->tc, s->threads, n, g->buf, g->cap, &st);
     if (got < 0) {
         if (got != SE_EXITED && got != SE_PERM) {
             g->tc.found = 0; /* a registry moved: find them again */
@@ -314,7 +335,7 @@ static uint64_t coro_frame(struct target *t, struct glane *l)
 void green_recheck(struct sampler *s, struct target *t, int n)
 {
     struct green_state *g = t->green;
-    if (!g || !g->tc.found)
+    if (!g)
         return;
     /* The stack's evidence first: a walk that did not meet the frame of
      * its task's coroutine read another task's stack, or the loop's (the
@@ -337,6 +358,25 @@ void green_recheck(struct sampler *s, struct target *t, int n)
     }
     if (!s->o.span_of)
         return;
+    if (!g->tc.found || !g->cur_ok) {
+        /* The running tasks could not be read at this tick (a registry read
+         * torn by a switch, looked for again): on a thread that runs tasks,
+         * which one ran is not known, nor its span. */
+        for (int i = 0; i < n; i++)
+            if (s->tick[i].sl && !s->tick[i].reuse &&
+                hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))
+                s->tick[i].span_race = 1;
+        return;
+    }
+    /* A task switch between the read of the running tasks and the end of
+     * the walk may have come back (right, then left, then right again):
+     * the walk can then have read the innermost frames of one task and the
+     * rest of another's, its coroutine frame included, at the same
+     * addresses of the thread's frame stack. Neither the running task read
+     * again nor the frames can tell; the registries' version can. Then no
+     * sample of a thread that runs tasks carries a span. */
+    uint64_t ver1 = 0;
+    int switched = g->ver_ok && (py_tasks_version(&t->rt, &g->tc, &ver1) != 1 || ver1 != g->ver0);
     uint64_t loops[CURRENT_MAX], now_task[CURRENT_MAX];
     int nc = py_tasks_current(&t->rt, &g->tc, loops, now_task, CURRENT_MAX);
     if (nc < 0)
@@ -346,6 +386,10 @@ void green_recheck(struct sampler *s, struct target *t, int n)
         if (!tk->sl || tk->reuse)
             continue; /* no walk: its stack and task are the last walk's */
         uint64_t a = tk->green_addr;
+        if (switched && (a || hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))) {
+            tk->span_race = 1;
+            continue;
+        }
         if (a && tk->green_frame && tk->green_seen >= 0) {
             /* the evidence of the stack itself */
             tk->span_race = !tk->green_seen;
@@ -382,8 +426,9 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
             t->green = NULL;
             return;
         }
-        if (hmap_init(&t->green->coro_codes, 64)) {
+        if (hmap_init(&t->green->coro_codes, 64) || hmap_init(&t->green->loop_tids, 16)) {
             hmap_fini(&t->green->by_addr);
+            hmap_fini(&t->green->coro_codes);
             free(t->green);
             t->green = NULL;
             return;
@@ -391,6 +436,8 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
     }
     struct green_state *g = t->green;
     g->ncur = 0;
+    g->ver_ok = 0;
+    g->cur_ok = 0;
     if (!g->tc.found) {
         /* sys.modules changed since the last look: asyncio may be among
          * the new ones, look again sooner (a look costs a walk of
@@ -441,6 +488,8 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
     }
     if (now >= g->next_scan_ns)
         scan(s, t, n, now);
+    if (s->o.span_of)
+        g->ver_ok = py_tasks_version(&t->rt, &g->tc, &g->ver0) == 1;
     int nc = py_tasks_current(&t->rt, &g->tc, g->cur_loop, g->cur_task, CURRENT_MAX);
     if (nc < 0) {
         if (nc != SE_EXITED && nc != SE_PERM)
@@ -448,6 +497,7 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
         return;
     }
     g->ncur = nc;
+    g->cur_ok = 1;
     /* the running task of each loop, on the thread that runs it */
     for (int k = 0; k < nc; k++) {
         uint64_t *v = hmap_get(&g->by_addr, g->cur_task[k], 0);
@@ -458,8 +508,12 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
             struct py_tasks_stats st;
             int rc = py_task_read_one(&t->rt, &g->tc, s->threads, n, g->cur_task[k], &one, &st);
             s->st.green_errors += (uint64_t)st.bad;
-            if (rc != 1 || !(l = lane_of(s, t, &one, now)))
+            if (rc != 1 || !(l = lane_of(s, t, &one, now))) {
+                /* a task ran (or a torn read says so) on a thread not
+                 * known: which thread's samples are a task's is not known */
+                g->cur_ok = 0;
                 continue;
+            }
             l->since_ns = now;
         }
         for (int i = 0; i < n; i++)

@@ -115,6 +115,8 @@ struct thread_tick {
     int green_seen;   /* 1 met, 0 not met, -1 not looked for */
     int span_race;    /* a switch raced the stack read: the sample's span is
                          not known (it carries none; sampler_stats.span_races) */
+    uint32_t span0;   /* its span looked up before the stack read: another after
+                         it says the span began or ended meanwhile (a race) */
 };
 
 /* A descendant that --subprocesses could not sample: not looked at again

@@ -622,10 +622,15 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
         if (s->o.span_of) {
             if (tk->reuse) /* the last walk's stack: its task's or greenlet's */
                 tk->span_race |= sl->walk_race || sl->walk_green_addr != tk->green_addr;
+            if (!tk->span_race) {
+                r->span = s->o.span_of(th->tid, tk->green ? tk->green_addr : 0, s->o.span_ctx);
+                if (!tk->reuse && r->span != tk->span0) { /* it began or ended meanwhile */
+                    r->span = 0;
+                    tk->span_race = 1;
+                }
+            }
             if (tk->span_race)
                 s->st.span_races++;
-            else
-                r->span = s->o.span_of(th->tid, tk->green ? tk->green_addr : 0, s->o.span_ctx);
         }
         int k = 0;
         if (tk->reuse) {
@@ -716,6 +721,16 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
     }
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);
+    /* Each sample's span is looked up again after its stack was read: a
+     * span that began or ended meanwhile (within the same task step or
+     * greenlet run, so no switch tells) leaves the stack on either side of
+     * it, and the sample carries none (pass_emit). */
+    for (int i = 0; s->o.span_of && i < n; i++) {
+        struct thread_tick *tk = &s->tick[i];
+        tk->span0 = tk->sl && !tk->reuse
+                        ? s->o.span_of(s->threads[i].tid, tk->green ? tk->green_addr : 0, s->o.span_ctx)
+                        : 0;
+    }
     int side_ok = 0;
     if (s->o.native && t->nat && s->o.native->tick)
         s->o.native->tick(t->nat);

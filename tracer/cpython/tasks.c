@@ -809,6 +809,26 @@ int py_tasks_current(struct py_runtime *rt, struct py_tasks *c, uint64_t *loops,
     return n;
 }
 
+int py_tasks_version(struct py_runtime *rt, struct py_tasks *c, uint64_t *v)
+{
+    *v = 0;
+    /* PyDictObject: head, ma_used, then ma_version_tag (3.6 added it; 3.14
+     * made it a watcher tag that no longer counts changes) */
+    if (!c->found || !c->current || rt->major != 3 || rt->minor < 6 || rt->minor > 13)
+        return 0;
+    uint64_t dicts[2] = { c->current, c->current2 };
+    for (int i = 0; i < 2; i++) {
+        uint64_t tag;
+        if (!dicts[i])
+            continue;
+        int rc = mem_read(&rt->mem, dicts[i] + (uint64_t)rt->L.dict_used + 8, &tag, 8);
+        if (rc)
+            return rc;
+        *v = *v * 0x9e3779b97f4a7c15ull + tag;
+    }
+    return 1;
+}
+
 int py_task_read_one(struct py_runtime *rt, struct py_tasks *c, const struct py_thread *threads,
                      int nthreads, uint64_t obj, struct py_task *out, struct py_tasks_stats *st)
 {

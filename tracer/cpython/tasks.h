@@ -131,6 +131,14 @@ int py_tasks_count(struct py_runtime *rt, struct py_tasks *c, int64_t *n);
 int py_tasks_current(struct py_runtime *rt, struct py_tasks *c, uint64_t *loops, uint64_t *tasks,
                      int max);
 
+/* The version of the running-task registries: every task switch on any
+ * loop (a task entering or leaving its step) changes it, so two equal reads
+ * say no task switched in between, with no ABA. It is the dict's
+ * ma_version_tag (PEP 509: 3.6 to 3.13), one read per registry. 1 with *v
+ * set; 0 when it cannot be known (not found, or a version without the tag);
+ * or a negative read error. */
+int py_tasks_version(struct py_runtime *rt, struct py_tasks *c, uint64_t *v);
+
 /* Read the one task at obj, as py_tasks_read would (threads place it on the
  * thread running its loop: a few reads per thread). 1 with *out filled, 0
  * when obj is not a live task (st->bad counts a torn one), or a negative
