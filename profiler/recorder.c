@@ -552,6 +552,7 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("green_errors", "%" PRIu64, st->green_errors);
     META("span_races", "%" PRIu64, st->span_races);
     META("green_races", "%" PRIu64, st->green_races);
+    META("walk_retries", "%" PRIu64, st->walk_retries);
     META("greenlet_races", "%" PRIu64, st->greenlet_races);
     /* suspended green threads are sampled once per scan, not every tick:
      * the mean period between their samples (0: no scan) */

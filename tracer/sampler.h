@@ -156,6 +156,7 @@ struct sampler_stats {
      * read of the loop's running task and the stack read (the walk did not
      * meet the task's coroutine): charged to the thread, not to a task */
     uint64_t green_races;
+    uint64_t walk_retries;   /* stacks read again because the first read was torn */
     /* samples of a thread whose greenlet switched (or named one) between
      * the drain of its switches and the stack read: the stack may be
      * either greenlet's; kept with the one that ran at the drain */

@@ -46,6 +46,10 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen)
         d->th = s->list[n - 1 - i]; /* oldest (main) thread first */
         int k = py_stack_read(&s->rt, d->th.tstate, d->th.ts, d->frames, PY_MAX_DEPTH,
                               &d->truncated);
+        /* a torn read (a generator's frame read after it yielded, a frame
+         * freed): read again, fresh, a few times at most */
+        for (int r = 0; r < 3 && k >= 0 && d->truncated == PY_TRUNC_BROKEN; r++)
+            k = py_stack_read(&s->rt, d->th.tstate, NULL, d->frames, PY_MAX_DEPTH, &d->truncated);
         if (k == SE_EXITED || k == SE_PERM) {
             free(names);
             return se_fail(err, errlen, k, "process %d exited while being read", (int)pid);

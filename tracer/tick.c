@@ -498,6 +498,8 @@ static int native_walk(struct sampler *s, struct target *t, int i, struct py_raw
     return 0;
 }
 
+#define WALK_RETRIES 3 /* fresh reads of a stack whose first read was torn */
+
 /* Pass 3: walk the stacks that were read, into rawall. */
 static void pass_walk(struct sampler *s, struct target *t, int n, int batched, int side_ok)
 {
@@ -548,6 +550,21 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         } else {
             nf = py_stack_read(&t->rt, th->tstate, th->ts, raw, PY_MAX_DEPTH, &truncated);
             sl->nside = 0;
+        }
+        /* A torn read (a generator that yielded after its frame's address
+         * was read, a frame freed): the stack is read again, fresh, a few
+         * times at most (a thread in a loop over a generator has its frame
+         * suspended much of the time: a fifth of the second reads were torn
+         * again). A stopped thread's stack (native) is not torn. */
+        for (int k = 0; !tk->native && nf >= 0 && k < WALK_RETRIES && truncated == PY_TRUNC_BROKEN;
+             k++) {
+            int t2 = 0;
+            int n2 = py_stack_read(&t->rt, th->tstate, NULL, raw, PY_MAX_DEPTH, &t2);
+            if (n2 < 0)
+                break;
+            nf = n2;
+            truncated = t2;
+            s->st.walk_retries++;
         }
         if (nf < 0) { /* counted with its sample (pass_emit), once */
             nf = 0;

@@ -1,8 +1,8 @@
 /* py_stack_walk on 3.11+ frame chains built in memory: frames come from
  * the window copy, from the side copies or from reads of their own, and a
  * torn pointer (garbage near 2^64, a cycle) ends the walk as truncated
- * instead of reading outside the copies; entry flags from shims (3.12+) and
- * is_entry (3.11). */
+ * instead of reading outside the copies, as does a chain that ends in a
+ * generator's frame; entry flags from shims (3.12+) and is_entry (3.11). */
 #include "check.h"
 
 #include "tracer/cpython/frames.h"
@@ -100,6 +100,20 @@ int main(void)
     mkframe(win + FSIZE, 1, wlo, 0);
     n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
     CHECK(truncated == PY_TRUNC_BROKEN && n == 2, "cycle: n %d truncated %d", n, truncated);
+
+    /* A generator's frame (owner 1) that ends the chain was read after the
+     * generator yielded (a running one has a caller): torn, not a root.
+     * With a caller it is an ordinary frame, and a thread's own frame
+     * without one is the stack's base. */
+    mkframe(win, 0, wlo + FSIZE, 0);
+    mkframe(win + FSIZE, 1, 0, 1);
+    n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
+    CHECK(n == 2 && truncated == PY_TRUNC_BROKEN, "suspended generator: n %d truncated %d", n,
+          truncated);
+    mkframe(win + FSIZE, 1, wlo + 2 * FSIZE, 1);
+    mkframe(win + 2 * FSIZE, 2, 0, 0);
+    n = py_stack_walk(&rt, wlo, win, wlo, whi, NULL, out, 16, &truncated);
+    CHECK(n == 3 && truncated == 0, "running generator: n %d truncated %d", n, truncated);
 
     /* Frames outside the window: the first from a side copy (whose address
      * need not be readable), the next read from memory itself (a real

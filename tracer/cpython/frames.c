@@ -245,6 +245,21 @@ void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n
     }
 }
 
+/* co_flags in PyCodeObject: after the head and the int counts before it
+ * (2.7: argcount, nlocals, stacksize; 3.6, 3.7: kwonlyargcount too; 3.8 -
+ * 3.10: posonlyargcount too). Only the frame-object walk needs it (3.11+
+ * frames say who owns them). -1: not known. */
+static int64_t code_flags_offset(const struct py_runtime *rt)
+{
+    if (rt->major == 2 && rt->minor == 7)
+        return 28;
+    if (rt->major == 3 && rt->minor >= 6 && rt->minor <= 7)
+        return 32;
+    if (rt->major == 3 && rt->minor >= 8 && rt->minor <= 10)
+        return 36;
+    return -1;
+}
+
 static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
 {
     struct py_codecache *c = rt->codes;
@@ -256,6 +271,7 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
         return NULL;
     co->addr = addr;
     co->ncodebytes = -1;
+    co->flags = -1;
     /* The object may be freed, or another built at its address, while it
      * is read (a module's <module> code is freed after its import, and the
      * next import's code often lands there): its identity is read before
@@ -283,6 +299,10 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
     }
     co->firstlineno = first;
     co->checked_ns = rt->now_ns;
+    int64_t foff = code_flags_offset(rt);
+    int32_t flags;
+    if (foff >= 0 && !mem_read(&rt->mem, addr + (uint64_t)foff, &flags, sizeof flags) && flags >= 0)
+        co->flags = flags;
     if (L->co_code_adaptive >= 0) {
         int64_t units; /* PyCodeObject is a var object: ob_size counts code units */
         if (!mem_read(&rt->mem, addr + 16, &units, sizeof units) && units >= 0 &&
@@ -363,7 +383,12 @@ static int side_frame(struct py_runtime *rt, struct py_side *side, uint64_t fram
     return rc;
 }
 
-/* 3.8 - 3.10: PyFrameObject chain. */
+/* CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR */
+#define CO_ANY_GENERATOR 0x3a0
+/* _PyInterpreterFrame.owner of a generator's or coroutine's frame (3.11+) */
+#define FRAME_OWNED_BY_GENERATOR 1
+
+/* 2.7 - 3.10: PyFrameObject chain. */
 static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_side *side,
                               struct py_rawframe *out, int max, int *truncated)
 {
@@ -398,6 +423,14 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         out[n].entry = 1; /* one evaluation call per frame object */
         n++;
         frame = (uint64_t)rd64(f + L->fo_back);
+    }
+    /* A running generator's frame has a caller: one without was read
+     * after the generator yielded (its f_back is cleared then), and the
+     * frames beyond it are not known. */
+    if (!frame && n > 0 && !*truncated && rt->codes) {
+        const struct py_code *co = py_code_get(rt, out[n - 1].code);
+        if (co && co->flags > 0 && (co->flags & CO_ANY_GENERATOR))
+            *truncated = PY_TRUNC_BROKEN;
     }
     return n;
 }
@@ -439,16 +472,27 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         }
         uint64_t prev = (uint64_t)rd64(f + L->if_previous);
         int owner = f[L->if_owner];
+        /* 3.14's f_executable is a _PyStackRef: a tag in its low bits */
+        uint64_t code = (uint64_t)rd64(f + L->if_code) & ~(uint64_t)7;
         /* FRAME_OWNED_BY_CSTACK: the C stack shim (3.12, 3.13: 3); 3.14
          * numbers it 4 after FRAME_OWNED_BY_INTERPRETER (3), also no code */
-        if (owner == 3 || (rt->minor >= 14 && owner == 4)) {
+        int shim = owner == 3 || (rt->minor >= 14 && owner == 4);
+        if (shim && rt->minor == 12 && code && code != rt->shim_code && rt->codes) {
+            const struct py_code *co = py_code_get(rt, code);
+            if (co && co->name && strcmp(co->name, "<interpreter trampoline>") == 0)
+                rt->shim_code = code;
+        }
+        /* A shim lives on the C stack of the call that entered the
+         * interpreter: read after that call returned, its bytes may be
+         * another function's, its code still the shim's (3.12's shims
+         * share one code object, "<interpreter trampoline>", learnt from
+         * the first shim that said its owner; 3.13's have none). */
+        if (shim || (code && code == rt->shim_code)) {
             if (n > 0)
                 out[n - 1].entry = 1; /* the first frame that call ran */
             frame = prev;
             continue;
         }
-        /* 3.14's f_executable is a _PyStackRef: a tag in its low bits */
-        uint64_t code = (uint64_t)rd64(f + L->if_code) & ~(uint64_t)7;
         uint64_t instr = (uint64_t)rd64(f + L->if_instr);
         int64_t off = (int64_t)(instr - (code + (uint64_t)L->co_code_adaptive));
         addrs[n] = frame;
@@ -458,6 +502,12 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         out[n].addr = off >= 0 && off < (1 << 30) ? (int32_t)off : -1;
         out[n].entry = L->if_is_entry >= 0 && f[L->if_is_entry] != 0; /* 3.11 */
         n++;
+        if (!prev && owner == FRAME_OWNED_BY_GENERATOR) {
+            /* a suspended generator's frame (its `previous` is cleared at
+             * each yield): read after it yielded, its callers are lost */
+            *truncated = PY_TRUNC_BROKEN;
+            break;
+        }
         frame = prev;
     }
     return n;

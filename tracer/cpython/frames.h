@@ -32,6 +32,7 @@ struct py_code {
     uint8_t *lt;       /* line table bytes */
     size_t ltlen;
     int64_t ncodebytes; /* bytes of bytecode (3.11+), -1 unknown */
+    int32_t flags;     /* co_flags (up to 3.10: the walk's check), -1 unknown */
     /* Memo of recent (offset -> line) lookups: decoding a line table is
      * linear, and a hot loop samples the same few offsets. Touched only by
      * the thread that calls py_code_line. */
@@ -67,14 +68,17 @@ void py_code_recheck(struct py_runtime *rt, const struct py_rawframe *raw, int n
 int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr);
 
 /* Why a walk stopped short: it kept the innermost max frames of a deeper
- * stack (not an error), or met a cycle or an unreadable frame (a torn read). */
+ * stack (not an error), or met a cycle, an unreadable frame or a chain that
+ * ends in a generator's frame (a torn read: a running generator has a
+ * caller; its frame was read after it had yielded). */
 #define PY_TRUNC_DEPTH 1
 #define PY_TRUNC_BROKEN 2
 
 /* Read the stack of the thread whose PyThreadState is at tstate, innermost
  * first, into out (at most max frames). *truncated is set when the walk
  * stopped short: PY_TRUNC_DEPTH at the depth cap, PY_TRUNC_BROKEN at a
- * cycle or an unreadable frame. Returns the
+ * cycle, an unreadable frame or a generator's frame without a caller.
+ * Returns the
  * number of frames or a negative code (SE_EXITED, SE_FAULT...). Allocates
  * nothing. tsbuf, when non-NULL, holds the thread state's first bytes
  * already read by the caller (PY_TSBUF bytes). */

@@ -25,6 +25,9 @@ struct py_runtime {
     int pthread_tid_off;         /* offset of tid in glibc's struct pthread, -1 unknown */
     uint64_t code_type;          /* address of PyCode_Type once seen, else 0 */
     uint64_t threading_active;   /* threading._active dict once found, else 0 */
+    uint64_t shim_code;          /* 3.12+: the code of the C-stack shim frames, as
+                                    learnt from one that said its owner (a torn
+                                    read of a shim gone may not) */
     int64_t now_ns;              /* set by a sampler each tick: when cached code objects
                                     are re-validated (0: never, for one-shot reads) */
     struct py_codecache *codes;  /* decoded code objects by address */
