@@ -247,9 +247,6 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     struct py_tasks_stats st;
     int64_t c0 = thread_cpu_ns();
     int got = py_tasks_read(&t->rt, &g->tc, s->threads, n, g->buf, g->cap, &st);
-    if (got == SE_FAULT) /* most often a registry read while a task switched:
-                            once more before looking for them all again */
-        got = py_tasks_read(&t->rt, &g->tc, s->threads, n, g->buf, g->cap, &st);
     if (got < 0) {
         if (got != SE_EXITED && got != SE_PERM) {
             g->tc.found = 0; /* a registry moved: find them again */

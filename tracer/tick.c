@@ -559,11 +559,16 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         for (int k = 0; !tk->native && nf >= 0 && k < WALK_RETRIES && truncated == PY_TRUNC_BROKEN;
              k++) {
             int t2 = 0;
-            int n2 = py_stack_read(&t->rt, th->tstate, NULL, raw, PY_MAX_DEPTH, &t2);
+            struct py_side *side = &s->side;
+            side->want = tk->green_frame;
+            int n2 = py_stack_read_side(&t->rt, th->tstate, side, raw, PY_MAX_DEPTH, &t2);
             if (n2 < 0)
                 break;
             nf = n2;
             truncated = t2;
+            /* read later than the running task was: its coroutine must be
+             * on this stack too for the sample to be the task's */
+            tk->green_seen = t2 ? -1 : n2 ? side->want_seen : 0;
             s->st.walk_retries++;
         }
         if (nf < 0) { /* counted with its sample (pass_emit), once */

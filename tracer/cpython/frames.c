@@ -554,8 +554,24 @@ int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, 
     return walk_interp_frames(rt, frame, window, wlo, whi, side, out, max, truncated);
 }
 
+static int stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
+                      struct py_side *side, struct py_rawframe *out, int max, int *truncated);
+
 int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
                   struct py_rawframe *out, int max, int *truncated)
+{
+    return stack_read(rt, tstate, tsbuf, NULL, out, max, truncated);
+}
+
+int py_stack_read_side(struct py_runtime *rt, uint64_t tstate, struct py_side *side,
+                       struct py_rawframe *out, int max, int *truncated)
+{
+    side->n = 0;
+    return stack_read(rt, tstate, NULL, side, out, max, truncated);
+}
+
+static int stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
+                      struct py_side *side, struct py_rawframe *out, int max, int *truncated)
 {
     static __thread uint8_t window[PY_STACK_WINDOW];
     uint8_t ts[PY_TSBUF];
@@ -573,10 +589,12 @@ int py_stack_read(struct py_runtime *rt, uint64_t tstate, const uint8_t *tsbuf,
         if (rc)
             return rc;
     }
+    if (side)
+        side->want_seen = 0;
     if (!src.frame)
         return 0;
     const uint8_t *w = NULL;
     if (src.win_hi && mem_read(&rt->mem, src.win_lo, window, src.win_hi - src.win_lo) == 0)
         w = window;
-    return py_stack_walk(rt, src.frame, w, src.win_lo, src.win_hi, NULL, out, max, truncated);
+    return py_stack_walk(rt, src.frame, w, src.win_lo, src.win_hi, side, out, max, truncated);
 }

@@ -125,4 +125,9 @@ int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, 
                   uint64_t whi, struct py_side *side, struct py_rawframe *out, int max,
                   int *truncated);
 
+/* py_stack_read, fresh (the thread state read again), with side's want
+ * looked for (side->want_seen); side's copies are not used (n is set to 0). */
+int py_stack_read_side(struct py_runtime *rt, uint64_t tstate, struct py_side *side,
+                       struct py_rawframe *out, int max, int *truncated);
+
 #endif
