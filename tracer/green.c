@@ -80,7 +80,7 @@ struct green_state {
      * read before the running tasks were (green_tick), for green_recheck */
     struct hmap loop_tids;
     uint64_t ver0;
-    int ver_ok;
+    int ver_ok;                /* py_tasks_version's answer for ver0 */
     int cur_ok;                /* the running tasks were read at this tick */
 };
 
@@ -373,7 +373,8 @@ void green_recheck(struct sampler *s, struct target *t, int n)
      * again nor the frames can tell; the registries' version can. Then no
      * sample of a thread that runs tasks carries a span. */
     uint64_t ver1 = 0;
-    int switched = g->ver_ok && (py_tasks_version(&t->rt, &g->tc, &ver1) != 1 || ver1 != g->ver0);
+    int switched = g->ver_ok < 0 ||
+                   (g->ver_ok == 1 && (py_tasks_version(&t->rt, &g->tc, &ver1) != 1 || ver1 != g->ver0));
     uint64_t loops[CURRENT_MAX], now_task[CURRENT_MAX];
     int nc = py_tasks_current(&t->rt, &g->tc, loops, now_task, CURRENT_MAX);
     if (nc < 0)
@@ -383,7 +384,9 @@ void green_recheck(struct sampler *s, struct target *t, int n)
         if (!tk->sl || tk->reuse)
             continue; /* no walk: its stack and task are the last walk's */
         uint64_t a = tk->green_addr;
-        if (switched && (a || hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))) {
+        /* (green_addr may be a greenlet's, set since: a task's is a lane's) */
+        if (switched && ((a && hmap_get(&g->by_addr, a, 0)) ||
+                         hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))) {
             tk->span_race = 1;
             continue;
         }
@@ -485,8 +488,8 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now)
     }
     if (now >= g->next_scan_ns)
         scan(s, t, n, now);
-    if (s->o.span_of)
-        g->ver_ok = py_tasks_version(&t->rt, &g->tc, &g->ver0) == 1;
+    if (s->o.span_of) /* 1: read; 0: no version on this CPython; < 0: unreadable */
+        g->ver_ok = py_tasks_version(&t->rt, &g->tc, &g->ver0);
     int nc = py_tasks_current(&t->rt, &g->tc, g->cur_loop, g->cur_task, CURRENT_MAX);
     if (nc < 0) {
         if (nc != SE_EXITED && nc != SE_PERM)

@@ -47,9 +47,21 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen)
         int k = py_stack_read(&s->rt, d->th.tstate, d->th.ts, d->frames, PY_MAX_DEPTH,
                               &d->truncated);
         /* a torn read (a generator's frame read after it yielded, a frame
-         * freed): read again, fresh, a few times at most */
-        for (int r = 0; r < 3 && k >= 0 && d->truncated == PY_TRUNC_BROKEN; r++)
-            k = py_stack_read(&s->rt, d->th.tstate, NULL, d->frames, PY_MAX_DEPTH, &d->truncated);
+         * freed): read again, fresh, a few times at most; a read that
+         * fails leaves the frames read so far */
+        for (int r = 0; r < 3 && k >= 0 && d->truncated == PY_TRUNC_BROKEN; r++) {
+            static __thread struct py_rawframe again[PY_MAX_DEPTH];
+            int t2 = 0;
+            int k2 = py_stack_read(&s->rt, d->th.tstate, NULL, again, PY_MAX_DEPTH, &t2);
+            if (k2 < 0) {
+                if (k2 == SE_EXITED || k2 == SE_PERM)
+                    k = k2;
+                break;
+            }
+            memcpy(d->frames, again, (size_t)k2 * sizeof *again);
+            k = k2;
+            d->truncated = t2;
+        }
         if (k == SE_EXITED || k == SE_PERM) {
             free(names);
             return se_fail(err, errlen, k, "process %d exited while being read", (int)pid);
