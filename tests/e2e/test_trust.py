@@ -593,13 +593,14 @@ time.sleep(2.5)
 """
 
 
-def test_generator_run_from_c_is_a_whole_stack(sonde_bin, cpython, tmp_path):
+def test_generator_run_from_c_keeps_its_frames(sonde_bin, cpython, tmp_path):
     """A thread that runs a generator from C with no Python frame below it
-    (as a server iterating a response does): the generator's frame is the
-    bottom of a whole stack, not a torn read, so its samples are not marked
-    cut short, on every CPython whose frames say they run (2.7-3.10: the
-    frame object's state; 3.12+: the C-stack shim below it). 3.11's frames
-    do not say: there they are marked, with their frames (documented)."""
+    (as a server iterating a response does). On 3.12+ the C-stack shim
+    below the generator's frame says the stack is whole: its samples are
+    not marked cut short. Up to 3.11 nothing reliable says so (a frame's
+    own state changes while its bytes are copied when its generator yields
+    every few hundred nanoseconds): they are marked cut short, read again
+    and kept with their frames (documented in the README's Errors)."""
     out = str(tmp_path / "genbottom.sonde")
     r = run_sonde(sonde_bin, "record", "-r", 200, "-o", out, "--", cpython.path, "-c", GENBOTTOM,
                   timeout=60)
@@ -608,8 +609,8 @@ def test_generator_run_from_c_is_a_whole_stack(sonde_bin, cpython, tmp_path):
     assert len(spin) >= 50, len(spin)
     assert all(s == ["spin"] for s, fl in spin), [s for s, fl in spin if s != ["spin"]][:5]
     marked = [fl for s, fl in spin if fl & 1]
-    if cpython.minor == (3, 11):
-        assert len(marked) == len(spin), (len(marked), len(spin))
-    else:
+    if cpython.minor >= (3, 12):
         assert not marked, (len(marked), len(spin))
         assert int(meta(out)["errors_stack"]) <= 2, meta(out)
+    else:
+        assert len(marked) == len(spin), (len(marked), len(spin))

@@ -350,32 +350,11 @@ static int64_t rd64(const uint8_t *p)
     return v;
 }
 
-/* Where a frame object says whether it runs: 2.7 - 3.9 f_stacktop (NULL
- * while the frame executes, set when it yields), 3.10 f_state (one byte,
- * FRAME_EXECUTING = 0); checked against each installed CPython. -1: not
- * known (3.11+ frames are not frame objects). */
-static int64_t frame_state_offset(const struct py_runtime *rt)
-{
-    if (rt->L.fo_back != 24 || rt->L.fo_code != 32)
-        return -1; /* not the layout the offsets below belong to */
-    if ((rt->major == 2 && rt->minor == 7) || (rt->major == 3 && rt->minor >= 6 && rt->minor <= 9))
-        return 72;
-    if (rt->major == 3 && rt->minor == 10)
-        return 108;
-    return -1;
-}
-
 size_t py_side_size(const struct py_runtime *rt)
 {
     const struct py_layout *L = &rt->L;
-    if (L->fo_back >= 0) {
-        /* up to f_lasti, and the frame's run state (frame_state_offset) */
-        size_t need = (size_t)L->fo_lasti + 4;
-        int64_t st = frame_state_offset(rt);
-        if (st >= 0 && (size_t)st + 8 > need)
-            need = (size_t)st + 8;
-        return need;
-    }
+    if (L->fo_back >= 0)
+        return (size_t)L->fo_lasti + 4;
     return L->if_size > 128 ? 128 : (size_t)L->if_size;
 }
 
@@ -417,8 +396,6 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
     uint64_t addrs[PY_MAX_DEPTH];
     uint8_t buf[256];
     size_t need = py_side_size(rt);
-    int64_t st_off = frame_state_offset(rt);
-    int running = -1; /* the last frame read runs: 1, is suspended: 0, unknown: -1 */
     int n = 0;
     if (max > PY_MAX_DEPTH)
         max = PY_MAX_DEPTH;
@@ -445,16 +422,16 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
                           ? -1 : (rt->minor == 10 ? lasti * 2 : lasti);
         out[n].entry = 1; /* one evaluation call per frame object */
         n++;
-        if (st_off >= 0)
-            running = rt->minor == 10 ? f[st_off] == 0 : rd64(f + st_off) == 0;
         frame = (uint64_t)rd64(f + L->fo_back);
     }
-    /* A generator's frame that ends the chain: the bottom of a thread that
-     * runs it from C (a server iterating a response), or one read after the
-     * generator yielded (f_back is cleared then), whose callers are lost.
-     * The same copy of the frame says which: a suspended frame is torn
-     * (3.10 and older; where that is not known, any is). */
-    if (!frame && n > 0 && !*truncated && rt->codes && running != 1) {
+    /* A generator's frame that ends the chain was most often read after
+     * the generator yielded (f_back is cleared then): its callers are
+     * lost. It may also be the bottom of a thread that runs it from C (a
+     * server iterating a response); the frame's own state cannot tell: a
+     * generator resumed and suspended every few hundred nanoseconds
+     * changes while its bytes are copied (f_back read suspended, f_stacktop
+     * read running: 6-18 unmarked roots per run), so any is marked. */
+    if (!frame && n > 0 && !*truncated && rt->codes) {
         const struct py_code *co = py_code_get(rt, out[n - 1].code);
         if (co && co->flags > 0 && (co->flags & CO_ANY_GENERATOR))
             *truncated = PY_TRUNC_BROKEN;
