@@ -49,7 +49,7 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen)
         /* a torn read (a generator's frame read after it yielded, a frame
          * freed): read again, fresh, a few times at most; a read that
          * fails leaves the frames read so far */
-        for (int r = 0; r < 3 && k >= 0 && d->truncated == PY_TRUNC_BROKEN; r++) {
+        for (int r = 0; r < PY_STACK_RETRIES && k >= 0 && d->truncated == PY_TRUNC_BROKEN; r++) {
             static __thread struct py_rawframe again[PY_MAX_DEPTH];
             int t2 = 0;
             int k2 = py_stack_read(&s->rt, d->th.tstate, NULL, again, PY_MAX_DEPTH, &t2);

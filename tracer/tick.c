@@ -498,8 +498,6 @@ static int native_walk(struct sampler *s, struct target *t, int i, struct py_raw
     return 0;
 }
 
-#define WALK_RETRIES 3 /* fresh reads of a stack whose first read was torn */
-
 /* Pass 3: walk the stacks that were read, into rawall. */
 static void pass_walk(struct sampler *s, struct target *t, int n, int batched, int side_ok)
 {
@@ -556,7 +554,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
          * times at most (a thread in a loop over a generator has its frame
          * suspended much of the time: a fifth of the second reads were torn
          * again). A stopped thread's stack (native) is not torn. */
-        for (int k = 0; !tk->native && nf >= 0 && k < WALK_RETRIES && truncated == PY_TRUNC_BROKEN;
+        for (int k = 0; !tk->native && nf >= 0 && k < PY_STACK_RETRIES && truncated == PY_TRUNC_BROKEN;
              k++) {
             int t2 = 0;
             struct py_side *side = &s->side;

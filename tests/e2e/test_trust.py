@@ -583,13 +583,16 @@ try:
     import _thread
 except ImportError:  # 2.7
     import thread as _thread
+done = _thread.allocate_lock()
+done.acquire()
 def spin():
     end = time.time() + 2.0
     while time.time() < end:
         pass
+    done.release()
     yield 1
 _thread.start_new_thread(next, (spin(),))  # the generator, run from C: no caller
-time.sleep(2.5)
+done.acquire()  # until it is done, no longer
 """
 
 

@@ -73,6 +73,9 @@ int py_code_line(const struct py_runtime *rt, const struct py_code *co, int addr
  * caller; its frame was read after it had yielded). */
 #define PY_TRUNC_DEPTH 1
 #define PY_TRUNC_BROKEN 2
+/* Fresh re-reads of a stack whose read was torn, at most (the sampler's
+ * and dump's): a loop over a generator tears a fifth of second reads */
+#define PY_STACK_RETRIES 3
 
 /* Read the stack of the thread whose PyThreadState is at tstate, innermost
  * first, into out (at most max frames). *truncated is set when the walk
