@@ -154,6 +154,8 @@ int main(void)
     rt.L.fo_lasti = 104;
     static uint8_t fo[2][128];
     memset(fo, 0, sizeof fo);
+    put64(fo[0], 0, 1); /* reference counts: live frames */
+    put64(fo[1], 0, 2);
     put64(fo[0], 24, (uint64_t)(uintptr_t)fo[1]);
     put64(fo[0], 32, 0x5000);
     int32_t lasti = 2115715312;
@@ -165,6 +167,12 @@ int main(void)
     CHECK(n == 2, "3.10 chain: n %d", n);
     CHECK(n == 2 && out[0].addr == -1 && out[0].code == 0x5000, "torn f_lasti: addr %d", out[0].addr);
     CHECK(n == 2 && out[1].addr == 42, "f_lasti 21 units = byte 42: addr %d", out[1].addr);
+    /* a freed frame (reference count 0: its f_back is the free list's
+     * link) ends the walk as a torn read, the frames inside it kept */
+    put64(fo[1], 0, 0);
+    n = py_stack_walk(&rt, (uint64_t)(uintptr_t)fo[0], NULL, 0, 0, NULL, out, 16, &truncated);
+    CHECK(n == 1 && truncated == PY_TRUNC_BROKEN && out[0].code == 0x5000,
+          "freed frame: n %d truncated %d", n, truncated);
 
     return check_done("frames");
 }

@@ -412,6 +412,15 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
             *truncated = PY_TRUNC_BROKEN;
             break;
         }
+        /* A freed frame (its reference count 0): on the frame free list,
+         * whose link is f_back, or a code object's zombie frame. Followed,
+         * the chain runs through other threads' freed frames (seen: a
+         * thread that had just ended read as handle < _bootstrap <
+         * _bootstrap_inner < run < handle ... 50 deep). A torn read. */
+        if ((int64_t)rd64(f) <= 0) {
+            *truncated = PY_TRUNC_BROKEN;
+            break;
+        }
         int32_t lasti;
         memcpy(&lasti, f + L->fo_lasti, 4);
         addrs[n] = frame;
