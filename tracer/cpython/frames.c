@@ -209,6 +209,14 @@ const struct py_code *py_code_get(struct py_runtime *rt, uint64_t addr)
     return code_decode(rt, addr);
 }
 
+/* The cached entry for addr, as it is: no read (the walk looks codes up
+ * before py_code_recheck checks them all in one read). */
+static const struct py_code *code_peek(const struct py_runtime *rt, uint64_t addr)
+{
+    struct py_codecache *c = rt->codes;
+    return c ? c->slots[slot_of(c, addr)] : NULL;
+}
+
 /* Re-check in one scattered read the cached entries among raw that are due
  * (py_code_get would read them one by one): a sampler's tick costs one
  * system call for them instead of one per code object. Entries that no
@@ -272,6 +280,7 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
     co->addr = addr;
     co->ncodebytes = -1;
     co->flags = -1;
+    co->framewords = -1;
     /* The object may be freed, or another built at its address, while it
      * is read (a module's <module> code is freed after its import, and the
      * next import's code often lands there): its identity is read before
@@ -309,6 +318,18 @@ static const struct py_code *code_decode(struct py_runtime *rt, uint64_t addr)
             units < ((int64_t)1 << 40)) /* a torn read is no size */
             co->ncodebytes = units * 2;
     }
+    int32_t fw[2];
+    if (L->co_framesize >= 0) {
+        if (!mem_read(&rt->mem, addr + (uint64_t)L->co_framesize, &fw[0], sizeof fw[0]))
+            co->framewords = fw[0];
+    } else if (L->co_nlocalsplus >= 0 && L->co_stacksize >= 0 && L->frame_specials > 0 &&
+               !mem_read(&rt->mem, addr + (uint64_t)L->co_nlocalsplus, &fw[0], sizeof fw[0]) &&
+               !mem_read(&rt->mem, addr + (uint64_t)L->co_stacksize, &fw[1], sizeof fw[1]) &&
+               fw[0] >= 0 && fw[1] >= 0 && fw[0] < (1 << 24) && fw[1] < (1 << 24)) {
+        co->framewords = fw[0] + fw[1] + (int32_t)L->frame_specials;
+    }
+    if (co->framewords <= 0 || co->framewords >= (1 << 25))
+        co->framewords = -1;
     if (fingerprint(rt, addr, co->fp) || memcmp(fp0, co->fp, sizeof fp0) || first < 0 ||
         !is_code_object(rt, addr)) {
         code_free(co);
@@ -452,6 +473,61 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
  * data-stack chunk: the caller reads that window once, and frames inside it
  * are decoded from the local copy. Others (generators, older chunks, the C
  * stack) come from side or are read one by one. */
+/* The bytes frames of code take on the data stack, 0 unknown. fresh: an
+ * entry due for its check is checked now (py_code_get), else the cached
+ * entry is taken as it is (py_code_recheck checks them all after the walk,
+ * in one read); a code not cached yet is decoded, as it would be for the
+ * sample anyway. */
+static uint64_t code_frame_bytes(struct py_runtime *rt, uint64_t code, int fresh)
+{
+    if (!rt->codes)
+        return 0;
+    const struct py_code *co = fresh ? py_code_get(rt, code) : code_peek(rt, code);
+    if (!co && !fresh)
+        co = code_decode(rt, code);
+    return co && co->framewords > 0 ? (uint64_t)co->framewords * sizeof(uint64_t) : 0;
+}
+
+/* Frames with a code per frame, and at most this many between a frame and
+ * its caller (frame_follows). */
+#define FOLLOW_GAP_MAX 4
+
+/* Does frame f, whose caller is p (running code pcode), stand where
+ * CPython pushed it? A frame is pushed at the data stack's top: right where
+ * its caller's frame ends, or past frames still there but not on the chain:
+ * a frame being cleared while a finalizer its locals set off runs (the
+ * thread's current frame is its caller by then), or one handed to a PEP 523
+ * evaluation hook before it was linked. Each such frame keeps its code
+ * until it is gone. A frame read after it returned, from a pointer read
+ * before (its caller's slot holding another frame since), does not stand
+ * there. 0 when it does not; 1 when it does or nothing tells. Both frames
+ * are in the window [wlo, whi) (one chunk). */
+static int frame_follows(struct py_runtime *rt, const uint8_t *window, uint64_t wlo,
+                         uint64_t whi, size_t fsize, uint64_t f, uint64_t p, uint64_t pcode)
+{
+    const struct py_layout *L = &rt->L;
+    uint64_t size = code_frame_bytes(rt, pcode, 0);
+    if (!size)
+        return 1;
+    if (p + size == f)
+        return 1;
+    /* (rare from here: the entries are checked, and each gap frame read) */
+    size = code_frame_bytes(rt, pcode, 1);
+    if (!size)
+        return 1;
+    uint64_t q = p + size;
+    for (int k = 0; k < FOLLOW_GAP_MAX && q < f; k++) {
+        if (q < wlo || q >= whi || whi - q < fsize)
+            return 0;
+        uint64_t c = (uint64_t)rd64(window + (q - wlo) + L->if_code) & ~(uint64_t)7;
+        uint64_t s = c ? code_frame_bytes(rt, c, 1) : 0;
+        if (!s)
+            return 0;
+        q += s;
+    }
+    return q == f;
+}
+
 static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8_t *window,
                               uint64_t wlo, uint64_t whi, struct py_side *side,
                               struct py_rawframe *out, int max, int *truncated)
@@ -464,7 +540,8 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         wlo = whi = 0;
     size_t fsize = py_side_size(rt);
     uint8_t local[128];
-    int n = 0, steps = 0;
+    int n = 0, steps = 0, stale = 0;
+    uint64_t above = 0; /* the last frame kept, when it is in the window */
     while (frame) {
         /* (skipped shim frames count no frame: a cycle of them, from stale
          * C-stack bytes, must end too) */
@@ -478,7 +555,8 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         }
         const uint8_t *f;
         /* (a torn pointer near 2^64 must not wrap around into the window) */
-        if (frame >= wlo && frame < whi && whi - frame >= fsize) {
+        int in_window = frame >= wlo && frame < whi && whi - frame >= fsize;
+        if (in_window) {
             f = window + (frame - wlo);
         } else {
             int rc = side_frame(rt, side, frame, local, fsize, &f);
@@ -512,6 +590,21 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
             frame = prev;
             continue;
         }
+        /* A frame is pushed on the data stack right where its caller's
+         * ends. One that is not (both in the window, one chunk) was read
+         * after it returned, from a pointer read before: its caller's slot
+         * now holds another frame (a thread ending: "handle" above
+         * "Thread._delete", which took "run"'s place). The frames above are
+         * dropped and the walk goes on from the frame there now; the stack
+         * counts as torn, to be read again. */
+        if (in_window && above && !rt->held && code &&
+            !frame_follows(rt, window, wlo, whi, fsize, above, frame, code)) {
+            stale = 1;
+            n = 0;
+            if (side)
+                side->want_seen = 0;
+        }
+        above = in_window ? frame : 0;
         uint64_t instr = (uint64_t)rd64(f + L->if_instr);
         int64_t off = (int64_t)(instr - (code + (uint64_t)L->co_code_adaptive));
         addrs[n] = frame;
@@ -529,6 +622,8 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
         }
         frame = prev;
     }
+    if (stale) /* (even when the rest reached the depth cap: its top is gone) */
+        *truncated = PY_TRUNC_BROKEN;
     return n;
 }
 

@@ -33,6 +33,7 @@ struct py_code {
     size_t ltlen;
     int64_t ncodebytes; /* bytes of bytecode (3.11+), -1 unknown */
     int32_t flags;     /* co_flags (up to 3.10: the walk's check), -1 unknown */
+    int32_t framewords; /* words its frames take on the data stack (3.11+), -1 unknown */
     /* Memo of recent (offset -> line) lookups: decoding a line table is
      * linear, and a hot loop samples the same few offsets. Touched only by
      * the thread that calls py_code_line. */

@@ -85,6 +85,11 @@ struct py_layout {
     int64_t co_firstlineno;
     int64_t co_linetable;           /* co_lnotab (<=3.9) or co_linetable */
     int64_t co_code_adaptive;       /* 3.11+ */
+    /* The words a frame of the code takes on the thread's data stack: an
+     * int co_framesize (3.12+), else co_nlocalsplus + co_stacksize (ints)
+     * + frame_specials (3.11) */
+    int64_t co_framesize;
+    int64_t co_nlocalsplus, co_stacksize, frame_specials;
     int64_t co_size;
 
     /* PyObject, PyTypeObject, PyHeapTypeObject */

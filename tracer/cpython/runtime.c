@@ -417,6 +417,12 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
                            "unsupported Python version %s in process %d: no _Py_DebugOffsets "
                            "of its version in _PyRuntime (sonde reads 3.14 only through them)",
                            rt->version, (int)pid);
+        /* the frame sizes' fields are not among them: kept only where the
+         * code objects are laid out as the compiled-in table says */
+        if (dbg_only || rt->L.co_code_adaptive != L->co_code_adaptive ||
+            rt->L.co_firstlineno != L->co_firstlineno)
+            rt->L.co_framesize = rt->L.co_nlocalsplus = rt->L.co_stacksize =
+                rt->L.frame_specials = -1;
     }
     /* One read proves that we may read the target at all. */
     uint64_t head;

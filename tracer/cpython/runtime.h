@@ -31,6 +31,8 @@ struct py_runtime {
     int64_t now_ns;              /* set by a sampler each tick: when cached code objects
                                     are re-validated (0: never, for one-shot reads) */
     struct py_codecache *codes;  /* decoded code objects by address */
+    int held;                    /* the thread walked is stopped (--native): its stack is
+                                    whole, and the walk reads no code object */
 
     /* Interpreters older than _PyRuntime (2.7, 3.6): runtime_addr is then
      * &interp_head, and the GIL is static globals rather than a struct. */
