@@ -52,6 +52,8 @@ int snapshot_take(struct snapshot *s, pid_t pid, char *err, size_t errlen)
         for (int r = 0; r < PY_STACK_RETRIES && k >= 0 && d->truncated == PY_TRUNC_BROKEN; r++) {
             static __thread struct py_rawframe again[PY_MAX_DEPTH];
             int t2 = 0;
+            if (!py_thread_still(&s->rt, &d->th))
+                break; /* its state is another thread's now */
             int k2 = py_stack_read(&s->rt, d->th.tstate, NULL, again, PY_MAX_DEPTH, &t2);
             if (k2 < 0) {
                 if (k2 == SE_EXITED || k2 == SE_PERM)

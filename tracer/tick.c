@@ -558,6 +558,8 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
              k++) {
             int t2 = 0;
             struct py_side *side = &s->side;
+            if (!py_thread_still(&t->rt, th))
+                break; /* its state is another thread's now */
             side->want = tk->green_frame;
             int n2 = py_stack_read_side(&t->rt, th->tstate, side, raw, PY_MAX_DEPTH, &t2);
             if (n2 < 0)

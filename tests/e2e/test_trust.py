@@ -617,3 +617,108 @@ def test_generator_run_from_c_keeps_its_frames(sonde_bin, cpython, tmp_path):
         assert int(meta(out)["errors_stack"]) <= 2, meta(out)
     else:
         assert len(marked) == len(spin), (len(marked), len(spin))
+
+
+THREAD_CHURN = TARGETS / "thread_churn.py"
+
+
+def test_threads_ending_never_borrow_freed_frames(sonde_bin, cpython, start_target, tmp_path):
+    """A thread per request, each ending after about 32 ms: a stack read
+    while its thread ends meets frames just freed. Up to 3.10 a freed frame
+    object's f_back is the free list's link, so the walk went on through
+    other threads' freed frames: 21 of 23 distinct `handle` stacks of a
+    2.7 recording, and 4-5 of 6-8 on 3.9/3.10, were chains like handle <
+    _bootstrap < _bootstrap_inner < run < handle ..., unmarked. A frame
+    whose reference count is 0 now ends the walk as a torn read (read
+    again, else marked cut short). Every unmarked sample in `handle` must
+    stand on run < _bootstrap_inner < _bootstrap, with no frame twice.
+    3.11+ keeps frames in a data stack, not freed objects: a top frame
+    read across the thread's end stood on the frame now in its caller's
+    slot, `handle < Thread._delete` (3.13: 5 samples in 138,000 before the
+    walk checked that each frame starts where its caller's ends)."""
+    count = str(tmp_path / "count")
+    t = start_target([cpython.path, str(THREAD_CHURN), count])
+    out = str(tmp_path / "churn.sonde")
+    r = run_sonde(sonde_bin, "record", "-p", t.pid, "-r", 1000, "-d", 3, "-o", out, timeout=120)
+    assert r.returncode == EXIT_OK, r.stderr
+    boot = (["run", "_bootstrap_inner", "_bootstrap"], ["run", "__bootstrap_inner", "__bootstrap"])
+    seen, wrong = 0, []
+    for names, flags in sample_stacks(out):
+        if "handle" not in names or flags & 1:
+            continue
+        seen += 1
+        below = [n.rsplit(".", 1)[-1] for n in names[names.index("handle") + 1:]]  # 3.11+: Thread.run
+        if below not in boot or names.count("handle") != 1:
+            wrong.append(names[:12])
+    assert seen >= 20, seen
+    assert not wrong, (len(wrong), seen, wrong[:3])
+
+
+FINALIZERS = r"""
+import gc, sys, time, weakref
+
+cpu = getattr(time, "process_time", None) or time.clock  # (2.7)
+
+
+def burn_in_finalizer():
+    end = cpu() + 0.003
+    while cpu() < end:
+        pass
+
+
+def burn_in_del():
+    end = cpu() + 0.003
+    while cpu() < end:
+        pass
+
+
+class Weak(object):
+    pass
+
+
+class Dying(object):
+    def __del__(self):
+        burn_in_del()
+
+
+def victim():
+    w = Weak()
+    r = weakref.ref(w, lambda ref: burn_in_finalizer())  # (cleared after w)
+    d = Dying()
+    return 1
+
+
+def main():
+    end = time.time() + 2.5
+    while time.time() < end:
+        victim()
+
+
+gc.disable()
+main()
+"""
+
+
+def test_finalizers_keep_their_stacks(sonde_bin, cpython, tmp_path):
+    """A finalizer (a weakref callback, __del__) that runs when a function
+    returns: on 3.11+ the returning frame is still on the data stack while
+    its locals are cleared, so the finalizer's frames are pushed past it,
+    not right after their caller's. The check against popped frames
+    (frames.c: frame_follows) must step over it: each sample in
+    burn_in_finalizer or burn_in_del keeps its whole stack down to main,
+    unmarked. A first version of that check dropped them all, marked cut
+    short."""
+    out = str(tmp_path / "fin.sonde")
+    r = run_sonde(sonde_bin, "record", "-r", 500, "-o", out, "--", cpython.path, "-c", FINALIZERS,
+                  timeout=60)
+    assert r.returncode == EXIT_OK, r.stderr
+    stacks = sample_stacks(out)
+    for fn in ("burn_in_finalizer", "burn_in_del"):
+        mine = [(s, fl) for s, fl in stacks if s[0] == fn]
+        assert len(mine) >= 50, (fn, len(mine), len(stacks))
+        marked = [s for s, fl in mine if fl & 1]
+        assert len(marked) <= 0.02 * len(mine), (fn, len(marked), len(mine), marked[:3])
+        assert all("main" in s for s, fl in mine if not fl & 1), [s for s, fl in mine if "main" not in s][:3]
+    # and samples were not cut at main, their top dropped
+    cut = [s for s, fl in stacks if fl & 1 and s and s[0] == "main"]
+    assert len(cut) <= 0.02 * len(stacks), (len(cut), len(stacks))

@@ -29,6 +29,30 @@ static size_t ts_size(const struct py_layout *L)
     return (size_t)m + 8 <= PY_TSBUF ? (size_t)m + 8 : PY_TSBUF;
 }
 
+/* (threads.h) */
+int py_thread_still(struct py_runtime *rt, const struct py_thread *th)
+{
+    const struct py_layout *L = &rt->L;
+    uint64_t v[2];
+    struct mem_iov iov[2] = {
+        { th->tstate + (uint64_t)L->ts_thread_id, &v[0], 8 },
+        { th->tstate + (uint64_t)L->ts_native_thread_id, &v[1], 8 },
+    };
+    int has_tid = L->ts_native_thread_id >= 0 && th->tid > 0;
+    if (mem_readv(&rt->mem, iov, has_tid ? 2 : 1) || v[0] != th->ident)
+        return 0;
+    if (has_tid)
+        return (pid_t)v[1] == th->tid;
+    /* no OS id in the thread state (before 3.11): glibc hands a new thread
+     * the struct pthread (the same ident) of one that ended; the OS id in
+     * it tells them apart */
+    int32_t tid;
+    if (th->tid > 0 && rt->pthread_tid_off >= 0 &&
+        !mem_read(&rt->mem, th->ident + (uint64_t)rt->pthread_tid_off, &tid, 4))
+        return tid == th->tid;
+    return 1;
+}
+
 /* The GIL's address: the struct (3.7+), the lowest of its static mutexes
  * and condvars (3.6), or 2.7's lock (0 until a second thread started). */
 static uint64_t gil_addr(struct py_runtime *rt, uint64_t interp)

@@ -48,6 +48,13 @@ struct py_snapcache {
 int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py_thread *out,
                         int max, uint64_t *switches);
 
+/* Does the thread state at th->tstate still belong to th's thread? Its
+ * pthread id (and OS thread id where the layout has one) read again now: a
+ * thread state freed and reused for a new thread since th was read (a
+ * thread per request ends and another starts) belongs to another. 0 when
+ * it does not, or cannot be read. */
+int py_thread_still(struct py_runtime *rt, const struct py_thread *th);
+
 /* Is the GIL of interp held, and by which thread state (0 if free)? */
 int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder);
 
