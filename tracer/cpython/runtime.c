@@ -52,24 +52,6 @@ static size_t candidate_files(const struct maps *m, const char *exe, const char 
     return n;
 }
 
-/* The address where the file's link-time address 0 lands in the target. */
-static int load_bias(const struct maps *m, const char *path, const struct elf_info *info,
-                     uint64_t *bias)
-{
-    if (!info->is_dyn) {
-        *bias = 0;
-        return 0;
-    }
-    const struct map_entry *best = NULL;
-    for (size_t i = 0; i < m->n; i++)
-        if (strcmp(m->v[i].path, path) == 0 && (!best || m->v[i].offset < best->offset))
-            best = &m->v[i];
-    if (!best)
-        return -ENOENT;
-    *bias = best->start - best->offset - (info->first_load_vaddr - info->first_load_offset);
-    return 0;
-}
-
 static void local_path(pid_t pid, const char *path, char *out, size_t outlen)
 {
     /* Through the target's root, so that containers and chroots work. */
@@ -102,7 +84,7 @@ int py_runtime_module_symbol(struct py_runtime *rt, const char *stem, const char
     local_path(rt->pid, path, lp, sizeof lp);
     rc = elf_lookup(lp, &name, &v, 1, &info);
     if (rc >= 0)
-        rc = rc == 1 && v ? load_bias(&m, path, &info, &bias) : -ENOENT;
+        rc = rc == 1 && v ? elf_load_bias(&m, path, &info, &bias) : -ENOENT;
     if (!rc)
         *addr = v + bias;
     maps_fini(&m);
@@ -322,7 +304,7 @@ static int attach(struct py_runtime *rt, pid_t pid, int self, char *err, size_t 
             }
             continue;
         }
-        if (load_bias(&m, files[i], &info, &bias) != 0)
+        if (elf_load_bias(&m, files[i], &info, &bias) != 0)
             continue;
         rt->runtime_addr = (old ? v[S_INTERP_HEAD] : v[S_RUNTIME]) + bias;
         snprintf(rt->binary, sizeof rt->binary, "%s", files[i]);

@@ -1,4 +1,5 @@
 #include "tracer/proc/elfsym.h"
+#include "tracer/proc/maps.h"
 
 #include "common/err.h"
 
@@ -282,4 +283,22 @@ done:
     elf_end(e);
     close(fd);
     return rc;
+}
+
+/* (elfsym.h) */
+int elf_load_bias(const struct maps *m, const char *path, const struct elf_info *info,
+                  uint64_t *bias)
+{
+    if (!info->is_dyn) {
+        *bias = 0;
+        return 0;
+    }
+    const struct map_entry *best = NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].path, path) == 0 && (!best || m->v[i].offset < best->offset))
+            best = &m->v[i];
+    if (!best)
+        return -ENOENT;
+    *bias = best->start - best->offset - (info->first_load_vaddr - info->first_load_offset);
+    return 0;
 }

@@ -21,6 +21,14 @@ struct elf_info {
 int elf_lookup(const char *path, const char *const *names, uint64_t *values, size_t n,
                struct elf_info *info);
 
+struct maps;
+
+/* The load bias of the ELF file mapped from path (as the maps name it):
+ * where its link-time address 0 lands in the process (0 for an ET_EXEC
+ * file). 0, or -ENOENT when nothing of it is mapped. */
+int elf_load_bias(const struct maps *m, const char *path, const struct elf_info *info,
+                  uint64_t *bias);
+
 /* How many times elf_lookup has parsed a file's symbol tables (rather than
  * answered from its cache) in this process. */
 unsigned long elf_lookup_parses(void);
