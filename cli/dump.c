@@ -295,12 +295,15 @@ struct bench_py {
     struct py_runtime *rt;
     uint64_t tstate;
     struct py_rawframe *out;
+    struct nat_unwinder *u;
+    struct nat_capture *c;
 };
 
 static int bench_read_python(void *arg)
 {
     struct bench_py *b = arg;
     int trunc;
+    nat_check_pc(b->u, b->c); /* as the sampler does while the thread is stopped */
     py_stack_read(b->rt, b->tstate, NULL, b->out, PY_MAX_DEPTH, &trunc);
     return 0;
 }
@@ -330,7 +333,7 @@ static void bench_native_repeat(struct snapshot *snap, int repeat)
     char err[256];
     for (int r = 0; r < repeat; r++) {
         for (int i = 0; i < n; i++) {
-            struct bench_py b = { &snap->rt, snap->threads[i].th.tstate, py };
+            struct bench_py b = { &snap->rt, snap->threads[i].th.tstate, py, snap->nat, c };
             if (nat_capture(snap->rt.pid, snap->threads[i].th.tid, c, bench_read_python, &b, err,
                             sizeof err)) {
                 failed++;

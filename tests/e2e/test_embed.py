@@ -87,3 +87,44 @@ def test_embedding_host(sonde_bin, cpython, start_target, tmp_path, kind):
     if kind == "static":
         assert first.endswith("(%s)" % exe), first
     assert "    (no Python frames)" in r.stdout
+
+
+@pytest.mark.parametrize("kind", ["shared", "static"])
+def test_embedding_host_native(sonde_bin, cpython, start_target, tmp_path, kind):
+    """dump --native of the embedding host: the host's main thread is all
+    native (the libc wait under the host's own main), the Python threads
+    have the libc wait above their Python frames and the thread start
+    below them. On a static host the interpreter and the host's own code
+    are one file: the host's functions are among the interpreter's,
+    hidden without --native-all."""
+    exe = build_host(cpython, kind, str(tmp_path))
+    env = dict(os.environ, PYTHONHOME=os.path.dirname(os.path.dirname(cpython.path))
+               if not cpython.path.startswith("/usr/") else "/usr")
+    t = start_target([exe, CODE], env=env)
+    doc = dump_json(sonde_bin, t.pid, "--native")
+    got = {th["name"]: th for th in doc["threads"]}
+    assert all(th["native_error"] is None for th in doc["threads"]), doc["threads"]
+    main = got["MainThread"]["frames"]
+    assert main and all(f["native"] for f in main), main
+    assert "libc.so" in main[0]["module"] and "pause" in main[0]["function"], main[0]
+    has_main = [f for f in main if f["function"] == "main"]
+    if kind == "shared":
+        assert has_main and os.path.realpath(has_main[0]["module"]) == os.path.realpath(exe), main
+    else:
+        assert not has_main, main
+        full = dump_json(sonde_bin, t.pid, "--native", "--native-all")
+        fm = [th for th in full["threads"] if th["name"] == "MainThread"][0]["frames"]
+        assert any(f["function"] == "main" and os.path.realpath(f["module"]) ==
+                   os.path.realpath(exe) for f in fm), fm
+    sl = got["emb-sleeper"]["frames"]
+    py = [i for i, f in enumerate(sl) if not f["native"]]
+    assert py and py == list(range(py[0], py[-1] + 1)), sl  # the Python frames in one run
+    above, below = sl[:py[0]], sl[py[-1] + 1:]
+    assert above and all(f["native"] for f in above)
+    assert any("libc.so" in (f["module"] or "") and f["function"] in
+               ("clock_nanosleep", "__clock_nanosleep", "__select", "select", "__nanosleep")
+               for f in above), above
+    assert [(f["function"], f["line"]) for f in sl[py[0]:py[0] + 2]] == \
+        [("emb_sleep", M["emb_sleep"]), ("emb_sleeper", M["emb_sleep_call"])], sl
+    assert any(f["function"] in ("start_thread", "__clone3", "clone3", "__clone", "clone")
+               for f in below), below

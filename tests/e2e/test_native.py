@@ -19,7 +19,8 @@ import time
 import pytest
 
 
-from conftest import (EXIT_OK, EXIT_USAGE, TARGETS, dump_json, markers, run_sonde, wait_for)
+from conftest import (EXIT_OK, EXIT_USAGE, TARGETS, dump_json, markers, recording_meta, run_sonde,
+                      wait_for)
 
 SCRIPT = TARGETS / "native_work.py"
 S = str(SCRIPT)
@@ -766,3 +767,103 @@ def test_native_refused_in_agent(sonde_bin, tmp_path):
         first = r.stderr.splitlines()[0]
         assert first.startswith("sonde: %s " % opt) and "out-of-process" in first, r.stderr
     assert not ran.exists() and not out.exists()
+
+
+# ---- libraries loaded and unloaded while sampled ----
+
+DLCHURN = TARGETS / "native_dlchurn.py"
+CHURN_C = TARGETS / "churnlib.c"
+
+
+def build_churn_libs(outdir):
+    for name in ("a", "b"):
+        so = os.path.join(str(outdir), "libchurn%s.so" % name)
+        r = subprocess.run(["gcc", "-g", "-O0", "-shared", "-fPIC", "-DLIBNAME=" + name, "-o", so,
+                            str(CHURN_C)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    return str(outdir)
+
+
+def test_record_native_libraries_replaced(sonde_bin, cpython, start_target, tmp_path):
+    """A thread loads libchurna.so, spins in it, unloads it, then the same
+    with libchurnb.so, over and over: each library is mapped where the
+    other just was, and every one of them after the recording began. A
+    native frame may only bear the name of the library the thread was in
+    (known from its Python caller, call_a or call_b): a frame that cannot
+    be vouched for is dropped (the stack counted as cut short), never named
+    after the other library. The old maps, read once a second, named half
+    of them wrong."""
+    t = start_target([cpython.path, str(DLCHURN), build_churn_libs(tmp_path)])
+    # the premise: the two libraries share addresses (the kernel reuses the hole)
+    assert t.info["same_address"] >= t.info["rounds"] // 2, t.info
+    out = str(tmp_path / "churn.sonde")
+    record_native(sonde_bin, t.pid, out, "-r", "300", seconds=3)
+    assert_all_running(t.pid)
+    named = {"a": 0, "b": 0}
+    for frames, weight in collapsed(sonde_bin, out):
+        for lib, caller in (("a", "call_a "), ("b", "call_b ")):
+            idx = [i for i, f in enumerate(frames) if f.startswith(caller)]
+            if not idx:
+                continue
+            above = frames[idx[-1] + 1:]
+            other = "b" if lib == "a" else "a"
+            wrong = [f for f in above if "churn_%s_" % other in f or "libchurn%s." % other in f]
+            assert not wrong, (caller, above)
+            # what libffi called is the library, or nothing named: never a
+            # module whose range does not hold it (libdwfl's lookup once
+            # answered "_ctypes+0x15616a" for it)
+            ffi = [i for i, f in enumerate(above) if "(libffi." in f]
+            if ffi:
+                called = above[ffi[-1] + 1:]
+                wrong = [f for f in called
+                         if "(libchurn%s.so+0x" % lib not in f and "(?+0x" not in f]
+                assert not wrong, (caller, above)
+            if any(f.startswith("churn_%s_" % lib) and "(libchurn%s.so+" % lib in f
+                   for f in above):
+                named[lib] += weight
+    # libraries loaded during the recording are named (the maps read again)
+    assert named["a"] > 0 and named["b"] > 0, named
+    meta = recording_meta(out)
+    assert int(meta["native_samples"]) > 0
+
+
+# ---- threads that end while they are sampled ----
+
+THREAD_CHURN = TARGETS / "thread_churn.py"
+
+
+def test_record_native_threads_ending(sonde_bin, cpython, start_target, tmp_path):
+    """A thread per request, each living about 32 ms, sampled at 500 Hz
+    with native stacks: many end between the thread list's read and their
+    stop, or while being stopped. Each such sample is counted (without
+    native frames) or taken whole; the recording opens, no thread is left
+    stopped, and the target goes on starting threads."""
+    count = str(tmp_path / "count")
+    t = start_target([cpython.path, str(THREAD_CHURN), count])
+    out = str(tmp_path / "threads.sonde")
+    record_native(sonde_bin, t.pid, out, "-r", "500", seconds=3)
+    assert t.proc.poll() is None
+    assert_all_running(t.pid)
+
+    def started():
+        try:
+            with open(count) as f:
+                return int(f.read() or 0)
+        except (IOError, OSError, ValueError):
+            return 0
+    n0 = started()
+    wait_for(lambda: started() > n0 + 40, 60, "the target starting threads again")
+    meta = recording_meta(out)
+    assert int(meta["native_samples"]) > 0, meta
+    # the short threads' stacks: native frames (the libc wait under
+    # time.sleep) above handle, the Python stack whole below them
+    stacks = collapsed(sonde_bin, out)
+    slept = under(stacks, "handle ", lambda f: "(libc.so" in f)
+    assert slept > 0, [s for s, _ in stacks if any(f.startswith("handle ") for f in s)][:5]
+    for frames, _ in stacks:
+        idx = [i for i, f in enumerate(frames) if f.startswith("handle ")]
+        if idx:
+            py = [f.split(" (")[0] for f in frames[:idx[-1]] if not re.search(r"\(\S+\+0x", f)]
+            assert py[-3:] == ["_bootstrap", "_bootstrap_inner", "run"] or \
+                py[-3:] == ["__bootstrap", "__bootstrap_inner", "run"] or \
+                py[-3:] == ["Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run"], frames

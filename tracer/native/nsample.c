@@ -62,17 +62,27 @@ static void ns_close(void *st)
 }
 
 struct reread {
+    struct nat_unwinder *u;
+    struct nat_capture *c;
     struct py_runtime *rt;
-    uint64_t tstate;
+    const struct py_thread *th;
     struct py_rawframe *raw;
     int max, n, trunc;
 };
 
-/* While the thread is stopped: its Python stack at the same instant. */
+/* While the thread is stopped: its Python stack at the same instant, and
+ * whether the module its pc is in is still the one the unwinder has. A
+ * thread state that another thread has now (this one is ending: its state
+ * freed and reused) fails the sample: its Python stack is another's. */
 static int reread_python(void *arg)
 {
     struct reread *r = arg;
-    r->n = py_stack_read(r->rt, r->tstate, NULL, r->raw, r->max, &r->trunc);
+    nat_check_pc(r->u, r->c);
+    if (!py_thread_still(r->rt, r->th))
+        return SE_EXITED;
+    r->rt->held = 1;
+    r->n = py_stack_read(r->rt, r->th->tstate, NULL, r->raw, r->max, &r->trunc);
+    r->rt->held = 0;
     return 0;
 }
 
@@ -88,7 +98,7 @@ static int ns_walk(void *st, struct py_runtime *rt, const struct py_thread *th, 
         n->last_refresh = now;
         nat_refresh(n->u);
     }
-    struct reread r = { rt, th->tstate, raw, rawmax, 0, 0 };
+    struct reread r = { n->u, &n->c, rt, th, raw, rawmax, 0, 0 };
     char e[256];
     int rc = nat_capture_within(n->pid, th->tid, &n->c, reread_python, &r,
                                 NAT_SAMPLE_STOP_TIMEOUT_NS, e, sizeof e);

@@ -4,7 +4,9 @@
 #include "tracer/snapshot.h"
 
 #include "common/err.h"
+#include "tracer/cpython/threads.h"
 #include "tracer/native/ptstop.h"
+#include "tracer/native/unwind.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,15 +16,23 @@
 struct reread {
     struct py_runtime *rt;
     struct snapshot_thread *d;
+    struct nat_unwinder *u;
+    struct nat_capture *c;
 };
 
 /* While the thread is stopped: its Python stack at the same instant as the
- * native one. A failed read keeps the stack read before. */
+ * native one (a failed read keeps the stack read before), and whether the
+ * module its pc is in is the one the unwinder has. */
 static int reread_python(void *arg)
 {
     struct reread *r = arg;
+    nat_check_pc(r->u, r->c);
+    if (!py_thread_still(r->rt, &r->d->th))
+        return SE_EXITED; /* its state freed and another thread's now */
     int trunc = 0;
+    r->rt->held = 1;
     int k = py_stack_read(r->rt, r->d->th.tstate, NULL, r->d->frames, PY_MAX_DEPTH, &trunc);
+    r->rt->held = 0;
     if (k >= 0) {
         r->d->nframes = k;
         r->d->truncated = trunc;
@@ -58,7 +68,7 @@ int snapshot_native(struct snapshot *s, char *err, size_t errlen)
             d->native_rc = SE_FAULT;
             continue;
         }
-        struct reread r = { &s->rt, d };
+        struct reread r = { &s->rt, d, s->nat, c };
         int rc = nat_capture(pid, d->th.tid, c, reread_python, &r, e, sizeof e);
         d->pause_ns = c->pause_ns;
         d->hold_ns = c->hold_ns;

@@ -250,6 +250,7 @@ int nat_capture_within(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_
     c->stack_len = 0;
     c->pause_ns = 0;
     c->hold_ns = 0;
+    c->pc_module = -1;
     if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
         int e = errno;
         if (e == ESRCH)

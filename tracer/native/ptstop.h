@@ -47,6 +47,8 @@ struct nat_capture {
     int64_t hold_ns;          /* from seeing it stopped to the detach: what the
                                  thread certainly stood still (pause_ns minus the
                                  time it took to reach the stop) */
+    int8_t pc_module;         /* nat_check_pc: 1 the module at pc is the one
+                                 the unwinder has, 0 it is not, -1 unchecked */
 };
 
 /* Called while the thread is stopped (to read its Python stack); its return

@@ -13,6 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The maps are read again for a frame outside every module at most this
+ * often (nat_unwind). */
+#define NAT_NOMODULE_REFRESH_NS 20000000ll
 
 /* Reads of the running process an unwind may make past the stack copy. */
 #define NAT_LIVE_READS_MAX 4096
@@ -39,6 +44,8 @@ struct nat_unwinder {
     struct mem_reader mem;
     char interp[PATH_MAX];    /* realpath of the interpreter's file, "" unknown */
     uint64_t maps_sig;        /* hash of the executable file mappings */
+    int64_t last_nomodule_refresh; /* CLOCK_MONOTONIC ns (nat_unwind) */
+    int64_t last_forced_refresh;
     /* the unwind under way */
     const struct nat_capture *cur;
     struct nat_frame *out;
@@ -53,6 +60,13 @@ struct nat_unwinder {
 };
 
 static char *debuginfo_path;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static const Dwfl_Callbacks proc_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
@@ -156,12 +170,30 @@ static struct nat_lines *line_reader(struct nat_unwinder *u, Dwfl_Module *m, Elf
     return nl;
 }
 
+static int open_elf(Dwfl_Module *m, void **userdata, const char *name, Dwarf_Addr start,
+                    void *arg)
+{
+    (void)userdata;
+    (void)name;
+    (void)start;
+    (void)arg;
+    GElf_Addr bias;
+    dwfl_module_getelf(m, &bias);
+    return DWARF_CB_OK;
+}
+
+/* Read the process's modules. Each one's file is opened now (libdwfl
+ * keeps the files of modules still mapped from the last time), so that
+ * its build-id is known when a stopped thread's pc is checked against it
+ * (nat_check_pc), which must not open files while the thread waits. */
 static int report(struct nat_unwinder *u)
 {
     dwfl_report_begin(u->dwfl);
     int rc = dwfl_linux_proc_report(u->dwfl, u->pid);
     if (dwfl_report_end(u->dwfl, NULL, NULL) != 0 && rc == 0)
         rc = -1;
+    if (rc == 0)
+        dwfl_getmodules(u->dwfl, open_elf, NULL, 0);
     return rc;
 }
 
@@ -255,6 +287,7 @@ struct nat_unwinder *nat_unwinder_new(pid_t pid, const char *interp_path, char *
         return NULL;
     }
     u->pid = pid;
+    u->last_nomodule_refresh = mono_ns();
     mem_init_remote(&u->mem, pid);
     if (interp_path && !realpath(interp_path, u->interp))
         snprintf(u->interp, sizeof u->interp, "%s", interp_path);
@@ -300,13 +333,14 @@ void nat_unwinder_free(struct nat_unwinder *u)
     free(u);
 }
 
-int nat_refresh(struct nat_unwinder *u)
+/* Re-read the modules when the maps changed, or always when force. */
+static int refresh(struct nat_unwinder *u, int force)
 {
     uint64_t sig;
     int rc = maps_signature(u->pid, &sig);
     if (rc)
         return rc;
-    if (sig == u->maps_sig)
+    if (sig == u->maps_sig && !force)
         return 0;
     u->maps_sig = sig;
     u->st.refreshes++;
@@ -317,14 +351,120 @@ int nat_refresh(struct nat_unwinder *u)
     return 1;
 }
 
-int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_frame *out,
-               int max, int *truncated)
+int nat_refresh(struct nat_unwinder *u)
 {
-    *truncated = 0;
-    if (max > NAT_MAX_DEPTH)
-        max = NAT_MAX_DEPTH;
-    if (c->nregs == 0 || max <= 0)
+    return refresh(u, 0);
+}
+
+/* The module libdwfl has at address a, or NULL. libdwfl's own lookup
+ * (elfutils 0.188) was seen to answer, after libraries were unloaded and
+ * others loaded, with a module whose range does not hold a: a library
+ * mapped in the hole after _ctypes was named "_ctypes+0x15616a", its build-id
+ * check passed (it checked _ctypes), and the maps were never read again
+ * for it. The answer is taken only when its range holds a. */
+static Dwfl_Module *module_at(struct nat_unwinder *u, uint64_t a)
+{
+    Dwfl_Module *m = dwfl_addrmodule(u->dwfl, a);
+    Dwarf_Addr lo = 0, hi = 0;
+    if (m && (!dwfl_module_info(m, NULL, &lo, &hi, NULL, NULL, NULL, NULL) || a < lo || a >= hi))
+        return NULL;
+    return m;
+}
+
+/* Module checks per unwind: distinct modules checked one by one past this. */
+#define NAT_CHECK_MODULES 32
+
+/* Where module m's GNU build-id is in the process, and what it is: its
+ * length, or 0 when libdwfl has none for it (or it is too long). */
+static int module_id(Dwfl_Module *m, const unsigned char **bits, uint64_t *vaddr)
+{
+    GElf_Addr va = 0;
+    int len = dwfl_module_build_id(m, bits, &va);
+    if (len <= 0 || len > 64 || !*bits || !va)
         return 0;
+    *vaddr = va;
+    return len;
+}
+
+/* (unwind.h) */
+void nat_check_pc(struct nat_unwinder *u, struct nat_capture *c)
+{
+    c->pc_module = -1;
+    if (c->nregs == 0)
+        return;
+    Dwfl_Module *m = module_at(u, c->pc);
+    const unsigned char *bits;
+    uint64_t vaddr;
+    int len = m ? module_id(m, &bits, &vaddr) : 0;
+    if (!len)
+        return;
+    unsigned char got[64];
+    c->pc_module = mem_read(&u->mem, vaddr, got, (size_t)len) == 0 &&
+                   !memcmp(got, bits, (size_t)len);
+}
+
+static Dwfl_Module *frame_module(struct nat_unwinder *u, const struct nat_frame *f)
+{
+    return module_at(u, f->activation || f->pc == 0 ? f->pc : f->pc - 1);
+}
+
+/* Is every frame of fr[0, n) in the file libdwfl has at its address? The
+ * maps are re-read only now and then (nsample.c), so a library unloaded
+ * and another loaded in its place (dlclose, dlopen: the kernel reuses the
+ * hole) would otherwise be named, and unwound, with the other's symbols
+ * and CFI. Each module's GNU build-id is where libdwfl says it is in the
+ * process's memory: one read per distinct module, all in one system call.
+ * skip: a module already checked (while the thread was stopped), or NULL.
+ * Returns -1 when all are, else the index of the first frame whose module
+ * is not (or cannot be read). Frames outside every module (the first one's
+ * index in *nomod, n when none), modules without a build-id and those past
+ * the first NAT_CHECK_MODULES are taken as they are. */
+static int modules_check(struct nat_unwinder *u, const struct nat_frame *fr, int n,
+                         Dwfl_Module *skip, int *nomod)
+{
+    Dwfl_Module *mod[NAT_CHECK_MODULES];
+    int first[NAT_CHECK_MODULES];
+    unsigned char got[NAT_CHECK_MODULES][64];
+    const unsigned char *want[NAT_CHECK_MODULES];
+    struct mem_iov iov[NAT_CHECK_MODULES];
+    int nm = 0;
+    *nomod = n;
+    for (int k = 0; k < n; k++) {
+        Dwfl_Module *m = frame_module(u, &fr[k]);
+        if (!m && *nomod == n)
+            *nomod = k;
+        if (!m || m == skip || nm >= NAT_CHECK_MODULES)
+            continue;
+        int seen = 0;
+        for (int j = 0; j < nm && !seen; j++)
+            seen = mod[j] == m;
+        if (seen)
+            continue;
+        uint64_t vaddr;
+        int len = module_id(m, &want[nm], &vaddr);
+        if (!len)
+            continue;
+        mod[nm] = m;
+        first[nm] = k;
+        iov[nm] = (struct mem_iov){ .addr = vaddr, .buf = got[nm], .len = (size_t)len };
+        nm++;
+    }
+    if (!nm)
+        return -1;
+    int all_read = mem_readv(&u->mem, iov, (size_t)nm) == 0;
+    int bad = -1;
+    for (int j = 0; j < nm; j++) {
+        int ok = (all_read || mem_read(&u->mem, iov[j].addr, got[j], iov[j].len) == 0) &&
+                 !memcmp(got[j], want[j], iov[j].len);
+        if (!ok && (bad < 0 || first[j] < bad))
+            bad = first[j];
+    }
+    return bad;
+}
+
+static int unwind_once(struct nat_unwinder *u, const struct nat_capture *c,
+                       struct nat_frame *out, int max, int *truncated)
+{
     u->cur = c;
     u->out = out;
     u->n = 0;
@@ -342,9 +482,69 @@ int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_f
         *truncated = NAT_TRUNC_DEPTH;
     else if (rc != 0)
         *truncated = NAT_TRUNC_BROKEN;
+    return u->n;
+}
+
+int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_frame *out,
+               int max, int *truncated)
+{
+    *truncated = 0;
+    if (max > NAT_MAX_DEPTH)
+        max = NAT_MAX_DEPTH;
+    if (c->nregs == 0 || max <= 0)
+        return 0;
+    int n = 0, bad = 0, k = 0;
+    /* The module of the pc, checked while the thread stood still, was not
+     * the one libdwfl has there: nothing of this stack can be named. */
+    if (c->pc_module != 0) {
+        n = unwind_once(u, c, out, max, truncated);
+        /* the other modules are checked now, after the thread ran on: one
+         * it has left and unloaded since reads as changed, and is dropped */
+        bad = modules_check(u, out, n, c->pc_module == 1 ? module_at(u, c->pc) : NULL,
+                            &k);
+    }
+    if (bad >= 0) {
+        /* a module changed since the maps were read: they are read again
+         * for the next stacks; this one keeps its frames inside the first
+         * wrong one. Unwinding it again with what the maps say now could
+         * name a library loaded after the thread was stopped. */
+        u->st.module_changes++;
+        /* (at most every NAT_NOMODULE_REFRESH_NS: a module that stays
+         * unlike its file, one libdwfl keeps by name and range, must not
+         * cost a refresh per stack) */
+        int64_t now = mono_ns();
+        if (now - u->last_forced_refresh >= NAT_NOMODULE_REFRESH_NS) {
+            u->last_forced_refresh = now;
+            refresh(u, 1);
+        }
+        n = bad;
+        *truncated = NAT_TRUNC_BROKEN;
+    } else {
+        /* A frame outside every module: code the process made (a JIT, a
+         * trampoline) or a library mapped since the maps were read. Read
+         * them again (at most every NAT_NOMODULE_REFRESH_NS); a module
+         * there now may not have been there when the thread was stopped,
+         * so the frames from there outwards are dropped, and the next
+         * stacks are named. */
+        int64_t now = k < n ? mono_ns() : 0;
+        if (k < n && now - u->last_nomodule_refresh >= NAT_NOMODULE_REFRESH_NS) {
+            u->last_nomodule_refresh = now;
+            uint8_t had[NAT_MAX_DEPTH];
+            for (int j = k; j < n; j++)
+                had[j] = frame_module(u, &out[j]) != NULL;
+            if (refresh(u, 0) == 1)
+                for (int j = k; j < n; j++)
+                    if (!had[j] && frame_module(u, &out[j])) {
+                        u->st.module_changes++;
+                        n = j;
+                        *truncated = NAT_TRUNC_BROKEN;
+                        break;
+                    }
+        }
+    }
     if (*truncated)
         u->st.truncated++;
-    return u->n;
+    return n;
 }
 
 static char *dup_or_null(const char *s)
@@ -457,9 +657,7 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
     uint64_t *v = hmap_get(&u->syms, a, (uint64_t)(lines != 0));
     if (v)
         return &u->ent[*v]->s;
-    Dwfl_Module *m = dwfl_addrmodule(u->dwfl, a);
-    if (!m && nat_refresh(u) == 1) /* mapped since the last look */
-        m = dwfl_addrmodule(u->dwfl, a);
+    Dwfl_Module *m = module_at(u, a);
     struct sym_entry e = { 0 };
     if (m) {
         const char *mname = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);

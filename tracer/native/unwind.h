@@ -7,9 +7,12 @@
  * resumed, never while it is stopped.
  *
  * Modules are read once (libdwfl keeps each by path and address range, its
- * build-id checked when found); nat_refresh re-reads the process's maps,
- * keeping modules still mapped and dropping the others, and clears the
- * symbol cache when the executable mappings changed (dlopen, dlclose). */
+ * build-id checked when found; its file opened when reported); nat_refresh
+ * re-reads the process's maps, keeping modules still mapped and dropping
+ * the others, and clears the symbol cache when the executable mappings
+ * changed (dlopen, dlclose). nat_unwind checks every stack's modules
+ * against the process's memory and reads the maps again itself when one
+ * changed or an address is outside them all. */
 #ifndef SONDE_NAT_UNWIND_H
 #define SONDE_NAT_UNWIND_H
 
@@ -57,10 +60,21 @@ struct nat_unwinder *nat_unwinder_new(pid_t pid, const char *interp_path, char *
                                       size_t errlen);
 void nat_unwinder_free(struct nat_unwinder *u);
 
+/* Check, while the thread of c is stopped (nat_stopped_fn), that the
+ * module libdwfl has at c's pc is the file mapped there (its build-id in
+ * the process's memory): sets c->pc_module. */
+void nat_check_pc(struct nat_unwinder *u, struct nat_capture *c);
+
 /* Unwind the thread of c, innermost first, into out (at most max frames).
- * Returns the number of frames (>= 1 when c has registers); *truncated is
- * set to NAT_TRUNC_DEPTH or NAT_TRUNC_BROKEN when the walk stopped short.
- * Stack beyond c's copy is read from the running process. */
+ * Returns the number of frames; *truncated is set to NAT_TRUNC_DEPTH or
+ * NAT_TRUNC_BROKEN when the walk stopped short. Stack beyond c's copy is
+ * read from the running process. Every module the frames are in is
+ * checked against the process's memory (its build-id where libdwfl has
+ * it; the pc's while the thread was stopped, see nat_check_pc): a module
+ * that changed since the maps were read (a library unloaded and another
+ * loaded at its address) has the maps read again, and the frames from the
+ * first one in it outwards are dropped (NAT_TRUNC_BROKEN; the count may
+ * be 0). */
 int nat_unwind(struct nat_unwinder *u, const struct nat_capture *c, struct nat_frame *out,
                int max, int *truncated);
 
@@ -86,6 +100,7 @@ int nat_eh_hdr_start(Elf *elf, uint64_t x, uint64_t *start);
 /* Counters since nat_unwinder_new. */
 struct nat_stats {
     uint64_t unwinds, truncated, live_reads, refreshes;
+    uint64_t module_changes; /* unwinds that met a changed module */
 };
 void nat_unwinder_stats(const struct nat_unwinder *u, struct nat_stats *st);
 
