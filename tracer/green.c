@@ -99,6 +99,12 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
+void green_thread_ended(struct target *t, pid_t tid)
+{
+    if (t->green)
+        hmap_del(&t->green->loop_tids, (uint64_t)tid, 0);
+}
+
 void green_free(struct target *t)
 {
     struct green_state *g = t->green;

@@ -240,6 +240,8 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now);
 void green_recheck(struct sampler *s, struct target *t, int n);
 /* Forget t's tasks (it is freed, or runs a new image). */
 void green_free(struct target *t);
+/* Thread tid has ended (the kernel has it no more): it runs no tasks. */
+void green_thread_ended(struct target *t, pid_t tid);
 
 /* tracer/greenlets.c */
 /* After green_tick, in the sampler's own process: split each thread's tick

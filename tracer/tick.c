@@ -89,9 +89,10 @@ static void slots_sweep(struct sampler *s, struct target *t, uint64_t tick, int6
         if (old[i].seen_tick != tick) {
             /* a thread list read while it changed can miss a live thread:
              * only a thread the kernel no longer has has ended */
-            struct rec_thread_end *e = syscall(SYS_tgkill, t->pid, old[i].tid, 0) != 0 && errno == ESRCH
-                                           ? reserve(s, sizeof *e, now)
-                                           : NULL;
+            int gone = syscall(SYS_tgkill, t->pid, old[i].tid, 0) != 0 && errno == ESRCH;
+            struct rec_thread_end *e = gone ? reserve(s, sizeof *e, now) : NULL;
+            if (gone) /* (its id may be a new thread's next) */
+                green_thread_ended(t, old[i].tid);
             if (e) {
                 e->h.kind = REC_THREAD_END;
                 e->pid = t->pid;
