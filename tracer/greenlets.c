@@ -29,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,7 @@ struct greenlet_state {
     struct gthr th[GREENLET_THREADS];
     int nth;
     int64_t next_scan_ns;
+    int64_t last_drain_ns, next_drain_ns; /* greenlets_drain_due */
     struct py_rawframe raw[PY_MAX_DEPTH];
 };
 
@@ -377,7 +379,7 @@ void greenlets_recheck(struct sampler *s, struct target *t, int n)
 
 /* Read thread k's new switches: charge the origins, note names, deaths
  * and parking frames. */
-static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t now)
+static uint64_t drain(struct sampler *s, struct target *t, struct gthr *th, int64_t now)
 {
     struct gr_ring *r = th->ring;
     int state = atomic_load_explicit(&r->state, memory_order_acquire);
@@ -406,8 +408,12 @@ static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t 
             continue;
         }
         tail++;
+        /* (the second lookup may grow the lanes: the first one's pointer
+         * is taken again after it) */
         struct glane *o = lane_get(s, t, e.a, th->tid, now);
+        ptrdiff_t oi = o ? o - t->greenlets->lanes : -1;
         struct glane *n = lane_get(s, t, e.b, th->tid, now);
+        o = oi >= 0 ? &t->greenlets->lanes[oi] : NULL;
         int64_t dc = (int64_t)e.cpu - th->mark_cpu, dw = (int64_t)e.mono - th->mark_mono;
         if (o && th->mark_mono) {
             o->pend_cpu += dc > 0 ? dc : 0;
@@ -429,10 +435,12 @@ static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t 
         }
         th->cur = e.b;
     }
+    uint64_t took = tail - atomic_load_explicit(&r->tail, memory_order_relaxed);
     atomic_store_explicit(&r->tail, tail, memory_order_release);
     th->drained = tail;
     uint64_t lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
     s->st.green_errors += lost - th->lost_seen;
+    s->st.greenlet_lost += lost - th->lost_seen;
     th->lost_seen = lost;
     if (state == RING_DONE) {
         /* all its thread wrote is read: its greenlets (its main one, those
@@ -443,6 +451,71 @@ static void drain(struct sampler *s, struct target *t, struct gthr *th, int64_t 
                 g->lanes[j].dead = 1;
         atomic_store_explicit(&r->state, RING_FREE, memory_order_release);
     }
+    return took;
+}
+
+/* The rings of threads that switched for the first time since the last
+ * look. fresh: a new recording (what the rings hold is from before it). */
+static void rings_discover(struct greenlet_state *g, int fresh, int64_t now)
+{
+    int nr = atomic_load_explicit(&gr_nrings, memory_order_acquire);
+    if (nr > GREENLET_THREADS)
+        nr = GREENLET_THREADS;
+    for (; g->nth < nr; g->nth++) {
+        struct gr_ring *r = atomic_load_explicit(&gr_rings[g->nth], memory_order_acquire);
+        if (!r)
+            break;
+        struct gthr *th = &g->th[g->nth];
+        th->ring = r;
+        th->tid = r->tid;
+        th->epoch = atomic_load(&r->epoch);
+        th->lost_seen = atomic_load(&r->lost);
+        if (fresh) {
+            atomic_store(&r->tail, atomic_load(&r->head));
+            th->mark_cpu = clock_ns((clockid_t)((~(unsigned)th->tid << 3) | 6));
+            th->mark_mono = th->mark_cpu < 0 ? 0 : now; /* gone: never charged */
+        }
+    }
+}
+
+/* After a drain of every ring at now that took at most peak entries from
+ * one: when the next drain is due so that no ring fills past an eighth
+ * (at the rate the busiest one filled since the previous drain). */
+static void plan_drain(struct greenlet_state *g, uint64_t peak, int64_t now)
+{
+    int64_t dt = now - g->last_drain_ns;
+    g->last_drain_ns = now;
+    if (!peak || dt <= 0) {
+        g->next_drain_ns = INT64_MAX;
+        return;
+    }
+    double ns_per = (double)dt / (double)peak;
+    double due = ns_per * (GREENLET_RING / 8);
+    if (due < GREENLET_DRAIN_MIN_NS)
+        due = GREENLET_DRAIN_MIN_NS;
+    g->next_drain_ns = due > 1e15 ? INT64_MAX : now + (int64_t)due;
+}
+
+int64_t greenlets_drain_due(struct target *t)
+{
+    struct greenlet_state *g = t->greenlets;
+    return g && t->pid == getpid() && g->nth ? g->next_drain_ns : INT64_MAX;
+}
+
+void greenlets_drain(struct sampler *s, struct target *t, int64_t now)
+{
+    struct greenlet_state *g = t->greenlets;
+    if (!g || t->pid != getpid())
+        return;
+    rings_discover(g, 0, now);
+    uint64_t peak = 0;
+    for (int k = 0; k < g->nth; k++) {
+        uint64_t took = drain(s, t, &g->th[k], now);
+        if (took > peak)
+            peak = took;
+    }
+    s->st.greenlet_drains++;
+    plan_drain(g, peak, now);
 }
 
 void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
@@ -463,30 +536,19 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
         uint32_t gen = ++gr_gen_next ? gr_gen_next : ++gr_gen_next;
         atomic_store(&gr_gen, gen);
     }
-    int nr = atomic_load_explicit(&gr_nrings, memory_order_acquire);
-    if (nr > GREENLET_THREADS)
-        nr = GREENLET_THREADS;
-    for (; g->nth < nr; g->nth++) {
-        struct gr_ring *r = atomic_load_explicit(&gr_rings[g->nth], memory_order_acquire);
-        if (!r)
-            break;
-        struct gthr *th = &g->th[g->nth];
-        th->ring = r;
-        th->tid = r->tid;
-        th->epoch = atomic_load(&r->epoch);
-        th->lost_seen = atomic_load(&r->lost);
-        if (fresh) {
-            /* what it holds is from before this recording */
-            atomic_store(&r->tail, atomic_load(&r->head));
-            th->mark_cpu = clock_ns((clockid_t)((~(unsigned)th->tid << 3) | 6));
-            th->mark_mono = th->mark_cpu < 0 ? 0 : now; /* gone: never charged */
-        }
+    rings_discover(g, fresh, now);
+    if (fresh) {
+        g->last_drain_ns = now;
+        g->next_drain_ns = INT64_MAX;
     }
     if (!g->nth)
         return;
+    uint64_t peak = 0;
     for (int k = 0; k < g->nth; k++) {
         struct gthr *th = &g->th[k];
-        drain(s, t, th, now);
+        uint64_t took = drain(s, t, th, now);
+        if (took > peak)
+            peak = took;
         int ti = -1;
         for (int i = 0; i < n; i++)
             if (s->threads[i].tid == th->tid && s->tick[i].sl) {
@@ -534,6 +596,7 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now)
         th->mark_cpu = cnow;
         th->mark_mono = mnow;
     }
+    plan_drain(g, peak, now);
     /* suspended samples, ended lanes */
     int scan = now >= g->next_scan_ns;
     int64_t c0 = scan ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;

@@ -10,8 +10,10 @@
  * a time: the ring of a thread that ended, once the sampler read it, goes
  * to the next thread that needs one, and the ended thread's greenlets end):
  * the hook is its only writer, the sampling thread its only reader, with no
- * lock. A switch the sampler has no room for is lost (counted in the
- * recording's green_errors); its interval goes to the next switch's origin.
+ * lock. The sampler reads the rings at each tick, and in between when they
+ * fill fast (GREENLET_DRAIN_MIN_NS). A switch the sampler has no room for
+ * is lost (counted in the recording's greenlet_switches_lost and
+ * green_errors); its interval goes to the next switch's origin.
  *
  * CPU: the thread's CPU clock costs a system call (~1.4 µs under kvm, far
  * more than a switch), the monotonic clock a vDSO read (~30 ns). Each
@@ -34,6 +36,10 @@
 #define GREENLET_RING 8192
 #define GREENLET_THREADS 256
 #define GREENLET_CPU_READ_NS 100000 /* read the CPU clock at most every 100 µs of wall */
+/* Between two ticks the sampler drains the rings of a process that
+ * switches fast enough to fill a ring's eighth before the next tick
+ * (1,000,000 switches/s fill a ring in 8 ms), at most this often. */
+#define GREENLET_DRAIN_MIN_NS 500000
 
 /* A switch on the calling thread from greenlet origin to greenlet target
  * (their addresses, id() in Python), just made. frame: the address of the

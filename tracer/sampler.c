@@ -385,8 +385,27 @@ int sampler_run(struct sampler *s)
         /* A little late (a wake-up takes tens of microseconds on a virtual
          * machine): take the next sample at once and stay on the schedule;
          * every sample's wall time is the time that really passed. */
-        if (next > now)
-            sleep_until(s, next);
+        while (next > now) {
+            /* the greenlet hook's rings, read between ticks when they
+             * fill fast (agent only) */
+            int64_t drain = INT64_MAX;
+            for (int i = 0; i < s->ntargets; i++)
+                if (s->targets[i]->alive && greenlets_drain_due(s->targets[i]) < drain)
+                    drain = greenlets_drain_due(s->targets[i]);
+            if (drain >= next) {
+                sleep_until(s, next);
+                break;
+            }
+            if (drain > now)
+                sleep_until(s, drain);
+            if (stop_asked(s))
+                break;
+            now = mono_ns();
+            for (int i = 0; i < s->ntargets; i++)
+                if (s->targets[i]->alive && greenlets_drain_due(s->targets[i]) <= now)
+                    greenlets_drain(s, s->targets[i], now);
+            now = mono_ns();
+        }
     }
     int64_t now = mono_ns();
     /* a last tick when a stop was asked (the agent at the program's exit):

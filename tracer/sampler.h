@@ -161,6 +161,7 @@ struct sampler_stats {
      * the drain of its switches and the stack read: the stack may be
      * either greenlet's; kept with the one that ran at the drain */
     uint64_t greenlet_races;
+    uint64_t greenlet_lost, greenlet_drains; /* switches lost (ring full); reads between ticks */
     /* --native: threads stopped and unwound, those that could not be
      * stopped (ended, not traceable, slow to stop: sampled with Python
      * frames only), native stacks cut short, and how long threads stood

@@ -253,6 +253,11 @@ void greenlets_tick(struct sampler *s, struct target *t, int n, int64_t now);
  * that may be either greenlet's: the sample's span is not known
  * (thread_tick.span_race). */
 void greenlets_recheck(struct sampler *s, struct target *t, int n);
+/* Between ticks: when the rings of t's greenlet hook are next due to be
+ * read (INT64_MAX: not before the next tick), and the read itself (the
+ * switches charged to their greenlets, nothing emitted). */
+int64_t greenlets_drain_due(struct target *t);
+void greenlets_drain(struct sampler *s, struct target *t, int64_t now);
 /* Forget t's greenlets; the hook stops reporting until the next recording. */
 void greenlets_free(struct target *t);
 

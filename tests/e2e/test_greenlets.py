@@ -186,7 +186,7 @@ def test_tracer_replaced_by_program(sonde_bin, tmp_path):
         "for k, g in enumerate(gs): g.name = 'spin%d' % k\n"
         "gevent.joinall(gs)\n"
         "greenlet.settrace(agent)\n"
-        "g = gevent.spawn(spin, 50); g.name = 'again'; g.join()\n"
+        "g = gevent.spawn(spin, 200); g.name = 'again'; g.join()\n"
         "print(json.dumps({'seen': len(seen), 'agent': repr(agent)}))\n")
     r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", PY, "-c", prog, timeout=60)
     work = workload(r)
