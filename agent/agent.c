@@ -48,6 +48,7 @@ struct agent {
      * threads block signals: nothing else ends its sleep between ticks) */
     pthread_mutex_t smu;
     struct sampler *s;
+    int finished; /* atomic: its thread has returned (a duration ended) */
 };
 
 static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -146,9 +147,18 @@ static void phase(const char *what)
     say(msg);
 }
 
+static void agent_body(struct agent *a);
+
 static void *agent_main(void *arg)
 {
     struct agent *a = arg;
+    agent_body(a);
+    __atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void agent_body(struct agent *a)
+{
     pthread_setname_np(pthread_self(), AGENT_NAME);
     phase("thread started");
     int rc = wait_for_runtime(a);
@@ -156,13 +166,13 @@ static void *agent_main(void *arg)
     if (rc) {
         a->rc = rc;
         say(a->err);
-        return NULL;
+        return;
     }
     struct sample_queue *q = squeue_new(32, 1 << 20);
     if (!q) {
         a->rc = se_fail(a->err, sizeof a->err, -ENOMEM, "out of memory");
         say(a->err);
-        return NULL;
+        return;
     }
     struct sampler_opts so = {
         .rate_hz = a->rate_hz,
@@ -199,7 +209,7 @@ static void *agent_main(void *arg)
         squeue_free(q);
         a->rc = rc;
         say(a->err);
-        return NULL;
+        return;
     }
     find_own_threads(a);
     phase("sampling");
@@ -229,7 +239,7 @@ static void *agent_main(void *arg)
         a->rc = rc;
         say(a->err);
     }
-    return NULL;
+    return;
 }
 
 /* Take the current recording out of agent_cur and wait for its end. */
@@ -263,7 +273,7 @@ int sonde_agent_stop(void)
 int sonde_agent_active(void)
 {
     pthread_mutex_lock(&agent_mu);
-    int on = agent_cur != NULL;
+    int on = agent_cur != NULL && !__atomic_load_n(&agent_cur->finished, __ATOMIC_ACQUIRE);
     pthread_mutex_unlock(&agent_mu);
     return on;
 }
@@ -296,6 +306,54 @@ void sonde_greenlet_name(uint64_t addr, const char *name, const char *func)
     greenlet_note_name(addr, name, func);
 }
 
+/* The pending call of sonde_agent_hook_greenlets: in the main thread,
+ * with the GIL, between two bytecodes of the program. */
+static int hook_greenlets_now(void *arg)
+{
+    char *code = arg;
+    int (*run)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "PyRun_SimpleString");
+    if (run)
+        run(code);
+    free(code);
+    return 0;
+}
+
+int sonde_agent_hook_greenlets(const char *pkgdir)
+{
+    int (*add)(int (*)(void *), void *) =
+        (int (*)(int (*)(void *), void *))dlsym(RTLD_DEFAULT, "Py_AddPendingCall");
+    Dl_info di;
+    if (!add)
+        return -ENOSYS;
+    if (!dladdr((void *)sonde_agent_hook_greenlets, &di) || !di.dli_fname)
+        return -ENOENT;
+    if (!pkgdir || strpbrk(pkgdir, "'\\\n\"") || strpbrk(di.dli_fname, "'\\\n\""))
+        return -EINVAL;
+    /* exec'd in a dictionary of its own: the program's __main__ gains no
+     * name, and sys.path is as it was after */
+    static const char fmt[] =
+        "exec(\"import sys\\nsys.path.insert(0, '%s')\\ntry:\\n"
+        "    import sonde._greenlets\\n    sonde._greenlets.install_at_import('%s')\\n"
+        "except Exception:\\n    pass\\nfinally:\\n    sys.path.remove('%s')\\n\", {})\n";
+    size_t len = sizeof fmt + 2 * strlen(pkgdir) + strlen(di.dli_fname);
+    char *code = malloc(len);
+    if (!code)
+        return -ENOMEM;
+    snprintf(code, len, fmt, pkgdir, di.dli_fname, pkgdir);
+    if (add(hook_greenlets_now, code) != 0) {
+        free(code);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+int sonde_agent_start_ms(const char *output, int rate_hz, long long duration_ms)
+{
+    if (duration_ms < 0)
+        return -EINVAL;
+    return sonde_agent_start(output, rate_hz, (double)duration_ms / 1000.0);
+}
+
 int sonde_agent_start(const char *output, int rate_hz, double duration_s)
 {
     if (!output || !*output || rate_hz < 1 || rate_hz > 10000 || !(duration_s >= 0))
@@ -322,6 +380,14 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
         return -ENAMETOOLONG;
     }
     pthread_mutex_lock(&agent_mu);
+    if (agent_cur && __atomic_load_n(&agent_cur->finished, __ATOMIC_ACQUIRE)) {
+        /* the last recording ended by itself (its duration): done with it */
+        struct agent *old = agent_cur;
+        agent_cur = NULL;
+        pthread_join(old->thread, NULL);
+        pthread_mutex_destroy(&old->smu);
+        free(old);
+    }
     if (agent_cur) {
         pthread_mutex_unlock(&agent_mu);
         free(a);

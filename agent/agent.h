@@ -7,7 +7,8 @@
  * Ways in: LD_PRELOAD with the settings in the environment (read by the
  * library's constructor: SONDE_AGENT_OUTPUT, SONDE_AGENT_RATE,
  * SONDE_AGENT_DURATION), dlopen + sonde_agent_start (the Python package
- * through ctypes, `sonde record --agent -p PID` through gdb).
+ * through ctypes, `sonde record --agent -p PID` by calling dlopen and
+ * sonde_agent_start_ms in the process's main thread: cli/inject.h).
  *
  * Lifetimes: one recording at a time per process. It ends at
  * sonde_agent_stop, when its duration ends, or at exit() (an atexit
@@ -30,6 +31,19 @@
  * -errno. Later failures are printed as one line on stderr and returned by
  * sonde_agent_stop. */
 int sonde_agent_start(const char *output, int rate_hz, double duration_s);
+
+/* The same with the duration in milliseconds: integer arguments only, for
+ * a caller that sets up the call by hand (`sonde record --agent -p`,
+ * cli/inject.h). */
+int sonde_agent_start_ms(const char *output, int rate_hz, long long duration_ms);
+
+/* For a process the agent was loaded into while it ran (`sonde record
+ * --agent -p`): hook greenlet switches as the Python package does when it
+ * is imported (sonde._greenlets.install_at_import, found in pkgdir), from
+ * a pending call (Py_AddPendingCall) that the main thread runs between two
+ * bytecodes: its own switches, and those of threads started later. 0, or
+ * -errno (-ENOSYS: no Python runtime here). */
+int sonde_agent_hook_greenlets(const char *pkgdir);
 
 /* Stop the recording, finish the file and wait for the agent's threads to
  * end. 0 (also when nothing was recording), or the negative code of what

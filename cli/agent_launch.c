@@ -1,10 +1,11 @@
 /* sonde record --agent (cli/agent_launch.h): finding the agent library and
  * the Python package, launching a command with them, loading them into a
- * running process through gdb, and telling what was recorded. */
+ * running process (cli/inject.h), and telling what was recorded. */
 #include "cli/agent_launch.h"
 
 #include "cli/launch.h"
 #include "cli/cli.h"
+#include "cli/inject.h"
 
 #include "common/err.h"
 #include "profiler/store.h"
@@ -19,9 +20,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How long past its length an attached agent's recording may take to be
+ * written (the agent waits up to 10 s for the runtime first) */
+#define AGENT_FINISH_GRACE_S 30
 
 #ifndef SONDE_AGENT_INSTALL_DIR
 #define SONDE_AGENT_INSTALL_DIR "/usr/local/lib/python3/dist-packages/sonde"
@@ -280,67 +286,242 @@ static int launch(const struct agent_req *rq, const char *lib, const char *pydir
     return rc;
 }
 
-/* Run gdb in batch mode on pid with one or two commands (expr2 may be
- * NULL); the value the last one printed ("$N = V") into *val. 0, SE_PERM
- * (ptrace refused), SE_NOPROC, or -EIO with gdb's last line. */
-static int gdb_call(pid_t pid, const char *expr, const char *expr2, long long *val, char *err,
-                    size_t errlen)
+/* A function of the agent to call in the target: with a string (and up
+ * to two integers after it), or with no argument (str NULL). */
+struct agent_fn {
+    const char *name, *str;
+    int nint;
+    long long i[2];
+};
+
+/* In process pid's main thread, stopped (j, cli/inject.h) where it waits
+ * in a system call: load the agent library lib (dlopen) and call the
+ * functions fns[0..n-1] of it in turn (each only when the one before
+ * returned 0); val[k] receives each one's int result. 0, or a code with a
+ * one-line message in err. j is left to the caller. */
+static int agent_calls(struct inject *j, pid_t pid, const char *lib, const struct agent_fn *fns,
+                       int n, long long *val, char *err, size_t errlen)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return se_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
-    char spid[16];
-    snprintf(spid, sizeof spid, "%d", (int)pid);
-    pid_t g = fork();
-    if (g < 0)
-        return se_fail(err, errlen, -errno, "fork: %s", strerror(errno));
-    if (g == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        int fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0)
-            dup2(fd, 0);
-        execlp("gdb", "gdb", "-q", "-nx", "-batch", "-iex", "set debuginfod enabled off", "-p", spid,
-               "-ex", expr, expr2 ? "-ex" : (char *)NULL, expr2, (char *)NULL);
-        _exit(127);
+    static const char *const libc[] = { "/libc.so.6", "/libdl.so.2", NULL };
+    int rc;
+    uint64_t dlopen_a = inject_symbol(j, libc, "dlopen");
+    uint64_t dlsym_a = inject_symbol(j, libc, "dlsym");
+    uint64_t dlerror_a = inject_symbol(j, libc, "dlerror");
+    if (!dlopen_a || !dlsym_a)
+        return se_fail(err, errlen, SE_UNSUPPORTED, "process %d has no dlopen (no shared libc: a "
+                       "static executable?): start the program under `sonde record --agent -- CMD`",
+                       (int)pid);
+    char data[8192];
+    size_t dlen = strlen(lib) + 1;
+    if (dlen > sizeof data)
+        return se_fail(err, errlen, -ENAMETOOLONG, "path too long");
+    memcpy(data, lib, dlen);
+    uint64_t handle = 0;
+    uint64_t a_open[2] = { INJECT_DATA, 2 /* RTLD_NOW */ };
+    rc = inject_call(j, dlopen_a, a_open, 2, data, dlen, &handle, err, errlen);
+    if (!rc && !handle) {
+        char why[512] = "";
+        uint64_t msg = 0;
+        if (dlerror_a && inject_call(j, dlerror_a, NULL, 0, NULL, 0, &msg, err, errlen) == 0 && msg)
+            inject_read_string(j, msg, why, sizeof why);
+        rc = se_fail(err, errlen, -EIO, "process %d could not load %s: %s", (int)pid, lib,
+                     *why ? why : "dlopen failed");
     }
-    close(p[1]);
-    char out[8192];
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], out + len, sizeof out - 1 - len)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0)
-            len += (size_t)n;
-    out[len] = 0;
-    close(p[0]);
-    int status;
-    while (waitpid(g, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !strstr(out, "$1"))
-        return se_fail(err, errlen, -ENOENT, "cannot run gdb (install it: it loads the agent into a "
-                       "running process)");
-    if (strstr(out, "ptrace: Operation not permitted"))
-        return se_fail(err, errlen, SE_PERM, "cannot load the agent into process %d: ptrace refused "
-                       "(loading needs ptrace permission for a moment: the target's user with "
-                       "kernel.yama.ptrace_scope 0 or 1, or CAP_SYS_PTRACE; or start the program under "
-                       "`sonde record --agent -- CMD`)", (int)pid);
-    if (strstr(out, "No such process"))
-        return se_fail(err, errlen, SE_NOPROC, "no process %d", (int)pid);
-    const char *v = strstr(out, expr2 ? "$2 = " : "$1 = ");
-    if (!v) {
-        char *last = out + len;
-        while (last > out && (last[-1] == '\n' || last[-1] == ' '))
-            *--last = 0;
-        while (last > out && last[-1] != '\n')
-            last--;
-        return se_fail(err, errlen, -EIO, "gdb could not load the agent into process %d: %s", (int)pid,
-                       *last ? last : "no answer");
+    for (int k = 0; !rc && k < n; k++) {
+        /* the strings: the function's name, then its argument */
+        size_t fl = strlen(fns[k].name) + 1, sl = fns[k].str ? strlen(fns[k].str) + 1 : 0;
+        if (fl + sl > sizeof data) {
+            rc = se_fail(err, errlen, -ENAMETOOLONG, "path too long");
+            break;
+        }
+        memcpy(data, fns[k].name, fl);
+        if (sl)
+            memcpy(data + fl, fns[k].str, sl);
+        uint64_t f = 0, ret = 0;
+        uint64_t a_sym[2] = { handle, INJECT_DATA };
+        rc = inject_call(j, dlsym_a, a_sym, 2, data, fl + sl, &f, err, errlen);
+        if (!rc && !f)
+            rc = se_fail(err, errlen, -EIO, "process %d: %s has no %s", (int)pid, lib, fns[k].name);
+        if (rc)
+            break;
+        uint64_t a_fn[3] = { INJECT_DATA + fl, (uint64_t)fns[k].i[0], (uint64_t)fns[k].i[1] };
+        rc = inject_call(j, f, a_fn, sl ? 1 + fns[k].nint : 0, data, fl + sl, &ret, err, errlen);
+        if (rc)
+            break;
+        val[k] = (int)(uint32_t)ret;
+        if (val[k])
+            n = k + 1; /* the next ones wait for this one */
     }
-    v += 5;
-    if (*v == '(') /* "(void *) 0x..." */
-        v = strchr(v, ')') ? strchr(v, ')') + 1 : v;
-    *val = strtoll(v, NULL, 0);
-    return 0;
+    return rc;
+}
+
+/* The system calls in which a thread waits for something, holding none of
+ * libc's locks: calling dlopen (which takes the loader's lock and
+ * allocates) from a thread stopped anywhere else could wait forever on a
+ * lock that thread itself holds (seen: stopped inside free). */
+static int waiting_syscall(long nr)
+{
+    switch (nr) {
+    case SYS_poll: case SYS_select: case SYS_pause: case SYS_nanosleep: case SYS_wait4:
+    case SYS_futex: case SYS_clock_nanosleep: case SYS_epoll_wait: case SYS_waitid:
+    case SYS_pselect6: case SYS_ppoll: case SYS_epoll_pwait:
+    case SYS_restart_syscall: /* one of those, interrupted before (by us) */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The pending call's result, in the first 8 bytes of its page: 0 until it
+ * ran, then SLOT_DONE | its int result, or SLOT_FAILED (an exception);
+ * SLOT_CANCELLED written by sonde when it stopped waiting (the code then
+ * does nothing). */
+#define SLOT_DONE (1ll << 32)
+#define SLOT_FAILED (2ll << 32)
+#define SLOT_CANCELLED (3ll << 32)
+#define PENDING_WAIT_MS 3000
+
+static void hexify(char *out, const char *s)
+{
+    static const char d[] = "0123456789abcdef";
+    for (; *s; s++) {
+        *out++ = d[(unsigned char)*s >> 4];
+        *out++ = d[(unsigned char)*s & 15];
+    }
+    *out = 0;
+}
+
+static int read_slot(pid_t pid, uint64_t addr, long long *v)
+{
+    struct iovec l = { v, sizeof *v }, r = { (void *)(uintptr_t)addr, sizeof *v };
+    return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)sizeof *v ? 0 : -errno;
+}
+
+/* Run Python code (fmt with %llu for its result slot's address, then the
+ * other arguments) in process pid's main thread at its next bytecode, with
+ * the GIL, where no lock of libc is held: a page is mapped (mmap) and
+ * Py_AddPendingCall queues PyRun_SimpleString of the code in it, from a
+ * stop of the main thread that calls nothing else. The code, exec'd in a
+ * dictionary of its own, sets the slot. *result: the slot's int. 0,
+ * -ETIMEDOUT when the code did not run within PENDING_WAIT_MS (the main
+ * thread ran no Python code: cancelled), or a code with err. */
+static int run_python(pid_t pid, const char *inner, long long *result, char *err, size_t errlen)
+{
+    static const char *const libc[] = { "/libc.so.6", NULL };
+    static const char *const py[] = { "*libpython", "=exe", NULL };
+    struct inject *j;
+    int rc = inject_begin(&j, pid, err, errlen);
+    if (rc)
+        return rc;
+    uint64_t mmap_a = inject_symbol(j, libc, "mmap");
+    uint64_t apc = inject_symbol(j, py, "Py_AddPendingCall");
+    uint64_t run = inject_symbol(j, py, "PyRun_SimpleString");
+    if (!mmap_a || !apc || !run) {
+        inject_end(j);
+        return se_fail(err, errlen, SE_NOTPYTHON, "process %d has no Py_AddPendingCall, "
+                       "PyRun_SimpleString or mmap to call", (int)pid);
+    }
+    uint64_t page = 0, ret = 1;
+    uint64_t a_mmap[6] = { 0, 65536, 3 /* PROT_READ|WRITE */, 0x22 /* MAP_PRIVATE|ANONYMOUS */,
+                           (uint64_t)-1, 0 };
+    rc = inject_call(j, mmap_a, a_mmap, 6, NULL, 0, &page, err, errlen);
+    if (!rc && (page == 0 || page >= (uint64_t)-4096))
+        rc = se_fail(err, errlen, -ENOMEM, "process %d could not map a page", (int)pid);
+    /* the code, its text hex-encoded inside: any path goes */
+    char *code = NULL;
+    char *text = NULL;
+    if (!rc) {
+        /* the slot's address where the code says @SLOT@ */
+        size_t il = strlen(inner);
+        text = malloc(il + 64);
+        code = malloc(2 * (il + 64) + 128);
+        const char *at = strstr(inner, "@SLOT@");
+        if (!code || !text || !at)
+            rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+        else
+            snprintf(text, il + 64, "%.*s%llu%s", (int)(at - inner), inner,
+                     (unsigned long long)page, at + 6);
+    }
+    if (!rc) {
+        memcpy(code, "exec(bytes.fromhex('", 21);
+        hexify(code + 20, text);
+        strcat(code, "').decode('utf-8', 'surrogateescape'), {})\n");
+        size_t cl = strlen(code) + 1;
+        if (cl > 65536 - 64)
+            rc = se_fail(err, errlen, -ENAMETOOLONG, "path too long");
+        else if (inject_write(j, page + 64, code, cl) != 0)
+            rc = se_fail(err, errlen, -EIO, "cannot write into process %d", (int)pid);
+    }
+    free(code);
+    free(text);
+    if (!rc) {
+        uint64_t a_apc[2] = { run, page + 64 };
+        rc = inject_call(j, apc, a_apc, 2, NULL, 0, &ret, err, errlen);
+        if (!rc && (int)ret != 0)
+            rc = se_fail(err, errlen, -EAGAIN, "process %d has no room for a pending call", (int)pid);
+    }
+    if (rc != SE_EXITED)
+        inject_end(j);
+    if (rc)
+        return rc;
+    /* the main thread runs it at its next bytecode */
+    struct timespec d = { 0, 5 * 1000 * 1000 }, t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long long v = 0;
+        if (read_slot(pid, page, &v) != 0)
+            return se_fail(err, errlen, SE_EXITED, "process %d ended", (int)pid);
+        if (v) {
+            if ((v & ~0xffffffffll) == SLOT_FAILED)
+                return se_fail(err, errlen, -EIO, "the agent could not be loaded in process %d (a "
+                               "Python exception)", (int)pid);
+            *result = (int)(uint32_t)v;
+            return 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > PENDING_WAIT_MS)
+            break;
+        nanosleep(&d, NULL);
+    }
+    /* cancelled, unless it ran meanwhile */
+    long long cancel = SLOT_CANCELLED, v = 0;
+    struct iovec l = { &cancel, sizeof cancel }, r = { (void *)(uintptr_t)page, sizeof cancel };
+    process_vm_writev(pid, &l, 1, &r, 1, 0);
+    nanosleep(&d, NULL);
+    if (read_slot(pid, page, &v) == 0 && (v & ~0xffffffffll) == SLOT_DONE) {
+        *result = (int)(uint32_t)v;
+        return 0;
+    }
+    return -ETIMEDOUT;
+}
+
+/* Load the agent into process pid and start it (fns[0]), then hook
+ * greenlets (fns[1]); or stop it (start NULL: fns[0] only). The Python
+ * route first (run_python); a main thread that runs no Python code but
+ * waits in a system call gets the calls directly. */
+static int agent_run(pid_t pid, const char *lib, const char *inner, const struct agent_fn *fns,
+                     int n, long long *v, char *err, size_t errlen)
+{
+    int rc = run_python(pid, inner, v, err, errlen);
+    if (rc != -ETIMEDOUT)
+        return rc;
+    struct inject *j;
+    rc = inject_begin(&j, pid, err, errlen);
+    if (rc)
+        return rc;
+    long nr = inject_syscall(j);
+    if (!waiting_syscall(nr)) {
+        inject_end(j);
+        return se_fail(err, errlen, -ETIMEDOUT, "the main thread of process %d ran no Python code for "
+                       "%d s and is busy%s: nothing was loaded (try again)", (int)pid,
+                       PENDING_WAIT_MS / 1000, nr >= 0 ? " in a system call" : "");
+    }
+    long long vals[2] = { 0, 0 };
+    rc = agent_calls(j, pid, lib, fns, n, vals, err, errlen);
+    if (rc != SE_EXITED)
+        inject_end(j);
+    *v = vals[0];
+    return rc;
 }
 
 /* Has pid ended (gone, or a zombie its parent has not reaped yet)? */
@@ -358,25 +539,52 @@ static int process_gone(pid_t pid)
     return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
 }
 
-static int attach(const struct agent_req *rq, const char *lib)
+static int attach(const struct agent_req *rq, const char *lib, const char *pydir)
 {
-    char path[PATH_MAX], def[64], err[768], expr[PATH_MAX + 128];
+    char path[PATH_MAX], def[64], err[768];
     snprintf(def, sizeof def, "sonde-%d.sonde", (int)rq->pid);
     if (absolute(rq->out ? rq->out : def, path, sizeof path) != 0)
         return cli_error(-ENAMETOOLONG, "output path too long");
-    if (strpbrk(path, "\"\\\n") || strpbrk(lib, "\"\\\n"))
-        return cli_error(SE_USAGE, "the output path and the agent's path may not hold quotes, "
-                         "backslashes or newlines");
     if (kill(rq->pid, 0) != 0 && errno == ESRCH)
         return cli_error(SE_NOPROC, "no such process");
-    /* dlopen, then start, in one gdb session (gdb knows sonde_agent_start
-     * only once the library is loaded: a failed dlopen leaves no "$2") */
-    char expr2[PATH_MAX + 128];
-    snprintf(expr, sizeof expr, "call ((void*(*)(const char*,int))dlopen)(\"%s\", 2)", lib);
-    snprintf(expr2, sizeof expr2, "call ((int(*)(const char*,int,double))sonde_agent_start)(\"%s\", %d, %f)",
-             path, rq->rate_hz, rq->duration_s);
+    /* start, then hook greenlet switches (see agent_run) */
+    struct agent_fn fns[2] = {
+        { "sonde_agent_start_ms", path, 2, { rq->rate_hz, (long long)(rq->duration_s * 1000.0 + 0.5) } },
+        { "sonde_agent_hook_greenlets", pydir, 0, { 0, 0 } },
+    };
+    char hl[2 * PATH_MAX + 1], hp[2 * PATH_MAX + 1], hd[2 * PATH_MAX + 1];
+    hexify(hl, lib);
+    hexify(hp, path);
+    hexify(hd, pydir);
+    char *inner = malloc(8 * PATH_MAX + 1024);
+    if (!inner)
+        return cli_error(-ENOMEM, "out of memory");
+    snprintf(inner, 8 * PATH_MAX + 1024,
+             "import ctypes, os, sys\n"
+             "s = ctypes.c_longlong.from_address(@SLOT@)\n"
+             "if s.value == 0:\n"
+             "    try:\n"
+             "        l = ctypes.CDLL(os.fsdecode(bytes.fromhex('%s')))\n"
+             "        f = l.sonde_agent_start_ms\n"
+             "        f.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_longlong]\n"
+             "        r = f(bytes.fromhex('%s'), %d, %lld)\n"
+             "        if r == 0:\n"
+             "            d = os.fsdecode(bytes.fromhex('%s'))\n"
+             "            sys.path.insert(0, d)\n"
+             "            try:\n"
+             "                import sonde._greenlets\n"
+             "                sonde._greenlets.install_at_import(l._name)\n"
+             "            except Exception:\n"
+             "                pass\n"
+             "            finally:\n"
+             "                sys.path.remove(d)\n"
+             "        s.value = (1 << 32) | (r & 0xffffffff)\n"
+             "    except Exception:\n"
+             "        s.value = 2 << 32\n",
+             hl, hp, rq->rate_hz, fns[0].i[1], hd);
     long long v = 0;
-    int rc = gdb_call(rq->pid, expr, expr2, &v, err, sizeof err);
+    int rc = agent_run(rq->pid, lib, inner, fns, 2, &v, err, sizeof err);
+    free(inner);
     if (rc)
         return cli_error(rc, err);
     if (v == -EBUSY)
@@ -401,9 +609,29 @@ static int attach(const struct agent_req *rq, const char *lib)
                              "process's stderr)");
         if (rq->duration_s > 0 && recording_done(path, &samples, &secs) == 1)
             break;
+        /* a recording of a set length that does not end (the agent stuck,
+         * or its process stopped): said, never waited for forever */
+        if (rq->duration_s > 0 &&
+            (double)(now.tv_sec - t0.tv_sec) > rq->duration_s + AGENT_FINISH_GRACE_S) {
+            snprintf(err, sizeof err, "the agent in process %d did not finish its %g s recording "
+                     "within %d s more (it may be incomplete)", (int)rq->pid, rq->duration_s,
+                     AGENT_FINISH_GRACE_S);
+            return cli_error(-ETIMEDOUT, err);
+        }
         if (got_signal) {
-            rc = gdb_call(rq->pid, "call ((int(*)(void))sonde_agent_stop)()", NULL, &v, err,
-                          sizeof err);
+            struct agent_fn stop = { "sonde_agent_stop", NULL, 0, { 0, 0 } };
+            char code[2 * PATH_MAX + 512];
+            snprintf(code, sizeof code,
+                     "import ctypes, os\n"
+                     "s = ctypes.c_longlong.from_address(@SLOT@)\n"
+                     "if s.value == 0:\n"
+                     "    try:\n"
+                     "        l = ctypes.CDLL(os.fsdecode(bytes.fromhex('%s')), "
+                     "mode=os.RTLD_NOLOAD | os.RTLD_NOW)\n"
+                     "        s.value = (1 << 32) | (l.sonde_agent_stop() & 0xffffffff)\n"
+                     "    except Exception:\n"
+                     "        s.value = 2 << 32\n", hl);
+            rc = agent_run(rq->pid, lib, code, &stop, 1, &v, err, sizeof err);
             if (rc)
                 return cli_error(rc, err);
             break;
@@ -427,6 +655,6 @@ int cli_agent_record(const struct agent_req *rq)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     if (rq->pid)
-        return attach(rq, lib);
+        return attach(rq, lib, pydir);
     return launch(rq, lib, pydir);
 }

@@ -1,5 +1,5 @@
 /* sonde record --agent: the in-process agent (agent/agent.h) put into a
- * command sonde launches (LD_PRELOAD) or into a running process (gdb). */
+ * command sonde launches (LD_PRELOAD) or into a running process (cli/inject.h). */
 #ifndef SONDE_CLI_AGENT_LAUNCH_H
 #define SONDE_CLI_AGENT_LAUNCH_H
 
@@ -22,7 +22,7 @@ struct agent_req {
  * until the duration ends, SIGINT or SIGTERM, which stop the command
  * (cli_stop_launched) unless keep_running;
  * attached, until the duration ends, the process exits, or SIGINT / SIGTERM
- * (which stops the agent through gdb again). Prints the summary or one
+ * (which stops the agent the same way, cli/inject.h). Prints the summary or one
  * error line; returns the exit status (cli/opts.h). */
 int cli_agent_record(const struct agent_req *rq);
 

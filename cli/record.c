@@ -50,7 +50,7 @@ static void record_usage(FILE *f)
           "                       instant with ptrace at each sample (not with --agent)\n"
           "      --native-all     also the interpreter's own native frames\n"
           "  -a, --agent          sample from inside the program (no ptrace needed to launch;\n"
-          "                       -p PID loads the agent through gdb)\n"
+          "                       -p PID loads the agent into the running process)\n"
           "      --collector URL  with --agent: export the program's spans (sonde.span) to this\n"
           "                       OTLP/HTTP endpoint (sets SONDE_COLLECTOR for the command)\n"
           "  -q, --quiet          no progress line or summary\n",

@@ -7,11 +7,13 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import pytest
 
-from conftest import TARGETS, recording_meta, run_sonde
+from conftest import TARGETS, recording_meta, run_sonde, wait_for
 from test_record import CPU_REL, W, report_json
 
 pytestmark = pytest.mark.min_python((3, 8), "the in-process agent (python/sonde) supports 3.8+ only")
@@ -176,8 +178,8 @@ def test_sonde_start_stop(sonde_bin, cpython, tmp_path):
 
 # ---------------------------------------------------------------- attach
 
-# The program works until its stdin closes: gdb's attach takes seconds on a
-# busy host, and a program with a fixed life could end before the recording.
+# The program works until its stdin closes: a program with a fixed life
+# could end before the recording on a busy host.
 LONG = ("import sys, threading, time\n"
         "def attached_work():\n    t = time.monotonic()\n    while time.monotonic() - t < 0.05: pass\n"
         "done = threading.Event()\n"
@@ -187,10 +189,9 @@ LONG = ("import sys, threading, time\n"
 
 
 def test_agent_attach(sonde_bin, cpython, tmp_path):
-    """-p PID: gdb loads the agent, which records for -d seconds while the
-    program runs on to its own end and exit code."""
-    if not shutil.which("gdb"):
-        pytest.fail("gdb is missing: scripts/install-deps installs it")
+    """-p PID: sonde loads the agent (dlopen in the program's main thread,
+    cli/inject.h), which records for -d seconds while the program runs on
+    to its own end and exit code."""
     src = tmp_path / "long.py"
     src.write_text(LONG)
     p = subprocess.Popen([cpython.path, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -213,6 +214,121 @@ def test_agent_attach(sonde_bin, cpython, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+# The main thread sleeps (a system call the kernel restarts through its
+# restart block when interrupted) and checks float arithmetic between
+# sleeps (vector registers in use); another thread blocks in a read.
+SLEEPER = ("import sys, threading, time\n"
+           "def check():\n    s = 0.0\n    for i in range(2000): s += i * 0.5\n    return s == 999500.0\n"
+           "done = threading.Event()\n"
+           "threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()\n"
+           "print('ready', flush=True)\n"
+           "n = 0\n"
+           "while not done.is_set():\n"
+           "    time.sleep(0.003)\n"
+           "    if not check(): print('corrupt', flush=True); sys.exit(3)\n"
+           "    n += 1\n"
+           "print('bye', flush=True)\nsys.exit(6)\n")
+
+
+def attach_and_end(sonde_bin, cpython, tmp_path, code, loads, seconds, exit_code, before=None):
+    """Run code (it prints "ready", works until its stdin closes, then
+    prints "bye" and exits with exit_code), load the agent into it `loads`
+    times (a recording of `seconds` each), then let it end: each load must
+    succeed and leave a finished recording, and the program's exit code,
+    output and stderr must be its own. The last recording's path."""
+    src = tmp_path / "prog.py"
+    src.write_text(code)
+    p = subprocess.Popen([cpython.path, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        if before:
+            before(p)
+        for k in range(loads):
+            out = str(tmp_path / ("l%d.sonde" % k))
+            r = run_sonde(sonde_bin, "record", "--agent", "-q", "-p", p.pid, "-d", seconds, "-o", out,
+                          timeout=120)
+            assert r.returncode == 0, r.stderr
+            assert finished(out)
+            assert p.poll() is None, p.stdout.read() + p.stderr.read()
+        p.stdin.close()
+        assert p.wait(timeout=30) == exit_code, p.stdout.read() + p.stderr.read()
+        assert p.stdout.read() == "bye\n"
+        assert p.stderr.read() == ""
+        return out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_agent_attach_leaves_the_program_unharmed(sonde_bin, cpython, tmp_path):
+    """Loading the agent calls functions in the program's main thread,
+    stopped wherever it was: in a sleep (its system call restarted after),
+    or in the middle of arithmetic (every register, vector ones included,
+    put back). Five loads, a recording each; the program's sleeps, reads
+    and sums stay right, and it ends by itself with its own exit code. (gdb
+    13, which sonde used before, could not put the vector registers back
+    on this kernel: the sleep it interrupted failed with errno 514 and
+    killed the program.)"""
+    out = attach_and_end(sonde_bin, cpython, tmp_path, SLEEPER, 5, "0.3", 6)
+    assert "<module>" in functions(report_json(sonde_bin, out))
+
+
+# The main thread allocates and frees all the time: stopped anywhere, it is
+# often inside malloc or free, holding the arena's lock.
+BUSY_ALLOC = ("import sys, threading\n"
+              "done = threading.Event()\n"
+              "threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()\n"
+              "print('ready', flush=True)\n"
+              "n = 0\n"
+              "while not done.is_set():\n"
+              "    b = [bytearray(40000 + (n % 8) * 1000) for _ in range(8)]\n"
+              "    n += 1\n"
+              "print('bye', flush=True)\n")
+
+# The main thread sleeps 5 s at a time in C (libc's sleep: a relative
+# clock_nanosleep, restarted through the kernel's restart block), running
+# no Python code for longer than sonde waits for it to.
+SLEEPY = ("import ctypes, sys, threading, time\n"
+          "libc = ctypes.CDLL(None)\n"
+          "done = threading.Event()\n"
+          "threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()\n"
+          "print('ready', flush=True)\n"
+          "while not done.is_set():\n"
+          "    t = time.monotonic()\n"
+          "    left = libc.sleep(5)\n"
+          "    took = time.monotonic() - t\n"
+          "    if left != 0 or took < 4.9: print('short', left, took, flush=True); sys.exit(3)\n"
+          "print('bye', flush=True)\n")
+
+
+def test_agent_attach_never_deadlocks_the_program(sonde_bin, cpython, tmp_path):
+    """The agent is loaded by Python code that the main thread runs between
+    two of its bytecodes (a pending call), never by calling dlopen wherever
+    the thread was stopped: stopped inside free, holding the arena's lock,
+    the thread waited for itself forever. Six loads into a program whose
+    main thread allocates and frees all the time: each returns, and the
+    program ends as its own."""
+    attach_and_end(sonde_bin, cpython, tmp_path, BUSY_ALLOC, 6, "0.2", 0)
+
+
+def asleep_in_c(pid):
+    """Is thread pid in a nanosleep or clock_nanosleep system call?"""
+    with open("/proc/%d/syscall" % pid) as f:
+        return f.read().split()[0] in ("35", "230")
+
+
+def test_agent_attach_main_thread_in_c(sonde_bin, cpython, tmp_path):
+    """A main thread that runs no Python code for seconds (asleep in C)
+    does not run the pending call: after 3 s sonde stops it where it
+    waits, in the system call, calls dlopen and the agent there, puts
+    every register back, and the sleep goes on to its full length."""
+    attach_and_end(sonde_bin, cpython, tmp_path, SLEEPY, 1, "0.5", 0,
+                   before=lambda p: wait_for(lambda: asleep_in_c(p.pid), 30,
+                                             "the main thread in its first sleep"))
 
 
 # ---------------------------------------------------------------- no privileges
@@ -263,3 +379,43 @@ def test_agent_unprivileged(sonde_bin, nobody_dir):
     finally:
         p.kill()
         p.wait()
+
+
+def test_agent_attach_never_waits_forever(sonde_bin, tmp_path):
+    """An attached agent whose recording cannot end (here its process is
+    stopped right after the load) is waited for the recording's length and
+    30 s more, then said in one line with exit code 1: sonde never hangs
+    (a CI run once saw `record --agent -p PID -d 0.3` still waiting after
+    120 s). The program, continued, ends by itself unharmed."""
+    src = tmp_path / "prog.py"
+    src.write_text(SLEEPER)
+    py = "/usr/bin/python3"
+    p = subprocess.Popen([py, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        out = str(tmp_path / "stuck.sonde")
+        s = subprocess.Popen([sonde_bin, "record", "--agent", "-p", str(p.pid), "-d", "0.5", "-o", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        line = s.stderr.readline()
+        assert "agent recording process" in line, line
+        os.kill(p.pid, signal.SIGSTOP)
+        t0 = time.time()
+        try:
+            _, err = s.communicate(timeout=90)
+        finally:
+            if s.poll() is None:
+                s.kill()
+            os.kill(p.pid, signal.SIGCONT)
+        waited = time.time() - t0
+        assert s.returncode == 1, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "did not finish its 0.5 s recording within 30 s more" in lines[0], err
+        assert 25 < waited < 60, waited
+        p.stdin.close()
+        assert p.wait(timeout=30) == 6, p.stdout.read() + p.stderr.read()
+        assert p.stdout.read() == "bye\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

@@ -383,3 +383,62 @@ def test_greenlets_in_a_second_thread(sonde_bin, tmp_path):
         assert g["kind"] == "greenlet", g
         assert g["tid"] == work["tid"], (g, work["tid"])
         assert abs(g["cpu_s"] - cpu) <= 0.2 * cpu, (name, g["cpu_s"], cpu)
+
+
+ATTACHED = """
+import gevent, sys, threading
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+def work(i):
+    while True:
+        x = 0
+        for k in range(20000 * (i + 1)):
+            x += k
+        gevent.sleep(0)
+def parked():
+    while True:
+        gevent.sleep(0.2)  # (a greenlet that never switches after the attach stays unseen)
+gs = [gevent.spawn(work, i) for i in range(3)] + [gevent.spawn(parked)]
+for i, g in enumerate(gs):
+    g.name = "w%d" % i if i < 3 else "parker"
+print("ready", flush=True)
+while not done.is_set():
+    gevent.sleep(0.01)
+print("bye", flush=True)
+"""
+
+
+def test_greenlets_attached(sonde_bin, tmp_path):
+    """--agent -p on a gevent program already running: the agent hooks its
+    greenlet switches from the main thread (a pending call, run between two
+    of the program's bytecodes): every greenlet is a lane, named, with its
+    function, the busiest with the most CPU, the parked one with none; the
+    program's __main__ gains no name, and it ends as it would have."""
+    src = tmp_path / "attached.py"
+    src.write_text(ATTACHED + "print(sorted(k for k in globals() if not k.startswith('__')), flush=True)\n")
+    p = subprocess.Popen([PY, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        out = str(tmp_path / "a.sonde")
+        r = run_sonde(sonde_bin, "record", "--agent", "-q", "-p", p.pid, "-d", "1.5", "-o", out,
+                      timeout=120)
+        assert r.returncode == 0, r.stderr
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        rest = p.stdout.read().splitlines()
+        assert rest[0] == "bye"
+        assert rest[1] == "['done', 'g', 'gevent', 'gs', 'i', 'parked', 'sys', 'threading', 'work']", rest
+        assert p.stderr.read() == ""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    rep = report_json(sonde_bin, out)
+    gl = lanes(rep)
+    assert all(g["kind"] == "greenlet" for g in rep["green_threads"]), rep["green_threads"]
+    for i in range(3):
+        assert gl["w%d" % i]["function"] == "work", gl
+    assert gl["w2"]["cpu_s"] > gl["w0"]["cpu_s"] > 0.01, gl
+    assert gl["parker"]["function"] == "parked" and gl["parker"]["cpu_s"] < 0.01, gl["parker"]
+    assert "(hub)" in gl
