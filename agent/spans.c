@@ -240,6 +240,16 @@ int sonde_spans_config(const char *ep, const char *svc, const char *hst, const c
     host = h;
     resource = r;
     pthread_mutex_unlock(&mu);
+    /* libcurl (and the TLS library it brings) is loaded now, on the
+     * program's thread, never first by the exporter at exit: loaded there,
+     * while the program's exit handlers ran, OpenSSL's global lock was
+     * found freed and the program died of SIGSEGV in curl_global_init (a
+     * process whose only span ended right before it exited: 1 run in about
+     * 100). Loaded before the exporter's exit handler is registered, the
+     * handlers its libraries register run after ours, once the queue is
+     * flushed. */
+    if (e)
+        (void)curl_dl();
     return 0;
 }
 

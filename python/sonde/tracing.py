@@ -191,6 +191,8 @@ class Span:
         self._token = None
         self._restore = 0
         self._green = 0
+        if _end is None:
+            _init()  # (its one-time cost, loading the exporter's libraries, not the span's)
         self.start_ns = _time_ns()
 
     def set_attribute(self, key, value):

@@ -36,6 +36,14 @@ def closed_port():
     return port
 
 
+def last_json(r):
+    """The last JSON line the program printed."""
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    assert lines, "exit %d, no JSON line; stdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout,
+                                                                      r.stderr)
+    return json.loads(lines[-1])
+
+
 def test_spans_collector_and_recording(sonde_bin, cpython, tmp_path):
     c = Collector(sonde_bin, tmp_path / "spans.sonde")
     try:
@@ -43,7 +51,7 @@ def test_spans_collector_and_recording(sonde_bin, cpython, tmp_path):
         r = run_sonde(sonde_bin, "record", "--agent", "--collector", c.url, "-o", out, "--",
                       cpython.path, SW, "front", "0.6", timeout=90)
         assert r.returncode == 0, r.stderr
-        ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+        ids = last_json(r)
         assert "dropped" not in r.stderr, r.stderr
 
         # the collector: one trace, both services, parents across processes
@@ -91,6 +99,15 @@ def test_spans_collector_and_recording(sonde_bin, cpython, tmp_path):
     assert recording_meta(out)["spans_dropped"] == "0"
 
 
+def record_collector_down(sonde_bin, cpython, out, prog):
+    """`record --agent` of `python -c prog` with a collector URL nothing
+    listens at; sonde itself must succeed."""
+    r = run_sonde(sonde_bin, "record", "--agent", "--collector", "http://127.0.0.1:%d" % closed_port(),
+                  "-o", out, "--", cpython.path, "-c", prog, timeout=90)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
 def test_spans_collector_down(sonde_bin, cpython, tmp_path):
     """Nothing listens at the endpoint: the program runs to its end with its
     output and exit code (its stdout the same as without an endpoint), the
@@ -105,9 +122,7 @@ def test_spans_collector_down(sonde_bin, cpython, tmp_path):
             "sonde.flush_spans(30)\n"
             "sys.stderr.write('STATS ' + json.dumps(sonde.span_stats()) + '\\n')\n"
             "sys.exit(3)\n")
-    r = run_sonde(sonde_bin, "record", "--agent", "--collector", "http://127.0.0.1:%d" % closed_port(),
-                  "-o", out, "--", cpython.path, "-c", prog, timeout=90)
-    assert r.returncode == 0, r.stderr
+    r = record_collector_down(sonde_bin, cpython, out, prog)
     assert "exited with status 3" in r.stderr
     plain = subprocess.run([cpython.path, "-c", prog], capture_output=True, text=True, timeout=60,
                            env=dict(os.environ, PYTHONPATH=pkg_dir(sonde_bin)))
@@ -119,6 +134,22 @@ def test_spans_collector_down(sonde_bin, cpython, tmp_path):
     assert "sonde: agent: 300 of 300 spans dropped" in r.stderr, r.stderr
     assert int(recording_meta(out)["spans_dropped"]) == 300
     assert len(report_json(sonde_bin, out)["spans"]) == 300
+
+
+def test_exporter_library_loaded_on_the_programs_thread(sonde_bin, cpython, tmp_path):
+    """libcurl (and the TLS library it brings) is loaded when the tracer is
+    configured, inside the program's first span, not by the exporter when
+    it first has spans to send: that could be at exit, among the exit
+    handlers, where a process whose only span ended right before it
+    exited died of SIGSEGV in curl_global_init (OpenSSL's lock freed),
+    about 1 run in 100 of test_spans_collector_and_recording's backend."""
+    out = str(tmp_path / "r.sonde")
+    prog = ("import sonde\n"
+            "with sonde.span('first'):\n"
+            "    maps = open('/proc/self/maps').read()\n"
+            "print('curl loaded:', 'libcurl' in maps)\n")
+    r = record_collector_down(sonde_bin, cpython, out, prog)
+    assert "curl loaded: True" in r.stdout, (r.stdout, r.stderr)
 
 
 def run_py(cpython, sonde_bin, code, env=None):
@@ -239,7 +270,7 @@ def test_spans_per_task(sonde_bin, cpython, tmp_path):
     out = str(tmp_path / "r.sonde")
     r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", cpython.path, "-c", TASKS, timeout=90)
     assert r.returncode == 0, r.stderr
-    ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    ids = last_json(r)
     by = {s["name"]: s for s in report_json(sonde_bin, out)["spans"]}
     assert set(by) == {"left", "right", "outer"}, by
     mine = {"left": "burn_left", "right": "burn_right"}
@@ -327,7 +358,7 @@ def test_spans_per_greenlet(sonde_bin, tmp_path):
     out = str(tmp_path / "r.sonde")
     r = run_sonde(sonde_bin, "record", "--agent", "-o", out, "--", "/usr/bin/python3", "-c", GREENLETS, timeout=90)
     assert r.returncode == 0, r.stderr
-    ids = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    ids = last_json(r)
     by = {s["name"]: s for s in report_json(sonde_bin, out)["spans"]}
     assert set(by) == {"left", "right", "outer"}, by
     mine = {"left": "burn_left", "right": "burn_right"}
