@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import TARGETS, dump_json, markers, run_sonde
+from conftest import TARGETS, dump_json, markers, run_sonde, wait_for
 from test_record import report_json
 
 NN = TARGETS / "native_names.py"
@@ -31,7 +31,16 @@ def test_dump_names_from_os(sonde_bin, cpython, start_target):
     tids = t.info["tids"]
     want = {tid: comm(t.pid, tid) for tid in tids.values()}
     assert want[tids["spin"]] == "raw-spin"
-    doc = dump_json(sonde_bin, t.pid)
+
+    def parked():
+        # after "ready" the main thread waits for the GIL (raw-spin holds
+        # it) before it calls main_park: dump until it is there
+        doc = dump_json(sonde_bin, t.pid)
+        got = {th["tid"]: th for th in doc["threads"]}
+        main = got.get(tids["main"])
+        return doc if main and main["frames"] and main["frames"][0]["function"] == "main_park" \
+            else None
+    doc = wait_for(parked, 30, "the main thread in main_park", interval=0.05)
     got = {th["tid"]: th for th in doc["threads"]}
     assert {tid: th["name"] for tid, th in got.items()} == want
     fr = [(f["function"], f["line"]) for f in got[tids["spin"]]["frames"]]

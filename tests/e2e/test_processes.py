@@ -24,7 +24,7 @@ def parent_only_work(s):
     end = time.monotonic() + s
     while time.monotonic() < end:
         sum(range(1000))
-print("parent", os.getpid(), flush=True)
+os.write(1, ("parent %d\n" % os.getpid()).encode())  # one write: the children print too
 kids = [subprocess.Popen([sys.executable, sys.argv[1], str(i)]) for i in range(2)]
 parent_only_work(0.8)
 for k in kids:
@@ -37,7 +37,7 @@ def child_only_work(s):
     end = time.monotonic() + s
     while time.monotonic() < end:
         sum(range(1000))
-print("child", os.getpid(), flush=True)
+os.write(1, ("child %d\n" % os.getpid()).encode())  # one write: its sibling prints too
 child_only_work(1.2)
 """
 
@@ -59,7 +59,9 @@ def rec(tmp_path_factory, sonde_bin):
     pids = {}
     for line in r.stdout.split("\n"):
         if line:
-            who, pid = line.split()
+            parts = line.split()
+            assert len(parts) == 2, r.stdout
+            who, pid = parts
             pids.setdefault(who, []).append(int(pid))
     assert len(pids["parent"]) == 1 and len(pids["child"]) == 2, r.stdout
     db = sqlite3.connect(str(out))

@@ -47,7 +47,17 @@ def frames(g):
 
 def check_tasks(sonde_bin, t, minor):
     info = t.info
-    doc = dump_json(sonde_bin, t.pid)
+    # after "ready" the main task still has to reach its await, and the
+    # main thread waits for the GIL (the spinning loop holds it) to get
+    # there: dump until it is suspended (at most 10 s; the last dump is
+    # checked either way)
+    deadline = time.monotonic() + 10
+    while True:
+        doc = dump_json(sonde_bin, t.pid)
+        running = [g["name"] for g in doc["green_threads"] if g["running"]]
+        if running == ["spinner"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     green = doc["green_threads"]
     by_id = {g["id"]: g for g in green}
     assert len(by_id) == len(green), "a task listed twice"

@@ -96,8 +96,10 @@ func enter(role string, ch chan<- started) {
 	name := C.CString(role)
 	C.set_thread_name(name)
 	C.free(unsafe.Pointer(name))
-	ch <- started{role, int(C.thread_id())}
 	C.PyGILState_Ensure()
+	// reported once the thread has its thread state, which sonde lists:
+	// "ready" means every role is there to be seen
+	ch <- started{role, int(C.thread_id())}
 }
 
 func runForever(role, fn string, ch chan<- started) {
