@@ -554,6 +554,8 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("green_races", "%" PRIu64, st->green_races);
     META("walk_retries", "%" PRIu64, st->walk_retries);
     META("greenlet_races", "%" PRIu64, st->greenlet_races);
+    META("greenlet_races_kept", "%" PRIu64, st->greenlet_kept);
+    META("greenlet_races_parked", "%" PRIu64, st->greenlet_parked);
     META("greenlet_switches_lost", "%" PRIu64, st->greenlet_lost);
     META("greenlet_drains", "%" PRIu64, st->greenlet_drains);
     /* suspended green threads are sampled once per scan, not every tick:

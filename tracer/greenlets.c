@@ -357,6 +357,76 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
     }
 }
 
+/* Entries of a ring looked at past a drain (greenlets_recheck). */
+#define RECHECK_SCAN 64
+
+/* The frame where greenlet a parked at its first switch among th's entries
+ * since the drain (read, not taken: the next drain takes them), or 0 (no
+ * such switch among the first RECHECK_SCAN entries, a ended, or another
+ * greenlet switched first). *again: a was switched to again after. The
+ * entries in [drained, head) stay as they are until the sampler moves the
+ * tail: the hook writes past head only. */
+static uint64_t parked_since_drain(const struct gthr *th, uint64_t a, uint64_t head, int *again)
+{
+    const struct gr_ring *r = th->ring;
+    uint64_t frame = 0;
+    *again = 0;
+    if (!a || head - th->drained > GREENLET_RING)
+        return 0;
+    for (uint64_t i = th->drained; i < head && i - th->drained < RECHECK_SCAN;) {
+        const struct gr_ent *e = &r->e[i % GREENLET_RING];
+        if (e->kind == EV_NAME) {
+            i += 3;
+            continue;
+        }
+        if (e->kind != EV_SWITCH)
+            return 0;
+        if (!frame) {
+            if (e->a != a || e->dead || !e->frame)
+                return 0;
+            frame = e->frame;
+        } else if (e->b == a) {
+            *again = 1;
+            break;
+        }
+        i++;
+    }
+    return frame;
+}
+
+/* Thread tick tk raced a switch of its greenlet, which parked at frame:
+ * whose stack did the walk read? The greenlet's when it ends at the same
+ * root frame as the stack where it parked (a greenlet's frames all lead to
+ * the frame of its run, and no two greenlets share one): 1, the stack is
+ * kept. Else tk's stack becomes the parked one, appended to the tick's
+ * frames: 0. -1 neither (unreadable, no memory). */
+static int own_or_parked_stack(struct sampler *s, struct target *t, struct thread_tick *tk,
+                               uint64_t frame)
+{
+    struct greenlet_state *g = t->greenlets;
+    int trunc;
+    int nf = parked_stack(t, g, frame, &trunc);
+    if (nf <= 0 || trunc)
+        return -1;
+    if (tk->bottom && tk->bottom == t->rt.walk_bottom)
+        return 1;
+    if (s->rawused + (size_t)nf > s->rawcap) {
+        size_t cap = s->rawcap * 2 > s->rawused + PY_MAX_DEPTH ? s->rawcap * 2
+                                                               : s->rawused + PY_MAX_DEPTH;
+        struct py_rawframe *r = realloc(s->rawall, cap * sizeof *r);
+        if (!r)
+            return -1;
+        s->rawall = r;
+        s->rawcap = cap;
+    }
+    memcpy(s->rawall + s->rawused, g->raw, (size_t)nf * sizeof *g->raw);
+    tk->raw_first = s->rawused;
+    tk->nraw = nf;
+    tk->truncated = trunc;
+    s->rawused += (size_t)nf;
+    return 0;
+}
+
 void greenlets_recheck(struct sampler *s, struct target *t, int n)
 {
     struct greenlet_state *g = t->greenlets;
@@ -369,10 +439,30 @@ void greenlets_recheck(struct sampler *s, struct target *t, int n)
         /* a switch (or the names the hook gives before one) since the
          * drain: the walk may have read either greenlet's stack. The
          * sample stays the greenlet's that ran at the drain (its CPU is
-         * the hook's, exact); counted, and without a span. */
-        if (atomic_load_explicit(&th->ring->head, memory_order_acquire) != th->drained) {
-            s->st.greenlet_races++;
-            s->tick[th->ti].span_race |= s->o.span_of != NULL;
+         * the hook's, exact), counted. The stack walked is kept when it
+         * is that greenlet's (read before the switch: it ends at the root
+         * of the stack where the greenlet parked, which the hook gave),
+         * else the parked stack is the sample's; its span is the
+         * greenlet's either way, unless it ran again since (the span it
+         * has now may not be the one it parked with). When the greenlet
+         * cannot be followed so, the stack walked, without a span. */
+        uint64_t head = atomic_load_explicit(&th->ring->head, memory_order_acquire);
+        if (head == th->drained)
+            continue;
+        struct thread_tick *tk = &s->tick[th->ti];
+        s->st.greenlet_races++;
+        tk->no_reuse = 1; /* (the greenlet the thread runs now is another) */
+        int again = 0;
+        uint64_t frame = tk->native ? 0 : parked_since_drain(th, th->cur, head, &again);
+        int rc = frame ? own_or_parked_stack(s, t, tk, frame) : -1;
+        if (rc >= 0) {
+            if (rc == 0)
+                s->st.greenlet_parked++;
+            else
+                s->st.greenlet_kept++;
+            tk->span_race |= again && s->o.span_of != NULL;
+        } else {
+            tk->span_race |= s->o.span_of != NULL;
         }
     }
 }

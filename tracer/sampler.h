@@ -161,6 +161,11 @@ struct sampler_stats {
      * the drain of its switches and the stack read: the stack may be
      * either greenlet's; kept with the one that ran at the drain */
     uint64_t greenlet_races;
+    /* of those, the samples whose stack was their greenlet's (it ends at the
+     * root of the stack where the greenlet parked at its first switch after
+     * the drain: the hook gives that frame), and those that took the parked
+     * stack instead (the walk read the next greenlet's) */
+    uint64_t greenlet_kept, greenlet_parked;
     uint64_t greenlet_lost, greenlet_drains; /* switches lost (ring full); reads between ticks */
     /* --native: threads stopped and unwound, those that could not be
      * stopped (ended, not traceable, slow to stop: sampled with Python

@@ -117,6 +117,9 @@ struct thread_tick {
                          not known (it carries none; sampler_stats.span_races) */
     uint32_t span0;   /* its span looked up before the stack read: another after
                          it says the span began or ended meanwhile (a race) */
+    int no_reuse;     /* its greenlet switched around the stack read: the stack
+                         is not reused for a later tick (greenlets_recheck) */
+    uint64_t bottom;  /* its walk's outermost frame (py_runtime.walk_bottom), 0 none */
 };
 
 /* A descendant that --subprocesses could not sample: not looked at again
@@ -152,7 +155,7 @@ struct sampler {
     struct sampler_stats pub;
     struct py_thread threads[PY_MAX_THREADS];
     struct py_rawframe *rawall; /* every thread's frames at this tick */
-    size_t rawcap;
+    size_t rawcap, rawused;
     struct rec_frame *mgall;    /* with native frames: every thread's merged stack */
     size_t mgcap, mg_used;
     /* one scattered read per tick for every thread's top frame and window */

@@ -511,6 +511,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         tk->raw_first = nraw;
         tk->nraw = 0;
         tk->truncated = 0;
+        tk->bottom = 0;
         if (!sl || tk->reuse)
             continue;
         if (nraw + PY_MAX_DEPTH > s->rawcap) {
@@ -527,6 +528,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         struct py_rawframe *raw = s->rawall + nraw;
         int truncated = 0, nf;
         tk->native = 0;
+        t->rt.walk_bottom = 0;
         if (s->o.native && native_walk(s, t, i, raw, &nf, &truncated) == 0) {
             sl->nside = 0;
         } else if (batched) {
@@ -550,6 +552,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
             nf = py_stack_read(&t->rt, th->tstate, th->ts, raw, PY_MAX_DEPTH, &truncated);
             sl->nside = 0;
         }
+        uint64_t bottom = tk->native ? 0 : t->rt.walk_bottom;
         /* A torn read (a generator that yielded after its frame's address
          * was read, a frame freed): the stack is read again, fresh, a few
          * times at most (a thread in a loop over a generator has its frame
@@ -567,6 +570,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
                 break;
             nf = n2;
             truncated = t2;
+            bottom = t->rt.walk_bottom;
             /* read later than the running task was: its coroutine must be
              * on this stack too for the sample to be the task's */
             tk->green_seen = t2 ? -1 : n2 ? side->want_seen : 0;
@@ -578,8 +582,10 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         }
         tk->nraw = nf;
         tk->truncated = truncated;
+        tk->bottom = nf > 0 && !truncated ? bottom : 0;
         nraw += (size_t)nf;
     }
+    s->rawused = nraw;
     /* Code objects due for their periodic check, all in one read. */
     py_code_recheck(&t->rt, s->rawall, (int)nraw);
 }
@@ -670,7 +676,10 @@ static void pass_emit(struct sampler *s, struct target *t, int n, int64_t now)
                 trunc = PY_TRUNC_BROKEN;
                 r->flags |= SAMPLE_TRUNCATED;
             }
-            remember_stack(sl, r->frames, k, trunc);
+            if (tk->no_reuse) /* (maybe not the thread's stack now: the next tick reads it) */
+                sl->have_frames = 0;
+            else
+                remember_stack(sl, r->frames, k, trunc);
             sl->walk_cpu = tk->prev_cpu;
             sl->walk_pcount = tk->prev_pcount;
             sl->walk_green_addr = tk->green_addr;
@@ -741,6 +750,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
         s->tick[i].green_frame = 0;
         s->tick[i].green_seen = -1;
         s->tick[i].span_race = 0;
+        s->tick[i].no_reuse = 0;
     }
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);

@@ -311,6 +311,7 @@ def check_own_span(sonde_bin, out, by, mine):
         own, oth = got.get(mine[name], 0), got.get(mine[other], 0)
         assert own > 0 and oth <= 0.03 * own, (name, got)
     meta = recording_meta(out)
+    print("span_races %s of %s samples" % (meta["span_races"], meta["samples"]))
     assert int(meta["span_races"]) <= 0.4 * int(meta["samples"]), meta
     # the report says how many
     assert report_json(sonde_bin, out)["span_races"] == int(meta["span_races"])

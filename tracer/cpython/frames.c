@@ -466,6 +466,7 @@ static int walk_frame_objects(struct py_runtime *rt, uint64_t frame, struct py_s
         if (co && co->flags > 0 && (co->flags & CO_ANY_GENERATOR))
             *truncated = PY_TRUNC_BROKEN;
     }
+    rt->walk_bottom = n > 0 ? addrs[n - 1] : 0;
     return n;
 }
 
@@ -624,6 +625,7 @@ static int walk_interp_frames(struct py_runtime *rt, uint64_t frame, const uint8
     }
     if (stale) /* (even when the rest reached the depth cap: its top is gone) */
         *truncated = PY_TRUNC_BROKEN;
+    rt->walk_bottom = n > 0 ? addrs[n - 1] : 0;
     return n;
 }
 
@@ -659,6 +661,7 @@ int py_stack_walk(struct py_runtime *rt, uint64_t frame, const uint8_t *window, 
                   int *truncated)
 {
     *truncated = 0;
+    rt->walk_bottom = 0;
     if (side) {
         side->nused = 0;
         side->want_seen = 0;

@@ -31,6 +31,9 @@ struct py_runtime {
     int64_t now_ns;              /* set by a sampler each tick: when cached code objects
                                     are re-validated (0: never, for one-shot reads) */
     struct py_codecache *codes;  /* decoded code objects by address */
+    uint64_t walk_bottom;        /* the outermost frame the last walk kept (0: none):
+                                    two reads of one greenlet's stack end at its
+                                    root frame (tracer/greenlets.c) */
     int held;                    /* the thread walked is stopped (--native): its stack is
                                     whole, and the walk reads no code object */
 
