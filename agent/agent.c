@@ -51,7 +51,10 @@ struct agent {
     int finished; /* atomic: its thread has returned (a duration ended) */
 };
 
-static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Error-checking: a thread that calls in again while it holds it (sonde
+ * loading or stopping the agent from a stop of the main thread that was
+ * itself inside sonde_agent_stop) gets -EBUSY, not a wait for itself. */
+static pthread_mutex_t agent_mu = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 static int agent_no_tasks; /* SONDE_AGENT_TASKS=0 at load: asyncio tasks not recorded */
 static struct agent *agent_cur; /* under agent_mu */
 static int atexit_done;
@@ -264,7 +267,8 @@ static int stop_locked(void)
 
 int sonde_agent_stop(void)
 {
-    pthread_mutex_lock(&agent_mu);
+    if (pthread_mutex_lock(&agent_mu) != 0)
+        return -EBUSY;
     int rc = stop_locked();
     pthread_mutex_unlock(&agent_mu);
     return rc;
@@ -272,7 +276,8 @@ int sonde_agent_stop(void)
 
 int sonde_agent_active(void)
 {
-    pthread_mutex_lock(&agent_mu);
+    if (pthread_mutex_lock(&agent_mu) != 0)
+        return 1; /* (called from inside a start or a stop) */
     int on = agent_cur != NULL && !__atomic_load_n(&agent_cur->finished, __ATOMIC_ACQUIRE);
     pthread_mutex_unlock(&agent_mu);
     return on;
@@ -289,7 +294,7 @@ static void at_exit(void)
  * may start its own recording. */
 static void atfork_child(void)
 {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_t fresh = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
     agent_mu = fresh;
     agent_cur = NULL;
     greenlet_atfork_child();
@@ -379,7 +384,10 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
         free(a);
         return -ENAMETOOLONG;
     }
-    pthread_mutex_lock(&agent_mu);
+    if (pthread_mutex_lock(&agent_mu) != 0) {
+        free(a);
+        return -EBUSY;
+    }
     if (agent_cur && __atomic_load_n(&agent_cur->finished, __ATOMIC_ACQUIRE)) {
         /* the last recording ended by itself (its duration): done with it */
         struct agent *old = agent_cur;

@@ -8,6 +8,7 @@
 #include "cli/inject.h"
 
 #include "common/err.h"
+#include "tracer/cpython/runtime.h"
 #include "profiler/store.h"
 
 #include <errno.h>
@@ -372,14 +373,25 @@ static int waiting_syscall(long nr)
     }
 }
 
-/* The pending call's result, in the first 8 bytes of its page: 0 until it
- * ran, then SLOT_DONE | its int result, or SLOT_FAILED (an exception);
- * SLOT_CANCELLED written by sonde when it stopped waiting (the code then
- * does nothing). */
+/* The pending call's page: its first 8 bytes are the code's state, which
+ * the code alone writes: 0 until it runs, SLOT_STARTED as its first act,
+ * then SLOT_DONE | its int result, SLOT_FAILED (an exception) or
+ * SLOT_ABORTED (it found the cancel word set). The next 8 bytes are the
+ * cancel word, which sonde alone writes, only while the main thread (the
+ * only one that runs pending calls) is stopped: the code writes its state,
+ * then reads the word; sonde writes the word, then reads the state. So
+ * either the code sees the cancel and does nothing, or sonde sees that it
+ * started and waits for its end: never both the code and sonde's own
+ * calls (agent_run). */
 #define SLOT_DONE (1ll << 32)
 #define SLOT_FAILED (2ll << 32)
-#define SLOT_CANCELLED (3ll << 32)
+#define SLOT_STARTED (4ll << 32)
+#define SLOT_ABORTED (5ll << 32)
+#define SLOT_KIND(v) ((v) & ~0xffffffffll)
 #define PENDING_WAIT_MS 3000
+/* A pending call that started: how long it may take to end (loading the
+ * agent, or stopping it, which finishes the recording's file) */
+#define PENDING_RUN_MS 60000
 
 static void hexify(char *out, const char *s)
 {
@@ -397,18 +409,59 @@ static int read_slot(pid_t pid, uint64_t addr, long long *v)
     return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)sizeof *v ? 0 : -errno;
 }
 
-/* Run Python code (fmt with %llu for its result slot's address, then the
- * other arguments) in process pid's main thread at its next bytecode, with
+static int64_t ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Wait up to ms for the code's state at page to be other than 0 and
+ * SLOT_STARTED (or, with started_too, other than 0). 0 with *v set, 1 not
+ * in time, SE_EXITED. */
+static int wait_slot(pid_t pid, uint64_t page, int64_t ms, int started_too, long long *v)
+{
+    struct timespec d = { 0, 5 * 1000 * 1000 }, t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (read_slot(pid, page, v) != 0)
+            return SE_EXITED;
+        if (*v && (started_too || SLOT_KIND(*v) != SLOT_STARTED))
+            return 0;
+        if (ms_since(&t0) > ms)
+            return 1;
+        nanosleep(&d, NULL);
+    }
+}
+
+/* The code's end as run_python's result. */
+static int slot_result(pid_t pid, long long v, long long *result, char *err, size_t errlen)
+{
+    if (SLOT_KIND(v) == SLOT_DONE) {
+        *result = (int)(uint32_t)v;
+        return 0;
+    }
+    return se_fail(err, errlen, -EIO, "the agent could not be loaded in process %d (a Python "
+                   "exception)", (int)pid);
+}
+
+/* Run Python code in process pid's main thread at its next bytecode, with
  * the GIL, where no lock of libc is held: a page is mapped (mmap) and
  * Py_AddPendingCall queues PyRun_SimpleString of the code in it, from a
- * stop of the main thread that calls nothing else. The code, exec'd in a
- * dictionary of its own, sets the slot. *result: the slot's int. 0,
- * -ETIMEDOUT when the code did not run within PENDING_WAIT_MS (the main
- * thread ran no Python code: cancelled), or a code with err. */
-static int run_python(pid_t pid, const char *inner, long long *result, char *err, size_t errlen)
+ * stop of the main thread that calls nothing else. body defines run(),
+ * which returns an int: the code runs it (exec'd in a dictionary of its
+ * own: the program's __main__ gains no name) unless sonde cancelled it.
+ * 0 with *result; 1 when it did not start within PENDING_WAIT_MS (the
+ * main thread ran no Python code): then *jp is the main thread, stopped,
+ * and the code will never run (cancelled); 2 when it started right as it
+ * was cancelled, and did nothing (the main thread runs Python code: ask
+ * again); or a code with err. */
+static int run_python(pid_t pid, const char *body, long long *result, struct inject **jp,
+                      char *err, size_t errlen)
 {
     static const char *const libc[] = { "/libc.so.6", NULL };
     static const char *const py[] = { "*libpython", "=exe", NULL };
+    *jp = NULL;
     struct inject *j;
     int rc = inject_begin(&j, pid, err, errlen);
     if (rc)
@@ -427,87 +480,125 @@ static int run_python(pid_t pid, const char *inner, long long *result, char *err
     rc = inject_call(j, mmap_a, a_mmap, 6, NULL, 0, &page, err, errlen);
     if (!rc && (page == 0 || page >= (uint64_t)-4096))
         rc = se_fail(err, errlen, -ENOMEM, "process %d could not map a page", (int)pid);
-    /* the code, its text hex-encoded inside: any path goes */
-    char *code = NULL;
-    char *text = NULL;
+    /* the code around body: state first, then the cancel word */
+    static const char wrap[] =
+        "import ctypes\n"
+        "s = ctypes.c_longlong.from_address(%llu)\n"
+        "c = ctypes.c_longlong.from_address(%llu)\n"
+        "s.value = %lld\n"
+        "if c.value:\n"
+        "    s.value = %lld\n"
+        "else:\n"
+        "    try:\n"
+        "        exec(bytes.fromhex('%s').decode('utf-8', 'surrogateescape'), g)\n"
+        "        s.value = %lld | (g['run']() & 0xffffffff)\n"
+        "    except BaseException:\n"
+        "        s.value = %lld\n";
+    /* PyRun_SimpleString's own code: nothing it does may raise into the
+     * program (a pending call that fails must leave an exception; this
+     * one leaves none) */
+    static const char outer[] =
+        "try:\n"
+        "    exec(bytes.fromhex('%s').decode('utf-8', 'surrogateescape'), {'g': {}})\n"
+        "except BaseException:\n"
+        "    pass\n";
+    size_t bl = strlen(body);
+    size_t tl = sizeof wrap + 2 * bl + 160;
+    size_t cl = sizeof outer + 2 * tl;
+    char *hb = NULL, *text = NULL, *code = NULL;
     if (!rc) {
-        /* the slot's address where the code says @SLOT@ */
-        size_t il = strlen(inner);
-        text = malloc(il + 64);
-        code = malloc(2 * (il + 64) + 128);
-        const char *at = strstr(inner, "@SLOT@");
-        if (!code || !text || !at)
+        hb = malloc(2 * bl + 1);
+        text = malloc(tl);
+        code = malloc(cl);
+        if (!hb || !text || !code)
             rc = se_fail(err, errlen, -ENOMEM, "out of memory");
-        else
-            snprintf(text, il + 64, "%.*s%llu%s", (int)(at - inner), inner,
-                     (unsigned long long)page, at + 6);
     }
     if (!rc) {
-        memcpy(code, "exec(bytes.fromhex('", 21);
-        hexify(code + 20, text);
-        strcat(code, "').decode('utf-8', 'surrogateescape'), {})\n");
-        size_t cl = strlen(code) + 1;
-        if (cl > 65536 - 64)
+        hexify(hb, body);
+        snprintf(text, tl, wrap, (unsigned long long)page, (unsigned long long)page + 8,
+                 SLOT_STARTED, SLOT_ABORTED, hb, SLOT_DONE, SLOT_FAILED);
+        char *ht = malloc(2 * strlen(text) + 1);
+        if (!ht) {
+            rc = se_fail(err, errlen, -ENOMEM, "out of memory");
+        } else {
+            hexify(ht, text);
+            snprintf(code, cl, outer, ht);
+            free(ht);
+        }
+    }
+    if (!rc) {
+        size_t n = strlen(code) + 1;
+        if (n > 65536 - 64)
             rc = se_fail(err, errlen, -ENAMETOOLONG, "path too long");
-        else if (inject_write(j, page + 64, code, cl) != 0)
+        else if (inject_write(j, page + 64, code, n) != 0)
             rc = se_fail(err, errlen, -EIO, "cannot write into process %d", (int)pid);
     }
-    free(code);
+    free(hb);
     free(text);
+    free(code);
     if (!rc) {
         uint64_t a_apc[2] = { run, page + 64 };
         rc = inject_call(j, apc, a_apc, 2, NULL, 0, &ret, err, errlen);
         if (!rc && (int)ret != 0)
             rc = se_fail(err, errlen, -EAGAIN, "process %d has no room for a pending call", (int)pid);
     }
-    if (rc != SE_EXITED)
+    if (rc == SE_EXITED)
+        inject_free(j);
+    else
         inject_end(j);
     if (rc)
         return rc;
     /* the main thread runs it at its next bytecode */
-    struct timespec d = { 0, 5 * 1000 * 1000 }, t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        long long v = 0;
-        if (read_slot(pid, page, &v) != 0)
-            return se_fail(err, errlen, SE_EXITED, "process %d ended", (int)pid);
-        if (v) {
-            if ((v & ~0xffffffffll) == SLOT_FAILED)
-                return se_fail(err, errlen, -EIO, "the agent could not be loaded in process %d (a "
-                               "Python exception)", (int)pid);
-            *result = (int)(uint32_t)v;
-            return 0;
+    long long v = 0;
+    rc = wait_slot(pid, page, PENDING_WAIT_MS, 1, &v);
+    if (rc == SE_EXITED)
+        return se_fail(err, errlen, SE_EXITED, "process %d ended", (int)pid);
+    if (rc == 1) {
+        /* not started: cancelled with the main thread stopped, unless it
+         * started meanwhile */
+        rc = inject_begin(&j, pid, err, errlen);
+        if (rc)
+            return rc;
+        long long one = 1;
+        if (inject_write(j, page + 8, &one, sizeof one) != 0 || read_slot(pid, page, &v) != 0) {
+            inject_end(j);
+            return se_fail(err, errlen, -EIO, "cannot write into process %d", (int)pid);
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > PENDING_WAIT_MS)
-            break;
-        nanosleep(&d, NULL);
+        if (!v) {
+            *jp = j;
+            return 1;
+        }
+        inject_end(j);
     }
-    /* cancelled, unless it ran meanwhile */
-    long long cancel = SLOT_CANCELLED, v = 0;
-    struct iovec l = { &cancel, sizeof cancel }, r = { (void *)(uintptr_t)page, sizeof cancel };
-    process_vm_writev(pid, &l, 1, &r, 1, 0);
-    nanosleep(&d, NULL);
-    if (read_slot(pid, page, &v) == 0 && (v & ~0xffffffffll) == SLOT_DONE) {
-        *result = (int)(uint32_t)v;
-        return 0;
+    /* started: it ends (or sees the cancel) by itself */
+    if (SLOT_KIND(v) == SLOT_STARTED) {
+        rc = wait_slot(pid, page, PENDING_RUN_MS, 0, &v);
+        if (rc == SE_EXITED)
+            return se_fail(err, errlen, SE_EXITED, "process %d ended", (int)pid);
+        if (rc == 1)
+            return se_fail(err, errlen, -ETIMEDOUT, "the code sonde queued in process %d started "
+                           "but did not end within %d s", (int)pid, PENDING_RUN_MS / 1000);
     }
-    return -ETIMEDOUT;
+    if (SLOT_KIND(v) == SLOT_ABORTED)
+        return 2; /* it saw the cancel: the main thread runs Python code again */
+    return slot_result(pid, v, result, err, errlen);
 }
 
 /* Load the agent into process pid and start it (fns[0]), then hook
- * greenlets (fns[1]); or stop it (start NULL: fns[0] only). The Python
- * route first (run_python); a main thread that runs no Python code but
- * waits in a system call gets the calls directly. */
-static int agent_run(pid_t pid, const char *lib, const char *inner, const struct agent_fn *fns,
+ * greenlets (fns[1]); or stop it (fns[0] only). The Python route first
+ * (run_python); a main thread that runs no Python code but waits in a
+ * system call gets the calls directly. */
+static int agent_run(pid_t pid, const char *lib, const char *body, const struct agent_fn *fns,
                      int n, long long *v, char *err, size_t errlen)
 {
-    int rc = run_python(pid, inner, v, err, errlen);
-    if (rc != -ETIMEDOUT)
-        return rc;
     struct inject *j;
-    rc = inject_begin(&j, pid, err, errlen);
-    if (rc)
+    int rc = 2;
+    for (int k = 0; k < 3 && rc == 2; k++)
+        rc = run_python(pid, body, v, &j, err, errlen);
+    if (rc == 2)
+        return se_fail(err, errlen, -ETIMEDOUT, "the main thread of process %d was too slow to "
+                       "run the code sonde queued: nothing was loaded (try again)", (int)pid);
+    if (rc != 1)
         return rc;
     long nr = inject_syscall(j);
     if (!waiting_syscall(nr)) {
@@ -518,7 +609,9 @@ static int agent_run(pid_t pid, const char *lib, const char *inner, const struct
     }
     long long vals[2] = { 0, 0 };
     rc = agent_calls(j, pid, lib, fns, n, vals, err, errlen);
-    if (rc != SE_EXITED)
+    if (rc == SE_EXITED)
+        inject_free(j);
+    else
         inject_end(j);
     *v = vals[0];
     return rc;
@@ -547,6 +640,20 @@ static int attach(const struct agent_req *rq, const char *lib, const char *pydir
         return cli_error(-ENAMETOOLONG, "output path too long");
     if (kill(rq->pid, 0) != 0 && errno == ESRCH)
         return cli_error(SE_NOPROC, "no such process");
+    /* the agent's package needs 3.8+: an older Python is told so before
+     * anything is loaded (a process that cannot be read here is left to
+     * the loading's own errors) */
+    struct py_runtime rt;
+    char rerr[256];
+    if (py_runtime_attach(&rt, rq->pid, rerr, sizeof rerr) == 0 &&
+        (rt.major < 3 || (rt.major == 3 && rt.minor < 8))) {
+        snprintf(err, sizeof err, "process %d runs Python %s: the agent supports 3.8 and later "
+                 "(`sonde record -p %d` samples it from outside)", (int)rq->pid, rt.version,
+                 (int)rq->pid);
+        py_runtime_fini(&rt);
+        return cli_error(SE_UNSUPPORTED, err);
+    }
+    py_runtime_fini(&rt);
     /* start, then hook greenlet switches (see agent_run) */
     struct agent_fn fns[2] = {
         { "sonde_agent_start_ms", path, 2, { rq->rate_hz, (long long)(rq->duration_s * 1000.0 + 0.5) } },
@@ -560,27 +667,23 @@ static int attach(const struct agent_req *rq, const char *lib, const char *pydir
     if (!inner)
         return cli_error(-ENOMEM, "out of memory");
     snprintf(inner, 8 * PATH_MAX + 1024,
-             "import ctypes, os, sys\n"
-             "s = ctypes.c_longlong.from_address(@SLOT@)\n"
-             "if s.value == 0:\n"
-             "    try:\n"
-             "        l = ctypes.CDLL(os.fsdecode(bytes.fromhex('%s')))\n"
-             "        f = l.sonde_agent_start_ms\n"
-             "        f.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_longlong]\n"
-             "        r = f(bytes.fromhex('%s'), %d, %lld)\n"
-             "        if r == 0:\n"
-             "            d = os.fsdecode(bytes.fromhex('%s'))\n"
-             "            sys.path.insert(0, d)\n"
-             "            try:\n"
-             "                import sonde._greenlets\n"
-             "                sonde._greenlets.install_at_import(l._name)\n"
-             "            except Exception:\n"
-             "                pass\n"
-             "            finally:\n"
-             "                sys.path.remove(d)\n"
-             "        s.value = (1 << 32) | (r & 0xffffffff)\n"
-             "    except Exception:\n"
-             "        s.value = 2 << 32\n",
+             "def run():\n"
+             "    import ctypes, os, sys\n"
+             "    l = ctypes.CDLL(os.fsdecode(bytes.fromhex('%s')))\n"
+             "    f = l.sonde_agent_start_ms\n"
+             "    f.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_longlong]\n"
+             "    r = f(bytes.fromhex('%s'), %d, %lld)\n"
+             "    if r == 0:\n"
+             "        d = os.fsdecode(bytes.fromhex('%s'))\n"
+             "        sys.path.insert(0, d)\n"
+             "        try:\n"
+             "            import sonde._greenlets\n"
+             "            sonde._greenlets.install_at_import(l._name)\n"
+             "        except Exception:\n"
+             "            pass\n"
+             "        finally:\n"
+             "            sys.path.remove(d)\n"
+             "    return r\n",
              hl, hp, rq->rate_hz, fns[0].i[1], hd);
     long long v = 0;
     int rc = agent_run(rq->pid, lib, inner, fns, 2, &v, err, sizeof err);
@@ -622,15 +725,11 @@ static int attach(const struct agent_req *rq, const char *lib, const char *pydir
             struct agent_fn stop = { "sonde_agent_stop", NULL, 0, { 0, 0 } };
             char code[2 * PATH_MAX + 512];
             snprintf(code, sizeof code,
-                     "import ctypes, os\n"
-                     "s = ctypes.c_longlong.from_address(@SLOT@)\n"
-                     "if s.value == 0:\n"
-                     "    try:\n"
-                     "        l = ctypes.CDLL(os.fsdecode(bytes.fromhex('%s')), "
+                     "def run():\n"
+                     "    import ctypes, os\n"
+                     "    l = ctypes.CDLL(os.fsdecode(bytes.fromhex('%s')), "
                      "mode=os.RTLD_NOLOAD | os.RTLD_NOW)\n"
-                     "        s.value = (1 << 32) | (l.sonde_agent_stop() & 0xffffffff)\n"
-                     "    except Exception:\n"
-                     "        s.value = 2 << 32\n", hl);
+                     "    return l.sonde_agent_stop()\n", hl);
             rc = agent_run(rq->pid, lib, code, &stop, 1, &v, err, sizeof err);
             if (rc)
                 return cli_error(rc, err);

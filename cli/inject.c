@@ -27,6 +27,8 @@
 #define XSTATE_MAX (64 * 1024)
 /* How long the thread may take to stop for us. */
 #define STOP_TIMEOUT_MS 2000
+/* how much longer the stop of an interrupt that came too late is waited for */
+#define STOP_LATE_MS 3000
 /* Signals that arrive for the thread during the calls, given back after. */
 #define PENDING_MAX 8
 
@@ -128,12 +130,20 @@ int inject_begin(struct inject **out, pid_t pid, char *err, size_t errlen)
         int st;
         int r = wait_thread(pid, &st, STOP_TIMEOUT_MS);
         if (r <= 0) {
-            /* not stopped in time (uninterruptible sleep): leave it be; the
-             * seize ends when the thread next stops or we exit */
-            ptrace(PTRACE_DETACH, pid, 0, 0);
+            /* not stopped in time (uninterruptible sleep). The interrupt
+             * stays pending and would stop the thread later, for as long
+             * as sonde runs: its stop is waited for a while longer and let
+             * go; failing that, the seize ends when sonde exits, which it
+             * does on this error. */
+            if (r == 0 && wait_thread(pid, &st, STOP_LATE_MS) > 0 && WIFSTOPPED(st))
+                ptrace(PTRACE_DETACH, pid, 0,
+                       st >> 16 == PTRACE_EVENT_STOP ? 0 : (void *)(uintptr_t)WSTOPSIG(st));
+            for (int i = 0; i < j->npending; i++)
+                syscall(SYS_tgkill, pid, pid, j->pending[i]);
             free(j);
             return se_fail(err, errlen, -ETIMEDOUT, "the main thread of process %d did not stop "
-                           "within %d ms (in the kernel, uninterruptible)", (int)pid, STOP_TIMEOUT_MS);
+                           "within %d ms (in the kernel, uninterruptible): nothing was loaded",
+                           (int)pid, STOP_TIMEOUT_MS);
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
             free(j);
@@ -350,6 +360,13 @@ void inject_end(struct inject *j)
     ptrace(PTRACE_DETACH, pid, 0, 0);
     for (int i = 0; i < j->npending; i++)
         syscall(SYS_tgkill, pid, pid, j->pending[i]);
+    inject_free(j);
+}
+
+void inject_free(struct inject *j)
+{
+    if (!j)
+        return;
     maps_fini(&j->maps);
     free(j->xstate);
     free(j);
@@ -401,6 +418,11 @@ int inject_read_string(struct inject *j, uint64_t addr, char *out, size_t outlen
 }
 
 void inject_end(struct inject *j)
+{
+    (void)j;
+}
+
+void inject_free(struct inject *j)
 {
     (void)j;
 }

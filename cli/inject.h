@@ -10,7 +10,13 @@
  * while it holds the dynamic loader's or malloc's lock would wait for
  * itself in a call that takes them (dlopen, malloc): callers call such
  * functions only from a thread that waits in a system call
- * (cli/agent_launch.c), and otherwise only mmap and Py_AddPendingCall.
+ * (cli/agent_launch.c), and otherwise only mmap and Py_AddPendingCall
+ * (which takes the interpreter's pending-calls lock: a main thread
+ * stopped while it held it, for the few instructions in which it takes a
+ * call off the queue, would wait for itself; not guarded against).
+ * Signals that arrive during the stop are sent again after with tgkill:
+ * their siginfo (sender, sigqueue value) is not kept, and a real-time
+ * signal that came twice comes once.
  * sonde killed during a call leaves the thread to return to address 0 and
  * the process to die of SIGSEGV. A call takes microseconds to
  * milliseconds. */
@@ -56,5 +62,9 @@ int inject_read_string(struct inject *j, uint64_t addr, char *out, size_t outlen
 /* Put the thread's state back and let it run (delivering any signal that
  * arrived meanwhile); frees j. */
 void inject_end(struct inject *j);
+
+/* Free j alone, the process gone (nothing of it is touched: its id may
+ * be another's soon). */
+void inject_free(struct inject *j);
 
 #endif

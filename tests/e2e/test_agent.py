@@ -381,6 +381,37 @@ def test_agent_unprivileged(sonde_bin, nobody_dir):
         p.wait()
 
 
+def test_agent_attach_refuses_old_pythons(sonde_bin, tmp_path):
+    """The agent's package needs 3.8+: --agent -p on an older Python (2.7,
+    3.6, 3.7) says so in one line with exit code 6 and loads nothing (the
+    code it would queue there cannot even be decoded: before, it raised
+    into the program); the program runs on, its output its own."""
+    import conftest
+    old = [i for i in conftest.ALL if i.minor < (3, 8)]
+    assert old, "no Python older than 3.8 on this machine (scripts/find-pythons)"
+    for it in old:
+        p = subprocess.Popen([it.path, "-c", "import sys\nsys.stdout.write('ready\\n')\n"
+                              "sys.stdout.flush()\nsys.stdin.read()\nsys.stdout.write('bye\\n')\n"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+        try:
+            assert p.stdout.readline() == "ready\n"
+            out = str(tmp_path / "old.sonde")
+            r = run_sonde(sonde_bin, "record", "--agent", "-p", p.pid, "-d", "0.3", "-o", out)
+            assert r.returncode == 6, (it.version, r.returncode, r.stderr)
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1 and "the agent supports 3.8 and later" in lines[0], r.stderr
+            assert not os.path.exists(out)
+            p.stdin.close()
+            assert p.wait(timeout=30) == 0
+            assert p.stdout.read() == "bye\n"
+            assert p.stderr.read() == ""
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_agent_attach_never_waits_forever(sonde_bin, tmp_path):
     """An attached agent whose recording cannot end (here its process is
     stopped right after the load) is waited for the recording's length and

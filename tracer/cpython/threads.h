@@ -52,7 +52,9 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
  * pthread id (and OS thread id where the layout has one) read again now: a
  * thread state freed and reused for a new thread since th was read (a
  * thread per request ends and another starts) belongs to another. 0 when
- * it does not, or cannot be read. */
+ * it does not, or its state cannot be read; 1 when it does, or when
+ * nothing tells (no OS id in the state, and none readable in the pthread
+ * struct). */
 int py_thread_still(struct py_runtime *rt, const struct py_thread *th);
 
 /* Is the GIL of interp held, and by which thread state (0 if free)? */
