@@ -51,9 +51,17 @@ const struct store_part store_samples_part = {
     .exact_version = 0,
 };
 
+/* How long creating a recording waits for a reader's lock: one that
+ * looks at the file as it is made (`sonde record --agent -p` polls it)
+ * holds a shared lock for a moment, and the switch to WAL needs the file
+ * alone. Once in WAL mode, readers never block the writer: the wait goes
+ * back to 0 (the end's checkpoint gives way to a reader). */
+#define STORE_CREATE_BUSY_MS 5000
+
 int store_create(const char *path, const char *const *meta, sqlite3 **db, char *err, size_t errlen)
 {
-    int rc = store_file_open(path, STORE_REPLACE | STORE_NOSYNC, 0, db, err, errlen);
+    int rc = store_file_open(path, STORE_REPLACE | STORE_NOSYNC, STORE_CREATE_BUSY_MS, db, err,
+                             errlen);
     if (rc)
         return rc;
     if ((rc = store_part_add(*db, &store_samples_part, meta, err, errlen))) {
@@ -61,6 +69,7 @@ int store_create(const char *path, const char *const *meta, sqlite3 **db, char *
         *db = NULL;
         return se_fail(err, errlen, rc, "cannot create %s", path);
     }
+    sqlite3_busy_timeout(*db, 0);
     return 0;
 }
 

@@ -241,9 +241,47 @@ static void test_killed_writer(void)
     failvfs_rm(path);
 }
 
+/* A reader that looks at a recording as it is created (`sonde record
+ * --agent -p` polls the file for its end) holds a shared lock for a
+ * moment: the switch to WAL, which needs the file alone, waits for it
+ * instead of failing (it failed 1 creation in 6 against a reader that
+ * polled without pause; once, a recording that never started). */
+static void test_create_while_read(void)
+{
+    char path[512], err[512] = "";
+    failvfs_tmp_path(path, sizeof path, "store", "polled.sonde");
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 2000000; i++) {
+            sqlite3 *db = NULL;
+            if (access(path, F_OK) == 0 &&
+                sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK)
+                sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+            sqlite3_close(db);
+        }
+        _exit(0);
+    }
+    CHECK(pid > 0, "fork failed");
+    int failed = 0;
+    for (int i = 0; i < 200 && pid > 0; i++) {
+        sqlite3 *db = NULL;
+        if (store_create(path, NULL, &db, err, sizeof err) != 0)
+            failed++;
+        else
+            store_close(db);
+    }
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK(failed == 0, "%d of 200 creations failed under a polling reader: %s", failed, err);
+    failvfs_rm(path);
+}
+
 int main(void)
 {
     failvfs_install();
+    test_create_while_read();
     test_create_recording_nosync();
     test_killed_writer();
     test_recording_with_spans();
