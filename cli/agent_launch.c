@@ -485,15 +485,15 @@ static int run_python(pid_t pid, const char *body, long long *result, struct inj
         "import ctypes\n"
         "s = ctypes.c_longlong.from_address(%llu)\n"
         "c = ctypes.c_longlong.from_address(%llu)\n"
-        "s.value = %lld\n"
-        "if c.value:\n"
+        "try:\n"
         "    s.value = %lld\n"
-        "else:\n"
-        "    try:\n"
+        "    if c.value:\n"
+        "        s.value = %lld\n"
+        "    else:\n"
         "        exec(bytes.fromhex('%s').decode('utf-8', 'surrogateescape'), g)\n"
         "        s.value = %lld | (g['run']() & 0xffffffff)\n"
-        "    except BaseException:\n"
-        "        s.value = %lld\n";
+        "except BaseException:\n"
+        "    s.value = %lld\n";
     /* PyRun_SimpleString's own code: nothing it does may raise into the
      * program (a pending call that fails must leave an exception; this
      * one leaves none) */
@@ -556,10 +556,16 @@ static int run_python(pid_t pid, const char *body, long long *result, struct inj
     if (rc == 1) {
         /* not started: cancelled with the main thread stopped, unless it
          * started meanwhile */
-        rc = inject_begin(&j, pid, err, errlen);
-        if (rc)
-            return rc;
         long long one = 1;
+        rc = inject_begin(&j, pid, err, errlen);
+        if (rc) {
+            /* the main thread cannot be stopped (stuck in the kernel): it
+             * runs no code either; cancelled all the same, so that the
+             * code does nothing if it ever runs */
+            struct iovec l = { &one, sizeof one }, r = { (void *)(uintptr_t)(page + 8), sizeof one };
+            process_vm_writev(pid, &l, 1, &r, 1, 0);
+            return rc;
+        }
         if (inject_write(j, page + 8, &one, sizeof one) != 0 || read_slot(pid, page, &v) != 0) {
             inject_end(j);
             return se_fail(err, errlen, -EIO, "cannot write into process %d", (int)pid);
@@ -679,7 +685,7 @@ static int attach(const struct agent_req *rq, const char *lib, const char *pydir
              "        try:\n"
              "            import sonde._greenlets\n"
              "            sonde._greenlets.install_at_import(l._name)\n"
-             "        except Exception:\n"
+             "        except BaseException:\n"
              "            pass\n"
              "        finally:\n"
              "            sys.path.remove(d)\n"

@@ -363,7 +363,8 @@ static void emit_row(struct sampler *s, struct target *t, struct glane *l, int s
 /* The frame where greenlet a parked at its first switch among th's entries
  * since the drain (read, not taken: the next drain takes them), or 0 (no
  * such switch among the first RECHECK_SCAN entries, a ended, or another
- * greenlet switched first). *again: a was switched to again after. The
+ * greenlet switched first). *again: a was switched to again after (or
+ * entries were left unread: not known). The
  * entries in [drained, head) stay as they are until the sampler moves the
  * tail: the hook writes past head only. */
 static uint64_t parked_since_drain(const struct gthr *th, uint64_t a, uint64_t head, int *again)
@@ -373,7 +374,8 @@ static uint64_t parked_since_drain(const struct gthr *th, uint64_t a, uint64_t h
     *again = 0;
     if (!a || head - th->drained > GREENLET_RING)
         return 0;
-    for (uint64_t i = th->drained; i < head && i - th->drained < RECHECK_SCAN;) {
+    uint64_t i = th->drained;
+    while (i < head && i - th->drained < RECHECK_SCAN) {
         const struct gr_ent *e = &r->e[i % GREENLET_RING];
         if (e->kind == EV_NAME) {
             i += 3;
@@ -391,6 +393,8 @@ static uint64_t parked_since_drain(const struct gthr *th, uint64_t a, uint64_t h
         }
         i++;
     }
+    if (frame && !*again && i < head)
+        *again = 1; /* (entries left unread: not known, taken as if it did) */
     return frame;
 }
 
@@ -443,9 +447,10 @@ void greenlets_recheck(struct sampler *s, struct target *t, int n)
          * is that greenlet's (read before the switch: it ends at the root
          * of the stack where the greenlet parked, which the hook gave),
          * else the parked stack is the sample's; its span is the
-         * greenlet's either way, unless it ran again since (the span it
-         * has now may not be the one it parked with). When the greenlet
-         * cannot be followed so, the stack walked, without a span. */
+         * greenlet's either way. A greenlet that ran again since is not
+         * followed (the frame where it parked may be finished, or another
+         * greenlet's now; its span may not be the one it parked with),
+         * nor one that cannot be: the stack walked, without a span. */
         uint64_t head = atomic_load_explicit(&th->ring->head, memory_order_acquire);
         if (head == th->drained)
             continue;
@@ -454,13 +459,14 @@ void greenlets_recheck(struct sampler *s, struct target *t, int n)
         tk->no_reuse = 1; /* (the greenlet the thread runs now is another) */
         int again = 0;
         uint64_t frame = tk->native ? 0 : parked_since_drain(th, th->cur, head, &again);
-        int rc = frame ? own_or_parked_stack(s, t, tk, frame) : -1;
+        /* (a greenlet that ran again may have finished the frame where it
+         * parked, or freed it for another's: not followed then) */
+        int rc = frame && !again ? own_or_parked_stack(s, t, tk, frame) : -1;
         if (rc >= 0) {
             if (rc == 0)
                 s->st.greenlet_parked++;
             else
                 s->st.greenlet_kept++;
-            tk->span_race |= again && s->o.span_of != NULL;
         } else {
             tk->span_race |= s->o.span_of != NULL;
         }

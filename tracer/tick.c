@@ -512,6 +512,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         tk->nraw = 0;
         tk->truncated = 0;
         tk->bottom = 0;
+        tk->native = 0;
         if (!sl || tk->reuse)
             continue;
         if (nraw + PY_MAX_DEPTH > s->rawcap) {

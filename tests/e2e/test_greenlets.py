@@ -125,7 +125,8 @@ def test_greenlets_exact_cpu_short_yields(sonde_bin, tmp_path):
     # show its own code: a worker's never the main greenlet's loop nor
     # another worker's function, the main greenlet's never a worker's. (The
     # hook reports a switch a few microseconds after it is made: a stack
-    # read in that gap is not seen to race: up to 0.5% of the time was seen,
+    # read in that gap is not seen to race: up to 0.5% of the time was seen
+    # on a quiet host, 0.8% on a busy one,
     # against 7-16% before the parked stacks; at most 2% may.)
     db = sqlite3.connect(out)
     meta = dict(db.execute("SELECT key, value FROM meta"))
