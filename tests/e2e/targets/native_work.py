@@ -18,11 +18,20 @@ if sys.version_info < (3,):
     # every 100 bytecodes: a smaller buffer and a check every bytecode, so
     # that the other threads start in time
     sys.setcheckinterval(1)
-# 2.7's GIL goes back to the thread that let go of it far more often than to
-# the one waiting: with the hasher holding it, the compressor could wait
-# whole seconds between two deflates. The hasher pauses after each hash.
-PAUSE = 0.002 if sys.version_info < (3,) else 0
-BUF = b"\x5a" * ((32 if sys.version_info >= (3,) else 2) << 20)
+# Without OpenSSL (2.7 and the pyenv 3.6 here) SHA-256 is the interpreter's
+# own _sha256, which keeps the GIL while it hashes: the compressor then
+# waits for the GIL nearly all the time (3.6 with a 32 MB buffer: in
+# deflate 4% of the time, and a test under load once saw it there in none
+# of its dumps for 60 s; 2.7's GIL also goes back to the thread that let go
+# of it far more often than to the one waiting). There the hasher hashes a
+# smaller buffer and pauses after each hash (3.6: deflate half the time).
+try:
+    import _hashlib  # noqa: F401 (OpenSSL's: lets go of the GIL while it hashes)
+    OWN_SHA = False
+except ImportError:
+    OWN_SHA = True
+PAUSE = 0.002 if OWN_SHA else 0
+BUF = b"\x5a" * ((2 if OWN_SHA else 32) << 20)
 DATA = bytes(bytearray(range(256))) * 8192
 tids = {}
 
