@@ -4,6 +4,7 @@
 #include "agent/profiles.h"
 #include "agent/span_json.h"
 
+#include "common/clock.h"
 #include "common/curl_dl.h"
 #include "common/err.h"
 #include "spans/span.h"
@@ -188,13 +189,6 @@ static char *endpoint, *service, *host, *resource;
 static struct span_batch kept;
 static int kept_init;
 static int64_t flush_deadline_ns; /* 0: none; else retries stop at this monotonic time */
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static char *dup_or_null(const char *s)
 {

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/inject.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "tracer/cpython/runtime.h"
 #include "profiler/store.h"
@@ -409,26 +410,19 @@ static int read_slot(pid_t pid, uint64_t addr, long long *v)
     return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)sizeof *v ? 0 : -errno;
 }
 
-static int64_t ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* Wait up to ms for the code's state at page to be other than 0 and
  * SLOT_STARTED (or, with started_too, other than 0). 0 with *v set, 1 not
  * in time, SE_EXITED. */
 static int wait_slot(pid_t pid, uint64_t page, int64_t ms, int started_too, long long *v)
 {
-    struct timespec d = { 0, 5 * 1000 * 1000 }, t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct timespec d = { 0, 5 * 1000 * 1000 };
+    int64_t end = mono_ns() + ms * 1000000;
     for (;;) {
         if (read_slot(pid, page, v) != 0)
             return SE_EXITED;
         if (*v && (started_too || SLOT_KIND(*v) != SLOT_STARTED))
             return 0;
-        if (ms_since(&t0) > ms)
+        if (mono_ns() > end)
             return 1;
         nanosleep(&d, NULL);
     }

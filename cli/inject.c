@@ -1,6 +1,7 @@
 /* Calling functions inside a running process (see inject.h). */
 #include "cli/inject.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "tracer/proc/elfsym.h"
 #include "tracer/proc/maps.h"
@@ -42,25 +43,18 @@ struct inject {
     struct maps maps;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for the traced thread's next state change; 0 on timeout
  * (timeout_ms < 0: none), -1 on error, else 1 with *status. */
 static int wait_thread(pid_t tid, int *status, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = mono_ns() / 1000000 + timeout_ms;
     for (;;) {
         pid_t r = waitpid(tid, status, __WALL | WNOHANG);
         if (r == tid)
             return 1;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (timeout_ms >= 0 && now_ms() >= end)
+        if (timeout_ms >= 0 && mono_ns() / 1000000 >= end)
             return 0;
         struct timespec d = { 0, 200 * 1000 };
         nanosleep(&d, NULL);
@@ -267,7 +261,7 @@ int inject_call(struct inject *j, uint64_t fn, const uint64_t *args, int nargs, 
     r.orig_rax = (unsigned long long)-1;
     if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0 || ptrace(PTRACE_CONT, pid, 0, 0) < 0)
         return se_fail(err, errlen, SE_EXITED, "process %d ended", (int)pid);
-    int64_t t0 = now_ms();
+    int64_t t0 = mono_ns() / 1000000;
     int said = 0;
     for (;;) {
         int st;
@@ -277,7 +271,7 @@ int inject_call(struct inject *j, uint64_t fn, const uint64_t *args, int nargs, 
         if (w == 0) {
             /* it never comes back by itself being stopped for: the call
              * must end before its registers can be put back */
-            if (!said && now_ms() - t0 > 5000) {
+            if (!said && mono_ns() / 1000000 - t0 > 5000) {
                 fprintf(stderr, "sonde: still waiting for the call in process %d to return "
                         "(its main thread may hold a lock the call needs)\n", (int)pid);
                 said = 1;

@@ -5,6 +5,7 @@
 #define SONDE_SAMPLER_IMPL_H
 
 #include "tracer/sampler.h"
+#include "common/clock.h"
 
 #include "tracer/classify.h"
 #include "tracer/cpython/threads.h"
@@ -172,13 +173,6 @@ struct sampler {
     struct py_side side;
     char names[PY_MAX_THREADS][PY_NAME_MAX];
 };
-
-static inline int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- batch output ---- */
 

@@ -1,6 +1,7 @@
 /* Stopping one thread for an instant with ptrace (see ptstop.h). */
 #include "tracer/native/ptstop.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 
 #include <elf.h>
@@ -25,13 +26,6 @@
 #define NAT_PENDING_MAX 64
 static pid_t pending[NAT_PENDING_MAX];
 static int npending;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* The signal to hand back on detach for a stop status: a signal that was
  * being delivered when the thread stopped (a SIGTRAP too: a seized thread
@@ -115,7 +109,7 @@ static int own_child(pid_t tid)
 
 static int wait_stop(pid_t tid, int *status, int64_t deadline)
 {
-    int64_t left = deadline - now_ns();
+    int64_t left = deadline - mono_ns();
     int blocking = left > 0 && timer_ready();
     if (blocking)
         timer_arm(left < NAT_TIMER_TICK_NS ? left : NAT_TIMER_TICK_NS, NAT_TIMER_TICK_NS);
@@ -141,7 +135,7 @@ static int wait_stop(pid_t tid, int *status, int64_t deadline)
             rc = 0; /* ECHILD: gone (reaped by its own process) */
             break;
         }
-        if (now_ns() >= deadline) {
+        if (mono_ns() >= deadline) {
             rc = -ETIMEDOUT;
             break;
         }
@@ -157,7 +151,7 @@ static int wait_stop(pid_t tid, int *status, int64_t deadline)
 
 int nat_reap(int64_t wait_ns)
 {
-    int64_t deadline = now_ns() + wait_ns;
+    int64_t deadline = mono_ns() + wait_ns;
     int k = 0;
     for (int i = 0; i < npending; i++) {
         int status;
@@ -259,7 +253,7 @@ int nat_capture_within(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_
                        strerror(e), e == EPERM ? " (traced by another process, or not allowed)"
                                                : "");
     }
-    int64_t t0 = now_ns();
+    int64_t t0 = mono_ns();
     if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0) {
         /* seized but not interruptible: it is ending; nothing stopped it */
         ptrace(PTRACE_DETACH, tid, 0, 0);
@@ -275,7 +269,7 @@ int nat_capture_within(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_
         return se_fail(err, errlen, -ETIMEDOUT, "thread %d did not stop within %d ms", (int)tid,
                        (int)(timeout_ns / 1000000));
     }
-    int64_t t1 = now_ns();
+    int64_t t1 = mono_ns();
     int rc = read_regs(tid, c);
     if (rc == 0) {
         copy_stack(pid, c);
@@ -290,7 +284,7 @@ int nat_capture_within(pid_t pid, pid_t tid, struct nat_capture *c, nat_stopped_
     }
     /* ESRCH here: it was killed while stopped; nothing is left to resume */
     ptrace(PTRACE_DETACH, tid, 0, (void *)(long)stop_signal(status));
-    int64_t t2 = now_ns();
+    int64_t t2 = mono_ns();
     c->pause_ns = t2 - t0;
     c->hold_ns = t2 - t1;
     return rc;

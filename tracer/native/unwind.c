@@ -1,6 +1,7 @@
 /* Native stacks of a remote thread with libdwfl (see unwind.h). */
 #include "tracer/native/unwind.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/grow.h"
 #include "common/hmap.h"
@@ -60,13 +61,6 @@ struct nat_unwinder {
 };
 
 static char *debuginfo_path;
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static const Dwfl_Callbacks proc_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
