@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import (EXIT_EXITED, EXIT_NOPROC, EXIT_OK, TARGETS, dump_json, markers,
-                      run_sonde)
+                      run_sonde, wait_for)
 
 pytestmark = pytest.mark.min_python((3, 6), "asyncio tasks are read on 3.6+ (2.7 has no asyncio)")
 
@@ -49,15 +49,12 @@ def check_tasks(sonde_bin, t, minor):
     info = t.info
     # after "ready" the main task still has to reach its await, and the
     # main thread waits for the GIL (the spinning loop holds it) to get
-    # there: dump until it is suspended (at most 10 s; the last dump is
-    # checked either way)
-    deadline = time.monotonic() + 10
-    while True:
+    # there: dump until the spinner alone runs
+    def settled():
         doc = dump_json(sonde_bin, t.pid)
         running = [g["name"] for g in doc["green_threads"] if g["running"]]
-        if running == ["spinner"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        return doc if running == ["spinner"] else None
+    doc = wait_for(settled, 30, "the spinner alone running (the main task at its await)")
     green = doc["green_threads"]
     by_id = {g["id"]: g for g in green}
     assert len(by_id) == len(green), "a task listed twice"
