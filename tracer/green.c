@@ -252,6 +252,11 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     struct green_state *g = t->green;
     struct py_tasks_stats st;
     int64_t c0 = thread_cpu_ns();
+    /* the registries' size before the read: tasks the program starts
+     * while the scan runs (a burst of thousands) make it grow past this,
+     * and the next scan comes early for them */
+    int64_t before;
+    int before_ok = py_tasks_count(&t->rt, &g->tc, &before) == 0;
     int got = py_tasks_read(&t->rt, &g->tc, s->threads, n, g->buf, g->cap, &st);
     if (got < 0) {
         if (got != SE_EXITED && got != SE_PERM) {
@@ -305,9 +310,8 @@ static void scan(struct sampler *s, struct target *t, int n, int64_t now)
     g->last_cost_ns = cost;
     /* the baseline of early scans: the registries' size as
      * py_tasks_count reads it (live entries, not the dummies of removed
-     * ones that the scan met too) */
-    if (py_tasks_count(&t->rt, &g->tc, &g->scan_seen))
-        g->scan_seen = st.seen;
+     * ones that the scan met too), as it was when the scan began */
+    g->scan_seen = before_ok ? before : st.seen;
     int64_t wait = cost * SCAN_SHARE, rows = (int64_t)got * 1000000000 / SUSPENDED_RATE;
     if (wait < rows)
         wait = rows;

@@ -88,7 +88,9 @@ def test_tasks_are_lanes_with_their_own_time(sonde_bin, cpython, tmp_path):
     # short tasks come and go during the recording, and end
     short = [g for g in greens if g["function"].endswith("short_lived")]
     # (a sampler slowed down, under a sanitizer on a busy host, meets fewer)
-    assert len(short) >= 3, "%d short tasks seen of %d%s" % (len(short), truth["short"], ctx)
+    assert len(short) >= 3, "%d short tasks seen of %d%s; %s" % (
+        len(short), truth["short"], ctx,
+        {k: v for k, v in meta.items() if k.startswith("green") or k == "ticks"})
     assert sum(1 for g in short if g["end_s"] is not None) >= len(short) - 3
 
 
@@ -181,7 +183,8 @@ def test_many_tasks_all_lanes_and_stated_period(sonde_bin, cpython, tmp_path):
     lanes = db.execute("SELECT count(*) FROM green").fetchone()[0]
     suspended = db.execute("SELECT count(*) FROM sample WHERE flags & 4").fetchone()[0]
     db.close()
-    assert lanes >= n, "%d lanes for %d tasks (%s)" % (lanes, n, cpython)
+    assert lanes >= n, "%d lanes for %d tasks (%s); %s" % (
+        lanes, n, cpython, {k: v for k, v in meta.items() if k.startswith("green_")})
     scans = int(meta["green_scans"])
     assert scans >= 2
     period = float(meta["green_suspended_period_ms"])
