@@ -552,6 +552,8 @@ int recorder_finish(struct recorder *r, const struct sampler_stats *st, uint64_t
     META("green_errors", "%" PRIu64, st->green_errors);
     META("span_races", "%" PRIu64, st->span_races);
     META("green_races", "%" PRIu64, st->green_races);
+    META("green_races_chain", "%" PRIu64, st->green_races_chain);
+    META("green_races_again", "%" PRIu64, st->green_races_again);
     META("walk_retries", "%" PRIu64, st->walk_retries);
     META("greenlet_races", "%" PRIu64, st->greenlet_races);
     META("greenlet_races_kept", "%" PRIu64, st->greenlet_kept);

@@ -42,6 +42,15 @@
 #define TASKS_MAX (1 << 16)    /* tasks read per scan at most */
 #define CURRENT_MAX 64         /* loops running a task at once */
 #define CORO_DEPTH 64          /* outermost frames looked at for a task's coroutine */
+#define BASE_MAX 48            /* a loop's own frames kept per thread (below its tasks') */
+
+/* The frames a loop thread runs its tasks on (outermost last: Handle._run,
+ * _run_once, run_forever, ... as the last stack that held a task's
+ * coroutine had them): a raced sample's chain goes on top (green_recheck) */
+struct loop_base {
+    int n;
+    struct py_rawframe f[BASE_MAX];
+};
 
 struct glane {
     uint64_t addr;
@@ -76,11 +85,14 @@ struct green_state {
     /* for green_recheck: the code objects of the tasks' coroutines met
      * (never forgotten) */
     struct hmap coro_codes;
-    /* the threads that ran a task (tid -> 1), and the registries' version
+    /* the threads that ran a task (tid -> 1, or its struct loop_base once
+     * one is known), and the registries' version
      * read before the running tasks were (green_tick), for green_recheck */
     struct hmap loop_tids;
     uint64_t ver0;
     int ver_ok;                /* py_tasks_version's answer for ver0 */
+    uint64_t ver_walks;        /* the version before the tick's stack reads */
+    int ver_walks_ok;          /* (py_tasks_version's answer, 0 not read) */
     int cur_ok;                /* the running tasks were read at this tick */
 };
 
@@ -101,8 +113,12 @@ static uint64_t hash_str(const char *s)
 
 void green_thread_ended(struct target *t, pid_t tid)
 {
-    if (t->green)
-        hmap_del(&t->green->loop_tids, (uint64_t)tid, 0);
+    if (!t->green)
+        return;
+    uint64_t *v = hmap_get(&t->green->loop_tids, (uint64_t)tid, 0);
+    if (v && *v > 1)
+        free((void *)(uintptr_t)*v);
+    hmap_del(&t->green->loop_tids, (uint64_t)tid, 0);
 }
 
 void green_free(struct target *t)
@@ -114,6 +130,9 @@ void green_free(struct target *t)
     free(g->lanes);
     hmap_fini(&g->by_addr);
     hmap_fini(&g->coro_codes);
+    for (size_t i = 0; i < g->loop_tids.cap; i++)
+        if (g->loop_tids.slots[i].used && g->loop_tids.slots[i].value > 1)
+            free((void *)(uintptr_t)g->loop_tids.slots[i].value);
     hmap_fini(&g->loop_tids);
     free(g);
     t->green = NULL;
@@ -339,6 +358,156 @@ static uint64_t coro_frame(struct target *t, struct glane *l)
     return l->coro_frame == ~(uint64_t)0 ? 0 : l->coro_frame;
 }
 
+/* Where the frames of its loop begin in a stack read of a loop thread:
+ * past the outermost frame running a task's coroutine (a task's frames
+ * sit on its loop's: Handle._run, _run_once, run_forever...); -1 when no
+ * task's coroutine is among its outermost CORO_DEPTH frames. */
+static int loop_base_at(const struct green_state *g, const struct py_rawframe *raw, int nraw)
+{
+    for (int k = nraw - 1; k >= 0 && k >= nraw - CORO_DEPTH; k--)
+        if (hmap_get(&g->coro_codes, raw[k].code, 0))
+            return k + 1;
+    return -1;
+}
+
+/* Keep the loop frames of a whole stack that held a task's coroutine as
+ * thread tid's, for the raced samples to come (chain_stack). */
+static void remember_base(struct green_state *g, pid_t tid, const struct py_rawframe *raw, int nraw)
+{
+    uint64_t *v = hmap_get(&g->loop_tids, (uint64_t)tid, 0);
+    int k = v ? loop_base_at(g, raw, nraw) : -1;
+    if (k < 0 || nraw - k > BASE_MAX)
+        return;
+    struct loop_base *b = *v > 1 ? (struct loop_base *)(uintptr_t)*v : NULL;
+    if (!b) {
+        if (!(b = malloc(sizeof *b)))
+            return;
+        *v = (uint64_t)(uintptr_t)b;
+    }
+    b->n = nraw - k;
+    memcpy(b->f, raw + k, (size_t)b->n * sizeof *raw);
+}
+
+/* Room for need more frames in s->rawall: 0, or -1 without memory. */
+static int raw_room(struct sampler *s, size_t need)
+{
+    if (s->rawused + need <= s->rawcap)
+        return 0;
+    size_t cap = s->rawcap * 2 > s->rawused + need ? s->rawcap * 2 : s->rawused + need;
+    struct py_rawframe *r = realloc(s->rawall, cap * sizeof *r);
+    if (!r)
+        return -1;
+    s->rawall = r;
+    s->rawcap = cap;
+    return 0;
+}
+
+/* Tick i's task runs at the check, but the walk did not meet its
+ * coroutine: it began after the frame pointer the walk followed was read
+ * (the thread list is read before the running tasks), or gave the turn
+ * and runs again. The thread's stack is read again, fresh: when it holds
+ * the task's coroutine, it is the task's stack (as of now), the sample's.
+ * 1 done (counted apart from the chains), -1 not. */
+static int stack_again(struct sampler *s, struct target *t, int i)
+{
+    struct green_state *g = t->green;
+    struct thread_tick *tk = &s->tick[i];
+    struct py_thread *th = &s->threads[i];
+    if (!py_thread_still(&t->rt, th) || raw_room(s, PY_MAX_DEPTH))
+        return -1;
+    struct py_side *side = &s->side;
+    side->want = tk->green_frame;
+    int trunc = 0;
+    int nf = py_stack_read_side(&t->rt, th->tstate, side, s->rawall + s->rawused, PY_MAX_DEPTH,
+                                &trunc);
+    if (nf <= 0 || trunc || !side->want_seen)
+        return -1;
+    tk->raw_first = s->rawused;
+    tk->nraw = nf;
+    tk->truncated = 0;
+    tk->no_reuse = 1; /* (the schedstat it would be checked against is older) */
+    s->rawused += (size_t)nf;
+    /* read after this walk: a switch during it shows */
+    if (g->ver_walks_ok == 1)
+        tk->ver_ok = py_tasks_version(&t->rt, &g->tc, &tk->ver);
+    return 1;
+}
+
+/* Tick i's stack read raced a switch of the task it ran at green_tick
+ * (the walk did not meet the task's coroutine: it read the loop's frames,
+ * or another task's). When that task is suspended now, the sample takes
+ * its chain (the frames where it awaits: where it gave its loop the turn,
+ * right after the tick) on top of its loop's frames (the stack walked
+ * past its outermost task coroutine, else the last ones that thread
+ * showed), appended to the tick's frames: it stays the task's sample,
+ * with its CPU and its span. 0 done; 1 the task runs and its stack was
+ * read again (stack_again); -1 neither (ended, unreadable, no memory): the
+ * caller's fallback. */
+static int chain_stack(struct sampler *s, struct target *t, int n, int i)
+{
+    struct green_state *g = t->green;
+    struct thread_tick *tk = &s->tick[i];
+    struct py_task one;
+    struct py_tasks_stats st;
+    if (tk->native)
+        return -1;
+    int rc = py_task_read_one(&t->rt, &g->tc, s->threads, n, tk->green_addr, &one, &st);
+    s->st.green_errors += (uint64_t)st.bad;
+    if (rc == 1 && one.running)
+        return stack_again(s, t, i);
+    if (rc != 1 || one.nframes <= 0 || one.truncated)
+        return -1;
+    const struct py_rawframe *base = NULL;
+    int nbase = 0;
+    size_t base_first = 0;
+    int k = tk->truncated ? -1 : loop_base_at(g, s->rawall + tk->raw_first, tk->nraw);
+    if (k >= 0) {
+        base_first = tk->raw_first + (size_t)k; /* (an offset: rawall may move) */
+        nbase = tk->nraw - k;
+    } else {
+        uint64_t *v = hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0);
+        if (!v || *v <= 1)
+            return -1; /* its loop's frames not known yet */
+        const struct loop_base *b = (const struct loop_base *)(uintptr_t)*v;
+        base = b->f;
+        nbase = b->n;
+    }
+    size_t need = (size_t)one.nframes + (size_t)nbase;
+    if (need > PY_MAX_DEPTH || raw_room(s, need))
+        return -1;
+    if (!base)
+        base = s->rawall + base_first;
+    struct py_rawframe *out = s->rawall + s->rawused;
+    memcpy(out, one.frames, (size_t)one.nframes * sizeof *out);
+    memcpy(out + one.nframes, base, (size_t)nbase * sizeof *out);
+    tk->raw_first = s->rawused;
+    tk->nraw = (int)need;
+    tk->truncated = 0;
+    tk->no_reuse = 1; /* (not the thread's stack now) */
+    s->rawused += need;
+    return 0;
+}
+
+void green_walks(struct sampler *s, struct target *t)
+{
+    struct green_state *g = t->green;
+    if (g)
+        g->ver_walks_ok = s->o.span_of && g->tc.found && g->cur_ok
+                              ? py_tasks_version(&t->rt, &g->tc, &g->ver_walks)
+                              : 0;
+}
+
+void green_walked(struct sampler *s, struct target *t, int i)
+{
+    struct green_state *g = t->green;
+    struct thread_tick *tk = &s->tick[i];
+    if (!g || g->ver_walks_ok != 1 || !tk->sl || tk->reuse)
+        return;
+    if ((tk->green_addr && hmap_get(&g->by_addr, tk->green_addr, 0)) ||
+        hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))
+        tk->ver_ok = py_tasks_version(&t->rt, &g->tc, &tk->ver);
+}
+
 void green_recheck(struct sampler *s, struct target *t, int n)
 {
     struct green_state *g = t->green;
@@ -347,21 +516,45 @@ void green_recheck(struct sampler *s, struct target *t, int n)
     /* The stack's evidence first: a walk that did not meet the frame of
      * its task's coroutine read another task's stack, or the loop's (the
      * task gave the loop its turn between green_tick's read and the walk).
-     * That sample is the thread's, with its CPU: a task is charged only
-     * for stacks that are its own. */
+     * The sample stays the task's, with its CPU and span, and takes the
+     * chain where the task awaits now (chain_stack). When the task cannot
+     * be followed so, the sample is the thread's, with its CPU and no
+     * span: a task is charged only for stacks that are its own. A stack
+     * that met it and is whole gives the thread's loop frames. */
     for (int i = 0; i < n; i++) {
         struct thread_tick *tk = &s->tick[i];
-        if (!tk->sl || tk->reuse || !tk->green_addr || !tk->green_frame || tk->green_seen)
+        if (!tk->sl || tk->reuse || !tk->green_addr || !tk->green_frame)
+            continue;
+        if (tk->green_seen == 1) {
+            if (!tk->truncated && !tk->native)
+                remember_base(g, s->threads[i].tid, s->rawall + tk->raw_first, tk->nraw);
+            continue;
+        }
+        if (tk->green_seen != 0)
             continue;
         uint64_t *v = hmap_get(&g->by_addr, tk->green_addr, 0);
-        if (v)
-            g->lanes[*v - 1].running_ns -= tk->wall;
+        if (!v)
+            continue; /* (a greenlet's: greenlets_recheck's) */
+        s->st.green_races++;
+        int rc = chain_stack(s, t, n, i);
+        if (rc == 0) {
+            s->st.green_races_chain++;
+            tk->green_seen = 2; /* its own now: the checks below pass it */
+            continue;
+        }
+        if (rc == 1) {
+            s->st.green_races_again++;
+            tk->green_seen = 1; /* its stack, read again: checked as a walk */
+            if (!tk->native)
+                remember_base(g, s->threads[i].tid, s->rawall + tk->raw_first, tk->nraw);
+            continue;
+        }
+        g->lanes[*v - 1].running_ns -= tk->wall;
         tk->green = 0;
         tk->green_addr = 0;
         tk->green_frame = 0;
         tk->green_seen = -1;
         tk->span_race = 1; /* (its span is not known either) */
-        s->st.green_races++;
     }
     if (!s->o.span_of)
         return;
@@ -375,18 +568,24 @@ void green_recheck(struct sampler *s, struct target *t, int n)
                 s->tick[i].span_race = 1;
         return;
     }
-    /* A task switch between the read of the running tasks and the end of
-     * the walk may have come back (right, then left, then right again):
-     * the walk can then have read the innermost frames of one task and the
-     * rest of another's, its coroutine frame included, at the same
-     * addresses of the thread's frame stack. Neither the running task read
-     * again nor the frames can tell; the registries' version can. Then no
-     * sample of a thread that runs tasks carries a span. */
+    /* A task switch during the stack reads (the registries' version
+     * changed between the first read of the tick and the end of the
+     * thread's walk; where that was not read, between the read of the
+     * running tasks and this check) may have come back (the task ran, gave
+     * the turn, ran again): the walk can then have read the innermost
+     * frames of another task and the rest of this one's, its coroutine
+     * frame included, at the same addresses of the thread's frame stack.
+     * A sample whose task is not running at this check and whose walk met
+     * its coroutine is its own (the walk reached that frame before the
+     * task gave the turn, or from frames it had left: its own either way);
+     * one whose task runs again is not known. A walk with no switch during
+     * it read one stack: the evidence of its frames decides. */
     uint64_t ver1 = 0;
     int switched = g->ver_ok < 0 ||
                    (g->ver_ok == 1 && (py_tasks_version(&t->rt, &g->tc, &ver1) != 1 || ver1 != g->ver0));
     uint64_t loops[CURRENT_MAX], now_task[CURRENT_MAX];
     int nc = py_tasks_current(&t->rt, &g->tc, loops, now_task, CURRENT_MAX);
+    int now_ok = nc >= 0;
     if (nc < 0)
         nc = 0;
     for (int i = 0; i < n; i++) {
@@ -394,10 +593,19 @@ void green_recheck(struct sampler *s, struct target *t, int n)
         if (!tk->sl || tk->reuse)
             continue; /* no walk: its stack and task are the last walk's */
         uint64_t a = tk->green_addr;
+        if (a && tk->green_seen == 2)
+            continue; /* its chain, read at this check */
+        int was = 0, is = 0;
+        for (int k = 0; a && k < g->ncur && !was; k++)
+            was = g->cur_task[k] == a;
+        for (int k = 0; a && k < nc && !is; k++)
+            is = now_task[k] == a;
         /* (green_addr may be a greenlet's, set since: a task's is a lane's) */
-        if (switched && ((a && hmap_get(&g->by_addr, a, 0)) ||
-                         hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))) {
-            tk->span_race = 1;
+        int task = a && hmap_get(&g->by_addr, a, 0);
+        int sw = g->ver_walks_ok == 1 && tk->ver_ok == 1 ? tk->ver != g->ver_walks : switched;
+        if (sw && (task || hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))) {
+            if (!(task && now_ok && !is && tk->green_frame && tk->green_seen == 1))
+                tk->span_race = 1;
             continue;
         }
         if (a && tk->green_frame && tk->green_seen >= 0) {
@@ -405,11 +613,6 @@ void green_recheck(struct sampler *s, struct target *t, int n)
             tk->span_race = !tk->green_seen;
             continue;
         }
-        int was = 0, is = 0;
-        for (int k = 0; a && k < g->ncur && !was; k++)
-            was = g->cur_task[k] == a;
-        for (int k = 0; was && k < nc && !is; k++)
-            is = now_task[k] == a;
         if (was && !is)
             tk->span_race = 1;
         if (a)
@@ -418,9 +621,8 @@ void green_recheck(struct sampler *s, struct target *t, int n)
          * walked since says one started before the walk (and may have
          * ended since). A task's coroutine runs right above its loop's
          * frames: the outermost CORO_DEPTH frames are looked at. */
-        const struct py_rawframe *raw = s->rawall + tk->raw_first;
-        for (int k = tk->nraw - 1; k >= 0 && k >= tk->nraw - CORO_DEPTH && !tk->span_race; k--)
-            tk->span_race = hmap_get(&g->coro_codes, raw[k].code, 0) != NULL;
+        if (loop_base_at(g, s->rawall + tk->raw_first, tk->nraw) >= 0)
+            tk->span_race = 1;
     }
 }
 

@@ -154,8 +154,12 @@ struct sampler_stats {
     uint64_t span_races;
     /* samples of a thread whose running task was switched out between the
      * read of the loop's running task and the stack read (the walk did not
-     * meet the task's coroutine): charged to the thread, not to a task */
-    uint64_t green_races;
+     * meet the task's coroutine); of those, the ones that took the chain
+     * where the task awaits (it did not run again before the check: the
+     * sample stays the task's), the ones whose task ran at the check and
+     * whose stack read again held it, the others are charged to the
+     * thread, not to a task */
+    uint64_t green_races, green_races_chain, green_races_again;
     uint64_t walk_retries;   /* stacks read again because the first read was torn */
     /* samples of a thread whose greenlet switched (or named one) between
      * the drain of its switches and the stack read: the stack may be

@@ -121,6 +121,10 @@ struct thread_tick {
     int no_reuse;     /* its greenlet switched around the stack read: the stack
                          is not reused for a later tick (greenlets_recheck) */
     uint64_t bottom;  /* its walk's outermost frame (py_runtime.walk_bottom), 0 none */
+    /* a loop thread's: the task registries' version read right after its
+     * walk (green_walked); ver_ok is py_tasks_version's answer, 0 not read */
+    uint64_t ver;
+    int ver_ok;
 };
 
 /* A descendant that --subprocesses could not sample: not looked at again
@@ -235,6 +239,13 @@ void green_tick(struct sampler *s, struct target *t, int n, int64_t now);
  * another task's or the loop's: the sample's span is not known
  * (thread_tick.span_race). */
 void green_recheck(struct sampler *s, struct target *t, int n);
+/* Around the stack reads (samples carrying spans only): the task
+ * registries' version right before the first read of the tick
+ * (green_walks), and right after the walk of each thread that runs tasks
+ * (green_walked): a thread whose version did not change meanwhile was
+ * read while no task switched on any loop. */
+void green_walks(struct sampler *s, struct target *t);
+void green_walked(struct sampler *s, struct target *t, int i);
 /* Forget t's tasks (it is freed, or runs a new image). */
 void green_free(struct target *t);
 /* Thread tid has ended (the kernel has it no more): it runs no tasks. */

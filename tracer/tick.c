@@ -585,6 +585,7 @@ static void pass_walk(struct sampler *s, struct target *t, int n, int batched, i
         tk->truncated = truncated;
         tk->bottom = nf > 0 && !truncated ? bottom : 0;
         nraw += (size_t)nf;
+        green_walked(s, t, i);
     }
     s->rawused = nraw;
     /* Code objects due for their periodic check, all in one read. */
@@ -752,6 +753,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
         s->tick[i].green_seen = -1;
         s->tick[i].span_race = 0;
         s->tick[i].no_reuse = 0;
+        s->tick[i].ver_ok = 0;
     }
     green_tick(s, t, n, now);
     greenlets_tick(s, t, n, now);
@@ -770,6 +772,7 @@ void sample_target(struct sampler *s, struct target *t, int64_t now)
         s->o.native->tick(t->nat);
     /* native frames: each thread's Python stack is read while it is
      * stopped, not in the scattered read */
+    green_walks(s, t);
     int batched = s->o.native ? 0 : pass_gather(s, t, n, &side_ok);
     pass_walk(s, t, n, batched, side_ok);
     green_recheck(s, t, n);

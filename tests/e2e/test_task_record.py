@@ -60,9 +60,11 @@ def test_tasks_are_lanes_with_their_own_time(sonde_bin, cpython, tmp_path):
     meta = recording_meta(path)
     ticks = int(meta["ticks"])
     rel = max(0.2, 4 * ((COMPUTE - 1) / max(ticks, 1)) ** 0.5)
-    # samples whose task gave the loop its turn during the stack read are
-    # the thread's (measured: 4-8 of 1,640 ticks)
+    # samples whose task gave the loop its turn around the stack read
+    # (measured: 13-39 of 1,600 ticks)
     assert int(meta["green_races"]) <= 0.1 * ticks, meta
+    # of those, the ones that stayed the task's (its chain, or its stack read again)
+    assert int(meta["green_races_chain"]) + int(meta["green_races_again"]) <= int(meta["green_races"])
     for name, want in truth["cpu"].items():
         (g,) = by_addr[truth["ids"][name]]
         assert g["name"] == (name if cpython.minor >= (3, 8) else "compute"), g
