@@ -329,6 +329,7 @@ static void bench_native_repeat(struct snapshot *snap, int repeat)
     int64_t *pause = malloc(sizeof *pause * (size_t)(total + 1));
     if (!c || !py || !fr || !hold || !pause || !snap->nat)
         goto out;
+    c->copy_want = 0; /* all of NAT_STACK_COPY (record copies what its unwinds read) */
     int64_t unwind_ns = 0, frames = 0, failed = 0, truncated = 0;
     char err[256];
     for (int r = 0; r < repeat; r++) {

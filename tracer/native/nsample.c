@@ -1,6 +1,7 @@
 /* Native frames for the sampler (see nsample.h). */
 #include "tracer/native/nsample.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "tracer/cpython/runtime.h"
 #include "tracer/cpython/threads.h"
@@ -21,16 +22,40 @@ struct nsample {
     pid_t pid;
     int64_t last_refresh;
     struct nat_capture c; /* big: the stack copy */
+    /* How much stack the captures copy while a thread is stopped: twice
+     * the deepest any unwind read in this window of COPY_WINDOW samples or
+     * the last (at least COPY_MIN), so that the pause copies what the
+     * unwinds use, not all of NAT_STACK_COPY; an unwind that reads deeper
+     * raises it at once (what it read past the copy came from the running
+     * thread: its outer frames, which stay put while it runs deeper). */
+    size_t depth_win, depth_prev;
+    int nwin;
     struct nat_frame fr[NAT_MAX_DEPTH];
     const struct nat_sym *sym[NAT_MAX_DEPTH];
     struct nat_merged mg[NAT_MAX_DEPTH + PY_MAX_DEPTH];
 };
 
-static int64_t mono(void)
+#define COPY_WINDOW 256
+#define COPY_MIN ((size_t)16 << 10)
+
+static size_t copy_for(size_t depth)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    size_t want = (2 * depth + 4095) & ~(size_t)4095;
+    return want < COPY_MIN ? COPY_MIN : want < NAT_STACK_COPY ? want : NAT_STACK_COPY;
+}
+
+/* After an unwind: the copy the next captures make. */
+static void copy_adapt(struct nsample *n)
+{
+    size_t d = nat_unwind_depth(n->u);
+    if (d > n->depth_win)
+        n->depth_win = d;
+    if (++n->nwin >= COPY_WINDOW) {
+        n->depth_prev = n->depth_win;
+        n->depth_win = 0;
+        n->nwin = 0;
+    }
+    n->c.copy_want = copy_for(n->depth_win > n->depth_prev ? n->depth_win : n->depth_prev);
 }
 
 static void *ns_open(struct py_runtime *rt, char *err, size_t errlen)
@@ -46,7 +71,7 @@ static void *ns_open(struct py_runtime *rt, char *err, size_t errlen)
         free(n);
         return NULL;
     }
-    n->last_refresh = mono();
+    n->last_refresh = mono_ns();
     return n;
 }
 
@@ -93,7 +118,7 @@ static int ns_walk(void *st, struct py_runtime *rt, const struct py_thread *th, 
     struct nsample *n = st;
     *nattrunc = 0;
     *hold_ns = 0;
-    int64_t now = mono();
+    int64_t now = mono_ns();
     if (now - n->last_refresh >= NAT_REFRESH_NS) {
         n->last_refresh = now;
         nat_refresh(n->u);
@@ -112,6 +137,7 @@ static int ns_walk(void *st, struct py_runtime *rt, const struct py_thread *th, 
     *nraw = r.n;
     *rawtrunc = r.trunc;
     int nn = nat_unwind(n->u, &n->c, n->fr, NAT_MAX_DEPTH, nattrunc);
+    copy_adapt(n);
     for (int k = 0; k < nn; k++) {
         /* lines only where they are shown: not for the interpreter's own
          * frames that the merge hides */

@@ -55,6 +55,7 @@ int snapshot_native(struct snapshot *s, char *err, size_t errlen)
     struct nat_capture *c = malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
+    c->copy_want = 0; /* all of NAT_STACK_COPY: one stack per thread */
     int ok = 0, perm = 0;
     char e[256];
     for (int i = 0; i < s->nthreads; i++) {

@@ -203,10 +203,11 @@ static int read_regs(pid_t tid, struct nat_capture *c)
 static void copy_stack(pid_t pid, struct nat_capture *c)
 {
     enum { PG = 4096, NIOV = (NAT_STACK_COPY + NAT_REDZONE) / PG + 2 };
-    struct iovec local = { c->stack, sizeof c->stack };
+    size_t want = c->copy_want && c->copy_want < NAT_STACK_COPY ? c->copy_want : NAT_STACK_COPY;
+    struct iovec local = { c->stack, want + NAT_REDZONE };
     struct iovec remote[NIOV];
     uint64_t lo = c->sp > NAT_REDZONE ? c->sp - NAT_REDZONE : 0;
-    uint64_t hi = lo + sizeof c->stack;
+    uint64_t hi = lo + want + NAT_REDZONE;
     int n = 0;
     for (uint64_t a = lo; a < hi && n < NIOV; n++) {
         uint64_t next = (a & ~(uint64_t)(PG - 1)) + PG;

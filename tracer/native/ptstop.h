@@ -49,6 +49,11 @@ struct nat_capture {
                                  time it took to reach the stop) */
     int8_t pc_module;         /* nat_check_pc: 1 the module at pc is the one
                                  the unwinder has, 0 it is not, -1 unchecked */
+    size_t copy_want;         /* in: bytes above the stack pointer to copy while
+                                 the thread is stopped (0 or more than
+                                 NAT_STACK_COPY: NAT_STACK_COPY); a sampler that
+                                 knows how deep its unwinds read copies less,
+                                 and the pause is shorter */
 };
 
 /* Called while the thread is stopped (to read its Python stack); its return

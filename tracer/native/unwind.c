@@ -51,6 +51,7 @@ struct nat_unwinder {
     const struct nat_capture *cur;
     struct nat_frame *out;
     int n, max, live_reads;
+    size_t deepest;           /* bytes above sp the last unwind read (nat_unwind_depth) */
     /* symbols by (address, lines) */
     struct hmap syms;
     struct sym_entry **ent;   /* each allocated alone: nat_sym pointers stay valid */
@@ -216,6 +217,8 @@ static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void
     (void)dwfl;
     struct nat_unwinder *u = dwfl_arg;
     const struct nat_capture *c = u->cur;
+    if (addr >= c->sp && addr - c->sp < NAT_STACK_COPY && addr - c->sp + 8 > u->deepest)
+        u->deepest = (size_t)(addr - c->sp) + 8;
     if (addr >= c->stack_lo && c->stack_len >= 8 && addr - c->stack_lo <= c->stack_len - 8) {
         memcpy(result, c->stack + (addr - c->stack_lo), 8);
         return true;
@@ -464,6 +467,7 @@ static int unwind_once(struct nat_unwinder *u, const struct nat_capture *c,
     u->n = 0;
     u->max = max;
     u->live_reads = 0;
+    u->deepest = 0;
     u->st.unwinds++;
     int rc = dwfl_getthread_frames(u->dwfl, c->tid, frame_cb, u);
     u->cur = NULL;
@@ -705,6 +709,11 @@ const struct nat_sym *nat_symbolize(struct nat_unwinder *u, uint64_t pc, int act
     *pe = e;
     u->ent[u->nent++] = pe;
     return &pe->s;
+}
+
+size_t nat_unwind_depth(const struct nat_unwinder *u)
+{
+    return u->deepest;
 }
 
 void nat_unwinder_stats(const struct nat_unwinder *u, struct nat_stats *st)

@@ -104,4 +104,9 @@ struct nat_stats {
 };
 void nat_unwinder_stats(const struct nat_unwinder *u, struct nat_stats *st);
 
+/* How far above the stack pointer the last nat_unwind read the stack
+ * (bytes, at most NAT_STACK_COPY): what a capture must copy for the next
+ * stacks of that depth to unwind from the copy alone. */
+size_t nat_unwind_depth(const struct nat_unwinder *u);
+
 #endif
