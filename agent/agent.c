@@ -37,6 +37,7 @@ struct agent {
     char out[PATH_MAX];
     int rate_hz;
     double duration_s;
+    int64_t duty_ns;           /* SONDE_AGENT_DUTY_MS (scripts/bench): sampler_opts.duty_ns */
     volatile sig_atomic_t stop;
     int rc;
     char err[512];
@@ -180,6 +181,7 @@ static void agent_body(struct agent *a)
     struct sampler_opts so = {
         .rate_hz = a->rate_hz,
         .duration_s = a->duration_s,
+        .duty_ns = a->duty_ns,
         .stop = &a->stop,
         .tasks = !agent_no_tasks,
         .own_cpu_ns = own_cpu_ns,
@@ -368,6 +370,11 @@ int sonde_agent_start(const char *output, int rate_hz, double duration_s)
         return -ENOMEM;
     a->rate_hz = rate_hz;
     a->duration_s = duration_s;
+    /* for scripts/bench's paired windows: sample in every other window of
+     * this many ms (set in the program's environment before it starts) */
+    const char *duty = getenv("SONDE_AGENT_DUTY_MS");
+    if (duty && atoi(duty) > 0 && atoi(duty) <= 60000)
+        a->duty_ns = (int64_t)atoi(duty) * 1000000;
     pthread_mutex_init(&a->smu, NULL);
     int n;
     if (output[0] == '/') {
