@@ -29,6 +29,35 @@ static size_t ts_size(const struct py_layout *L)
     return (size_t)m + 8 <= PY_TSBUF ? (size_t)m + 8 : PY_TSBUF;
 }
 
+/* The OS id check of a thread state whose ident matched (see below). */
+static int still_tid(struct py_runtime *rt, const struct py_thread *th, int has_tid, uint64_t ntid)
+{
+    if (has_tid)
+        return (pid_t)ntid == th->tid;
+    /* no OS id in the thread state (before 3.11): glibc hands a new thread
+     * the struct pthread (the same ident) of one that ended; the OS id in
+     * it tells them apart */
+    int32_t tid;
+    if (th->tid > 0 && rt->pthread_tid_off >= 0 &&
+        !mem_read(&rt->mem, th->ident + (uint64_t)rt->pthread_tid_off, &tid, 4))
+        return tid == th->tid;
+    return 1;
+}
+
+/* (threads.h) */
+int py_thread_still_ts(struct py_runtime *rt, const struct py_thread *th, uint8_t *ts)
+{
+    const struct py_layout *L = &rt->L;
+    if (L->ts_thread_id < 0 || L->ts_thread_id + 8 > PY_TSBUF || L->ts_native_thread_id + 8 > PY_TSBUF)
+        return py_thread_still(rt, th) && !mem_read(&rt->mem, th->tstate, ts, PY_TSBUF);
+    if (mem_read(&rt->mem, th->tstate, ts, PY_TSBUF))
+        return 0;
+    int has_tid = L->ts_native_thread_id >= 0 && th->tid > 0;
+    if (rdp(ts + L->ts_thread_id) != th->ident)
+        return 0;
+    return still_tid(rt, th, has_tid, has_tid ? rdp(ts + L->ts_native_thread_id) : 0);
+}
+
 /* (threads.h) */
 int py_thread_still(struct py_runtime *rt, const struct py_thread *th)
 {
@@ -41,16 +70,7 @@ int py_thread_still(struct py_runtime *rt, const struct py_thread *th)
     int has_tid = L->ts_native_thread_id >= 0 && th->tid > 0;
     if (mem_readv(&rt->mem, iov, has_tid ? 2 : 1) || v[0] != th->ident)
         return 0;
-    if (has_tid)
-        return (pid_t)v[1] == th->tid;
-    /* no OS id in the thread state (before 3.11): glibc hands a new thread
-     * the struct pthread (the same ident) of one that ended; the OS id in
-     * it tells them apart */
-    int32_t tid;
-    if (th->tid > 0 && rt->pthread_tid_off >= 0 &&
-        !mem_read(&rt->mem, th->ident + (uint64_t)rt->pthread_tid_off, &tid, 4))
-        return tid == th->tid;
-    return 1;
+    return still_tid(rt, th, has_tid, v[1]);
 }
 
 /* The GIL's address: the struct (3.7+), the lowest of its static mutexes

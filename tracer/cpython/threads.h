@@ -56,6 +56,10 @@ int py_threads_snapshot(struct py_runtime *rt, struct py_snapcache *c, struct py
  * nothing tells (no OS id in the state, and none readable in the pthread
  * struct). */
 int py_thread_still(struct py_runtime *rt, const struct py_thread *th);
+/* The same, reading the thread state's first PY_TSBUF bytes into ts in the
+ * one read (for py_stack_read's tsbuf: a read fewer where every read
+ * lengthens a pause). */
+int py_thread_still_ts(struct py_runtime *rt, const struct py_thread *th, uint8_t *ts);
 
 /* Is the GIL of interp held, and by which thread state (0 if free)? */
 int py_gil_holder(struct py_runtime *rt, uint64_t interp, uint64_t *holder);

@@ -103,10 +103,11 @@ static int reread_python(void *arg)
 {
     struct reread *r = arg;
     nat_check_pc(r->u, r->c);
-    if (!py_thread_still(r->rt, r->th))
+    uint8_t ts[PY_TSBUF];
+    if (!py_thread_still_ts(r->rt, r->th, ts))
         return SE_EXITED;
     r->rt->held = 1;
-    r->n = py_stack_read(r->rt, r->th->tstate, NULL, r->raw, r->max, &r->trunc);
+    r->n = py_stack_read(r->rt, r->th->tstate, ts, r->raw, r->max, &r->trunc);
     r->rt->held = 0;
     return 0;
 }

@@ -27,11 +27,12 @@ static int reread_python(void *arg)
 {
     struct reread *r = arg;
     nat_check_pc(r->u, r->c);
-    if (!py_thread_still(r->rt, &r->d->th))
+    uint8_t ts[PY_TSBUF];
+    if (!py_thread_still_ts(r->rt, &r->d->th, ts))
         return SE_EXITED; /* its state freed and another thread's now */
     int trunc = 0;
     r->rt->held = 1;
-    int k = py_stack_read(r->rt, r->d->th.tstate, NULL, r->d->frames, PY_MAX_DEPTH, &trunc);
+    int k = py_stack_read(r->rt, r->d->th.tstate, ts, r->d->frames, PY_MAX_DEPTH, &trunc);
     r->rt->held = 0;
     if (k >= 0) {
         r->d->nframes = k;
