@@ -418,6 +418,11 @@ static int stack_again(struct sampler *s, struct target *t, int i)
     struct py_side *side = &s->side;
     side->want = tk->green_frame;
     int trunc = 0;
+    /* the versions around this read: a switch during it shows (the
+     * window of the first walk is over) */
+    uint64_t v0 = 0;
+    int v0_ok = g->ver_walks_ok == 1 && py_tasks_version(&t->rt, &g->tc, &v0) == 1;
+    t->rt.walk_bottom = 0;
     int nf = py_stack_read_side(&t->rt, th->tstate, side, s->rawall + s->rawused, PY_MAX_DEPTH,
                                 &trunc);
     if (nf <= 0 || trunc || !side->want_seen)
@@ -425,11 +430,11 @@ static int stack_again(struct sampler *s, struct target *t, int i)
     tk->raw_first = s->rawused;
     tk->nraw = nf;
     tk->truncated = 0;
+    tk->bottom = t->rt.walk_bottom;
     tk->no_reuse = 1; /* (the schedstat it would be checked against is older) */
     s->rawused += (size_t)nf;
-    /* read after this walk: a switch during it shows */
-    if (g->ver_walks_ok == 1)
-        tk->ver_ok = py_tasks_version(&t->rt, &g->tc, &tk->ver);
+    tk->ver_from = v0;
+    tk->ver_ok = v0_ok && py_tasks_version(&t->rt, &g->tc, &tk->ver) == 1;
     return 1;
 }
 
@@ -437,7 +442,8 @@ static int stack_again(struct sampler *s, struct target *t, int i)
  * (the walk did not meet the task's coroutine: it read the loop's frames,
  * or another task's). When that task is suspended now, the sample takes
  * its chain (the frames where it awaits: where it gave its loop the turn,
- * right after the tick) on top of its loop's frames (the stack walked
+ * right after the tick, unless it ran again and gave it elsewhere since,
+ * which no read here tells) on top of its loop's frames (the stack walked
  * past its outermost task coroutine, else the last ones that thread
  * showed), appended to the tick's frames: it stays the task's sample,
  * with its CPU and its span. 0 done; 1 the task runs and its stack was
@@ -483,6 +489,7 @@ static int chain_stack(struct sampler *s, struct target *t, int n, int i)
     tk->raw_first = s->rawused;
     tk->nraw = (int)need;
     tk->truncated = 0;
+    tk->bottom = 0; /* (not a walk: greenlets_recheck compares none) */
     tk->no_reuse = 1; /* (not the thread's stack now) */
     s->rawused += need;
     return 0;
@@ -503,9 +510,20 @@ void green_walked(struct sampler *s, struct target *t, int i)
     struct thread_tick *tk = &s->tick[i];
     if (!g || g->ver_walks_ok != 1 || !tk->sl || tk->reuse)
         return;
-    if ((tk->green_addr && hmap_get(&g->by_addr, tk->green_addr, 0)) ||
-        hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))
-        tk->ver_ok = py_tasks_version(&t->rt, &g->tc, &tk->ver);
+    int task = tk->green_addr && hmap_get(&g->by_addr, tk->green_addr, 0);
+    if (!task && !hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))
+        return;
+    /* From the tick's first stack read when the walk looked for its task's
+     * coroutine frame (meeting it says the task ran then, whatever switched
+     * before); else from the read of the running tasks (green_tick): no
+     * switch since says the task read then (or none) ran during the walk. */
+    if (task && tk->green_frame)
+        tk->ver_from = g->ver_walks;
+    else if (g->ver_ok == 1)
+        tk->ver_from = g->ver0;
+    else
+        return;
+    tk->ver_ok = py_tasks_version(&t->rt, &g->tc, &tk->ver) == 1;
 }
 
 void green_recheck(struct sampler *s, struct target *t, int n)
@@ -602,7 +620,7 @@ void green_recheck(struct sampler *s, struct target *t, int n)
             is = now_task[k] == a;
         /* (green_addr may be a greenlet's, set since: a task's is a lane's) */
         int task = a && hmap_get(&g->by_addr, a, 0);
-        int sw = g->ver_walks_ok == 1 && tk->ver_ok == 1 ? tk->ver != g->ver_walks : switched;
+        int sw = tk->ver_ok == 1 ? tk->ver != tk->ver_from : switched;
         if (sw && (task || hmap_get(&g->loop_tids, (uint64_t)s->threads[i].tid, 0))) {
             if (!(task && now_ok && !is && tk->green_frame && tk->green_seen == 1))
                 tk->span_race = 1;

@@ -155,7 +155,7 @@ struct sampler_stats {
     /* samples of a thread whose running task was switched out between the
      * read of the loop's running task and the stack read (the walk did not
      * meet the task's coroutine); of those, the ones that took the chain
-     * where the task awaits (it did not run again before the check: the
+     * where the task awaits at the check (it is suspended then: the
      * sample stays the task's), the ones whose task ran at the check and
      * whose stack read again held it, the others are charged to the
      * thread, not to a task */

@@ -121,9 +121,11 @@ struct thread_tick {
     int no_reuse;     /* its greenlet switched around the stack read: the stack
                          is not reused for a later tick (greenlets_recheck) */
     uint64_t bottom;  /* its walk's outermost frame (py_runtime.walk_bottom), 0 none */
-    /* a loop thread's: the task registries' version read right after its
-     * walk (green_walked); ver_ok is py_tasks_version's answer, 0 not read */
-    uint64_t ver;
+    /* a loop thread's: the task registries' version at the start of the
+     * window its stack read must have seen no switch in (ver_from), and
+     * right after its walk (ver: green_walked, or stack_again for a stack
+     * read again); ver_ok 1 when both were read, else 0 */
+    uint64_t ver_from, ver;
     int ver_ok;
 };
 

@@ -315,7 +315,7 @@ def check_own_span(sonde_bin, out, by, mine, max_races=0.4):
     up to 27% of a span's samples on 3.9 did). At most 3% of a span's time
     may be the other's (none was, in 40 runs: the greenlet hook reports a
     switch a few microseconds after it happened). Samples that lost their
-    span: with tasks 0-2% in the runs measured (before the chains, 6-26%),
+    span: with tasks 0-4% in the runs measured (before the chains, 6-26%),
     at most max_races."""
     for name, other in (("left", "right"), ("right", "left")):
         got = burn_self(sonde_bin, out, by[name]["id"])
